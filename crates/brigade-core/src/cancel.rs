@@ -1,0 +1,347 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// A cooperative cancellation signal, shared by a pool, its jobs and their handles.
+///
+/// Cancelling a token cancels every token made from it with
+/// [`child_token`](Self::child_token); a pool cancels its own token at a shutdown deadline,
+/// and each job's token is a child of it. Jobs notice cancellation by asking
+/// [`is_cancelled`](Self::is_cancelled), by blocking in [`wait_timeout`](Self::wait_timeout)
+/// instead of sleeping, or by awaiting [`cancelled`](Self::cancelled).
+///
+/// The token needs no runtime: the same type serves threads and async tasks.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::CancellationToken;
+///
+/// let pool = CancellationToken::new();
+/// let job = pool.child_token();
+/// assert!(!job.is_cancelled());
+/// pool.cancel();
+/// assert!(job.is_cancelled());
+/// ```
+#[derive(Clone)]
+pub struct CancellationToken {
+    node: Arc<dyn TokenNode>,
+}
+
+/// Something that carries a token's state; lets a job's handle cell be its token without a
+/// second allocation.
+pub(crate) trait TokenNode: Send + Sync {
+    fn token_state(&self) -> &TokenState;
+}
+
+/// The shared state behind a [`CancellationToken`].
+pub(crate) struct TokenState {
+    cancelled: AtomicBool,
+    parent: Option<CancellationToken>,
+    waiters: Mutex<Vec<(u64, Waker)>>,
+}
+
+static NEXT_WAITER_KEY: AtomicU64 = AtomicU64::new(0);
+
+impl TokenNode for TokenState {
+    fn token_state(&self) -> &TokenState {
+        self
+    }
+}
+
+impl TokenState {
+    pub(crate) fn new(parent: Option<CancellationToken>) -> Self {
+        TokenState {
+            cancelled: AtomicBool::new(false),
+            parent,
+            waiters: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn is_cancelled_state(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+            || self.parent.as_ref().is_some_and(CancellationToken::is_cancelled)
+    }
+
+    pub(crate) fn cancel(&self) {
+        if self.cancelled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let waiters = std::mem::take(&mut *self.lock_waiters());
+        for (_, waker) in waiters {
+            waker.wake();
+        }
+    }
+
+    fn lock_waiters(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Waker)>> {
+        // Wakers never panic while the lock is held, so a poisoned lock still holds a valid list.
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `waker` under `key`, replacing an earlier registration with the same key.
+    fn register(&self, key: u64, waker: &Waker) {
+        let mut waiters = self.lock_waiters();
+        match waiters.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, existing)) => existing.clone_from(waker),
+            None => waiters.push((key, waker.clone())),
+        }
+    }
+
+    fn deregister(&self, key: u64) {
+        self.lock_waiters().retain(|(k, _)| *k != key);
+    }
+}
+
+impl CancellationToken {
+    /// Returns a new token, not cancelled, with no parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = brigade_core::CancellationToken::new();
+    /// assert!(!token.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        CancellationToken {
+            node: Arc::new(TokenState::new(None)),
+        }
+    }
+
+    pub(crate) fn from_node(node: Arc<dyn TokenNode>) -> Self {
+        CancellationToken { node }
+    }
+
+    /// Returns a token that is cancelled when this one is, and can also be cancelled alone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let parent = brigade_core::CancellationToken::new();
+    /// let child = parent.child_token();
+    /// child.cancel();
+    /// assert!(child.is_cancelled());
+    /// assert!(!parent.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn child_token(&self) -> Self {
+        CancellationToken {
+            node: Arc::new(TokenState::new(Some(self.clone()))),
+        }
+    }
+
+    /// Cancels this token and, through them, all its children. Cancelling twice does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = brigade_core::CancellationToken::new();
+    /// token.cancel();
+    /// token.cancel();
+    /// assert!(token.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        self.state().cancel();
+    }
+
+    /// Reports whether this token or one of its ancestors was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let token = brigade_core::CancellationToken::new();
+    /// assert!(!token.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.state().is_cancelled_state()
+    }
+
+    /// Blocks the current thread until the token is cancelled or `timeout` passes, and reports
+    /// whether it was cancelled. Use it in a job in place of `thread::sleep`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let token = brigade_core::CancellationToken::new();
+    /// assert!(!token.wait_timeout(Duration::from_millis(1)));
+    /// token.cancel();
+    /// assert!(token.wait_timeout(Duration::from_secs(60)));
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+        let mut registration = Registration::new(self);
+        loop {
+            if self.is_cancelled() {
+                return true;
+            }
+            registration.register(&waker);
+            if self.is_cancelled() {
+                return true;
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+            }
+        }
+    }
+
+    /// Waits until the token is cancelled.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future removes its registration and loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::future::Future;
+    /// # use std::pin::pin;
+    /// # use std::task::{Context, Poll, Waker};
+    /// let token = brigade_core::CancellationToken::new();
+    /// token.cancel();
+    /// let mut cancelled = pin!(token.cancelled());
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert_eq!(cancelled.as_mut().poll(&mut cx), Poll::Ready(()));
+    /// ```
+    pub fn cancelled(&self) -> Cancelled<'_> {
+        Cancelled {
+            registration: Registration::new(self),
+        }
+    }
+
+    fn state(&self) -> &TokenState {
+        self.node.token_state()
+    }
+}
+
+impl Default for CancellationToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CancellationToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancellationToken")
+            .field("is_cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+/// A waker registered on a token and each of its ancestors, removed again on drop.
+struct Registration<'a> {
+    token: &'a CancellationToken,
+    key: Option<u64>,
+}
+
+impl<'a> Registration<'a> {
+    fn new(token: &'a CancellationToken) -> Self {
+        Registration { token, key: None }
+    }
+
+    fn register(&mut self, waker: &Waker) {
+        let key = *self
+            .key
+            .get_or_insert_with(|| NEXT_WAITER_KEY.fetch_add(1, Ordering::Relaxed));
+        let mut token = Some(self.token);
+        while let Some(current) = token {
+            current.state().register(key, waker);
+            token = current.state().parent.as_ref();
+        }
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let Some(key) = self.key else { return };
+        let mut token = Some(self.token);
+        while let Some(current) = token {
+            current.state().deregister(key);
+            token = current.state().parent.as_ref();
+        }
+    }
+}
+
+/// The future returned by [`CancellationToken::cancelled`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Cancelled<'a> {
+    registration: Registration<'a>,
+}
+
+impl Future for Cancelled<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.registration.token.is_cancelled() {
+            return Poll::Ready(());
+        }
+        this.registration.register(cx.waker());
+        // A cancel between the check and the registration found no waker: look again.
+        if this.registration.token.is_cancelled() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl fmt::Debug for Cancelled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancelled")
+            .field("token", self.registration.token)
+            .finish()
+    }
+}
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancelling_a_parent_wakes_a_thread_waiting_on_a_child() {
+        let parent = CancellationToken::new();
+        let child = parent.child_token();
+        let waiter = thread::spawn(move || child.wait_timeout(Duration::from_secs(60)));
+        thread::sleep(Duration::from_millis(20));
+        parent.cancel();
+        assert!(waiter.join().unwrap());
+    }
+
+    #[test]
+    fn dropped_registrations_leave_no_waker_behind() {
+        let parent = CancellationToken::new();
+        let child = parent.child_token();
+        for _ in 0..10 {
+            assert!(!child.wait_timeout(Duration::from_millis(1)));
+        }
+        assert!(parent.state().lock_waiters().is_empty());
+        assert!(child.state().lock_waiters().is_empty());
+    }
+}

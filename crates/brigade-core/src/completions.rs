@@ -1,0 +1,232 @@
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use futures_core::Stream;
+
+use crate::{JobHandle, JobId, JobResult};
+
+/// Handles whose results come out in the order the jobs finish, as the results channel of
+/// a classic worker pool: iterate it from a thread, or poll it as a [`Stream`] from async code.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+///
+/// let pool = CancellationToken::new();
+/// let mut completions = Completions::new();
+/// let (first, first_completer) = JobHandle::<u32, ()>::new(JobId::new(1), &pool);
+/// let (second, second_completer) = JobHandle::<u32, ()>::new(JobId::new(2), &pool);
+/// completions.push(first);
+/// completions.push(second);
+/// second_completer.complete(Ok(20));
+/// first_completer.complete(Ok(10));
+/// let order: Vec<_> = completions.map(|(id, result)| (id.get(), result.unwrap())).collect();
+/// assert_eq!(order, vec![(2, 20), (1, 10)]);
+/// ```
+pub struct Completions<T, E> {
+    pending: HashMap<JobId, JobHandle<T, E>>,
+    inbox: Arc<Inbox>,
+}
+
+/// The ids of finished jobs, in the order they finished.
+pub(crate) struct Inbox {
+    finished: Mutex<InboxState>,
+    ready: Condvar,
+}
+
+struct InboxState {
+    ids: VecDeque<JobId>,
+    waker: Option<Waker>,
+}
+
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, InboxState> {
+        self.finished.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn push(&self, id: JobId) {
+        let mut state = self.lock();
+        state.ids.push_back(id);
+        let waker = state.waker.take();
+        drop(state);
+        self.ready.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T, E> Completions<T, E> {
+    /// An empty set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let completions = brigade_core::Completions::<u8, ()>::new();
+    /// assert!(completions.is_empty());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Completions {
+            pending: HashMap::new(),
+            inbox: Arc::new(Inbox {
+                finished: Mutex::new(InboxState {
+                    ids: VecDeque::new(),
+                    waker: None,
+                }),
+                ready: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Adds a handle; its result comes out when its job ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+    /// let mut completions = Completions::new();
+    /// let (handle, _completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// completions.push(handle);
+    /// assert_eq!(completions.len(), 1);
+    /// ```
+    pub fn push(&mut self, handle: JobHandle<T, E>) {
+        handle.notify(&self.inbox);
+        self.pending.insert(handle.id(), handle);
+    }
+
+    /// How many results have not come out yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_core::Completions::<u8, ()>::new().len(), 0);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether every result has come out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(brigade_core::Completions::<u8, ()>::new().is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The next finished job, if one has finished, without blocking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+    /// let mut completions = Completions::new();
+    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// completions.push(handle);
+    /// assert!(completions.try_next().is_none());
+    /// completer.complete(Ok(3));
+    /// assert_eq!(completions.try_next().unwrap().1.unwrap(), 3);
+    /// ```
+    pub fn try_next(&mut self) -> Option<(JobId, JobResult<T, E>)> {
+        loop {
+            let id = self.inbox.lock().ids.pop_front()?;
+            if let Some(finished) = self.take(id) {
+                return Some(finished);
+            }
+        }
+    }
+
+    fn take(&mut self, id: JobId) -> Option<(JobId, JobResult<T, E>)> {
+        let handle = self.pending.remove(&id)?;
+        match handle.try_join() {
+            Ok(result) => Some((id, result)),
+            Err(handle) => {
+                // Unreachable by construction (ids arrive after results); keep the handle anyway.
+                self.pending.insert(id, handle);
+                None
+            }
+        }
+    }
+}
+
+impl<T, E> Default for Completions<T, E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Blocks for the next result in completion order; ends when every handle has come out.
+impl<T, E> Iterator for Completions<T, E> {
+    type Item = (JobId, JobResult<T, E>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.pending.is_empty() {
+            let mut state = self.inbox.lock();
+            while state.ids.is_empty() {
+                state = self
+                    .inbox
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            let id = state.ids.pop_front().expect("checked non-empty");
+            drop(state);
+            if let Some(finished) = self.take(id) {
+                return Some(finished);
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.pending.len(), Some(self.pending.len()))
+    }
+}
+
+/// Yields results in completion order; ends when every handle has come out.
+///
+/// # Cancel safety
+///
+/// Cancel safe: a result is taken from its handle only when it is returned.
+impl<T, E> Stream for Completions<T, E> {
+    type Item = (JobId, JobResult<T, E>);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.pending.is_empty() {
+                return Poll::Ready(None);
+            }
+            let id = {
+                let mut state = this.inbox.lock();
+                match state.ids.pop_front() {
+                    Some(id) => id,
+                    None => {
+                        state.waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                }
+            };
+            if let Some(finished) = this.take(id) {
+                return Poll::Ready(Some(finished));
+            }
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Completions<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completions")
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}

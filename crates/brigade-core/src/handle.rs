@@ -1,0 +1,429 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::cancel::{TokenNode, TokenState};
+use crate::completions::Inbox;
+use crate::{CancellationToken, JobError, JobId};
+
+/// The result of a job, once it has one.
+pub type JobResult<T, E> = Result<T, JobError<E>>;
+
+/// The caller's side of one submitted job: wait for its result, or cancel it.
+///
+/// Wait by blocking ([`join`](Self::join), [`join_timeout`](Self::join_timeout),
+/// [`try_join`](Self::try_join)) or by `.await`ing the handle; the same type serves threads
+/// and async code. Dropping a handle neither cancels the job nor leaks it: the job runs and
+/// is counted as usual, and its result is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{CancellationToken, JobHandle, JobId};
+///
+/// let pool_token = CancellationToken::new();
+/// let (handle, completer) = JobHandle::<u32, String>::new(JobId::new(1), &pool_token);
+/// std::thread::spawn(move || completer.complete(Ok(42)));
+/// assert_eq!(handle.join().unwrap(), 42);
+/// ```
+#[must_use = "dropping a handle discards the job's result (the job still runs)"]
+pub struct JobHandle<T, E> {
+    cell: Arc<JobCell<T, E>>,
+}
+
+/// The pool's side of one submitted job: where its result goes. A backend keeps it with the
+/// job and calls [`complete`](Self::complete) exactly once.
+///
+/// Dropping it without completing resolves the handle as [`ErrorKind::Returned`]
+/// (the job was handed back unstarted).
+///
+/// [`ErrorKind::Returned`]: crate::ErrorKind::Returned
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{CancellationToken, JobHandle, JobId};
+///
+/// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+/// drop(completer);
+/// assert!(handle.join().unwrap_err().is_returned());
+/// ```
+pub struct Completer<T, E> {
+    cell: Option<Arc<JobCell<T, E>>>,
+}
+
+pub(crate) struct JobCell<T, E> {
+    id: JobId,
+    token: TokenState,
+    slot: Mutex<Slot<T, E>>,
+    finished: Condvar,
+}
+
+enum Slot<T, E> {
+    Pending {
+        waker: Option<Waker>,
+        inbox: Option<Arc<Inbox>>,
+    },
+    Done(JobResult<T, E>),
+    Taken,
+}
+
+impl<T: Send + 'static, E: Send + 'static> TokenNode for JobCell<T, E> {
+    fn token_state(&self) -> &TokenState {
+        &self.token
+    }
+}
+
+impl<T, E> JobCell<T, E> {
+    fn lock(&self) -> MutexGuard<'_, Slot<T, E>> {
+        // Nothing panics while the slot is locked; a poisoned lock still holds a valid slot.
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T, E> Slot<T, E> {
+    fn take_done(&mut self) -> Option<JobResult<T, E>> {
+        match std::mem::replace(self, Slot::Taken) {
+            Slot::Done(result) => Some(result),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> JobHandle<T, E> {
+    /// Makes the two ends for job `id`, whose token is a child of `pool_token`.
+    ///
+    /// Backends call this once per submitted job: it is the only allocation a handle costs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{CancellationToken, JobHandle, JobId};
+    ///
+    /// let pool = CancellationToken::new();
+    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(9), &pool);
+    /// pool.cancel();
+    /// assert!(completer.token().is_cancelled());
+    /// # drop((handle, completer));
+    /// ```
+    pub fn new(id: JobId, pool_token: &CancellationToken) -> (Self, Completer<T, E>) {
+        let cell = Arc::new(JobCell {
+            id,
+            token: TokenState::new(Some(pool_token.clone())),
+            slot: Mutex::new(Slot::Pending {
+                waker: None,
+                inbox: None,
+            }),
+            finished: Condvar::new(),
+        });
+        (
+            JobHandle {
+                cell: Arc::clone(&cell),
+            },
+            Completer { cell: Some(cell) },
+        )
+    }
+
+    /// The job's token: cancelled by [`cancel`](Self::cancel) or by the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (handle, _completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// assert!(!handle.token().is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn token(&self) -> CancellationToken {
+        CancellationToken::from_node(self.cell.clone())
+    }
+}
+
+impl<T, E> JobHandle<T, E> {
+    /// The job's id in its pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (handle, _completer) = JobHandle::<(), ()>::new(JobId::new(4), &CancellationToken::new());
+    /// assert_eq!(handle.id(), JobId::new(4));
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        self.cell.id
+    }
+
+    /// Asks the job to stop: if it has not started it never will (it ends
+    /// [`Cancelled`](crate::ErrorKind::Cancelled)); if it is running its token is cancelled
+    /// and it stops when it next looks. A finished job is not affected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// handle.cancel();
+    /// assert!(completer.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        self.cell.token.cancel();
+    }
+
+    /// Whether the job has reached its terminal state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// assert!(!handle.is_finished());
+    /// completer.complete(Ok(()));
+    /// assert!(handle.is_finished());
+    /// ```
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        !matches!(*self.cell.lock(), Slot::Pending { .. })
+    }
+
+    /// Blocks until the job ends and returns its result.
+    ///
+    /// # Errors
+    ///
+    /// A [`JobError`] when the job failed, panicked, was cancelled, dead-lettered, dropped or
+    /// handed back at shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId, JobError};
+    /// let (handle, completer) = JobHandle::<(), &str>::new(JobId::new(1), &CancellationToken::new());
+    /// completer.complete(Err(JobError::failed("no", 1)));
+    /// assert_eq!(handle.join().unwrap_err().into_error(), Some("no"));
+    /// ```
+    pub fn join(self) -> JobResult<T, E> {
+        let mut slot = self.cell.lock();
+        loop {
+            if let Some(result) = slot.take_done() {
+                return result;
+            }
+            slot = self
+                .cell
+                .finished
+                .wait(slot)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Blocks for at most `timeout`; gives the handle back if the job has not ended by then.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` when the job is still queued or running at the timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// let handle = handle.join_timeout(Duration::from_millis(1)).unwrap_err();
+    /// completer.complete(Ok(5));
+    /// assert_eq!(handle.join_timeout(Duration::from_secs(1)).ok().unwrap().unwrap(), 5);
+    /// ```
+    pub fn join_timeout(self, timeout: Duration) -> Result<JobResult<T, E>, Self> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut slot = self.cell.lock();
+        loop {
+            if let Some(result) = slot.take_done() {
+                return Ok(result);
+            }
+            let remaining = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if remaining.is_zero() {
+                drop(slot);
+                return Err(self);
+            }
+            slot = self
+                .cell
+                .finished
+                .wait_timeout(slot, remaining)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Returns the result if the job has ended, or the handle back if not, without blocking.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` when the job is still queued or running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// let handle = handle.try_join().unwrap_err();
+    /// completer.complete(Ok(5));
+    /// assert_eq!(handle.try_join().ok().unwrap().unwrap(), 5);
+    /// ```
+    pub fn try_join(self) -> Result<JobResult<T, E>, Self> {
+        let result = self.cell.lock().take_done();
+        result.ok_or(self)
+    }
+
+    /// Sends this job's id to `inbox` when it ends (at once if it already has).
+    pub(crate) fn notify(&self, inbox: &Arc<Inbox>) {
+        let mut slot = self.cell.lock();
+        match &mut *slot {
+            Slot::Pending { inbox: target, .. } => *target = Some(Arc::clone(inbox)),
+            Slot::Done(_) | Slot::Taken => inbox.push(self.cell.id),
+        }
+    }
+}
+
+/// Awaiting a handle waits for the job without blocking a thread.
+///
+/// # Panics
+///
+/// Polling again after the handle returned its result panics, as for most futures.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping the future is dropping the handle; the job keeps running.
+impl<T, E> Future for JobHandle<T, E> {
+    type Output = JobResult<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut slot = self.cell.lock();
+        match &mut *slot {
+            Slot::Pending { waker, .. } => {
+                match waker {
+                    Some(existing) => existing.clone_from(cx.waker()),
+                    None => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Slot::Done(_) => Poll::Ready(slot.take_done().expect("slot holds a result")),
+            Slot::Taken => panic!("JobHandle polled after it returned its result"),
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for JobHandle<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobHandle")
+            .field("id", &self.cell.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Completer<T, E> {
+    /// The job's cancellation token, for its [`JobContext`](crate::JobContext).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// handle.cancel();
+    /// assert!(completer.token().is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn token(&self) -> CancellationToken {
+        CancellationToken::from_node(self.cell().clone())
+    }
+}
+
+impl<T, E> Completer<T, E> {
+    fn cell(&self) -> &Arc<JobCell<T, E>> {
+        self.cell
+            .as_ref()
+            .expect("a completer holds its cell until it completes")
+    }
+
+    /// The job's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (_handle, completer) = JobHandle::<(), ()>::new(JobId::new(2), &CancellationToken::new());
+    /// assert_eq!(completer.id(), JobId::new(2));
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        self.cell().id
+    }
+
+    /// Whether the job's token (or the pool's) was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (_handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// assert!(!completer.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.cell().token.is_cancelled_state()
+    }
+
+    /// Delivers the job's result to its handle and wakes whoever waits on it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// completer.complete(Ok(1));
+    /// assert_eq!(handle.join().unwrap(), 1);
+    /// ```
+    pub fn complete(mut self, result: JobResult<T, E>) {
+        if let Some(cell) = self.cell.take() {
+            deliver(&cell, result);
+        }
+    }
+}
+
+fn deliver<T, E>(cell: &JobCell<T, E>, result: JobResult<T, E>) {
+    let mut slot = cell.lock();
+    let Slot::Pending { waker, inbox } = std::mem::replace(&mut *slot, Slot::Done(result)) else {
+        return;
+    };
+    drop(slot);
+    cell.finished.notify_all();
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+    if let Some(inbox) = inbox {
+        inbox.push(cell.id);
+    }
+}
+
+impl<T, E> Drop for Completer<T, E> {
+    fn drop(&mut self) {
+        if let Some(cell) = self.cell.take() {
+            deliver(&cell, Err(JobError::returned(0)));
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Completer<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completer")
+            .field("id", &self.cell.as_ref().map(|cell| cell.id))
+            .finish()
+    }
+}

@@ -1,0 +1,356 @@
+use std::any::Any;
+use std::fmt;
+
+/// The terminal state a job reached without succeeding.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{ErrorKind, JobError};
+///
+/// let error: JobError<String> = JobError::cancelled(None, 0);
+/// assert_eq!(error.kind(), ErrorKind::Cancelled);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The job returned an error and no policy ran it again.
+    Failed,
+    /// The job panicked.
+    Panicked,
+    /// The job's token was cancelled before it started, or while it ran and it gave up.
+    Cancelled,
+    /// The job ran past its deadline and gave up.
+    TimedOut,
+    /// The job failed for the last time and went to a dead-letter sink.
+    DeadLettered,
+    /// A backpressure policy dropped the job; it went to the policy's drop callback.
+    Dropped,
+    /// The pool shut down before the job started and handed it back in its report.
+    Returned,
+}
+
+impl ErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Failed => "job failed",
+            ErrorKind::Panicked => "job panicked",
+            ErrorKind::Cancelled => "job cancelled",
+            ErrorKind::TimedOut => "job timed out",
+            ErrorKind::DeadLettered => "job dead-lettered",
+            ErrorKind::Dropped => "job dropped under backpressure",
+            ErrorKind::Returned => "job handed back unstarted at shutdown",
+        }
+    }
+}
+
+/// Why a job did not produce its output: an opaque error with the job's own error inside,
+/// when there is one.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::JobError;
+///
+/// let error = JobError::failed("SMTP connection failed".to_string(), 3);
+/// assert!(!error.is_panic());
+/// assert_eq!(error.attempts(), 3);
+/// assert_eq!(error.error().map(String::as_str), Some("SMTP connection failed"));
+/// assert_eq!(error.to_string(), "job failed after 3 attempts: SMTP connection failed");
+/// ```
+pub struct JobError<E> {
+    kind: ErrorKind,
+    error: Option<E>,
+    panic_message: Option<String>,
+    attempts: u32,
+}
+
+impl<E> JobError<E> {
+    fn new(kind: ErrorKind, error: Option<E>, attempts: u32) -> Self {
+        JobError {
+            kind,
+            error,
+            panic_message: None,
+            attempts,
+        }
+    }
+
+    /// The job returned `error` on its last attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error = brigade_core::JobError::failed("boom", 1);
+    /// assert_eq!(error.into_error(), Some("boom"));
+    /// ```
+    #[must_use]
+    pub fn failed(error: E, attempts: u32) -> Self {
+        Self::new(ErrorKind::Failed, Some(error), attempts)
+    }
+
+    /// The job panicked with `message`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error: brigade_core::JobError<()> = brigade_core::JobError::panicked("oops".into(), 1);
+    /// assert_eq!(error.panic_message(), Some("oops"));
+    /// ```
+    #[must_use]
+    pub fn panicked(message: String, attempts: u32) -> Self {
+        JobError {
+            panic_message: Some(message),
+            ..Self::new(ErrorKind::Panicked, None, attempts)
+        }
+    }
+
+    /// The job was cancelled; `error` is what it returned when it gave up, if it ran.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error: brigade_core::JobError<()> = brigade_core::JobError::cancelled(None, 0);
+    /// assert!(error.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn cancelled(error: Option<E>, attempts: u32) -> Self {
+        Self::new(ErrorKind::Cancelled, error, attempts)
+    }
+
+    /// The job ran past its deadline; `error` is what it returned when it gave up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error = brigade_core::JobError::timed_out(Some("late"), 1);
+    /// assert!(error.is_timeout());
+    /// ```
+    #[must_use]
+    pub fn timed_out(error: Option<E>, attempts: u32) -> Self {
+        Self::new(ErrorKind::TimedOut, error, attempts)
+    }
+
+    /// The job failed for good with `error` and now sits in a dead-letter sink.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error = brigade_core::JobError::dead_lettered("gone", 3);
+    /// assert!(error.is_dead_lettered());
+    /// ```
+    #[must_use]
+    pub fn dead_lettered(error: E, attempts: u32) -> Self {
+        Self::new(ErrorKind::DeadLettered, Some(error), attempts)
+    }
+
+    /// A backpressure policy dropped the job before it ran.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error: brigade_core::JobError<()> = brigade_core::JobError::dropped();
+    /// assert!(error.is_dropped());
+    /// ```
+    #[must_use]
+    pub fn dropped() -> Self {
+        Self::new(ErrorKind::Dropped, None, 0)
+    }
+
+    /// The pool shut down before the job started and handed the job back to its owner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error: brigade_core::JobError<()> = brigade_core::JobError::returned(0);
+    /// assert!(error.is_returned());
+    /// ```
+    #[must_use]
+    pub fn returned(attempts: u32) -> Self {
+        Self::new(ErrorKind::Returned, None, attempts)
+    }
+
+    /// Which terminal state the job reached.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{ErrorKind, JobError};
+    /// assert_eq!(JobError::failed((), 1).kind(), ErrorKind::Failed);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether the job panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!brigade_core::JobError::failed((), 1).is_panic());
+    /// ```
+    #[must_use]
+    pub fn is_panic(&self) -> bool {
+        self.kind == ErrorKind::Panicked
+    }
+
+    /// Whether the job was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!brigade_core::JobError::failed((), 1).is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+
+    /// Whether the job ran past its deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!brigade_core::JobError::failed((), 1).is_timeout());
+    /// ```
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::TimedOut
+    }
+
+    /// Whether the job went to a dead-letter sink.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!brigade_core::JobError::failed((), 1).is_dead_lettered());
+    /// ```
+    #[must_use]
+    pub fn is_dead_lettered(&self) -> bool {
+        self.kind == ErrorKind::DeadLettered
+    }
+
+    /// Whether a backpressure policy dropped the job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!brigade_core::JobError::failed((), 1).is_dropped());
+    /// ```
+    #[must_use]
+    pub fn is_dropped(&self) -> bool {
+        self.kind == ErrorKind::Dropped
+    }
+
+    /// Whether the job was handed back unstarted at shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!brigade_core::JobError::failed((), 1).is_returned());
+    /// ```
+    #[must_use]
+    pub fn is_returned(&self) -> bool {
+        self.kind == ErrorKind::Returned
+    }
+
+    /// The job's own error from its last run, if it returned one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_core::JobError::failed(5, 1).error(), Some(&5));
+    /// ```
+    #[must_use]
+    pub fn error(&self) -> Option<&E> {
+        self.error.as_ref()
+    }
+
+    /// Takes the job's own error out, if it returned one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_core::JobError::failed(5, 1).into_error(), Some(5));
+    /// ```
+    #[must_use]
+    pub fn into_error(self) -> Option<E> {
+        self.error
+    }
+
+    /// The panic's message, when the job panicked with a string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error: brigade_core::JobError<()> = brigade_core::JobError::panicked("x".into(), 1);
+    /// assert_eq!(error.panic_message(), Some("x"));
+    /// ```
+    #[must_use]
+    pub fn panic_message(&self) -> Option<&str> {
+        self.panic_message.as_deref()
+    }
+
+    /// How many times the job ran (0 if it never started).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_core::JobError::failed((), 2).attempts(), 2);
+    /// ```
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for JobError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("JobError");
+        out.field("kind", &self.kind).field("attempts", &self.attempts);
+        if let Some(error) = &self.error {
+            out.field("error", error);
+        }
+        if let Some(message) = &self.panic_message {
+            out.field("panic_message", message);
+        }
+        out.finish()
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for JobError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.describe())?;
+        if self.attempts > 1 {
+            write!(f, " after {} attempts", self.attempts)?;
+        }
+        if let Some(error) = &self.error {
+            write!(f, ": {error}")?;
+        }
+        if let Some(message) = &self.panic_message {
+            write!(f, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for JobError<E> {}
+
+/// The message of a caught panic: the `&str` or `String` it carried, or a placeholder.
+///
+/// # Examples
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("disk full")).unwrap_err();
+/// assert_eq!(brigade_core::panic_message(payload.as_ref()), "disk full");
+/// ```
+#[must_use]
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}

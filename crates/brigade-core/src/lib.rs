@@ -1,0 +1,58 @@
+//! The vocabulary of brigade: jobs, their context and handles, the errors that hand a job
+//! back, the stats every pool keeps, and the hooks middleware plugs into.
+//!
+//! This crate has no threads and no runtime; the backends (`brigade-thread`,
+//! `brigade-tokio`) run jobs, and the policies of `brigade-middleware` decide through
+//! [`middleware::Middleware`]. A job written against this crate runs on either backend.
+//!
+//! ```
+//! use brigade_core::{CancellationToken, Job, JobContext, JobHandle, JobId};
+//!
+//! // A job: a closure from its context to a result.
+//! let mut job = |cx: &JobContext| -> Result<String, String> {
+//!     Ok(format!("job {} ran on attempt {}", cx.id(), cx.attempt()))
+//! };
+//!
+//! // What a backend does with it: run it and complete its handle.
+//! let pool_token = CancellationToken::new();
+//! let (handle, completer) = JobHandle::new(JobId::new(1), &pool_token);
+//! let cx = JobContext::new(completer.id(), "demo".into(), completer.token());
+//! completer.complete(job.run(&cx).map_err(|e| brigade_core::JobError::failed(e, 1)));
+//! assert_eq!(handle.join().unwrap(), "job #1 ran on attempt 1");
+//! ```
+//!
+//! # Features
+//!
+//! - `testkit`: the conformance kit, the design's contracts written once as checks that
+//!   each backend runs against itself.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cancel;
+mod completions;
+mod config_error;
+mod context;
+mod executor;
+mod handle;
+mod job;
+mod job_error;
+pub mod middleware;
+mod shutdown;
+mod stats;
+mod submit_error;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
+
+pub use cancel::{CancellationToken, Cancelled};
+pub use completions::Completions;
+pub use config_error::ConfigError;
+pub use context::{JobContext, JobId};
+pub use executor::Executor;
+pub use handle::{Completer, JobHandle, JobResult};
+pub use job::{BoxJob, Job, job_fn};
+pub use job_error::{ErrorKind, JobError, panic_message};
+pub use shutdown::ShutdownReport;
+pub use stats::{Gauges, Stats, StatsCounters};
+pub use submit_error::{Rejection, SubmitError, SubmitTimeoutError, TrySubmitError};

@@ -1,0 +1,328 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{AfterRun, Admission, DeadLetter, DropReason, Middleware, QueueState, RunReport, Start};
+
+/// The middleware of one pool, in the order they were added, with the rules that compose
+/// their decisions. Backends call these methods; with no layers each is a branch on an
+/// empty slice.
+///
+/// Composition, layer by layer in the order added:
+///
+/// - **admit**: the first layer that does not [`Accept`](Admission::Accept) decides;
+///   a dropped job goes to that layer's [`dropped`](Middleware::dropped).
+/// - **before start**: the first layer that does not say [`Start::Now`] decides, and the
+///   layers before it that granted the start are [`release`](Middleware::release)d. Put
+///   layers that take something when they grant (a rate limit's token, a weighted limit's
+///   units) last, so a later deferral does not waste it.
+/// - **deadline**: the earliest deadline of all layers.
+/// - **after run**: every layer sees every run; the first that does not say
+///   [`Done`](AfterRun::Done) decides. Add retry before dead-letter: retry decides while
+///   attempts remain, then dead-letter takes the job.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// use brigade_core::middleware::{Admission, Layers, Middleware, QueueState};
+///
+/// struct RejectWhenFull;
+/// impl<J, E> Middleware<J, E> for RejectWhenFull {
+///     fn admit(&self, _: &J, queue: QueueState) -> Admission {
+///         if queue.is_full() {
+///             Admission::Reject(brigade_core::Rejection::new("queue full"))
+///         } else {
+///             Admission::Accept
+///         }
+///     }
+/// }
+///
+/// let layers = Layers::<u32, String>::new().with(RejectWhenFull);
+/// let full = QueueState { len: 2, capacity: 2 };
+/// assert!(matches!(layers.admit(&7, full).0, Admission::Reject(_)));
+/// ```
+pub struct Layers<J, E> {
+    layers: Arc<[Arc<dyn Middleware<J, E>>]>,
+}
+
+/// What the layers decided after a run, with the layer that decided where it matters.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::middleware::AfterRunDecision;
+/// assert_eq!(AfterRunDecision::Done, AfterRunDecision::Done);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum AfterRunDecision {
+    /// The job ends with this run's outcome.
+    Done,
+    /// Run again, not before this time.
+    RetryAt(Instant),
+    /// Dead-letter the job through the layer at this index.
+    DeadLetter(usize),
+}
+
+impl<J: 'static, E: 'static> Layers<J, E> {
+    /// No layers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(brigade_core::middleware::Layers::<(), ()>::new().is_empty());
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Layers {
+            layers: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Adds `layer` after the others.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::middleware::{Layers, Middleware};
+    /// struct Nothing;
+    /// impl<J, E> Middleware<J, E> for Nothing {}
+    /// assert_eq!(Layers::<(), ()>::new().with(Nothing).len(), 1);
+    /// ```
+    #[must_use]
+    pub fn with(self, layer: impl Middleware<J, E>) -> Self {
+        self.with_shared(Arc::new(layer))
+    }
+
+    /// Adds a layer shared with other pools (one rate limiter for several pools, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use brigade_core::middleware::{Layers, Middleware};
+    /// struct Nothing;
+    /// impl<J, E> Middleware<J, E> for Nothing {}
+    /// let shared: Arc<dyn Middleware<(), ()>> = Arc::new(Nothing);
+    /// let a = Layers::new().with_shared(shared.clone());
+    /// let b = Layers::new().with_shared(shared);
+    /// assert_eq!(a.len() + b.len(), 2);
+    /// ```
+    #[must_use]
+    pub fn with_shared(self, layer: Arc<dyn Middleware<J, E>>) -> Self {
+        let mut layers = self.layers.to_vec();
+        layers.push(layer);
+        Layers {
+            layers: Arc::from(layers),
+        }
+    }
+
+    /// Whether there are no layers (backends skip every hook then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(brigade_core::middleware::Layers::<(), ()>::new().is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// How many layers there are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_core::middleware::Layers::<(), ()>::new().len(), 0);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The admission decision and the index of the layer that made it, if one did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::middleware::{Admission, Layers, QueueState};
+    /// let queue = QueueState { len: 0, capacity: 1 };
+    /// assert_eq!(Layers::<(), ()>::new().admit(&(), queue), (Admission::Accept, None));
+    /// ```
+    pub fn admit(&self, job: &J, queue: QueueState) -> (Admission, Option<usize>) {
+        for (index, layer) in self.layers.iter().enumerate() {
+            match layer.admit(job, queue) {
+                Admission::Accept => {}
+                decision => return (decision, Some(index)),
+            }
+        }
+        (Admission::Accept, None)
+    }
+
+    /// Gives a dropped job to the layer at `index` that dropped it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::middleware::{DropReason, Layers};
+    /// // With no layer at the index the job is simply dropped.
+    /// Layers::<u8, ()>::new().dropped(0, 7, DropReason::Newest);
+    /// ```
+    pub fn dropped(&self, index: usize, job: J, reason: DropReason) {
+        if let Some(layer) = self.layers.get(index) {
+            layer.dropped(job, reason);
+        }
+    }
+
+    /// Whether the job may start now, releasing earlier grants when a later layer defers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use brigade_core::middleware::{Layers, Start};
+    /// assert_eq!(Layers::<(), ()>::new().before_start(&(), Instant::now()), Start::Now);
+    /// ```
+    pub fn before_start(&self, job: &J, now: Instant) -> Start {
+        for (index, layer) in self.layers.iter().enumerate() {
+            match layer.before_start(job, now) {
+                Start::Now => {}
+                deferred => {
+                    for granted in &self.layers[..index] {
+                        granted.release(job);
+                    }
+                    return deferred;
+                }
+            }
+        }
+        Start::Now
+    }
+
+    /// Releases what every layer took for a run that has now ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// brigade_core::middleware::Layers::<(), ()>::new().release(&());
+    /// ```
+    pub fn release(&self, job: &J) {
+        for layer in self.layers.iter() {
+            layer.release(job);
+        }
+    }
+
+    /// The earliest deadline any layer sets for a run starting at `started`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// assert_eq!(brigade_core::middleware::Layers::<(), ()>::new().deadline(&(), Instant::now()), None);
+    /// ```
+    #[must_use]
+    pub fn deadline(&self, job: &J, started: Instant) -> Option<Instant> {
+        self.layers
+            .iter()
+            .filter_map(|layer| layer.deadline(job, started))
+            .min()
+    }
+
+    /// Shows the run to every layer and returns the first decision that is not `Done`.
+    /// Successful and cancelled runs always end `Done`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use brigade_core::JobId;
+    /// use brigade_core::middleware::{AfterRunDecision, Layers, RunOutcome, RunReport};
+    ///
+    /// let now = Instant::now();
+    /// let run = RunReport::<String> {
+    ///     id: JobId::new(1), outcome: RunOutcome::Succeeded, attempt: 1, started: now, first_failure: None,
+    /// };
+    /// assert_eq!(Layers::<(), String>::new().after_run(&(), &run, now), AfterRunDecision::Done);
+    /// ```
+    pub fn after_run(&self, job: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRunDecision {
+        let final_run = matches!(
+            run.outcome,
+            super::RunOutcome::Succeeded | super::RunOutcome::Cancelled(_)
+        );
+        let mut decision = AfterRunDecision::Done;
+        for (index, layer) in self.layers.iter().enumerate() {
+            let said = layer.after_run(job, run, now);
+            if final_run || decision != AfterRunDecision::Done {
+                continue;
+            }
+            decision = match said {
+                AfterRun::Done => AfterRunDecision::Done,
+                AfterRun::RetryAt(at) => AfterRunDecision::RetryAt(at),
+                AfterRun::DeadLetter => AfterRunDecision::DeadLetter(index),
+            };
+        }
+        decision
+    }
+
+    /// Hands `letter` to the sink of the layer at `index`.
+    ///
+    /// # Errors
+    ///
+    /// The letter, given back, when that layer's sink could not take it (or there is no
+    /// layer at `index`); the job then ends as failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use brigade_core::JobId;
+    /// use brigade_core::middleware::{DeadLetter, Layers};
+    ///
+    /// let now = SystemTime::now();
+    /// let letter = DeadLetter {
+    ///     job: 1u8, id: JobId::new(1), error: "e".into(), attempts: 1, first_failure: now, last_failure: now,
+    /// };
+    /// assert!(Layers::<u8, ()>::new().dead_letter(0, letter).is_err());
+    /// ```
+    pub fn dead_letter(&self, index: usize, letter: DeadLetter<J>) -> Result<(), DeadLetter<J>> {
+        match self.layers.get(index) {
+            Some(layer) => layer.dead_letter(letter),
+            None => Err(letter),
+        }
+    }
+
+    /// The name of the layer at `index`, for traces.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_core::middleware::Layers::<(), ()>::new().name(0), "none");
+    /// ```
+    #[must_use]
+    pub fn name(&self, index: usize) -> &'static str {
+        self.layers.get(index).map_or("none", |layer| layer.name())
+    }
+}
+
+impl<J: 'static, E: 'static> Clone for Layers<J, E> {
+    fn clone(&self) -> Self {
+        Layers {
+            layers: Arc::clone(&self.layers),
+        }
+    }
+}
+
+impl<J: 'static, E: 'static> Default for Layers<J, E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<J: 'static, E: 'static> fmt::Debug for Layers<J, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.layers.iter().map(|layer| layer.name()))
+            .finish()
+    }
+}

@@ -1,0 +1,112 @@
+//! The hooks through which backends drive middleware policies.
+//!
+//! A middleware is a small policy with no thread, timer or runtime of its own: the backend
+//! calls it at three points of a job's life, passing the current time, and acts on its
+//! decision with its own clock and timer.
+//!
+//! | hook | when | decides |
+//! | --- | --- | --- |
+//! | [`admit`](Middleware::admit) | at submit, queue full or not | accept · reject · drop newest · evict oldest |
+//! | [`before_start`](Middleware::before_start) | a worker took the job | start now · not before `T` · when capacity frees |
+//! | [`after_run`](Middleware::after_run) | a run ended | done · run again not before `T` · dead-letter |
+//!
+//! Layers compose in the order they are added; [`Layers`] writes the rules down.
+
+mod decisions;
+mod layers;
+
+pub use decisions::{
+    AfterRun, Admission, DeadLetter, DropReason, QueueState, RunOutcome, RunReport, Start,
+};
+pub use layers::{AfterRunDecision, Layers};
+
+use std::time::Instant;
+
+/// A policy a backend consults at a job's admission, start and end.
+///
+/// Every hook has a do-nothing default, so a policy writes only the hooks it needs.
+/// `J` is the pool's job type and `E` its error type; policies are usually generic over
+/// both, or bound `J` by a trait of their own (a key, a weight, `Serialize`).
+///
+/// # Examples
+///
+/// A policy that gives every job one more chance 10 ms after its first failure:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use brigade_core::middleware::{AfterRun, Middleware, RunOutcome, RunReport};
+///
+/// struct OneMoreTry;
+///
+/// impl<J, E: 'static> Middleware<J, E> for OneMoreTry {
+///     fn after_run(&self, _job: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
+///         match run.outcome {
+///             RunOutcome::Failed(_) if run.attempt == 1 => {
+///                 AfterRun::RetryAt(now + Duration::from_millis(10))
+///             }
+///             _ => AfterRun::Done,
+///         }
+///     }
+/// }
+/// # let _ = OneMoreTry;
+/// ```
+pub trait Middleware<J, E>: Send + Sync + 'static {
+    /// A short name for traces.
+    fn name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
+
+    /// Decides whether a submitted job enters the queue. `queue` is the queue as the
+    /// submitter found it; [`Admission::Accept`] on a full queue means "wait for room"
+    /// (`submit`) or "refuse as full" (`try_submit`).
+    fn admit(&self, job: &J, queue: QueueState) -> Admission {
+        let _ = (job, queue);
+        Admission::Accept
+    }
+
+    /// Decides whether a job a worker took may start now.
+    ///
+    /// A layer that grants [`Start::Now`] and holds something for the run (units of a
+    /// weighted limit) gets [`release`](Self::release) once the run ends or a later layer
+    /// defers the start.
+    fn before_start(&self, job: &J, now: Instant) -> Start {
+        let _ = (job, now);
+        Start::Now
+    }
+
+    /// Gives back what [`before_start`](Self::before_start) took for a start it granted.
+    fn release(&self, job: &J) {
+        let _ = job;
+    }
+
+    /// When a run starting at `started` must stop: the backend cancels the job's token then,
+    /// and a run that gives up after it ends [`TimedOut`](crate::ErrorKind::TimedOut).
+    fn deadline(&self, job: &J, started: Instant) -> Option<Instant> {
+        let _ = (job, started);
+        None
+    }
+
+    /// Decides what happens after a run. Called after every run, successful or not, so a
+    /// policy can keep its own tallies; the decision only counts for a run that did not
+    /// succeed and was not cancelled.
+    fn after_run(&self, job: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
+        let _ = (job, run, now);
+        AfterRun::Done
+    }
+
+    /// Takes a job this layer chose to dead-letter. A sink that cannot take it (its file
+    /// cannot be written) gives it back, and the job ends as failed instead.
+    ///
+    /// # Errors
+    ///
+    /// The letter, given back, when the sink could not store it.
+    fn dead_letter(&self, letter: DeadLetter<J>) -> Result<(), DeadLetter<J>> {
+        Err(letter)
+    }
+
+    /// Takes a job this layer chose to drop at admission. The backend has already counted
+    /// and traced it.
+    fn dropped(&self, job: J, reason: DropReason) {
+        let _ = (job, reason);
+    }
+}
