@@ -65,7 +65,10 @@ impl TokenState {
 
     pub(crate) fn is_cancelled_state(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
-            || self.parent.as_ref().is_some_and(CancellationToken::is_cancelled)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
     }
 
     pub(crate) fn cancel(&self) {

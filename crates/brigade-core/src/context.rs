@@ -105,7 +105,11 @@ impl JobContext {
     /// ```
     #[must_use]
     pub fn detached() -> Self {
-        Self::new(JobId::new(0), Arc::from("detached"), CancellationToken::new())
+        Self::new(
+            JobId::new(0),
+            Arc::from("detached"),
+            CancellationToken::new(),
+        )
     }
 
     /// Sets the attempt number (1 for the first run).

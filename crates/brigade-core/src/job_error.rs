@@ -307,7 +307,8 @@ impl<E> JobError<E> {
 impl<E: fmt::Debug> fmt::Debug for JobError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("JobError");
-        out.field("kind", &self.kind).field("attempts", &self.attempts);
+        out.field("kind", &self.kind)
+            .field("attempts", &self.attempts);
         if let Some(error) = &self.error {
             out.field("error", error);
         }
@@ -317,6 +318,17 @@ impl<E: fmt::Debug> fmt::Debug for JobError<E> {
         out.finish()
     }
 }
+
+impl<E: PartialEq> PartialEq for JobError<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.error == other.error
+            && self.panic_message == other.panic_message
+            && self.attempts == other.attempts
+    }
+}
+
+impl<E: Eq> Eq for JobError<E> {}
 
 impl<E: fmt::Display> fmt::Display for JobError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod async_job;
 mod cancel;
 mod completions;
 mod config_error;
@@ -38,6 +39,7 @@ mod handle;
 mod job;
 mod job_error;
 pub mod middleware;
+mod run_result;
 mod shutdown;
 mod stats;
 mod submit_error;
@@ -45,6 +47,7 @@ mod submit_error;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
+pub use async_job::{AsyncJob, BoxAsyncJob, async_job_fn};
 pub use cancel::{CancellationToken, Cancelled};
 pub use completions::Completions;
 pub use config_error::ConfigError;
@@ -53,6 +56,7 @@ pub use executor::Executor;
 pub use handle::{Completer, JobHandle, JobResult};
 pub use job::{BoxJob, Job, job_fn};
 pub use job_error::{ErrorKind, JobError, panic_message};
+pub use run_result::{Attempts, FinishedRun, RunEnd, Settled, settle};
 pub use shutdown::ShutdownReport;
 pub use stats::{Gauges, Stats, StatsCounters};
 pub use submit_error::{Rejection, SubmitError, SubmitTimeoutError, TrySubmitError};

@@ -2,7 +2,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{AfterRun, Admission, DeadLetter, DropReason, Middleware, QueueState, RunReport, Start};
+use super::{
+    Admission, AfterRun, DeadLetter, DropReason, Middleware, QueueState, RunReport, Start,
+};
 
 /// The middleware of one pool, in the order they were added, with the rules that compose
 /// their decisions. Backends call these methods; with no layers each is a branch on an

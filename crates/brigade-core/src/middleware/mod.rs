@@ -16,7 +16,7 @@ mod decisions;
 mod layers;
 
 pub use decisions::{
-    AfterRun, Admission, DeadLetter, DropReason, QueueState, RunOutcome, RunReport, Start,
+    Admission, AfterRun, DeadLetter, DropReason, QueueState, RunOutcome, RunReport, Start,
 };
 pub use layers::{AfterRunDecision, Layers};
 

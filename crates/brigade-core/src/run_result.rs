@@ -1,0 +1,397 @@
+use std::time::{Instant, SystemTime};
+
+use crate::middleware::{AfterRunDecision, DeadLetter, Layers, RunOutcome, RunReport};
+use crate::{JobError, JobId, JobResult};
+
+/// What one run of a job returned, as a backend caught it: its result or its panic.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::RunEnd;
+///
+/// let end: RunEnd<u8, String> = RunEnd::Panicked("boom".into());
+/// assert!(!end.is_success());
+/// ```
+#[derive(Debug)]
+pub enum RunEnd<T, E> {
+    /// The job returned.
+    Returned(Result<T, E>),
+    /// The job panicked with this message.
+    Panicked(String),
+}
+
+impl<T, E> RunEnd<T, E> {
+    /// Whether the run produced the job's output.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(brigade_core::RunEnd::<u8, ()>::Returned(Ok(1)).is_success());
+    /// ```
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        matches!(self, RunEnd::Returned(Ok(_)))
+    }
+}
+
+/// One job's life across its runs: which attempt is next and when it first failed.
+/// Backends keep one next to each queued job.
+///
+/// # Examples
+///
+/// ```
+/// let attempts = brigade_core::Attempts::default();
+/// assert_eq!(attempts.next(), 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempts {
+    ran: u32,
+    first_failure: Option<(Instant, SystemTime)>,
+}
+
+impl Attempts {
+    /// The number the next run will have (1 for the first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_core::Attempts::default().next(), 1);
+    /// ```
+    #[must_use]
+    pub fn next(&self) -> u32 {
+        self.ran + 1
+    }
+
+    /// How many runs have ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_core::Attempts::default().ran(), 0);
+    /// ```
+    #[must_use]
+    pub fn ran(&self) -> u32 {
+        self.ran
+    }
+
+    /// When the job first failed, if it has.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(brigade_core::Attempts::default().first_failure().is_none());
+    /// ```
+    #[must_use]
+    pub fn first_failure(&self) -> Option<Instant> {
+        self.first_failure.map(|(at, _)| at)
+    }
+}
+
+/// What a backend does with a job after a run, decided once for every backend by
+/// [`settle`].
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::Settled;
+///
+/// let settled: Settled<(), u8, String> = Settled::Finished(Ok(3));
+/// assert!(matches!(settled, Settled::Finished(Ok(3))));
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub enum Settled<J, T, E> {
+    /// The job reached its terminal state: complete its handle with this result and count
+    /// it (`Ok` as completed, `Err` by [`JobError::kind`]). The job itself is dropped (or
+    /// was taken by a dead-letter sink).
+    Finished(JobResult<T, E>),
+    /// Run the job again, not before `at`; count a retry. It waits in a delay queue,
+    /// never on a worker.
+    Retry {
+        /// The job, intact.
+        job: J,
+        /// Its attempts so far, to keep with it.
+        attempts: Attempts,
+        /// When it may run again.
+        at: Instant,
+    },
+}
+
+/// Everything a backend knows about a run that just ended.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// use brigade_core::{Attempts, FinishedRun, JobId, RunEnd};
+///
+/// let run = FinishedRun {
+///     id: JobId::new(1),
+///     end: RunEnd::<u8, String>::Returned(Ok(1)),
+///     attempts: Attempts::default(),
+///     started: Instant::now(),
+///     cancelled: false,
+///     past_deadline: false,
+/// };
+/// assert_eq!(run.attempts.next(), 1);
+/// ```
+#[derive(Debug)]
+pub struct FinishedRun<T, E> {
+    /// The job's id.
+    pub id: JobId,
+    /// What the run returned.
+    pub end: RunEnd<T, E>,
+    /// The job's attempts before this run.
+    pub attempts: Attempts,
+    /// When the run started.
+    pub started: Instant,
+    /// Whether the job's token was cancelled when the run ended.
+    pub cancelled: bool,
+    /// Whether the run's deadline had passed (the backend cancelled the token for it).
+    pub past_deadline: bool,
+}
+
+/// Turns a finished run and the layers' decision into what the backend does next: the one
+/// place where "a run ended" becomes a terminal state, a retry, or a dead letter, so every
+/// backend classifies runs the same way.
+///
+/// The rules:
+///
+/// - a run that returned its output ends completed (even if its token was cancelled late);
+/// - an error or panic after the deadline passed is [`TimedOut`](crate::ErrorKind::TimedOut)
+///   (a panic keeps its message as `Panicked`); an error after the token was cancelled is
+///   [`Cancelled`](crate::ErrorKind::Cancelled); otherwise `Failed` / `Panicked`;
+/// - the layers then see the run ([`Layers::after_run`], skipped when there are none):
+///   `RetryAt` gives [`Settled::Retry`]; `DeadLetter` builds a [`DeadLetter`] and hands it to
+///   the deciding layer's sink: taken, the job ends
+///   [`DeadLettered`](crate::ErrorKind::DeadLettered); given back, it ends with its own
+///   outcome (`Failed`). A panicking run has no error value to put in a `JobError`, so a
+///   dead-lettered panic ends as `Panicked` while the letter sits in the sink.
+///
+/// `now` is the backend's clock reading at the end of the run.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// use brigade_core::middleware::Layers;
+/// use brigade_core::{Attempts, FinishedRun, JobId, RunEnd, Settled, settle};
+///
+/// let layers = Layers::<&str, String>::new();
+/// let run = FinishedRun {
+///     id: JobId::new(1),
+///     end: RunEnd::<u8, String>::Returned(Err("disk full".into())),
+///     attempts: Attempts::default(),
+///     started: Instant::now(),
+///     cancelled: false,
+///     past_deadline: false,
+/// };
+/// match settle(&layers, "write report", run, Instant::now()) {
+///     Settled::Finished(Err(error)) => {
+///         assert_eq!(error.into_error().as_deref(), Some("disk full"));
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+pub fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
+    layers: &Layers<J, E>,
+    job: J,
+    run: FinishedRun<T, E>,
+    now: Instant,
+) -> Settled<J, T, E> {
+    let FinishedRun {
+        id,
+        end,
+        attempts,
+        started,
+        cancelled,
+        past_deadline,
+    } = run;
+    let attempt = attempts.next();
+    let decision = if layers.is_empty() {
+        AfterRunDecision::Done
+    } else {
+        let outcome = match &end {
+            RunEnd::Returned(Ok(_)) => RunOutcome::Succeeded,
+            RunEnd::Returned(Err(error)) if past_deadline => RunOutcome::TimedOut(Some(error)),
+            RunEnd::Returned(Err(error)) if cancelled => RunOutcome::Cancelled(Some(error)),
+            RunEnd::Returned(Err(error)) => RunOutcome::Failed(error),
+            RunEnd::Panicked(message) => RunOutcome::Panicked(message),
+        };
+        let report = RunReport {
+            id,
+            outcome,
+            attempt,
+            started,
+            first_failure: attempts.first_failure(),
+        };
+        layers.after_run(&job, &report, now)
+    };
+    let after = Attempts {
+        ran: attempt,
+        first_failure: match (&end, attempts.first_failure) {
+            (RunEnd::Returned(Ok(_)), first) => first,
+            (_, Some(first)) => Some(first),
+            (_, None) => Some((now, SystemTime::now())),
+        },
+    };
+    match decision {
+        AfterRunDecision::RetryAt(at) => Settled::Retry {
+            job,
+            attempts: after,
+            at,
+        },
+        AfterRunDecision::DeadLetter(index) if !end.is_success() => {
+            let error = match &end {
+                RunEnd::Returned(Err(error)) => error.to_string(),
+                RunEnd::Panicked(message) => message.clone(),
+                RunEnd::Returned(Ok(_)) => unreachable!("guarded by is_success"),
+            };
+            let first_failure = after
+                .first_failure
+                .map_or_else(SystemTime::now, |(_, at)| at);
+            let letter = DeadLetter {
+                job,
+                id,
+                error,
+                attempts: attempt,
+                first_failure,
+                last_failure: SystemTime::now(),
+            };
+            let taken = layers.dead_letter(index, letter).is_ok();
+            Settled::Finished(terminal(end, attempt, cancelled, past_deadline, taken))
+        }
+        AfterRunDecision::Done | AfterRunDecision::DeadLetter(_) => {
+            Settled::Finished(terminal(end, attempt, cancelled, past_deadline, false))
+        }
+    }
+}
+
+fn terminal<T, E>(
+    end: RunEnd<T, E>,
+    attempt: u32,
+    cancelled: bool,
+    past_deadline: bool,
+    dead_lettered: bool,
+) -> JobResult<T, E> {
+    match end {
+        RunEnd::Returned(Ok(output)) => Ok(output),
+        RunEnd::Returned(Err(error)) if dead_lettered => {
+            Err(JobError::dead_lettered(error, attempt))
+        }
+        RunEnd::Returned(Err(error)) if past_deadline => {
+            Err(JobError::timed_out(Some(error), attempt))
+        }
+        RunEnd::Returned(Err(error)) if cancelled => Err(JobError::cancelled(Some(error), attempt)),
+        RunEnd::Returned(Err(error)) => Err(JobError::failed(error, attempt)),
+        RunEnd::Panicked(message) => Err(JobError::panicked(message, attempt)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ErrorKind;
+    use crate::middleware::{AfterRun, Middleware};
+
+    fn run(end: RunEnd<u8, String>, attempts: Attempts) -> FinishedRun<u8, String> {
+        FinishedRun {
+            id: JobId::new(1),
+            end,
+            attempts,
+            started: Instant::now(),
+            cancelled: false,
+            past_deadline: false,
+        }
+    }
+
+    struct RetryOnce;
+    impl Middleware<u8, String> for RetryOnce {
+        fn after_run(&self, _: &u8, run: &RunReport<'_, String>, now: Instant) -> AfterRun {
+            if run.attempt == 1 {
+                AfterRun::RetryAt(now + Duration::from_millis(5))
+            } else {
+                AfterRun::Done
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Sink(Mutex<Vec<DeadLetter<u8>>>);
+    impl Middleware<u8, String> for Arc<Sink> {
+        fn after_run(&self, _: &u8, _: &RunReport<'_, String>, _: Instant) -> AfterRun {
+            AfterRun::DeadLetter
+        }
+        fn dead_letter(&self, letter: DeadLetter<u8>) -> Result<(), DeadLetter<u8>> {
+            self.0.lock().unwrap().push(letter);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_retry_keeps_the_job_and_counts_the_attempt() {
+        let layers = Layers::new().with(RetryOnce);
+        let now = Instant::now();
+        let end = RunEnd::Returned(Err("flaky".into()));
+        let Settled::Retry { job, attempts, at } =
+            settle(&layers, 7, run(end, Attempts::default()), now)
+        else {
+            panic!("expected a retry");
+        };
+        assert_eq!((job, attempts.next()), (7, 2));
+        assert!(at > now);
+        assert!(attempts.first_failure().is_some());
+        let end = RunEnd::Returned(Err("flaky".into()));
+        let Settled::Finished(Err(error)) = settle(&layers, job, run(end, attempts), now) else {
+            panic!("the second failure ends the job");
+        };
+        assert_eq!((error.kind(), error.attempts()), (ErrorKind::Failed, 2));
+    }
+
+    #[test]
+    fn a_dead_letter_taken_by_the_sink_ends_dead_lettered() {
+        let sink = Arc::new(Sink::default());
+        let layers = Layers::new().with(Arc::clone(&sink));
+        let end = RunEnd::Returned(Err("bad input".into()));
+        let Settled::Finished(Err(error)) =
+            settle(&layers, 9, run(end, Attempts::default()), Instant::now())
+        else {
+            panic!("expected a terminal state");
+        };
+        assert!(error.is_dead_lettered());
+        let letters = sink.0.lock().unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(
+            (letters[0].job, letters[0].error.as_str()),
+            (9, "bad input")
+        );
+    }
+
+    #[test]
+    fn errors_after_a_deadline_or_a_cancel_are_classified() {
+        let layers = Layers::<u8, String>::new();
+        let mut timed_out = run(RunEnd::Returned(Err("slow".into())), Attempts::default());
+        timed_out.past_deadline = true;
+        timed_out.cancelled = true;
+        let Settled::Finished(Err(error)) = settle(&layers, 1, timed_out, Instant::now()) else {
+            panic!("expected a terminal state");
+        };
+        assert!(error.is_timeout());
+        let mut cancelled = run(RunEnd::Returned(Err("stop".into())), Attempts::default());
+        cancelled.cancelled = true;
+        let Settled::Finished(Err(error)) = settle(&layers, 1, cancelled, Instant::now()) else {
+            panic!("expected a terminal state");
+        };
+        assert!(error.is_cancelled());
+        let mut late_success = run(RunEnd::Returned(Ok(4)), Attempts::default());
+        late_success.cancelled = true;
+        assert!(matches!(
+            settle(&layers, 1, late_success, Instant::now()),
+            Settled::Finished(Ok(4))
+        ));
+    }
+}
