@@ -41,6 +41,7 @@ mod job_error;
 pub mod middleware;
 mod run_result;
 mod shutdown;
+mod sizing;
 mod stats;
 mod submit_error;
 #[cfg(feature = "testkit")]
@@ -58,5 +59,6 @@ pub use job::{BoxJob, Job, job_fn};
 pub use job_error::{ErrorKind, JobError, panic_message};
 pub use run_result::{Attempts, FinishedRun, RunEnd, Settled, settle};
 pub use shutdown::ShutdownReport;
+pub use sizing::{Workload, available_cores};
 pub use stats::{Gauges, Stats, StatsCounters};
 pub use submit_error::{Rejection, SubmitError, SubmitTimeoutError, TrySubmitError};

@@ -51,7 +51,7 @@
 pub use brigade_core::{
     BoxJob, CancellationToken, Completions, ConfigError, ErrorKind, Executor, Job, JobContext,
     JobError, JobHandle, JobId, JobResult, Rejection, ShutdownReport, Stats, SubmitError,
-    SubmitTimeoutError, TrySubmitError, job_fn,
+    SubmitTimeoutError, TrySubmitError, Workload, available_cores, job_fn,
 };
 
 /// The hooks through which backends drive middleware (`brigade_core::middleware`).
