@@ -1,0 +1,80 @@
+//! The blocking [`Executor`] contract, for callers outside the runtime.
+
+use std::time::Duration;
+
+use brigade_core::{
+    AsyncJob, ConfigError, Executor, ShutdownReport, Stats, SubmitError, SubmitTimeoutError,
+    TrySubmitError,
+};
+
+use crate::{TokioHandle, TokioPool};
+
+/// The blocking contract shared with the thread backend: each method blocks the calling
+/// thread on the async method of the same name.
+///
+/// # Panics
+///
+/// The blocking methods (`submit`, `submit_timeout`, `execute`, `wait_idle` and the
+/// shutdowns) panic when called from inside an async context, as tokio's
+/// `Handle::block_on` does; call the async methods there. On a current-thread runtime
+/// that no thread is driving, their timers do not fire: use a multi-thread runtime or
+/// [`Builder::own_runtime`](crate::Builder::own_runtime).
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{Executor, JobContext, async_job_fn};
+///
+/// let pool = brigade_tokio::TokioPool::builder().own_runtime(2).workers(2).build().unwrap();
+/// let handle = Executor::submit(&pool, async_job_fn(|_cx: JobContext| async { Ok::<_, String>(4) })).unwrap();
+/// assert_eq!(handle.join().unwrap(), 4);
+/// assert!(Executor::shutdown(&pool).is_clean());
+/// ```
+impl<J: AsyncJob> Executor<J> for TokioPool<J> {
+    type Output = J::Output;
+    type Error = J::Error;
+
+    fn submit(&self, job: J) -> Result<TokioHandle<J>, SubmitError<J>> {
+        self.blocking_submit(job)
+    }
+
+    fn try_submit(&self, job: J) -> Result<TokioHandle<J>, TrySubmitError<J>> {
+        TokioPool::try_submit(self, job)
+    }
+
+    fn submit_timeout(
+        &self,
+        job: J,
+        timeout: Duration,
+    ) -> Result<TokioHandle<J>, SubmitTimeoutError<J>> {
+        self.block_on(TokioPool::submit_timeout(self, job, timeout))
+    }
+
+    fn execute(&self, job: J) -> Result<(), SubmitError<J>> {
+        self.block_on(TokioPool::execute(self, job))
+    }
+
+    fn stats(&self) -> Stats {
+        TokioPool::stats(self)
+    }
+
+    fn wait_idle(&self) {
+        self.block_on(TokioPool::wait_idle(self));
+    }
+
+    fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
+        TokioPool::resize(self, min, max)
+    }
+
+    fn shutdown(&self) -> ShutdownReport<J> {
+        self.block_on(TokioPool::shutdown(self))
+    }
+
+    fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport<J> {
+        self.block_on(TokioPool::shutdown_timeout(self, timeout))
+    }
+
+    fn shutdown_now(&self) -> ShutdownReport<J> {
+        self.block_on(TokioPool::shutdown_now(self))
+    }
+}

@@ -1,0 +1,348 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brigade_core::middleware::{Layers, Middleware};
+use brigade_core::{AsyncJob, ConfigError};
+use tokio::runtime::{Handle, Runtime};
+
+use crate::TokioPool;
+use crate::shared::Shared;
+
+/// Configures a [`TokioPool`].
+///
+/// Defaults: as many workers as the machine has cores (fixed: `min = max`), a queue of
+/// 1024 jobs, a keep-alive of 60 s, no middleware, the name `"brigade"`, and the runtime of
+/// the caller of [`build`](Self::build).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use brigade_core::{BoxAsyncJob, ConfigError};
+/// use brigade_tokio::TokioPool;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ConfigError> {
+/// let pool = TokioPool::<BoxAsyncJob<u32, String>>::builder()
+///     .name("fetchers")
+///     .min_workers(1)
+///     .max_workers(8)
+///     .keep_alive(Duration::from_secs(5))
+///     .queue_capacity(100)
+///     .build()?;
+/// assert_eq!(pool.stats().workers, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder<J: AsyncJob> {
+    name: Arc<str>,
+    min: usize,
+    max: usize,
+    keep_alive: Duration,
+    capacity: usize,
+    layers: Layers<J, J::Error>,
+    runtime: RuntimeChoice,
+}
+
+enum RuntimeChoice {
+    Current,
+    Handle(Handle),
+    Own(usize),
+}
+
+impl<J: AsyncJob> Builder<J> {
+    pub(crate) fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Builder {
+            name: Arc::from("brigade"),
+            min: cores,
+            max: cores,
+            keep_alive: Duration::from_secs(60),
+            capacity: 1024,
+            layers: Layers::new(),
+            runtime: RuntimeChoice::Current,
+        }
+    }
+
+    /// Names the pool, for traces and job contexts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().name("mailer");
+    /// # let _ = builder;
+    /// ```
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// A fixed number of workers: at most `n` jobs run at once (`min = max = n`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().workers(4);
+    /// # let _ = builder;
+    /// ```
+    pub fn workers(mut self, n: usize) -> Self {
+        self.min = n;
+        self.max = n;
+        self
+    }
+
+    /// Workers kept alive when idle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().min_workers(0);
+    /// # let _ = builder;
+    /// ```
+    pub fn min_workers(mut self, n: usize) -> Self {
+        self.min = n;
+        self
+    }
+
+    /// Workers at most: the bound on jobs running at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().max_workers(16);
+    /// # let _ = builder;
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max = n;
+        self
+    }
+
+    /// How long a worker above the minimum waits for a job before it exits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use brigade_core::BoxAsyncJob;
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder()
+    ///     .keep_alive(Duration::from_millis(500));
+    /// # let _ = builder;
+    /// ```
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// How many jobs wait in the queue at most; `submit` waits while it is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().queue_capacity(8);
+    /// # let _ = builder;
+    /// ```
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Adds a middleware after those already added (see [`Layers`] for how they compose).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::BoxAsyncJob;
+    /// use brigade_core::middleware::Middleware;
+    ///
+    /// struct Audit;
+    /// impl<J, E> Middleware<J, E> for Audit {}
+    ///
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().layer(Audit);
+    /// # let _ = builder;
+    /// ```
+    pub fn layer(mut self, layer: impl Middleware<J, J::Error>) -> Self {
+        self.layers = self.layers.with(layer);
+        self
+    }
+
+    /// Adds a middleware shared with other pools (one rate limit across pools, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use brigade_core::BoxAsyncJob;
+    /// use brigade_core::middleware::Middleware;
+    ///
+    /// struct Audit;
+    /// impl<J, E> Middleware<J, E> for Audit {}
+    ///
+    /// let shared: Arc<dyn Middleware<BoxAsyncJob<(), String>, String>> = Arc::new(Audit);
+    /// let builder = brigade_tokio::TokioPool::builder().layer_shared(shared);
+    /// # let _ = builder;
+    /// ```
+    pub fn layer_shared(mut self, layer: Arc<dyn Middleware<J, J::Error>>) -> Self {
+        self.layers = self.layers.with_shared(layer);
+        self
+    }
+
+    /// Replaces the middleware with `layers`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::BoxAsyncJob;
+    /// use brigade_core::middleware::Layers;
+    ///
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().layers(Layers::new());
+    /// # let _ = builder;
+    /// ```
+    pub fn layers(mut self, layers: Layers<J, J::Error>) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    /// Runs the pool's tasks on this runtime rather than the caller's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let runtime = tokio::runtime::Runtime::new().unwrap();
+    /// let pool = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder()
+    ///     .runtime_handle(runtime.handle().clone())
+    ///     .workers(2)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.stats().workers, 2);
+    /// # drop(pool);
+    /// ```
+    pub fn runtime_handle(mut self, handle: Handle) -> Self {
+        self.runtime = RuntimeChoice::Handle(handle);
+        self
+    }
+
+    /// Builds a multi-thread runtime with `threads` threads that the pool owns, for
+    /// programs with no runtime of their own. The pool's blocking methods (the
+    /// [`Executor`](brigade_core::Executor) impl, [`TokioPool::blocking_submit`]) then serve
+    /// plain threads, and dropping the pool drains it and shuts the runtime down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{BoxAsyncJob, Executor, JobContext};
+    ///
+    /// let pool = brigade_tokio::TokioPool::builder().own_runtime(2).workers(2).build().unwrap();
+    /// let handle = pool.blocking_submit(BoxAsyncJob::new(|_cx: JobContext| async { Ok::<_, String>(7) })).unwrap();
+    /// assert_eq!(handle.join().unwrap(), 7);
+    /// ```
+    pub fn own_runtime(mut self, threads: usize) -> Self {
+        self.runtime = RuntimeChoice::Own(threads);
+        self
+    }
+
+    /// Checks the settings and starts the minimum number of workers.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroWorkers`] when `max_workers` is 0, [`ConfigError::MinAboveMax`],
+    /// [`ConfigError::ZeroCapacity`], [`ConfigError::ZeroDuration`] for a zero keep-alive
+    /// on an elastic pool, [`ConfigError::OutOfRange`] for an own runtime of 0 threads, and
+    /// [`ConfigError::Spawn`] when there is no runtime: `build` was called outside one with
+    /// neither [`runtime_handle`](Self::runtime_handle) nor [`own_runtime`](Self::own_runtime),
+    /// or the own runtime could not start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{BoxAsyncJob, ConfigError};
+    /// use brigade_tokio::TokioPool;
+    ///
+    /// let error = TokioPool::<BoxAsyncJob<(), String>>::builder().workers(0).build().unwrap_err();
+    /// assert_eq!(error, ConfigError::ZeroWorkers);
+    /// ```
+    pub fn build(self) -> Result<TokioPool<J>, ConfigError> {
+        validate_range(self.min, self.max)?;
+        if self.capacity == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        if self.keep_alive.is_zero() && self.min < self.max {
+            return Err(ConfigError::ZeroDuration {
+                setting: "keep_alive",
+            });
+        }
+        let (handle, own) = match self.runtime {
+            RuntimeChoice::Handle(handle) => (handle, None),
+            RuntimeChoice::Current => match Handle::try_current() {
+                Ok(handle) => (handle, None),
+                Err(_) => {
+                    return Err(ConfigError::Spawn(
+                        "no tokio runtime: build inside one, or set runtime_handle or own_runtime"
+                            .to_owned(),
+                    ));
+                }
+            },
+            RuntimeChoice::Own(0) => {
+                return Err(ConfigError::OutOfRange {
+                    setting: "own_runtime threads",
+                    expected: "at least 1",
+                });
+            }
+            RuntimeChoice::Own(threads) => {
+                let runtime = own_runtime(&self.name, threads)?;
+                (runtime.handle().clone(), Some(runtime))
+            }
+        };
+        let shared = Shared::new(
+            self.name,
+            self.capacity,
+            (self.min, self.max, self.keep_alive),
+            self.layers,
+            handle,
+        );
+        {
+            let mut state = shared.lock();
+            shared.grow_to_min(&mut state);
+        }
+        Ok(TokioPool::from_parts(shared, own))
+    }
+}
+
+pub(crate) fn validate_range(min: usize, max: usize) -> Result<(), ConfigError> {
+    if max == 0 {
+        return Err(ConfigError::ZeroWorkers);
+    }
+    if min > max {
+        return Err(ConfigError::MinAboveMax { min, max });
+    }
+    Ok(())
+}
+
+fn own_runtime(name: &str, threads: usize) -> Result<Runtime, ConfigError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(format!("{name}-rt"))
+        .enable_all()
+        .build()
+        .map_err(|error| ConfigError::Spawn(error.to_string()))
+}
+
+impl<J: AsyncJob> fmt::Debug for Builder<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("min_workers", &self.min)
+            .field("max_workers", &self.max)
+            .field("keep_alive", &self.keep_alive)
+            .field("queue_capacity", &self.capacity)
+            .field("layers", &self.layers)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,592 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brigade_core::{
+    AsyncJob, ConfigError, JobHandle, ShutdownReport, Stats, SubmitError, SubmitTimeoutError,
+    TrySubmitError,
+};
+use tokio::runtime::{Handle, Runtime};
+
+use crate::Builder;
+use crate::builder::validate_range;
+use crate::shared::{Offer, Shared};
+
+/// A bounded pool of async jobs on tokio: a queue of at most `queue_capacity` jobs drained
+/// by `min_workers..=max_workers` worker tasks, each running one job at a time.
+///
+/// Every accepted job reaches exactly one terminal state, reported by its
+/// [`JobHandle`] (a future: `.await` it) and counted in [`stats`](Self::stats). A refused
+/// job comes back inside the error.
+///
+/// # Dropping the pool
+///
+/// Dropping a pool shuts it down gracefully: it stops accepting jobs and its workers run
+/// everything already accepted (retries included), then exit. On the caller's runtime the
+/// drop does not block (blocking would stall that runtime): the workers finish in the
+/// background, tracked, and [`drained`](Self::drained), taken before the drop, resolves
+/// when the last of them has exited. A pool that owns its runtime
+/// ([`Builder::own_runtime`]) blocks in `drop` until drained, then shuts its runtime down
+/// (from inside another runtime it hands that wait to a thread). Either way no task of the
+/// pool outlives it unnoticed; if the caller's runtime itself shuts down first, the jobs it
+/// had not run end [`Returned`](brigade_core::ErrorKind::Returned).
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{JobContext, async_job_fn};
+/// use brigade_tokio::TokioPool;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = TokioPool::builder().workers(4).queue_capacity(16).build().unwrap();
+/// let mut handles = Vec::new();
+/// for n in 1..=5u64 {
+///     let job = async_job_fn(move |_cx: JobContext| async move { Ok::<_, String>(n * n) });
+///     handles.push(pool.submit(job).await.unwrap());
+/// }
+/// let mut squares = Vec::new();
+/// for handle in handles {
+///     squares.push(handle.await.unwrap());
+/// }
+/// assert_eq!(squares, vec![1, 4, 9, 16, 25]);
+/// assert!(pool.shutdown().await.is_clean());
+/// # }
+/// ```
+pub struct TokioPool<J: AsyncJob> {
+    pub(crate) shared: Arc<Shared<J>>,
+    own_runtime: Option<Runtime>,
+}
+
+/// The handle of one job in a [`TokioPool`].
+pub type TokioHandle<J> = JobHandle<<J as AsyncJob>::Output, <J as AsyncJob>::Error>;
+
+impl<J: AsyncJob> TokioPool<J> {
+    /// Starts configuring a pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder();
+    /// # let _ = builder;
+    /// ```
+    pub fn builder() -> Builder<J> {
+        Builder::new()
+    }
+
+    pub(crate) fn from_parts(shared: Arc<Shared<J>>, own_runtime: Option<Runtime>) -> Self {
+        TokioPool {
+            shared,
+            own_runtime,
+        }
+    }
+
+    /// The pool's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let pool = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder()
+    ///     .name("mailer").own_runtime(1).build().unwrap();
+    /// assert_eq!(pool.name(), "mailer");
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The runtime the pool's tasks run on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let pool = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().own_runtime(1).build().unwrap();
+    /// let _handle: tokio::runtime::Handle = pool.runtime_handle().clone();
+    /// ```
+    #[must_use]
+    pub fn runtime_handle(&self) -> &Handle {
+        &self.shared.runtime
+    }
+
+    /// Queues `job`, waiting while the queue is full, and returns its handle.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Closed`] once shutdown began (also for a submit that was waiting for
+    /// room then), [`SubmitError::Rejected`] when a middleware refused the job; the job
+    /// comes back either way.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a job is accepted in one step, under the pool's lock, and the future
+    /// returns at once with its handle. Dropping the future before that (say, a
+    /// `tokio::select!` branch that lost) drops the job with it: it was never accepted, never
+    /// counted, and nothing of it is left in the pool. A future that was woken for room and
+    /// is then dropped passes the wake-up on to the next waiting submitter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let job = async_job_fn(|_cx: JobContext| async { Ok::<_, String>("done") });
+    /// let handle = pool.submit(job).await.unwrap();
+    /// assert_eq!(handle.await.unwrap(), "done");
+    /// # }
+    /// ```
+    pub async fn submit(&self, job: J) -> Result<TokioHandle<J>, SubmitError<J>> {
+        let mut job = job;
+        loop {
+            let mut room = pin!(self.shared.room.notified());
+            match self.shared.offer(job, Some(room.as_mut())) {
+                Offer::Accepted(handle) => return Ok(handle),
+                Offer::Closed(job) => return Err(SubmitError::Closed(job)),
+                Offer::Rejected(job, reason) => return Err(SubmitError::Rejected(job, reason)),
+                Offer::Full(back) => {
+                    job = back;
+                    room.await;
+                }
+            }
+        }
+    }
+
+    /// Queues `job` if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError::Full`], [`TrySubmitError::Closed`] or [`TrySubmitError::Rejected`],
+    /// with the job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let job = async_job_fn(|_cx: JobContext| async { Ok::<_, String>(1) });
+    /// let handle = pool.try_submit(job).unwrap();
+    /// assert_eq!(handle.await.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn try_submit(&self, job: J) -> Result<TokioHandle<J>, TrySubmitError<J>> {
+        match self.shared.offer(job, None) {
+            Offer::Accepted(handle) => Ok(handle),
+            Offer::Full(job) => Err(TrySubmitError::Full(job)),
+            Offer::Closed(job) => Err(TrySubmitError::Closed(job)),
+            Offer::Rejected(job, reason) => Err(TrySubmitError::Rejected(job, reason)),
+        }
+    }
+
+    /// Queues `job`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitTimeoutError::Timeout`], [`SubmitTimeoutError::Closed`] or
+    /// [`SubmitTimeoutError::Rejected`], with the job.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`submit`](Self::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use brigade_core::{JobContext, SubmitTimeoutError, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(1).queue_capacity(1).build().unwrap();
+    /// let slow = || async_job_fn(|cx: JobContext| async move { cx.token().cancelled().await; Ok::<_, String>(0) });
+    /// let running = pool.submit(slow()).await.unwrap();
+    /// tokio::task::yield_now().await; // let the worker take it
+    /// let queued = pool.submit(slow()).await.unwrap();
+    /// let refused = pool.submit_timeout(slow(), Duration::from_millis(10)).await;
+    /// assert!(matches!(refused, Err(SubmitTimeoutError::Timeout(_))));
+    /// pool.shutdown_now().await;
+    /// # drop((running, queued));
+    /// # }
+    /// ```
+    pub async fn submit_timeout(
+        &self,
+        job: J,
+        timeout: Duration,
+    ) -> Result<TokioHandle<J>, SubmitTimeoutError<J>> {
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
+        let mut job = job;
+        loop {
+            let mut room = pin!(self.shared.room.notified());
+            match self.shared.offer(job, Some(room.as_mut())) {
+                Offer::Accepted(handle) => return Ok(handle),
+                Offer::Closed(job) => return Err(SubmitTimeoutError::Closed(job)),
+                Offer::Rejected(job, reason) => {
+                    return Err(SubmitTimeoutError::Rejected(job, reason));
+                }
+                Offer::Full(back) => {
+                    job = back;
+                    let Some(deadline) = deadline else {
+                        room.await;
+                        continue;
+                    };
+                    tokio::select! {
+                        () = room => {}
+                        () = tokio::time::sleep_until(deadline) => {
+                            return Err(SubmitTimeoutError::Timeout(job));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues `job` with no handle (fire and forget), waiting while the queue is full. Its
+    /// outcome is still counted in [`stats`](Self::stats).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`submit`](Self::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(2).build().unwrap();
+    /// pool.execute(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(()) })).await.unwrap();
+    /// pool.wait_idle().await;
+    /// assert_eq!(pool.stats().completed, 1);
+    /// # }
+    /// ```
+    pub async fn execute(&self, job: J) -> Result<(), SubmitError<J>> {
+        self.submit(job).await.map(drop)
+    }
+
+    /// Queues `job` from synchronous code outside the runtime, blocking the thread while the
+    /// queue is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// # Panics
+    ///
+    /// When called from inside an async context (use [`submit`](Self::submit) there), as
+    /// tokio's `Handle::block_on` does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// let pool = brigade_tokio::TokioPool::builder().own_runtime(1).workers(1).build().unwrap();
+    /// let handle = pool
+    ///     .blocking_submit(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(3) }))
+    ///     .unwrap();
+    /// assert_eq!(handle.join().unwrap(), 3);
+    /// ```
+    pub fn blocking_submit(&self, job: J) -> Result<TokioHandle<J>, SubmitError<J>> {
+        self.block_on(self.submit(job))
+    }
+
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.shared.runtime.block_on(future)
+    }
+
+    /// A snapshot of the pool's gauges and counters: a lock and a few atomic loads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let pool = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder()
+    ///     .own_runtime(1).workers(3).build().unwrap();
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.workers, stats.submitted), (3, 0));
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Waits until nothing is queued, delayed or running, without shutting down.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only observes the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(2).build().unwrap();
+    /// for _ in 0..10 {
+    ///     pool.execute(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(()) })).await.unwrap();
+    /// }
+    /// pool.wait_idle().await;
+    /// assert_eq!(pool.stats().completed, 10);
+    /// # }
+    /// ```
+    pub async fn wait_idle(&self) {
+        loop {
+            let mut idle = pin!(self.shared.became_idle.notified());
+            {
+                let state = self.shared.lock();
+                if state.is_idle() {
+                    return;
+                }
+                idle.as_mut().enable();
+            }
+            idle.await;
+        }
+    }
+
+    /// Changes the range of workers at run time: starts workers up to the new minimum at
+    /// once; workers above the new maximum exit when they finish their current job.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroWorkers`] or [`ConfigError::MinAboveMax`]; the range is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let pool = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder()
+    ///     .own_runtime(1).workers(1).build().unwrap();
+    /// pool.resize(3, 6).unwrap();
+    /// assert_eq!(pool.stats().workers, 3);
+    /// assert!(pool.resize(4, 2).is_err());
+    /// ```
+    pub fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
+        validate_range(min, max)?;
+        let mut state = self.shared.lock();
+        state.min = min;
+        state.max = max;
+        if !state.closed {
+            self.shared.grow_to_min(&mut state);
+            self.shared.grow_for_queue(&mut state);
+        }
+        drop(state);
+        // Idle workers above the new maximum wake up and exit; busy ones do after their job.
+        self.shared.job_ready.notify_waiters();
+        Ok(())
+    }
+
+    /// Stops accepting jobs, runs everything accepted (retries included) and waits for every
+    /// task of the pool to exit. Calling it again returns an empty report.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: intake closes at the first poll and the pool drains whether or not the
+    /// future is kept; awaiting [`drained`](Self::drained) or `shutdown` again waits for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(2).build().unwrap();
+    /// let handle = pool.submit(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(5) })).await.unwrap();
+    /// let report = pool.shutdown().await;
+    /// assert!(report.is_clean());
+    /// assert_eq!(handle.await.unwrap(), 5);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) -> ShutdownReport<J> {
+        self.shutdown_with(None).await
+    }
+
+    /// As [`shutdown`](Self::shutdown), but at `timeout` it cancels the running jobs' tokens
+    /// (through the pool's token, their parent), hands back the jobs that never started
+    /// (their handles end [`Returned`](brigade_core::ErrorKind::Returned)) and waits for the
+    /// running ones to return.
+    ///
+    /// # Cancel safety
+    ///
+    /// Intake closes at the first poll. Dropping the future before the deadline leaves the
+    /// pool draining gracefully; dropping it after the deadline may drop jobs already taken
+    /// out of the pool for the report: their handles then end `Returned`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(1).build().unwrap();
+    /// let stubborn = pool
+    ///     .submit(async_job_fn(|cx: JobContext| async move {
+    ///         cx.token().cancelled().await;
+    ///         Err::<(), _>("stopped".to_string())
+    ///     }))
+    ///     .await
+    ///     .unwrap();
+    /// let report = pool.shutdown_timeout(Duration::from_millis(20)).await;
+    /// assert!(report.deadline_passed);
+    /// assert!(stubborn.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
+    pub async fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport<J> {
+        self.shutdown_with(Some(timeout)).await
+    }
+
+    /// Stops accepting jobs, hands back every unstarted job, cancels the running ones and
+    /// waits for them to return.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`shutdown_timeout`](Self::shutdown_timeout) past its deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(1).build().unwrap();
+    /// for _ in 0..3 {
+    ///     pool.execute(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(()) })).await.unwrap();
+    /// }
+    /// let report = pool.shutdown_now().await;
+    /// // Nothing ran yet on this single-threaded runtime: all three come back.
+    /// assert_eq!(report.unstarted.len(), 3);
+    /// # }
+    /// ```
+    pub async fn shutdown_now(&self) -> ShutdownReport<J> {
+        self.shutdown_with(Some(Duration::ZERO)).await
+    }
+
+    async fn shutdown_with(&self, timeout: Option<Duration>) -> ShutdownReport<J> {
+        let shared = &self.shared;
+        let finished_before = shared.counters.snapshot(Default::default()).finished();
+        let first = shared.close();
+        let mut report = ShutdownReport::default();
+        if !first {
+            shared.tracker.wait().await;
+            return report;
+        }
+        let drained = match timeout {
+            None => {
+                shared.tracker.wait().await;
+                true
+            }
+            Some(timeout) if timeout.is_zero() => false,
+            Some(timeout) => tokio::time::timeout(timeout, shared.tracker.wait())
+                .await
+                .is_ok(),
+        };
+        if !drained {
+            let (unstarted, running) = shared.take_unstarted();
+            // Running jobs' tokens are children of the pool's: this cancels each of them.
+            shared.token.cancel();
+            report.deadline_passed = timeout.is_some_and(|t| !t.is_zero());
+            report.cancelled = running as u64;
+            report.unstarted = unstarted
+                .into_iter()
+                .map(|queued| queued.hand_back(&shared.counters))
+                .collect();
+            shared.tracker.wait().await;
+        }
+        let finished_after = shared.counters.snapshot(Default::default()).finished();
+        report.finished =
+            (finished_after - finished_before).saturating_sub(report.unstarted.len() as u64);
+        report
+    }
+
+    /// Resolves once the pool is closed and every task it started has exited. Owns what it
+    /// needs, so it can be taken before dropping the pool and awaited after.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{JobContext, async_job_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = brigade_tokio::TokioPool::builder().workers(2).build().unwrap();
+    /// let handle = pool.submit(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(1) })).await.unwrap();
+    /// let drained = pool.drained();
+    /// drop(pool); // closes intake; the workers finish the queue in the background
+    /// drained.await;
+    /// assert_eq!(handle.await.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn drained(&self) -> impl Future<Output = ()> + Send + 'static {
+        let tracker = self.shared.tracker.clone();
+        async move { tracker.wait().await }
+    }
+
+    /// How many tasks of the pool (workers and the delay-queue timer) are alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::BoxAsyncJob;
+    /// let pool = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder()
+    ///     .own_runtime(1).workers(2).build().unwrap();
+    /// assert_eq!(pool.tasks(), 2);
+    /// pool.runtime_handle().clone().block_on(pool.shutdown());
+    /// assert_eq!(pool.tasks(), 0);
+    /// ```
+    #[must_use]
+    pub fn tasks(&self) -> usize {
+        self.shared.tracker.len()
+    }
+}
+
+impl<J: AsyncJob> Drop for TokioPool<J> {
+    fn drop(&mut self) {
+        self.shared.close();
+        let Some(runtime) = self.own_runtime.take() else {
+            return;
+        };
+        let tracker = self.shared.tracker.clone();
+        if Handle::try_current().is_err() {
+            runtime.block_on(tracker.wait());
+            drop(runtime);
+        } else {
+            // Blocking here would stall the runtime we are in, and a runtime cannot be
+            // dropped from async code: a thread waits for the drain, then shuts ours down.
+            std::thread::spawn(move || {
+                runtime.block_on(tracker.wait());
+                drop(runtime);
+            });
+        }
+    }
+}
+
+impl<J: AsyncJob> fmt::Debug for TokioPool<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokioPool")
+            .field("name", &self.shared.name)
+            .field("stats", &self.stats())
+            .field("layers", &self.shared.layers)
+            .field("owns_runtime", &self.own_runtime.is_some())
+            .finish()
+    }
+}

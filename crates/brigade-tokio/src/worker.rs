@@ -1,0 +1,220 @@
+//! A worker task: takes jobs from the queue and runs them, one at a time.
+
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use brigade_core::middleware::Start;
+use brigade_core::{
+    AsyncJob, ErrorKind, FinishedRun, JobContext, JobError, JobResult, RunEnd, Settled,
+    panic_message, settle,
+};
+use tracing::Instrument;
+
+use crate::shared::{Queued, Shared, now};
+
+/// The body of one worker task. A pool's concurrency is its number of workers: each runs at
+/// most one job at a time, so `max_workers` bounds how many jobs run at once.
+pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
+    while let Some(queued) = next_job(&shared).await {
+        run_one(&shared, queued).await;
+    }
+}
+
+/// Waits for the next job; `None` when this worker should exit (the pool is closed and
+/// drained, the range shrank, or it stayed idle past its keep-alive above the minimum).
+async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>) -> Option<Queued<J>> {
+    loop {
+        let mut notified = pin!(shared.job_ready.notified());
+        let keep_alive = {
+            let mut state = shared.lock();
+            if state.workers > state.max {
+                state.workers -= 1;
+                return None;
+            }
+            if let Some(queued) = state.queue.pop_front() {
+                state.busy += 1;
+                drop(state);
+                shared.room.notify_one();
+                return Some(queued);
+            }
+            if state.is_drained() {
+                state.workers -= 1;
+                drop(state);
+                // Let the other idle workers and the timer see the pool is done.
+                shared.job_ready.notify_waiters();
+                shared.timer_wake.notify_one();
+                return None;
+            }
+            notified.as_mut().enable();
+            (state.workers > state.min).then_some(state.keep_alive)
+        };
+        let Some(keep_alive) = keep_alive else {
+            notified.await;
+            continue;
+        };
+        if tokio::time::timeout(keep_alive, notified).await.is_err() {
+            let mut state = shared.lock();
+            if state.queue.is_empty() && state.workers > state.min {
+                state.workers -= 1;
+                return None;
+            }
+        }
+    }
+}
+
+/// Runs one job taken from the queue, through the layers, to its next step: a terminal
+/// state, the delay queue or the waiting list.
+async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>) {
+    let Queued {
+        mut job,
+        completer,
+        attempts,
+    } = queued;
+    if completer.is_cancelled() {
+        shared.counters.record_ended(ErrorKind::Cancelled);
+        completer.complete(Err(JobError::cancelled(None, attempts.ran())));
+        finish(shared, false);
+        return;
+    }
+    let layered = !shared.layers.is_empty();
+    if layered {
+        match shared.layers.before_start(&job, now()) {
+            Start::Now => {}
+            Start::NotBefore(at) => {
+                let mut state = shared.lock();
+                state.busy -= 1;
+                shared.delay(
+                    &mut state,
+                    at,
+                    Queued {
+                        job,
+                        completer,
+                        attempts,
+                    },
+                );
+                return;
+            }
+            Start::WhenCapacityFrees => {
+                let mut state = shared.lock();
+                state.busy -= 1;
+                shared.wait_for_capacity(
+                    &mut state,
+                    Queued {
+                        job,
+                        completer,
+                        attempts,
+                    },
+                );
+                return;
+            }
+        }
+    }
+
+    let started = now();
+    let deadline = if layered {
+        shared.layers.deadline(&job, started)
+    } else {
+        None
+    };
+    let id = completer.id();
+    let attempt = attempts.next();
+    let cx = JobContext::new(id, Arc::clone(&shared.name), completer.token())
+        .with_attempt(attempt)
+        .with_deadline(deadline);
+    let span = tracing::info_span!("job", pool = %shared.name, job = id.get(), attempt);
+    let (end, past_deadline) = run_guarded(&mut job, &cx, deadline).instrument(span).await;
+    if layered {
+        shared.layers.release(&job);
+    }
+    let run = FinishedRun {
+        id,
+        end,
+        attempts,
+        started,
+        cancelled: completer.is_cancelled(),
+        past_deadline,
+    };
+    match settle(&shared.layers, job, run, now()) {
+        Settled::Finished(result) => {
+            record(shared, &result);
+            completer.complete(result);
+            finish(shared, layered);
+        }
+        Settled::Retry { job, attempts, at } => {
+            shared.counters.record_retried();
+            tracing::debug!(pool = %shared.name, job = id.get(), attempt, "run failed, retry scheduled");
+            let mut state = shared.lock();
+            state.busy -= 1;
+            shared.delay(
+                &mut state,
+                at,
+                Queued {
+                    job,
+                    completer,
+                    attempts,
+                },
+            );
+            if layered {
+                shared.reoffer_waiting(&mut state);
+            }
+        }
+    }
+}
+
+/// Counts a terminal result.
+pub(crate) fn record<T, E>(shared: &Shared<impl AsyncJob>, result: &JobResult<T, E>) {
+    match result {
+        Ok(_) => shared.counters.record_completed(),
+        Err(error) => shared.counters.record_ended(error.kind()),
+    }
+}
+
+/// A run ended: free the worker's slot, give the waiting list another chance, and wake
+/// `wait_idle` callers when the pool has nothing left.
+fn finish<J: AsyncJob>(shared: &Arc<Shared<J>>, layered: bool) {
+    let mut state = shared.lock();
+    state.busy -= 1;
+    if layered {
+        shared.reoffer_waiting(&mut state);
+    }
+    shared.check_idle(&state);
+}
+
+/// Runs the job once, catching a panic as its outcome and cancelling its token at the
+/// deadline. Returns what the run returned and whether the deadline passed.
+async fn run_guarded<J: AsyncJob>(
+    job: &mut J,
+    cx: &JobContext,
+    deadline: Option<Instant>,
+) -> (RunEnd<J::Output, J::Error>, bool) {
+    let mut run = match catch_unwind(AssertUnwindSafe(move || {
+        let job = job;
+        job.run(cx)
+    })) {
+        Ok(run) => run,
+        Err(payload) => return (RunEnd::Panicked(panic_message(&*payload)), false),
+    };
+    let mut timer = deadline.map(|at| Box::pin(tokio::time::sleep_until(at.into())));
+    let mut past_deadline = false;
+    let end = poll_fn(|task| {
+        if let Some(sleep) = timer.as_mut() {
+            if sleep.as_mut().poll(task).is_ready() {
+                // The deadline cancels cooperatively: the job sees its token and gives up.
+                past_deadline = true;
+                cx.token().cancel();
+                timer = None;
+            }
+        }
+        match catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(task))) {
+            Ok(Poll::Ready(result)) => Poll::Ready(RunEnd::Returned(result)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(RunEnd::Panicked(panic_message(&*payload))),
+        }
+    })
+    .await;
+    (end, past_deadline)
+}
