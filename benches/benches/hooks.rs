@@ -1,0 +1,60 @@
+//! The cost of one hook pass (admit → before start → after run → release) through core's
+//! `Layers`, empty and with three layers: what the middleware adds per job, before any
+//! queueing.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::Instant;
+
+use brigade_benches::{BenchJob, Work};
+use brigade_core::JobId;
+use brigade_core::middleware::{Layers, Middleware, QueueState, RunOutcome, RunReport};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// A layer that keeps every default: the price of the call itself.
+struct PassThrough;
+
+impl Middleware<BenchJob, Infallible> for PassThrough {
+    fn name(&self) -> &'static str {
+        "pass-through"
+    }
+}
+
+fn hook_pass(layers: &Layers<BenchJob, Infallible>, job: &BenchJob) {
+    let queue = QueueState {
+        len: 10,
+        capacity: 1024,
+    };
+    let now = Instant::now();
+    let _ = black_box(layers.admit(job, queue));
+    let _ = black_box(layers.before_start(job, now));
+    let report = RunReport {
+        id: JobId::new(1),
+        outcome: RunOutcome::<Infallible>::Succeeded,
+        attempt: 1,
+        started: now,
+        first_failure: None,
+    };
+    let _ = black_box(layers.after_run(job, &report, now));
+    layers.release(job);
+}
+
+fn hooks(c: &mut Criterion) {
+    let job = BenchJob::new(Work::Noop, 1);
+    let mut group = c.benchmark_group("hook_pass");
+    let empty = Layers::<BenchJob, Infallible>::new();
+    group.bench_function("no_layers", |b| {
+        b.iter(|| hook_pass(&empty, black_box(&job)))
+    });
+    let three = Layers::new()
+        .with(PassThrough)
+        .with(PassThrough)
+        .with(PassThrough);
+    group.bench_function("three_pass_through_layers", |b| {
+        b.iter(|| hook_pass(&three, black_box(&job)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hooks);
+criterion_main!(benches);

@@ -1,0 +1,105 @@
+//! `report.md` (the tables, the targets, the machine) and `report.json` (all of it plus every
+//! raw sample), next to `chart.svg`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::bench::Collected;
+use crate::machine::Machine;
+use crate::summary::Summary;
+use crate::targets::Target;
+
+pub(crate) fn write(
+    dir: &Path,
+    machine: &Machine,
+    collected: &Collected,
+    summary: &Summary,
+    targets: &[Target],
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let scale = collected.plan["scale"].as_str().unwrap_or("full");
+    let title = format!(
+        "brigade benchmarks ({scale}) — {} cores, {}, {}",
+        machine.cores, machine.rustc, machine.date
+    );
+    crate::chart::draw(&dir.join("chart.svg"), summary, &title)?;
+    let markdown = markdown(machine, collected, summary, targets);
+    std::fs::write(dir.join("report.md"), markdown).map_err(|e| e.to_string())?;
+    let report = json!({
+        "machine": machine,
+        "plan": collected.plan,
+        "summary": summary,
+        "targets": targets,
+        "samples": collected.samples,
+    });
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("report.json"), text).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn markdown(
+    machine: &Machine,
+    collected: &Collected,
+    summary: &Summary,
+    targets: &[Target],
+) -> String {
+    let plan = &collected.plan;
+    let mut out = String::new();
+    let _ = writeln!(out, "# brigade benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Measured {} on {} cores ({}), {}, {}, commit `{}`; scale `{}`, {} rounds \
+         (memory, idle and latency at most 3), subjects interleaved in alternating order. \
+         Medians; the last column is the ratio to the reference subject (lower is better).\n",
+        machine.date,
+        machine.cores,
+        machine.cpu,
+        machine.os,
+        machine.rustc,
+        machine.commit,
+        plan["scale"].as_str().unwrap_or("?"),
+        plan["rounds"].as_u64().unwrap_or(0),
+    );
+    if let Some(calibration) = plan.get("calibration") {
+        let _ = writeln!(
+            out,
+            "Calibration: {} spin rounds ≈ 10 µs (cpu job), {} ≈ 100 µs (latency job).\n",
+            calibration["cpu_rounds"], calibration["latency_rounds"]
+        );
+    }
+    for (workload, header, rows) in summary.tables() {
+        let _ = writeln!(out, "### {workload}\n");
+        let _ = writeln!(out, "| {} |", header.join(" | "));
+        let _ = writeln!(
+            out,
+            "|{}",
+            header
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if i == 0 { " --- |" } else { " ---: |" })
+                .collect::<String>()
+        );
+        for row in rows {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "### Targets\n");
+    let _ = writeln!(out, "| target | measured | value | goal | verdict |");
+    let _ = writeln!(out, "| --- | --- | ---: | --- | --- |");
+    for target in targets {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            target.name,
+            target.measure,
+            target.shown(),
+            target.goal,
+            target.verdict()
+        );
+    }
+    let _ = writeln!(out, "\n![chart](chart.svg)");
+    out
+}

@@ -1,0 +1,153 @@
+//! The performance targets of issue 5, checked against the medians: reported, never tests.
+
+use serde::Serialize;
+
+use crate::summary::Summary;
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Target {
+    pub(crate) name: String,
+    /// What is compared, e.g. `brigade-thread / crossbeam-pool`.
+    pub(crate) measure: String,
+    pub(crate) goal: String,
+    pub(crate) value: Option<f64>,
+    pub(crate) met: Option<bool>,
+}
+
+impl Target {
+    pub(crate) fn verdict(&self) -> &'static str {
+        match self.met {
+            Some(true) => "MET",
+            Some(false) => "MISSED",
+            None => "not measured",
+        }
+    }
+
+    pub(crate) fn shown(&self) -> String {
+        self.value
+            .map_or_else(|| "–".to_owned(), crate::summary::format_value)
+    }
+}
+
+enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+fn target(name: &str, measure: &str, goal: Goal, value: Option<f64>) -> Target {
+    let (goal_text, met) = match goal {
+        Goal::AtMost(limit) => (format!("≤ {limit}"), value.map(|v| v <= limit)),
+        Goal::AtLeast(limit) => (format!("≥ {limit}"), value.map(|v| v >= limit)),
+    };
+    Target {
+        name: name.to_owned(),
+        measure: measure.to_owned(),
+        goal: goal_text,
+        value,
+        met,
+    }
+}
+
+fn ratio(top: Option<f64>, bottom: Option<f64>) -> Option<f64> {
+    match (top, bottom) {
+        (Some(top), Some(bottom)) if bottom > 0.0 => Some(top / bottom),
+        _ => None,
+    }
+}
+
+pub(crate) fn evaluate(summary: &Summary) -> Vec<Target> {
+    let noop = |subject: &str| summary.value("noop", subject, "seconds");
+    let middleware = |subject: &str| summary.value("middleware", subject, "seconds");
+    let over = |layered: &str, bare: &str| {
+        ratio(middleware(layered), middleware(bare)).map(|r| (r - 1.0) * 100.0)
+    };
+    vec![
+        target(
+            "thread noop within 1.1× the bare crossbeam pool",
+            "time brigade-thread / crossbeam-pool",
+            Goal::AtMost(1.1),
+            ratio(noop("brigade-thread"), noop("crossbeam-pool")),
+        ),
+        target(
+            "thread noop ≥ 10× faster than rayon spawn",
+            "time rayon-spawn / brigade-thread",
+            Goal::AtLeast(10.0),
+            ratio(noop("rayon-spawn"), noop("brigade-thread")),
+        ),
+        target(
+            "thread noop ≥ 10× faster than threadpool",
+            "time threadpool / brigade-thread",
+            Goal::AtLeast(10.0),
+            ratio(noop("threadpool"), noop("brigade-thread")),
+        ),
+        target(
+            "tokio noop ≥ 20× faster than JoinSet + Semaphore",
+            "time tokio-joinset / brigade-tokio",
+            Goal::AtLeast(20.0),
+            ratio(noop("tokio-joinset"), noop("brigade-tokio")),
+        ),
+        target(
+            "sleep makespan ≤ 1.05× ideal on threads",
+            "brigade-thread makespan / 100 ms ideal",
+            Goal::AtMost(1.05),
+            summary.value("sleep", "brigade-thread", "ratio_to_ideal"),
+        ),
+        target(
+            "middleware stack ≤ 15% over bare (threads)",
+            "% brigade-thread+mw over brigade-thread",
+            Goal::AtMost(15.0),
+            over("brigade-thread+mw", "brigade-thread"),
+        ),
+        target(
+            "middleware stack ≤ 15% over bare (tokio)",
+            "% brigade-tokio+mw over brigade-tokio",
+            Goal::AtMost(15.0),
+            over("brigade-tokio+mw", "brigade-tokio"),
+        ),
+        target(
+            "≤ 64 B pool overhead per queued job (threads)",
+            "brigade-thread bytes per queued job − job size",
+            Goal::AtMost(64.0),
+            summary.value("memory", "brigade-thread", "overhead_per_job"),
+        ),
+        target(
+            "≤ 64 B pool overhead per queued job (tokio)",
+            "brigade-tokio bytes per queued job − job size",
+            Goal::AtMost(64.0),
+            summary.value("memory", "brigade-tokio", "overhead_per_job"),
+        ),
+        target(
+            "idle pool ≈ 0 CPU (threads)",
+            "brigade-thread CPU ms per idle second",
+            Goal::AtMost(1.0),
+            summary.value("idle", "brigade-thread", "cpu_ms_per_s"),
+        ),
+        target(
+            "idle pool ≈ 0 CPU (tokio)",
+            "brigade-tokio CPU ms per idle second",
+            Goal::AtMost(1.0),
+            summary.value("idle", "brigade-tokio", "cpu_ms_per_s"),
+        ),
+    ]
+}
+
+pub(crate) fn table(targets: &[Target]) -> String {
+    let mut out = String::from("\ntargets\n");
+    let width = targets
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for t in targets {
+        let pad = width - t.name.chars().count();
+        out.push_str(&format!(
+            "  {}{}  {:>12}  {:>8}  {}\n",
+            t.name,
+            " ".repeat(pad),
+            t.verdict(),
+            t.shown(),
+            t.goal
+        ));
+    }
+    out
+}
