@@ -1,0 +1,409 @@
+//! Configuring and starting a pool.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use brigade_core::middleware::{Layers, Middleware};
+use brigade_core::{CancellationToken, ConfigError, Job, StatsCounters};
+use crossbeam_utils::CachePadded;
+
+use crate::gate::Gate;
+use crate::hooks::Hooks;
+use crate::pool::ThreadPool;
+use crate::roster::Roster;
+use crate::shared::{IdleSignal, Shared};
+use crate::shutdown::{Mode, shut_down};
+use crate::sync::lock_std as lock;
+
+/// The default name of a pool, and the prefix of its threads' names.
+pub const DEFAULT_NAME: &str = "brigade";
+
+/// The default keep-alive of workers above the minimum.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
+
+/// Queue slots per worker when no capacity is set: enough to keep every worker fed between
+/// two submits, small enough that a fast producer feels backpressure early.
+pub const DEFAULT_QUEUE_SLOTS_PER_WORKER: usize = 10;
+
+/// Configures a [`ThreadPool`]; [`build`](Self::build) checks the settings and starts it.
+///
+/// Defaults: `workers` = [`std::thread::available_parallelism`] (1 if unknown), fixed;
+/// `queue_capacity` = [`DEFAULT_QUEUE_SLOTS_PER_WORKER`] × the maximum of workers;
+/// `keep_alive` = [`DEFAULT_KEEP_ALIVE`]; name and thread-name prefix
+/// [`DEFAULT_NAME`]; the platform's stack size; no middleware.
+///
+/// With only [`min_workers`](Self::min_workers) set, the maximum is the larger of it and the
+/// default; with only [`max_workers`](Self::max_workers) set, the minimum is the smaller of
+/// it and the default.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use brigade_thread::BoxPool;
+///
+/// let pool = BoxPool::<u32, String>::builder()
+///     .name("resize")
+///     .min_workers(1)
+///     .max_workers(4)
+///     .keep_alive(Duration::from_secs(5))
+///     .queue_capacity(100)
+///     .build()?;
+/// assert_eq!(pool.name(), "resize");
+/// # Ok::<(), brigade_core::ConfigError>(())
+/// ```
+pub struct Builder<J: Job> {
+    name: String,
+    min: Option<usize>,
+    max: Option<usize>,
+    keep_alive: Duration,
+    queue_capacity: Option<usize>,
+    thread_name: Option<String>,
+    stack_size: Option<usize>,
+    layers: Layers<J, J::Error>,
+}
+
+impl<J: Job> Builder<J> {
+    pub(crate) fn new() -> Self {
+        Builder {
+            name: DEFAULT_NAME.to_owned(),
+            min: None,
+            max: None,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            queue_capacity: None,
+            thread_name: None,
+            stack_size: None,
+            layers: Layers::new(),
+        }
+    }
+
+    /// The pool's name, in [`JobContext::pool_name`](brigade_core::JobContext::pool_name),
+    /// traces, and (unless [`thread_name`](Self::thread_name) is set) thread names.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = brigade_thread::BoxPool::<(), String>::builder().name("mailer").workers(1).build()?;
+    /// assert_eq!(pool.name(), "mailer");
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// A fixed number of workers (`min = max = n`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = brigade_thread::BoxPool::<(), String>::builder().workers(3).build()?;
+    /// assert_eq!(pool.stats().workers, 3);
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn workers(mut self, n: usize) -> Self {
+        self.min = Some(n);
+        self.max = Some(n);
+        self
+    }
+
+    /// The workers kept even when idle; started by `build`. May be 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = brigade_thread::BoxPool::<(), String>::builder()
+    ///     .min_workers(0)
+    ///     .max_workers(2)
+    ///     .build()?;
+    /// assert_eq!(pool.stats().workers, 0);
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn min_workers(mut self, n: usize) -> Self {
+        self.min = Some(n);
+        self
+    }
+
+    /// The most workers the pool grows to while its queue outruns its idle workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = brigade_thread::BoxPool::<(), String>::builder().min_workers(1).max_workers(8).build()?;
+    /// assert_eq!(pool.stats().workers, 1);
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max = Some(n);
+        self
+    }
+
+    /// How long a worker above the minimum waits for a job before it retires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = brigade_thread::BoxPool::<(), String>::builder()
+    ///     .min_workers(0)
+    ///     .max_workers(2)
+    ///     .keep_alive(Duration::from_millis(100))
+    ///     .build()?;
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// How many jobs may wait in the queue; `submit` blocks (and `try_submit` fails) while
+    /// it is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = brigade_thread::BoxPool::<(), String>::builder().workers(1).queue_capacity(1).build()?;
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// The prefix of worker thread names (`{prefix}-{n}`); defaults to the pool's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::JobContext;
+    /// let pool = brigade_thread::ThreadPool::builder().workers(1).thread_name("img").build()?;
+    /// let name = pool
+    ///     .submit(|_: &JobContext| Ok::<_, String>(std::thread::current().name().map(String::from)))
+    ///     .unwrap()
+    ///     .join()
+    ///     .unwrap();
+    /// assert!(name.unwrap().starts_with("img-"));
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = Some(prefix.into());
+        self
+    }
+
+    /// The stack size of worker threads, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = brigade_thread::BoxPool::<(), String>::builder().workers(1).stack_size(256 * 1024).build()?;
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Adds a middleware after those already added (see
+    /// [`Layers`](brigade_core::middleware::Layers) for how they compose).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::middleware::{Admission, Middleware, QueueState};
+    /// use brigade_core::{BoxJob, Rejection};
+    ///
+    /// struct RejectAll;
+    /// impl Middleware<BoxJob<(), String>, String> for RejectAll {
+    ///     fn admit(&self, _: &BoxJob<(), String>, _: QueueState) -> Admission {
+    ///         Admission::Reject(Rejection::new("closed for maintenance"))
+    ///     }
+    /// }
+    ///
+    /// let pool = brigade_thread::BoxPool::builder().workers(1).layer(RejectAll).build()?;
+    /// let refused = pool.submit(BoxJob::new(|_: &brigade_core::JobContext| Ok::<_, String>(())));
+    /// assert!(matches!(refused, Err(brigade_core::SubmitError::Rejected(..))));
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn layer(mut self, layer: impl Middleware<J, J::Error>) -> Self {
+        self.layers = self.layers.with(layer);
+        self
+    }
+
+    /// Adds a middleware shared with other pools (one rate limit for several pools).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use brigade_core::middleware::Middleware;
+    /// use brigade_core::BoxJob;
+    ///
+    /// struct Nothing;
+    /// impl Middleware<BoxJob<(), String>, String> for Nothing {}
+    /// let shared: Arc<dyn Middleware<BoxJob<(), String>, String>> = Arc::new(Nothing);
+    ///
+    /// let a = brigade_thread::BoxPool::builder().workers(1).layer_shared(shared.clone()).build()?;
+    /// let b = brigade_thread::BoxPool::builder().workers(1).layer_shared(shared).build()?;
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn layer_shared(mut self, layer: Arc<dyn Middleware<J, J::Error>>) -> Self {
+        self.layers = self.layers.with_shared(layer);
+        self
+    }
+
+    /// Checks the settings and starts the pool's minimum workers.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError::ZeroWorkers`]: a maximum of 0 workers.
+    /// - [`ConfigError::MinAboveMax`]: more minimum than maximum workers.
+    /// - [`ConfigError::ZeroCapacity`]: a queue capacity of 0.
+    /// - [`ConfigError::ZeroDuration`]: a zero `keep_alive` with an elastic range.
+    /// - [`ConfigError::OutOfRange`]: a stack size of 0, or a name with a NUL byte.
+    /// - [`ConfigError::Spawn`]: the system refused to start a thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::ConfigError;
+    /// let error = brigade_thread::BoxPool::<(), String>::builder().workers(0).build().unwrap_err();
+    /// assert_eq!(error, ConfigError::ZeroWorkers);
+    /// ```
+    pub fn build(self) -> Result<ThreadPool<J>, ConfigError> {
+        let default_workers = thread::available_parallelism().map_or(1, usize::from);
+        let (min, max) = match (self.min, self.max) {
+            (Some(min), Some(max)) => (min, max),
+            (Some(min), None) => (min, min.max(default_workers)),
+            (None, Some(max)) => (max.min(default_workers), max),
+            (None, None) => (default_workers, default_workers),
+        };
+        validate_range(min, max, self.keep_alive)?;
+        let capacity = self
+            .queue_capacity
+            .unwrap_or_else(|| max.saturating_mul(DEFAULT_QUEUE_SLOTS_PER_WORKER));
+        if capacity == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        if self.stack_size == Some(0) {
+            return Err(ConfigError::OutOfRange {
+                setting: "stack_size",
+                expected: "at least one byte",
+            });
+        }
+        let thread_name = self.thread_name.unwrap_or_else(|| self.name.clone());
+        if thread_name.contains('\0') {
+            return Err(ConfigError::OutOfRange {
+                setting: "thread_name",
+                expected: "free of NUL bytes",
+            });
+        }
+
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let hooks = (!self.layers.is_empty()).then(|| Hooks::new(self.layers));
+        let shared = Arc::new(Shared {
+            name: Arc::from(self.name),
+            token: CancellationToken::new(),
+            counters: StatsCounters::new(),
+            entered: CachePadded::new(AtomicU64::new(0)),
+            refused: AtomicU64::new(0),
+            capacity,
+            keep_alive: self.keep_alive,
+            tx,
+            rx,
+            gate: Gate::new(),
+            roster: Roster::new(min, max),
+            idle: IdleSignal::default(),
+            aborting: AtomicBool::new(false),
+            handed_back: Mutex::new(Vec::new()),
+            hooks,
+            threads: Mutex::new(Vec::new()),
+            thread_name,
+            stack_size: self.stack_size,
+            thread_seq: AtomicUsize::new(0),
+            shut_down: Mutex::new(false),
+        });
+        if let Err(error) = start(&shared) {
+            shut_down(&shared, Mode::Now);
+            return Err(error);
+        }
+        Ok(ThreadPool::from_shared(shared))
+    }
+}
+
+/// Checks an elastic range (for `build` and `resize`).
+pub(crate) fn validate_range(
+    min: usize,
+    max: usize,
+    keep_alive: Duration,
+) -> Result<(), ConfigError> {
+    if max == 0 {
+        return Err(ConfigError::ZeroWorkers);
+    }
+    if min > max {
+        return Err(ConfigError::MinAboveMax { min, max });
+    }
+    if min < max && keep_alive.is_zero() {
+        return Err(ConfigError::ZeroDuration {
+            setting: "keep_alive",
+        });
+    }
+    Ok(())
+}
+
+/// Starts the timer (with hooks) and the minimum workers.
+fn start<J: Job>(shared: &Arc<Shared<J>>) -> Result<(), ConfigError> {
+    if shared.hooks.is_some() {
+        let timer = Arc::clone(shared);
+        let mut builder = thread::Builder::new().name(format!("{}-timer", shared.thread_name));
+        if let Some(size) = shared.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let handle = builder
+            .spawn(move || crate::timer::run_timer(&timer))
+            .map_err(|error| ConfigError::Spawn(error.to_string()))?;
+        lock(&shared.threads).push(handle);
+    }
+    spawn_to_min(shared)
+}
+
+/// Spawns workers up to the minimum.
+pub(crate) fn spawn_to_min<J: Job>(shared: &Arc<Shared<J>>) -> Result<(), ConfigError> {
+    let wanted = shared.roster.reserve_to_min();
+    for spawned in 0..wanted {
+        if let Err(error) = crate::worker::spawn(shared) {
+            for _ in spawned..wanted {
+                shared.roster.unreserve();
+            }
+            return Err(ConfigError::Spawn(error.to_string()));
+        }
+    }
+    Ok(())
+}
+
+impl<J: Job> fmt::Debug for Builder<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("min_workers", &self.min)
+            .field("max_workers", &self.max)
+            .field("keep_alive", &self.keep_alive)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .field("layers", &self.layers)
+            .finish()
+    }
+}

@@ -1,0 +1,202 @@
+//! The state a pool's handle, workers and timer share, and the bookkeeping every job goes
+//! through exactly once when it reaches a terminal state.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use brigade_core::{
+    CancellationToken, ErrorKind, Gauges, Job, JobError, JobResult, Stats, StatsCounters,
+};
+use crossbeam_channel::{Receiver, Sender};
+use crossbeam_utils::CachePadded;
+
+use crate::gate::Gate;
+use crate::hooks::Hooks;
+use crate::roster::Roster;
+use crate::sync::lock_std as lock;
+use crate::task::{Done, Message, Task, kind_of};
+
+/// See the module docs.
+pub(crate) struct Shared<J: Job> {
+    pub(crate) name: Arc<str>,
+    /// Cancelled only when a shutdown gives up waiting; every job's token is its child.
+    pub(crate) token: CancellationToken,
+    pub(crate) counters: StatsCounters,
+    /// Submits that got an id (the next id is this plus one).
+    pub(crate) entered: CachePadded<AtomicU64>,
+    /// Submits that got an id and then handed their job back (full, timed out).
+    pub(crate) refused: AtomicU64,
+    pub(crate) capacity: usize,
+    pub(crate) keep_alive: Duration,
+    pub(crate) tx: Sender<Message<J>>,
+    pub(crate) rx: Receiver<Message<J>>,
+    pub(crate) gate: Gate,
+    pub(crate) roster: Roster,
+    pub(crate) idle: IdleSignal,
+    /// Set when a shutdown stops running jobs: workers hand back what they dequeue.
+    pub(crate) aborting: AtomicBool,
+    pub(crate) handed_back: Mutex<Vec<J>>,
+    pub(crate) hooks: Option<Hooks<J>>,
+    pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) thread_name: String,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) thread_seq: AtomicUsize,
+    /// Serialises shutdowns; `true` once one finished.
+    pub(crate) shut_down: Mutex<bool>,
+}
+
+impl<J: Job> Shared<J> {
+    /// Records a job's terminal state, after its result was delivered.
+    pub(crate) fn settle(&self, kind: Option<ErrorKind>) {
+        match kind {
+            None => self.counters.record_completed(),
+            Some(kind) => self.counters.record_ended(kind),
+        }
+        self.idle.notify(|| self.in_flight() == 0);
+    }
+
+    /// Delivers `result` to the job's handle and records it. A panic in the output's or the
+    /// error's `Drop` (when nobody holds the handle) is contained and still counted.
+    pub(crate) fn finish(
+        &self,
+        done: Done<J::Output, J::Error>,
+        result: JobResult<J::Output, J::Error>,
+    ) {
+        let kind = kind_of(&result);
+        let delivered = catch_unwind(AssertUnwindSafe(move || done.deliver(result)));
+        if delivered.is_err() {
+            tracing::error!(pool = %self.name, "a job's result panicked while being dropped");
+        }
+        self.settle(kind);
+    }
+
+    /// Ends an unstarted job as returned and keeps it for the shutdown report.
+    pub(crate) fn hand_back(&self, task: Task<J>) {
+        let Task {
+            job, done, attempt, ..
+        } = task;
+        lock(&self.handed_back).push(job);
+        let _ = catch_unwind(AssertUnwindSafe(move || {
+            done.deliver(Err(JobError::returned(attempt - 1)));
+        }));
+        self.settle(Some(ErrorKind::Returned));
+    }
+
+    /// Accepted jobs not yet in a terminal state.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.submitted()
+            .saturating_sub(self.counters.snapshot(Gauges::default()).finished())
+    }
+
+    pub(crate) fn submitted(&self) -> u64 {
+        // Read `refused` first: a refusal is counted after its entry, so this never
+        // underflows in a way that reports a refused job as submitted.
+        let refused = self.refused.load(Ordering::Acquire);
+        self.entered.load(Ordering::Acquire).saturating_sub(refused)
+    }
+
+    /// Jobs waiting in the queues (ready queue and, with hooks, the re-entry queue).
+    pub(crate) fn queued(&self) -> usize {
+        self.rx.len() + self.hooks.as_ref().map_or(0, Hooks::reentry_len)
+    }
+
+    pub(crate) fn queues_are_empty(&self) -> bool {
+        self.rx.is_empty() && self.hooks.as_ref().is_none_or(Hooks::reentry_is_empty)
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let workers = self.roster.live();
+        let queued = self.queued();
+        let delayed = self.hooks.as_ref().map_or(0, Hooks::delayed);
+        let mut stats = self.counters.snapshot(Gauges {
+            workers,
+            busy: 0,
+            queued,
+            delayed,
+        });
+        stats.submitted = self.submitted();
+        stats.busy = match &self.hooks {
+            Some(hooks) => hooks.running(),
+            // Derived rather than counted, to keep an extra contended atomic off the hot
+            // path: what is in flight but neither queued nor delayed is running.
+            None => usize::try_from(stats.in_flight())
+                .unwrap_or(usize::MAX)
+                .saturating_sub(queued + delayed)
+                .min(workers),
+        };
+        stats
+    }
+
+    /// Blocks until nothing is in flight, or until `deadline`; returns whether idle.
+    pub(crate) fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
+        self.idle.wait(|| self.in_flight() == 0, deadline)
+    }
+
+    /// Called after queueing: spawns a worker when the queue outruns the idle workers.
+    pub(crate) fn after_enqueue(self: &Arc<Self>) {
+        if self.roster.should_grow(|| self.queued()) {
+            if let Err(error) = crate::worker::spawn(self) {
+                self.roster.unreserve();
+                tracing::error!(pool = %self.name, %error, "could not spawn a worker");
+            }
+        }
+    }
+}
+
+/// The wait-idle signal: waiters sleep on a condvar; whoever settles a job notifies only
+/// when someone waits, so the hot path pays one fence and one load.
+#[derive(Debug, Default)]
+pub(crate) struct IdleSignal {
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+impl IdleSignal {
+    /// Wakes the waiters if there are any and `is_idle` now holds.
+    pub(crate) fn notify(&self, is_idle: impl FnOnce() -> bool) {
+        // Pairs with the SeqCst increment in `wait`: either the waiter's check sees our
+        // update, or we see the waiter and notify it (under the lock, so not before it waits).
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) > 0 && is_idle() {
+            drop(lock(&self.lock));
+            self.changed.notify_all();
+        }
+    }
+
+    /// Blocks until `is_idle`, or until `deadline`; returns whether it held.
+    pub(crate) fn wait(&self, is_idle: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = lock(&self.lock);
+        let idle = loop {
+            if is_idle() {
+                break true;
+            }
+            match deadline {
+                None => {
+                    guard = self
+                        .changed
+                        .wait(guard)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break false;
+                    }
+                    guard = self
+                        .changed
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
+                }
+            }
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        idle
+    }
+}

@@ -1,0 +1,117 @@
+//! The three shutdowns. Each one:
+//!
+//! 1. closes the submit gate and waits for the submitters inside it (see `gate`), so the
+//!    set of accepted jobs is final;
+//! 2. waits for every accepted job to reach a terminal state: gracefully (running
+//!    everything, delayed retries included), or, past its deadline, by cancelling the pool
+//!    token and handing back whatever has not started (`aborting`);
+//! 3. stops the workers (one stop message each) and the timer, and joins their threads.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use brigade_core::{Job, ShutdownReport};
+
+use crate::shared::Shared;
+use crate::sync::lock_std as lock;
+use crate::task::Message;
+
+/// How long a shutdown lets workers hand back a batch before it drains the queues again;
+/// only an aborting shutdown loops on this.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Which shutdown.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Mode {
+    Graceful,
+    Deadline(Instant),
+    Now,
+}
+
+pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> ShutdownReport<J> {
+    let mut shut_down = lock(&shared.shut_down);
+    let mut report = ShutdownReport::default();
+    if *shut_down {
+        return report;
+    }
+    let finished_before = shared.stats().finished();
+    shared.gate.close();
+    let idle = match mode {
+        Mode::Graceful => {
+            shared.gate.wait_empty();
+            shared.wait_idle_until(None)
+        }
+        Mode::Deadline(deadline) => {
+            shared.gate.wait_empty();
+            shared.wait_idle_until(Some(deadline))
+        }
+        Mode::Now => false,
+    };
+    if !idle {
+        abort(shared, &mut report);
+    }
+    stop_threads(shared);
+    // Nothing can be queued any more; leftovers are stop and wake messages.
+    while let Ok(message) = shared.rx.try_recv() {
+        if let Message::Run(task) = message {
+            shared.hand_back(task);
+        }
+    }
+    report.unstarted = std::mem::take(&mut *lock(&shared.handed_back));
+    let finished = shared.stats().finished() - finished_before;
+    report.finished = finished.saturating_sub(report.unstarted.len() as u64);
+    *shut_down = true;
+    report
+}
+
+/// Cancels the running jobs and hands back the unstarted ones until nothing is in flight.
+fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
+    // Workers hand back what they dequeue from now on.
+    shared.aborting.store(true, Ordering::SeqCst);
+    let stats = shared.stats();
+    report.deadline_passed = stats.in_flight() > 0;
+    report.cancelled = stats.busy as u64;
+    shared.token.cancel();
+    // A submitter blocked on a full queue gets room as workers hand jobs back.
+    shared.gate.wait_empty();
+    loop {
+        while let Ok(message) = shared.rx.try_recv() {
+            if let Message::Run(task) = message {
+                shared.hand_back(task);
+            }
+        }
+        if let Some(hooks) = &shared.hooks {
+            for task in hooks.take_unstarted() {
+                shared.hand_back(task);
+            }
+        }
+        if shared.wait_idle_until(Some(Instant::now() + DRAIN_INTERVAL)) {
+            return;
+        }
+    }
+}
+
+fn stop_threads<J: Job>(shared: &Arc<Shared<J>>) {
+    let mut to_stop = shared.roster.stop();
+    while to_stop > 0 {
+        match shared.tx.send_timeout(Message::Stop, DRAIN_INTERVAL) {
+            Ok(()) => to_stop -= 1,
+            // A worker that died unwinding took itself off the roster.
+            Err(_) if shared.roster.live() == 0 => break,
+            Err(_) => {}
+        }
+    }
+    if let Some(hooks) = &shared.hooks {
+        hooks.timer.stop();
+    }
+    let threads = std::mem::take(&mut *lock(&shared.threads));
+    let current = thread::current().id();
+    for handle in threads {
+        // A pool dropped by one of its own jobs cannot join the thread running it.
+        if handle.thread().id() != current {
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The submit path shared by `submit`, `try_submit`, `submit_timeout` and `execute`:
+//! through the gate, the admission hook, then into the bounded queue.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use brigade_core::middleware::{Admission, DropReason, QueueState};
+use brigade_core::{Job, JobError, JobHandle, JobId, Rejection};
+use crossbeam_channel::{SendTimeoutError, TrySendError};
+
+use crate::shared::Shared;
+use crate::task::{Done, Message, Task};
+
+/// How long a submit may wait for room.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    Block,
+    Never,
+    Until(Instant),
+}
+
+/// Why a job came back.
+pub(crate) enum Refusal<J> {
+    Closed(J),
+    Full(J),
+    Timeout(J),
+    Rejected(J, Rejection),
+}
+
+type Handle<J> = JobHandle<<J as Job>::Output, <J as Job>::Error>;
+type JobDone<J> = Done<<J as Job>::Output, <J as Job>::Error>;
+
+/// Submits `job`, with a handle when `with_handle`.
+pub(crate) fn submit<J: Job>(
+    shared: &Arc<Shared<J>>,
+    job: J,
+    with_handle: bool,
+    wait: Wait,
+) -> Result<Option<Handle<J>>, Refusal<J>> {
+    let Some(_pass) = shared.gate.enter() else {
+        return Err(Refusal::Closed(job));
+    };
+    if let Some(hooks) = &shared.hooks {
+        let queue = QueueState {
+            len: shared.rx.len(),
+            capacity: shared.capacity,
+        };
+        match hooks.layers.admit(&job, queue) {
+            (Admission::Accept, _) => {}
+            (Admission::Reject(reason), _) => {
+                shared.counters.record_rejected();
+                return Err(Refusal::Rejected(job, reason));
+            }
+            (Admission::DropNewest, index) => {
+                let (handle, done) = accept(shared, with_handle);
+                tracing::warn!(pool = %shared.name, id = %done.id(), "queue full: dropped the newest job");
+                drop_task(shared, Task::new(job, done), index, DropReason::Newest);
+                return Ok(handle);
+            }
+            (Admission::EvictOldest, index) => {
+                if let Ok(Message::Run(oldest)) = shared.rx.try_recv() {
+                    tracing::warn!(pool = %shared.name, id = %oldest.done.id(), "queue full: evicted the oldest job");
+                    drop_task(shared, oldest, index, DropReason::Evicted);
+                }
+            }
+        }
+    }
+    let (handle, done) = accept(shared, with_handle);
+    let message = Message::Run(Task::new(job, done));
+    let sent = match wait {
+        Wait::Block => shared.tx.send(message).map_err(|error| error.into_inner()),
+        Wait::Never => shared.tx.try_send(message).map_err(|error| match error {
+            TrySendError::Full(message) | TrySendError::Disconnected(message) => message,
+        }),
+        Wait::Until(deadline) => shared
+            .tx
+            .send_timeout(message, deadline.saturating_duration_since(Instant::now()))
+            .map_err(|error| match error {
+                SendTimeoutError::Timeout(message) | SendTimeoutError::Disconnected(message) => {
+                    message
+                }
+            }),
+    };
+    match sent {
+        Ok(()) => {
+            shared.after_enqueue();
+            Ok(handle)
+        }
+        Err(message) => {
+            let Message::Run(task) = message else {
+                unreachable!("only runs are submitted")
+            };
+            // Never accepted after all: not submitted, and the handle nobody saw resolves
+            // as returned when its completer drops here.
+            shared.refused.fetch_add(1, Ordering::Release);
+            shared.idle.notify(|| shared.in_flight() == 0);
+            let job = task.job;
+            Err(match wait {
+                Wait::Never => Refusal::Full(job),
+                Wait::Block | Wait::Until(_) => Refusal::Timeout(job),
+            })
+        }
+    }
+}
+
+/// Counts the job as submitted and gives it an id (and a handle when wanted).
+fn accept<J: Job>(shared: &Shared<J>, with_handle: bool) -> (Option<Handle<J>>, JobDone<J>) {
+    let id = JobId::new(shared.entered.fetch_add(1, Ordering::AcqRel) + 1);
+    if with_handle {
+        let (handle, completer) = JobHandle::new(id, &shared.token);
+        (Some(handle), Done::Handle(completer))
+    } else {
+        (None, Done::Detached(id))
+    }
+}
+
+/// Ends an accepted job as dropped by the admission layer at `index` and hands it to it.
+fn drop_task<J: Job>(shared: &Shared<J>, task: Task<J>, index: Option<usize>, reason: DropReason) {
+    let Task { job, done, .. } = task;
+    // Settle first, so a panicking callback cannot unbalance the counters.
+    shared.finish(done, Err(JobError::dropped()));
+    let hooks = shared.hooks.as_ref().expect("drops come from hooks");
+    hooks
+        .layers
+        .dropped(index.unwrap_or(usize::MAX), job, reason);
+}

@@ -1,0 +1,84 @@
+//! What travels through the queue: a job with where its result goes.
+
+use std::time::Instant;
+
+use brigade_core::{CancellationToken, Completer, Job, JobError, JobId, JobResult};
+
+/// Where a job's result goes: its handle, or nowhere (`execute`). The detached variant
+/// carries only the id, so `execute` on a typed pool allocates nothing per job.
+pub(crate) enum Done<T, E> {
+    Handle(Completer<T, E>),
+    Detached(JobId),
+}
+
+impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
+    pub(crate) fn id(&self) -> JobId {
+        match self {
+            Done::Handle(completer) => completer.id(),
+            Done::Detached(id) => *id,
+        }
+    }
+
+    /// Whether the job was cancelled (its handle, or the pool for detached jobs).
+    pub(crate) fn is_cancelled(&self, pool_token: &CancellationToken) -> bool {
+        match self {
+            Done::Handle(completer) => completer.is_cancelled(),
+            Done::Detached(_) => pool_token.is_cancelled(),
+        }
+    }
+
+    /// The job's token: its handle's, or the pool's for detached jobs.
+    pub(crate) fn token(&self, pool_token: &CancellationToken) -> CancellationToken {
+        match self {
+            Done::Handle(completer) => completer.token(),
+            Done::Detached(_) => pool_token.clone(),
+        }
+    }
+
+    /// Delivers the result (if anyone is listening).
+    pub(crate) fn deliver(self, result: JobResult<T, E>) {
+        match self {
+            Done::Handle(completer) => completer.complete(result),
+            Done::Detached(_) => drop(result),
+        }
+    }
+}
+
+/// A job accepted by the pool, with its run history.
+pub(crate) struct Task<J: Job> {
+    pub(crate) job: J,
+    pub(crate) done: Done<J::Output, J::Error>,
+    /// The attempt the next run will be (1 for the first).
+    pub(crate) attempt: u32,
+    pub(crate) first_failure: Option<Instant>,
+}
+
+impl<J: Job> Task<J> {
+    pub(crate) fn new(job: J, done: Done<J::Output, J::Error>) -> Self {
+        Task {
+            job,
+            done,
+            attempt: 1,
+            first_failure: None,
+        }
+    }
+
+    /// Runs that already happened.
+    pub(crate) fn runs(&self) -> u32 {
+        self.attempt - 1
+    }
+}
+
+/// A queue item.
+pub(crate) enum Message<J: Job> {
+    Run(Task<J>),
+    /// Nudges an idle worker to look at the roster (after a resize shrank it).
+    Wake,
+    /// Ends the worker that takes it (sent only at shutdown, after the queue is drained).
+    Stop,
+}
+
+/// A terminal state's kind for the counters (`None` = completed).
+pub(crate) fn kind_of<T, E>(result: &JobResult<T, E>) -> Option<brigade_core::ErrorKind> {
+    result.as_ref().err().map(JobError::kind)
+}

@@ -1,0 +1,169 @@
+//! A worker thread: take a job, run it, repeat; wait blocked (never spinning) when there is
+//! none, and retire after `keep_alive` without work when the pool may shrink.
+
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+
+use brigade_core::{ErrorKind, Job, JobContext, JobError};
+use crossbeam_channel::{RecvTimeoutError, TryRecvError};
+
+use crate::roster::Retire;
+use crate::run::{drop_quietly, plain_result, run_job};
+use crate::shared::Shared;
+use crate::sync::lock_std as lock;
+use crate::task::{Message, Task};
+
+/// Spawns one worker into a slot already reserved in the roster.
+pub(crate) fn spawn<J: Job>(shared: &Arc<Shared<J>>) -> io::Result<()> {
+    let index = shared.thread_seq.fetch_add(1, Ordering::Relaxed);
+    let mut builder = thread::Builder::new().name(format!("{}-{index}", shared.thread_name));
+    if let Some(size) = shared.stack_size {
+        builder = builder.stack_size(size);
+    }
+    let worker = Arc::clone(shared);
+    let handle = builder.spawn(move || work(&worker))?;
+    let mut threads = lock(&shared.threads);
+    // Retired workers leave finished handles behind; reap them here, on the slow path.
+    threads.retain(|thread| !thread.is_finished());
+    threads.push(handle);
+    Ok(())
+}
+
+/// Takes the worker off the roster if its thread unwinds through pool code (it should not:
+/// jobs and hooks run under `catch_unwind`), so shutdown does not wait for it.
+struct Enrolled<'a, J: Job> {
+    shared: &'a Shared<J>,
+    enrolled: bool,
+}
+
+impl<J: Job> Drop for Enrolled<'_, J> {
+    fn drop(&mut self) {
+        if self.enrolled {
+            self.shared.roster.worker_exited();
+        }
+    }
+}
+
+fn work<J: Job>(shared: &Arc<Shared<J>>) {
+    let mut enrolled = Enrolled {
+        shared,
+        enrolled: true,
+    };
+    let layered = shared.hooks.is_some();
+    loop {
+        if shared.roster.above_max()
+            && shared
+                .roster
+                .try_retire(false, || shared.queues_are_empty())
+                == Retire::Exit
+        {
+            enrolled.enrolled = false;
+            return;
+        }
+        let next = if layered {
+            next_layered(shared)
+        } else {
+            next_plain(shared)
+        };
+        match next {
+            Some(Message::Run(task)) => run(shared, task),
+            Some(Message::Wake) => {}
+            Some(Message::Stop) => {
+                // `Enrolled` takes the worker off the roster.
+                return;
+            }
+            None => {
+                if shared.roster.try_retire(true, || shared.queues_are_empty()) == Retire::Exit {
+                    enrolled.enrolled = false;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The next message, or `None` after `keep_alive` without one.
+fn next_plain<J: Job>(shared: &Shared<J>) -> Option<Message<J>> {
+    match shared.rx.try_recv() {
+        Ok(message) => return Some(message),
+        Err(TryRecvError::Empty) => {}
+        // The pool holds a sender for as long as workers live.
+        Err(TryRecvError::Disconnected) => return Some(Message::Stop),
+    }
+    shared.roster.begin_wait();
+    let message = shared.rx.recv_timeout(shared.keep_alive);
+    shared.roster.end_wait();
+    match message {
+        Ok(message) => Some(message),
+        Err(RecvTimeoutError::Timeout) => None,
+        Err(RecvTimeoutError::Disconnected) => Some(Message::Stop),
+    }
+}
+
+/// As [`next_plain`], also taking re-entries (retries, deferred starts) first.
+fn next_layered<J: Job>(shared: &Shared<J>) -> Option<Message<J>> {
+    let hooks = shared.hooks.as_ref().expect("layered workers have hooks");
+    if let Ok(message) = hooks.reentry_rx.try_recv() {
+        return Some(message);
+    }
+    if let Ok(message) = shared.rx.try_recv() {
+        return Some(message);
+    }
+    shared.roster.begin_wait();
+    let message = crossbeam_channel::select! {
+        recv(hooks.reentry_rx) -> message => message.ok(),
+        recv(shared.rx) -> message => Some(message.unwrap_or(Message::Stop)),
+        default(shared.keep_alive) => None,
+    };
+    shared.roster.end_wait();
+    message
+}
+
+/// Runs or otherwise disposes of one dequeued task.
+pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, task: Task<J>) {
+    if shared.aborting.load(Ordering::Relaxed) {
+        shared.hand_back(task);
+        return;
+    }
+    match &shared.hooks {
+        None => run_plain(shared, task),
+        Some(hooks) => hooks.process(shared, task),
+    }
+}
+
+fn run_plain<J: Job>(shared: &Shared<J>, task: Task<J>) {
+    let Task {
+        mut job,
+        done,
+        attempt,
+        ..
+    } = task;
+    if done.is_cancelled(&shared.token) {
+        drop_quietly(job);
+        shared.finish(done, Err(JobError::cancelled(None, attempt - 1)));
+        return;
+    }
+    let token = done.token(&shared.token);
+    let cx = JobContext::new(done.id(), Arc::clone(&shared.name), token).with_attempt(attempt);
+    let ran = run_job(&mut job, &cx);
+    drop_quietly(job);
+    let result = plain_result(ran, cx.is_cancelled(), attempt);
+    shared.finish(done, result);
+}
+
+/// Runs `body` for one task; if it panics (a middleware hook did) before the task was
+/// settled, the task's handle has already resolved as returned while unwinding, and this
+/// records that, so the counters still balance.
+pub(crate) fn contain_hook_panic<J: Job>(shared: &Shared<J>, body: impl FnOnce(&mut bool)) {
+    let mut settled = false;
+    let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut settled)));
+    if outcome.is_err() {
+        tracing::error!(pool = %shared.name, "a middleware hook panicked");
+        if !settled {
+            shared.settle(Some(ErrorKind::Returned));
+        }
+    }
+}
