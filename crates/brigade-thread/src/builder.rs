@@ -264,6 +264,28 @@ impl<J: Job> Builder<J> {
         self
     }
 
+    /// Uses a whole middleware stack built elsewhere, replacing the layers added so far
+    /// (`Layers` cannot be taken apart to append it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::middleware::{Layers, Middleware};
+    /// use brigade_core::BoxJob;
+    ///
+    /// struct Nothing;
+    /// impl Middleware<BoxJob<(), String>, String> for Nothing {}
+    ///
+    /// let stack = Layers::new().with(Nothing).with(Nothing);
+    /// let pool = brigade_thread::BoxPool::builder().workers(1).layers(stack).build()?;
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn layers(mut self, layers: Layers<J, J::Error>) -> Self {
+        self.layers = layers;
+        self
+    }
+
     /// Checks the settings and starts the pool's minimum workers.
     ///
     /// # Errors
