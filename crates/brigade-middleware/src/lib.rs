@@ -15,6 +15,7 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `retry` | [`Retry`], [`Backoff`], [`Jitter`], [`RetryBudget`] |
+//! | `dead-letter` | [`DeadLetterQueue`], [`MemorySink`], [`JsonlSink`] (serde, serde_json) |
 //! | `rate-limit` | [`RateLimit`], [`KeyedRateLimit`], [`Rate`] |
 //! | `drop` | [`Backpressure`], [`Overflow`] |
 //! | `weighted` | [`WeightedLimit`] |
@@ -23,6 +24,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "dead-letter")]
+mod dead_letter;
 #[cfg(feature = "drop")]
 mod drop;
 #[cfg(feature = "rate-limit")]
@@ -34,6 +37,12 @@ mod timeout;
 #[cfg(feature = "weighted")]
 mod weighted;
 
+#[cfg(feature = "dead-letter")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dead-letter")))]
+pub use dead_letter::{
+    DeadLetterAlert, DeadLetterQueue, DeadLetterSink, JsonlSink, MemorySink, ReplayReport,
+    SinkError, StoredLetter,
+};
 #[cfg(feature = "drop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "drop")))]
 pub use drop::{Backpressure, Overflow};
