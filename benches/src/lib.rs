@@ -33,7 +33,10 @@ pub use measure::{
     measure_memory, stopwatch, throughput_batch,
 };
 pub use subject::{Held, Run, Subject};
-pub use subjects::{CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet};
+pub use subjects::{
+    BrigadeThread, BrigadeTokio, CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate,
+    TokioJoinSet,
+};
 pub use work::{BenchJob, Gate, Work, calibrate_spin, clock_ns, spin};
 pub use workload::{Scale, Workload};
 
@@ -48,6 +51,10 @@ pub use workload::{Scale, Workload};
 #[must_use]
 pub fn all_subjects() -> Vec<Box<dyn Subject>> {
     vec![
+        Box::new(BrigadeThread { layered: false }),
+        Box::new(BrigadeThread { layered: true }),
+        Box::new(BrigadeTokio { layered: false }),
+        Box::new(BrigadeTokio { layered: true }),
         Box::new(CrossbeamPool),
         Box::new(ThreadpoolCrate),
         Box::new(RayonSpawn),

@@ -3,7 +3,7 @@ use std::hint::black_box;
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use brigade_core::{Job, JobContext};
+use brigade_core::{AsyncJob, Job, JobContext};
 
 /// What one job does: the same code runs inside every subject, so the subjects differ only
 /// in how they dispatch it.
@@ -284,10 +284,10 @@ impl Gate {
 ///
 /// ```
 /// use brigade_benches::{BenchJob, Work};
-/// use brigade_core::{Job, JobContext};
+/// use brigade_core::{AsyncJob, Job, JobContext};
 ///
 /// let mut job = BenchJob::new(Work::Noop, 9);
-/// assert_eq!(job.run(&JobContext::detached()), Ok(9));
+/// assert_eq!(Job::run(&mut job, &JobContext::detached()), Ok(9));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BenchJob {
@@ -309,6 +309,17 @@ impl BenchJob {
     #[must_use]
     pub fn new(work: Work, input: u64) -> Self {
         BenchJob { work, input }
+    }
+}
+
+#[async_trait::async_trait]
+impl AsyncJob for BenchJob {
+    type Output = u64;
+    type Error = Infallible;
+
+    #[inline]
+    async fn run(&mut self, _cx: &JobContext) -> Result<u64, Infallible> {
+        Ok(self.work.run_async(self.input).await)
     }
 }
 

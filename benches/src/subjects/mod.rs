@@ -1,11 +1,16 @@
 //! One file per subject; [`all_subjects`](crate::all_subjects) lists them.
 
+mod brigade_thread;
+mod brigade_tokio;
 mod crossbeam_pool;
 mod futures_buffered;
+mod middleware_stack;
 mod rayon_spawn;
 mod threadpool_crate;
 pub(crate) mod tokio_joinset;
 
+pub use brigade_thread::BrigadeThread;
+pub use brigade_tokio::BrigadeTokio;
 pub use crossbeam_pool::CrossbeamPool;
 pub use futures_buffered::FuturesBuffered;
 pub use rayon_spawn::RayonSpawn;

@@ -1,0 +1,105 @@
+use std::mem::size_of;
+
+use brigade_thread::ThreadPool;
+
+use crate::stopwatch as timed;
+use crate::subject::fill;
+use crate::subjects::middleware_stack::middleware_stack;
+use crate::{Batch, BenchJob, Held, Run, Subject, Work, Workload};
+
+/// brigade's OS-thread pool, typed on [`BenchJob`] (no box per job), results through the
+/// handles `submit` returns; with `layered`, through the middleware stack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BrigadeThread {
+    /// Run through retry + rate limit + backpressure layers.
+    pub layered: bool,
+}
+
+impl BrigadeThread {
+    fn pool(self, workers: usize, capacity: usize) -> ThreadPool<BenchJob> {
+        let mut builder = ThreadPool::<BenchJob>::builder()
+            .workers(workers)
+            .queue_capacity(capacity);
+        if self.layered {
+            for layer in middleware_stack() {
+                builder = builder.layer_shared(layer);
+            }
+        }
+        builder.build().expect("valid pool configuration")
+    }
+}
+
+impl Subject for BrigadeThread {
+    fn name(&self) -> &'static str {
+        if self.layered {
+            "brigade-thread+mw"
+        } else {
+            "brigade-thread"
+        }
+    }
+
+    fn layered(&self) -> bool {
+        self.layered
+    }
+
+    fn run(&self, batch: &Batch) -> Run {
+        let pool = self.pool(batch.workers, batch.queue_capacity);
+        let mut handles = Vec::with_capacity(batch.jobs);
+        let mut outputs = Vec::with_capacity(batch.jobs);
+        let (elapsed, ()) = timed(|| {
+            for input in batch.inputs() {
+                let job = BenchJob::new(batch.work, input);
+                handles.push(pool.submit(job).expect("pool accepts"));
+            }
+            outputs.extend(
+                handles
+                    .drain(..)
+                    .map(|handle| handle.join().expect("job ran")),
+            );
+        });
+        let _ = pool.shutdown();
+        Run { elapsed, outputs }
+    }
+
+    fn hold(&self, batch: &Batch, probe: &mut dyn FnMut(Held)) -> Option<usize> {
+        let pool = self.pool(batch.workers, batch.jobs + batch.workers);
+        let mut handles = Vec::with_capacity(batch.jobs + batch.workers);
+        fill(batch, probe, |work, input| {
+            handles.push(
+                pool.submit(BenchJob::new(work, input))
+                    .expect("pool accepts"),
+            );
+        });
+        let mut collected = 0;
+        for handle in handles {
+            handle.join().expect("job ran");
+            collected += 1;
+        }
+        let _ = pool.shutdown();
+        Some(collected)
+    }
+
+    fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
+        let pool = self.pool(workers, workers);
+        let handles: Vec<_> = (0..workers as u64)
+            .map(|input| {
+                pool.submit(BenchJob::new(Work::Noop, input))
+                    .expect("pool accepts")
+            })
+            .collect();
+        for handle in handles {
+            handle.join().expect("job ran");
+        }
+        during();
+        let _ = pool.shutdown();
+        true
+    }
+
+    fn job_size(&self) -> usize {
+        size_of::<BenchJob>()
+    }
+
+    fn supports(&self, workload: Workload) -> bool {
+        !self.layered || workload == Workload::Middleware
+    }
+}

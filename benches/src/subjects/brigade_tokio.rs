@@ -1,0 +1,125 @@
+use std::mem::size_of;
+use std::time::Instant;
+
+use brigade_tokio::TokioPool;
+
+use crate::subject::fill;
+use crate::subjects::middleware_stack::middleware_stack;
+use crate::subjects::tokio_joinset::runtime;
+use crate::{Batch, BenchJob, Held, Run, Subject, Work, Workload};
+
+/// brigade's async pool on a multi-thread tokio runtime (one thread per core), typed on
+/// [`BenchJob`], results by awaiting the handles `submit` returns; with `layered`, through
+/// the middleware stack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BrigadeTokio {
+    /// Run through retry + rate limit + backpressure layers.
+    pub layered: bool,
+}
+
+impl BrigadeTokio {
+    fn pool(
+        self,
+        runtime: &tokio::runtime::Runtime,
+        workers: usize,
+        capacity: usize,
+    ) -> TokioPool<BenchJob> {
+        let mut builder = TokioPool::<BenchJob>::builder()
+            .runtime_handle(runtime.handle().clone())
+            .workers(workers)
+            .queue_capacity(capacity);
+        if self.layered {
+            for layer in middleware_stack() {
+                builder = builder.layer_shared(layer);
+            }
+        }
+        builder.build().expect("valid pool configuration")
+    }
+}
+
+impl Subject for BrigadeTokio {
+    fn name(&self) -> &'static str {
+        if self.layered {
+            "brigade-tokio+mw"
+        } else {
+            "brigade-tokio"
+        }
+    }
+
+    fn layered(&self) -> bool {
+        self.layered
+    }
+
+    fn run(&self, batch: &Batch) -> Run {
+        let runtime = runtime(batch.threads);
+        let pool = self.pool(&runtime, batch.workers, batch.queue_capacity);
+        let run = runtime.block_on(async {
+            let mut handles = Vec::with_capacity(batch.jobs);
+            let mut outputs = Vec::with_capacity(batch.jobs);
+            let started = Instant::now();
+            for input in batch.inputs() {
+                let job = BenchJob::new(batch.work, input);
+                handles.push(pool.submit(job).await.expect("pool accepts"));
+            }
+            for handle in handles {
+                outputs.push(handle.await.expect("job ran"));
+            }
+            let elapsed = started.elapsed();
+            let _ = pool.shutdown().await;
+            Run { elapsed, outputs }
+        });
+        drop(pool);
+        run
+    }
+
+    fn hold(&self, batch: &Batch, probe: &mut dyn FnMut(Held)) -> Option<usize> {
+        // Gate jobs block their runtime threads, so the runtime gets one thread per worker
+        // and submissions come from this (non-runtime) thread.
+        let runtime = runtime(batch.workers);
+        let pool = self.pool(&runtime, batch.workers, batch.jobs + batch.workers);
+        let mut handles = Vec::with_capacity(batch.jobs + batch.workers);
+        fill(batch, probe, |work, input| {
+            let job = BenchJob::new(work, input);
+            handles.push(pool.try_submit(job).expect("room in the queue"));
+        });
+        let collected = runtime.block_on(async {
+            let mut collected = 0;
+            for handle in handles {
+                handle.await.expect("job ran");
+                collected += 1;
+            }
+            let _ = pool.shutdown().await;
+            collected
+        });
+        drop(pool);
+        Some(collected)
+    }
+
+    fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
+        let runtime = runtime(workers);
+        let pool = self.pool(&runtime, workers, workers);
+        runtime.block_on(async {
+            for input in 0..workers as u64 {
+                let handle = pool
+                    .submit(BenchJob::new(Work::Noop, input))
+                    .await
+                    .expect("pool accepts");
+                handle.await.expect("job ran");
+            }
+        });
+        during();
+        runtime.block_on(async {
+            let _ = pool.shutdown().await;
+        });
+        drop(pool);
+        true
+    }
+
+    fn job_size(&self) -> usize {
+        size_of::<BenchJob>()
+    }
+
+    fn supports(&self, workload: Workload) -> bool {
+        !self.layered || workload == Workload::Middleware
+    }
+}
