@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::summary::{Summary, format_value, view};
 
@@ -47,21 +48,20 @@ pub(crate) fn draw(path: &Path, summary: &Summary, title: &str) -> Result<(), St
         .map_err(|e| e.to_string())?;
     let panels = root.split_evenly((rows, columns));
     for (panel, group) in panels.iter().zip(&groups) {
+        // Reversed so the first subject (brigade-thread) is drawn at the top.
         let bars: Vec<(String, f64)> = group
             .rows
             .iter()
+            .rev()
             .filter_map(|row| {
                 row.medians
                     .get(&group.primary)
                     .map(|value| (row.subject.clone(), value.max(0.0)))
             })
             .collect();
-        let top = bars
-            .iter()
-            .map(|(_, v)| *v)
-            .fold(0.0f64, f64::max)
-            .max(1e-9)
-            * 1.3;
+        let largest = bars.iter().map(|(_, v)| *v).fold(0.0f64, f64::max);
+        // An all-zero panel (an idle pool) still gets a readable scale.
+        let top = if largest > 1e-9 { largest * 1.3 } else { 1.0 };
         let names: Vec<String> = bars.iter().map(|(name, _)| name.clone()).collect();
         let mut chart = ChartBuilder::on(panel)
             .caption(
@@ -80,6 +80,8 @@ pub(crate) fn draw(path: &Path, summary: &Summary, title: &str) -> Result<(), St
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .light_line_style(WHITE)
+            .x_labels(6)
             .y_labels(bars.len())
             .y_label_formatter(&|position| match position {
                 SegmentValue::CenterOf(index) => names.get(*index).cloned().unwrap_or_default(),
@@ -88,28 +90,40 @@ pub(crate) fn draw(path: &Path, summary: &Summary, title: &str) -> Result<(), St
             .x_label_formatter(&|value| format_value(*value))
             .draw()
             .map_err(|e| e.to_string())?;
+        let brigade = RGBColor(0x1f, 0x6f, 0xb4);
+        let peer = RGBColor(0x9a, 0x9a, 0x9a);
         chart
-            .draw_series(bars.iter().enumerate().map(|(index, (name, value))| {
-                let colour = if name.starts_with("brigade") {
-                    RGBColor(0x1f, 0x6f, 0xb4)
-                } else {
-                    RGBColor(0x9a, 0x9a, 0x9a)
-                };
-                Rectangle::new(
-                    [
-                        (0.0, SegmentValue::Exact(index)),
-                        (*value, SegmentValue::Exact(index + 1)),
-                    ],
-                    colour.filled(),
-                )
-            }))
+            .draw_series(
+                Histogram::horizontal(&chart)
+                    .margin(6)
+                    .style_func(|position, _| {
+                        let index = match position {
+                            SegmentValue::Exact(index) | SegmentValue::CenterOf(index) => *index,
+                            SegmentValue::Last => 0,
+                        };
+                        if names
+                            .get(index)
+                            .is_some_and(|name| name.starts_with("brigade"))
+                        {
+                            brigade.filled()
+                        } else {
+                            peer.filled()
+                        }
+                    })
+                    .data(
+                        bars.iter()
+                            .enumerate()
+                            .map(|(index, (_, value))| (index, *value)),
+                    ),
+            )
             .map_err(|e| e.to_string())?;
         chart
             .draw_series(bars.iter().enumerate().map(|(index, (_, value))| {
                 Text::new(
                     format!(" {}", format_value(*value)),
                     (*value, SegmentValue::CenterOf(index)),
-                    ("sans-serif", 12),
+                    TextStyle::from(("sans-serif", 12).into_font())
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
                 )
             }))
             .map_err(|e| e.to_string())?;
