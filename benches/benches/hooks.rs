@@ -53,6 +53,12 @@ fn hooks(c: &mut Criterion) {
     group.bench_function("three_pass_through_layers", |b| {
         b.iter(|| hook_pass(&three, black_box(&job)))
     });
+    let stack = brigade_benches::middleware_stack()
+        .into_iter()
+        .fold(Layers::new(), Layers::with_shared);
+    group.bench_function("retry_rate_limit_backpressure", |b| {
+        b.iter(|| hook_pass(&stack, black_box(&job)))
+    });
     group.finish();
 }
 

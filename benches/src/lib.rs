@@ -35,7 +35,7 @@ pub use measure::{
 pub use subject::{Held, Run, Subject};
 pub use subjects::{
     BrigadeThread, BrigadeTokio, CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate,
-    TokioJoinSet,
+    TokioJoinSet, middleware_stack,
 };
 pub use work::{BenchJob, Gate, Work, calibrate_spin, clock_ns, spin};
 pub use workload::{Scale, Workload};

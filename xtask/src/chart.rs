@@ -38,7 +38,7 @@ pub(crate) fn draw(path: &Path, summary: &Summary, title: &str) -> Result<(), St
     let columns = 2usize.min(groups.len());
     let rows = groups.len().div_ceil(columns);
     let size = (
-        PANEL_WIDTH * columns as u32,
+        PANEL_WIDTH * columns.max(2) as u32,
         PANEL_HEIGHT * rows as u32 + 40,
     );
     let root = SVGBackend::new(path, size).into_drawing_area();

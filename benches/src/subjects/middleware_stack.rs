@@ -12,7 +12,15 @@ use crate::BenchJob;
 /// the GCRA compare-and-swap), and a backpressure layer. The backpressure layer blocks
 /// rather than drops, so every job still runs and the result check holds; its admission
 /// hook runs for every submit all the same.
-pub(crate) fn middleware_stack() -> Vec<Arc<dyn Middleware<BenchJob, Infallible>>> {
+///
+/// # Examples
+///
+/// ```
+/// let stack = brigade_benches::middleware_stack();
+/// assert_eq!(stack.len(), 3);
+/// ```
+#[must_use]
+pub fn middleware_stack() -> Vec<Arc<dyn Middleware<BenchJob, Infallible>>> {
     let retry = Retry::<Infallible>::builder()
         .build()
         .expect("default retry policy is valid");

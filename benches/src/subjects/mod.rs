@@ -13,6 +13,7 @@ pub use brigade_thread::BrigadeThread;
 pub use brigade_tokio::BrigadeTokio;
 pub use crossbeam_pool::CrossbeamPool;
 pub use futures_buffered::FuturesBuffered;
+pub use middleware_stack::middleware_stack;
 pub use rayon_spawn::RayonSpawn;
 pub use threadpool_crate::ThreadpoolCrate;
 pub use tokio_joinset::TokioJoinSet;
