@@ -2,11 +2,61 @@
 //! dead-letter queue, GCRA rate limits, backpressure drop, weighted concurrency and
 //! timeouts.
 //!
+//! ```
+//! use std::time::Duration;
+//! use brigade_core::{BoxJob, JobContext};
+//! use brigade_middleware::{Backoff, DeadLetterQueue, MemorySink, Rate, RateLimit, Retry};
+//!
+//! let dead_letters = MemorySink::new(1_000)?;
+//! let pool = brigade_thread::BoxPool::<u32, String>::builder()
+//!     .workers(3)
+//!     .layer(Retry::builder()                                  // 1. run failures again…
+//!         .max_attempts(3)
+//!         .backoff(Backoff::exponential(Duration::from_millis(1)).cap(Duration::from_secs(5)))
+//!         .build()?)
+//!     .layer(DeadLetterQueue::new(dead_letters.clone()))     // 2. …then dead-letter them
+//!     .layer(RateLimit::builder(Rate::per_second(1_000)).burst(10).build()?) // 3. pace starts
+//!     .build()?;
+//!
+//! let ok = pool.submit(BoxJob::new(|_: &JobContext| Ok(7))).unwrap();
+//! let bad = pool.submit(BoxJob::new(|_: &JobContext| Err("SMTP connection failed".to_string()))).unwrap();
+//! assert_eq!(ok.join().unwrap(), 7);
+//! assert!(bad.join().unwrap_err().is_dead_lettered());
+//! pool.shutdown();
+//! assert_eq!((pool.stats().retried, pool.stats().dead_lettered), (2, 1));
+//! assert_eq!(dead_letters.drain()[0].attempts, 3);
+//! # Ok::<(), brigade_core::ConfigError>(())
+//! ```
+//!
 //! Each policy is a [`Middleware`](brigade_core::middleware::Middleware): the backend
 //! (`brigade-thread`, `brigade-tokio`) calls it at a job's admission, start and end,
 //! passing the current time, and acts on its decision with its own clock and timers. No
 //! policy owns a thread, sleeps, or needs a runtime, so one implementation serves both
-//! backends and is tested on a fake clock.
+//! backends and is tested on a fake clock (the policies take `now: Instant`).
+//!
+//! # Composition order
+//!
+//! Layers compose in the order they are added, by the rules of
+//! [`Layers`](brigade_core::middleware::Layers):
+//!
+//! 1. **[`Backpressure`] first.** Admission stops at the first layer that does not accept;
+//!    a drop policy placed after a rejecting layer would never see those jobs, and one
+//!    placed before decides on the queue as the submitter found it.
+//! 2. **[`Timeout`] anywhere.** The earliest deadline of all layers wins.
+//! 3. **[`Retry`] before [`DeadLetterQueue`].** After a run every layer sees the outcome and
+//!    the first that does not say "done" decides: retry keeps the job while attempts and
+//!    budget remain, then the dead-letter layer takes it.
+//! 4. **[`RateLimit`] / [`KeyedRateLimit`] / [`WeightedLimit`] last.** A start stops at the
+//!    first layer that defers it, and the layers before it that granted are released. A
+//!    weighted limit's units come back on release; a rate limit's token does not, so a
+//!    rate limit followed by a deferring layer would spend tokens on starts that did not
+//!    happen. Put the rate limit at the very end.
+//!
+//! # Sharing
+//!
+//! [`RateLimit`], [`KeyedRateLimit`], [`WeightedLimit`], [`RetryBudget`] and the sinks are
+//! cheap handles (an `Arc` inside): clone one into several pools to share one limit, one
+//! budget, one dead-letter file.
 //!
 //! # Features
 //!
