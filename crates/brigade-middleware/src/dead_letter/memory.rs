@@ -173,17 +173,38 @@ impl<J: Send + 'static> MemorySink<J> {
     }
 
     /// Resubmits every letter's job to `pool`, oldest first. A letter leaves the sink only
-    /// once the pool accepted its job; a refused one is put back.
+    /// once the pool accepted its job; a refused one is put back. Letters that arrive
+    /// during the replay wait for the next one.
     ///
     /// # Examples
     ///
-    /// See [`JsonlSink::replay`](crate::JsonlSink::replay), which works the same way.
+    /// A job that failed once, replayed ([`JsonlSink::replay`](crate::JsonlSink::replay)
+    /// works the same way, from a file):
     ///
     /// ```
-    /// # fn replay_all<P: brigade_core::Executor<u32>>(sink: &brigade_middleware::MemorySink<u32>, pool: &P) {
-    /// let report = sink.replay(pool);
-    /// println!("{} jobs replayed, {} kept", report.replayed.len(), report.kept);
-    /// # }
+    /// use brigade_core::{BoxJob, JobContext};
+    /// use brigade_middleware::{DeadLetterQueue, MemorySink};
+    ///
+    /// let sink = MemorySink::new(10)?;
+    /// let pool = brigade_thread::BoxPool::<(), String>::builder()
+    ///     .workers(1)
+    ///     .layer(DeadLetterQueue::new(sink.clone()))
+    ///     .build()?;
+    /// let mut runs = 0;
+    /// let flaky = BoxJob::new(move |_: &JobContext| {
+    ///     runs += 1;
+    ///     if runs == 1 { Err("first run fails".to_string()) } else { Ok(()) }
+    /// });
+    /// assert!(pool.submit(flaky).unwrap().join().is_err());
+    /// assert_eq!(sink.len(), 1);
+    ///
+    /// let report = sink.replay(&pool);
+    /// assert_eq!((report.replayed.len(), report.kept), (1, 0));
+    /// for handle in report.replayed {
+    ///     handle.join().unwrap(); // the same job, run again
+    /// }
+    /// assert!(sink.is_empty());
+    /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
     pub fn replay<P: Executor<J>>(&self, pool: &P) -> ReplayReport<P::Output, P::Error> {
         let mut report = ReplayReport::default();

@@ -74,17 +74,41 @@ where
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// use brigade_middleware::JsonlSink;
-    /// # fn demo<P: brigade_core::Executor<String>>(pool: &P) -> std::io::Result<()> {
-    /// let sink = JsonlSink::<String>::open("dead-letters.jsonl")?;
-    /// let report = sink.replay(pool)?;
-    /// for handle in report.replayed {
-    ///     let _ = handle.join();
+    /// ```
+    /// use brigade_core::{ErrorKind, Job, JobContext};
+    /// use brigade_middleware::{DeadLetterQueue, JsonlSink};
+    /// use brigade_thread::ThreadPool;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Charge { cents: u64, gateway_up: bool }
+    ///
+    /// impl Job for Charge {
+    ///     type Output = u64;
+    ///     type Error = String;
+    ///     fn run(&mut self, _: &JobContext) -> Result<u64, String> {
+    ///         if self.gateway_up { Ok(self.cents) } else { Err("gateway down".into()) }
+    ///     }
     /// }
-    /// println!("{} letters kept for later", report.kept);
-    /// # Ok(())
-    /// # }
+    ///
+    /// let path = std::env::temp_dir().join(format!("brigade-replay-{}.jsonl", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let sink = JsonlSink::<Charge>::open(&path)?;
+    /// let pool = ThreadPool::builder().workers(1).layer(DeadLetterQueue::new(sink.clone())).build().unwrap();
+    /// let failed = pool.submit(Charge { cents: 500, gateway_up: false }).unwrap();
+    /// assert_eq!(failed.join().unwrap_err().kind(), ErrorKind::DeadLettered);
+    ///
+    /// // The gateway is back: fix the letters' jobs (here, by hand) and replay them.
+    /// # let fixed = std::fs::read_to_string(&path)?.replace("\"gateway_up\":false", "\"gateway_up\":true");
+    /// # std::fs::write(&path, fixed)?;
+    /// let sink = JsonlSink::<Charge>::open(&path)?;
+    /// let report = sink.replay(&pool)?;
+    /// assert_eq!(report.replayed.len(), 1);
+    /// for handle in report.replayed {
+    ///     assert_eq!(handle.join().unwrap(), 500);
+    /// }
+    /// assert_eq!(sink.pending(), 0);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn replay<P: Executor<J>>(
         &self,
