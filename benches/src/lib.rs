@@ -9,7 +9,7 @@
 //! ```
 //! use brigade_benches::{Calibration, Scale, Workload, all_subjects, measure};
 //!
-//! let calibration = Calibration { cpu_rounds: 100, latency_rounds: 1_000 };
+//! let calibration = Calibration { cpu_rounds: 100, latency_rounds: 1_000, sleep_us: 1000.0 };
 //! for subject in all_subjects() {
 //!     if subject.supports(Workload::Noop) {
 //!         let sample = measure(Workload::Noop, subject.as_ref(), Scale::Quick, calibration, None, 0);

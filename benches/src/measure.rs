@@ -14,12 +14,16 @@ use crate::{Batch, Held, Scale, Subject, Work, Workload, calibrate_spin};
 /// let calibration = brigade_benches::Calibration::measure();
 /// assert!(calibration.latency_rounds > calibration.cpu_rounds);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     /// Rounds of [`spin`](crate::spin) in ~10 µs (the `cpu` job).
     pub cpu_rounds: u32,
     /// Rounds in ~100 µs (the `latency` job).
     pub latency_rounds: u32,
+    /// What `std::thread::sleep(1 ms)` really takes here, in µs (median of 20): the OS's
+    /// oversleep sets the floor of the `sleep` workload's ratio to ideal on threads.
+    #[serde(default)]
+    pub sleep_us: f64,
 }
 
 /// Multiply-adds per `spin` job (design.md: ~200).
@@ -43,9 +47,18 @@ impl Calibration {
     #[must_use]
     pub fn measure() -> Self {
         let cpu_rounds = calibrate_spin(CPU_JOB);
+        let mut sleeps: Vec<f64> = (0..20)
+            .map(|_| {
+                let started = Instant::now();
+                std::thread::sleep(SLEEP_JOB);
+                started.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        sleeps.sort_by(f64::total_cmp);
         Calibration {
             cpu_rounds,
             latency_rounds: cpu_rounds.saturating_mul(10),
+            sleep_us: sleeps[sleeps.len() / 2],
         }
     }
 }
@@ -107,7 +120,7 @@ impl Sample {
 /// ```
 /// use brigade_benches::{Calibration, Scale, Work, Workload, throughput_batch};
 ///
-/// let cal = Calibration { cpu_rounds: 10, latency_rounds: 100 };
+/// let cal = Calibration { cpu_rounds: 10, latency_rounds: 100, sleep_us: 1000.0 };
 /// assert_eq!(throughput_batch(Workload::Noop, Scale::Quick, cal).work, Work::Noop);
 /// ```
 #[must_use]
@@ -137,7 +150,7 @@ pub fn throughput_batch(workload: Workload, scale: Scale, calibration: Calibrati
 /// ```
 /// use brigade_benches::{Calibration, CrossbeamPool, Scale, half_load_pace};
 ///
-/// let cal = Calibration { cpu_rounds: 10, latency_rounds: 100 };
+/// let cal = Calibration { cpu_rounds: 10, latency_rounds: 100, sleep_us: 1000.0 };
 /// assert!(half_load_pace(&CrossbeamPool, Scale::Quick, cal) > std::time::Duration::ZERO);
 /// ```
 #[must_use]
@@ -167,7 +180,7 @@ pub fn half_load_pace(subject: &dyn Subject, scale: Scale, calibration: Calibrat
 /// ```
 /// use brigade_benches::{Calibration, CrossbeamPool, Scale, Workload, measure};
 ///
-/// let cal = Calibration { cpu_rounds: 10, latency_rounds: 100 };
+/// let cal = Calibration { cpu_rounds: 10, latency_rounds: 100, sleep_us: 1000.0 };
 /// let sample = measure(Workload::Noop, &CrossbeamPool, Scale::Quick, cal, None, 0);
 /// assert!(sample.metrics["seconds"] > 0.0);
 /// ```

@@ -65,8 +65,13 @@ fn markdown(
     if let Some(calibration) = plan.get("calibration") {
         let _ = writeln!(
             out,
-            "Calibration: {} spin rounds ≈ 10 µs (cpu job), {} ≈ 100 µs (latency job).\n",
-            calibration["cpu_rounds"], calibration["latency_rounds"]
+            "Calibration: {} spin rounds ≈ 10 µs (cpu job), {} ≈ 100 µs (latency job); \
+             `thread::sleep(1 ms)` takes {:.0} µs here, so no thread pool's sleep makespan \
+             can beat {:.3}× ideal.\n",
+            calibration["cpu_rounds"],
+            calibration["latency_rounds"],
+            calibration["sleep_us"].as_f64().unwrap_or(f64::NAN),
+            calibration["sleep_us"].as_f64().unwrap_or(f64::NAN) / 1000.0,
         );
     }
     for (workload, header, rows) in summary.tables() {
