@@ -92,17 +92,21 @@ fn markdown(
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "### Targets\n");
-    let _ = writeln!(out, "| target | measured | value | goal | verdict |");
-    let _ = writeln!(out, "| --- | --- | ---: | --- | --- |");
+    let _ = writeln!(
+        out,
+        "| target | measured | value | goal | verdict | margin |"
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | --- | --- | --- |");
     for target in targets {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             target.name,
             target.measure,
             target.shown(),
             target.goal,
-            target.verdict()
+            target.verdict(),
+            target.margin
         );
     }
     let _ = writeln!(out, "\n![chart](chart.svg)");

@@ -12,6 +12,8 @@ pub(crate) struct Target {
     pub(crate) goal: String,
     pub(crate) value: Option<f64>,
     pub(crate) met: Option<bool>,
+    /// How far from the goal, in words: the headroom when met, the shortfall when missed.
+    pub(crate) margin: String,
 }
 
 impl Target {
@@ -35,9 +37,17 @@ enum Goal {
 }
 
 fn target(name: &str, measure: &str, goal: Goal, value: Option<f64>) -> Target {
-    let (goal_text, met) = match goal {
-        Goal::AtMost(limit) => (format!("≤ {limit}"), value.map(|v| v <= limit)),
-        Goal::AtLeast(limit) => (format!("≥ {limit}"), value.map(|v| v >= limit)),
+    let (goal_text, met, margin) = match goal {
+        Goal::AtMost(limit) => (
+            format!("≤ {limit}"),
+            value.map(|v| v <= limit),
+            value.map_or_else(String::new, |v| margin_at_most(v, limit)),
+        ),
+        Goal::AtLeast(limit) => (
+            format!("≥ {limit}"),
+            value.map(|v| v >= limit),
+            value.map_or_else(String::new, |v| margin_at_least(v, limit)),
+        ),
     };
     Target {
         name: name.to_owned(),
@@ -45,6 +55,28 @@ fn target(name: &str, measure: &str, goal: Goal, value: Option<f64>) -> Target {
         goal: goal_text,
         value,
         met,
+        margin,
+    }
+}
+
+fn margin_at_most(value: f64, limit: f64) -> String {
+    if limit <= 0.0 {
+        return String::new();
+    }
+    if value <= limit {
+        format!("{:.0}% under the limit", (1.0 - value / limit) * 100.0)
+    } else {
+        format!("{:.2}× the limit", value / limit)
+    }
+}
+
+fn margin_at_least(value: f64, limit: f64) -> String {
+    if value >= limit {
+        format!("{:.2}× the goal", value / limit)
+    } else if value > 0.0 {
+        format!("{:.1}× short", limit / value)
+    } else {
+        "far short".to_owned()
     }
 }
 
@@ -147,13 +179,43 @@ pub(crate) fn table(targets: &[Target]) -> String {
     for t in targets {
         let pad = width - t.name.chars().count();
         out.push_str(&format!(
-            "  {}{}  {:>12}  {:>8}  {}\n",
+            "  {}{}  {:>12}  {:>8}  {:<6}  {}\n",
             t.name,
             " ".repeat(pad),
             t.verdict(),
             t.shown(),
-            t.goal
+            t.goal,
+            t.margin
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn margins_say_how_far() {
+        assert_eq!(margin_at_most(0.5, 1.0), "50% under the limit");
+        assert_eq!(margin_at_most(2.0, 1.0), "2.00× the limit");
+        assert_eq!(margin_at_least(5.0, 10.0), "2.0× short");
+        assert_eq!(margin_at_least(20.0, 10.0), "2.00× the goal");
+    }
+
+    #[test]
+    fn verdicts_follow_goals() {
+        assert_eq!(
+            target("t", "m", Goal::AtMost(1.1), Some(1.0)).verdict(),
+            "MET"
+        );
+        assert_eq!(
+            target("t", "m", Goal::AtLeast(10.0), Some(2.0)).verdict(),
+            "MISSED"
+        );
+        assert_eq!(
+            target("t", "m", Goal::AtLeast(10.0), None).verdict(),
+            "not measured"
+        );
+    }
 }
