@@ -24,12 +24,6 @@ pub trait Subject: Send + Sync {
     /// The name in reports, e.g. `crossbeam-pool`.
     fn name(&self) -> &'static str;
 
-    /// Whether the subject runs jobs through the middleware stack (only the `middleware`
-    /// workload uses those).
-    fn layered(&self) -> bool {
-        false
-    }
-
     /// Builds a pool of `batch.workers`, then times submitting every input and collecting
     /// every output (building and shutting the pool down are not timed).
     fn run(&self, batch: &Batch) -> Run;

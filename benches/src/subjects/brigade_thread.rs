@@ -38,10 +38,6 @@ impl Subject for BrigadeThread {
         }
     }
 
-    fn layered(&self) -> bool {
-        self.layered
-    }
-
     fn run(&self, batch: &Batch) -> Run {
         let pool = self.pool(batch.workers, batch.queue_capacity);
         let mut handles = Vec::with_capacity(batch.jobs);

@@ -46,10 +46,6 @@ impl Subject for BrigadeTokio {
         }
     }
 
-    fn layered(&self) -> bool {
-        self.layered
-    }
-
     fn run(&self, batch: &Batch) -> Run {
         let runtime = runtime(batch.threads);
         let pool = self.pool(&runtime, batch.workers, batch.queue_capacity);
