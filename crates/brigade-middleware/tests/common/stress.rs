@@ -83,6 +83,9 @@ enum ShutdownKind {
     Now,
 }
 
+/// An accepted job's handle, with whether the producer cancelled it.
+type Submitted = (JobHandle<u32, String>, bool);
+
 /// One pool's worth of the stress test.
 #[derive(Debug)]
 pub struct Round {
@@ -168,7 +171,7 @@ where
     let attempted = AtomicUsize::new(0);
     let rejected = AtomicU64::new(0);
     let per_producer = round.jobs / round.producers;
-    let (handles, report): (Vec<Vec<JobHandle<u32, String>>>, ShutdownReport<StressJob>) =
+    let (handles, report): (Vec<Vec<Submitted>>, ShutdownReport<StressJob>) =
         std::thread::scope(|scope| {
             let producers: Vec<_> = (0..round.producers)
                 .map(|producer| {
@@ -187,10 +190,11 @@ where
                             attempted.fetch_add(1, Ordering::Relaxed);
                             match pool.submit(StressJob { kind, runs: 0 }) {
                                 Ok(handle) => {
-                                    if rng.u8(..100) < 3 {
+                                    let cancel = rng.u8(..100) < 3;
+                                    if cancel {
                                         handle.cancel();
                                     }
-                                    handles.push(handle);
+                                    handles.push((handle, cancel));
                                 }
                                 Err(SubmitError::Rejected(..)) => {
                                     rejected.fetch_add(1, Ordering::Relaxed);
@@ -223,19 +227,22 @@ where
     let stats = pool.stats();
     let handles: Vec<_> = handles.into_iter().flatten().collect();
     let mut by_kind = std::collections::HashMap::<Option<ErrorKind>, u64>::new();
-    for handle in handles.iter() {
+    for (handle, _) in handles.iter() {
         assert!(
             handle.is_finished(),
             "{round:?}: a handle is unresolved after shutdown"
         );
     }
-    for handle in handles {
+    let mut cancelled_unasked = 0;
+    for (handle, cancelled_by_us) in handles {
         let kind = handle.join().err().map(|error| error.kind());
+        if kind == Some(ErrorKind::Cancelled) && !cancelled_by_us {
+            cancelled_unasked += 1;
+        }
         *by_kind.entry(kind).or_default() += 1;
     }
     let count = |kind| by_kind.get(&kind).copied().unwrap_or(0);
 
-    assert!(stats.is_balanced(), "{round:?}: {stats:?}");
     assert_eq!(
         stats.submitted,
         by_kind.values().sum::<u64>(),
@@ -282,6 +289,15 @@ where
         report.unstarted.len() as u64,
         "{round:?}: {stats:?} {report:?}"
     );
+    assert!(stats.is_balanced(), "{round:?}: {stats:?}");
+    if matches!(round.shutdown, ShutdownKind::Graceful) {
+        // Only a handle or a shutdown deadline cancels; a run past its own deadline ends
+        // timed out (or goes on to retry and dead-letter), never cancelled.
+        assert_eq!(
+            cancelled_unasked, 0,
+            "{round:?}: {stats:?}: jobs nobody cancelled ended cancelled"
+        );
+    }
     assert_eq!(
         stats.rejected,
         rejected.load(Ordering::Relaxed),
