@@ -1,5 +1,6 @@
 //! A batch email sender: 10 workers (10 SMTP connections) send 100 emails with about 5%
-//! failures; a progress line is read from the pool's stats every 500 ms.
+//! failures, at most 10 per second (the SMTP provider's limit, a rate-limit layer); a
+//! progress line is read from the pool's stats every 500 ms.
 //!
 //! Ported from "Database Batch Processor" (`database_batch_processor.go`).
 //! Run with `cargo run --example batch_email_sender`.
@@ -11,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use brigade::Completions;
+use brigade::middleware::{Rate, RateLimit};
 use brigade::prelude::*;
 use rand::Rng;
 
@@ -61,6 +63,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .name("email-sender")
             .workers(10)
             .queue_capacity(100)
+            // The SMTP provider allows 10 emails per second: one limit shared by all workers.
+            .layer(RateLimit::builder(Rate::per_second(10)).burst(10).build()?)
             .build()?,
     );
     println!("Email sender started with 10 workers");
