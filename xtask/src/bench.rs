@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -67,16 +67,30 @@ fn collect(args: &[String]) -> Result<Collected, String> {
         .map_err(|error| format!("cannot run cargo: {error}"))?;
     let stdout = child.stdout.take().ok_or("no stdout from the runner")?;
 
-    let spinner_style =
-        ProgressStyle::with_template("{spinner} {msg}").map_err(|error| error.to_string())?;
-    let bar_style =
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
-            .map_err(|error| error.to_string())?
-            .progress_chars("=> ");
-    let progress = ProgressBar::new_spinner()
-        .with_style(spinner_style)
-        .with_message("building and calibrating…");
-    progress.enable_steady_tick(std::time::Duration::from_millis(120));
+    // Two bars: the whole run, and the workload under way (its rounds × subjects).
+    let bars = MultiProgress::new();
+    let overall_style = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30.cyan}] {pos}/{len} samples (eta {eta})",
+    )
+    .map_err(|error| error.to_string())?
+    .progress_chars("=> ");
+    let workload_style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+        .map_err(|error| error.to_string())?
+        .progress_chars("=> ");
+    let progress = bars.add(
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{elapsed_precise} building the runner…")
+                .map_err(|error| error.to_string())?,
+        ),
+    );
+    let current = bars.add(
+        ProgressBar::new(0)
+            .with_style(workload_style)
+            .with_message("calibrating…"),
+    );
+    current.enable_steady_tick(std::time::Duration::from_millis(120));
+    let mut per_workload: BTreeMap<String, u64> = BTreeMap::new();
+    let mut current_workload = String::new();
 
     let mut plan = Value::Null;
     let mut order = Vec::new();
@@ -97,23 +111,42 @@ fn collect(args: &[String]) -> Result<Collected, String> {
             Some("plan") => {
                 order = plan_order(&event);
                 progress.set_length(event["total"].as_u64().unwrap_or(0));
-                progress.set_style(bar_style.clone());
+                progress.set_style(overall_style.clone());
+                if let Some(counts) = event["samples"].as_object() {
+                    per_workload = counts
+                        .iter()
+                        .map(|(name, count)| (name.clone(), count.as_u64().unwrap_or(0)))
+                        .collect();
+                }
                 plan = event;
             }
-            Some("calibrate") => progress.set_message(format!("{} (finding half load)", label())),
-            Some("start") => progress.set_message(format!(
-                "{} round {}",
-                label(),
-                event["round"].as_u64().unwrap_or(0) + 1
-            )),
+            Some("calibrate" | "start") => {
+                let workload = event["workload"].as_str().unwrap_or("?");
+                if workload != current_workload {
+                    current_workload = workload.to_owned();
+                    current.reset();
+                    current.set_length(per_workload.get(workload).copied().unwrap_or(0));
+                }
+                current.set_message(if event["event"] == "calibrate" {
+                    format!("{} (finding half load)", label())
+                } else {
+                    format!(
+                        "{} round {}",
+                        label(),
+                        event["round"].as_u64().unwrap_or(0) + 1
+                    )
+                });
+            }
             Some("sample") => {
                 samples.push(serde_json::from_value(event).map_err(|error| error.to_string())?);
                 progress.inc(1);
+                current.inc(1);
             }
             Some("done") => done = true,
             _ => progress.println(format!("runner: {line}")),
         }
     }
+    current.finish_and_clear();
     progress.finish_and_clear();
     let status = child.wait().map_err(|error| error.to_string())?;
     if !status.success() || !done {

@@ -167,8 +167,18 @@ fn main() {
             )
         })
         .collect();
+    let per_workload: BTreeMap<&str, usize> = plan
+        .iter()
+        .map(|(workload, chosen)| {
+            (
+                workload.name(),
+                rounds_for(*workload, rounds) * chosen.len(),
+            )
+        })
+        .collect();
     emit(&json!({
         "event": "plan",
+        "samples": per_workload,
         "scale": if options.scale == Scale::Quick { "quick" } else { "full" },
         "rounds": rounds,
         "total": total,
