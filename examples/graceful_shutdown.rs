@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let handed_back: Vec<u32> = report.unstarted.iter().map(|step| step.id).collect();
     println!(
-        "Report: {} finished while draining, {} running cancelled, {} handed back unstarted {:?} (took {:?})",
+        "Report: {} jobs ended while draining ({} of them cancelled at the deadline), {} handed back unstarted {:?} (took {:?})",
         report.finished,
         report.cancelled,
         handed_back.len(),

@@ -49,7 +49,10 @@ impl Job for ImageJob {
             }
         }
         if self.width > 4000 {
-            return Err("image too large: max width is 4000px".to_owned());
+            return Err(format!(
+                "Image {} - image too large: max width is 4000px",
+                self.image_id
+            ));
         }
         Ok(ImageResult {
             image_id: self.image_id.clone(),
@@ -89,10 +92,10 @@ fn processor() -> Result<ThreadPool<ImageJob>, brigade::ConfigError> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = processor()?;
-    let images = images();
-    println!("\nSubmitting {} images for processing...\n", images.len());
+    let batch = images();
+    println!("\nSubmitting {} images for processing...\n", batch.len());
     let mut results = Completions::new();
-    for image in images {
+    for image in batch {
         results.push(pool.submit(image)?);
     }
 
@@ -114,7 +117,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Err(error) => {
                     failed += 1;
-                    println!("FAILED: {}", error.error().map_or(String::new(), Clone::clone));
+                    println!(
+                        "FAILED: {}",
+                        error.error().map_or(String::new(), Clone::clone)
+                    );
                 }
             }
         }
@@ -123,7 +129,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("Initiating graceful shutdown...");
     let report = pool.shutdown();
-    println!("Shutdown complete ({} jobs finished while draining)", report.finished);
+    println!(
+        "Shutdown complete ({} jobs finished while draining)",
+        report.finished
+    );
     collector.join().expect("collector thread");
 
     println!("\n--- forced shutdown ---");
