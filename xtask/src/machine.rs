@@ -1,4 +1,5 @@
-//! What the numbers were measured on: cores, CPU, compiler, date, commit.
+//! What the numbers were measured on: cores, CPU, compiler, date, commit (`-dirty` when
+//! the work tree had uncommitted changes, which the numbers then include).
 
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,7 +30,7 @@ impl Machine {
                 |release| format!("{} {}", std::env::consts::OS, release.trim()),
             ),
             date: utc_now(),
-            commit: output_of("git", &["rev-parse", "--short", "HEAD"]),
+            commit: output_of("git", &["describe", "--always", "--dirty", "--abbrev=7"]),
         }
     }
 }
