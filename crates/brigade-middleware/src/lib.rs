@@ -82,6 +82,8 @@ mod drop;
 mod rate_limit;
 #[cfg(feature = "retry")]
 mod retry;
+#[cfg(any(feature = "rate-limit", feature = "weighted"))]
+mod sync;
 #[cfg(feature = "timeout")]
 mod timeout;
 #[cfg(feature = "weighted")]

@@ -193,6 +193,13 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn delay(&self, attempt: u32, seed: u64) -> Duration {
+        // A decorrelated walk replays the job's draws from its first failure, so it takes
+        // the job's seed as is; the other modes draw once per attempt, from a seed of
+        // their own so that a job's successive delays are independent.
+        let seed = match self.jitter {
+            Jitter::Decorrelated => seed,
+            _ => seed ^ u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        };
         let mut units = fastrand::Rng::with_seed(seed);
         self.jitter.apply(
             attempt,
@@ -305,6 +312,20 @@ mod tests {
         let delays: std::collections::HashSet<_> =
             (0..32).map(|seed| backoff.delay(3, seed)).collect();
         assert!(delays.len() > 16, "full jitter should spread: {delays:?}");
+    }
+
+    #[test]
+    fn a_job_draws_afresh_for_each_attempt() {
+        let backoff = Backoff::exponential(Duration::from_secs(1))
+            .factor(1.0)
+            .cap(Duration::from_secs(1))
+            .jitter(Jitter::Full);
+        let delays: std::collections::HashSet<_> =
+            (1..=16).map(|attempt| backoff.delay(attempt, 7)).collect();
+        assert!(
+            delays.len() > 8,
+            "same ceiling, same seed: the attempt must still change the draw"
+        );
     }
 
     #[test]
