@@ -76,6 +76,23 @@ fn markdown(
     }
     for (workload, header, rows) in summary.tables() {
         let _ = writeln!(out, "### {workload}\n");
+        let size = &plan["sizes"][workload.as_str()];
+        if workload == "idle" {
+            let _ = writeln!(
+                out,
+                "{} ({} workers).\n",
+                describe(&workload),
+                size["workers"]
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{} ({} jobs, {} workers).\n",
+                describe(&workload),
+                size["jobs"],
+                size["workers"]
+            );
+        }
         let _ = writeln!(out, "| {} |", header.join(" | "));
         let _ = writeln!(
             out,
@@ -111,4 +128,29 @@ fn markdown(
     }
     let _ = writeln!(out, "\n![chart](chart.svg)");
     out
+}
+
+/// What a workload measures, in one sentence for the report.
+fn describe(workload: &str) -> &'static str {
+    match workload {
+        "noop" => "Jobs that return their input: the dispatch cost per job, every result collected",
+        "spin" => "Jobs of ~200 multiply-adds: small CPU jobs, where dispatch still dominates",
+        "cpu" => "Jobs of ~10 µs of arithmetic: how close each pool gets to the cores' speed-up",
+        "sleep" => {
+            "Jobs that sleep 1 ms (threads block, async tasks await a timer): makespan against the ideal jobs × 1 ms / workers"
+        }
+        "latency" => {
+            "Submit → start delay of ~100 µs jobs, submissions paced at half of the subject's own measured capacity"
+        }
+        "middleware" => {
+            "The noop workload through retry + an unlimited rate limit + a backpressure layer, against the bare pools"
+        }
+        "memory" => {
+            "Jobs queued behind workers blocked on a gate, in a fresh process per measurement: RSS growth per queued job from before the pool existed"
+        }
+        "idle" => {
+            "CPU time the pool's threads burn per second while it sits idle (1 s window, 0.2 s with --quick), after each worker ran one job"
+        }
+        _ => "A workload",
+    }
 }

@@ -176,9 +176,19 @@ fn main() {
             )
         })
         .collect();
+    let sizes: BTreeMap<&str, serde_json::Value> = plan
+        .iter()
+        .map(|(workload, _)| {
+            (
+                workload.name(),
+                json!({"jobs": workload.jobs(options.scale), "workers": workload.workers()}),
+            )
+        })
+        .collect();
     emit(&json!({
         "event": "plan",
         "samples": per_workload,
+        "sizes": sizes,
         "scale": if options.scale == Scale::Quick { "quick" } else { "full" },
         "rounds": rounds,
         "total": total,
