@@ -49,9 +49,10 @@
 
 #[doc(inline)]
 pub use brigade_core::{
-    BoxJob, CancellationToken, Completions, ConfigError, ErrorKind, Executor, Job, JobContext,
-    JobError, JobHandle, JobId, JobResult, Rejection, ShutdownReport, Stats, SubmitError,
-    SubmitTimeoutError, TrySubmitError, Workload, available_cores, job_fn,
+    AsyncJob, BoxAsyncJob, BoxJob, CancellationToken, Completions, ConfigError, ErrorKind,
+    Executor, Job, JobContext, JobError, JobHandle, JobId, JobResult, Rejection, ShutdownReport,
+    Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload, async_job_fn,
+    available_cores, job_fn,
 };
 
 /// The hooks through which backends drive middleware (`brigade_core::middleware`).

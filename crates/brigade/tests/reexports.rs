@@ -1,0 +1,93 @@
+//! Every path the facade promises resolves, under the features that promise it.
+
+#[allow(unused_imports)]
+use brigade::{
+    AsyncJob, BoxAsyncJob, BoxJob, CancellationToken, Completions, ConfigError, ErrorKind,
+    Executor, Job, JobContext, JobError, JobHandle, JobId, JobResult, Rejection, ShutdownReport,
+    Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload, async_job_fn,
+    available_cores, job_fn,
+};
+
+#[test]
+fn core_vocabulary_resolves() {
+    let cx = JobContext::detached();
+    let mut job = job_fn(|cx| Ok::<_, String>(cx.attempt()));
+    assert_eq!(job.run(&cx), Ok(1));
+    assert!(available_cores() >= 1);
+    let _: Option<brigade::hooks::Admission> = None;
+    let _: Option<&dyn brigade::hooks::Middleware<(), ()>> = None;
+}
+
+#[test]
+fn prelude_resolves() {
+    #[allow(unused_imports)]
+    use brigade::prelude::*;
+    let _: Option<BoxJob<(), String>> = None;
+    let _: Option<Stats> = None;
+}
+
+#[cfg(feature = "thread")]
+#[test]
+fn thread_backend_resolves() {
+    use brigade::prelude::{BoxPool, ThreadPool};
+    let pool: BoxPool<u8, String> = ThreadPool::builder().workers(1).build().unwrap();
+    let handle = pool.submit(BoxJob::new(|_: &JobContext| Ok(7))).unwrap();
+    assert_eq!(handle.join().unwrap(), 7);
+    let _: Option<brigade::thread::Builder<BoxJob<u8, String>>> = None;
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_backend_resolves() {
+    #[allow(unused_imports)]
+    use brigade::prelude::{AsyncJob, TokioPool};
+    let _: Option<TokioPool<BoxAsyncJob<u8, String>>> = None;
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_module_resolves() {
+    let _: Option<brigade::tokio::Builder<BoxAsyncJob<u8, String>>> = None;
+}
+
+#[cfg(feature = "retry")]
+#[test]
+fn retry_resolves() {
+    let _: Option<brigade::middleware::Retry<String>> = None;
+    let _: Option<brigade::middleware::Backoff> = None;
+}
+
+#[cfg(feature = "dead-letter")]
+#[test]
+fn dead_letter_resolves() {
+    let _: Option<brigade::middleware::DeadLetterQueue<u8, brigade::middleware::MemorySink<u8>>> =
+        None;
+    let _: Option<brigade::middleware::JsonlSink<u8>> = None;
+}
+
+#[cfg(feature = "rate-limit")]
+#[test]
+fn rate_limit_resolves() {
+    let _: Option<brigade::middleware::RateLimit> = None;
+    let _: Option<brigade::middleware::KeyedRateLimit<u8, u8>> = None;
+    let _: Option<brigade::middleware::Rate> = None;
+}
+
+#[cfg(feature = "drop")]
+#[test]
+fn drop_resolves() {
+    let _: Option<brigade::middleware::Overflow> = None;
+    let _: Option<brigade::middleware::Backpressure<u8>> = None;
+}
+
+#[cfg(feature = "weighted")]
+#[test]
+fn weighted_resolves() {
+    let _: Option<brigade::middleware::WeightedLimit<()>> = None;
+}
+
+#[cfg(feature = "timeout")]
+#[test]
+fn timeout_resolves() {
+    let _: Option<brigade::middleware::Timeout<()>> = None;
+}
