@@ -11,9 +11,10 @@ use crate::shared::Shared;
 
 /// Configures a [`TokioPool`].
 ///
-/// Defaults: as many workers as the machine has cores (fixed: `min = max`), a queue of
-/// 1024 jobs, a keep-alive of 60 s, no middleware, the name `"brigade"`, and the runtime of
-/// the caller of [`build`](Self::build).
+/// Defaults, as on the thread backend: as many workers as the machine has cores (a bound set
+/// alone moves the other only as far as needed), a queue of 10 jobs per maximum worker, a
+/// keep-alive of 60 s, no middleware, the name `"brigade"`, and the runtime of the caller of
+/// [`build`](Self::build).
 ///
 /// # Examples
 ///
@@ -38,13 +39,16 @@ use crate::shared::Shared;
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder<J: AsyncJob> {
     name: Arc<str>,
-    min: usize,
-    max: usize,
+    min: Option<usize>,
+    max: Option<usize>,
     keep_alive: Duration,
-    capacity: usize,
+    capacity: Option<usize>,
     layers: Layers<J, J::Error>,
     runtime: RuntimeChoice,
 }
+
+/// Queue slots per maximum worker when no capacity is set (the thread backend's default too).
+const QUEUE_SLOTS_PER_WORKER: usize = 10;
 
 enum RuntimeChoice {
     Current,
@@ -54,13 +58,12 @@ enum RuntimeChoice {
 
 impl<J: AsyncJob> Builder<J> {
     pub(crate) fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Builder {
             name: Arc::from("brigade"),
-            min: cores,
-            max: cores,
+            min: None,
+            max: None,
             keep_alive: Duration::from_secs(60),
-            capacity: 1024,
+            capacity: None,
             layers: Layers::new(),
             runtime: RuntimeChoice::Current,
         }
@@ -90,8 +93,8 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn workers(mut self, n: usize) -> Self {
-        self.min = n;
-        self.max = n;
+        self.min = Some(n);
+        self.max = Some(n);
         self
     }
 
@@ -105,7 +108,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn min_workers(mut self, n: usize) -> Self {
-        self.min = n;
+        self.min = Some(n);
         self
     }
 
@@ -119,7 +122,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn max_workers(mut self, n: usize) -> Self {
-        self.max = n;
+        self.max = Some(n);
         self
     }
 
@@ -149,7 +152,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.capacity = capacity;
+        self.capacity = Some(capacity);
         self
     }
 
@@ -269,11 +272,21 @@ impl<J: AsyncJob> Builder<J> {
     /// assert_eq!(error, ConfigError::ZeroWorkers);
     /// ```
     pub fn build(self) -> Result<TokioPool<J>, ConfigError> {
-        validate_range(self.min, self.max)?;
-        if self.capacity == 0 {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let (min, max) = match (self.min, self.max) {
+            (Some(min), Some(max)) => (min, max),
+            (Some(min), None) => (min, min.max(cores)),
+            (None, Some(max)) => (max.min(cores), max),
+            (None, None) => (cores, cores),
+        };
+        validate_range(min, max)?;
+        let capacity = self
+            .capacity
+            .unwrap_or_else(|| max.saturating_mul(QUEUE_SLOTS_PER_WORKER));
+        if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
-        if self.keep_alive.is_zero() && self.min < self.max {
+        if self.keep_alive.is_zero() && min < max {
             return Err(ConfigError::ZeroDuration {
                 setting: "keep_alive",
             });
@@ -302,8 +315,8 @@ impl<J: AsyncJob> Builder<J> {
         };
         let shared = Shared::new(
             self.name,
-            self.capacity,
-            (self.min, self.max, self.keep_alive),
+            capacity,
+            (min, max, self.keep_alive),
             self.layers,
             handle,
         );

@@ -28,7 +28,6 @@
 //! - Middleware from `brigade-middleware` plugs in with [`Builder::layer`]; its decisions are
 //!   carried out with tokio's clock, and a job waiting for a retry or a start time waits in
 //!   a delay queue, never on a worker.
-//! - [`ErrGroup`]: a bounded group of tasks where the first error cancels the rest.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
