@@ -2,7 +2,7 @@ use std::mem::size_of;
 
 use brigade_thread::ThreadPool;
 
-use crate::stopwatch as timed;
+use crate::stopwatch;
 use crate::subject::fill;
 use crate::subjects::middleware_stack::middleware_stack;
 use crate::{Batch, BenchJob, Held, Run, Subject, Work, Workload};
@@ -42,7 +42,7 @@ impl Subject for BrigadeThread {
         let pool = self.pool(batch.workers, batch.queue_capacity);
         let mut handles = Vec::with_capacity(batch.jobs);
         let mut outputs = Vec::with_capacity(batch.jobs);
-        let (elapsed, ()) = timed(|| {
+        let (elapsed, ()) = stopwatch(|| {
             for input in batch.inputs() {
                 let job = BenchJob::new(batch.work, input);
                 handles.push(pool.submit(job).expect("pool accepts"));

@@ -2,7 +2,7 @@ use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
-use crate::stopwatch as timed;
+use crate::stopwatch;
 use crate::subject::{PEER_PAYLOAD, fill};
 use crate::{Batch, Held, Run, Subject, Work};
 
@@ -57,7 +57,7 @@ impl Subject for CrossbeamPool {
     fn run(&self, batch: &Batch) -> Run {
         let pool = GoPool::start(batch.workers, batch.queue_capacity);
         let mut outputs = Vec::with_capacity(batch.jobs);
-        let (elapsed, ()) = timed(|| {
+        let (elapsed, ()) = stopwatch(|| {
             for input in batch.inputs() {
                 pool.jobs.send((batch.work, input)).expect("workers alive");
             }

@@ -1,6 +1,6 @@
 use std::sync::mpsc;
 
-use crate::stopwatch as timed;
+use crate::stopwatch;
 use crate::subject::{PEER_PAYLOAD, fill};
 use crate::{Batch, Held, Run, Subject, Work};
 
@@ -19,7 +19,7 @@ impl Subject for ThreadpoolCrate {
         let (results_tx, results) = mpsc::channel();
         let mut outputs = Vec::with_capacity(batch.jobs);
         let work = batch.work;
-        let (elapsed, ()) = timed(|| {
+        let (elapsed, ()) = stopwatch(|| {
             for input in batch.inputs() {
                 let results_tx = results_tx.clone();
                 pool.execute(move || {
