@@ -33,13 +33,14 @@ impl AsyncJob for StressJob {
 }
 
 // Two brigade-tokio defects make this fail today (the thread backend passes the same
-// rounds): a run past its deadline ends Cancelled instead of TimedOut (the deadline
-// cancels the job's own token rather than a child of it, so no retry can follow either),
-// and under `Overflow::DropOldest` some accepted jobs end with their completer dropped
-// (handle: Returned) and no counter, so `Stats` does not balance. Run it with
+// rounds): a run's deadline cancels the job's own token rather than a child of it, so a
+// job retried after a timeout starts cancelled and ends Cancelled (a graceful round shows
+// jobs nobody cancelled ending Cancelled); and under `Overflow::DropOldest` some accepted
+// jobs end with their completer dropped (handle: Returned) and no counter, so `Stats`
+// does not balance. Run it with
 // `cargo test -p brigade-middleware --test stress_tokio -- --ignored`.
 #[test]
-#[ignore = "brigade-tokio: deadline ends runs Cancelled; DropOldest loses jobs from Stats"]
+#[ignore = "brigade-tokio: a retry after a timeout ends Cancelled; DropOldest loses jobs from Stats"]
 fn accounting_balances_under_random_load_cancels_and_shutdowns() {
     stress::quiet_stress_panics();
     stress::run_rounds(stress::seed(), 100_000, |stack, queue_capacity| {

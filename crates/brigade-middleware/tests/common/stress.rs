@@ -52,8 +52,8 @@ impl StressJob {
     }
 }
 
-/// Whether the backend counts a dead-lettered panic in `Stats::dead_lettered` (the
-/// contract) rather than in `Stats::panicked` (brigade-thread today).
+/// Whether a dead-lettered panic counts in `Stats::dead_lettered` rather than in
+/// `Stats::panicked` (both backends follow core's rule today: `panicked`).
 pub const PANICKED_LETTERS_COUNT_AS_DEAD_LETTERED: bool = false;
 
 /// The message of the panics the jobs raise on purpose, kept out of the test's output.
@@ -308,9 +308,9 @@ where
         stack.dropped.load(Ordering::Relaxed),
         "{round:?}: every drop reached on_drop"
     );
-    // brigade-thread counts a job that panicked on its last run as `panicked` even when
-    // the sink kept it (`JobError` has no dead-lettered panic); every other letter counts
-    // as `dead_lettered`. Both are checked exactly.
+    // A job whose last run panicked ends `Panicked` even when the sink kept it (core's
+    // `settle` rule: `JobError` has no dead-lettered panic); every other letter counts as
+    // `dead_lettered`. Both are checked exactly.
     let panicked_letters = stack
         .sink
         .inspect(|letters| letters.iter().filter(|l| l.job.kind == Kind::Panic).count())
