@@ -1,0 +1,135 @@
+//! Rate limit and weighted concurrency on the tokio backend, and one rate limit shared by
+//! a thread pool and a tokio pool: the policies know nothing of the backend.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use brigade_core::{BoxAsyncJob, BoxJob, JobContext};
+use brigade_thread::BoxPool;
+use brigade_tokio::TokioPool;
+
+#[cfg(feature = "rate-limit")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_rate_limit_paces_a_thread_pool_and_a_tokio_pool_together() {
+    use brigade_middleware::{Rate, RateLimit};
+
+    let limit = RateLimit::builder(Rate::per_second(200)).build().unwrap();
+    let threads = BoxPool::<(), String>::builder()
+        .workers(2)
+        .layer(limit.clone())
+        .build()
+        .unwrap();
+    let tasks = TokioPool::<BoxAsyncJob<(), String>>::builder()
+        .workers(2)
+        .layer(limit.clone())
+        .build()
+        .unwrap();
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let submitted = Instant::now();
+    let mut thread_handles = Vec::new();
+    let mut task_handles = Vec::new();
+    for _ in 0..10 {
+        let record = Arc::clone(&starts);
+        thread_handles.push(
+            threads
+                .submit(BoxJob::new(move |_: &JobContext| {
+                    record.lock().unwrap().push(Instant::now());
+                    Ok(())
+                }))
+                .unwrap(),
+        );
+        let record = Arc::clone(&starts);
+        task_handles.push(
+            tasks
+                .submit(BoxAsyncJob::new(move |_cx: JobContext| {
+                    let record = Arc::clone(&record);
+                    async move {
+                        record.lock().unwrap().push(Instant::now());
+                        Ok(())
+                    }
+                }))
+                .await
+                .unwrap(),
+        );
+    }
+    for handle in task_handles {
+        handle.await.unwrap();
+    }
+    let thread_results = tokio::task::spawn_blocking(move || {
+        thread_handles
+            .into_iter()
+            .map(|h| h.join())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert!(thread_results.iter().all(Result::is_ok));
+    // 20 starts at 200 per second from one limiter: the last no sooner than 19 intervals
+    // after the submit, whichever pool ran it.
+    let last = *starts.lock().unwrap().iter().max().unwrap();
+    assert!(
+        last - submitted >= Duration::from_millis(5) * 19,
+        "{:?}",
+        last - submitted
+    );
+    tasks.shutdown().await;
+    tokio::task::spawn_blocking(move || threads.shutdown())
+        .await
+        .unwrap();
+}
+
+#[cfg(feature = "weighted")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_units_never_exceed_the_limit_on_tokio() {
+    use brigade_core::{AsyncJob, SubmitError};
+    use brigade_middleware::WeightedLimit;
+
+    struct Weighed {
+        weight: u64,
+        running: Arc<AtomicU64>,
+        peak: Arc<AtomicU64>,
+    }
+    #[async_trait::async_trait]
+    impl AsyncJob for Weighed {
+        type Output = ();
+        type Error = String;
+        async fn run(&mut self, _: &JobContext) -> Result<(), String> {
+            let now = self.running.fetch_add(self.weight, Ordering::SeqCst) + self.weight;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            self.running.fetch_sub(self.weight, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    let limit = WeightedLimit::new(10, |job: &Weighed| job.weight).unwrap();
+    let pool = TokioPool::<Weighed>::builder()
+        .workers(8)
+        .layer(limit.clone())
+        .build()
+        .unwrap();
+    let (running, peak) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let make = |weight| Weighed {
+        weight,
+        running: Arc::clone(&running),
+        peak: Arc::clone(&peak),
+    };
+    for n in 0..200 {
+        pool.execute(make(n % 5 + 1)).await.unwrap();
+    }
+    assert!(matches!(
+        pool.submit(make(11)).await,
+        Err(SubmitError::Rejected(..))
+    ));
+    pool.shutdown().await;
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.rejected), (200, 1));
+    assert!(
+        peak.load(Ordering::SeqCst) <= 10,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert_eq!(limit.in_use(), 0, "every unit released");
+    assert!(stats.is_balanced(), "{stats:?}");
+}
