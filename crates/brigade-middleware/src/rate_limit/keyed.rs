@@ -379,6 +379,34 @@ mod tests {
     }
 
     proptest! {
+        /// Forgetting idle keys never changes a decision: the limiter, swept at random
+        /// moments, answers exactly as a GCRA that remembers every key forever.
+        #[test]
+        fn evicting_idle_keys_changes_no_decision(
+            burst in 1u32..4,
+            events in proptest::collection::vec((0u8..6, 0u64..80, any::<bool>()), 1..300),
+        ) {
+            let rate = Rate::per_second(25);
+            let limit = KeyedRateLimit::builder(rate, |k: &u8| *k).burst(burst).build().unwrap();
+            let params = GcraParams::new(rate, burst, "test").unwrap();
+            let mut remembered: HashMap<u8, u64> = HashMap::new();
+            let base = Instant::now();
+            let mut at = base;
+            for (key, gap_ms, sweep) in events {
+                at += Duration::from_millis(gap_ms);
+                if sweep {
+                    let _ = limit.evict_idle(at);
+                }
+                let now_ns = nanos_since(base, at);
+                let expected = params.step(remembered.get(&key).copied().unwrap_or(0), now_ns);
+                if let Ok(next) = expected {
+                    remembered.insert(key, next);
+                }
+                let expected = expected.map(drop).map_err(|ns| base + Duration::from_nanos(ns));
+                prop_assert_eq!(limit.try_acquire(&key, at), expected);
+            }
+        }
+
         /// Per key, the single-limiter bound holds: at most `window / interval + burst`.
         #[test]
         fn each_key_keeps_its_own_bound(
