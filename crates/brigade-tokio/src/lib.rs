@@ -28,11 +28,13 @@
 //! - Middleware from `brigade-middleware` plugs in with [`Builder::layer`]; its decisions are
 //!   carried out with tokio's clock, and a job waiting for a retry or a start time waits in
 //!   a delay queue, never on a worker.
+//! - [`ErrGroup`]: a bounded group of tasks where the first error cancels the rest.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod blocking;
 mod builder;
+mod errgroup;
 mod map;
 mod pool;
 mod shared;
@@ -40,5 +42,6 @@ mod timer;
 mod worker;
 
 pub use builder::Builder;
+pub use errgroup::ErrGroup;
 pub use map::MapResult;
 pub use pool::{TokioHandle, TokioPool};

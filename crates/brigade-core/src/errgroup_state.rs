@@ -1,0 +1,226 @@
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use crate::CancellationToken;
+
+/// The runtime-free heart of an error group (Go's `errgroup`): the group's cancellation
+/// token, the slot that keeps the first error, and counts of the group's tasks. Each
+/// backend's group adds its own way to run tasks and to wait for them.
+///
+/// The first task to fail stores its error and cancels the token; later errors are counted
+/// and dropped, as in Go.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{CancellationToken, ErrGroupState};
+///
+/// let group = ErrGroupState::new(CancellationToken::new());
+/// group.started();
+/// group.started();
+/// assert!(group.finish(Err::<(), _>("first")));
+/// assert!(!group.finish(Err("second")));
+/// assert!(group.token().is_cancelled());
+/// assert_eq!(group.take_error(), Some("first"));
+/// assert_eq!(group.counts().failed, 2);
+/// ```
+pub struct ErrGroupState<E> {
+    token: CancellationToken,
+    first_error: Mutex<FirstError<E>>,
+    started: AtomicU64,
+    finished: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// The first error's slot: it stays `Taken` once read, so a later error is never mistaken
+/// for the first.
+enum FirstError<E> {
+    None,
+    Some(E),
+    Taken,
+}
+
+/// How many tasks of an error group started, finished and failed.
+///
+/// # Examples
+///
+/// ```
+/// let counts = brigade_core::ErrGroupCounts::default();
+/// assert_eq!(counts.running(), 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrGroupCounts {
+    /// Tasks started.
+    pub started: u64,
+    /// Tasks that returned (with or without an error).
+    pub finished: u64,
+    /// Tasks that returned an error.
+    pub failed: u64,
+}
+
+impl ErrGroupCounts {
+    /// Tasks started and not yet finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let counts = brigade_core::ErrGroupCounts { started: 3, finished: 1, failed: 0 };
+    /// assert_eq!(counts.running(), 2);
+    /// ```
+    #[must_use]
+    pub fn running(&self) -> u64 {
+        self.started.saturating_sub(self.finished)
+    }
+}
+
+impl<E> ErrGroupState<E> {
+    /// A group whose tasks watch `token`; pass a child of a wider token (a pool's, a
+    /// request's) to have that cancel the group too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{CancellationToken, ErrGroupState};
+    ///
+    /// let request = CancellationToken::new();
+    /// let group = ErrGroupState::<String>::new(request.child_token());
+    /// request.cancel();
+    /// assert!(group.token().is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn new(token: CancellationToken) -> Self {
+        ErrGroupState {
+            token,
+            first_error: Mutex::new(FirstError::None),
+            started: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    /// The group's token: cancelled by the first error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = brigade_core::ErrGroupState::<()>::new(Default::default());
+    /// assert!(!group.token().is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Counts a task that starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = brigade_core::ErrGroupState::<()>::new(Default::default());
+    /// group.started();
+    /// assert_eq!(group.counts().running(), 1);
+    /// ```
+    pub fn started(&self) {
+        self.started.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records a task's result; returns whether it was the group's first error (and so
+    /// cancelled the token).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = brigade_core::ErrGroupState::new(Default::default());
+    /// group.started();
+    /// assert!(!group.finish(Ok::<(), String>(())));
+    /// assert!(!group.token().is_cancelled());
+    /// ```
+    pub fn finish(&self, result: Result<(), E>) -> bool {
+        let first = match result {
+            Ok(()) => false,
+            Err(error) => {
+                self.failed.fetch_add(1, Ordering::AcqRel);
+                let mut slot = self.lock();
+                let first = matches!(*slot, FirstError::None);
+                if first {
+                    *slot = FirstError::Some(error);
+                }
+                first
+            }
+        };
+        self.finished.fetch_add(1, Ordering::AcqRel);
+        if first {
+            self.token.cancel();
+        }
+        first
+    }
+
+    /// Whether a task has failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = brigade_core::ErrGroupState::<()>::new(Default::default());
+    /// assert!(!group.has_failed());
+    /// ```
+    #[must_use]
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire) > 0
+    }
+
+    /// Takes the first error, once; the group remembers it failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = brigade_core::ErrGroupState::new(Default::default());
+    /// group.finish(Err::<(), _>(7));
+    /// assert_eq!(group.take_error(), Some(7));
+    /// assert_eq!(group.take_error(), None);
+    /// ```
+    pub fn take_error(&self) -> Option<E> {
+        let mut slot = self.lock();
+        match std::mem::replace(&mut *slot, FirstError::Taken) {
+            FirstError::Some(error) => Some(error),
+            FirstError::None => {
+                *slot = FirstError::None;
+                None
+            }
+            FirstError::Taken => None,
+        }
+    }
+
+    /// The group's counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = brigade_core::ErrGroupState::<()>::new(Default::default());
+    /// assert_eq!(group.counts(), brigade_core::ErrGroupCounts::default());
+    /// ```
+    #[must_use]
+    pub fn counts(&self) -> ErrGroupCounts {
+        ErrGroupCounts {
+            finished: self.finished.load(Ordering::Acquire),
+            failed: self.failed.load(Ordering::Acquire),
+            started: self.started.load(Ordering::Acquire),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FirstError<E>> {
+        // Nothing panics while the slot is held; a poisoned slot is still a valid slot.
+        self.first_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<E> fmt::Debug for ErrGroupState<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrGroupState")
+            .field("token", &self.token)
+            .field("counts", &self.counts())
+            .finish_non_exhaustive()
+    }
+}
