@@ -29,6 +29,7 @@ pub(crate) fn view(workload: &str) -> View {
                 ("p50_us", "p50 (µs)"),
                 ("p99_us", "p99 (µs)"),
                 ("offered_per_s", "offered (jobs/s)"),
+                ("achieved_per_s", "achieved (jobs/s)"),
             ],
         },
         "memory" => View {
