@@ -178,3 +178,57 @@ async fn a_timed_out_run_is_retried_then_ends_timed_out_on_tokio() {
     assert_eq!((stats.timed_out, stats.retried), (1, 1));
     assert!(stats.is_balanced());
 }
+
+// Fails against brigade-tokio today: with a full queue under `Overflow::DropOldest`, some
+// jobs waiting to be retried end with their completer dropped (handle: Returned) and no
+// counter, so `Stats` does not balance after a graceful shutdown. The thread backend
+// passes the same scenario (see the stress rounds).
+#[cfg(all(feature = "drop", feature = "retry"))]
+#[test]
+#[ignore = "brigade-tokio: DropOldest with retries loses jobs from Stats"]
+fn drop_oldest_with_retries_balances_on_tokio() {
+    use brigade_core::{ErrorKind, Executor};
+    use brigade_middleware::{Backoff, Backpressure, Overflow, Retry};
+
+    let pool = TokioPool::<BoxAsyncJob<(), String>>::builder()
+        .own_runtime(2)
+        .workers(2)
+        .queue_capacity(4)
+        .layer(Backpressure::new(Overflow::DropOldest))
+        .layer(
+            Retry::builder()
+                .max_attempts(3)
+                .backoff(Backoff::constant(Duration::from_micros(50)))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..5_000u32)
+        .map(|n| {
+            Executor::submit(
+                &pool,
+                BoxAsyncJob::new(move |_cx: JobContext| async move {
+                    if n % 5 == 0 {
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                    }
+                    if n % 3 == 0 {
+                        Err("transient".to_string())
+                    } else {
+                        Ok(())
+                    }
+                }),
+            )
+            .unwrap()
+        })
+        .collect();
+    Executor::shutdown(&pool);
+    let stats = pool.stats();
+    let returned = handles
+        .into_iter()
+        .map(|handle| handle.join())
+        .filter(|result| matches!(result, Err(error) if error.kind() == ErrorKind::Returned))
+        .count() as u64;
+    assert_eq!(returned, stats.returned, "{stats:?}");
+    assert!(stats.is_balanced(), "{stats:?}");
+}
