@@ -6,8 +6,8 @@
 //! Run with `cargo run --example batch_email_sender`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -111,7 +111,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (id, result) in results {
         if let Err(error) = result {
             let user = user_of_job[&id];
-            println!("  Failed to send to user {user}: {}", error.error().map_or("?", String::as_str));
+            println!(
+                "  Failed to send to user {user}: {}",
+                error.error().map_or("?", String::as_str)
+            );
             failures.push(user);
         }
     }
