@@ -12,6 +12,7 @@ use brigade_core::{
     AsyncJob, ErrorKind, FinishedRun, JobContext, JobError, JobResult, RunEnd, Settled,
     panic_message, settle,
 };
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::shared::{Queued, Shared, now};
@@ -20,7 +21,18 @@ use crate::shared::{Queued, Shared, now};
 /// most one job at a time, so `max_workers` bounds how many jobs run at once.
 pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
     while let Some(queued) = next_job(&shared).await {
-        run_one(&shared, queued).await;
+        // A job's own panic is its outcome (see `run_guarded`); this catches a panicking
+        // middleware hook, so the worker, the count of busy workers and the books survive it.
+        let mut settled = false;
+        let run = AssertUnwindSafe(run_one(&shared, queued, &mut settled));
+        if run.catch_unwind().await.is_err() {
+            tracing::error!(pool = %shared.name, "a middleware hook panicked");
+            if !settled {
+                // The job was dropped while unwinding, which resolved its handle `Returned`.
+                shared.counters.record_ended(ErrorKind::Returned);
+                finish(&shared, false);
+            }
+        }
     }
 }
 
@@ -68,7 +80,10 @@ async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>) -> Option<Queued<J>> {
 
 /// Runs one job taken from the queue, through the layers, to its next step: a terminal
 /// state, the delay queue or the waiting list.
-async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>) {
+///
+/// `settled` turns true once the job has left this worker's hands (ended, delayed or put on
+/// the waiting list) and its slot is freed; no hook runs after that.
+async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>, settled: &mut bool) {
     let Queued {
         mut job,
         completer,
@@ -77,6 +92,7 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>) {
     if completer.is_cancelled() {
         shared.counters.record_ended(ErrorKind::Cancelled);
         completer.complete(Err(JobError::cancelled(None, attempts.ran())));
+        *settled = true;
         finish(shared, false);
         return;
     }
@@ -87,6 +103,7 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>) {
             Start::NotBefore(at) => {
                 let mut state = shared.lock();
                 state.busy -= 1;
+                *settled = true;
                 shared.delay(
                     &mut state,
                     at,
@@ -101,6 +118,7 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>) {
             Start::WhenCapacityFrees => {
                 let mut state = shared.lock();
                 state.busy -= 1;
+                *settled = true;
                 shared.wait_for_capacity(
                     &mut state,
                     Queued {
@@ -142,6 +160,7 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>) {
         Settled::Finished(result) => {
             record(shared, &result);
             completer.complete(result);
+            *settled = true;
             finish(shared, layered);
         }
         Settled::Retry { job, attempts, at } => {
@@ -149,6 +168,7 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>) {
             tracing::debug!(pool = %shared.name, job = id.get(), attempt, "run failed, retry scheduled");
             let mut state = shared.lock();
             state.busy -= 1;
+            *settled = true;
             shared.delay(
                 &mut state,
                 at,
