@@ -44,4 +44,4 @@ mod worker;
 pub use builder::Builder;
 pub use errgroup::ErrGroup;
 pub use map::MapResult;
-pub use pool::{TokioHandle, TokioPool};
+pub use pool::{BoxPool, TokioHandle, TokioPool};

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_core::{
-    AsyncJob, ConfigError, JobHandle, ShutdownReport, Stats, SubmitError, SubmitTimeoutError,
-    TrySubmitError,
+    AsyncJob, BoxAsyncJob, ConfigError, JobHandle, ShutdownReport, Stats, SubmitError,
+    SubmitTimeoutError, TrySubmitError,
 };
 use tokio::runtime::{Handle, Runtime};
 
@@ -59,6 +59,25 @@ pub struct TokioPool<J: AsyncJob> {
     pub(crate) shared: Arc<Shared<J>>,
     own_runtime: Option<Runtime>,
 }
+
+/// A pool of boxed async jobs, for mixing different closures in one pool (the thread
+/// backend's `BoxPool` on tokio).
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{BoxAsyncJob, JobContext};
+/// use brigade_tokio::BoxPool;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool: BoxPool<u32, String> = BoxPool::builder().workers(2).build().unwrap();
+/// let one = pool.submit(BoxAsyncJob::new(|_cx: JobContext| async { Ok(1) })).await.unwrap();
+/// let two = pool.submit(BoxAsyncJob::new(|cx: JobContext| async move { Ok(cx.attempt() + 1) })).await.unwrap();
+/// assert_eq!((one.await, two.await), (Ok(1), Ok(2)));
+/// # }
+/// ```
+pub type BoxPool<T, E> = TokioPool<BoxAsyncJob<T, E>>;
 
 /// The handle of one job in a [`TokioPool`].
 pub type TokioHandle<J> = JobHandle<<J as AsyncJob>::Output, <J as AsyncJob>::Error>;

@@ -143,7 +143,7 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>, settle
     let cx = JobContext::new(id, Arc::clone(&shared.name), completer.token())
         .with_attempt(attempt)
         .with_deadline(deadline);
-    let span = tracing::info_span!("job", pool = %shared.name, job = id.get(), attempt);
+    let span = tracing::info_span!("job", pool = %shared.name, id = id.get(), attempt);
     let (end, past_deadline) = run_guarded(&mut job, &cx, deadline).instrument(span).await;
     if layered {
         shared.layers.release(&job);
