@@ -234,11 +234,14 @@ impl<J: Job> Hooks<J> {
         self.layers.release(&task.job);
 
         let now = Instant::now();
+        let cancelled = job_token.is_cancelled();
+        // It may hold the last reference to the handle's cell; see `worker::run_plain`.
+        drop(job_token);
         let ended = match ran {
             Ran::Ok(output) => Ended::Succeeded(output),
             Ran::Panicked(message) => Ended::Panicked(message),
             Ran::Err(error) if deadline.is_some_and(|at| now >= at) => Ended::TimedOut(error),
-            Ran::Err(error) if job_token.is_cancelled() => Ended::Cancelled(error),
+            Ran::Err(error) if cancelled => Ended::Cancelled(error),
             Ran::Err(error) => Ended::Failed(error),
         };
         let report = RunReport {

@@ -3,11 +3,13 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use brigade_core::{CancellationToken, Job};
 
+use crate::run::drop_quietly;
 use crate::shared::Shared;
 use crate::sync::lock_std as lock;
 use crate::task::Task;
@@ -97,14 +99,23 @@ impl<J: Job> Timer<J> {
             .rev()
             .filter_map(|entry| match entry.due {
                 Due::Run(task) => Some(task),
-                Due::Cancel(_) | Due::Reoffer => None,
+                Due::Cancel(token) => {
+                    drop_quietly(token);
+                    None
+                }
+                Due::Reoffer => None,
             })
             .collect()
     }
 
     pub(crate) fn stop(&self) {
-        lock(&self.state).stopped = true;
+        let mut state = lock(&self.state);
+        state.stopped = true;
+        // What is left are deadlines of finished runs; their tokens may own results.
+        let leftovers = std::mem::take(&mut state.heap);
+        drop(state);
         self.changed.notify_all();
+        drop_quietly(leftovers);
     }
 }
 
@@ -131,10 +142,15 @@ pub(crate) fn run_timer<J: Job>(shared: &Arc<Shared<J>>) {
             Some(at) if at <= now => {
                 let entry = state.heap.pop().expect("peeked");
                 drop(state);
-                match entry.due {
+                // A deadline's token can hold the last reference to a finished job's result,
+                // whose `Drop` may panic: contain it so the timer survives.
+                let fired = catch_unwind(AssertUnwindSafe(|| match entry.due {
                     Due::Run(task) => hooks.reenter(shared, task),
                     Due::Cancel(token) => token.cancel(),
                     Due::Reoffer => hooks.reoffer(shared),
+                }));
+                if fired.is_err() {
+                    tracing::error!(pool = %shared.name, "the timer caught a panic");
                 }
                 state = lock(&timer.state);
             }

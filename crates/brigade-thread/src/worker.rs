@@ -69,7 +69,13 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
             next_plain(shared)
         };
         match next {
-            Some(Message::Run(task)) => run(shared, task),
+            Some(Message::Run(task)) => {
+                // Jobs, results and hooks are contained closer in; this is the last line
+                // of defence, so that a bug cannot cost the pool a worker.
+                if catch_unwind(AssertUnwindSafe(|| run(shared, task))).is_err() {
+                    tracing::error!(pool = %shared.name, "a worker caught a panic");
+                }
+            }
             Some(Message::Wake) => {}
             Some(Message::Stop) => {
                 // `Enrolled` takes the worker off the roster.
@@ -150,7 +156,12 @@ fn run_plain<J: Job>(shared: &Shared<J>, task: Task<J>) {
     let cx = JobContext::new(done.id(), Arc::clone(&shared.name), token).with_attempt(attempt);
     let ran = run_job(&mut job, &cx);
     drop_quietly(job);
-    let result = plain_result(ran, cx.is_cancelled(), attempt);
+    let cancelled = cx.is_cancelled();
+    // The context's token may hold the last reference to the handle's cell (when the
+    // handle is gone); drop it here so the result is dropped inside `finish`, which
+    // contains a panic in its `Drop`.
+    drop(cx);
+    let result = plain_result(ran, cancelled, attempt);
     shared.finish(done, result);
 }
 

@@ -1,0 +1,133 @@
+//! Every invalid configuration is a typed error from `build()`, never a panic.
+
+use std::time::Duration;
+
+use brigade_core::ConfigError;
+use brigade_thread::BoxPool;
+
+type Pool = BoxPool<(), String>;
+
+#[test]
+fn zero_workers_is_an_error() {
+    assert_eq!(
+        Pool::builder().workers(0).build().unwrap_err(),
+        ConfigError::ZeroWorkers
+    );
+    assert_eq!(
+        Pool::builder()
+            .min_workers(0)
+            .max_workers(0)
+            .build()
+            .unwrap_err(),
+        ConfigError::ZeroWorkers
+    );
+    assert_eq!(
+        Pool::builder().max_workers(0).build().unwrap_err(),
+        ConfigError::ZeroWorkers
+    );
+}
+
+#[test]
+fn min_above_max_is_an_error() {
+    assert_eq!(
+        Pool::builder()
+            .min_workers(5)
+            .max_workers(2)
+            .build()
+            .unwrap_err(),
+        ConfigError::MinAboveMax { min: 5, max: 2 }
+    );
+}
+
+#[test]
+fn zero_capacity_is_an_error() {
+    assert_eq!(
+        Pool::builder()
+            .workers(1)
+            .queue_capacity(0)
+            .build()
+            .unwrap_err(),
+        ConfigError::ZeroCapacity
+    );
+}
+
+#[test]
+fn zero_keep_alive_with_an_elastic_range_is_an_error() {
+    assert_eq!(
+        Pool::builder()
+            .min_workers(1)
+            .max_workers(3)
+            .keep_alive(Duration::ZERO)
+            .build()
+            .unwrap_err(),
+        ConfigError::ZeroDuration {
+            setting: "keep_alive"
+        }
+    );
+    // A fixed pool never retires, so its keep-alive does not matter.
+    assert!(
+        Pool::builder()
+            .workers(1)
+            .keep_alive(Duration::ZERO)
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn zero_stack_and_nul_thread_names_are_errors() {
+    assert!(matches!(
+        Pool::builder()
+            .workers(1)
+            .stack_size(0)
+            .build()
+            .unwrap_err(),
+        ConfigError::OutOfRange {
+            setting: "stack_size",
+            ..
+        }
+    ));
+    assert!(matches!(
+        Pool::builder()
+            .workers(1)
+            .thread_name("a\0b")
+            .build()
+            .unwrap_err(),
+        ConfigError::OutOfRange {
+            setting: "thread_name",
+            ..
+        }
+    ));
+    assert!(matches!(
+        Pool::builder().workers(1).name("a\0b").build().unwrap_err(),
+        ConfigError::OutOfRange {
+            setting: "thread_name",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn resize_rejects_bad_ranges_and_keeps_the_old_one() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    assert_eq!(pool.resize(0, 0).unwrap_err(), ConfigError::ZeroWorkers);
+    assert_eq!(
+        pool.resize(3, 1).unwrap_err(),
+        ConfigError::MinAboveMax { min: 3, max: 1 }
+    );
+    assert_eq!(pool.stats().workers, 2);
+}
+
+#[test]
+fn defaults_build_a_usable_pool() {
+    let pool = Pool::builder().build().unwrap();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(pool.stats().workers, workers);
+    assert_eq!(pool.name(), brigade_thread::DEFAULT_NAME);
+    // Only a minimum: the maximum is at least the default.
+    let pool = Pool::builder().min_workers(workers + 1).build().unwrap();
+    assert_eq!(pool.stats().workers, workers + 1);
+    // Only a maximum below the default: the minimum follows it down.
+    let pool = Pool::builder().max_workers(1).build().unwrap();
+    assert_eq!(pool.stats().workers, 1);
+}
