@@ -16,9 +16,10 @@ use crate::{TokioHandle, TokioPool};
 ///
 /// The blocking methods (`submit`, `submit_timeout`, `execute`, `wait_idle` and the
 /// shutdowns) panic when called from inside an async context, as tokio's
-/// `Handle::block_on` does; call the async methods there. On a current-thread runtime
-/// that no thread is driving, their timers do not fire: use a multi-thread runtime or
-/// [`Builder::own_runtime`](crate::Builder::own_runtime).
+/// `Handle::block_on` does; call the async methods there. They need a runtime whose
+/// threads run the pool's tasks while the caller blocks: a multi-thread runtime, or
+/// [`Builder::own_runtime`](crate::Builder::own_runtime). On a current-thread runtime that
+/// no other thread is driving (inside its `Runtime::block_on`), nothing would run them.
 ///
 /// # Examples
 ///
