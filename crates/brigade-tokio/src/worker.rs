@@ -45,6 +45,9 @@ async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>) -> Option<Queued<J>> {
             let mut state = shared.lock();
             if state.workers > state.max {
                 state.workers -= 1;
+                drop(state);
+                // The timer exits once the last worker has; let it look.
+                shared.timer_wake.notify_one();
                 return None;
             }
             if let Some(queued) = state.queue.pop_front() {
@@ -72,6 +75,8 @@ async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>) -> Option<Queued<J>> {
             let mut state = shared.lock();
             if state.queue.is_empty() && state.workers > state.min {
                 state.workers -= 1;
+                drop(state);
+                shared.timer_wake.notify_one();
                 return None;
             }
         }
