@@ -177,7 +177,10 @@ impl<J: AsyncJob> Shared<J> {
                 }
             }
         }
-        if state.queue.len() >= self.capacity {
+        // A job that evicted the oldest takes its place even when the queue holds more than
+        // its capacity (retries re-entering at their time are never refused): the queue
+        // does not grow, and the evicted job is always accounted for below.
+        if evicted.is_none() && state.queue.len() >= self.capacity {
             if let Some(room) = room {
                 room.enable();
             }

@@ -145,7 +145,14 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>, settle
     };
     let id = completer.id();
     let attempt = attempts.next();
-    let cx = JobContext::new(id, Arc::clone(&shared.name), completer.token())
+    // With a deadline the run gets a token of its own, a child of the job's: the deadline
+    // cancels this run only, and a retry starts with a fresh one.
+    let job_token = completer.token();
+    let run_token = match deadline {
+        Some(_) => job_token.child_token(),
+        None => job_token,
+    };
+    let cx = JobContext::new(id, Arc::clone(&shared.name), run_token)
         .with_attempt(attempt)
         .with_deadline(deadline);
     let span = tracing::info_span!("job", pool = %shared.name, id = id.get(), attempt);

@@ -184,3 +184,42 @@ async fn shutdown_now_hands_back_jobs_waiting_for_a_retry() {
     let stats = pool.stats();
     assert!(stats.is_balanced(), "{stats:?}");
 }
+
+/// Retries a run that timed out, once.
+struct RetryTimeouts;
+
+impl Middleware<Job, String> for RetryTimeouts {
+    fn after_run(&self, _: &Job, run: &RunReport<'_, String>, now: Instant) -> AfterRun {
+        match run.outcome {
+            RunOutcome::TimedOut(_) if run.attempt == 1 => AfterRun::RetryAt(now + HOUR),
+            _ => AfterRun::Done,
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_a_timeout_starts_with_a_fresh_token() {
+    let pool = TokioPool::<Job>::builder()
+        .workers(1)
+        .layer(DeadlineInAnHour)
+        .layer(RetryTimeouts)
+        .build()
+        .unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&runs);
+    let stubborn = BoxAsyncJob::new(move |cx: JobContext| {
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            assert!(!cx.is_cancelled(), "each run starts with a live token");
+            cx.token().cancelled().await;
+            Err::<u32, _>("gave up".to_string())
+        }
+    });
+    let error = pool.submit(stubborn).await.unwrap().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TimedOut, "{error:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    let stats = pool.stats();
+    assert_eq!((stats.timed_out, stats.retried), (1, 1), "{stats:?}");
+    pool.shutdown().await;
+}
