@@ -1,7 +1,8 @@
 //! The randomized accounting stress test: over 100,000 jobs from several producers,
 //! succeeding, failing, panicking, sleeping and waiting for cancellation, with random
-//! cancels and a `shutdown_now` at a random moment. Every accepted job must end in exactly
-//! one terminal state, and the handles must agree with the counters.
+//! cancels, the worker range resized at random, and a `shutdown_now` at a random moment.
+//! Every accepted job must end in exactly one terminal state, and the handles must agree
+//! with the counters.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,6 +95,19 @@ fn every_job_is_accounted_for_under_random_load() {
             })
             .collect();
 
+        // Elastic under load: the range changes every millisecond until the shutdown.
+        let resizer = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(seed);
+                while pool.stats().submitted < stop_at {
+                    let min = rng.random_range(0..4);
+                    let max = rng.random_range(min.max(1)..=16);
+                    pool.resize(min, max).expect("a valid range");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
         let reached = async {
             while accepted.load(Ordering::Relaxed) < stop_at {
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -103,6 +117,7 @@ fn every_job_is_accounted_for_under_random_load() {
             .await
             .expect("the pool keeps accepting jobs");
         let report = pool.shutdown_now().await;
+        resizer.await.unwrap();
 
         let mut seen = Stats::default();
         let mut refused = 0;
