@@ -31,9 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stats = pool.stats();
         println!(
             "Job {} completed (workers: {}, queue: {})",
-            result?,
-            stats.workers,
-            stats.queued
+            result?, stats.workers, stats.queued
         );
     }
 

@@ -22,7 +22,10 @@ impl Job for Resize {
             return Err(format!("{} is too large: max width is 4000px", self.name));
         }
         // Resizing takes a while; a cancelled job stops waiting at once.
-        if cx.token().wait_timeout(Duration::from_millis(u64::from(self.width / 40))) {
+        if cx
+            .token()
+            .wait_timeout(Duration::from_millis(u64::from(self.width / 40)))
+        {
             return Err(format!("{} was cancelled", self.name));
         }
         Ok(format!("{} resized to {}px", self.name, self.width / 2))

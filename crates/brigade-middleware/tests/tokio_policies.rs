@@ -139,7 +139,6 @@ async fn weighted_units_never_exceed_the_limit_on_tokio() {
 // (the thread backend passes the same scenario in `thread_policies.rs`).
 #[cfg(all(feature = "timeout", feature = "retry"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "brigade-tokio: a retry after a timeout starts with a cancelled token"]
 async fn a_timed_out_run_is_retried_then_ends_timed_out_on_tokio() {
     use brigade_core::ErrorKind;
     use brigade_core::middleware::RunOutcome;
@@ -185,7 +184,6 @@ async fn a_timed_out_run_is_retried_then_ends_timed_out_on_tokio() {
 // passes the same scenario (see the stress rounds).
 #[cfg(all(feature = "drop", feature = "retry"))]
 #[test]
-#[ignore = "brigade-tokio: DropOldest with retries loses jobs from Stats"]
 fn drop_oldest_with_retries_balances_on_tokio() {
     use brigade_core::{ErrorKind, Executor};
     use brigade_middleware::{Backoff, Backpressure, Overflow, Retry};
