@@ -143,6 +143,25 @@ impl<E> JobError<E> {
         Self::new(ErrorKind::DeadLettered, Some(error), attempts)
     }
 
+    /// The job panicked on its last run and now sits in a dead-letter sink; the panic's
+    /// message stays available.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error: brigade_core::JobError<()> =
+    ///     brigade_core::JobError::dead_lettered_panic("oops".into(), 2);
+    /// assert!(error.is_dead_lettered());
+    /// assert_eq!(error.panic_message(), Some("oops"));
+    /// ```
+    #[must_use]
+    pub fn dead_lettered_panic(message: String, attempts: u32) -> Self {
+        JobError {
+            panic_message: Some(message),
+            ..Self::new(ErrorKind::DeadLettered, None, attempts)
+        }
+    }
+
     /// A backpressure policy dropped the job before it ran.
     ///
     /// # Examples
