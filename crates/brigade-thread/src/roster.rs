@@ -90,6 +90,9 @@ impl Roster {
         if range.stopping || live >= range.max {
             return false;
         }
+        // A new worker counts as idle until it takes its first job, so submits arriving
+        // before its thread starts waiting do not spawn more.
+        self.idle.fetch_add(1, Ordering::SeqCst);
         self.live.store(live + 1, Ordering::SeqCst);
         true
     }
@@ -101,6 +104,7 @@ impl Roster {
         if range.stopping || live >= range.min {
             return 0;
         }
+        self.idle.fetch_add(range.min - live, Ordering::SeqCst);
         self.live.store(range.min, Ordering::SeqCst);
         range.min - live
     }
@@ -108,6 +112,7 @@ impl Roster {
     /// Gives back a slot whose worker could not be spawned.
     pub(crate) fn unreserve(&self) {
         let _range = lock(&self.state);
+        self.idle.fetch_sub(1, Ordering::SeqCst);
         self.live.fetch_sub(1, Ordering::SeqCst);
     }
 
@@ -119,7 +124,7 @@ impl Roster {
         self.max.store(max, Ordering::SeqCst);
     }
 
-    /// A worker is about to block waiting for a job.
+    /// A worker is about to block waiting for a job (a new worker starts counted).
     pub(crate) fn begin_wait(&self) {
         self.idle.fetch_add(1, Ordering::SeqCst);
     }
@@ -226,9 +231,11 @@ mod loom_models {
         loom::model(|| {
             // min 0, max 1, one live idle worker whose keep-alive just expired.
             let roster = Arc::new(Roster::new(0, 1));
-            assert!(roster.should_grow(|| 1));
+            assert!(
+                roster.should_grow(|| 1),
+                "spawned, counted idle until it takes a job"
+            );
             let queue = Arc::new(Mutex::new(VecDeque::new()));
-            roster.begin_wait();
 
             let submitter = {
                 let (roster, queue) = (roster.clone(), queue.clone());

@@ -37,10 +37,29 @@ pub(crate) fn spawn<J: Job>(shared: &Arc<Shared<J>>) -> io::Result<()> {
 struct Enrolled<'a, J: Job> {
     shared: &'a Shared<J>,
     enrolled: bool,
+    /// Whether the roster counts this worker as idle (a new worker starts so).
+    idle: bool,
+}
+
+impl<J: Job> Enrolled<'_, J> {
+    fn begin_wait(&mut self) {
+        if !self.idle {
+            self.shared.roster.begin_wait();
+            self.idle = true;
+        }
+    }
+
+    fn end_wait(&mut self) {
+        if self.idle {
+            self.shared.roster.end_wait();
+            self.idle = false;
+        }
+    }
 }
 
 impl<J: Job> Drop for Enrolled<'_, J> {
     fn drop(&mut self) {
+        self.end_wait();
         if self.enrolled {
             self.shared.roster.worker_exited();
         }
@@ -51,6 +70,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
     let mut enrolled = Enrolled {
         shared,
         enrolled: true,
+        idle: true,
     };
     let layered = shared.hooks.is_some();
     loop {
@@ -64,9 +84,9 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
             return;
         }
         let next = if layered {
-            next_layered(shared)
+            next_layered(&mut enrolled)
         } else {
-            next_plain(shared)
+            next_plain(&mut enrolled)
         };
         match next {
             Some(Message::Run(task)) => {
@@ -92,16 +112,20 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
 }
 
 /// The next message, or `None` after `keep_alive` without one.
-fn next_plain<J: Job>(shared: &Shared<J>) -> Option<Message<J>> {
+fn next_plain<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
+    let shared = worker.shared;
     match shared.rx.try_recv() {
-        Ok(message) => return Some(message),
+        Ok(message) => {
+            worker.end_wait();
+            return Some(message);
+        }
         Err(TryRecvError::Empty) => {}
         // The pool holds a sender for as long as workers live.
         Err(TryRecvError::Disconnected) => return Some(Message::Stop),
     }
-    shared.roster.begin_wait();
+    worker.begin_wait();
     let message = shared.rx.recv_timeout(shared.keep_alive);
-    shared.roster.end_wait();
+    worker.end_wait();
     match message {
         Ok(message) => Some(message),
         Err(RecvTimeoutError::Timeout) => None,
@@ -110,21 +134,24 @@ fn next_plain<J: Job>(shared: &Shared<J>) -> Option<Message<J>> {
 }
 
 /// As [`next_plain`], also taking re-entries (retries, deferred starts) first.
-fn next_layered<J: Job>(shared: &Shared<J>) -> Option<Message<J>> {
+fn next_layered<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
+    let shared = worker.shared;
     let hooks = shared.hooks.as_ref().expect("layered workers have hooks");
     if let Ok(message) = hooks.reentry_rx.try_recv() {
+        worker.end_wait();
         return Some(message);
     }
     if let Ok(message) = shared.rx.try_recv() {
+        worker.end_wait();
         return Some(message);
     }
-    shared.roster.begin_wait();
+    worker.begin_wait();
     let message = crossbeam_channel::select! {
         recv(hooks.reentry_rx) -> message => message.ok(),
         recv(shared.rx) -> message => Some(message.unwrap_or(Message::Stop)),
         default(shared.keep_alive) => None,
     };
-    shared.roster.end_wait();
+    worker.end_wait();
     message
 }
 

@@ -1,0 +1,258 @@
+//! Shutdowns, their reports, `Drop`, `wait_idle`, and submits racing a shutdown.
+
+mod common;
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use brigade_core::{BoxJob, CancellationToken, ErrorKind, JobContext, SubmitError};
+use brigade_thread::BoxPool;
+use common::{PATIENCE, eventually, returns, waits_for};
+
+fn pool(workers: usize) -> BoxPool<u64, String> {
+    BoxPool::builder()
+        .name("shutdown-test")
+        .workers(workers)
+        .queue_capacity(64)
+        .build()
+        .unwrap()
+}
+
+fn sleeper(ms: u64, value: u64) -> common::Job {
+    BoxJob::new(move |_: &JobContext| {
+        thread::sleep(Duration::from_millis(ms));
+        Ok(value)
+    })
+}
+
+#[test]
+fn graceful_shutdown_runs_everything_queued() {
+    let pool = pool(2);
+    let handles: Vec<_> = (0..20)
+        .map(|i| pool.submit(sleeper(2, i)).unwrap())
+        .collect();
+    let report = pool.shutdown();
+    assert!(report.is_clean(), "{report:?}");
+    assert!(report.finished <= 20, "{report:?}");
+    assert_eq!(pool.stats().completed, 20);
+    for (i, handle) in handles.into_iter().enumerate() {
+        assert_eq!(
+            handle.try_join().unwrap(),
+            Ok(i as u64),
+            "finished before shutdown returned"
+        );
+    }
+    assert_eq!(pool.stats().workers, 0, "workers stopped");
+    let again = pool.shutdown();
+    assert!(
+        again.is_clean() && again.finished == 0,
+        "a second shutdown is empty"
+    );
+}
+
+#[test]
+fn shutdown_timeout_cancels_running_and_returns_unstarted() {
+    let pool = pool(2);
+    let never = CancellationToken::new();
+    let running: Vec<_> = (0..2)
+        .map(|i| pool.submit(waits_for(&never, i)).unwrap())
+        .collect();
+    eventually("both workers are busy", || pool.stats().queued == 0);
+    let queued: Vec<_> = (10..15).map(|i| pool.submit(returns(i)).unwrap()).collect();
+    let started = Instant::now();
+    let report = pool.shutdown_timeout(Duration::from_millis(100));
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(report.deadline_passed);
+    assert_eq!(report.cancelled, 2, "{report:?}");
+    assert_eq!(report.unstarted.len(), 5, "{report:?}");
+    assert_eq!(
+        report.finished, 2,
+        "the two cancelled runs finished during the shutdown"
+    );
+    let mut returned: Vec<u64> = report
+        .unstarted
+        .into_iter()
+        .map(|mut job| brigade_core::Job::run(&mut job, &JobContext::detached()).unwrap())
+        .collect();
+    returned.sort_unstable();
+    assert_eq!(
+        returned,
+        [10, 11, 12, 13, 14],
+        "the unstarted jobs themselves come back"
+    );
+    for handle in running {
+        assert_eq!(handle.join().unwrap_err().kind(), ErrorKind::Cancelled);
+    }
+    for handle in queued {
+        assert!(handle.join().unwrap_err().is_returned());
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.cancelled, stats.returned), (2, 5));
+    assert!(stats.is_balanced(), "{stats:?}");
+}
+
+#[test]
+fn shutdown_timeout_that_is_met_is_graceful() {
+    let pool = pool(2);
+    let handles: Vec<_> = (0..6)
+        .map(|i| pool.submit(sleeper(5, i)).unwrap())
+        .collect();
+    let report = pool.shutdown_timeout(PATIENCE);
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.finished, 6);
+    assert!(handles.into_iter().all(|handle| handle.join().is_ok()));
+}
+
+#[test]
+fn shutdown_now_hands_back_everything_unstarted_at_once() {
+    let pool = pool(1);
+    let never = CancellationToken::new();
+    let running = pool.submit(waits_for(&never, 0)).unwrap();
+    eventually("the worker is busy", || pool.stats().queued == 0);
+    let queued: Vec<_> = (0..30).map(|i| pool.submit(returns(i)).unwrap()).collect();
+    let report = pool.shutdown_now();
+    assert_eq!(report.unstarted.len(), 30);
+    assert_eq!(report.cancelled, 1);
+    assert!(running.join().unwrap_err().is_cancelled());
+    assert!(
+        queued
+            .into_iter()
+            .all(|h| h.join().unwrap_err().is_returned())
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.returned, 30);
+    assert!(stats.is_balanced());
+}
+
+thread_local! {
+    static WITNESS: RefCell<Option<Arc<()>>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn dropping_the_pool_drains_it_and_joins_its_threads() {
+    let witness = Arc::new(());
+    let done = Arc::new(AtomicUsize::new(0));
+    {
+        let pool = pool(3);
+        for _ in 0..30 {
+            let (witness, done) = (witness.clone(), done.clone());
+            pool.execute(BoxJob::new(move |_: &JobContext| {
+                // Parked in the worker's thread-local: freed only when that thread exits.
+                WITNESS.with(|slot| *slot.borrow_mut() = Some(witness.clone()));
+                thread::sleep(Duration::from_millis(1));
+                done.fetch_add(1, Ordering::SeqCst);
+                Ok(0)
+            }))
+            .unwrap();
+        }
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 30, "drop ran everything");
+    assert_eq!(
+        Arc::strong_count(&witness),
+        1,
+        "every worker thread has exited"
+    );
+}
+
+#[test]
+fn wait_idle_waits_for_queued_and_running_jobs_without_shutting_down() {
+    let pool = pool(2);
+    pool.wait_idle(); // idle already: returns at once
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..3 {
+        for _ in 0..10 {
+            let done = done.clone();
+            pool.execute(BoxJob::new(move |_: &JobContext| {
+                thread::sleep(Duration::from_millis(3));
+                done.fetch_add(1, Ordering::SeqCst);
+                Ok(0)
+            }))
+            .unwrap();
+        }
+        pool.wait_idle();
+        let stats = pool.stats();
+        assert_eq!(stats.queued + stats.busy + stats.delayed, 0, "{stats:?}");
+        assert!(stats.is_balanced());
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 30);
+    assert!(pool.submit(returns(1)).is_ok(), "still open");
+}
+
+#[test]
+fn submits_racing_a_shutdown_are_either_refused_with_the_job_or_finished() {
+    for round in 0..20 {
+        let pool = BoxPool::<u64, String>::builder()
+            .workers(2)
+            .queue_capacity(4)
+            .build()
+            .unwrap();
+        let producers = 4;
+        let barrier = Barrier::new(producers + 1);
+        let (accepted, refused) = thread::scope(|scope| {
+            let workers: Vec<_> = (0..producers)
+                .map(|_| {
+                    let (pool, barrier) = (&pool, &barrier);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        let mut handles = Vec::new();
+                        let mut refused = 0;
+                        for i in 0..200 {
+                            match pool.submit(returns(i)) {
+                                Ok(handle) => handles.push(handle),
+                                Err(SubmitError::Closed(_)) => refused += 1,
+                                Err(other) => panic!("unexpected {other:?}"),
+                            }
+                        }
+                        (handles, refused)
+                    })
+                })
+                .collect();
+            barrier.wait();
+            thread::sleep(Duration::from_micros(200 * round));
+            let report = if round % 2 == 0 {
+                pool.shutdown()
+            } else {
+                pool.shutdown_now()
+            };
+            let mut accepted = 0u64;
+            let mut refused = 0u64;
+            for worker in workers {
+                let (handles, r) = worker.join().unwrap();
+                refused += r;
+                for handle in handles {
+                    let result = handle
+                        .join_timeout(PATIENCE)
+                        .expect("every accepted job ends");
+                    assert!(result.is_ok() || result.unwrap_err().is_returned());
+                    accepted += 1;
+                }
+            }
+            assert_eq!(report.unstarted.len() as u64, pool.stats().returned);
+            (accepted, refused)
+        });
+        assert_eq!(accepted + refused, 800);
+        let stats = pool.stats();
+        assert_eq!(stats.submitted, accepted, "{stats:?}");
+        assert!(stats.is_balanced(), "{stats:?}");
+    }
+}
+
+#[test]
+fn concurrent_shutdowns_both_return_and_only_one_reports() {
+    let pool = pool(2);
+    for i in 0..10 {
+        pool.execute(sleeper(2, i)).unwrap();
+    }
+    let (a, b) = thread::scope(|scope| {
+        let a = scope.spawn(|| pool.shutdown().finished);
+        let b = scope
+            .spawn(|| pool.shutdown_now().finished + pool.shutdown_now().unstarted.len() as u64);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let stats = pool.stats();
+    assert!(stats.is_balanced());
+    assert!(a + b <= 10);
+}
