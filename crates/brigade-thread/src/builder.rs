@@ -347,7 +347,7 @@ impl<J: Job> Builder<J> {
             rx,
             gate: Gate::new(),
             roster: Roster::new(min, max),
-            idle: IdleSignal::default(),
+            idle: IdleSignal::new(),
             aborting: AtomicBool::new(false),
             handed_back: Mutex::new(Vec::new()),
             hooks,

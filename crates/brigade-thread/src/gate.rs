@@ -7,6 +7,8 @@
 //! a job any more, so what shutdown finds in the queue is everything there will ever be:
 //! each submit either handed its job back (`Closed`) or queued it before shutdown drained.
 
+use std::time::Instant;
+
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex, lock};
 
@@ -56,13 +58,31 @@ impl Gate {
 
     /// Blocks until no submitter is inside. Call after [`close`](Self::close).
     pub(crate) fn wait_empty(&self) {
+        self.wait_empty_until(None);
+    }
+
+    /// As [`wait_empty`](Self::wait_empty), giving up at `deadline`; returns whether empty.
+    pub(crate) fn wait_empty_until(&self, deadline: Option<Instant>) -> bool {
         let mut guard = lock(&self.lock);
         while self.state.load(Ordering::SeqCst) & !CLOSED != 0 {
-            guard = self
-                .emptied
-                .wait(guard)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            guard = match deadline {
+                None => self
+                    .emptied
+                    .wait(guard)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    self.emptied
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
         }
+        true
     }
 
     fn leave(&self) {

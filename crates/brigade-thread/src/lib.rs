@@ -33,6 +33,7 @@
 mod builder;
 mod gate;
 mod hooks;
+mod idle;
 mod map;
 mod pool;
 mod roster;

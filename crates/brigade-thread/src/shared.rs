@@ -2,8 +2,8 @@
 //! through exactly once when it reaches a terminal state.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::gate::Gate;
 use crate::hooks::Hooks;
+pub(crate) use crate::idle::IdleSignal;
 use crate::roster::Roster;
 use crate::sync::lock_std as lock;
 use crate::task::{Done, Message, Task, kind_of};
@@ -143,60 +144,5 @@ impl<J: Job> Shared<J> {
                 tracing::error!(pool = %self.name, %error, "could not spawn a worker");
             }
         }
-    }
-}
-
-/// The wait-idle signal: waiters sleep on a condvar; whoever settles a job notifies only
-/// when someone waits, so the hot path pays one fence and one load.
-#[derive(Debug, Default)]
-pub(crate) struct IdleSignal {
-    waiters: AtomicUsize,
-    lock: Mutex<()>,
-    changed: Condvar,
-}
-
-impl IdleSignal {
-    /// Wakes the waiters if there are any and `is_idle` now holds.
-    pub(crate) fn notify(&self, is_idle: impl FnOnce() -> bool) {
-        // Pairs with the SeqCst increment in `wait`: either the waiter's check sees our
-        // update, or we see the waiter and notify it (under the lock, so not before it waits).
-        fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) > 0 && is_idle() {
-            drop(lock(&self.lock));
-            self.changed.notify_all();
-        }
-    }
-
-    /// Blocks until `is_idle`, or until `deadline`; returns whether it held.
-    pub(crate) fn wait(&self, is_idle: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let mut guard = lock(&self.lock);
-        let idle = loop {
-            if is_idle() {
-                break true;
-            }
-            match deadline {
-                None => {
-                    guard = self
-                        .changed
-                        .wait(guard)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                }
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break false;
-                    }
-                    guard = self
-                        .changed
-                        .wait_timeout(guard, deadline - now)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0;
-                }
-            }
-        };
-        drop(guard);
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-        idle
     }
 }

@@ -44,8 +44,9 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
             shared.wait_idle_until(None)
         }
         Mode::Deadline(deadline) => {
-            shared.gate.wait_empty();
-            shared.wait_idle_until(Some(deadline))
+            // A submitter blocked on a full queue of slow jobs may hold the gate past the
+            // deadline; `abort` then makes room for it.
+            shared.gate.wait_empty_until(Some(deadline)) && shared.wait_idle_until(Some(deadline))
         }
         Mode::Now => false,
     };
@@ -68,14 +69,14 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
 
 /// Cancels the running jobs and hands back the unstarted ones until nothing is in flight.
 fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
-    // Workers hand back what they dequeue from now on.
+    // Workers hand back what they dequeue from now on, so a submitter blocked on a full
+    // queue gets room and leaves the gate.
     shared.aborting.store(true, Ordering::SeqCst);
+    shared.gate.wait_empty();
     let stats = shared.stats();
     report.deadline_passed = stats.in_flight() > 0;
     report.cancelled = stats.busy as u64;
     shared.token.cancel();
-    // A submitter blocked on a full queue gets room as workers hand jobs back.
-    shared.gate.wait_empty();
     loop {
         while let Ok(message) = shared.rx.try_recv() {
             if let Message::Run(task) = message {
