@@ -314,15 +314,14 @@ impl<J: Job> Hooks<J> {
             first_failure: wall(first_failure.unwrap_or(now)),
             last_failure: wall_now,
         };
+        tracing::debug!(pool = %shared.name, id = %done.id(), layer = self.layers.name(index), "dead-lettering a job");
         let result = match self.layers.dead_letter(index, letter) {
             Ok(()) => match ended {
                 Ended::Failed(error) | Ended::TimedOut(error) | Ended::Cancelled(error) => {
-                    tracing::debug!(pool = %shared.name, id = %done.id(), layer = self.layers.name(index), "job dead-lettered");
                     Err(JobError::dead_lettered(error, attempt))
                 }
-                // A panic carries no job error to put in a dead-lettered `JobError`, so the
-                // handle keeps the panic; the job itself went to the sink.
-                other => other.into_result(attempt),
+                Ended::Panicked(message) => Err(JobError::dead_lettered_panic(message, attempt)),
+                Ended::Succeeded(_) => unreachable!("successful runs are never dead-lettered"),
             },
             Err(letter) => {
                 drop_quietly(letter.job);

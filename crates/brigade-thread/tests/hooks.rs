@@ -364,6 +364,28 @@ fn dead_letter_after_the_last_retry_keeps_the_job_and_its_story() {
 }
 
 #[test]
+fn a_dead_lettered_panic_keeps_its_message() {
+    let sink = Arc::new(DeadLetters {
+        accept: true,
+        ..Default::default()
+    });
+    let pool = pool_with(sink.clone(), 1, 4);
+    let error = pool
+        .submit(Spec {
+            panic: true,
+            ..Spec::new(4)
+        })
+        .unwrap()
+        .join()
+        .unwrap_err();
+    assert!(error.is_dead_lettered(), "{error:?}");
+    assert_eq!(error.panic_message(), Some("spec 4 panicked"));
+    pool.wait_idle();
+    assert_eq!((pool.stats().dead_lettered, pool.stats().panicked), (1, 0));
+    assert_eq!(sink.letters.lock().unwrap()[0].error, "spec 4 panicked");
+}
+
+#[test]
 fn a_refused_dead_letter_ends_failed() {
     let sink = Arc::new(DeadLetters::default());
     let pool = pool_with(sink, 1, 4);
