@@ -20,8 +20,8 @@ use crate::task::Message;
 /// Cloning is not offered: share it with `Arc` or borrow it (every method takes `&self`
 /// and the pool is `Send + Sync`). Dropping it shuts it down gracefully: it stops
 /// accepting jobs, runs everything accepted (delayed retries included) and joins its
-/// threads. Do not drop or shut down a pool from one of its own jobs: the shutdown would
-/// wait for that job.
+/// threads. A pool shut down (or dropped, or waited on) from one of its own jobs waits for
+/// everything but that job, and does not join the thread running it.
 ///
 /// A pool typed on its job (a closure type, or your own `Job`) stores jobs inline;
 /// [`BoxPool`] takes any closure at the cost of one box per job.
@@ -246,8 +246,8 @@ impl<J: Job> ThreadPool<J> {
     }
 
     /// Blocks until nothing is queued, delayed or running, without shutting down.
-    /// Waits on a condition variable (no spinning). Do not call it from one of the pool's
-    /// own jobs: it would wait for that job.
+    /// Waits on a condition variable (no spinning). Called from one of the pool's own jobs,
+    /// it waits for everything but that job.
     ///
     /// # Examples
     ///

@@ -56,7 +56,8 @@ impl<J: Job> Shared<J> {
             None => self.counters.record_completed(),
             Some(kind) => self.counters.record_ended(kind),
         }
-        self.idle.notify(|| self.in_flight() == 0);
+        // `<= 1`: a waiter inside one of the pool's own jobs waits for that job alone.
+        self.idle.notify(|| self.in_flight() <= 1);
     }
 
     /// Delivers `result` to the job's handle and records it. A panic in the output's or the
@@ -132,8 +133,12 @@ impl<J: Job> Shared<J> {
     }
 
     /// Blocks until nothing is in flight, or until `deadline`; returns whether idle.
+    ///
+    /// Called from one of this pool's own jobs, the calling job does not count: waiting
+    /// for it would wait forever.
     pub(crate) fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
-        self.idle.wait(|| self.in_flight() == 0, deadline)
+        let own = u64::from(crate::worker::is_own_worker(self));
+        self.idle.wait(|| self.in_flight() <= own, deadline)
     }
 
     /// Called after queueing: spawns a worker when the queue outruns the idle workers.

@@ -94,7 +94,7 @@ pub(crate) fn submit<J: Job>(
             // Never accepted after all: not submitted, and the handle nobody saw resolves
             // as returned when its completer drops here.
             shared.refused.fetch_add(1, Ordering::Release);
-            shared.idle.notify(|| shared.in_flight() == 0);
+            shared.idle.notify(|| shared.in_flight() <= 1);
             let job = task.job;
             Err(match wait {
                 Wait::Never => Refusal::Full(job),

@@ -1,6 +1,7 @@
 //! A worker thread: take a job, run it, repeat; wait blocked (never spinning) when there is
 //! none, and retire after `keep_alive` without work when the pool may shrink.
 
+use std::cell::Cell;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -66,7 +67,19 @@ impl<J: Job> Drop for Enrolled<'_, J> {
     }
 }
 
+thread_local! {
+    /// The pool whose worker this thread is (its shared state's address), if any.
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether the calling thread is one of this pool's workers, i.e. the caller is one of its
+/// jobs (or hooks) and is itself in flight.
+pub(crate) fn is_own_worker<J: Job>(shared: &Shared<J>) -> bool {
+    WORKER_OF.with(|pool| pool.get() == std::ptr::from_ref(shared) as usize)
+}
+
 fn work<J: Job>(shared: &Arc<Shared<J>>) {
+    WORKER_OF.with(|pool| pool.set(Arc::as_ptr(shared) as usize));
     let mut enrolled = Enrolled {
         shared,
         enrolled: true,

@@ -256,3 +256,42 @@ fn concurrent_shutdowns_both_return_and_only_one_reports() {
     assert!(stats.is_balanced());
     assert!(a + b <= 10);
 }
+
+#[test]
+fn a_job_can_wait_for_and_shut_down_its_own_pool() {
+    let pool = Arc::new(pool(2));
+    for i in 0..6 {
+        pool.execute(sleeper(5, i)).unwrap();
+    }
+    let inner = pool.clone();
+    let handle = pool
+        .submit(BoxJob::new(move |_: &JobContext| {
+            inner.wait_idle();
+            let others_done = inner.stats().completed;
+            let report = inner.shutdown();
+            Ok(others_done + report.finished)
+        }))
+        .unwrap();
+    let result = handle.join_timeout(PATIENCE).expect("no self-deadlock");
+    assert_eq!(result, Ok(6));
+    assert!(pool.submit(returns(1)).is_err());
+}
+
+#[test]
+fn dropping_the_last_reference_inside_a_job_does_not_hang() {
+    let pool = Arc::new(pool(2));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let mut inner = Some(pool.clone());
+    pool.execute(BoxJob::new(move |_: &JobContext| {
+        thread::sleep(Duration::from_millis(20));
+        // By now the test dropped its reference: this is the pool's last one.
+        drop(inner.take());
+        sender.send(()).unwrap();
+        Ok(0)
+    }))
+    .unwrap();
+    drop(pool);
+    receiver
+        .recv_timeout(PATIENCE)
+        .expect("the pool's drop inside its own job returned");
+}
