@@ -294,7 +294,8 @@ impl<J: Job> Builder<J> {
     /// - [`ConfigError::MinAboveMax`]: more minimum than maximum workers.
     /// - [`ConfigError::ZeroCapacity`]: a queue capacity of 0.
     /// - [`ConfigError::ZeroDuration`]: a zero `keep_alive` with an elastic range.
-    /// - [`ConfigError::OutOfRange`]: a stack size of 0, or a name with a NUL byte.
+    /// - [`ConfigError::OutOfRange`]: a stack size of 0 (or above half the address space),
+    ///   or a name with a NUL byte.
     /// - [`ConfigError::Spawn`]: the system refused to start a thread.
     ///
     /// # Examples
@@ -319,10 +320,14 @@ impl<J: Job> Builder<J> {
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
-        if self.stack_size == Some(0) {
+        // The upper bound keeps the platform's page rounding of the size from overflowing.
+        if self
+            .stack_size
+            .is_some_and(|size| size == 0 || size > usize::MAX / 2)
+        {
             return Err(ConfigError::OutOfRange {
                 setting: "stack_size",
-                expected: "at least one byte",
+                expected: "between one byte and half the address space",
             });
         }
         let thread_name = self.thread_name.unwrap_or_else(|| self.name.clone());

@@ -131,3 +131,50 @@ fn defaults_build_a_usable_pool() {
     let pool = Pool::builder().max_workers(1).build().unwrap();
     assert_eq!(pool.stats().workers, 1);
 }
+
+#[test]
+fn a_thread_the_system_cannot_start_is_a_spawn_error() {
+    // No system maps a 1 PiB stack.
+    let error = Pool::builder()
+        .workers(2)
+        .stack_size(1 << 50)
+        .build()
+        .unwrap_err();
+    assert!(matches!(error, ConfigError::Spawn(_)), "{error:?}");
+}
+
+#[test]
+fn an_absurd_stack_size_is_an_error_not_a_panic() {
+    let error = Pool::builder()
+        .workers(1)
+        .stack_size(usize::MAX)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConfigError::OutOfRange {
+                setting: "stack_size",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn an_endless_keep_alive_works() {
+    let pool = Pool::builder()
+        .min_workers(1)
+        .max_workers(2)
+        .keep_alive(Duration::MAX)
+        .build()
+        .unwrap();
+    let handle = pool
+        .submit(brigade_core::BoxJob::new(|_: &brigade_core::JobContext| {
+            Ok(())
+        }))
+        .unwrap();
+    assert_eq!(handle.join(), Ok(()));
+    assert!(pool.shutdown().is_clean());
+}
