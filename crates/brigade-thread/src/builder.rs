@@ -19,13 +19,47 @@ use crate::shutdown::{Mode, shut_down};
 use crate::sync::lock_std as lock;
 
 /// The default name of a pool, and the prefix of its threads' names.
+///
+/// # Examples
+///
+/// ```
+/// let pool = brigade_thread::BoxPool::<(), String>::builder().workers(1).build()?;
+/// assert_eq!(pool.name(), brigade_thread::DEFAULT_NAME);
+/// # Ok::<(), brigade_core::ConfigError>(())
+/// ```
 pub const DEFAULT_NAME: &str = "brigade";
 
 /// The default keep-alive of workers above the minimum.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(brigade_thread::DEFAULT_KEEP_ALIVE, std::time::Duration::from_secs(60));
+/// ```
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
 
 /// Queue slots per worker when no capacity is set: enough to keep every worker fed between
 /// two submits, small enough that a fast producer feels backpressure early.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{BoxJob, JobContext, TrySubmitError};
+/// use brigade_thread::{BoxPool, DEFAULT_QUEUE_SLOTS_PER_WORKER};
+///
+/// // One worker, held by a job that waits for `gate`: the queue takes 10 more jobs.
+/// let pool = BoxPool::<(), String>::builder().workers(1).build()?;
+/// let gate = brigade_core::CancellationToken::new();
+/// let held = gate.clone();
+/// pool.execute(BoxJob::new(move |_: &JobContext| { held.wait_timeout(std::time::Duration::from_secs(10)); Ok(()) })).ok();
+/// while pool.stats().queued > 0 { std::thread::yield_now(); }
+/// for _ in 0..DEFAULT_QUEUE_SLOTS_PER_WORKER {
+///     pool.execute(BoxJob::new(|_: &JobContext| Ok(()))).ok();
+/// }
+/// assert!(matches!(pool.try_submit(BoxJob::new(|_: &JobContext| Ok(()))), Err(TrySubmitError::Full(_))));
+/// gate.cancel();
+/// # Ok::<(), brigade_core::ConfigError>(())
+/// ```
 pub const DEFAULT_QUEUE_SLOTS_PER_WORKER: usize = 10;
 
 /// Configures a [`ThreadPool`]; [`build`](Self::build) checks the settings and starts it.

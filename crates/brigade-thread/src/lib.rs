@@ -15,18 +15,45 @@
 //! # Ok::<(), brigade_core::ConfigError>(())
 //! ```
 //!
+//! # What a pool does
+//!
+//! - **Backpressure.** Jobs wait in one bounded queue: [`ThreadPool::submit`] blocks
+//!   while it is full, [`ThreadPool::try_submit`] and [`ThreadPool::submit_timeout`] give
+//!   the job back instead; [`ThreadPool::execute`] runs a job with no handle.
+//! - **Handles.** Join (blocking, with a timeout, or not at all), `.await`, or cancel a
+//!   job through its `JobHandle`; a job cancelled before it starts never runs. Dropping a
+//!   handle neither cancels the job nor leaks it. [`ThreadPool::map`] and
+//!   [`ThreadPool::map_unordered`] run an iterator of jobs with a bound on those in flight.
+//! - **Panics** are contained: a panicking job ends with a `JobError` carrying the panic's
+//!   message and the worker carries on.
+//! - **Shutdown.** [`ThreadPool::shutdown`] (graceful: everything accepted runs, delayed
+//!   retries included), [`ThreadPool::shutdown_timeout`] (then cancels the running jobs'
+//!   tokens and hands back the unstarted jobs), [`ThreadPool::shutdown_now`]. Dropping
+//!   the pool is a graceful shutdown that joins its threads.
+//! - **Elastic workers.** Between `min_workers` and `max_workers`: a submit spawns a
+//!   worker when the queue outruns the idle ones; a worker above the minimum retires after
+//!   `keep_alive` without work; [`ThreadPool::resize`] changes the range at run time.
+//! - **Observable.** [`ThreadPool::stats`] is a snapshot of atomics; each run happens in a
+//!   `tracing` span `job` with the fields `pool`, `id` and `attempt`.
+//! - **Middleware.** Layers added with [`Builder::layer`] are asked at their hooks: admit
+//!   at submit, before start, a run's deadline, after run (retry at a later time, dead
+//!   letter). Waiting jobs never hold a worker.
+//!
 //! # How it works
 //!
-//! Jobs wait in one bounded crossbeam channel; workers block on it (an idle pool burns no
-//! CPU). A pool typed on its job stores jobs inline: `submit` allocates the handle only,
-//! `execute` nothing. Workers above the minimum retire after `keep_alive` without work, and
-//! a submit spawns a worker when the queue outruns the idle ones. With middleware, a timer
-//! thread holds delayed jobs (retry backoff, deferred starts) and deadlines; a job coming
-//! back from it re-enters through a separate unbounded channel, so it is never refused by
-//! the full queue it was already accepted through. Without middleware none of that exists.
+//! Workers block on a crossbeam channel, so an idle pool burns no CPU. A pool typed on its
+//! job stores jobs inline in the queue: `submit` allocates the handle only, `execute`
+//! nothing. With middleware, a timer thread keeps a heap of delayed jobs and deadlines; a
+//! job coming back from it re-enters through a separate unbounded channel, so a full queue
+//! never refuses a job it already accepted. Without middleware none of that exists and no
+//! hook is consulted.
 //!
-//! Each run happens inside a `tracing` span `job` with the fields `pool`, `id` and
-//! `attempt`.
+//! A submit racing a shutdown either gets its job back (`Closed`) or has it accepted and
+//! finished: submitters pass a gate (one atomic word: a closed bit and a count) that a
+//! shutdown closes and waits to empty before it drains anything. A worker retiring as a job
+//! arrives looks at the queue again after leaving the roster, so no job is left without a
+//! worker, even with `min_workers(0)`. These protocols are checked with loom
+//! (`RUSTFLAGS="--cfg brigade_loom" cargo test -p brigade-thread --release --lib loom`).
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

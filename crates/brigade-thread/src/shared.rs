@@ -94,8 +94,8 @@ impl<J: Job> Shared<J> {
     }
 
     pub(crate) fn submitted(&self) -> u64 {
-        // Read `refused` first: a refusal is counted after its entry, so this never
-        // underflows in a way that reports a refused job as submitted.
+        // Read `refused` first: every refusal follows its entry, so the later read of
+        // `entered` covers it and the difference cannot underflow.
         let refused = self.refused.load(Ordering::Acquire);
         self.entered.load(Ordering::Acquire).saturating_sub(refused)
     }
