@@ -192,7 +192,8 @@ impl<J: Job> Hooks<J> {
             shared.finish(done, Err(JobError::cancelled(None, runs)));
             return;
         }
-        match self.layers.before_start(&task.job, Instant::now()) {
+        let started = Instant::now();
+        match self.layers.before_start(&task.job, started) {
             Start::Now => {}
             Start::NotBefore(at) => {
                 *settled = true;
@@ -211,7 +212,6 @@ impl<J: Job> Hooks<J> {
             shared,
         };
 
-        let started = Instant::now();
         let deadline = self.layers.deadline(&task.job, started);
         let job_token = task.done.token(&shared.token);
         // A deadline cancels a child of the job's token, so it ends this run only: a retry

@@ -111,7 +111,7 @@ fn retry_runs_again_later_with_the_next_attempt_without_parking_a_worker() {
     let pool = pool_with(
         Retry {
             attempts: 3,
-            backoff: Duration::from_millis(150),
+            backoff: Duration::from_millis(400),
         },
         1,
         8,
@@ -140,7 +140,7 @@ fn retry_runs_again_later_with_the_next_attempt_without_parking_a_worker() {
     assert!(
         starts
             .windows(2)
-            .all(|w| w[1] - w[0] >= Duration::from_millis(150)),
+            .all(|w| w[1] - w[0] >= Duration::from_millis(400)),
         "backoff kept"
     );
     pool.wait_idle();
