@@ -266,7 +266,7 @@ impl Middleware<Spec, String> for DeferOdd {
 
 #[test]
 fn not_before_delays_a_start_without_holding_a_worker() {
-    let delay = Duration::from_millis(200);
+    let delay = Duration::from_millis(400);
     let pool = pool_with(
         DeferOdd {
             delay,
