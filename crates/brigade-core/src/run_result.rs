@@ -166,8 +166,7 @@ pub struct FinishedRun<T, E> {
 ///   `RetryAt` gives [`Settled::Retry`]; `DeadLetter` builds a [`DeadLetter`] and hands it to
 ///   the deciding layer's sink: taken, the job ends
 ///   [`DeadLettered`](crate::ErrorKind::DeadLettered); given back, it ends with its own
-///   outcome (`Failed`). A panicking run has no error value to put in a `JobError`, so a
-///   dead-lettered panic ends as `Panicked` while the letter sits in the sink.
+///   outcome (`Failed`, `Panicked`, ...). A dead-lettered panic keeps its message.
 ///
 /// `now` is the backend's clock reading at the end of the run.
 ///
@@ -285,6 +284,9 @@ fn terminal<T, E>(
         }
         RunEnd::Returned(Err(error)) if cancelled => Err(JobError::cancelled(Some(error), attempt)),
         RunEnd::Returned(Err(error)) => Err(JobError::failed(error, attempt)),
+        RunEnd::Panicked(message) if dead_lettered => {
+            Err(JobError::dead_lettered_panic(message, attempt))
+        }
         RunEnd::Panicked(message) => Err(JobError::panicked(message, attempt)),
     }
 }

@@ -52,10 +52,6 @@ impl StressJob {
     }
 }
 
-/// Whether a dead-lettered panic counts in `Stats::dead_lettered` rather than in
-/// `Stats::panicked` (both backends follow core's rule today: `panicked`).
-pub const PANICKED_LETTERS_COUNT_AS_DEAD_LETTERED: bool = false;
-
 /// The message of the panics the jobs raise on purpose, kept out of the test's output.
 pub const STRESS_PANIC: &str = "stress panic";
 
@@ -308,21 +304,11 @@ where
         stack.dropped.load(Ordering::Relaxed),
         "{round:?}: every drop reached on_drop"
     );
-    // A job whose last run panicked ends `Panicked` even when the sink kept it (core's
-    // `settle` rule: `JobError` has no dead-lettered panic); every other letter counts as
-    // `dead_lettered`. Both are checked exactly.
-    let panicked_letters = stack
-        .sink
-        .inspect(|letters| letters.iter().filter(|l| l.job.kind == Kind::Panic).count())
-        as u64;
-    let expected_in_stats = if PANICKED_LETTERS_COUNT_AS_DEAD_LETTERED {
-        stack.sink.len() as u64
-    } else {
-        stack.sink.len() as u64 - panicked_letters
-    };
+    // Every letter the sink kept, a panicked job's included, ended dead-lettered.
     assert_eq!(
-        stats.dead_lettered, expected_in_stats,
-        "{round:?}: every dead letter is in the sink ({panicked_letters} panicked)"
+        stats.dead_lettered,
+        stack.sink.len() as u64,
+        "{round:?}: every dead letter is in the sink"
     );
     assert!(stack.sink.len() <= round.sink_capacity);
     if stack.sink.refused() > 0 {
