@@ -15,6 +15,8 @@
 //! job was queued (it stays). A job is never left in a queue with no worker to take it, even
 //! with `min = 0`.
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::sync::{Mutex, lock};
 
@@ -24,7 +26,8 @@ pub(crate) struct Roster {
     // Written only under `state`'s lock; read without it on the submit path.
     live: AtomicUsize,
     max: AtomicUsize,
-    idle: AtomicUsize,
+    // Workers write it as they wait; keep it off the line submitters read `live` from.
+    idle: CachePadded<AtomicUsize>,
     state: Mutex<Range>,
 }
 
@@ -49,7 +52,7 @@ impl Roster {
         Roster {
             live: AtomicUsize::new(0),
             max: AtomicUsize::new(max),
-            idle: AtomicUsize::new(0),
+            idle: CachePadded::new(AtomicUsize::new(0)),
             state: Mutex::new(Range {
                 min,
                 max,
