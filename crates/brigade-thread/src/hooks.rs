@@ -2,14 +2,14 @@
 //! the delay queue and the list of jobs waiting for capacity. All of this exists only in
 //! pools built with at least one layer; other pools never reach this module.
 
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use brigade_core::middleware::{
     AfterRunDecision, DeadLetter, Layers, RunOutcome, RunReport, Start,
 };
-use brigade_core::{Job, JobContext, JobError};
+use brigade_core::{CancellationToken, Job, JobContext, JobError};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::run::{Ran, drop_quietly, run_job};
@@ -28,26 +28,56 @@ const REOFFER_FALLBACK: Duration = Duration::from_millis(10);
 pub(crate) struct Hooks<J: Job> {
     pub(crate) layers: Layers<J, J::Error>,
     /// Unbounded, so a job coming back from the delay queue is never refused by a full
-    /// ready queue: it was accepted already.
+    /// ready queue: it was accepted already. Workers only poll it (see `reenter`).
     pub(crate) reentry_tx: Sender<Message<J>>,
     pub(crate) reentry_rx: Receiver<Message<J>>,
     pub(crate) timer: Timer<J>,
     waiting: Mutex<Vec<Task<J>>>,
     waiting_len: AtomicUsize,
+    /// Set the first time a layer answers `WhenCapacityFrees`; until then runs skip the
+    /// bookkeeping below (two contended read-modify-writes and a fence per run).
+    capacity_waits: AtomicBool,
+    /// Runs in progress that started after `capacity_waits` was set.
     running: AtomicUsize,
     delayed: AtomicUsize,
 }
 
 /// A run in progress; its end offers the jobs waiting for capacity again.
+///
+/// The park/run-end pair is a Dekker handshake: a parking worker publishes its job and
+/// then looks for runs in progress; an ending run leaves `running` and then looks for
+/// parked jobs. With both fences, either the run sees the parked job or the parker sees
+/// no run and arms the timer fallback. A run that started before the first park is not
+/// counted; a parker that misses it arms the fallback too, which only costs a wake-up.
 struct Running<'a, J: Job> {
     hooks: &'a Hooks<J>,
     shared: &'a Arc<Shared<J>>,
+    counted: bool,
+}
+
+impl<'a, J: Job> Running<'a, J> {
+    fn start(hooks: &'a Hooks<J>, shared: &'a Arc<Shared<J>>) -> Self {
+        let counted = hooks.capacity_waits.load(Ordering::Relaxed);
+        if counted {
+            hooks.running.fetch_add(1, Ordering::SeqCst);
+        }
+        Running {
+            hooks,
+            shared,
+            counted,
+        }
+    }
 }
 
 impl<J: Job> Drop for Running<'_, J> {
     fn drop(&mut self) {
-        self.hooks.running.fetch_sub(1, Ordering::SeqCst);
-        // Pairs with the fence in `park`: either we see the parked job or it sees no run.
+        if self.counted {
+            self.hooks.running.fetch_sub(1, Ordering::SeqCst);
+        } else if !self.hooks.capacity_waits.load(Ordering::Relaxed) {
+            // Nothing has ever waited for capacity.
+            return;
+        }
+        // Pairs with the fence in `park`.
         fence(Ordering::SeqCst);
         if self.hooks.waiting_len.load(Ordering::SeqCst) > 0 {
             self.hooks.reoffer(self.shared);
@@ -96,6 +126,7 @@ impl<J: Job> Hooks<J> {
             timer: Timer::new(),
             waiting: Mutex::new(Vec::new()),
             waiting_len: AtomicUsize::new(0),
+            capacity_waits: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             delayed: AtomicUsize::new(0),
         }
@@ -113,10 +144,6 @@ impl<J: Job> Hooks<J> {
         self.delayed.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn running(&self) -> usize {
-        self.running.load(Ordering::Relaxed)
-    }
-
     /// Holds `task` until `at`, without a worker.
     fn delay(&self, task: Task<J>, at: Instant) {
         self.delayed.fetch_add(1, Ordering::Relaxed);
@@ -132,18 +159,23 @@ impl<J: Job> Hooks<J> {
         }
         // The pool holds the receiver, so this send cannot fail.
         let _ = self.reentry_tx.send(Message::Run(task));
+        // Workers block on the ready queue alone (cheaper than selecting over two), so wake
+        // one through it. If it is full, every worker has a job and looks at the re-entries
+        // before its next one.
+        let _ = shared.tx.try_send(Message::Wake);
         shared.after_enqueue();
     }
 
     /// Parks `task` until some run ends (`Start::WhenCapacityFrees`), without a worker.
     fn park(&self, task: Task<J>) {
+        self.capacity_waits.store(true, Ordering::Relaxed);
         {
             let mut waiting = lock(&self.waiting);
             waiting.push(task);
             self.waiting_len.fetch_add(1, Ordering::SeqCst);
         }
         self.delayed.fetch_add(1, Ordering::Relaxed);
-        // Pairs with the fence in `Running::drop`.
+        // Pairs with the fence in `Running::drop` (see there).
         fence(Ordering::SeqCst);
         if self.running.load(Ordering::SeqCst) == 0 {
             self.timer
@@ -206,23 +238,19 @@ impl<J: Job> Hooks<J> {
                 return;
             }
         }
-        self.running.fetch_add(1, Ordering::SeqCst);
-        let _running = Running {
-            hooks: self,
-            shared,
-        };
+        let _running = Running::start(self, shared);
 
         let deadline = self.layers.deadline(&task.job, started);
         let job_token = task.done.token(&shared.token);
         // A deadline cancels a child of the job's token, so it ends this run only: a retry
-        // gets a fresh one.
-        let run_token = match deadline {
+        // gets a fresh one. Without a deadline the run uses the job's token itself.
+        let (run_token, job_token) = match deadline {
             Some(at) => {
                 let token = job_token.child_token();
                 self.timer.schedule(at, Due::Cancel(token.clone()));
-                token
+                (token, Some(job_token))
             }
-            None => job_token.clone(),
+            None => (job_token, None),
         };
         let id = task.done.id();
         let attempt = task.attempt;
@@ -230,13 +258,13 @@ impl<J: Job> Hooks<J> {
             .with_attempt(attempt)
             .with_deadline(deadline);
         let ran = run_job(&mut task.job, &cx);
-        drop(cx);
+        let cancelled = job_token
+            .as_ref()
+            .map_or_else(|| cx.is_cancelled(), CancellationToken::is_cancelled);
+        // These may hold the last reference to the handle's cell; see `worker::run_plain`.
+        drop((cx, job_token));
         self.layers.release(&task.job);
-
         let now = Instant::now();
-        let cancelled = job_token.is_cancelled();
-        // It may hold the last reference to the handle's cell; see `worker::run_plain`.
-        drop(job_token);
         let ended = match ran {
             Ran::Ok(output) => Ended::Succeeded(output),
             Ran::Panicked(message) => Ended::Panicked(message),

@@ -230,7 +230,7 @@ impl<J: Job> ThreadPool<J> {
     }
 
     /// A snapshot of the pool's gauges and counters; cheap enough to poll from a progress bar.
-    /// `busy` is derived (in flight, minus queued and delayed) in pools without middleware.
+    /// `busy` is derived: what is in flight but neither queued nor delayed.
     ///
     /// # Examples
     ///

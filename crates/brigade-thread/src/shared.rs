@@ -120,15 +120,12 @@ impl<J: Job> Shared<J> {
             delayed,
         });
         stats.submitted = self.submitted();
-        stats.busy = match &self.hooks {
-            Some(hooks) => hooks.running(),
-            // Derived rather than counted, to keep an extra contended atomic off the hot
-            // path: what is in flight but neither queued nor delayed is running.
-            None => usize::try_from(stats.in_flight())
-                .unwrap_or(usize::MAX)
-                .saturating_sub(queued + delayed)
-                .min(workers),
-        };
+        // Derived rather than counted, to keep an extra contended atomic off the hot path:
+        // what is in flight but neither queued nor delayed is running.
+        stats.busy = usize::try_from(stats.in_flight())
+            .unwrap_or(usize::MAX)
+            .saturating_sub(queued + delayed)
+            .min(workers);
         stats
     }
 

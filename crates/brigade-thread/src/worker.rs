@@ -85,7 +85,6 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
         enrolled: true,
         idle: true,
     };
-    let layered = shared.hooks.is_some();
     loop {
         if shared.roster.above_max()
             && shared
@@ -96,12 +95,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
             enrolled.enrolled = false;
             return;
         }
-        let next = if layered {
-            next_layered(&mut enrolled)
-        } else {
-            next_plain(&mut enrolled)
-        };
-        match next {
+        match next_message(&mut enrolled) {
             Some(Message::Run(task)) => {
                 // Jobs, results and hooks are contained closer in; this is the last line
                 // of defence, so that a bug cannot cost the pool a worker.
@@ -124,9 +118,17 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
     }
 }
 
-/// The next message, or `None` after `keep_alive` without one.
-fn next_plain<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
+/// The next message, or `None` after `keep_alive` without one. With hooks, jobs coming
+/// back from the delay queue go first; whoever puts one back also drops a wake-up into
+/// the ready queue (see `Hooks::reenter`), so a worker blocked here notices it.
+fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     let shared = worker.shared;
+    if let Some(hooks) = &shared.hooks {
+        if let Ok(message) = hooks.reentry_rx.try_recv() {
+            worker.end_wait();
+            return Some(message);
+        }
+    }
     match shared.rx.try_recv() {
         Ok(message) => {
             worker.end_wait();
@@ -144,28 +146,6 @@ fn next_plain<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
         Err(RecvTimeoutError::Timeout) => None,
         Err(RecvTimeoutError::Disconnected) => Some(Message::Stop),
     }
-}
-
-/// As [`next_plain`], also taking re-entries (retries, deferred starts) first.
-fn next_layered<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
-    let shared = worker.shared;
-    let hooks = shared.hooks.as_ref().expect("layered workers have hooks");
-    if let Ok(message) = hooks.reentry_rx.try_recv() {
-        worker.end_wait();
-        return Some(message);
-    }
-    if let Ok(message) = shared.rx.try_recv() {
-        worker.end_wait();
-        return Some(message);
-    }
-    worker.begin_wait();
-    let message = crossbeam_channel::select! {
-        recv(hooks.reentry_rx) -> message => message.ok(),
-        recv(shared.rx) -> message => Some(message.unwrap_or(Message::Stop)),
-        default(shared.keep_alive) => None,
-    };
-    worker.end_wait();
-    message
 }
 
 /// Runs or otherwise disposes of one dequeued task.
