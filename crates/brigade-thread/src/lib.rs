@@ -44,9 +44,9 @@
 //! Workers block on a crossbeam channel, so an idle pool burns no CPU. A pool typed on its
 //! job stores jobs inline in the queue: `submit` allocates the handle only, `execute`
 //! nothing. With middleware, a timer thread keeps a heap of delayed jobs and deadlines; a
-//! job coming back from it re-enters through a separate unbounded channel, so a full queue
-//! never refuses a job it already accepted. Without middleware none of that exists and no
-//! hook is consulted.
+//! job coming back from it re-enters through a separate unbounded queue that workers look
+//! at before the ready queue, so a full queue never refuses a job it already accepted.
+//! Without middleware none of that exists and no hook is consulted.
 //!
 //! A submit racing a shutdown either gets its job back (`Closed`) or has it accepted and
 //! finished: submitters pass a gate (one atomic word: a closed bit and a count) that a
