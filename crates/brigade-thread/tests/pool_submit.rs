@@ -401,3 +401,21 @@ fn handles_join_with_timeout_and_try_join() {
     gate.cancel();
     assert_eq!(handle.join_timeout(PATIENCE).unwrap(), Ok(5));
 }
+
+#[test]
+fn the_pool_is_send_and_sync_and_usable_through_the_executor_trait() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<BoxPool<u64, String>>();
+    assert_send_sync::<brigade_thread::Builder<common::Job>>();
+
+    fn run_all<P: brigade_core::Executor<Job, Output = u64, Error = String>>(pool: &P) -> u64 {
+        let handles: Vec<_> = (1..=4).map(|i| pool.submit(returns(i)).unwrap()).collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .sum()
+    }
+    let pool = pool(2, 8);
+    assert_eq!(run_all(&pool), 10);
+    assert!(brigade_core::Executor::shutdown(&pool).is_clean());
+}
