@@ -244,13 +244,13 @@ impl<J: Job> Hooks<J> {
         let job_token = task.done.token(&shared.token);
         // A deadline cancels a child of the job's token, so it ends this run only: a retry
         // gets a fresh one. Without a deadline the run uses the job's token itself.
-        let (run_token, job_token) = match deadline {
+        let (run_token, job_token, armed) = match deadline {
             Some(at) => {
                 let token = job_token.child_token();
-                self.timer.schedule(at, Due::Cancel(token.clone()));
-                (token, Some(job_token))
+                let armed = self.timer.arm_deadline(at, token.clone());
+                (token, Some(job_token), Some(armed))
             }
-            None => (job_token, None),
+            None => (job_token, None, None),
         };
         let id = task.done.id();
         let attempt = task.attempt;
@@ -261,6 +261,9 @@ impl<J: Job> Hooks<J> {
         let cancelled = job_token
             .as_ref()
             .map_or_else(|| cx.is_cancelled(), CancellationToken::is_cancelled);
+        if let Some(armed) = armed {
+            self.timer.disarm(armed);
+        }
         // These may hold the last reference to the handle's cell; see `worker::run_plain`.
         drop((cx, job_token));
         self.layers.release(&task.job);

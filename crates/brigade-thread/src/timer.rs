@@ -1,8 +1,12 @@
 //! The delay queue: one thread, a binary heap ordered by time and a condvar. It exists only
 //! in pools with middleware; it sleeps until the earliest entry is due (never polling).
+//!
+//! Run deadlines live in a separate ordered map, because most runs end before theirs: the
+//! run's end removes its entry, so a busy pool with long deadlines does not pile up
+//! entries (and the tokens they hold) until the deadlines pass.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
@@ -18,8 +22,6 @@ use crate::task::Task;
 pub(crate) enum Due<J: Job> {
     /// The task re-enters the ready queue (a retry, or a start deferred to this time).
     Run(Task<J>),
-    /// A run's deadline: cancel that run's token.
-    Cancel(CancellationToken),
     /// Offer the jobs waiting for capacity again.
     Reoffer,
 }
@@ -54,9 +56,31 @@ impl<J: Job> Ord for Entry<J> {
 
 struct TimerState<J: Job> {
     heap: BinaryHeap<Entry<J>>,
+    deadlines: BTreeMap<DeadlineKey, CancellationToken>,
     seq: u64,
     stopped: bool,
 }
+
+impl<J: Job> TimerState<J> {
+    fn next_seq(&mut self) -> u64 {
+        let seq = self.seq;
+        self.seq += 1;
+        seq
+    }
+
+    fn earliest(&self) -> Option<Instant> {
+        let entry = self.heap.peek().map(|entry| entry.at);
+        let deadline = self.deadlines.keys().next().map(|key| key.0);
+        match (entry, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// A scheduled run deadline, to remove it when the run ends first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct DeadlineKey(Instant, u64);
 
 /// See the module docs.
 pub(crate) struct Timer<J: Job> {
@@ -69,6 +93,7 @@ impl<J: Job> Timer<J> {
         Timer {
             state: Mutex::new(TimerState {
                 heap: BinaryHeap::new(),
+                deadlines: BTreeMap::new(),
                 seq: 0,
                 stopped: false,
             }),
@@ -79,14 +104,33 @@ impl<J: Job> Timer<J> {
     /// Schedules `due` at `at`, waking the timer thread if this is now the earliest entry.
     pub(crate) fn schedule(&self, at: Instant, due: Due<J>) {
         let mut state = lock(&self.state);
-        let seq = state.seq;
-        state.seq += 1;
+        let seq = state.next_seq();
         state.heap.push(Entry { at, seq, due });
-        let earliest = state.heap.peek().is_some_and(|entry| entry.seq == seq);
+        let earliest = state.earliest() == Some(at);
         drop(state);
         if earliest {
             self.changed.notify_one();
         }
+    }
+
+    /// Cancels `token` at `at` unless [`disarm`](Self::disarm)ed first.
+    pub(crate) fn arm_deadline(&self, at: Instant, token: CancellationToken) -> DeadlineKey {
+        let mut state = lock(&self.state);
+        let key = DeadlineKey(at, state.next_seq());
+        state.deadlines.insert(key, token);
+        let earliest = state.earliest() == Some(at);
+        drop(state);
+        if earliest {
+            self.changed.notify_one();
+        }
+        key
+    }
+
+    /// Removes a deadline whose run ended before it.
+    pub(crate) fn disarm(&self, key: DeadlineKey) {
+        let token = lock(&self.state).deadlines.remove(&key);
+        // Dropped outside the lock: it may own a finished job's result (see `stop`).
+        drop_quietly(token);
     }
 
     /// Removes every scheduled task (for a shutdown that hands them back); other entries
@@ -99,10 +143,6 @@ impl<J: Job> Timer<J> {
             .rev()
             .filter_map(|entry| match entry.due {
                 Due::Run(task) => Some(task),
-                Due::Cancel(token) => {
-                    drop_quietly(token);
-                    None
-                }
                 Due::Reoffer => None,
             })
             .collect()
@@ -111,8 +151,11 @@ impl<J: Job> Timer<J> {
     pub(crate) fn stop(&self) {
         let mut state = lock(&self.state);
         state.stopped = true;
-        // What is left are deadlines of finished runs; their tokens may own results.
-        let leftovers = std::mem::take(&mut state.heap);
+        // Deadline tokens can own a finished job's result, whose `Drop` may panic.
+        let leftovers = (
+            std::mem::take(&mut state.heap),
+            std::mem::take(&mut state.deadlines),
+        );
         drop(state);
         self.changed.notify_all();
         drop_quietly(leftovers);
@@ -132,7 +175,7 @@ pub(crate) fn run_timer<J: Job>(shared: &Arc<Shared<J>>) {
             return;
         }
         let now = Instant::now();
-        match state.heap.peek().map(|entry| entry.at) {
+        match state.earliest() {
             None => {
                 state = timer
                     .changed
@@ -140,17 +183,15 @@ pub(crate) fn run_timer<J: Job>(shared: &Arc<Shared<J>>) {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
             Some(at) if at <= now => {
-                let entry = state.heap.pop().expect("peeked");
+                let fired = match state.heap.peek() {
+                    Some(entry) if entry.at == at => state.heap.pop().map(|entry| Ok(entry.due)),
+                    _ => state.deadlines.pop_first().map(|(_, token)| Err(token)),
+                };
                 drop(state);
-                // A deadline's token can hold the last reference to a finished job's result,
-                // whose `Drop` may panic: contain it so the timer survives.
-                let fired = catch_unwind(AssertUnwindSafe(|| match entry.due {
-                    Due::Run(task) => hooks.reenter(shared, task),
-                    Due::Cancel(token) => token.cancel(),
-                    Due::Reoffer => hooks.reoffer(shared),
-                }));
-                if fired.is_err() {
-                    tracing::error!(pool = %shared.name, "the timer caught a panic");
+                match fired {
+                    Some(Ok(due)) => fire(shared, hooks, due),
+                    Some(Err(token)) => fire_deadline(shared, token),
+                    None => {}
                 }
                 state = lock(&timer.state);
             }
@@ -162,5 +203,28 @@ pub(crate) fn run_timer<J: Job>(shared: &Arc<Shared<J>>) {
                     .0;
             }
         }
+    }
+}
+
+/// Cancels a run's token at its deadline, containing a panic from dropping the token (it
+/// may hold the last reference to a finished job's result).
+fn fire_deadline<J: Job>(shared: &Shared<J>, token: CancellationToken) {
+    let fired = catch_unwind(AssertUnwindSafe(move || {
+        token.cancel();
+        drop(token);
+    }));
+    if fired.is_err() {
+        tracing::error!(pool = %shared.name, "the timer caught a panic");
+    }
+}
+
+/// Acts on a due entry, containing a panic so the timer survives.
+fn fire<J: Job>(shared: &Arc<Shared<J>>, hooks: &crate::hooks::Hooks<J>, due: Due<J>) {
+    let fired = catch_unwind(AssertUnwindSafe(|| match due {
+        Due::Run(task) => hooks.reenter(shared, task),
+        Due::Reoffer => hooks.reoffer(shared),
+    }));
+    if fired.is_err() {
+        tracing::error!(pool = %shared.name, "the timer caught a panic");
     }
 }

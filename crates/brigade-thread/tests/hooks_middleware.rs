@@ -613,3 +613,41 @@ fn a_panicking_hook_costs_no_worker_and_no_accounting() {
     assert_eq!((stats.returned, stats.completed, stats.workers), (2, 1, 1));
     assert!(stats.is_balanced(), "{stats:?}");
 }
+
+/// A job whose output is a witness: it is freed only when nothing holds the job's result.
+struct Witnessed(Arc<()>);
+
+impl Job for Witnessed {
+    type Output = Arc<()>;
+    type Error = String;
+
+    fn run(&mut self, _: &JobContext) -> Result<Arc<()>, String> {
+        Ok(self.0.clone())
+    }
+}
+
+struct LongDeadline;
+
+impl Middleware<Witnessed, String> for LongDeadline {
+    fn deadline(&self, _: &Witnessed, started: Instant) -> Option<Instant> {
+        Some(started + Duration::from_secs(3600))
+    }
+}
+
+#[test]
+fn a_run_that_beats_its_deadline_leaves_nothing_behind_in_the_timer() {
+    let pool = ThreadPool::builder()
+        .workers(2)
+        .layer(LongDeadline)
+        .build()
+        .unwrap();
+    let witness = Arc::new(());
+    for _ in 0..50 {
+        // Dropped at once: only the pool (and a lingering deadline) could keep the result.
+        drop(pool.submit(Witnessed(witness.clone())).unwrap());
+    }
+    pool.wait_idle();
+    eventually("every result is freed long before the deadlines", || {
+        Arc::strong_count(&witness) == 1
+    });
+}
