@@ -38,6 +38,9 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     }
     let finished_before = shared.stats().finished();
     shared.gate.close();
+    // If a worker could not be spawned when a job arrived (the system refused a thread),
+    // try again now, so the jobs this shutdown waits for have someone to run them.
+    shared.after_enqueue();
     let idle = match mode {
         Mode::Graceful => {
             shared.gate.wait_empty();
