@@ -58,6 +58,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod errgroup;
 mod gate;
 mod hooks;
 mod idle;
@@ -74,4 +75,5 @@ mod timer;
 mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_NAME, DEFAULT_QUEUE_SLOTS_PER_WORKER};
+pub use errgroup::ErrGroup;
 pub use pool::{BoxPool, ThreadPool};
