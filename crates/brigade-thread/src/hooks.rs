@@ -2,8 +2,8 @@
 //! the delay queue and the list of jobs waiting for capacity. All of this exists only in
 //! pools built with at least one layer; other pools never reach this module.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use brigade_core::middleware::{
@@ -12,9 +12,9 @@ use brigade_core::middleware::{
 use brigade_core::{CancellationToken, Job, JobContext, JobError};
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::capacity::{CapacityWaits, RunTicket};
 use crate::run::{Ran, drop_quietly, run_job};
 use crate::shared::Shared;
-use crate::sync::lock_std as lock;
 use crate::task::{Message, Task};
 use crate::timer::{Due, Timer};
 use crate::worker::contain_hook_panic;
@@ -32,55 +32,23 @@ pub(crate) struct Hooks<J: Job> {
     pub(crate) reentry_tx: Sender<Message<J>>,
     pub(crate) reentry_rx: Receiver<Message<J>>,
     pub(crate) timer: Timer<J>,
-    waiting: Mutex<Vec<Task<J>>>,
-    waiting_len: AtomicUsize,
-    /// Set the first time a layer answers `WhenCapacityFrees`; until then runs skip the
-    /// bookkeeping below (two contended read-modify-writes and a fence per run).
-    capacity_waits: AtomicBool,
-    /// Runs in progress that started after `capacity_waits` was set.
-    running: AtomicUsize,
+    waiting: CapacityWaits<Task<J>>,
     delayed: AtomicUsize,
 }
 
 /// A run in progress; its end offers the jobs waiting for capacity again.
-///
-/// The park/run-end pair is a Dekker handshake: a parking worker publishes its job and
-/// then looks for runs in progress; an ending run leaves `running` and then looks for
-/// parked jobs. With both fences, either the run sees the parked job or the parker sees
-/// no run and arms the timer fallback. A run that started before the first park is not
-/// counted; a parker that misses it arms the fallback too, which only costs a wake-up.
 struct Running<'a, J: Job> {
     hooks: &'a Hooks<J>,
     shared: &'a Arc<Shared<J>>,
-    counted: bool,
-}
-
-impl<'a, J: Job> Running<'a, J> {
-    fn start(hooks: &'a Hooks<J>, shared: &'a Arc<Shared<J>>) -> Self {
-        let counted = hooks.capacity_waits.load(Ordering::Relaxed);
-        if counted {
-            hooks.running.fetch_add(1, Ordering::SeqCst);
-        }
-        Running {
-            hooks,
-            shared,
-            counted,
-        }
-    }
+    ticket: Option<RunTicket>,
 }
 
 impl<J: Job> Drop for Running<'_, J> {
     fn drop(&mut self) {
-        if self.counted {
-            self.hooks.running.fetch_sub(1, Ordering::SeqCst);
-        } else if !self.hooks.capacity_waits.load(Ordering::Relaxed) {
-            // Nothing has ever waited for capacity.
-            return;
-        }
-        // Pairs with the fence in `park`.
-        fence(Ordering::SeqCst);
-        if self.hooks.waiting_len.load(Ordering::SeqCst) > 0 {
-            self.hooks.reoffer(self.shared);
+        if let Some(ticket) = self.ticket.take() {
+            for task in self.hooks.waiting.run_ended(ticket) {
+                self.hooks.reoffer_one(self.shared, task);
+            }
         }
     }
 }
@@ -124,10 +92,7 @@ impl<J: Job> Hooks<J> {
             reentry_tx,
             reentry_rx,
             timer: Timer::new(),
-            waiting: Mutex::new(Vec::new()),
-            waiting_len: AtomicUsize::new(0),
-            capacity_waits: AtomicBool::new(false),
-            running: AtomicUsize::new(0),
+            waiting: CapacityWaits::new(),
             delayed: AtomicUsize::new(0),
         }
     }
@@ -168,16 +133,8 @@ impl<J: Job> Hooks<J> {
 
     /// Parks `task` until some run ends (`Start::WhenCapacityFrees`), without a worker.
     fn park(&self, task: Task<J>) {
-        self.capacity_waits.store(true, Ordering::Relaxed);
-        {
-            let mut waiting = lock(&self.waiting);
-            waiting.push(task);
-            self.waiting_len.fetch_add(1, Ordering::SeqCst);
-        }
         self.delayed.fetch_add(1, Ordering::Relaxed);
-        // Pairs with the fence in `Running::drop` (see there).
-        fence(Ordering::SeqCst);
-        if self.running.load(Ordering::SeqCst) == 0 {
+        if self.waiting.park(task) {
             self.timer
                 .schedule(Instant::now() + REOFFER_FALLBACK, Due::Reoffer);
         }
@@ -185,22 +142,20 @@ impl<J: Job> Hooks<J> {
 
     /// Offers every job waiting for capacity again.
     pub(crate) fn reoffer(&self, shared: &Arc<Shared<J>>) {
-        let tasks = std::mem::take(&mut *lock(&self.waiting));
-        if tasks.is_empty() {
-            return;
+        for task in self.waiting.take_all() {
+            self.reoffer_one(shared, task);
         }
-        self.waiting_len.fetch_sub(tasks.len(), Ordering::SeqCst);
-        for task in tasks {
-            self.reenter(shared, task);
-        }
+    }
+
+    fn reoffer_one(&self, shared: &Arc<Shared<J>>, task: Task<J>) {
+        // `reenter` counts it out of `delayed`, as for a due retry.
+        self.reenter(shared, task);
     }
 
     /// Everything not started, for a shutdown that hands it back.
     pub(crate) fn take_unstarted(&self) -> Vec<Task<J>> {
         let mut tasks = self.timer.take_tasks();
-        let parked = std::mem::take(&mut *lock(&self.waiting));
-        self.waiting_len.fetch_sub(parked.len(), Ordering::SeqCst);
-        tasks.extend(parked);
+        tasks.extend(self.waiting.take_all());
         self.delayed.fetch_sub(tasks.len(), Ordering::Relaxed);
         while let Ok(message) = self.reentry_rx.try_recv() {
             if let Message::Run(task) = message {
@@ -238,7 +193,11 @@ impl<J: Job> Hooks<J> {
                 return;
             }
         }
-        let _running = Running::start(self, shared);
+        let _running = Running {
+            hooks: self,
+            shared,
+            ticket: Some(self.waiting.run_started()),
+        };
 
         let deadline = self.layers.deadline(&task.job, started);
         let job_token = task.done.token(&shared.token);

@@ -58,6 +58,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod capacity;
 mod errgroup;
 mod gate;
 mod hooks;
