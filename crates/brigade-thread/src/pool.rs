@@ -286,9 +286,10 @@ impl<J: Job> ThreadPool<J> {
     pub fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
         validate_range(min, max, self.shared.keep_alive)?;
         self.shared.roster.set_range(min, max);
-        // Nudge idle workers so those above the new maximum retire now, not after their
-        // keep-alive; a full queue means every worker is busy and checks between jobs.
-        let surplus = self.shared.roster.live().saturating_sub(max);
+        // Nudge idle workers: those above the new maximum retire now, and those above a
+        // lowered minimum, which waited with no timeout, start their keep-alive. A full
+        // queue means every worker is busy and looks again between jobs.
+        let surplus = self.shared.roster.live().saturating_sub(min);
         for _ in 0..surplus {
             if self.shared.tx.try_send(Message::Wake).is_err() {
                 break;

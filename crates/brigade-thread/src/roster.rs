@@ -25,6 +25,7 @@ use crate::sync::{Mutex, lock};
 pub(crate) struct Roster {
     // Written only under `state`'s lock; read without it on the submit path.
     live: AtomicUsize,
+    min: AtomicUsize,
     max: AtomicUsize,
     // Workers write it as they wait; keep it off the line submitters read `live` from.
     idle: CachePadded<AtomicUsize>,
@@ -51,6 +52,7 @@ impl Roster {
     pub(crate) fn new(min: usize, max: usize) -> Self {
         Roster {
             live: AtomicUsize::new(0),
+            min: AtomicUsize::new(min),
             max: AtomicUsize::new(max),
             idle: CachePadded::new(AtomicUsize::new(0)),
             state: Mutex::new(Range {
@@ -124,6 +126,7 @@ impl Roster {
         let mut range = lock(&self.state);
         range.min = min;
         range.max = max;
+        self.min.store(min, Ordering::SeqCst);
         self.max.store(max, Ordering::SeqCst);
     }
 
@@ -135,6 +138,12 @@ impl Roster {
     /// A worker stopped waiting (it got a job, or its wait timed out).
     pub(crate) fn end_wait(&self) {
         self.idle.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether a worker could retire after a keep-alive without work; if not, it waits for
+    /// a job with no timeout at all (a resize that changes this wakes the idle workers).
+    pub(crate) fn may_retire(&self) -> bool {
+        self.live.load(Ordering::Relaxed) > self.min.load(Ordering::Relaxed)
     }
 
     /// Whether there are more workers than the maximum (after a resize): a cheap check each

@@ -111,6 +111,11 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
             None => {
                 if shared.roster.try_retire(true, || shared.queues_are_empty()) == Retire::Exit {
                     enrolled.enrolled = false;
+                    // Idle workers that began waiting at the minimum wait with no timeout;
+                    // wake one to take over the keep-alive while the pool is above it.
+                    if shared.roster.may_retire() {
+                        let _ = shared.tx.try_send(Message::Wake);
+                    }
                     return;
                 }
             }
@@ -139,7 +144,12 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
         Err(TryRecvError::Disconnected) => return Some(Message::Stop),
     }
     worker.begin_wait();
-    let message = shared.rx.recv_timeout(shared.keep_alive);
+    let message = if shared.roster.may_retire() {
+        shared.rx.recv_timeout(shared.keep_alive)
+    } else {
+        // At or below the minimum: nothing to time out for, so no periodic wake-ups.
+        shared.rx.recv().map_err(RecvTimeoutError::from)
+    };
     worker.end_wait();
     match message {
         Ok(message) => Some(message),

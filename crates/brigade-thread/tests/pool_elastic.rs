@@ -121,3 +121,18 @@ fn elastic_pools_shut_down_cleanly_with_zero_workers() {
     assert!(report.is_clean());
     assert_eq!(handle.join(), Ok(1));
 }
+
+#[test]
+fn lowering_the_minimum_lets_idle_workers_retire_after_keep_alive() {
+    // A fixed pool's idle workers wait with no timeout at all...
+    let pool = elastic(4, 4, 50);
+    assert_eq!(pool.map((0..8).map(returns), 4).count(), 8);
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(pool.stats().workers, 4);
+    // ...until a lower minimum gives them a keep-alive to run out.
+    pool.resize(1, 4).unwrap();
+    eventually("idle workers retire down to the new minimum", || {
+        pool.stats().workers == 1
+    });
+    assert_eq!(pool.submit(returns(3)).unwrap().join(), Ok(3));
+}
