@@ -66,6 +66,9 @@ enum Slot<T, E> {
     Pending {
         waker: Option<Waker>,
         inbox: Option<Arc<Inbox>>,
+        /// Threads blocked in `join`: delivery signals the condvar only when there are
+        /// some, which spares a futex call per job when nobody waits yet.
+        blocked: usize,
     },
     Done(JobResult<T, E>),
     Taken,
@@ -85,6 +88,18 @@ impl<T, E> JobCell<T, E> {
 }
 
 impl<T, E> Slot<T, E> {
+    fn block(&mut self) {
+        if let Slot::Pending { blocked, .. } = self {
+            *blocked += 1;
+        }
+    }
+
+    fn unblock(&mut self) {
+        if let Slot::Pending { blocked, .. } = self {
+            *blocked -= 1;
+        }
+    }
+
     fn take_done(&mut self) -> Option<JobResult<T, E>> {
         match std::mem::replace(self, Slot::Taken) {
             Slot::Done(result) => Some(result),
@@ -119,6 +134,7 @@ impl<T: Send + 'static, E: Send + 'static> JobHandle<T, E> {
             slot: Mutex::new(Slot::Pending {
                 waker: None,
                 inbox: None,
+                blocked: 0,
             }),
             finished: Condvar::new(),
         });
@@ -213,11 +229,13 @@ impl<T, E> JobHandle<T, E> {
             if let Some(result) = slot.take_done() {
                 return result;
             }
+            slot.block();
             slot = self
                 .cell
                 .finished
                 .wait(slot)
                 .unwrap_or_else(PoisonError::into_inner);
+            slot.unblock();
         }
     }
 
@@ -252,12 +270,14 @@ impl<T, E> JobHandle<T, E> {
                 drop(slot);
                 return Err(self);
             }
+            slot.block();
             slot = self
                 .cell
                 .finished
                 .wait_timeout(slot, remaining)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            slot.unblock();
         }
     }
 
@@ -399,11 +419,18 @@ impl<T, E> Completer<T, E> {
 
 fn deliver<T, E>(cell: &JobCell<T, E>, result: JobResult<T, E>) {
     let mut slot = cell.lock();
-    let Slot::Pending { waker, inbox } = std::mem::replace(&mut *slot, Slot::Done(result)) else {
+    let Slot::Pending {
+        waker,
+        inbox,
+        blocked,
+    } = std::mem::replace(&mut *slot, Slot::Done(result))
+    else {
         return;
     };
     drop(slot);
-    cell.finished.notify_all();
+    if blocked > 0 {
+        cell.finished.notify_all();
+    }
     if let Some(waker) = waker {
         waker.wake();
     }
@@ -425,5 +452,44 @@ impl<T, E> fmt::Debug for Completer<T, E> {
         f.debug_struct("Completer")
             .field("id", &self.cell.as_ref().map(|cell| cell.id))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn a_blocked_join_wakes_when_the_job_completes() {
+        for _ in 0..50 {
+            let (handle, completer) =
+                JobHandle::<u32, ()>::new(JobId::new(1), &CancellationToken::new());
+            let finisher = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(1));
+                completer.complete(Ok(9));
+            });
+            assert_eq!(handle.join(), Ok(9));
+            finisher.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_timed_out_join_leaves_the_handle_usable() {
+        let (handle, completer) =
+            JobHandle::<u32, ()>::new(JobId::new(1), &CancellationToken::new());
+        let handle = handle
+            .join_timeout(Duration::from_millis(5))
+            .expect_err("not finished yet");
+        let finisher = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(5));
+            completer.complete(Ok(3));
+        });
+        assert_eq!(
+            handle.join_timeout(Duration::from_secs(30)).ok(),
+            Some(Ok(3))
+        );
+        finisher.join().unwrap();
     }
 }
