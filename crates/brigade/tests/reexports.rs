@@ -34,6 +34,7 @@ fn thread_backend_resolves() {
     let handle = pool.submit(BoxJob::new(|_: &JobContext| Ok(7))).unwrap();
     assert_eq!(handle.join().unwrap(), 7);
     let _: Option<brigade::thread::Builder<BoxJob<u8, String>>> = None;
+    let _: Option<brigade::thread::ErrGroup<String>> = None;
 }
 
 #[cfg(feature = "tokio")]
@@ -48,6 +49,8 @@ fn tokio_backend_resolves() {
 #[test]
 fn tokio_module_resolves() {
     let _: Option<brigade::tokio::Builder<BoxAsyncJob<u8, String>>> = None;
+    let _: Option<brigade::tokio::ErrGroup<String>> = None;
+    let _: Option<brigade::tokio::BoxPool<u8, String>> = None;
 }
 
 #[cfg(feature = "retry")]
