@@ -101,6 +101,12 @@ pub(crate) fn evaluate(summary: &Summary) -> Vec<Target> {
             ratio(noop("brigade-thread"), noop("crossbeam-pool")),
         ),
         target(
+            "thread noop through map within 1.1× the bare crossbeam pool",
+            "time brigade-thread/map / crossbeam-pool",
+            Goal::AtMost(1.1),
+            ratio(noop("brigade-thread/map"), noop("crossbeam-pool")),
+        ),
+        target(
             "thread noop ≥ 10× faster than rayon spawn",
             "time rayon-spawn / brigade-thread",
             Goal::AtLeast(10.0),

@@ -140,3 +140,46 @@ impl Subject for BrigadeThreadExecute {
         workload == Workload::Memory
     }
 }
+
+/// brigade's OS-thread pool through `ThreadPool::map`: results in submission order with at
+/// most a queue's worth (plus one per worker) in flight, so a million jobs never hold a
+/// million handles at once. The bulk API next to [`BrigadeThread`]'s submit-then-join.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BrigadeThreadMap;
+
+impl Subject for BrigadeThreadMap {
+    fn name(&self) -> &'static str {
+        "brigade-thread/map"
+    }
+
+    fn run(&self, batch: &Batch) -> Run {
+        let pool = BrigadeThread { layered: false }.pool(batch.workers, batch.queue_capacity);
+        let mut outputs = Vec::with_capacity(batch.jobs);
+        let work = batch.work;
+        let (elapsed, ()) = stopwatch(|| {
+            let jobs = batch.inputs().map(|input| BenchJob::new(work, input));
+            let in_flight = batch.queue_capacity + batch.workers;
+            outputs.extend(
+                pool.map(jobs, in_flight)
+                    .map(|result| result.expect("job ran")),
+            );
+        });
+        let _ = pool.shutdown();
+        Run { elapsed, outputs }
+    }
+
+    fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
+        BrigadeThread { layered: false }.idle(workers, during)
+    }
+
+    fn job_size(&self) -> usize {
+        size_of::<BenchJob>()
+    }
+
+    fn supports(&self, workload: Workload) -> bool {
+        matches!(
+            workload,
+            Workload::Noop | Workload::Spin | Workload::Cpu | Workload::Sleep
+        )
+    }
+}

@@ -9,7 +9,7 @@ mod rayon_spawn;
 mod threadpool_crate;
 pub(crate) mod tokio_joinset;
 
-pub use brigade_thread::{BrigadeThread, BrigadeThreadExecute};
+pub use brigade_thread::{BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap};
 pub use brigade_tokio::BrigadeTokio;
 pub use crossbeam_pool::CrossbeamPool;
 pub use futures_buffered::FuturesBuffered;
