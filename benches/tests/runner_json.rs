@@ -29,7 +29,7 @@ fn plan_then_one_sample_per_subject_and_round_then_done() {
         "--rounds",
         "2",
         "noop/crossbeam",
-        "noop/brigade-thread",
+        "noop/threadpool",
     ]);
     let kinds: Vec<&str> = events
         .iter()
@@ -48,10 +48,10 @@ fn plan_then_one_sample_per_subject_and_round_then_done() {
     assert_eq!(
         order,
         [
-            "brigade-thread",
             "crossbeam-pool",
-            "crossbeam-pool",
-            "brigade-thread"
+            "threadpool",
+            "threadpool",
+            "crossbeam-pool"
         ]
     );
     assert!(
