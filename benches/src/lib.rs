@@ -34,8 +34,8 @@ pub use measure::{
 };
 pub use subject::{Held, Run, Subject};
 pub use subjects::{
-    BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeTokio, CrossbeamPool,
-    FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet, middleware_stack,
+    BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeTokio, BrigadeTokioMap,
+    CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet, middleware_stack,
 };
 pub use work::{BenchJob, Gate, Work, calibrate_spin, clock_ns, spin};
 pub use workload::{Scale, Workload};
@@ -57,6 +57,7 @@ pub fn all_subjects() -> Vec<Box<dyn Subject>> {
         Box::new(BrigadeThreadExecute),
         Box::new(BrigadeTokio { layered: false }),
         Box::new(BrigadeTokio { layered: true }),
+        Box::new(BrigadeTokioMap),
         Box::new(CrossbeamPool),
         Box::new(ThreadpoolCrate),
         Box::new(RayonSpawn),

@@ -125,6 +125,12 @@ pub(crate) fn evaluate(summary: &Summary) -> Vec<Target> {
             ratio(noop("tokio-joinset"), noop("brigade-tokio")),
         ),
         target(
+            "tokio noop through map ≥ 20× faster than JoinSet + Semaphore",
+            "time tokio-joinset / brigade-tokio/map",
+            Goal::AtLeast(20.0),
+            ratio(noop("tokio-joinset"), noop("brigade-tokio/map")),
+        ),
+        target(
             "sleep makespan ≤ 1.05× ideal on threads",
             "brigade-thread makespan / 100 ms ideal",
             Goal::AtMost(1.05),

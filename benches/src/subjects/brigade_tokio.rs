@@ -2,6 +2,7 @@ use std::mem::size_of;
 use std::time::Instant;
 
 use brigade_tokio::TokioPool;
+use futures::{StreamExt, stream};
 
 use crate::subject::fill;
 use crate::subjects::middleware_stack::middleware_stack;
@@ -117,5 +118,52 @@ impl Subject for BrigadeTokio {
 
     fn supports(&self, workload: Workload) -> bool {
         !self.layered || workload == Workload::Middleware
+    }
+}
+
+/// brigade's async pool through `TokioPool::map`, the bulk API: a stream of jobs in, results
+/// out in input order, at most a queue's worth (plus one per worker) in flight.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BrigadeTokioMap;
+
+impl Subject for BrigadeTokioMap {
+    fn name(&self) -> &'static str {
+        "brigade-tokio/map"
+    }
+
+    fn run(&self, batch: &Batch) -> Run {
+        let runtime = runtime(batch.threads);
+        let pool =
+            BrigadeTokio { layered: false }.pool(&runtime, batch.workers, batch.queue_capacity);
+        let work = batch.work;
+        let run = runtime.block_on(async {
+            let started = Instant::now();
+            let jobs = stream::iter(batch.inputs().map(|input| BenchJob::new(work, input)));
+            let outputs: Vec<u64> = pool
+                .map(jobs, batch.queue_capacity + batch.workers)
+                .map(|result| result.expect("pool accepts").expect("job ran"))
+                .collect()
+                .await;
+            let elapsed = started.elapsed();
+            let _ = pool.shutdown().await;
+            Run { elapsed, outputs }
+        });
+        drop(pool);
+        run
+    }
+
+    fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
+        BrigadeTokio { layered: false }.idle(workers, during)
+    }
+
+    fn job_size(&self) -> usize {
+        size_of::<BenchJob>()
+    }
+
+    fn supports(&self, workload: Workload) -> bool {
+        matches!(
+            workload,
+            Workload::Noop | Workload::Spin | Workload::Cpu | Workload::Sleep
+        )
     }
 }

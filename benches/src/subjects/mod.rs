@@ -10,7 +10,7 @@ mod threadpool_crate;
 pub(crate) mod tokio_joinset;
 
 pub use brigade_thread::{BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap};
-pub use brigade_tokio::BrigadeTokio;
+pub use brigade_tokio::{BrigadeTokio, BrigadeTokioMap};
 pub use crossbeam_pool::CrossbeamPool;
 pub use futures_buffered::FuturesBuffered;
 pub use middleware_stack::middleware_stack;
