@@ -33,6 +33,29 @@ impl<T, E> RunEnd<T, E> {
     pub fn is_success(&self) -> bool {
         matches!(self, RunEnd::Returned(Ok(_)))
     }
+
+    /// The run's terminal result when no layer has a say: what [`settle`] gives with no
+    /// layers, by the same rules, without the clock readings a [`FinishedRun`] needs. A
+    /// backend's path for pools without middleware uses this. `attempt` is this run's
+    /// number (1 for the first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{ErrorKind, RunEnd};
+    ///
+    /// let end = RunEnd::<u8, String>::Returned(Err("stopped".into()));
+    /// let error = end.into_result(1, true, false).unwrap_err();
+    /// assert_eq!((error.kind(), error.attempts()), (ErrorKind::Cancelled, 1));
+    /// ```
+    pub fn into_result(
+        self,
+        attempt: u32,
+        cancelled: bool,
+        past_deadline: bool,
+    ) -> JobResult<T, E> {
+        terminal(self, attempt, cancelled, past_deadline, false)
+    }
 }
 
 /// One job's life across its runs: which attempt is next and when it first failed.
@@ -103,8 +126,8 @@ impl Attempts {
 #[must_use]
 pub enum Settled<J, T, E> {
     /// The job reached its terminal state: complete its handle with this result and count
-    /// it (`Ok` as completed, `Err` by [`JobError::kind`]). The job itself is dropped (or
-    /// was taken by a dead-letter sink).
+    /// it (`Ok` as completed, `Err` by [`JobError::kind`]). The job itself was dropped
+    /// (see [`FinishedRun::settle_with`]) or taken by a dead-letter sink.
     Finished(JobResult<T, E>),
     /// Run the job again, not before `at`; count a retry. It waits in a delay queue,
     /// never on a worker.
@@ -199,6 +222,57 @@ pub fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
     run: FinishedRun<T, E>,
     now: Instant,
 ) -> Settled<J, T, E> {
+    run.settle_with(layers, job, now, drop, drop)
+}
+
+impl<T, E: std::fmt::Display + 'static> FinishedRun<T, E> {
+    /// As [`settle`], but what the backend no longer needs is handed back to it to drop
+    /// instead of being dropped here: `drop_job` gets the job once it has ended and no
+    /// dead-letter sink took it, `drop_end` what the run returned when the job goes on to a
+    /// retry. A backend that contains panics in `Drop` implementations passes its own
+    /// containment; each is called at most once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use brigade_core::middleware::Layers;
+    /// use brigade_core::{Attempts, FinishedRun, JobId, RunEnd, Settled};
+    ///
+    /// let layers = Layers::<&str, String>::new();
+    /// let run = FinishedRun {
+    ///     id: JobId::new(1),
+    ///     end: RunEnd::<u8, String>::Returned(Ok(3)),
+    ///     attempts: Attempts::default(),
+    ///     started: Instant::now(),
+    ///     cancelled: false,
+    ///     past_deadline: false,
+    /// };
+    /// let mut ended = None;
+    /// let settled = run.settle_with(&layers, "count", Instant::now(), |job| ended = Some(job), drop);
+    /// assert!(matches!(settled, Settled::Finished(Ok(3))));
+    /// assert_eq!(ended, Some("count"));
+    /// ```
+    pub fn settle_with<J: 'static>(
+        self,
+        layers: &Layers<J, E>,
+        job: J,
+        now: Instant,
+        drop_job: impl FnOnce(J),
+        drop_end: impl FnOnce(RunEnd<T, E>),
+    ) -> Settled<J, T, E> {
+        settle_run(layers, job, self, now, drop_job, drop_end)
+    }
+}
+
+fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
+    layers: &Layers<J, E>,
+    job: J,
+    run: FinishedRun<T, E>,
+    now: Instant,
+    drop_job: impl FnOnce(J),
+    drop_end: impl FnOnce(RunEnd<T, E>),
+) -> Settled<J, T, E> {
     let FinishedRun {
         id,
         end,
@@ -236,11 +310,14 @@ pub fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
         },
     };
     match decision {
-        AfterRunDecision::RetryAt(at) => Settled::Retry {
-            job,
-            attempts: after,
-            at,
-        },
+        AfterRunDecision::RetryAt(at) => {
+            drop_end(end);
+            Settled::Retry {
+                job,
+                attempts: after,
+                at,
+            }
+        }
         AfterRunDecision::DeadLetter(index) if !end.is_success() => {
             let error = match &end {
                 RunEnd::Returned(Err(error)) => error.to_string(),
@@ -258,10 +335,17 @@ pub fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
                 first_failure,
                 last_failure: SystemTime::now(),
             };
-            let taken = layers.dead_letter(index, letter).is_ok();
+            let taken = match layers.dead_letter(index, letter) {
+                Ok(()) => true,
+                Err(letter) => {
+                    drop_job(letter.job);
+                    false
+                }
+            };
             Settled::Finished(terminal(end, attempt, cancelled, past_deadline, taken))
         }
         AfterRunDecision::Done | AfterRunDecision::DeadLetter(_) => {
+            drop_job(job);
             Settled::Finished(terminal(end, attempt, cancelled, past_deadline, false))
         }
     }
@@ -371,6 +455,91 @@ mod tests {
             (letters[0].job, letters[0].error.as_str()),
             (9, "bad input")
         );
+    }
+
+    #[test]
+    fn what_the_backend_no_longer_needs_goes_to_its_drop_hooks() {
+        let layers = Layers::new().with(RetryOnce);
+        let mut dropped_end = None;
+        let end = RunEnd::Returned(Err("flaky".into()));
+        let settled = run(end, Attempts::default()).settle_with(
+            &layers,
+            7,
+            Instant::now(),
+            |_| panic!("a retried job is kept"),
+            |end| dropped_end = Some(end),
+        );
+        let Settled::Retry { job, attempts, .. } = settled else {
+            panic!("expected a retry");
+        };
+        assert!(matches!(dropped_end, Some(RunEnd::Returned(Err(ref e))) if e == "flaky"));
+        let mut dropped_job = None;
+        let end = RunEnd::Returned(Err("flaky".into()));
+        let settled = run(end, attempts).settle_with(
+            &layers,
+            job,
+            Instant::now(),
+            |job| dropped_job = Some(job),
+            |_| panic!("the run's end is the job's result"),
+        );
+        assert!(matches!(settled, Settled::Finished(Err(_))));
+        assert_eq!(dropped_job, Some(7));
+    }
+
+    /// A dead-letter sink that gives every letter back.
+    struct Refusing;
+    impl Middleware<u8, String> for Refusing {
+        fn after_run(&self, _: &u8, _: &RunReport<'_, String>, _: Instant) -> AfterRun {
+            AfterRun::DeadLetter
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_given_back_goes_to_the_job_drop_hook() {
+        let layers = Layers::new().with(Refusing);
+        let mut dropped_job = None;
+        let end = RunEnd::Panicked("boom".into());
+        let settled = run(end, Attempts::default()).settle_with(
+            &layers,
+            5,
+            Instant::now(),
+            |job| dropped_job = Some(job),
+            |_| panic!("no retry"),
+        );
+        let Settled::Finished(Err(error)) = settled else {
+            panic!("expected a terminal state");
+        };
+        assert_eq!(error.kind(), ErrorKind::Panicked);
+        assert_eq!(dropped_job, Some(5));
+    }
+
+    #[test]
+    fn a_run_without_layers_ends_as_settle_would_end_it() {
+        let layers = Layers::<u8, String>::new();
+        let ends = || -> [RunEnd<u8, String>; 3] {
+            [
+                RunEnd::Returned(Ok(1)),
+                RunEnd::Returned(Err("e".into())),
+                RunEnd::Panicked("p".into()),
+            ]
+        };
+        for (cancelled, past_deadline) in [(false, false), (true, false), (true, true)] {
+            for (end, same) in ends().into_iter().zip(ends()) {
+                let mut finished = run(end, Attempts::default());
+                finished.cancelled = cancelled;
+                finished.past_deadline = past_deadline;
+                let Settled::Finished(settled) = settle(&layers, 1, finished, Instant::now())
+                else {
+                    panic!("no layers, no retry");
+                };
+                let plain = same.into_result(1, cancelled, past_deadline);
+                assert_eq!(
+                    format!("{plain:?}"),
+                    format!("{settled:?}"),
+                    "cancelled {cancelled}, past deadline {past_deadline}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -4,16 +4,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{
-    AfterRunDecision, DeadLetter, Layers, RunOutcome, RunReport, Start,
-};
-use brigade_core::{CancellationToken, Job, JobContext, JobError};
+use brigade_core::middleware::{Layers, Start};
+use brigade_core::{CancellationToken, FinishedRun, Job, JobContext, JobError, Settled};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::capacity::{CapacityWaits, RunTicket};
-use crate::run::{Ran, drop_quietly, run_job};
+use crate::run::{drop_quietly, run_job};
 use crate::shared::Shared;
 use crate::task::{Message, Task};
 use crate::timer::{Due, Timer};
@@ -49,37 +47,6 @@ impl<J: Job> Drop for Running<'_, J> {
             for task in self.hooks.waiting.run_ended(ticket) {
                 self.hooks.reoffer_one(self.shared, task);
             }
-        }
-    }
-}
-
-/// A run's end, classified, owning the error.
-enum Ended<T, E> {
-    Succeeded(T),
-    Failed(E),
-    TimedOut(E),
-    Cancelled(E),
-    Panicked(String),
-}
-
-impl<T, E> Ended<T, E> {
-    fn outcome(&self) -> RunOutcome<'_, E> {
-        match self {
-            Ended::Succeeded(_) => RunOutcome::Succeeded,
-            Ended::Failed(error) => RunOutcome::Failed(error),
-            Ended::TimedOut(error) => RunOutcome::TimedOut(Some(error)),
-            Ended::Cancelled(error) => RunOutcome::Cancelled(Some(error)),
-            Ended::Panicked(message) => RunOutcome::Panicked(message),
-        }
-    }
-
-    fn into_result(self, attempt: u32) -> Result<T, JobError<E>> {
-        match self {
-            Ended::Succeeded(output) => Ok(output),
-            Ended::Failed(error) => Err(JobError::failed(error, attempt)),
-            Ended::TimedOut(error) => Err(JobError::timed_out(Some(error), attempt)),
-            Ended::Cancelled(error) => Err(JobError::cancelled(Some(error), attempt)),
-            Ended::Panicked(message) => Err(JobError::panicked(message, attempt)),
         }
     }
 }
@@ -172,11 +139,8 @@ impl<J: Job> Hooks<J> {
 
     fn process_inner(&self, shared: &Arc<Shared<J>>, mut task: Task<J>, settled: &mut bool) {
         if task.done.is_cancelled(&shared.token) {
-            let runs = task.runs();
-            let Task { job, done, .. } = task;
-            drop_quietly(job);
             *settled = true;
-            shared.finish(done, Err(JobError::cancelled(None, runs)));
+            shared.finish_unstarted(task);
             return;
         }
         let started = Instant::now();
@@ -212,11 +176,11 @@ impl<J: Job> Hooks<J> {
             None => (job_token, None, None),
         };
         let id = task.done.id();
-        let attempt = task.attempt;
+        let attempt = task.attempts.next();
         let cx = JobContext::new(id, Arc::clone(&shared.name), run_token)
             .with_attempt(attempt)
             .with_deadline(deadline);
-        let ran = run_job(&mut task.job, &cx);
+        let end = run_job(&mut task.job, &cx);
         let cancelled = job_token
             .as_ref()
             .map_or_else(|| cx.is_cancelled(), CancellationToken::is_cancelled);
@@ -227,28 +191,36 @@ impl<J: Job> Hooks<J> {
         drop((cx, job_token));
         self.layers.release(&task.job);
         let now = Instant::now();
-        let ended = match ran {
-            Ran::Ok(output) => Ended::Succeeded(output),
-            Ran::Panicked(message) => Ended::Panicked(message),
-            Ran::Err(error) if deadline.is_some_and(|at| now >= at) => Ended::TimedOut(error),
-            Ran::Err(error) if cancelled => Ended::Cancelled(error),
-            Ran::Err(error) => Ended::Failed(error),
-        };
-        let report = RunReport {
+        let Task {
+            job,
+            done,
+            attempts,
+        } = task;
+        let run = FinishedRun {
             id,
-            outcome: ended.outcome(),
-            attempt,
+            end,
+            attempts,
             started,
-            first_failure: task.first_failure,
+            cancelled,
+            past_deadline: deadline.is_some_and(|at| now >= at),
         };
-        let decision = self.layers.after_run(&task.job, &report, now);
-
-        match decision {
-            AfterRunDecision::RetryAt(at) if !matches!(ended, Ended::Succeeded(_)) => {
-                drop_quietly(ended);
-                task.attempt += 1;
-                task.first_failure.get_or_insert(now);
+        // Hooks run in there (after run, a dead-letter sink): `settled` stays false until
+        // it returns, and a panic drops `done`, which resolves the handle as returned.
+        match run.settle_with(&self.layers, job, now, drop_quietly, drop_quietly) {
+            Settled::Finished(result) => {
                 *settled = true;
+                if result.as_ref().is_err_and(JobError::is_dead_lettered) {
+                    tracing::debug!(pool = %shared.name, %id, "dead-lettered a job");
+                }
+                shared.finish(done, result);
+            }
+            Settled::Retry { job, attempts, at } => {
+                *settled = true;
+                let task = Task {
+                    job,
+                    done,
+                    attempts,
+                };
                 if shared.aborting.load(Ordering::Relaxed) {
                     shared.hand_back(task);
                 } else {
@@ -256,68 +228,6 @@ impl<J: Job> Hooks<J> {
                     self.delay(task, at);
                 }
             }
-            AfterRunDecision::DeadLetter(index) if !matches!(ended, Ended::Succeeded(_)) => {
-                *settled = true;
-                self.dead_letter(shared, task, ended, index, now);
-            }
-            _ => {
-                let Task { job, done, .. } = task;
-                drop_quietly(job);
-                *settled = true;
-                shared.finish(done, ended.into_result(attempt));
-            }
         }
-    }
-
-    fn dead_letter(
-        &self,
-        shared: &Shared<J>,
-        task: Task<J>,
-        ended: Ended<J::Output, J::Error>,
-        index: usize,
-        now: Instant,
-    ) {
-        let Task {
-            job,
-            done,
-            attempt,
-            first_failure,
-        } = task;
-        let error = match &ended {
-            Ended::Failed(error) | Ended::TimedOut(error) | Ended::Cancelled(error) => {
-                error.to_string()
-            }
-            Ended::Panicked(message) => message.clone(),
-            Ended::Succeeded(_) => unreachable!("successful runs are never dead-lettered"),
-        };
-        let wall_now = SystemTime::now();
-        let wall = |at: Instant| {
-            wall_now
-                .checked_sub(now.saturating_duration_since(at))
-                .unwrap_or(wall_now)
-        };
-        let letter = DeadLetter {
-            job,
-            id: done.id(),
-            error,
-            attempts: attempt,
-            first_failure: wall(first_failure.unwrap_or(now)),
-            last_failure: wall_now,
-        };
-        tracing::debug!(pool = %shared.name, id = %done.id(), layer = self.layers.name(index), "dead-lettering a job");
-        let result = match self.layers.dead_letter(index, letter) {
-            Ok(()) => match ended {
-                Ended::Failed(error) | Ended::TimedOut(error) | Ended::Cancelled(error) => {
-                    Err(JobError::dead_lettered(error, attempt))
-                }
-                Ended::Panicked(message) => Err(JobError::dead_lettered_panic(message, attempt)),
-                Ended::Succeeded(_) => unreachable!("successful runs are never dead-lettered"),
-            },
-            Err(letter) => {
-                drop_quietly(letter.job);
-                ended.into_result(attempt)
-            }
-        };
-        shared.finish(done, result);
     }
 }

@@ -75,12 +75,11 @@ impl IdleSignal {
 /// job's handle holds exactly one result.
 #[cfg(all(test, brigade_loom))]
 mod loom_models {
-    use brigade_core::JobError;
+    use brigade_core::{JobError, RunEnd};
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicU64};
 
     use super::*;
-    use crate::run::{Ran, plain_result};
 
     type Slot = Mutex<Vec<Result<u64, JobError<String>>>>;
 
@@ -107,12 +106,12 @@ mod loom_models {
                         Err(JobError::cancelled(None, 0))
                     } else {
                         ran.store(true, Ordering::SeqCst);
-                        let outcome = if cancelled.load(Ordering::SeqCst) {
-                            Ran::Err("noticed".to_string())
+                        let end = RunEnd::Returned(if cancelled.load(Ordering::SeqCst) {
+                            Err("noticed".to_string())
                         } else {
-                            Ran::Ok(7)
-                        };
-                        plain_result(outcome, cancelled.load(Ordering::SeqCst), 1)
+                            Ok(7)
+                        });
+                        end.into_result(1, cancelled.load(Ordering::SeqCst), false)
                     };
                     lock(&slot).push(result);
                     finished.fetch_add(1, Ordering::SeqCst);

@@ -17,6 +17,7 @@ use crate::gate::Gate;
 use crate::hooks::Hooks;
 pub(crate) use crate::idle::IdleSignal;
 use crate::roster::Roster;
+use crate::run::drop_quietly;
 use crate::sync::lock_std as lock;
 use crate::task::{Done, Message, Task, kind_of};
 
@@ -78,13 +79,22 @@ impl<J: Job> Shared<J> {
     /// Ends an unstarted job as returned and keeps it for the shutdown report.
     pub(crate) fn hand_back(&self, task: Task<J>) {
         let Task {
-            job, done, attempt, ..
+            job,
+            done,
+            attempts,
         } = task;
         lock(&self.handed_back).push(job);
         let _ = catch_unwind(AssertUnwindSafe(move || {
-            done.deliver(Err(JobError::returned(attempt - 1)));
+            done.deliver(Err(JobError::returned(attempts.ran())));
         }));
         self.settle(Some(ErrorKind::Returned));
+    }
+
+    /// Ends a job cancelled before its run started, without running it.
+    pub(crate) fn finish_unstarted(&self, task: Task<J>) {
+        let runs = task.attempts.ran();
+        drop_quietly(task.job);
+        self.finish(task.done, Err(JobError::cancelled(None, runs)));
     }
 
     /// Accepted jobs not yet in a terminal state.

@@ -1,8 +1,6 @@
 //! What travels through the queue: a job with where its result goes.
 
-use std::time::Instant;
-
-use brigade_core::{CancellationToken, Completer, Job, JobError, JobId, JobResult};
+use brigade_core::{Attempts, CancellationToken, Completer, Job, JobError, JobId, JobResult};
 
 /// Where a job's result goes: its handle, or nowhere (`execute`). The detached variant
 /// carries only the id, so `execute` on a typed pool allocates nothing per job.
@@ -48,9 +46,7 @@ impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
 pub(crate) struct Task<J: Job> {
     pub(crate) job: J,
     pub(crate) done: Done<J::Output, J::Error>,
-    /// The attempt the next run will be (1 for the first).
-    pub(crate) attempt: u32,
-    pub(crate) first_failure: Option<Instant>,
+    pub(crate) attempts: Attempts,
 }
 
 impl<J: Job> Task<J> {
@@ -58,14 +54,8 @@ impl<J: Job> Task<J> {
         Task {
             job,
             done,
-            attempt: 1,
-            first_failure: None,
+            attempts: Attempts::default(),
         }
-    }
-
-    /// Runs that already happened.
-    pub(crate) fn runs(&self) -> u32 {
-        self.attempt - 1
     }
 }
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
 
-use brigade_core::{ErrorKind, Job, JobContext, JobError};
+use brigade_core::{ErrorKind, Job, JobContext};
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 
 use crate::roster::Retire;
-use crate::run::{drop_quietly, plain_result, run_job};
+use crate::run::{drop_quietly, run_job};
 use crate::shared::Shared;
 use crate::sync::lock_std as lock;
 use crate::task::{Message, Task};
@@ -171,28 +171,27 @@ pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, task: Task<J>) {
 }
 
 fn run_plain<J: Job>(shared: &Shared<J>, task: Task<J>) {
+    if task.done.is_cancelled(&shared.token) {
+        shared.finish_unstarted(task);
+        return;
+    }
     let Task {
         mut job,
         done,
-        attempt,
-        ..
+        attempts,
     } = task;
-    if done.is_cancelled(&shared.token) {
-        drop_quietly(job);
-        shared.finish(done, Err(JobError::cancelled(None, attempt - 1)));
-        return;
-    }
+    let attempt = attempts.next();
     let token = done.token(&shared.token);
     let cx = JobContext::new(done.id(), Arc::clone(&shared.name), token).with_attempt(attempt);
-    let ran = run_job(&mut job, &cx);
+    let end = run_job(&mut job, &cx);
     drop_quietly(job);
     let cancelled = cx.is_cancelled();
     // The context's token may hold the last reference to the handle's cell (when the
     // handle is gone); drop it here so the result is dropped inside `finish`, which
     // contains a panic in its `Drop`.
     drop(cx);
-    let result = plain_result(ran, cancelled, attempt);
-    shared.finish(done, result);
+    // Without layers nothing has a deadline, and nothing reads a clock.
+    shared.finish(done, end.into_result(attempt, cancelled, false));
 }
 
 /// Runs `body` for one task; if it panics (a middleware hook did) before the task was

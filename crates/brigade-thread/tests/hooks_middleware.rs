@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use brigade_core::middleware::{
     Admission, AfterRun, DeadLetter, DropReason, Middleware, QueueState, RunReport, Start,
 };
-use brigade_core::{CancellationToken, ErrorKind, Job, JobContext, Rejection, SubmitError};
+use brigade_core::{BoxJob, CancellationToken, ErrorKind, Job, JobContext, Rejection, SubmitError};
 use brigade_thread::ThreadPool;
 use common::{PATIENCE, eventually};
 
@@ -585,7 +585,8 @@ fn a_retry_after_a_timeout_gets_a_fresh_deadline() {
     assert!(submitted.elapsed() >= limit * 2);
 }
 
-/// Panics in `before_start` for value 66 and in `after_run` for value 67.
+/// Panics in `before_start` for value 66, in `after_run` for value 67, and in its
+/// dead-letter sink for value 68.
 struct Faulty;
 
 impl Middleware<Spec, String> for Faulty {
@@ -596,7 +597,15 @@ impl Middleware<Spec, String> for Faulty {
 
     fn after_run(&self, job: &Spec, _: &RunReport<'_, String>, _: Instant) -> AfterRun {
         assert!(job.value != 67, "after_run exploded");
-        AfterRun::Done
+        if job.value == 68 {
+            AfterRun::DeadLetter
+        } else {
+            AfterRun::Done
+        }
+    }
+
+    fn dead_letter(&self, _: DeadLetter<Spec>) -> Result<(), DeadLetter<Spec>> {
+        panic!("the dead-letter sink exploded");
     }
 }
 
@@ -607,10 +616,66 @@ fn a_panicking_hook_costs_no_worker_and_no_accounting() {
     assert!(before.is_returned(), "{before:?}");
     let after = pool.submit(Spec::new(67)).unwrap().join().unwrap_err();
     assert!(after.is_returned(), "{after:?}");
+    let sink = pool
+        .submit(Spec::new(68).failing(1))
+        .unwrap()
+        .join()
+        .unwrap_err();
+    assert!(sink.is_returned(), "{sink:?}");
     assert_eq!(pool.submit(Spec::new(1)).unwrap().join(), Ok(1));
+    // An uncounted job would make `wait_idle`, and the pool's drop, wait forever.
+    let deadline = Instant::now() + PATIENCE;
+    while pool.stats().in_flight() != 0 {
+        if Instant::now() > deadline {
+            let stats = pool.stats();
+            std::mem::forget(pool);
+            panic!("a job was never counted: {stats:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     pool.wait_idle();
     let stats = pool.stats();
-    assert_eq!((stats.returned, stats.completed, stats.workers), (2, 1, 1));
+    assert_eq!((stats.returned, stats.completed, stats.workers), (3, 1, 1));
+    assert!(stats.is_balanced(), "{stats:?}");
+}
+
+/// A value whose `Drop` panics.
+struct Grenade;
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        panic!("dropped a grenade");
+    }
+}
+
+/// Has no say at any hook; makes the pool take its layered path.
+struct Bystander;
+
+impl<J, E> Middleware<J, E> for Bystander {}
+
+#[test]
+fn a_job_panicking_in_its_drop_still_delivers_its_result_through_the_layers() {
+    let pool: ThreadPool<BoxJob<u64, String>> = ThreadPool::builder()
+        .workers(1)
+        .layer(Bystander)
+        .build()
+        .unwrap();
+    let grenade = Grenade;
+    let job = BoxJob::new(move |_: &JobContext| {
+        let _held = &grenade;
+        Ok(5)
+    });
+    assert_eq!(pool.submit(job).unwrap().join(), Ok(5));
+    let grenade = Grenade;
+    let job = BoxJob::new(move |_: &JobContext| {
+        let _held = &grenade;
+        Err("no".to_string())
+    });
+    let error = pool.submit(job).unwrap().join().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Failed);
+    pool.wait_idle();
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.failed, stats.workers), (1, 1, 1));
     assert!(stats.is_balanced(), "{stats:?}");
 }
 
