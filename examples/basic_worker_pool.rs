@@ -57,8 +57,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     println!("\nResults:");
-    for (_, result) in pool.map_unordered(tasks, JOBS as usize) {
-        let report = result?;
+    for result in pool.map_unordered(tasks, JOBS as usize) {
+        // The outer `?`: a job the pool refused comes back; the inner one: the job's error.
+        let report = result??;
         println!(
             "  Job {} completed in {:?} ({})",
             report.job_id, report.duration, report.output

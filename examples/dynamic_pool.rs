@@ -27,11 +27,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(job)
         })
     });
-    for (_, result) in pool.map_unordered(burst, 100) {
+    for result in pool.map_unordered(burst, 100) {
+        // Each job returns its own number; the outer `?` is for a job the pool refused.
+        let job = result??;
         let stats = pool.stats();
         println!(
-            "Job {} completed (workers: {}, queue: {})",
-            result?, stats.workers, stats.queued
+            "Job {job} completed (workers: {}, queue: {})",
+            stats.workers, stats.queued
         );
     }
 

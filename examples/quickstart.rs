@@ -45,11 +45,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         width,
     });
 
-    // At most 8 jobs in flight; results in completion order.
-    for (id, result) in pool.map_unordered(jobs, 8) {
+    // At most 8 jobs in flight; results in completion order. Each message names its
+    // image, so the output says which job it was.
+    for result in pool.map_unordered(jobs, 8) {
         match result {
-            Ok(message) => println!("job {id}: {message}"),
-            Err(error) => println!("job {id}: FAILED: {error}"),
+            Ok(Ok(message)) => println!("{message}"),
+            Ok(Err(error)) => println!("FAILED: {error}"),
+            // The pool hands back a job it refuses (here it never does: nothing rejects
+            // and the pool is open).
+            Err(refused) => {
+                let reason = refused.to_string();
+                println!("{}: not accepted: {reason}", refused.into_inner().name);
+            }
         }
     }
 

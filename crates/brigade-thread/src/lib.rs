@@ -23,7 +23,8 @@
 //! - **Handles.** Join (blocking, with a timeout, or not at all), `.await`, or cancel a
 //!   job through its `JobHandle`; a job cancelled before it starts never runs. Dropping a
 //!   handle neither cancels the job nor leaks it. [`ThreadPool::map`] and
-//!   [`ThreadPool::map_unordered`] run an iterator of jobs with a bound on those in flight.
+//!   [`ThreadPool::map_unordered`] run an iterator of jobs with a bound on those in flight,
+//!   handing back any job the pool refuses ([`MapResult`]).
 //! - **Panics** are contained: a panicking job ends with a `JobError` carrying the panic's
 //!   message and the worker carries on.
 //! - **Shutdown.** [`ThreadPool::shutdown`] (graceful: everything accepted runs, delayed
@@ -77,4 +78,5 @@ mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_NAME, DEFAULT_QUEUE_SLOTS_PER_WORKER};
 pub use errgroup::ErrGroup;
+pub use map::MapResult;
 pub use pool::{BoxPool, ThreadPool};

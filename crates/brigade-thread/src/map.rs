@@ -3,20 +3,33 @@
 
 use std::collections::VecDeque;
 
-use brigade_core::{Completions, Job, JobError, JobHandle, JobId, JobResult};
+use brigade_core::{Completions, Job, JobHandle, JobResult, SubmitError};
 
 use crate::pool::ThreadPool;
 
-type Output<J> = JobResult<<J as Job>::Output, <J as Job>::Error>;
+/// What [`ThreadPool::map`] and [`ThreadPool::map_unordered`] yield for each job: the job's
+/// result, or the job itself, handed back, if the pool refused it (shut down, or rejected
+/// by a middleware).
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{BoxJob, JobContext, SubmitError};
+/// use brigade_thread::{BoxPool, MapResult, ThreadPool};
+///
+/// let pool: BoxPool<u64, String> = ThreadPool::builder().workers(2).build()?;
+/// let _ = pool.shutdown();
+/// let job = BoxJob::new(|_: &JobContext| Ok(1));
+/// let result: MapResult<BoxJob<u64, String>> = pool.map([job], 1).next().unwrap();
+/// assert!(matches!(result, Err(SubmitError::Closed(_))), "the job comes back");
+/// # Ok::<(), brigade_core::ConfigError>(())
+/// ```
+pub type MapResult<J> = Result<JobResult<<J as Job>::Output, <J as Job>::Error>, SubmitError<J>>;
 
-/// A job in flight, or one the pool refused (shut down, or rejected by a middleware).
+/// A job in flight, or one the pool refused, kept for its turn in the input order.
 enum Slot<J: Job> {
     Running(JobHandle<J::Output, J::Error>),
-    Refused,
-}
-
-fn refused<T, E>() -> JobResult<T, E> {
-    Err(JobError::returned(0))
+    Refused(SubmitError<J>),
 }
 
 struct Ordered<'a, J: Job, I> {
@@ -27,19 +40,19 @@ struct Ordered<'a, J: Job, I> {
 }
 
 impl<J: Job, I: Iterator<Item = J>> Iterator for Ordered<'_, J, I> {
-    type Item = Output<J>;
+    type Item = MapResult<J>;
 
     fn next(&mut self) -> Option<Self::Item> {
         while self.in_flight.len() < self.limit {
             let Some(job) = self.jobs.next() else { break };
             self.in_flight.push_back(match self.pool.submit(job) {
                 Ok(handle) => Slot::Running(handle),
-                Err(_) => Slot::Refused,
+                Err(refused) => Slot::Refused(refused),
             });
         }
         Some(match self.in_flight.pop_front()? {
-            Slot::Running(handle) => handle.join(),
-            Slot::Refused => refused(),
+            Slot::Running(handle) => Ok(handle.join()),
+            Slot::Refused(refused) => Err(refused),
         })
     }
 }
@@ -49,25 +62,25 @@ struct Unordered<'a, J: Job, I> {
     jobs: I,
     limit: usize,
     in_flight: Completions<J::Output, J::Error>,
-    refused: usize,
+    /// Refused jobs not yet handed back; they count against the limit until they are.
+    refused: VecDeque<SubmitError<J>>,
 }
 
 impl<J: Job, I: Iterator<Item = J>> Iterator for Unordered<'_, J, I> {
-    type Item = (JobId, Output<J>);
+    type Item = MapResult<J>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.in_flight.len() + self.refused < self.limit {
+        while self.in_flight.len() + self.refused.len() < self.limit {
             let Some(job) = self.jobs.next() else { break };
             match self.pool.submit(job) {
                 Ok(handle) => self.in_flight.push(handle),
-                Err(_) => self.refused += 1,
+                Err(refused) => self.refused.push_back(refused),
             }
         }
-        if self.refused > 0 {
-            self.refused -= 1;
-            return Some((JobId::new(0), refused()));
+        if let Some(refused) = self.refused.pop_front() {
+            return Some(Err(refused));
         }
-        self.in_flight.next()
+        self.in_flight.next().map(|(_, result)| Ok(result))
     }
 }
 
@@ -76,9 +89,10 @@ impl<J: Job> ThreadPool<J> {
     /// yields their results in input order. Jobs are pulled from `jobs` lazily, as results
     /// are taken. A `max_in_flight` of 0 is taken as 1.
     ///
-    /// A job the pool refuses (it is shut down, or a middleware rejected it) yields an
-    /// error of kind [`Returned`](brigade_core::ErrorKind::Returned) and is dropped.
-    /// Dropping the iterator early leaves the jobs already submitted running.
+    /// Each item is a [`MapResult`]: `Ok` with the job's result, or `Err` with the job
+    /// handed back in a [`SubmitError`] if the pool refused it (it is shut down, or a
+    /// middleware rejected it), in that job's place in the order. Dropping the iterator
+    /// early leaves the jobs already submitted running.
     ///
     /// # Examples
     ///
@@ -86,11 +100,14 @@ impl<J: Job> ThreadPool<J> {
     /// use brigade_core::JobContext;
     /// let pool = brigade_thread::ThreadPool::builder().workers(4).build()?;
     /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, String>(n * 10));
-    /// let results: Vec<u64> = pool.map(jobs, 2).map(Result::unwrap).collect();
+    /// let results: Vec<u64> = pool
+    ///     .map(jobs, 2)
+    ///     .map(|result| result.expect("pool accepts").expect("job ran"))
+    ///     .collect();
     /// assert_eq!(results, [10, 20, 30, 40, 50]);
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
-    pub fn map<I>(&self, jobs: I, max_in_flight: usize) -> impl Iterator<Item = Output<J>>
+    pub fn map<I>(&self, jobs: I, max_in_flight: usize) -> impl Iterator<Item = MapResult<J>>
     where
         I: IntoIterator<Item = J>,
     {
@@ -102,9 +119,9 @@ impl<J: Job> ThreadPool<J> {
         }
     }
 
-    /// As [`map`](Self::map), but yields `(id, result)` in completion order: the seeds'
-    /// results channel. A refused job yields id `#0` and a
-    /// [`Returned`](brigade_core::ErrorKind::Returned) error.
+    /// As [`map`](Self::map), but yields results in the order the jobs finish: the seeds'
+    /// results channel. A refused job comes back at the next call. Items carry no job id:
+    /// a job whose caller needs to know which one it was puts that in its output or error.
     ///
     /// # Examples
     ///
@@ -112,7 +129,10 @@ impl<J: Job> ThreadPool<J> {
     /// use brigade_core::JobContext;
     /// let pool = brigade_thread::ThreadPool::builder().workers(4).build()?;
     /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, String>(n));
-    /// let mut results: Vec<u64> = pool.map_unordered(jobs, 3).map(|(_, r)| r.unwrap()).collect();
+    /// let mut results: Vec<u64> = pool
+    ///     .map_unordered(jobs, 3)
+    ///     .map(|result| result.expect("pool accepts").expect("job ran"))
+    ///     .collect();
     /// results.sort();
     /// assert_eq!(results, [1, 2, 3, 4, 5]);
     /// # Ok::<(), brigade_core::ConfigError>(())
@@ -121,7 +141,7 @@ impl<J: Job> ThreadPool<J> {
         &self,
         jobs: I,
         max_in_flight: usize,
-    ) -> impl Iterator<Item = (JobId, Output<J>)>
+    ) -> impl Iterator<Item = MapResult<J>>
     where
         I: IntoIterator<Item = J>,
     {
@@ -130,7 +150,7 @@ impl<J: Job> ThreadPool<J> {
             jobs: jobs.into_iter(),
             limit: max_in_flight.max(1),
             in_flight: Completions::new(),
-            refused: 0,
+            refused: VecDeque::new(),
         }
     }
 }

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use brigade_core::middleware::{Admission, Middleware, QueueState};
 use brigade_core::{
-    BoxJob, CancellationToken, ErrorKind, JobContext, SubmitError, SubmitTimeoutError,
+    BoxJob, CancellationToken, ErrorKind, JobContext, Rejection, SubmitError, SubmitTimeoutError,
     TrySubmitError,
 };
-use brigade_thread::{BoxPool, ThreadPool};
+use brigade_thread::{BoxPool, MapResult, ThreadPool};
 use common::{Job, PATIENCE, eventually, fails, returns, waits_for};
 
 fn pool(workers: usize, capacity: usize) -> BoxPool<u64, String> {
@@ -338,7 +339,10 @@ fn map_keeps_input_order_and_bounds_jobs_in_flight() {
             Ok(i)
         })
     });
-    let results: Vec<u64> = pool.map(jobs, 3).map(Result::unwrap).collect();
+    let results: Vec<u64> = pool
+        .map(jobs, 3)
+        .map(|result| result.expect("accepted").expect("ran"))
+        .collect();
     assert_eq!(results, (0..40).collect::<Vec<_>>());
     assert!(peak.load(Ordering::SeqCst) <= 3, "at most 3 in flight");
 }
@@ -346,10 +350,13 @@ fn map_keeps_input_order_and_bounds_jobs_in_flight() {
 #[test]
 fn map_with_zero_in_flight_runs_one_at_a_time() {
     let pool = pool(2, 8);
-    let results: Vec<_> = pool.map((0..5).map(returns), 0).collect();
+    let results: Vec<_> = pool
+        .map((0..5).map(returns), 0)
+        .map(|result| result.expect("accepted"))
+        .collect();
     assert_eq!(results, (0..5).map(Ok).collect::<Vec<_>>());
-    let unordered: Vec<_> = pool.map_unordered((0..5).map(returns), 0).collect();
-    assert_eq!(unordered.len(), 5);
+    let unordered = pool.map_unordered((0..5).map(returns), 0);
+    assert_eq!(unordered.filter(Result::is_ok).count(), 5);
 }
 
 #[test]
@@ -363,32 +370,82 @@ fn map_unordered_yields_in_completion_order() {
         returns(2),
         fails("three"),
     ];
-    let results: Vec<_> = pool.map_unordered(jobs, 3).collect();
+    let results: Vec<_> = pool
+        .map_unordered(jobs, 3)
+        .map(|result| result.expect("accepted"))
+        .collect();
     assert_eq!(results.len(), 3);
-    assert_eq!(
-        results.last().unwrap().1,
-        Ok(1),
-        "the slow job comes out last"
-    );
+    assert_eq!(results.last(), Some(&Ok(1)), "the slow job comes out last");
     assert!(
         results
             .iter()
-            .any(|(_, r)| r.as_ref().is_err_and(|e| e.kind() == ErrorKind::Failed))
+            .any(|r| r.as_ref().is_err_and(|e| e.kind() == ErrorKind::Failed))
     );
 }
 
+/// The value a job handed back by `map` returns when run here: which job it was.
+fn value_of(refused: SubmitError<Job>) -> u64 {
+    let mut job = refused.into_inner();
+    brigade_core::Job::run(&mut job, &JobContext::detached()).unwrap()
+}
+
 #[test]
-fn map_on_a_closed_pool_yields_returned_errors() {
+fn map_on_a_closed_pool_hands_every_job_back() {
     let pool = pool(1, 4);
     let _ = pool.shutdown();
-    let results: Vec<_> = pool.map((0..3).map(returns), 2).collect();
-    assert_eq!(results.len(), 3);
-    assert!(
-        results
-            .iter()
-            .all(|r| r.as_ref().is_err_and(|e| e.is_returned()))
-    );
-    assert_eq!(pool.map_unordered((0..2).map(returns), 2).count(), 2);
+    let values: Vec<u64> = pool
+        .map((0..3).map(returns), 2)
+        .map(|result| match result {
+            Err(refused @ SubmitError::Closed(_)) => value_of(refused),
+            other => panic!("expected the job back, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(values, [0, 1, 2], "each job, in its place");
+    let mut values: Vec<u64> = pool
+        .map_unordered((0..4).map(returns), 2)
+        .map(|result| value_of(result.expect_err("the pool is closed")))
+        .collect();
+    values.sort_unstable();
+    assert_eq!(values, [0, 1, 2, 3]);
+    assert_eq!(pool.stats().submitted, 0, "nothing was accepted");
+}
+
+/// Rejects every second job offered to it.
+struct RejectEverySecond(AtomicUsize);
+
+impl Middleware<Job, String> for RejectEverySecond {
+    fn admit(&self, _: &Job, _: QueueState) -> Admission {
+        if self.0.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+            Admission::Reject(Rejection::new("every second"))
+        } else {
+            Admission::Accept
+        }
+    }
+}
+
+#[test]
+fn map_hands_rejected_jobs_back_between_the_results() {
+    let pool: BoxPool<u64, String> = ThreadPool::builder()
+        .workers(2)
+        .layer(RejectEverySecond(AtomicUsize::new(0)))
+        .build()
+        .unwrap();
+    let describe = |result: MapResult<Job>| match result {
+        Ok(ran) => format!("ran {}", ran.unwrap()),
+        Err(refused @ SubmitError::Rejected(..)) => format!("back {}", value_of(refused)),
+        Err(other) => panic!("unexpected {other:?}"),
+    };
+    let ordered: Vec<String> = pool.map((0..4).map(returns), 2).map(describe).collect();
+    assert_eq!(ordered, ["ran 0", "back 1", "ran 2", "back 3"]);
+    let mut unordered: Vec<String> = pool
+        .map_unordered((0..4).map(returns), 3)
+        .map(describe)
+        .collect();
+    unordered.sort();
+    assert_eq!(unordered, ["back 1", "back 3", "ran 0", "ran 2"]);
+    pool.wait_idle();
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.rejected), (4, 4));
 }
 
 #[test]
