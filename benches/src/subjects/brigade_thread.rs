@@ -161,7 +161,7 @@ impl Subject for BrigadeThreadMap {
             let in_flight = batch.queue_capacity + batch.workers;
             outputs.extend(
                 pool.map(jobs, in_flight)
-                    .map(|result| result.expect("job ran")),
+                    .map(|result| result.expect("pool accepts").expect("job ran")),
             );
         });
         let _ = pool.shutdown();
