@@ -53,10 +53,18 @@ pub(crate) struct Shared<J: Job> {
 impl<J: Job> Shared<J> {
     /// Records a job's terminal state, after its result was delivered.
     pub(crate) fn settle(&self, kind: Option<ErrorKind>) {
+        self.count(kind);
+        self.notify_idle();
+    }
+
+    fn count(&self, kind: Option<ErrorKind>) {
         match kind {
             None => self.counters.record_completed(),
             Some(kind) => self.counters.record_ended(kind),
         }
+    }
+
+    fn notify_idle(&self) {
         // `<= 1`: a waiter inside one of the pool's own jobs waits for that job alone.
         self.idle.notify(|| self.in_flight() <= 1);
     }
@@ -68,12 +76,14 @@ impl<J: Job> Shared<J> {
         done: Done<J::Output, J::Error>,
         result: JobResult<J::Output, J::Error>,
     ) {
-        let kind = kind_of(&result);
+        // Counted before the handle resolves, so whoever holds every result also sees
+        // every count; the idle waiters are told after, once the handle has it too.
+        self.count(kind_of(&result));
         let delivered = catch_unwind(AssertUnwindSafe(move || done.deliver(result)));
         if delivered.is_err() {
             tracing::error!(pool = %self.name, "a job's result panicked while being dropped");
         }
-        self.settle(kind);
+        self.notify_idle();
     }
 
     /// Ends an unstarted job as returned and keeps it for the shutdown report.
@@ -84,10 +94,11 @@ impl<J: Job> Shared<J> {
             attempts,
         } = task;
         lock(&self.handed_back).push(job);
+        self.count(Some(ErrorKind::Returned));
         let _ = catch_unwind(AssertUnwindSafe(move || {
             done.deliver(Err(JobError::returned(attempts.ran())));
         }));
-        self.settle(Some(ErrorKind::Returned));
+        self.notify_idle();
     }
 
     /// Ends a job cancelled before its run started, without running it.

@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
+use std::time::Instant;
 
 use brigade_core::{ErrorKind, Job, JobContext};
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
@@ -40,6 +41,10 @@ struct Enrolled<'a, J: Job> {
     enrolled: bool,
     /// Whether the roster counts this worker as idle (a new worker starts so).
     idle: bool,
+    /// When the worker began waiting with nothing to do: a wake-up that brings no job does
+    /// not restart its keep-alive. `None` after a job, set when it next blocks, so the hot
+    /// path reads no clock.
+    idle_since: Option<Instant>,
 }
 
 impl<J: Job> Enrolled<'_, J> {
@@ -84,6 +89,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
         shared,
         enrolled: true,
         idle: true,
+        idle_since: None,
     };
     loop {
         if shared.roster.above_max()
@@ -102,6 +108,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
                 if catch_unwind(AssertUnwindSafe(|| run(shared, task))).is_err() {
                     tracing::error!(pool = %shared.name, "a worker caught a panic");
                 }
+                enrolled.idle_since = None;
             }
             Some(Message::Wake) => {}
             Some(Message::Stop) => {
@@ -145,7 +152,11 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     }
     worker.begin_wait();
     let message = if shared.roster.may_retire() {
-        shared.rx.recv_timeout(shared.keep_alive)
+        let idle_for = worker.idle_since.get_or_insert_with(Instant::now).elapsed();
+        match shared.keep_alive.checked_sub(idle_for) {
+            Some(remaining) if !remaining.is_zero() => shared.rx.recv_timeout(remaining),
+            _ => Err(RecvTimeoutError::Timeout),
+        }
     } else {
         // At or below the minimum: nothing to time out for, so no periodic wake-ups.
         shared.rx.recv().map_err(RecvTimeoutError::from)
