@@ -414,6 +414,10 @@ impl<J: AsyncJob> TokioPool<J> {
     /// Stops accepting jobs, runs everything accepted (retries included) and waits for every
     /// task of the pool to exit. Calling it again returns an empty report.
     ///
+    /// Do not await it from inside one of this pool's own jobs: the job would wait for
+    /// itself. Cancel the pool's work from a job with the pool's token instead, and shut
+    /// down from outside.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: intake closes at the first poll and the pool drains whether or not the
