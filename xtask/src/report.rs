@@ -89,7 +89,7 @@ fn markdown(
                 out,
                 "{} ({} jobs, {} workers).\n",
                 describe(&workload),
-                size["jobs"],
+                thousands(size["jobs"].as_u64().unwrap_or(0)),
                 size["workers"]
             );
         }
@@ -152,5 +152,31 @@ fn describe(workload: &str) -> &'static str {
             "CPU time the pool's threads burn per second while it sits idle (1 s window, 0.2 s with --quick), after each worker ran one job"
         }
         _ => "A workload",
+    }
+}
+
+/// `1000000` as `1,000,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(20_000), "20,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
     }
 }
