@@ -66,6 +66,11 @@ pub(crate) fn submit<J: Job>(
             }
         }
     }
+    // A full queue refuses `try_submit` before a handle is allocated for nothing. If room
+    // appears meanwhile the caller saw a full queue, which is what `Full` says.
+    if matches!(wait, Wait::Never) && shared.tx.is_full() {
+        return Err(Refusal::Full(job));
+    }
     let (handle, done) = accept(shared, with_handle);
     let message = Message::Run(Task::new(job, done));
     let sent = match wait {
