@@ -48,6 +48,7 @@ mod submit_error;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+mod worker_range;
 
 pub use async_job::{AsyncJob, BoxAsyncJob, async_job_fn};
 pub use cancel::{CancellationToken, Cancelled};
@@ -64,3 +65,4 @@ pub use shutdown::ShutdownReport;
 pub use sizing::{Workload, available_cores};
 pub use stats::{Gauges, Stats, StatsCounters};
 pub use submit_error::{Rejection, SubmitError, SubmitTimeoutError, TrySubmitError};
+pub use worker_range::WorkerRange;

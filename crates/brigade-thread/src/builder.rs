@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use brigade_core::middleware::{Layers, Middleware};
-use brigade_core::{CancellationToken, ConfigError, Job, StatsCounters};
+use brigade_core::{CancellationToken, ConfigError, Job, StatsCounters, WorkerRange};
 use crossbeam_utils::CachePadded;
 
 use crate::gate::Gate;
@@ -340,14 +340,8 @@ impl<J: Job> Builder<J> {
     /// assert_eq!(error, ConfigError::ZeroWorkers);
     /// ```
     pub fn build(self) -> Result<ThreadPool<J>, ConfigError> {
-        let default_workers = thread::available_parallelism().map_or(1, usize::from);
-        let (min, max) = match (self.min, self.max) {
-            (Some(min), Some(max)) => (min, max),
-            (Some(min), None) => (min, min.max(default_workers)),
-            (None, Some(max)) => (max.min(default_workers), max),
-            (None, None) => (default_workers, default_workers),
-        };
-        validate_range(min, max, self.keep_alive)?;
+        let WorkerRange { min, max } =
+            WorkerRange::resolve(self.min, self.max).validate(self.keep_alive)?;
         let capacity = self
             .queue_capacity
             .unwrap_or_else(|| max.saturating_mul(DEFAULT_QUEUE_SLOTS_PER_WORKER));
@@ -402,26 +396,6 @@ impl<J: Job> Builder<J> {
         }
         Ok(ThreadPool::from_shared(shared))
     }
-}
-
-/// Checks an elastic range (for `build` and `resize`).
-pub(crate) fn validate_range(
-    min: usize,
-    max: usize,
-    keep_alive: Duration,
-) -> Result<(), ConfigError> {
-    if max == 0 {
-        return Err(ConfigError::ZeroWorkers);
-    }
-    if min > max {
-        return Err(ConfigError::MinAboveMax { min, max });
-    }
-    if min < max && keep_alive.is_zero() {
-        return Err(ConfigError::ZeroDuration {
-            setting: "keep_alive",
-        });
-    }
-    Ok(())
 }
 
 /// Starts the timer (with hooks) and the minimum workers.

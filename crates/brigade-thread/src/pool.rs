@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use brigade_core::{
     BoxJob, ConfigError, Executor, Job, JobHandle, ShutdownReport, Stats, SubmitError,
-    SubmitTimeoutError, TrySubmitError,
+    SubmitTimeoutError, TrySubmitError, WorkerRange,
 };
 
-use crate::builder::{Builder, spawn_to_min, validate_range};
+use crate::builder::{Builder, spawn_to_min};
 use crate::shared::Shared;
 use crate::shutdown::{Mode, shut_down};
 use crate::submit::{Refusal, Wait, submit};
@@ -284,7 +284,7 @@ impl<J: Job> ThreadPool<J> {
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
     pub fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
-        validate_range(min, max, self.shared.keep_alive)?;
+        WorkerRange { min, max }.validate(self.shared.keep_alive)?;
         self.shared.roster.set_range(min, max);
         // Nudge idle workers: those above the new maximum retire now, and those above a
         // lowered minimum, which waited with no timeout, start their keep-alive. A full

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_core::middleware::{Layers, Middleware};
-use brigade_core::{AsyncJob, ConfigError};
+use brigade_core::{AsyncJob, ConfigError, WorkerRange};
 use tokio::runtime::{Handle, Runtime};
 
 use crate::TokioPool;
@@ -272,24 +272,13 @@ impl<J: AsyncJob> Builder<J> {
     /// assert_eq!(error, ConfigError::ZeroWorkers);
     /// ```
     pub fn build(self) -> Result<TokioPool<J>, ConfigError> {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let (min, max) = match (self.min, self.max) {
-            (Some(min), Some(max)) => (min, max),
-            (Some(min), None) => (min, min.max(cores)),
-            (None, Some(max)) => (max.min(cores), max),
-            (None, None) => (cores, cores),
-        };
-        validate_range(min, max)?;
+        let WorkerRange { min, max } =
+            WorkerRange::resolve(self.min, self.max).validate(self.keep_alive)?;
         let capacity = self
             .capacity
             .unwrap_or_else(|| max.saturating_mul(QUEUE_SLOTS_PER_WORKER));
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
-        }
-        if self.keep_alive.is_zero() && min < max {
-            return Err(ConfigError::ZeroDuration {
-                setting: "keep_alive",
-            });
         }
         let (handle, own) = match self.runtime {
             RuntimeChoice::Handle(handle) => (handle, None),
@@ -326,16 +315,6 @@ impl<J: AsyncJob> Builder<J> {
         }
         Ok(TokioPool::from_parts(shared, own))
     }
-}
-
-pub(crate) fn validate_range(min: usize, max: usize) -> Result<(), ConfigError> {
-    if max == 0 {
-        return Err(ConfigError::ZeroWorkers);
-    }
-    if min > max {
-        return Err(ConfigError::MinAboveMax { min, max });
-    }
-    Ok(())
 }
 
 fn own_runtime(name: &str, threads: usize) -> Result<Runtime, ConfigError> {

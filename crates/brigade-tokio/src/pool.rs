@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use brigade_core::{
     AsyncJob, BoxAsyncJob, ConfigError, JobHandle, ShutdownReport, Stats, SubmitError,
-    SubmitTimeoutError, TrySubmitError,
+    SubmitTimeoutError, TrySubmitError, WorkerRange,
 };
 use tokio::runtime::{Handle, Runtime};
 
 use crate::Builder;
-use crate::builder::validate_range;
 use crate::shared::{Offer, Shared};
 
 /// A bounded pool of async jobs on tokio: a queue of at most `queue_capacity` jobs drained
@@ -397,8 +396,8 @@ impl<J: AsyncJob> TokioPool<J> {
     /// assert!(pool.resize(4, 2).is_err());
     /// ```
     pub fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
-        validate_range(min, max)?;
         let mut state = self.shared.lock();
+        WorkerRange { min, max }.validate(state.keep_alive)?;
         state.min = min;
         state.max = max;
         if !state.closed {
