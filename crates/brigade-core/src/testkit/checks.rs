@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::layers::{
     DeadLetterList, DeadlineAfter, DelayFirstStarts, FullQueuePolicy, RetryEvery, Units, WhenFull,
 };
-use super::{Backend, Behaviour, Gate, KitConfig, KitJob, Probe};
+use super::{Backend, Behaviour, Gate, KitConfig, KitJob, Probe, Tally};
 use crate::middleware::{DropReason, Layers, Middleware};
 use crate::{
     ConfigError, ErrorKind, Executor, JobHandle, JobResult, Stats, SubmitError, SubmitTimeoutError,
@@ -541,36 +541,23 @@ pub fn accounts_for_every_job<B: Backend>(backend: &B) {
         handles.push(handle);
     }
     let report = pool.shutdown_now();
-    let mut seen = Stats::default();
+    let mut tally = Tally::new();
     for handle in handles {
-        match kind(&join(handle)) {
-            None => seen.completed += 1,
-            Some(ErrorKind::Failed) => seen.failed += 1,
-            Some(ErrorKind::Panicked) => seen.panicked += 1,
-            Some(ErrorKind::Cancelled) => seen.cancelled += 1,
-            Some(ErrorKind::Returned) => seen.returned += 1,
-            Some(other) => panic!("no middleware, yet a job ended {other:?}"),
-        }
+        tally.record(&join(handle));
+    }
+    let allowed = [
+        None,
+        Some(ErrorKind::Failed),
+        Some(ErrorKind::Panicked),
+        Some(ErrorKind::Cancelled),
+        Some(ErrorKind::Returned),
+    ];
+    if let Err(other) = tally.only_kinds(&allowed) {
+        panic!("no middleware, yet a job ended {other:?}");
     }
     let stats = pool.stats();
     assert!(stats.is_balanced(), "{stats:?}");
-    assert_eq!(
-        (
-            seen.completed,
-            seen.failed,
-            seen.panicked,
-            seen.cancelled,
-            seen.returned
-        ),
-        (
-            stats.completed,
-            stats.failed,
-            stats.panicked,
-            stats.cancelled,
-            stats.returned
-        ),
-        "handles and counters agree"
-    );
+    tally.assert_agrees_with(&stats, "accounts_for_every_job");
     assert_eq!(report.unstarted.len() as u64, stats.returned);
 }
 

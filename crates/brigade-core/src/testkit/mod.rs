@@ -21,9 +21,11 @@
 mod checks;
 mod job;
 mod layers;
+mod tally;
 
 pub use checks::*;
 pub use job::{Behaviour, Gate, KitJob, Probe};
+pub use tally::Tally;
 
 use std::time::Duration;
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use brigade_core::middleware::{Layers, RunOutcome};
+use brigade_core::testkit::Tally;
 use brigade_core::{ErrorKind, Executor, JobContext, JobHandle, ShutdownReport, SubmitError};
 use brigade_middleware::{
     Backoff, Backpressure, DeadLetterQueue, Jitter, MemorySink, Overflow, Retry, Timeout,
@@ -222,7 +223,7 @@ where
 
     let stats = pool.stats();
     let handles: Vec<_> = handles.into_iter().flatten().collect();
-    let mut by_kind = std::collections::HashMap::<Option<ErrorKind>, u64>::new();
+    let mut tally = Tally::new();
     for (handle, _) in handles.iter() {
         assert!(
             handle.is_finished(),
@@ -231,55 +232,13 @@ where
     }
     let mut cancelled_unasked = 0;
     for (handle, cancelled_by_us) in handles {
-        let kind = handle.join().err().map(|error| error.kind());
+        let kind = tally.record(&handle.join());
         if kind == Some(ErrorKind::Cancelled) && !cancelled_by_us {
             cancelled_unasked += 1;
         }
-        *by_kind.entry(kind).or_default() += 1;
     }
-    let count = |kind| by_kind.get(&kind).copied().unwrap_or(0);
+    tally.assert_agrees_with(&stats, &format!("{round:?}"));
 
-    assert_eq!(
-        stats.submitted,
-        by_kind.values().sum::<u64>(),
-        "{round:?}: {stats:?}"
-    );
-    assert_eq!(stats.completed, count(None), "{round:?}: {stats:?}");
-    assert_eq!(
-        stats.failed,
-        count(Some(ErrorKind::Failed)),
-        "{round:?}: {stats:?}"
-    );
-    assert_eq!(
-        stats.panicked,
-        count(Some(ErrorKind::Panicked)),
-        "{round:?}: {stats:?}"
-    );
-    assert_eq!(
-        stats.cancelled,
-        count(Some(ErrorKind::Cancelled)),
-        "{round:?}: {stats:?}"
-    );
-    assert_eq!(
-        stats.timed_out,
-        count(Some(ErrorKind::TimedOut)),
-        "{round:?}: {stats:?}"
-    );
-    assert_eq!(
-        stats.dead_lettered,
-        count(Some(ErrorKind::DeadLettered)),
-        "{round:?}: {stats:?}"
-    );
-    assert_eq!(
-        stats.dropped,
-        count(Some(ErrorKind::Dropped)),
-        "{round:?}: {stats:?}"
-    );
-    assert_eq!(
-        stats.returned,
-        count(Some(ErrorKind::Returned)),
-        "{round:?}: {stats:?}"
-    );
     assert_eq!(
         stats.returned,
         report.unstarted.len() as u64,
