@@ -1,0 +1,151 @@
+use serde_json::Value;
+
+use crate::EnqueueOptions;
+
+/// The number of runs a job gets when neither its options nor its queue say otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 20;
+
+/// A job as a store receives it: its queue, its payload as JSON, its options, and the cap on
+/// the queue's depth the producer asked for.
+///
+/// Most code enqueues through [`Queue`](crate::Queue), which builds these from a typed job.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_queue::{EnqueueOptions, NewJob};
+///
+/// let job = NewJob::new("emails", serde_json::json!({"to": "a@example.test"}))
+///     .with_options(EnqueueOptions::new().priority(1))
+///     .with_max_depth(Some(10_000));
+/// assert_eq!(job.queue(), "emails");
+/// assert_eq!(job.max_attempts(), brigade_queue::DEFAULT_MAX_ATTEMPTS);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    queue: String,
+    payload: Value,
+    options: EnqueueOptions,
+    max_depth: Option<u64>,
+}
+
+impl NewJob {
+    /// A job for `queue` carrying `payload`, with default options and no depth cap.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let job = brigade_queue::NewJob::new("q", serde_json::json!(1));
+    /// assert_eq!(job.payload(), &serde_json::json!(1));
+    /// ```
+    #[must_use]
+    pub fn new(queue: impl Into<String>, payload: Value) -> Self {
+        Self { queue: queue.into(), payload, options: EnqueueOptions::new(), max_depth: None }
+    }
+
+    /// The same job with `options`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_queue::{EnqueueOptions, NewJob};
+    /// let job = NewJob::new("q", serde_json::json!(1)).with_options(EnqueueOptions::new().priority(2));
+    /// assert_eq!(job.options().priority_value(), 2);
+    /// ```
+    #[must_use]
+    pub fn with_options(mut self, options: EnqueueOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The same job, refused when the queue already holds `max_depth` live jobs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let job = brigade_queue::NewJob::new("q", serde_json::json!(1)).with_max_depth(Some(5));
+    /// assert_eq!(job.max_depth(), Some(5));
+    /// ```
+    #[must_use]
+    pub fn with_max_depth(mut self, max_depth: Option<u64>) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// The queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_queue::NewJob::new("q", serde_json::json!(1)).queue(), "q");
+    /// ```
+    #[must_use]
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// The payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let job = brigade_queue::NewJob::new("q", serde_json::json!("x"));
+    /// assert_eq!(job.payload(), "x");
+    /// ```
+    #[must_use]
+    pub fn payload(&self) -> &Value {
+        &self.payload
+    }
+
+    /// The options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let job = brigade_queue::NewJob::new("q", serde_json::json!(1));
+    /// assert_eq!(job.options().priority_value(), 0);
+    /// ```
+    #[must_use]
+    pub fn options(&self) -> &EnqueueOptions {
+        &self.options
+    }
+
+    /// The depth cap, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(brigade_queue::NewJob::new("q", serde_json::json!(1)).max_depth(), None);
+    /// ```
+    #[must_use]
+    pub fn max_depth(&self) -> Option<u64> {
+        self.max_depth
+    }
+
+    /// The most runs: the options' value, else [`DEFAULT_MAX_ATTEMPTS`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_queue::{EnqueueOptions, NewJob};
+    /// let job = NewJob::new("q", serde_json::json!(1)).with_options(EnqueueOptions::new().max_attempts(2));
+    /// assert_eq!(job.max_attempts(), 2);
+    /// ```
+    #[must_use]
+    pub fn max_attempts(&self) -> u32 {
+        self.options.max_attempts_value().unwrap_or(DEFAULT_MAX_ATTEMPTS)
+    }
+
+    /// Takes the job apart: queue, payload, options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (queue, payload, _options) = brigade_queue::NewJob::new("q", serde_json::json!(1)).into_parts();
+    /// assert_eq!((queue.as_str(), payload), ("q", serde_json::json!(1)));
+    /// ```
+    #[must_use]
+    pub fn into_parts(self) -> (String, Value, EnqueueOptions) {
+        (self.queue, self.payload, self.options)
+    }
+}

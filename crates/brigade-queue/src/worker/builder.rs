@@ -1,0 +1,320 @@
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use brigade_core::ConfigError;
+use brigade_middleware::{Backoff, Jitter, Retry};
+use serde::de::DeserializeOwned;
+
+use super::counters::WorkerCounters;
+use super::dispatch::Dispatch;
+use super::gate::Gate;
+use super::on_tokio::OnTokio;
+use super::{Settings, Worker};
+use crate::{GlobalConcurrency, GlobalRate, Handler, Store};
+
+/// How long a claim lasts without a heartbeat, unless set.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How many jobs a worker runs at once, unless set.
+pub const DEFAULT_CONCURRENCY: usize = 10;
+
+/// Configures a [`Worker`]; [`Worker::builder`] makes one, a `handle*` method finishes it.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(store: impl brigade_queue::Store) -> Result<(), brigade_core::ConfigError> {
+/// use std::time::Duration;
+/// use brigade_queue::{Delivery, Worker};
+///
+/// let worker = Worker::builder(store, "emails")
+///     .concurrency(16)
+///     .lease(Duration::from_secs(20))
+///     .grace(Duration::from_secs(10))
+///     .handle(|to: String, _delivery: Delivery| async move {
+///         println!("sending to {to}");
+///         Ok::<(), String>(())
+///     })?;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use]
+pub struct WorkerBuilder<S, E> {
+    store: S,
+    queue: String,
+    worker_id: Option<String>,
+    concurrency: usize,
+    lease: Duration,
+    heartbeat: Option<Duration>,
+    sweep: Duration,
+    poll: Duration,
+    grace: Duration,
+    store_timeout: Option<Duration>,
+    retry: Option<Retry<E>>,
+    gate: Gate,
+    error: PhantomData<fn(E)>,
+}
+
+impl<S, E> fmt::Debug for WorkerBuilder<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerBuilder")
+            .field("queue", &self.queue)
+            .field("concurrency", &self.concurrency)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store, E> WorkerBuilder<S, E>
+where
+    E: fmt::Debug + fmt::Display + Send + 'static,
+{
+    pub(crate) fn new(store: S, queue: String) -> Self {
+        Self {
+            store,
+            queue,
+            worker_id: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            lease: DEFAULT_LEASE,
+            heartbeat: None,
+            sweep: Duration::from_secs(5),
+            poll: Duration::from_secs(1),
+            grace: Duration::from_secs(30),
+            store_timeout: None,
+            retry: None,
+            gate: Gate { rate: None, units: None },
+            error: PhantomData,
+        }
+    }
+
+    /// The most jobs this worker holds at once (default 10): its local pool's workers. The
+    /// worker never claims more than this many, so it never holds a job its pool cannot
+    /// start soon.
+    pub fn concurrency(mut self, jobs: usize) -> Self {
+        self.concurrency = jobs;
+        self
+    }
+
+    /// How long a claim lasts unless renewed (default 30 s). A crashed worker's jobs are
+    /// claimable again within the lease plus one sweep interval.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How often held leases are renewed, all in one call (default: a third of the lease).
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = Some(every);
+        self
+    }
+
+    /// How often this worker looks for expired leases to rescue (default 5 s).
+    pub fn sweep(mut self, every: Duration) -> Self {
+        self.sweep = every;
+        self
+    }
+
+    /// How often an idle worker looks for due jobs without a wake-up (default 1 s): the
+    /// fallback for lost notifications and the clock for scheduled jobs.
+    pub fn poll(mut self, every: Duration) -> Self {
+        self.poll = every;
+        self
+    }
+
+    /// How long a shutdown lets running jobs finish before it stops them and gives their
+    /// jobs back uncharged (default 30 s).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How long any one store call may take before the worker treats the store as
+    /// unreachable (default: the heartbeat interval).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = Some(timeout);
+        self
+    }
+
+    /// The name this worker's leases carry (default: host name, process id, a counter).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+
+    /// The policy that sets a failed job's run-again time (backoff and jitter) and decides
+    /// which failures are worth another run. The job's own `max_attempts` still bounds it.
+    /// Default: exponential from 1 s, doubling, capped at 1 h, full jitter; failures and
+    /// timeouts retried, panics not.
+    pub fn retry(mut self, retry: Retry<E>) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Starts no more jobs than `rate` allows across every worker naming it.
+    pub fn rate_limit(mut self, rate: GlobalRate) -> Self {
+        self.gate.rate = Some(rate);
+        self
+    }
+
+    /// Runs jobs only while their [`weight`](Handler::weight) fits in `limit`, across every
+    /// worker naming it.
+    pub fn concurrency_limit(mut self, limit: GlobalConcurrency) -> Self {
+        self.gate.units = Some(limit);
+        self
+    }
+
+    /// Finishes the worker: `handler` runs each job on a tokio pool of
+    /// [`concurrency`](Self::concurrency) workers, on the current runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a setting that cannot work (see [`WorkerBuilder::handle_on`]).
+    pub fn handle<T, H>(self, handler: H) -> Result<Worker<S>, ConfigError>
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Handler<T, Error = E>,
+    {
+        let pool = brigade_tokio::BoxPool::builder()
+            .name(self.queue.clone())
+            .workers(self.concurrency.max(1))
+            .queue_capacity(self.concurrency.max(1))
+            .build()?;
+        self.handle_on(pool, handler)
+    }
+
+    /// Finishes the worker on a tokio pool you built, with its local middleware (a
+    /// per-run timeout, a local weighted or rate limit). Give it at least
+    /// [`concurrency`](Self::concurrency) workers, or claimed jobs wait in its queue while
+    /// their leases run.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for zero concurrency, a zero lease, sweep or poll interval, or a
+    /// heartbeat not under half the lease (a missed beat must leave time for the next).
+    pub fn handle_on<T, H>(mut self, pool: brigade_tokio::BoxPool<(), E>, handler: H) -> Result<Worker<S>, ConfigError>
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Handler<T, Error = E>,
+    {
+        let retry = self.take_retry()?;
+        let dispatch = OnTokio { handler: Arc::new(handler), pool: Arc::new(pool), retry, job: PhantomData };
+        self.finish(Arc::new(dispatch))
+    }
+
+    /// Finishes the worker: `handler` runs each job on a thread pool of
+    /// [`concurrency`](Self::concurrency) threads.
+    ///
+    /// # Errors
+    ///
+    /// As [`WorkerBuilder::handle_on`].
+    #[cfg(feature = "thread")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "thread")))]
+    pub fn handle_blocking<T, H>(self, handler: H) -> Result<Worker<S>, ConfigError>
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: crate::BlockingHandler<T, Error = E>,
+    {
+        let pool = brigade_thread::BoxPool::builder()
+            .name(self.queue.clone())
+            .workers(self.concurrency.max(1))
+            .queue_capacity(self.concurrency.max(1))
+            .build()?;
+        self.handle_blocking_on(pool, handler)
+    }
+
+    /// Finishes the worker on a thread pool you built, with its local middleware. Give it
+    /// at least [`concurrency`](Self::concurrency) workers and as much queue room.
+    ///
+    /// # Errors
+    ///
+    /// As [`WorkerBuilder::handle_on`].
+    #[cfg(feature = "thread")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "thread")))]
+    pub fn handle_blocking_on<T, H>(
+        mut self,
+        pool: brigade_thread::BoxPool<(), E>,
+        handler: H,
+    ) -> Result<Worker<S>, ConfigError>
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: crate::BlockingHandler<T, Error = E>,
+    {
+        let retry = self.take_retry()?;
+        let dispatch = super::on_thread::OnThread {
+            handler: Arc::new(handler),
+            pool: Arc::new(pool),
+            retry,
+            job: PhantomData,
+        };
+        self.finish(Arc::new(dispatch))
+    }
+
+    fn take_retry(&mut self) -> Result<Arc<Retry<E>>, ConfigError> {
+        let retry = match self.retry.take() {
+            Some(retry) => retry,
+            None => Retry::builder()
+                .max_attempts(u32::MAX)
+                .backoff(
+                    Backoff::exponential(Duration::from_secs(1))
+                        .cap(Duration::from_secs(3600))
+                        .jitter(Jitter::Full),
+                )
+                .build()?,
+        };
+        Ok(Arc::new(retry))
+    }
+
+    fn finish(mut self, dispatch: Arc<dyn Dispatch>) -> Result<Worker<S>, ConfigError> {
+        if self.concurrency == 0 {
+            return Err(ConfigError::ZeroWorkers);
+        }
+        for (setting, value) in [("lease", self.lease), ("sweep", self.sweep), ("poll", self.poll)] {
+            if value.is_zero() {
+                return Err(ConfigError::ZeroDuration { setting });
+            }
+        }
+        let heartbeat = self.heartbeat.unwrap_or(self.lease / 3);
+        if heartbeat.is_zero() || heartbeat >= self.lease / 2 {
+            return Err(ConfigError::OutOfRange {
+                setting: "heartbeat",
+                expected: "positive and less than half the lease",
+            });
+        }
+        let store_timeout = self.store_timeout.unwrap_or(heartbeat);
+        if store_timeout.is_zero() {
+            return Err(ConfigError::ZeroDuration { setting: "store_timeout" });
+        }
+        let id = self.worker_id.take().unwrap_or_else(default_worker_id);
+        Ok(Worker {
+            store: self.store,
+            queue: Arc::from(self.queue),
+            id,
+            settings: Settings {
+                concurrency: self.concurrency,
+                lease: self.lease,
+                heartbeat,
+                sweep: self.sweep,
+                poll: self.poll,
+                grace: self.grace,
+                store_timeout,
+            },
+            gate: self.gate,
+            dispatch,
+            counters: WorkerCounters::default(),
+        })
+    }
+}
+
+/// `host-pid-n`: unique among the workers of one host.
+fn default_worker_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".to_owned());
+    format!("{host}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,126 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters of one worker, cheap to read while it runs.
+///
+/// # Examples
+///
+/// ```
+/// let counters = brigade_queue::WorkerCounters::default();
+/// assert_eq!(counters.snapshot().claimed, 0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct WorkerCounters {
+    inner: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    claimed: AtomicU64,
+    completed: AtomicU64,
+    retried: AtomicU64,
+    dead: AtomicU64,
+    released: AtomicU64,
+    stale: AtomicU64,
+    lost_leases: AtomicU64,
+    unrecorded: AtomicU64,
+    store_errors: AtomicU64,
+}
+
+/// A snapshot of a worker's counters. Each claimed run ends as exactly one of completed,
+/// retried, dead, released, stale, lost or unrecorded once the worker has stopped.
+///
+/// # Examples
+///
+/// ```
+/// let report = brigade_queue::WorkerReport { claimed: 3, completed: 2, dead: 1, ..Default::default() };
+/// assert_eq!(report.ended(), 3);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerReport {
+    /// Runs claimed.
+    pub claimed: u64,
+    /// Runs recorded as completed.
+    pub completed: u64,
+    /// Runs recorded as failed, to run again later.
+    pub retried: u64,
+    /// Runs recorded as the job's last (failed for good, attempts used up, undecodable).
+    pub dead: u64,
+    /// Jobs given back unrun or stopped by the shutdown, uncharged.
+    pub released: u64,
+    /// Runs whose end the store refused: the lease had passed to another claim (a
+    /// duplicate run, explained).
+    pub stale: u64,
+    /// Runs stopped because their lease was lost or could not be renewed (nothing
+    /// recorded; the store redelivers the job).
+    pub lost_leases: u64,
+    /// Runs whose end could not be recorded before the lease ran out (the store was
+    /// unreachable); the store redelivers the job.
+    pub unrecorded: u64,
+    /// Store calls that failed (each retried or given up as above).
+    pub store_errors: u64,
+}
+
+impl WorkerReport {
+    /// Runs whose end is accounted for.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerReport`].
+    #[must_use]
+    pub fn ended(&self) -> u64 {
+        self.completed + self.retried + self.dead + self.released + self.stale + self.lost_leases + self.unrecorded
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Count {
+    Claimed,
+    Completed,
+    Retried,
+    Dead,
+    Released,
+    Stale,
+    LostLease,
+    Unrecorded,
+    StoreError,
+}
+
+impl WorkerCounters {
+    pub(crate) fn add(&self, count: Count, n: u64) {
+        let counter = match count {
+            Count::Claimed => &self.inner.claimed,
+            Count::Completed => &self.inner.completed,
+            Count::Retried => &self.inner.retried,
+            Count::Dead => &self.inner.dead,
+            Count::Released => &self.inner.released,
+            Count::Stale => &self.inner.stale,
+            Count::LostLease => &self.inner.lost_leases,
+            Count::Unrecorded => &self.inner.unrecorded,
+            Count::StoreError => &self.inner.store_errors,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerCounters`].
+    #[must_use]
+    pub fn snapshot(&self) -> WorkerReport {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        WorkerReport {
+            claimed: read(&self.inner.claimed),
+            completed: read(&self.inner.completed),
+            retried: read(&self.inner.retried),
+            dead: read(&self.inner.dead),
+            released: read(&self.inner.released),
+            stale: read(&self.inner.stale),
+            lost_leases: read(&self.inner.lost_leases),
+            unrecorded: read(&self.inner.unrecorded),
+            store_errors: read(&self.inner.store_errors),
+        }
+    }
+}

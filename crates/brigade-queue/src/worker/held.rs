@@ -1,0 +1,119 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::fence::{Fence, StopReason};
+use crate::{DurableId, Lease};
+
+/// One lease the worker holds, with the local instant by which it must be renewed.
+#[derive(Debug)]
+struct Held {
+    lease: Lease,
+    /// The lease's end as this host can vouch for it: when the renewing request was sent,
+    /// plus the lease. The store's own end is later (its clock started after the send).
+    expires: Instant,
+    fence: Arc<Fence>,
+}
+
+/// The leases a worker holds: what the heartbeat renews, what self-fencing watches and
+/// what a shutdown gives back.
+#[derive(Debug, Default)]
+pub(crate) struct HeldLeases {
+    leases: Mutex<HashMap<DurableId, Held>>,
+    emptied: Notify,
+}
+
+impl HeldLeases {
+    fn lock(&self) -> MutexGuard<'_, HashMap<DurableId, Held>> {
+        // A panic while holding this lock cannot leave the map half-changed (every change
+        // is one insert, remove or field store), so a poisoned lock is still sound.
+        self.leases.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn insert(&self, lease: Lease, expires: Instant) -> Arc<Fence> {
+        let fence = Arc::new(Fence::new());
+        self.lock().insert(lease.id, Held { lease, expires, fence: Arc::clone(&fence) });
+        fence
+    }
+
+    pub(crate) fn remove(&self, lease: Lease) {
+        let mut leases = self.lock();
+        if leases.get(&lease.id).is_some_and(|held| held.lease == lease) {
+            leases.remove(&lease.id);
+        }
+        if leases.is_empty() {
+            self.emptied.notify_waiters();
+        }
+    }
+
+    /// The local end of `lease`, if it is still held.
+    pub(crate) fn expires(&self, lease: Lease) -> Option<Instant> {
+        self.lock().get(&lease.id).filter(|held| held.lease == lease).map(|held| held.expires)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub(crate) fn leases(&self) -> Vec<Lease> {
+        self.lock().values().map(|held| held.lease).collect()
+    }
+
+    /// After a heartbeat sent at `sent`: the leases in `renewed` now last until
+    /// `sent + lease`; every other lease in `asked` is lost and its run is stopped.
+    /// Returns how many were lost.
+    pub(crate) fn renewed(&self, asked: &[Lease], renewed: &[Lease], sent: Instant, lease: Duration) -> usize {
+        let mut lost = 0;
+        let mut leases = self.lock();
+        for lease_asked in asked {
+            let Some(held) = leases.get_mut(&lease_asked.id) else { continue };
+            if held.lease != *lease_asked {
+                continue;
+            }
+            if renewed.contains(lease_asked) {
+                held.expires = sent + lease;
+            } else if held.fence.reason() == StopReason::None {
+                held.fence.stop(StopReason::LeaseLost);
+                lost += 1;
+            }
+        }
+        lost
+    }
+
+    /// Stops every run whose lease ends within `margin` of `now`: the worker fences itself
+    /// off before another may claim the job. Returns how many it stopped.
+    pub(crate) fn fence_expiring(&self, now: Instant, margin: Duration) -> usize {
+        let mut fenced = 0;
+        for held in self.lock().values() {
+            if held.fence.reason() == StopReason::None && now + margin >= held.expires {
+                held.fence.stop(StopReason::LeaseLost);
+                fenced += 1;
+            }
+        }
+        fenced
+    }
+
+    /// Stops every run, for `reason`.
+    pub(crate) fn stop_all(&self, reason: StopReason) {
+        for held in self.lock().values() {
+            held.fence.stop(reason);
+        }
+    }
+
+    /// Waits until no lease is held or `deadline` passes; true if none is held.
+    pub(crate) async fn wait_empty(&self, deadline: Instant) -> bool {
+        loop {
+            let emptied = self.emptied.notified();
+            tokio::pin!(emptied);
+            emptied.as_mut().enable();
+            if self.len() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline.into(), emptied).await.is_err() {
+                return self.len() == 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The worker: claims jobs from a store and runs them on a local pool.
+
+mod builder;
+mod counters;
+mod dispatch;
+mod fence;
+mod gate;
+mod held;
+mod on_tokio;
+#[cfg(feature = "thread")]
+mod on_thread;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brigade_core::CancellationToken;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, WorkerBuilder};
+pub use counters::{WorkerCounters, WorkerReport};
+
+use counters::Count;
+use dispatch::{Dispatch, RunEnd, RunMeta};
+use fence::{Fence, StopReason};
+use gate::{Gate, Passage};
+use held::HeldLeases;
+
+use crate::{Ack, Claim, ClaimRequest, Lease, Store, StoreError};
+
+/// Claims jobs of one queue from a [`Store`] and runs them on a local pool, with leases kept
+/// alive by heartbeats, expired leases of crashed workers rescued, failures retried at a
+/// run-again time kept in the store, and a graceful shutdown that gives unfinished jobs back.
+///
+/// Run as many workers as you like, in one process or on many hosts: the store hands each
+/// job to one claimant at a time and fences off any claimant whose lease has passed.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(store: impl brigade_queue::Store) -> Result<(), brigade_core::ConfigError> {
+/// use brigade_core::CancellationToken;
+/// use brigade_queue::{Delivery, Worker};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Email { to: String }
+///
+/// let worker = Worker::builder(store, "emails").concurrency(8).handle(
+///     |email: Email, delivery: Delivery| async move {
+///         println!("{}: sending to {} (run {})", delivery.id(), email.to, delivery.attempt());
+///         Ok::<(), String>(())
+///     },
+/// )?;
+/// let shutdown = CancellationToken::new();
+/// let report = worker.run(shutdown.clone()).await; // until shutdown.cancel()
+/// println!("{} completed", report.completed);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Worker<S> {
+    store: S,
+    queue: Arc<str>,
+    id: String,
+    settings: Settings,
+    gate: Gate,
+    dispatch: Arc<dyn Dispatch>,
+    counters: WorkerCounters,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    concurrency: usize,
+    lease: Duration,
+    heartbeat: Duration,
+    sweep: Duration,
+    poll: Duration,
+    grace: Duration,
+    store_timeout: Duration,
+}
+
+impl<S> fmt::Debug for Worker<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("queue", &self.queue)
+            .field("id", &self.id)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the claim loop, the lease keeper and each job's task share.
+struct Shared<S> {
+    store: S,
+    queue: Arc<str>,
+    settings: Settings,
+    gate: Gate,
+    dispatch: Arc<dyn Dispatch>,
+    counters: WorkerCounters,
+    held: HeldLeases,
+}
+
+impl<S: Store> Worker<S> {
+    /// Starts configuring a worker for `queue` in `store`.
+    ///
+    /// # Examples
+    ///
+    /// See [`Worker`].
+    pub fn builder<E>(store: S, queue: impl Into<String>) -> WorkerBuilder<S, E>
+    where
+        E: fmt::Debug + fmt::Display + Send + 'static,
+    {
+        WorkerBuilder::new(store, queue.into())
+    }
+
+    /// The name its leases carry.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(worker: brigade_queue::Worker<impl brigade_queue::Store>) {
+    /// println!("worker {}", worker.id());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its live counters, readable while it runs.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(worker: brigade_queue::Worker<impl brigade_queue::Store>) {
+    /// let counters = worker.counters();
+    /// // ... spawn worker.run(..), then poll:
+    /// println!("{} completed so far", counters.snapshot().completed);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn counters(&self) -> WorkerCounters {
+        self.counters.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled, then stops claiming, lets running jobs finish
+    /// within the grace period, stops the rest and gives their jobs back uncharged.
+    ///
+    /// A store that cannot be reached is retried with backoff for as long as it takes:
+    /// a worker rides out a database restart with no action. While it cannot renew a
+    /// lease, it stops that job's run (its token) before the lease ends.
+    ///
+    /// # Examples
+    ///
+    /// See [`Worker`].
+    pub async fn run(self, shutdown: CancellationToken) -> WorkerReport {
+        let Worker { store, queue, id, settings, gate, dispatch, counters } = self;
+        let shared = Arc::new(Shared { store, queue, settings, gate, dispatch, counters, held: HeldLeases::default() });
+        let mut background = JoinSet::new();
+        background.spawn(keep_leases(Arc::clone(&shared)));
+        background.spawn(fence_expiring(Arc::clone(&shared)));
+        background.spawn(rescue(Arc::clone(&shared)));
+
+        let mut jobs = JoinSet::new();
+        claim_until(&shared, &id, &shutdown, &mut jobs).await;
+        let report = drain(&shared, jobs).await;
+        background.abort_all();
+        while background.join_next().await.is_some() {}
+        report
+    }
+}
+
+/// The claim loop: claim as many jobs as there are free slots, start them, and wait for a
+/// wake-up or the poll interval when the queue runs dry.
+async fn claim_until<S: Store>(shared: &Arc<Shared<S>>, worker: &str, shutdown: &CancellationToken, jobs: &mut JoinSet<()>) {
+    let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
+    let wakeup = shared.store.wakeup(&shared.queue);
+    let mut failures = 0u32;
+    loop {
+        while jobs.try_join_next().is_some() {}
+        let first = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_closed) => return,
+            },
+        };
+        let mut free = vec![first];
+        while let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+            free.push(slot);
+        }
+        let woken = wakeup.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+
+        let settings = shared.settings;
+        let sent = Instant::now();
+        let request = ClaimRequest::new(&shared.queue, worker, free.len(), settings.lease);
+        let idle_wait = match call(settings.store_timeout, shared.store.claim(request)).await {
+            Ok(claims) => {
+                failures = 0;
+                let dry = claims.len() < free.len();
+                shared.counters.add(Count::Claimed, claims.len() as u64);
+                for claim in claims {
+                    let Some(slot) = free.pop() else { break };
+                    let fence = shared.held.insert(claim.lease(), sent + settings.lease);
+                    let span = tracing::info_span!(
+                        "durable_job",
+                        queue = %shared.queue,
+                        id = claim.id.get(),
+                        attempt = claim.attempt
+                    );
+                    jobs.spawn(run_claim(Arc::clone(shared), claim, fence, slot).instrument(span));
+                }
+                dry.then_some(settings.poll)
+            }
+            Err(error) => {
+                shared.counters.add(Count::StoreError, 1);
+                failures = failures.saturating_add(1);
+                tracing::warn!(%error, queue = %shared.queue, "claim failed; retrying");
+                Some(backoff(failures, settings.poll))
+            }
+        };
+        drop(free);
+        if let Some(wait) = idle_wait {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                () = &mut woken => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// One claimed job, from its payload to the record of its end.
+async fn run_claim<S: Store>(shared: Arc<Shared<S>>, claim: Claim, fence: Arc<Fence>, _slot: OwnedSemaphorePermit) {
+    let lease = claim.lease();
+    let meta = RunMeta::of(&claim, &shared.queue);
+    let end = match shared.dispatch.prepare(claim.payload, meta) {
+        Err(error) => RunEnd::Bury { error },
+        Ok(prepared) => {
+            let passage = if shared.gate.is_open() {
+                Passage::Open { holds_units: false }
+            } else {
+                let weight = prepared.weight();
+                let settings = shared.settings;
+                shared.gate.pass(&shared.store, lease, weight, settings.lease, &fence, &shared.counters).await
+            };
+            match passage {
+                Passage::Open { holds_units } => {
+                    let end = prepared.start(Arc::clone(&fence)).await;
+                    if holds_units {
+                        give_back_units(&shared, lease).await;
+                    }
+                    end
+                }
+                Passage::Stopped => RunEnd::stopped(&fence),
+                Passage::Never(error) => RunEnd::Bury { error },
+            }
+        }
+    };
+    record(&shared, lease, end).await;
+    shared.held.remove(lease);
+}
+
+async fn give_back_units<S: Store>(shared: &Shared<S>, lease: Lease) {
+    let Some(units) = &shared.gate.units else { return };
+    if let Err(error) = call(shared.settings.store_timeout, shared.store.release_units(units, lease)).await {
+        shared.counters.add(Count::StoreError, 1);
+        tracing::warn!(%error, "units not given back; they return when the lease expires");
+    }
+}
+
+/// Records how a run ended, retrying while the store is unreachable and the lease lasts.
+async fn record<S: Store>(shared: &Shared<S>, lease: Lease, end: RunEnd) {
+    let count = match &end {
+        RunEnd::Succeeded => Count::Completed,
+        RunEnd::Retry { .. } => Count::Retried,
+        RunEnd::Bury { .. } => Count::Dead,
+        RunEnd::Release => Count::Released,
+        RunEnd::Abandon => {
+            shared.counters.add(Count::LostLease, 1);
+            return;
+        }
+    };
+    let store = &shared.store;
+    let mut wait = Duration::from_millis(50);
+    loop {
+        let result = match &end {
+            RunEnd::Succeeded => call(shared.settings.store_timeout, store.complete(lease)).await,
+            RunEnd::Retry { delay, error } => call(shared.settings.store_timeout, store.retry(lease, *delay, error)).await,
+            RunEnd::Bury { error } => call(shared.settings.store_timeout, store.bury(lease, error)).await,
+            RunEnd::Release | RunEnd::Abandon => call(shared.settings.store_timeout, store.release(lease)).await,
+        };
+        match result {
+            Ok(Ack::Recorded) => return shared.counters.add(count, 1),
+            Ok(Ack::Stale) => {
+                tracing::info!(id = %lease.id, "run's end refused: the lease had passed to another claim");
+                return shared.counters.add(Count::Stale, 1);
+            }
+            Err(error) => {
+                shared.counters.add(Count::StoreError, 1);
+                let lease_left = shared.held.expires(lease).is_some_and(|expires| Instant::now() + wait < expires);
+                if !error.is_transient() || !lease_left {
+                    tracing::warn!(%error, id = %lease.id, "run's end not recorded; the store will redeliver the job");
+                    return shared.counters.add(Count::Unrecorded, 1);
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Renews every held lease in one call per heartbeat; stops the runs whose lease is gone.
+async fn keep_leases<S: Store>(shared: Arc<Shared<S>>) {
+    let settings = shared.settings;
+    loop {
+        tokio::time::sleep(settings.heartbeat).await;
+        let asked = shared.held.leases();
+        if asked.is_empty() {
+            continue;
+        }
+        let sent = Instant::now();
+        match call(settings.store_timeout, shared.store.heartbeat(&asked, settings.lease)).await {
+            Ok(renewed) => {
+                let lost = shared.held.renewed(&asked, &renewed, sent, settings.lease);
+                if lost > 0 {
+                    tracing::info!(lost, queue = %shared.queue, "leases revoked or expired; their runs are stopped");
+                }
+            }
+            Err(error) => {
+                shared.counters.add(Count::StoreError, 1);
+                tracing::warn!(%error, queue = %shared.queue, "heartbeat failed");
+            }
+        }
+    }
+}
+
+/// Self-fencing: a run whose lease this host cannot vouch for much longer is stopped
+/// before the lease ends, so that it does not run on after another worker claimed the job.
+async fn fence_expiring<S: Store>(shared: Arc<Shared<S>>) {
+    let margin = fence_margin(shared.settings.lease);
+    let tick = (margin / 4).max(Duration::from_millis(5));
+    loop {
+        tokio::time::sleep(tick).await;
+        let fenced = shared.held.fence_expiring(Instant::now(), margin);
+        if fenced > 0 {
+            tracing::warn!(fenced, queue = %shared.queue, "leases not renewed in time; runs stopped");
+        }
+    }
+}
+
+/// How long before its end a lease that was not renewed is given up.
+fn fence_margin(lease: Duration) -> Duration {
+    lease / 4
+}
+
+/// Makes the expired leases of crashed or paused workers claimable again.
+async fn rescue<S: Store>(shared: Arc<Shared<S>>) {
+    loop {
+        match call(shared.settings.store_timeout, shared.store.rescue(&shared.queue)).await {
+            Ok(rescued) if rescued.total() > 0 => {
+                tracing::info!(requeued = rescued.requeued, dead = rescued.dead, queue = %shared.queue, "rescued expired leases");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                shared.counters.add(Count::StoreError, 1);
+                tracing::warn!(%error, queue = %shared.queue, "rescue failed");
+            }
+        }
+        tokio::time::sleep(shared.settings.sweep).await;
+    }
+}
+
+/// The graceful end: wait for running jobs up to the grace period, then stop them and
+/// give their jobs back uncharged.
+async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> WorkerReport {
+    let settings = shared.settings;
+    if !shared.held.wait_empty(Instant::now() + settings.grace).await {
+        shared.held.stop_all(StopReason::Shutdown);
+        // Runs that heed their token end now and give their job back themselves.
+        let heeded = shared.held.wait_empty(Instant::now() + settings.store_timeout * 2).await;
+        if !heeded {
+            // Runs that ignore their token: give their jobs back from here; whatever
+            // they record later is refused as stale.
+            jobs.abort_all();
+            for lease in shared.held.leases() {
+                record(shared, lease, RunEnd::Release).await;
+                shared.held.remove(lease);
+            }
+        }
+    }
+    while jobs.join_next().await.is_some() {}
+    shared.dispatch.shutdown(settings.store_timeout).await;
+    shared.counters.snapshot()
+}
+
+/// A store call that gives up after `timeout`, as an unreachable store.
+async fn call<T>(timeout: Duration, operation: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, operation).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(StoreError::Unavailable(format!("no answer within {timeout:?}").into())),
+    }
+}
+
+/// The wait after `failures` failed claims in a row: doubling from the poll interval's
+/// tenth, capped at five seconds.
+fn backoff(failures: u32, poll: Duration) -> Duration {
+    let base = (poll / 10).max(Duration::from_millis(10));
+    base.saturating_mul(1 << failures.min(10)).min(Duration::from_secs(5))
+}
