@@ -1,0 +1,135 @@
+//! Inserting jobs: one statement for any number of jobs, unique keys resolved by the
+//! partial unique index, and the depth cap checked under a per-queue advisory lock.
+
+use std::collections::BTreeMap;
+
+use brigade_queue::{DurableId, Enqueued, NewJob, RunAt, StoreError};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{Acquire, PgConnection, Row};
+
+use crate::error::store_error;
+use crate::rows::{duration_micros, to_micros};
+use crate::statements::Statements;
+
+/// Why an insert did not happen.
+pub(crate) enum Refused {
+    /// A queue is at its depth cap.
+    Full,
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for Refused {
+    fn from(error: sqlx::Error) -> Self {
+        Refused::Store(store_error(error))
+    }
+}
+
+/// Inserts `jobs` on `conn` (inside the caller's transaction, if it has one: the jobs then
+/// exist exactly when it commits), notifying their queues' workers on commit.
+pub(crate) async fn insert(conn: &mut PgConnection, sql: &Statements, jobs: &[NewJob]) -> Result<Vec<Enqueued>, Refused> {
+    check_options(jobs).map_err(Refused::Store)?;
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    if jobs.iter().all(|job| job.max_depth().is_none()) {
+        return insert_rows(conn, sql, jobs).await;
+    }
+    // A savepoint inside the caller's transaction, or a transaction of our own: the count
+    // and the insert must see the same queue.
+    let mut tx = conn.begin().await?;
+    let mut adding: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for job in jobs {
+        if let Some(cap) = job.max_depth() {
+            let entry = adding.entry(job.queue()).or_insert((0, cap));
+            entry.0 += 1;
+            entry.1 = entry.1.min(cap);
+        }
+    }
+    for (queue, (new_jobs, cap)) in &adding {
+        // Sorted by queue name, so two batches lock their queues in the same order.
+        sqlx::query(&sql.lock_depth).bind(*queue).execute(&mut *tx).await?;
+        let cap_i64 = i64::try_from(*cap).unwrap_or(i64::MAX);
+        let live: i64 = sqlx::query_scalar(&sql.live_depth).bind(*queue).bind(cap_i64).fetch_one(&mut *tx).await?;
+        if live.unsigned_abs() + new_jobs > *cap {
+            return Err(Refused::Full);
+        }
+    }
+    let enqueued = insert_rows(&mut tx, sql, jobs).await?;
+    tx.commit().await?;
+    Ok(enqueued)
+}
+
+fn check_options(jobs: &[NewJob]) -> Result<(), StoreError> {
+    for job in jobs {
+        if job.queue().is_empty() {
+            return Err(StoreError::invalid("a job needs a queue name"));
+        }
+        let attempts = job.max_attempts();
+        if attempts == 0 || i32::try_from(attempts).is_err() {
+            return Err(StoreError::invalid(format!("max_attempts must be 1 to {}, not {attempts}", i32::MAX)));
+        }
+    }
+    Ok(())
+}
+
+async fn insert_rows(conn: &mut PgConnection, sql: &Statements, jobs: &[NewJob]) -> Result<Vec<Enqueued>, Refused> {
+    let mut queues = Vec::with_capacity(jobs.len());
+    let mut payloads: Vec<Json<&Value>> = Vec::with_capacity(jobs.len());
+    let mut priorities = Vec::with_capacity(jobs.len());
+    let mut run_at = Vec::with_capacity(jobs.len());
+    let mut delays = Vec::with_capacity(jobs.len());
+    let mut unique_keys = Vec::with_capacity(jobs.len());
+    let mut max_attempts = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let options = job.options();
+        queues.push(job.queue());
+        payloads.push(Json(job.payload()));
+        priorities.push(options.priority_value());
+        let (at, delay) = match options.run_at_value() {
+            Some(RunAt::Time(time)) => (Some(to_micros(time)), None),
+            Some(RunAt::After(delay)) => (None, Some(duration_micros(delay))),
+            None => (None, None),
+        };
+        run_at.push(at);
+        delays.push(delay);
+        unique_keys.push(options.unique_key_value());
+        max_attempts.push(i32::try_from(job.max_attempts()).unwrap_or(i32::MAX));
+    }
+    let rows = sqlx::query(&sql.insert)
+        .bind(&queues)
+        .bind(&payloads)
+        .bind(&priorities)
+        .bind(&run_at)
+        .bind(&delays)
+        .bind(&unique_keys)
+        .bind(&max_attempts)
+        .bind(&sql.channel)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut enqueued = Vec::with_capacity(rows.len());
+    for (row, job) in rows.iter().zip(jobs) {
+        let id: i64 = row.try_get("id")?;
+        let fresh: bool = row.try_get("fresh")?;
+        if fresh {
+            enqueued.push(Enqueued { id: DurableId::new(id), duplicate: false });
+            continue;
+        }
+        // Not inserted: a live job holds the unique key. Its id is the answer.
+        let key = job.options().unique_key_value().unwrap_or_default();
+        let existing: Option<i64> = sqlx::query_scalar(&sql.live_with_key)
+            .bind(job.queue())
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match existing {
+            Some(existing) => enqueued.push(Enqueued { id: DurableId::new(existing), duplicate: true }),
+            // It ended between the insert and this read: the key is free again.
+            None => {
+                let again = Box::pin(insert_rows(conn, sql, std::slice::from_ref(job))).await?;
+                enqueued.extend(again);
+            }
+        }
+    }
+    Ok(enqueued)
+}

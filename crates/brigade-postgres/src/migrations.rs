@@ -1,0 +1,85 @@
+//! The schema, versioned and embedded: each migration runs once per schema, in order,
+//! under an advisory lock, so any number of processes may start at once.
+
+use sqlx::{Connection, PgConnection};
+
+use crate::schema::Schema;
+
+/// One step of the schema's history.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration, oldest first. A released migration is never edited: a change is a new
+/// step.
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "jobs", sql: include_str!("migrations/0001_jobs.sql") },
+    Migration { version: 2, name: "limits", sql: include_str!("migrations/0002_limits.sql") },
+];
+
+/// The newest schema version this build knows.
+#[cfg(test)]
+const LATEST: i32 = 2;
+
+/// Brings `schema` up to [`LATEST`]; returns the versions it applied.
+pub(crate) async fn migrate(conn: &mut PgConnection, schema: &Schema) -> Result<Vec<i32>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    // One migrator per schema at a time; the others wait, then find nothing left to do.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('brigade.migrate'), hashtext($1))")
+        .bind(schema.name())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(&schema.render(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.migrations (
+             version    integer     PRIMARY KEY,
+             name       text        NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );",
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let current: Option<i32> = sqlx::query_scalar(&schema.render("SELECT max(version) FROM {schema}.migrations"))
+        .fetch_one(&mut *tx)
+        .await?;
+    let current = current.unwrap_or(0);
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|migration| migration.version > current) {
+        sqlx::raw_sql(&schema.render(migration.sql)).execute(&mut *tx).await?;
+        sqlx::query(&schema.render("INSERT INTO {schema}.migrations (version, name) VALUES ($1, $2)"))
+            .bind(migration.version)
+            .bind(migration.name)
+            .execute(&mut *tx)
+            .await?;
+        applied.push(migration.version);
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_and_latest_is_the_last() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version, i32::try_from(index).unwrap() + 1, "{}", migration.name);
+        }
+        assert_eq!(MIGRATIONS.last().map(|migration| migration.version), Some(LATEST));
+    }
+
+    #[test]
+    fn every_object_is_created_in_the_configured_schema() {
+        for migration in MIGRATIONS {
+            for line in migration.sql.lines() {
+                let line = line.trim_start().to_ascii_uppercase();
+                if line.starts_with("CREATE TABLE") || line.starts_with("CREATE SEQUENCE") || line.starts_with("CREATE OR REPLACE FUNCTION") {
+                    assert!(line.contains("{SCHEMA}."), "{}: {line}", migration.name);
+                }
+            }
+        }
+    }
+}

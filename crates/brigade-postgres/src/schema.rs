@@ -1,0 +1,68 @@
+use std::fmt;
+
+use brigade_queue::StoreError;
+
+/// A validated PostgreSQL schema name, and the SQL it renders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Schema {
+    name: String,
+}
+
+impl Schema {
+    /// Accepts lowercase SQL identifiers only (letters, digits, `_`, not starting with a
+    /// digit, at most 40 bytes so that derived names stay under PostgreSQL's 63): the
+    /// name is spliced into SQL, so nothing that needs quoting gets through.
+    pub(crate) fn new(name: &str) -> Result<Self, StoreError> {
+        let valid = !name.is_empty()
+            && name.len() <= 40
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !name.as_bytes()[0].is_ascii_digit();
+        if !valid {
+            return Err(StoreError::invalid(format!(
+                "schema name {name:?} must be 1 to 40 lowercase letters, digits or '_', not starting with a digit"
+            )));
+        }
+        Ok(Self { name: name.to_owned() })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `sql` with every `{schema}` replaced by the name.
+    pub(crate) fn render(&self, sql: &str) -> String {
+        sql.replace("{schema}", &self.name)
+    }
+
+    /// The LISTEN/NOTIFY channel of this schema's queues.
+    pub(crate) fn channel(&self) -> String {
+        format!("{}_jobs", self.name)
+    }
+}
+
+impl fmt::Display for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_identifiers_only() {
+        for good in ["brigade", "jobs_2", "_x"] {
+            assert!(Schema::new(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Brigade", "1jobs", "a;drop table x", "a.b", "x\"y", &"a".repeat(41)] {
+            assert!(Schema::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn renders_every_placeholder() {
+        let schema = Schema::new("q").unwrap();
+        assert_eq!(schema.render("{schema}.a, {schema}.b"), "q.a, q.b");
+    }
+}

@@ -1,0 +1,189 @@
+//! Every statement the store runs, rendered once for its schema.
+
+use crate::rows::{CLAIM_COLUMNS, RECORD_COLUMNS};
+use crate::schema::Schema;
+
+/// The live states: the unique-key index and the depth cap count these.
+const LIVE: &str = "('available', 'running')";
+
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub(crate) channel: String,
+    pub(crate) insert: String,
+    pub(crate) live_with_key: String,
+    pub(crate) lock_depth: String,
+    pub(crate) live_depth: String,
+    pub(crate) claim: String,
+    pub(crate) heartbeat: String,
+    pub(crate) complete: String,
+    pub(crate) retry: String,
+    pub(crate) bury: String,
+    pub(crate) release: String,
+    pub(crate) rescue: String,
+    pub(crate) notify: String,
+    pub(crate) counts: String,
+    pub(crate) job: String,
+    pub(crate) dead_jobs: String,
+    pub(crate) replay: String,
+    pub(crate) replay_all: String,
+    pub(crate) cancel: String,
+    pub(crate) purge: String,
+    pub(crate) take_rate: String,
+    pub(crate) acquire_units: String,
+    pub(crate) release_units: String,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: &Schema) -> Self {
+        let sql = |text: &str| schema.render(&text.replace("{live}", LIVE));
+        Self {
+            channel: schema.channel(),
+            // Ids are drawn first so that every input row, inserted or not, maps back to
+            // its job; a unique key already live makes the row a no-op.
+            insert: sql(
+                "WITH input AS MATERIALIZED (
+                     SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) AS id, t.*
+                     FROM unnest($1::text[], $2::jsonb[], $3::int2[], $4::int8[], $5::int8[], $6::text[], $7::int4[])
+                          WITH ORDINALITY AS t(queue, payload, priority, run_at_us, delay_us, unique_key, max_attempts, ord)
+                 ),
+                 inserted AS (
+                     INSERT INTO {schema}.jobs (id, queue, payload, priority, run_at, unique_key, max_attempts)
+                     SELECT id, queue, payload, priority,
+                            CASE WHEN run_at_us IS NOT NULL THEN to_timestamp(run_at_us::float8 / 1000000)
+                                 WHEN delay_us IS NOT NULL THEN now() + delay_us * interval '1 microsecond'
+                                 ELSE now() END,
+                            unique_key, max_attempts
+                     FROM input ORDER BY ord
+                     ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND state IN {live}
+                     DO NOTHING
+                     RETURNING id, queue
+                 ),
+                 notified AS (
+                     SELECT pg_notify($8, q.queue) FROM (SELECT DISTINCT queue FROM inserted) q
+                 )
+                 SELECT input.id, inserted.id IS NOT NULL AS fresh, (SELECT count(*) FROM notified) AS notified
+                 FROM input LEFT JOIN inserted ON inserted.id = input.id
+                 ORDER BY input.ord",
+            ),
+            live_with_key: sql(
+                "SELECT id FROM {schema}.jobs WHERE queue = $1 AND unique_key = $2 AND state IN {live}",
+            ),
+            lock_depth: sql("SELECT pg_advisory_xact_lock(hashtext('{schema}.depth'), hashtext($1))"),
+            live_depth: sql(
+                "SELECT count(*) FROM (
+                     SELECT 1 FROM {schema}.jobs WHERE queue = $1 AND state IN {live} LIMIT $2
+                 ) AS live",
+            ),
+            // SKIP LOCKED: concurrent claimers take disjoint rows without waiting on each other.
+            claim: sql(&format!(
+                "WITH picked AS (
+                     SELECT id FROM {{schema}}.jobs
+                     WHERE queue = $1 AND state = 'available' AND run_at <= now()
+                     ORDER BY priority DESC, run_at, id
+                     LIMIT $2
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE {{schema}}.jobs j
+                 SET state = 'running', attempt = j.attempt + 1,
+                     lease_token = nextval('{{schema}}.lease_tokens'), lease_owner = $3,
+                     lease_until = now() + $4 * interval '1 microsecond'
+                 FROM picked WHERE j.id = picked.id
+                 RETURNING {CLAIM_COLUMNS}"
+            )),
+            heartbeat: sql(
+                "WITH renewed AS (
+                     UPDATE {schema}.jobs j SET lease_until = now() + $3 * interval '1 microsecond'
+                     FROM unnest($1::int8[], $2::int8[]) AS held(id, token)
+                     WHERE j.id = held.id AND j.lease_token = held.token AND j.state = 'running'
+                     RETURNING j.id, j.lease_token
+                 ),
+                 units AS (
+                     UPDATE {schema}.unit_holders h SET expires_at = now() + $3 * interval '1 microsecond'
+                     FROM renewed WHERE h.job_id = renewed.id AND h.token = renewed.lease_token
+                 )
+                 SELECT id, lease_token FROM renewed",
+            ),
+            complete: sql(
+                "UPDATE {schema}.jobs SET state = 'completed', finished_at = now(), lease_until = NULL
+                 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            ),
+            retry: sql(
+                "UPDATE {schema}.jobs
+                 SET state = 'available', run_at = now() + $3 * interval '1 microsecond',
+                     last_error = $4, lease_until = NULL
+                 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            ),
+            bury: sql(
+                "UPDATE {schema}.jobs SET state = 'dead', finished_at = now(), last_error = $3, lease_until = NULL
+                 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            ),
+            release: sql(
+                "UPDATE {schema}.jobs SET state = 'available', attempt = greatest(attempt - 1, 0), lease_until = NULL
+                 WHERE id = $1 AND lease_token = $2 AND state = 'running'
+                 RETURNING queue",
+            ),
+            // An expired lease counts as a run: at max attempts the job is dead.
+            rescue: sql(
+                "WITH expired AS (
+                     SELECT id FROM {schema}.jobs
+                     WHERE queue = $1 AND state = 'running' AND lease_until < now()
+                     ORDER BY lease_until LIMIT 1000
+                     FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE {schema}.jobs j
+                 SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
+                     finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+                     last_error = 'lease expired: ' || coalesce(j.lease_owner, 'its worker') || ' stopped renewing it',
+                     lease_until = NULL
+                 FROM expired WHERE j.id = expired.id
+                 RETURNING j.state",
+            ),
+            notify: "SELECT pg_notify($1, $2)".to_owned(),
+            counts: sql(
+                "SELECT state, (state = 'available' AND run_at > now()) AS later, count(*) AS jobs
+                 FROM {schema}.jobs WHERE queue = $1 GROUP BY 1, 2",
+            ),
+            job: sql(&format!("SELECT {RECORD_COLUMNS} FROM {{schema}}.jobs WHERE id = $1")),
+            dead_jobs: sql(&format!(
+                "SELECT {RECORD_COLUMNS} FROM {{schema}}.jobs WHERE queue = $1 AND state = 'dead'
+                 ORDER BY finished_at DESC LIMIT $2"
+            )),
+            // A replay waits if a live job already holds the dead one's unique key.
+            replay: sql(
+                "UPDATE {schema}.jobs d
+                 SET state = 'available', attempt = 0, run_at = now(), finished_at = NULL, lease_until = NULL
+                 WHERE d.id = $1 AND d.state = 'dead'
+                   AND (d.unique_key IS NULL OR NOT EXISTS (
+                       SELECT 1 FROM {schema}.jobs l
+                       WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live}))
+                 RETURNING queue",
+            ),
+            replay_all: sql(
+                "UPDATE {schema}.jobs d
+                 SET state = 'available', attempt = 0, run_at = now(), finished_at = NULL, lease_until = NULL
+                 WHERE d.queue = $1 AND d.state = 'dead'
+                   AND (d.unique_key IS NULL OR NOT EXISTS (
+                       SELECT 1 FROM {schema}.jobs l
+                       WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live}))",
+            ),
+            cancel: sql(
+                "UPDATE {schema}.jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL
+                 WHERE id = $1 AND state IN {live}",
+            ),
+            // In slices, so retention never holds many row locks at once.
+            purge: sql(
+                "DELETE FROM {schema}.jobs WHERE id IN (
+                     SELECT id FROM {schema}.jobs
+                     WHERE finished_at < now() - $1 * interval '1 microsecond'
+                       AND (state IN ('completed', 'cancelled') OR ($2 AND state = 'dead'))
+                     LIMIT 10000
+                 )",
+            ),
+            take_rate: sql("SELECT granted, retry_after_us FROM {schema}.take_rate($1, $2, $3, $4)"),
+            acquire_units: sql("SELECT {schema}.acquire_units($1, $2, $3, $4, $5, $6)"),
+            release_units: sql(
+                "DELETE FROM {schema}.unit_holders WHERE key = $1 AND job_id = $2 AND token = $3",
+            ),
+        }
+    }
+}

@@ -1,0 +1,601 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use brigade_queue::{
+    Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate, JobRecord, JobState,
+    Lease, NewJob, QueueCounts, RateGrant, Rescued, Store, StoreError,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::{Notify, watch};
+
+use crate::enqueue::{Refused, insert};
+use crate::error::store_error;
+use crate::rows::{self, duration_micros};
+use crate::schema::Schema;
+use crate::statements::Statements;
+use crate::wakeups::{Wakeups, listen};
+
+/// The schema a store uses unless told otherwise.
+pub const DEFAULT_SCHEMA: &str = "brigade";
+
+/// A durable job queue in PostgreSQL: a [`Store`] for [`brigade_queue`]'s `Queue` and
+/// `Worker`, plus enqueueing inside your own transaction.
+///
+/// Cloning is cheap and shares the connection pool.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use brigade_postgres::PgStore;
+/// use brigade_queue::Queue;
+///
+/// let store = PgStore::connect("postgres://localhost/app").await?; // migrates the schema
+/// let emails = Queue::new(store.clone(), "emails");
+/// emails.enqueue("ada@example.test".to_string()).await?;
+///
+/// // Or inside a transaction of yours: the job exists exactly when it commits.
+/// let mut tx = store.pool().begin().await?;
+/// sqlx::query("UPDATE accounts SET welcomed = true WHERE id = 7").execute(&mut *tx).await?;
+/// let job = emails.encode(&"grace@example.test".to_string(), Default::default())?;
+/// store.enqueue_in(&mut tx, job).await?;
+/// tx.commit().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    schema: Schema,
+    sql: Statements,
+    wakeups: Arc<Wakeups>,
+    /// Dropped with the last clone of the store: stops the listener.
+    _closed: watch::Sender<()>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore").field("schema", &self.inner.schema.name()).finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`PgStore`]: the schema, the pool, whether to migrate.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), brigade_queue::StoreError> {
+/// let store = brigade_postgres::PgStore::builder("postgres://localhost/app")
+///     .schema("jobs")
+///     .max_connections(20)
+///     .connect()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct PgStoreBuilder {
+    url: String,
+    schema: String,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    migrate: bool,
+}
+
+impl PgStoreBuilder {
+    /// The schema holding the store's tables (default `brigade`): lowercase letters,
+    /// digits and `_`. Stores on different schemas of one database are independent.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The most connections the store's pool opens (default 10), one more for LISTEN.
+    pub fn max_connections(mut self, connections: u32) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// How long a call waits for a free connection before it fails as unavailable
+    /// (default 5 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Whether `connect` brings the schema up to date (default true). Turn it off where
+    /// migrations run as a deploy step ([`PgStore::migrate`]).
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Opens the pool, migrates unless told not to, and starts listening for wake-ups.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] for a bad URL or schema name, or zero connections;
+    /// [`StoreError::Unavailable`] when the server cannot be reached.
+    pub async fn connect(self) -> Result<PgStore, StoreError> {
+        if self.max_connections == 0 {
+            return Err(StoreError::invalid("max_connections must be at least 1"));
+        }
+        let options: PgConnectOptions = self
+            .url
+            .parse()
+            .map_err(|error| StoreError::invalid(format!("bad PostgreSQL URL: {error}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            // A broken connection fails its query and is dropped then; a ping before every
+            // use would double the round trips of every claim and ack.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        PgStore::with_pool(pool, &self.schema, self.migrate).await
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` with the defaults (schema `brigade`, 10 connections) and migrates.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgStoreBuilder::connect`].
+    ///
+    /// # Examples
+    ///
+    /// See [`PgStore`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// Starts configuring a store on `url`.
+    ///
+    /// # Examples
+    ///
+    /// See [`PgStoreBuilder`].
+    pub fn builder(url: impl Into<String>) -> PgStoreBuilder {
+        PgStoreBuilder {
+            url: url.into(),
+            schema: DEFAULT_SCHEMA.to_owned(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            migrate: true,
+        }
+    }
+
+    /// A store on a pool you already have, in `schema`, migrating it first when `migrate`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] for a bad schema name; a store error if migrating fails.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool) -> Result<(), brigade_queue::StoreError> {
+    /// let store = brigade_postgres::PgStore::with_pool(pool, "brigade", true).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_pool(pool: PgPool, schema: &str, migrate: bool) -> Result<Self, StoreError> {
+        let schema = Schema::new(schema)?;
+        let sql = Statements::new(&schema);
+        let wakeups = Arc::new(Wakeups::default());
+        let (closed, closed_rx) = watch::channel(());
+        let store = PgStore { inner: Arc::new(Inner { pool, schema, sql, wakeups, _closed: closed }) };
+        if migrate {
+            store.migrate().await?;
+        }
+        tokio::spawn(listen(
+            store.inner.pool.clone(),
+            store.inner.sql.channel.clone(),
+            Arc::downgrade(&store.inner.wakeups),
+            closed_rx,
+        ));
+        Ok(store)
+    }
+
+    /// Brings the schema up to the newest version this build knows; returns the versions
+    /// applied (none when it was current). Safe to run from many processes at once.
+    ///
+    /// # Errors
+    ///
+    /// A store error when the server fails or refuses a step (the whole run is rolled back).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(store: brigade_postgres::PgStore) -> Result<(), brigade_queue::StoreError> {
+    /// assert!(store.migrate().await?.is_empty()); // connect already migrated
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
+        let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+        crate::migrations::migrate(&mut conn, &self.inner.schema).await.map_err(store_error)
+    }
+
+    /// The connection pool, for your own queries and transactions.
+    ///
+    /// # Examples
+    ///
+    /// See [`PgStore`].
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The schema's name.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(store: brigade_postgres::PgStore) {
+    /// assert_eq!(store.schema(), "brigade");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        self.inner.schema.name()
+    }
+
+    /// Enqueues `job` on `conn`: inside a transaction, the job exists exactly when that
+    /// transaction commits (and workers are woken then); a rollback leaves no trace.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::enqueue`], with the job handed back. A statement error aborts the
+    /// caller's transaction, as any failed statement does in PostgreSQL.
+    ///
+    /// # Examples
+    ///
+    /// See [`PgStore`].
+    pub async fn enqueue_in(&self, conn: &mut PgConnection, job: NewJob) -> Result<Enqueued, EnqueueError<NewJob>> {
+        match insert(conn, &self.inner.sql, std::slice::from_ref(&job)).await {
+            Ok(enqueued) => enqueued.into_iter().next().ok_or_else(|| {
+                EnqueueError::Store(job, StoreError::Corrupt("insert returned no row".into()))
+            }),
+            Err(refused) => Err(refusal(job, refused)),
+        }
+    }
+
+    /// Enqueues `jobs` on `conn`, all or none, as [`PgStore::enqueue_in`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::enqueue_batch`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(store: brigade_postgres::PgStore, jobs: Vec<brigade_queue::NewJob>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = store.pool().begin().await?;
+    /// store.enqueue_batch_in(&mut tx, jobs).await?;
+    /// tx.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue_batch_in(
+        &self,
+        conn: &mut PgConnection,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Enqueued>, EnqueueError<Vec<NewJob>>> {
+        insert(conn, &self.inner.sql, &jobs).await.map_err(|refused| refusal(jobs, refused))
+    }
+
+    /// Deletes finished jobs older than `keep` every `every`, until the returned task is
+    /// aborted or the runtime stops: retention as a periodic task. Any number of hosts may
+    /// run it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(store: brigade_postgres::PgStore) {
+    /// use std::time::Duration;
+    /// let retention = store.spawn_retention(Duration::from_secs(600), Duration::from_secs(7 * 86_400));
+    /// // ... at shutdown:
+    /// retention.abort();
+    /// # }
+    /// ```
+    pub fn spawn_retention(&self, every: Duration, keep: Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match store.purge_finished(keep, false).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "retention deleted finished jobs"),
+                    Err(error) => tracing::warn!(%error, "retention failed; trying again next round"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    async fn transition(&self, statement: &str, lease: Lease, extra: impl FnOnce(Query<'_>) -> Query<'_>) -> Result<Ack, StoreError> {
+        let query = sqlx::query(statement).bind(lease.id.get()).bind(lease.token.get());
+        let result = extra(query).execute(&self.inner.pool).await.map_err(store_error)?;
+        Ok(if result.rows_affected() == 1 { Ack::Recorded } else { Ack::Stale })
+    }
+
+    async fn notify(&self, queue: &str) {
+        let sent = sqlx::query(&self.inner.sql.notify)
+            .bind(&self.inner.sql.channel)
+            .bind(queue)
+            .execute(&self.inner.pool)
+            .await;
+        if let Err(error) = sent {
+            // Only a hint: the workers' polling finds the job anyway.
+            tracing::debug!(%error, "wake-up not sent");
+        }
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn refusal<T>(job: T, refused: Refused) -> EnqueueError<T> {
+    match refused {
+        Refused::Full => EnqueueError::Full(job),
+        Refused::Store(error) => EnqueueError::Store(job, error),
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EnqueueError<NewJob>> {
+        let mut conn = match self.inner.pool.acquire().await {
+            Ok(conn) => conn,
+            Err(error) => return Err(EnqueueError::Store(job, store_error(error))),
+        };
+        self.enqueue_in(&mut conn, job).await
+    }
+
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, EnqueueError<Vec<NewJob>>> {
+        let mut conn = match self.inner.pool.acquire().await {
+            Ok(conn) => conn,
+            Err(error) => return Err(EnqueueError::Store(jobs, store_error(error))),
+        };
+        self.enqueue_batch_in(&mut conn, jobs).await
+    }
+
+    async fn claim(&self, request: ClaimRequest<'_>) -> Result<Vec<Claim>, StoreError> {
+        if request.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&self.inner.sql.claim)
+            .bind(request.queue)
+            .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
+            .bind(request.worker)
+            .bind(duration_micros(request.lease))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        let mut claims = rows.iter().map(rows::claim).collect::<Result<Vec<_>, _>>().map_err(store_error)?;
+        // UPDATE ... RETURNING keeps no order; hand them out as they were picked.
+        claims.sort_by_key(|claim| (std::cmp::Reverse(claim.priority), claim.id));
+        Ok(claims)
+    }
+
+    async fn heartbeat(&self, leases: &[Lease], lease: Duration) -> Result<Vec<Lease>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = leases.iter().map(|lease| lease.id.get()).collect();
+        let tokens: Vec<i64> = leases.iter().map(|lease| lease.token.get()).collect();
+        let rows = sqlx::query(&self.inner.sql.heartbeat)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(duration_micros(lease))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                let id = row.try_get("id")?;
+                let token = row.try_get("lease_token")?;
+                Ok(Lease::new(DurableId::new(id), brigade_queue::FencingToken::new(token)))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(store_error)
+    }
+
+    async fn complete(&self, lease: Lease) -> Result<Ack, StoreError> {
+        self.transition(&self.inner.sql.complete, lease, |query| query).await
+    }
+
+    async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
+        let error = error.to_owned();
+        self.transition(&self.inner.sql.retry, lease, |query| query.bind(duration_micros(delay)).bind(error)).await
+    }
+
+    async fn bury(&self, lease: Lease, error: &str) -> Result<Ack, StoreError> {
+        let error = error.to_owned();
+        self.transition(&self.inner.sql.bury, lease, |query| query.bind(error)).await
+    }
+
+    async fn release(&self, lease: Lease) -> Result<Ack, StoreError> {
+        let queue: Option<String> = sqlx::query_scalar(&self.inner.sql.release)
+            .bind(lease.id.get())
+            .bind(lease.token.get())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        match queue {
+            Some(queue) => {
+                self.notify(&queue).await;
+                Ok(Ack::Recorded)
+            }
+            None => Ok(Ack::Stale),
+        }
+    }
+
+    async fn rescue(&self, queue: &str) -> Result<Rescued, StoreError> {
+        let states: Vec<String> = sqlx::query_scalar(&self.inner.sql.rescue)
+            .bind(queue)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        let dead = states.iter().filter(|state| state.as_str() == "dead").count() as u64;
+        let rescued = Rescued { requeued: states.len() as u64 - dead, dead };
+        if rescued.requeued > 0 {
+            self.notify(queue).await;
+        }
+        Ok(rescued)
+    }
+
+    fn wakeup(&self, queue: &str) -> Arc<Notify> {
+        self.inner.wakeups.of(queue)
+    }
+
+    async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {
+        let rows = sqlx::query(&self.inner.sql.counts)
+            .bind(queue)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        let mut counts = QueueCounts::default();
+        for row in rows {
+            let state: String = row.try_get("state").map_err(store_error)?;
+            let later: bool = row.try_get("later").map_err(store_error)?;
+            let jobs: i64 = row.try_get("jobs").map_err(store_error)?;
+            let jobs = jobs.unsigned_abs();
+            match JobState::parse(&state) {
+                Some(JobState::Available) if later => counts.scheduled += jobs,
+                Some(JobState::Available) => counts.available += jobs,
+                Some(JobState::Running) => counts.running += jobs,
+                Some(JobState::Completed) => counts.completed += jobs,
+                Some(JobState::Dead) => counts.dead += jobs,
+                Some(JobState::Cancelled) => counts.cancelled += jobs,
+                _ => return Err(StoreError::Corrupt(format!("unknown state {state:?}"))),
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn job(&self, id: DurableId) -> Result<Option<JobRecord>, StoreError> {
+        let row = sqlx::query(&self.inner.sql.job)
+            .bind(id.get())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(rows::record).transpose()
+    }
+
+    async fn dead_jobs(&self, queue: &str, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(&self.inner.sql.dead_jobs)
+            .bind(queue)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(rows::record).collect()
+    }
+
+    async fn replay(&self, id: DurableId) -> Result<bool, StoreError> {
+        let queue: Option<String> = sqlx::query_scalar(&self.inner.sql.replay)
+            .bind(id.get())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        if let Some(queue) = &queue {
+            self.notify(queue).await;
+        }
+        Ok(queue.is_some())
+    }
+
+    async fn replay_all(&self, queue: &str) -> Result<u64, StoreError> {
+        let replayed = sqlx::query(&self.inner.sql.replay_all)
+            .bind(queue)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        if replayed > 0 {
+            self.notify(queue).await;
+        }
+        Ok(replayed)
+    }
+
+    async fn cancel(&self, id: DurableId) -> Result<bool, StoreError> {
+        let result = sqlx::query(&self.inner.sql.cancel)
+            .bind(id.get())
+            .execute(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn purge_finished(&self, older_than: Duration, include_dead: bool) -> Result<u64, StoreError> {
+        let mut purged = 0;
+        loop {
+            let deleted = sqlx::query(&self.inner.sql.purge)
+                .bind(duration_micros(older_than))
+                .bind(include_dead)
+                .execute(&self.inner.pool)
+                .await
+                .map_err(store_error)?
+                .rows_affected();
+            purged += deleted;
+            if deleted < 10_000 {
+                return Ok(purged);
+            }
+        }
+    }
+
+    async fn take_rate(&self, limit: &GlobalRate, want: u32) -> Result<RateGrant, StoreError> {
+        let row = sqlx::query(&self.inner.sql.take_rate)
+            .bind(limit.key())
+            .bind(duration_micros(limit.interval()))
+            .bind(i32::try_from(limit.burst_size()).unwrap_or(i32::MAX))
+            .bind(i32::try_from(want).unwrap_or(i32::MAX))
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        let granted: i32 = row.try_get("granted").map_err(store_error)?;
+        let retry_after: i64 = row.try_get("retry_after_us").map_err(store_error)?;
+        Ok(RateGrant {
+            granted: granted.unsigned_abs(),
+            retry_after: Duration::from_micros(retry_after.unsigned_abs()),
+        })
+    }
+
+    async fn acquire_units(
+        &self,
+        limit: &GlobalConcurrency,
+        holder: Lease,
+        weight: u32,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        sqlx::query_scalar(&self.inner.sql.acquire_units)
+            .bind(limit.key())
+            .bind(i32::try_from(limit.capacity()).unwrap_or(i32::MAX))
+            .bind(holder.id.get())
+            .bind(holder.token.get())
+            .bind(i32::try_from(weight).unwrap_or(i32::MAX))
+            .bind(duration_micros(lease))
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn release_units(&self, limit: &GlobalConcurrency, holder: Lease) -> Result<(), StoreError> {
+        sqlx::query(&self.inner.sql.release_units)
+            .bind(limit.key())
+            .bind(holder.id.get())
+            .bind(holder.token.get())
+            .execute(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
