@@ -1,1 +1,125 @@
-//! placeholder
+//! The store conformance kit: the contracts of a durable store (design.md, "Contracts every
+//! store keeps") written once, as checks that each store runs against itself.
+//!
+//! A store's test file calls [`store_conformance_tests!`](crate::store_conformance_tests)
+//! with an async function that returns a fresh, empty store; every check becomes one
+//! `#[tokio::test]`:
+//!
+//! ```ignore
+//! async fn fresh_store() -> MyStore { MyStore::connect(&fresh_database().await).await.unwrap() }
+//! brigade_queue::store_conformance_tests!(fresh_store);
+//! ```
+//!
+//! The checks use short leases (a few hundred milliseconds) and wait for the store's clock
+//! with generous deadlines; none asserts on speed. [`random_accounting`] is the randomized
+//! whole-system check: thousands of jobs through two workers with failures, panics,
+//! cancels and shutdowns, every job held to exactly one terminal state.
+
+mod flaky;
+mod random;
+mod store_checks;
+mod worker_checks;
+
+use std::time::{Duration, Instant};
+
+pub use flaky::FlakyStore;
+pub use random::{AccountingReport, random_accounting};
+pub use store_checks::*;
+pub use worker_checks::*;
+
+use crate::{Claim, ClaimRequest, Store};
+
+/// The lease the checks claim with when they let it expire.
+pub const SHORT_LEASE: Duration = Duration::from_millis(300);
+/// The lease the checks claim with when it must not expire.
+pub const LONG_LEASE: Duration = Duration::from_secs(60);
+/// How long a check waits for something the store's clock decides.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Claims up to `limit` jobs of `queue` for `lease`, as worker `"kit"`.
+///
+/// # Panics
+///
+/// When the store fails: the checks run against a healthy store.
+pub async fn claim<S: Store>(store: &S, queue: &str, limit: usize, lease: Duration) -> Vec<Claim> {
+    store.claim(ClaimRequest::new(queue, "kit", limit, lease)).await.expect("claim")
+}
+
+/// Claims one job of `queue`, retrying until one is due or [`PATIENCE`] runs out.
+///
+/// # Panics
+///
+/// When nothing becomes claimable in time.
+pub async fn claim_one_eventually<S: Store>(store: &S, queue: &str, lease: Duration) -> Claim {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(claim) = claim(store, queue, 1, lease).await.pop() {
+            return claim;
+        }
+        assert!(Instant::now() < deadline, "nothing became claimable in {queue} within {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits out `lease` and rescues `queue` until the rescuer has moved `expected` jobs.
+///
+/// # Panics
+///
+/// When the rescuer has not moved them within [`PATIENCE`].
+pub async fn rescue_after<S: Store>(store: &S, queue: &str, lease: Duration, expected: u64) -> crate::Rescued {
+    tokio::time::sleep(lease).await;
+    let deadline = Instant::now() + PATIENCE;
+    let mut total = crate::Rescued::default();
+    loop {
+        let rescued = store.rescue(queue).await.expect("rescue");
+        total.requeued += rescued.requeued;
+        total.dead += rescued.dead;
+        if total.total() >= expected {
+            return total;
+        }
+        assert!(Instant::now() < deadline, "rescued {total:?} of {expected} expired leases within {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Generates one `#[tokio::test]` per check of the kit, each on a store from `$fresh`
+/// (an async function returning a fresh, empty store). Needs `tokio` with `macros` and
+/// `rt-multi-thread` among the caller's dev-dependencies.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($fresh:path) => {
+        $crate::store_conformance_tests!(@checks $fresh;
+            enqueue_claim_complete,
+            claims_are_exclusive,
+            stale_token_is_refused,
+            expired_lease_is_redelivered_as_an_attempt,
+            heartbeat_keeps_the_lease,
+            retry_waits_for_its_time,
+            dead_after_max_attempts_counting_expiries,
+            release_is_uncharged,
+            unique_keys_allow_one_live_job,
+            priority_orders_claims,
+            scheduled_jobs_not_early,
+            depth_cap_refuses_and_hands_back,
+            cancel_waiting_and_running,
+            replay_dead_jobs,
+            purge_keeps_what_it_should,
+            global_rate_limit_is_gcra,
+            global_units_are_bounded,
+            worker_runs_every_job,
+            worker_retries_then_buries,
+            worker_releases_on_shutdown,
+            worker_fences_itself_when_heartbeats_fail,
+            worker_refuses_undecodable_payloads,
+        );
+    };
+    (@checks $fresh:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let store = $fresh().await;
+                $crate::testkit::$check(store).await;
+            }
+        )*
+    };
+}

@@ -74,6 +74,20 @@ impl WorkerReport {
     }
 }
 
+impl std::ops::AddAssign for WorkerReport {
+    fn add_assign(&mut self, other: Self) {
+        self.claimed += other.claimed;
+        self.completed += other.completed;
+        self.retried += other.retried;
+        self.dead += other.dead;
+        self.released += other.released;
+        self.stale += other.stale;
+        self.lost_leases += other.lost_leases;
+        self.unrecorded += other.unrecorded;
+        self.store_errors += other.store_errors;
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Count {
     Claimed,

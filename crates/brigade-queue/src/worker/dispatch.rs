@@ -105,6 +105,13 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
         Ok(()) => return RunEnd::Succeeded,
         Err(error) => error,
     };
+    // A run the worker stopped ends as the stop decides, whatever the handler returned
+    // once its token fired.
+    match fence.reason() {
+        StopReason::Shutdown => return RunEnd::Release,
+        StopReason::LeaseLost => return RunEnd::Abandon,
+        StopReason::None => {}
+    }
     let outcome = match error.kind() {
         ErrorKind::Cancelled | ErrorKind::Dropped | ErrorKind::Returned => return RunEnd::stopped(fence),
         ErrorKind::Panicked => RunOutcome::Panicked(error.panic_message().unwrap_or("panic")),

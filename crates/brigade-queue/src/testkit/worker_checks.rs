@@ -1,0 +1,159 @@
+//! Checks on the [`Worker`] driving a store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use brigade_core::CancellationToken;
+use brigade_middleware::{Backoff, Retry};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{FlakyStore, PATIENCE};
+use crate::{Delivery, EnqueueOptions, JobState, NewJob, Queue, QueueCounts, Store, Worker, WorkerReport};
+
+/// Waits until `queue`'s counts satisfy `done`, or panics after [`PATIENCE`].
+async fn wait_for<S: Store>(store: &S, queue: &str, done: impl Fn(&QueueCounts) -> bool) -> QueueCounts {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let counts = store.counts(queue).await.expect("counts");
+        if done(&counts) {
+            return counts;
+        }
+        assert!(Instant::now() < deadline, "{queue} stuck at {counts:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn stop(shutdown: &CancellationToken, worker: tokio::task::JoinHandle<WorkerReport>) -> WorkerReport {
+    shutdown.cancel();
+    worker.await.expect("worker task")
+}
+
+/// A worker runs every job once and records each as completed.
+pub async fn worker_runs_every_job<S: Store>(store: S) {
+    let queue = Queue::<S, u64>::new(store.clone(), "work");
+    queue.enqueue_batch((0..200).collect()).await.expect("enqueue");
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&runs);
+    let worker = Worker::builder(store.clone(), "work")
+        .concurrency(8)
+        .handle(move |n: u64, delivery: Delivery| {
+            let counted = Arc::clone(&counted);
+            async move {
+                assert_eq!(delivery.attempt(), 1);
+                assert!(n < 200);
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), String>(())
+            }
+        })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let counts = wait_for(&store, "work", |counts| counts.completed == 200).await;
+    assert_eq!(counts.live(), 0);
+    let report = stop(&shutdown, running).await;
+    assert_eq!((report.claimed, report.completed), (200, 200));
+    assert_eq!(report.ended(), report.claimed);
+    assert_eq!(runs.load(Ordering::SeqCst), 200);
+}
+
+/// Failures run again after the retry policy's backoff, until the job's attempts are used
+/// up; then it is dead with the last error.
+pub async fn worker_retries_then_buries<S: Store>(store: S) {
+    let id = store
+        .enqueue(NewJob::new("failing", json!("x")).with_options(EnqueueOptions::new().max_attempts(3)))
+        .await
+        .expect("enqueue")
+        .id;
+    let retry = Retry::builder()
+        .max_attempts(u32::MAX)
+        .backoff(Backoff::constant(Duration::from_millis(20)))
+        .build()
+        .expect("retry");
+    let worker = Worker::builder(store.clone(), "failing")
+        .poll(Duration::from_millis(20))
+        .retry(retry)
+        .handle(|_: String, delivery: Delivery| async move { Err(format!("failure on run {}", delivery.attempt())) })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "failing", |counts| counts.dead == 1).await;
+    let report = stop(&shutdown, running).await;
+    assert_eq!((report.retried, report.dead), (2, 1));
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!((record.state, record.attempt), (JobState::Dead, 3));
+    assert_eq!(record.last_error.as_deref(), Some("failure on run 3"));
+}
+
+/// Shutdown past the grace period stops running jobs and gives them back uncharged.
+pub async fn worker_releases_on_shutdown<S: Store>(store: S) {
+    let id = store.enqueue(NewJob::new("slow", json!(null))).await.expect("enqueue").id;
+    let (started, mut started_rx) = mpsc::unbounded_channel();
+    let worker = Worker::builder(store.clone(), "slow")
+        .grace(Duration::from_millis(100))
+        .handle(move |_: serde_json::Value, delivery: Delivery| {
+            let started = started.clone();
+            async move {
+                let _ = started.send(());
+                delivery.token().cancelled().await;
+                Err::<(), _>("stopped".to_string())
+            }
+        })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    tokio::time::timeout(PATIENCE, started_rx.recv()).await.expect("job started");
+    let report = stop(&shutdown, running).await;
+    assert_eq!(report.released, 1, "{report:?}");
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!((record.state, record.attempt), (JobState::Available, 0), "given back uncharged");
+}
+
+/// A worker that cannot renew a lease stops the run before the lease ends; the job is
+/// redelivered after it expires, and the late end is not recorded over the new claim.
+pub async fn worker_fences_itself_when_heartbeats_fail<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store.enqueue(NewJob::new("fenced", json!(null))).await.expect("enqueue").id;
+    let (stopped, mut stopped_rx) = mpsc::unbounded_channel();
+    let lease = Duration::from_secs(2);
+    let worker = Worker::builder(flaky.clone(), "fenced")
+        .lease(lease)
+        .heartbeat(lease / 5)
+        .sweep(Duration::from_secs(3600))
+        .handle(move |_: serde_json::Value, delivery: Delivery| {
+            let stopped = stopped.clone();
+            async move {
+                let claimed = Instant::now();
+                delivery.token().cancelled().await;
+                let _ = stopped.send(claimed.elapsed());
+                Err::<(), _>("fenced".to_string())
+            }
+        })
+        .expect("worker");
+    flaky.fail_heartbeats(true);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let after = tokio::time::timeout(PATIENCE, stopped_rx.recv()).await.expect("run stopped").expect("sent");
+    assert!(after < lease, "stopped {after:?} into a {lease:?} lease: before it ended");
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!(record.state, JobState::Running, "nothing recorded by the fenced run");
+    let report = stop(&shutdown, running).await;
+    assert_eq!(report.lost_leases, 1, "{report:?}");
+    super::rescue_after(&store, "fenced", lease, 1).await;
+    assert_eq!(store.job(id).await.expect("job").expect("exists").state, JobState::Available);
+}
+
+/// A payload the handler's type cannot decode is dead at once: no run could succeed.
+pub async fn worker_refuses_undecodable_payloads<S: Store>(store: S) {
+    let id = store.enqueue(NewJob::new("typed", json!({"not": "a number"}))).await.expect("enqueue").id;
+    let worker = Worker::builder(store.clone(), "typed")
+        .handle(|_: u64, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "typed", |counts| counts.dead == 1).await;
+    stop(&shutdown, running).await;
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert!(record.last_error.is_some_and(|error| error.contains("decode")));
+}
