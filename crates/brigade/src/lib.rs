@@ -34,6 +34,8 @@
 //! | `weighted` | no | [`middleware`] weighted concurrency |
 //! | `timeout` | no | [`middleware`] per-job deadlines |
 //! | `middleware` | no | all of the middleware above |
+//! | `queue` | no | [`queue`]: durable queues (`brigade-queue`): `Queue`, `Worker`, the `Store` trait |
+//! | `postgres` | no | [`postgres`]: the durable store on PostgreSQL (`brigade-postgres`) |
 //! | `full` | no | everything |
 //!
 //! # Crate map
@@ -44,6 +46,8 @@
 //! | `brigade-thread` | the OS-thread pool |
 //! | `brigade-tokio` | the async pool |
 //! | `brigade-middleware` | the runtime-free policies both pools drive |
+//! | `brigade-queue` | durable jobs, the `Store` trait, the `Worker` that feeds a pool from a store |
+//! | `brigade-postgres` | the durable store on PostgreSQL |
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -90,6 +94,16 @@ pub use brigade_tokio as tokio;
 )]
 #[doc(inline)]
 pub use brigade_middleware as middleware;
+
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+#[doc(inline)]
+pub use brigade_queue as queue;
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[doc(inline)]
+pub use brigade_postgres as postgres;
 
 /// The names most programs need: `use brigade::prelude::*;`.
 pub mod prelude {

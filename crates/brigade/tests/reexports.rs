@@ -94,3 +94,21 @@ fn weighted_resolves() {
 fn timeout_resolves() {
     let _: Option<brigade::middleware::Timeout<()>> = None;
 }
+
+#[cfg(feature = "queue")]
+#[test]
+fn queue_resolves() {
+    let _: Option<brigade::queue::NewJob> = None;
+    let _: Option<brigade::queue::EnqueueOptions> = None;
+    let _: Option<brigade::queue::WorkerReport> = None;
+    let _: Option<brigade::queue::GlobalRate> = None;
+    fn _worker_of<S: brigade::queue::Store>(_: brigade::queue::Worker<S>) {}
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_resolves() {
+    let _: Option<brigade::postgres::PgStore> = None;
+    let _: Option<brigade::queue::Queue<brigade::postgres::PgStore, u8>> = None;
+    let _: Option<brigade::queue::Worker<brigade::postgres::PgStore>> = None;
+}
