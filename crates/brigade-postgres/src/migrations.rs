@@ -1,7 +1,7 @@
 //! The schema, versioned and embedded: each migration runs once per schema, in order,
 //! under an advisory lock, so any number of processes may start at once.
 
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, Executor, PgConnection};
 
 use crate::schema::Schema;
 
@@ -23,37 +23,44 @@ const MIGRATIONS: &[Migration] = &[
 #[cfg(test)]
 const LATEST: i32 = 2;
 
-/// Brings `schema` up to [`LATEST`]; returns the versions it applied.
+/// Brings `schema` up to the newest version; returns the versions it applied.
 pub(crate) async fn migrate(conn: &mut PgConnection, schema: &Schema) -> Result<Vec<i32>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    // One migrator per schema at a time; the others wait, then find nothing left to do.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('brigade.migrate'), hashtext($1))")
-        .bind(schema.name())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::raw_sql(&schema.render(
+    // Every statement is an owned string made before the first await: a borrowed
+    // temporary held across an await makes the future not `Send` for callers that spawn
+    // a connect (higher-ranked lifetime inference in async blocks).
+    let lock = "SELECT pg_advisory_xact_lock(hashtext('brigade.migrate'), hashtext($1))";
+    let setup = schema.render(
         "CREATE SCHEMA IF NOT EXISTS {schema};
          CREATE TABLE IF NOT EXISTS {schema}.migrations (
              version    integer     PRIMARY KEY,
              name       text        NOT NULL,
              applied_at timestamptz NOT NULL DEFAULT now()
          );",
-    ))
-    .execute(&mut *tx)
-    .await?;
-    let current: Option<i32> = sqlx::query_scalar(&schema.render("SELECT max(version) FROM {schema}.migrations"))
-        .fetch_one(&mut *tx)
-        .await?;
+    );
+    let current_version = schema.render("SELECT max(version) FROM {schema}.migrations");
+    let record = schema.render("INSERT INTO {schema}.migrations (version, name) VALUES ($1, $2)");
+    let steps: Vec<(i32, &'static str, String)> = MIGRATIONS
+        .iter()
+        .map(|migration| (migration.version, migration.name, schema.render(migration.sql)))
+        .collect();
+    let schema_name = schema.name().to_owned();
+
+    let mut tx = conn.begin().await?;
+    // One migrator per schema at a time; the others wait, then find nothing left to do.
+    sqlx::query(lock).bind(schema_name).execute(&mut *tx).await?;
+    // A string without arguments runs as a simple query, so a script of several
+    // statements goes in one round trip.
+    (&mut *tx).execute(setup.as_str()).await?;
+    let current: Option<i32> = sqlx::query_scalar(&current_version).fetch_one(&mut *tx).await?;
     let current = current.unwrap_or(0);
     let mut applied = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|migration| migration.version > current) {
-        sqlx::raw_sql(&schema.render(migration.sql)).execute(&mut *tx).await?;
-        sqlx::query(&schema.render("INSERT INTO {schema}.migrations (version, name) VALUES ($1, $2)"))
-            .bind(migration.version)
-            .bind(migration.name)
-            .execute(&mut *tx)
-            .await?;
-        applied.push(migration.version);
+    for (version, name, sql) in steps {
+        if version <= current {
+            continue;
+        }
+        (&mut *tx).execute(sql.as_str()).await?;
+        sqlx::query(&record).bind(version).bind(name).execute(&mut *tx).await?;
+        applied.push(version);
     }
     tx.commit().await?;
     Ok(applied)

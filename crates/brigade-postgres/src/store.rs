@@ -128,6 +128,7 @@ impl PgStoreBuilder {
         if self.max_connections == 0 {
             return Err(StoreError::invalid("max_connections must be at least 1"));
         }
+        Schema::new(&self.schema)?;
         let options: PgConnectOptions = self
             .url
             .parse()
