@@ -1,0 +1,199 @@
+//! Workers against a real PostgreSQL: blocking handlers on a thread pool, limits shared by
+//! several workers, and a server that crashes and comes back while they run.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use brigade_core::CancellationToken;
+use brigade_postgres::{LocalCluster, PgStore, fresh_database};
+use brigade_queue::{Delivery, GlobalConcurrency, GlobalRate, Queue, QueueCounts, Store, Worker, WorkerReport};
+
+async fn fresh_store() -> PgStore {
+    let url = fresh_database().await.unwrap_or_else(|error| panic!("{error}"));
+    PgStore::builder(url).max_connections(20).connect().await.expect("connect and migrate")
+}
+
+async fn drained<S: Store>(store: &S, queue: &str, jobs: u64, patience: Duration) -> QueueCounts {
+    let deadline = Instant::now() + patience;
+    loop {
+        let counts = store.counts(queue).await.expect("counts");
+        if counts.completed == jobs {
+            return counts;
+        }
+        assert!(Instant::now() < deadline, "{queue} stuck at {counts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_handlers_run_on_a_thread_pool() {
+    let store = fresh_store().await;
+    Queue::<PgStore, u64>::new(store.clone(), "files").enqueue_batch((0..50).collect()).await.expect("enqueue");
+    let worker = Worker::builder(store.clone(), "files")
+        .concurrency(4)
+        .handle_blocking(|n: u64, delivery: Delivery| {
+            // A blocking call: fine here, the run owns a pool thread.
+            std::thread::sleep(Duration::from_millis(2));
+            assert!(std::thread::current().name().is_some_and(|name| name.contains("files")));
+            if delivery.is_cancelled() { Err(format!("{n} stopped")) } else { Ok(()) }
+        })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    drained(&store, "files", 50, Duration::from_secs(60)).await;
+    shutdown.cancel();
+    assert_eq!(running.await.expect("worker").completed, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_concurrency_limit_holds_across_workers() {
+    let store = fresh_store().await;
+    Queue::<PgStore, u32>::new(store.clone(), "gpu").enqueue_batch((0..60).map(|n| n % 3 + 1).collect()).await.expect("enqueue");
+    let limit = GlobalConcurrency::new("gpu-units", 4).expect("limit");
+    let in_use = Arc::new(AtomicU32::new(0));
+    let peak = Arc::new(AtomicU32::new(0));
+    let shutdown = CancellationToken::new();
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        let (in_use, peak) = (Arc::clone(&in_use), Arc::clone(&peak));
+        let worker = Worker::builder(store.clone(), "gpu")
+            .concurrency(4)
+            .concurrency_limit(limit.clone())
+            .handle(Weighted { in_use, peak })
+            .expect("worker");
+        workers.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    drained(&store, "gpu", 60, Duration::from_secs(120)).await;
+    shutdown.cancel();
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(peak <= 4, "{peak} units in use at once across workers, limit 4");
+    assert!(peak >= 2, "the limit admitted parallel work ({peak})");
+}
+
+/// Holds `weight = job` units for a few milliseconds, tracking the peak in use.
+struct Weighted {
+    in_use: Arc<AtomicU32>,
+    peak: Arc<AtomicU32>,
+}
+
+#[async_trait::async_trait]
+impl brigade_queue::Handler<u32> for Weighted {
+    type Error = String;
+
+    async fn handle(&self, units: u32, _: Delivery) -> Result<(), String> {
+        let now = self.in_use.fetch_add(units, Ordering::SeqCst) + units;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        self.in_use.fetch_sub(units, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn weight(&self, units: &u32) -> u32 {
+        *units
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_rate_limit_holds_across_workers() {
+    let store = fresh_store().await;
+    Queue::<PgStore, u32>::new(store.clone(), "smtp").enqueue_batch((0..40).collect()).await.expect("enqueue");
+    let rate = GlobalRate::new("smtp", 20, Duration::from_secs(1)).expect("rate").burst(5).expect("burst");
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let shutdown = CancellationToken::new();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let starts = Arc::clone(&starts);
+        let worker = Worker::builder(store.clone(), "smtp")
+            .concurrency(8)
+            .rate_limit(rate.clone())
+            .handle(move |_: u32, _: Delivery| {
+                starts.lock().expect("starts").push(Instant::now());
+                async { Ok::<(), String>(()) }
+            })
+            .expect("worker");
+        workers.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    drained(&store, "smtp", 40, Duration::from_secs(60)).await;
+    shutdown.cancel();
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let mut starts = starts.lock().expect("starts").clone();
+    starts.sort();
+    // Starts are stamped after the grant, so one may lag its grant; allow one start of slack.
+    for (i, first) in starts.iter().enumerate() {
+        for (j, later) in starts.iter().enumerate().skip(i) {
+            let window = later.duration_since(*first).as_secs_f64();
+            let allowed = 20.0 * window + 5.0 + 1.0;
+            let seen = (j - i + 1) as f64;
+            assert!(seen <= allowed, "{seen} starts within {window:.3} s; GCRA allows {allowed:.1}");
+        }
+    }
+    let span = starts.last().expect("starts").duration_since(starts[0]);
+    assert!(span >= Duration::from_millis(1_000), "40 starts at 20/s + burst 5 take over a second, took {span:?}");
+}
+
+/// The server crashes (`pg_ctl stop -m immediate`) while workers run and comes back; the
+/// workers carry on with no action, and every job ends completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_ride_out_a_server_crash() {
+    let cluster = tokio::task::spawn_blocking(LocalCluster::start)
+        .await
+        .expect("task")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = PgStore::builder(cluster.url("postgres"))
+        .acquire_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .expect("connect");
+    let queue = Queue::<PgStore, u32>::new(store.clone(), "steady");
+    queue.enqueue_batch((0..300).collect()).await.expect("enqueue");
+    let shutdown = CancellationToken::new();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let worker = Worker::builder(store.clone(), "steady")
+            .concurrency(4)
+            .lease(Duration::from_secs(6))
+            .poll(Duration::from_millis(100))
+            .handle(|_: u32, _: Delivery| async {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                Ok::<(), String>(())
+            })
+            .expect("worker");
+        workers.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.crash().expect("crash");
+        std::thread::sleep(Duration::from_secs(1));
+        cluster.start_server().expect("restart");
+        cluster
+    })
+    .await
+    .expect("task");
+    // More work after the restart, through the same store.
+    let more = loop {
+        match queue.enqueue_batch((300..400).collect()).await {
+            Ok(more) => break more,
+            Err(error) => {
+                assert!(matches!(error, brigade_queue::EnqueueError::Store(_, ref e) if e.is_transient()), "{error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(more.len(), 100);
+    let counts = drained(&store, "steady", 400, Duration::from_secs(120)).await;
+    assert_eq!(counts.total(), 400, "{counts:?}");
+    shutdown.cancel();
+    let mut total = WorkerReport::default();
+    for worker in workers {
+        total += worker.await.expect("worker");
+    }
+    assert!(total.store_errors > 0, "the crash was felt: {total:?}");
+    assert_eq!(total.ended(), total.claimed, "{total:?}");
+    drop(cluster);
+}
