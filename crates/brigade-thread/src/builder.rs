@@ -367,6 +367,7 @@ impl<J: Job> Builder<J> {
         }
 
         let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let (signals_tx, signals_rx) = crossbeam_channel::unbounded();
         let hooks = (!self.layers.is_empty()).then(|| Hooks::new(self.layers));
         let shared = Arc::new(Shared {
             name: Arc::from(self.name),
@@ -378,6 +379,8 @@ impl<J: Job> Builder<J> {
             keep_alive: self.keep_alive,
             tx,
             rx,
+            signals_tx,
+            signals_rx,
             gate: Gate::new(),
             roster: Roster::new(min, max),
             idle: IdleSignal::new(),

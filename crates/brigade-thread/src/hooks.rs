@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::capacity::{CapacityWaits, RunTicket};
 use crate::run::{drop_quietly, run_job};
 use crate::shared::Shared;
-use crate::task::{Message, Task};
+use crate::task::Task;
 use crate::timer::{Due, Timer};
 use crate::worker::contain_hook_panic;
 
@@ -27,8 +27,8 @@ pub(crate) struct Hooks<J: Job> {
     pub(crate) layers: Layers<J, J::Error>,
     /// Unbounded, so a job coming back from the delay queue is never refused by a full
     /// ready queue: it was accepted already. Workers only poll it (see `reenter`).
-    pub(crate) reentry_tx: Sender<Message<J>>,
-    pub(crate) reentry_rx: Receiver<Message<J>>,
+    pub(crate) reentry_tx: Sender<Task<J>>,
+    pub(crate) reentry_rx: Receiver<Task<J>>,
     pub(crate) timer: Timer<J>,
     waiting: CapacityWaits<Task<J>>,
     delayed: AtomicUsize,
@@ -89,12 +89,9 @@ impl<J: Job> Hooks<J> {
             shared.hand_back(task);
             return;
         }
-        // The pool holds the receiver, so this send cannot fail.
-        let _ = self.reentry_tx.send(Message::Run(task));
-        // Workers block on the ready queue alone (cheaper than selecting over two), so wake
-        // one through it. If it is full, every worker has a job and looks at the re-entries
-        // before its next one.
-        let _ = shared.tx.try_send(Message::Wake);
+        // The pool holds the receiver, so this send cannot fail. Idle workers block on this
+        // channel too, so one of them takes it; busy ones look here before their next job.
+        let _ = self.reentry_tx.send(task);
         shared.after_enqueue();
     }
 
@@ -124,11 +121,7 @@ impl<J: Job> Hooks<J> {
         let mut tasks = self.timer.take_tasks();
         tasks.extend(self.waiting.take_all());
         self.delayed.fetch_sub(tasks.len(), Ordering::Relaxed);
-        while let Ok(message) = self.reentry_rx.try_recv() {
-            if let Message::Run(task) = message {
-                tasks.push(task);
-            }
-        }
+        tasks.extend(self.reentry_rx.try_iter());
         tasks
     }
 

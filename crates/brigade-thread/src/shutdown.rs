@@ -16,7 +16,7 @@ use brigade_core::{Job, ShutdownReport};
 
 use crate::shared::Shared;
 use crate::sync::lock_std as lock;
-use crate::task::Message;
+use crate::task::Signal;
 
 /// How long a shutdown lets workers hand back a batch before it drains the queues again;
 /// only an aborting shutdown loops on this.
@@ -57,11 +57,9 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
         abort(shared, &mut report);
     }
     stop_threads(shared);
-    // Nothing can be queued any more; leftovers are stop and wake messages.
-    while let Ok(message) = shared.rx.try_recv() {
-        if let Message::Run(task) = message {
-            shared.hand_back(task);
-        }
+    // Nothing can be queued any more; this only catches what a worker never came back for.
+    while let Ok(task) = shared.rx.try_recv() {
+        shared.hand_back(task);
     }
     report.unstarted = std::mem::take(&mut *lock(&shared.handed_back));
     let finished = shared.stats().finished() - finished_before;
@@ -81,10 +79,8 @@ fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
     report.cancelled = stats.busy as u64;
     shared.token.cancel();
     loop {
-        while let Ok(message) = shared.rx.try_recv() {
-            if let Message::Run(task) = message {
-                shared.hand_back(task);
-            }
+        while let Ok(task) = shared.rx.try_recv() {
+            shared.hand_back(task);
         }
         if let Some(hooks) = &shared.hooks {
             for task in hooks.take_unstarted() {
@@ -98,14 +94,10 @@ fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
 }
 
 fn stop_threads<J: Job>(shared: &Arc<Shared<J>>) {
-    let mut to_stop = shared.roster.stop();
-    while to_stop > 0 {
-        match shared.tx.send_timeout(Message::Stop, DRAIN_INTERVAL) {
-            Ok(()) => to_stop -= 1,
-            // A worker that died unwinding took itself off the roster.
-            Err(_) if shared.roster.live() == 0 => break,
-            Err(_) => {}
-        }
+    // One stop per worker; a worker that died unwinding took itself off the roster and
+    // leaves its stop unread, which is harmless.
+    for _ in 0..shared.roster.stop() {
+        let _ = shared.signals_tx.send(Signal::Stop);
     }
     if let Some(hooks) = &shared.hooks {
         hooks.timer.stop();
