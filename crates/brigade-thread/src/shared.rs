@@ -70,8 +70,7 @@ impl<J: Job> Shared<J> {
     }
 
     fn notify_idle(&self) {
-        // `<= 1`: a waiter inside one of the pool's own jobs waits for that job alone.
-        self.idle.notify(|| self.in_flight() <= 1);
+        self.idle.notify(|| self.in_flight());
     }
 
     /// Delivers `result` to the job's handle and records it. A panic in the output's or the
@@ -161,7 +160,7 @@ impl<J: Job> Shared<J> {
     /// for it would wait forever.
     pub(crate) fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
         let own = u64::from(crate::worker::is_own_worker(self));
-        self.idle.wait(|| self.in_flight() <= own, deadline)
+        self.idle.wait(own, || self.in_flight(), deadline)
     }
 
     /// Wakes one idle worker (if any waits; otherwise the next one to wait sees it).

@@ -96,7 +96,7 @@ pub(crate) fn submit<J: Job>(
             // Never accepted after all: not submitted, and the handle nobody saw resolves
             // as returned when its completer drops here.
             shared.refused.fetch_add(1, Ordering::Release);
-            shared.idle.notify(|| shared.in_flight() <= 1);
+            shared.idle.notify(|| shared.in_flight());
             let job = task.job;
             Err(match wait {
                 Wait::Never => Refusal::Full(job),

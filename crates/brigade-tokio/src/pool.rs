@@ -365,11 +365,15 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # }
     /// ```
     pub async fn wait_idle(&self) {
+        let mut began = None;
         loop {
             let mut idle = pin!(self.shared.became_idle.notified());
             {
                 let state = self.shared.lock();
-                if state.is_idle() {
+                // An idle moment since this call began releases it, though another caller
+                // may have made the pool busy again before this one was polled.
+                let generation = *began.get_or_insert(state.idle_generation);
+                if state.is_idle() || state.idle_generation != generation {
                     return;
                 }
                 idle.as_mut().enable();

@@ -213,7 +213,7 @@ fn finish<J: AsyncJob>(shared: &Arc<Shared<J>>, layered: bool) {
     if layered {
         shared.reoffer_waiting(&mut state);
     }
-    shared.check_idle(&state);
+    shared.check_idle(&mut state);
 }
 
 /// Runs the job once, catching a panic as its outcome and cancelling its token at the
