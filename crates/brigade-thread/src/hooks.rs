@@ -2,12 +2,15 @@
 //! the delay queue and the list of jobs waiting for capacity. All of this exists only in
 //! pools built with at least one layer; other pools never reach this module.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use brigade_core::middleware::{Layers, Start};
-use brigade_core::{CancellationToken, FinishedRun, Job, JobContext, JobError, Settled};
+use brigade_core::{
+    CancellationToken, FinishedRun, Job, JobContext, JobError, Settled, instant_after,
+};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::capacity::{CapacityWaits, RunTicket};
@@ -100,7 +103,7 @@ impl<J: Job> Hooks<J> {
         self.delayed.fetch_add(1, Ordering::Relaxed);
         if self.waiting.park(task) {
             self.timer
-                .schedule(Instant::now() + REOFFER_FALLBACK, Due::Reoffer);
+                .schedule(instant_after(Instant::now(), REOFFER_FALLBACK), Due::Reoffer);
         }
     }
 
@@ -137,7 +140,31 @@ impl<J: Job> Hooks<J> {
             return;
         }
         let started = Instant::now();
-        match self.layers.before_start(&task.job, started) {
+        // A hook that panics before the run must not take the job with it: it never ran to
+        // an end, so it is handed back (counted returned, and in the shutdown report).
+        let before = catch_unwind(AssertUnwindSafe(|| {
+            self.layers.before_start(&task.job, started)
+        }));
+        let deadline = match &before {
+            Ok(Start::Now) => {
+                let deadline = catch_unwind(AssertUnwindSafe(|| {
+                    self.layers.deadline(&task.job, started)
+                }));
+                if deadline.is_err() {
+                    // Give back what the granted start took (a weighted limit's units).
+                    let _ = catch_unwind(AssertUnwindSafe(|| self.layers.release(&task.job)));
+                }
+                deadline
+            }
+            _ => Ok(None),
+        };
+        let (Ok(start), Ok(deadline)) = (before, deadline) else {
+            tracing::error!(pool = %shared.name, id = %task.done.id(), "a middleware hook panicked before a start: the job is handed back");
+            *settled = true;
+            shared.hand_back(task);
+            return;
+        };
+        match start {
             Start::Now => {}
             Start::NotBefore(at) => {
                 *settled = true;
@@ -156,7 +183,6 @@ impl<J: Job> Hooks<J> {
             ticket: Some(self.waiting.run_started()),
         };
 
-        let deadline = self.layers.deadline(&task.job, started);
         let job_token = task.done.token(&shared.token);
         // A deadline cancels a child of the job's token, so it ends this run only: a retry
         // gets a fresh one. Without a deadline the run uses the job's token itself.
@@ -182,7 +208,9 @@ impl<J: Job> Hooks<J> {
         }
         // These may hold the last reference to the handle's cell; see `worker::run_plain`.
         drop((cx, job_token));
-        self.layers.release(&task.job);
+        if catch_unwind(AssertUnwindSafe(|| self.layers.release(&task.job))).is_err() {
+            tracing::error!(pool = %shared.name, %id, "a middleware hook panicked in release");
+        }
         let now = Instant::now();
         let Task {
             job,
@@ -197,8 +225,8 @@ impl<J: Job> Hooks<J> {
             cancelled,
             past_deadline: deadline.is_some_and(|at| now >= at),
         };
-        // Hooks run in there (after run, a dead-letter sink): `settled` stays false until
-        // it returns, and a panic drops `done`, which resolves the handle as returned.
+        // Hooks run in there (after run, a dead-letter sink), which contains their panics:
+        // the job then ends with its own outcome. `contain_hook_panic` stays the last line.
         match run.settle_with(&self.layers, job, now, drop_quietly, drop_quietly) {
             Settled::Finished(result) => {
                 *settled = true;

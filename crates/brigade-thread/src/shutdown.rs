@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use brigade_core::{Job, ShutdownReport};
+use brigade_core::{Job, ShutdownReport, instant_after};
 
 use crate::shared::Shared;
 use crate::sync::lock_std as lock;
@@ -37,6 +37,9 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
         return report;
     }
     let finished_before = shared.stats().finished();
+    // Jobs handed back before this shutdown (a hook panicked before their start) come back
+    // in its report too, but they were counted before it.
+    let handed_back_before = lock(&shared.handed_back).len() as u64;
     shared.gate.close();
     // If a worker could not be spawned when a job arrived (the system refused a thread),
     // try again now, so the jobs this shutdown waits for have someone to run them.
@@ -63,7 +66,8 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     }
     report.unstarted = std::mem::take(&mut *lock(&shared.handed_back));
     let finished = shared.stats().finished() - finished_before;
-    report.finished = finished.saturating_sub(report.unstarted.len() as u64);
+    let handed_back_now = (report.unstarted.len() as u64).saturating_sub(handed_back_before);
+    report.finished = finished.saturating_sub(handed_back_now);
     *shut_down = true;
     report
 }
@@ -87,7 +91,7 @@ fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
                 shared.hand_back(task);
             }
         }
-        if shared.wait_idle_until(Some(Instant::now() + DRAIN_INTERVAL)) {
+        if shared.wait_idle_until(Some(instant_after(Instant::now(), DRAIN_INTERVAL))) {
             return;
         }
     }

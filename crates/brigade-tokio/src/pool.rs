@@ -509,13 +509,20 @@ impl<J: AsyncJob> TokioPool<J> {
 
     async fn shutdown_with(&self, timeout: Option<Duration>) -> ShutdownReport<J> {
         let shared = &self.shared;
-        let finished_before = shared.counters.snapshot(Default::default()).finished();
         let first = shared.close();
         let mut report = ShutdownReport::default();
         if !first {
             shared.tracker.wait().await;
             return report;
         }
+        // Jobs handed back earlier (a hook panicked before their start) come back in this
+        // report too, but count as finished before it: read both under the lock, under
+        // which such a job is counted and kept in one step.
+        let (earlier, finished_before) = {
+            let mut state = shared.lock();
+            let earlier = std::mem::take(&mut state.handed_back);
+            (earlier, shared.counters.snapshot(Default::default()).finished())
+        };
         let drained = match timeout {
             None => {
                 shared.tracker.wait().await;
@@ -539,8 +546,14 @@ impl<J: AsyncJob> TokioPool<J> {
             shared.tracker.wait().await;
         }
         let finished_after = shared.counters.snapshot(Default::default()).finished();
-        report.finished =
-            (finished_after - finished_before).saturating_sub(report.unstarted.len() as u64);
+        let handed_back_now = std::mem::take(&mut shared.lock().handed_back);
+        let returned_now = report.unstarted.len() + handed_back_now.len();
+        report.finished = (finished_after - finished_before).saturating_sub(returned_now as u64);
+        report.unstarted = earlier
+            .into_iter()
+            .chain(handed_back_now)
+            .chain(report.unstarted)
+            .collect();
         report
     }
 

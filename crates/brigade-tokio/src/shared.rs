@@ -56,6 +56,9 @@ pub(crate) struct State<J: AsyncJob> {
     /// when it began, even if the pool is busy again by the time it runs (another caller,
     /// released first, may have submitted more work already).
     pub(crate) idle_generation: u64,
+    /// Jobs handed back because a hook panicked before their start; they come back in the
+    /// next shutdown's report.
+    pub(crate) handed_back: Vec<J>,
 }
 
 impl<J: AsyncJob> State<J> {
@@ -123,6 +126,7 @@ impl<J: AsyncJob> Shared<J> {
                 closed: false,
                 timer_running: false,
                 idle_generation: 0,
+                handed_back: Vec::new(),
             }),
             capacity,
             job_ready: Notify::new(),

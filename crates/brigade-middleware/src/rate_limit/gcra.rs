@@ -151,7 +151,7 @@ impl RateLimit {
         let mut tat = gcra.tat.load(Ordering::Acquire);
         loop {
             match gcra.params.step(tat, now_ns) {
-                Err(at) => return Err(epoch + Duration::from_nanos(at)),
+                Err(at) => return Err(brigade_core::instant_after(epoch, Duration::from_nanos(at))),
                 Ok(next) => match gcra.tat.compare_exchange_weak(
                     tat,
                     next,
