@@ -64,11 +64,14 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// # Errors
     ///
     /// [`ConfigError::ZeroWorkers`] for a limit of 0, under which no task could ever run.
+    /// A limit above tokio's [`Semaphore::MAX_PERMITS`] (which no group of tasks reaches)
+    /// is taken as that maximum.
     ///
     /// # Examples
     ///
     /// ```
     /// assert!(brigade_tokio::ErrGroup::<String>::with_limit(0).is_err());
+    /// assert!(brigade_tokio::ErrGroup::<String>::with_limit(usize::MAX).is_ok());
     /// assert!(brigade_tokio::ErrGroup::<String>::with_limit(4).is_ok());
     /// ```
     pub fn with_limit(limit: usize) -> Result<Self, ConfigError> {
@@ -77,7 +80,8 @@ impl<E: Send + 'static> ErrGroup<E> {
         }
         Ok(Self::from_parts(
             CancellationToken::new(),
-            Some(Arc::new(Semaphore::new(limit))),
+            // `Semaphore::new` panics above its maximum.
+            Some(Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)))),
         ))
     }
 
