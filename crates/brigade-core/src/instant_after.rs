@@ -54,7 +54,11 @@ mod tests {
             instant_after(now, Duration::from_millis(5)),
             now + Duration::from_millis(5)
         );
-        for huge in [Duration::MAX, Duration::from_secs(u64::MAX / 2), FAR_FUTURE * 2] {
+        for huge in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 2),
+            FAR_FUTURE * 2,
+        ] {
             assert_eq!(instant_after(now, huge), now + FAR_FUTURE, "{huge:?}");
         }
         assert_eq!(instant_after(now, FAR_FUTURE), now + FAR_FUTURE);

@@ -16,7 +16,11 @@ fn a_vanishing_rate_has_a_maximal_interval() {
         Rate::new(1, Duration::MAX),
         Rate::new(1e-10, Duration::MAX),
     ] {
-        assert!(rate.interval() >= CENTURY, "{rate:?}: {:?}", rate.interval());
+        assert!(
+            rate.interval() >= CENTURY,
+            "{rate:?}: {:?}",
+            rate.interval()
+        );
     }
 }
 
@@ -30,11 +34,23 @@ fn a_vanishing_rate_admits_its_burst_then_nothing() {
         let now = Instant::now();
         // A burst's tolerance saturates too (toward the strict side): it may let fewer
         // through at once than asked when its span does not fit in the clock, never more.
-        let admitted = (0..=burst).take_while(|_| limit.try_acquire(now).is_ok()).count();
-        assert!((1..=burst as usize).contains(&admitted), "burst {burst}: {admitted}");
+        let admitted = (0..=burst)
+            .take_while(|_| limit.try_acquire(now).is_ok())
+            .count();
+        assert!(
+            (1..=burst as usize).contains(&admitted),
+            "burst {burst}: {admitted}"
+        );
         let refused = limit.try_acquire(now).expect_err("the burst is spent");
-        assert!(refused >= now + Duration::from_secs(86_400 * 365), "{:?}", refused - now);
-        assert!(limit.try_acquire(now + CENTURY).is_err(), "still nothing a century on");
+        assert!(
+            refused >= now + Duration::from_secs(86_400 * 365),
+            "{:?}",
+            refused - now
+        );
+        assert!(
+            limit.try_acquire(now + CENTURY).is_err(),
+            "still nothing a century on"
+        );
     }
 }
 
@@ -59,8 +75,13 @@ fn a_huge_burst_on_a_slow_rate_still_ends() {
         .unwrap();
     let now = Instant::now();
     // The burst's tolerance saturates: at most what fits in the clock, never unlimited.
-    let admitted = (0..10).take_while(|_| limit.try_acquire(now).is_ok()).count();
-    assert!((1..10).contains(&admitted), "{admitted}: a limit, not a free pass");
+    let admitted = (0..10)
+        .take_while(|_| limit.try_acquire(now).is_ok())
+        .count();
+    assert!(
+        (1..10).contains(&admitted),
+        "{admitted}: a limit, not a free pass"
+    );
     assert!(limit.try_acquire(now + CENTURY).is_err());
 }
 
@@ -69,7 +90,10 @@ fn a_job_weighing_nothing_still_takes_a_unit() {
     let limit = WeightedLimit::new(2, |weight: &u64| *weight).unwrap();
     assert!(limit.try_acquire(&0));
     assert!(limit.try_acquire(&0));
-    assert!(!limit.try_acquire(&0), "two zero-weight jobs fill two units");
+    assert!(
+        !limit.try_acquire(&0),
+        "two zero-weight jobs fill two units"
+    );
     limit.release_units(&0);
     assert_eq!(limit.in_use(), 1);
 }

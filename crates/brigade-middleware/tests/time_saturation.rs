@@ -21,14 +21,22 @@ fn forever_retry(jitter: Jitter) -> Retry<String> {
 fn wait_until(what: &str, condition: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !condition() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
 #[test]
 fn a_retry_at_duration_max_waits_on_threads_and_comes_back_in_the_report() {
-    for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+    for jitter in [
+        Jitter::None,
+        Jitter::Full,
+        Jitter::Equal,
+        Jitter::Decorrelated,
+    ] {
         let pool = ThreadPool::<BoxJob<u32, String>>::builder()
             .workers(1)
             .layer(forever_retry(jitter))
@@ -84,7 +92,12 @@ fn a_retry_at_duration_max_waits_on_tokio_and_comes_back_in_the_report() {
 
 #[test]
 fn the_retry_delay_saturates_for_every_jitter() {
-    for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+    for jitter in [
+        Jitter::None,
+        Jitter::Full,
+        Jitter::Equal,
+        Jitter::Decorrelated,
+    ] {
         let backoff = Backoff::exponential(Duration::from_secs(1))
             .cap(Duration::MAX)
             .factor(1e300)

@@ -102,8 +102,10 @@ impl<J: Job> Hooks<J> {
     fn park(&self, task: Task<J>) {
         self.delayed.fetch_add(1, Ordering::Relaxed);
         if self.waiting.park(task) {
-            self.timer
-                .schedule(instant_after(Instant::now(), REOFFER_FALLBACK), Due::Reoffer);
+            self.timer.schedule(
+                instant_after(Instant::now(), REOFFER_FALLBACK),
+                Due::Reoffer,
+            );
         }
     }
 

@@ -181,7 +181,11 @@ fn an_endless_keep_alive_works() {
 
 #[test]
 fn a_queue_too_large_to_allocate_is_an_error_not_a_panic_in_the_channel() {
-    for capacity in [usize::MAX, usize::MAX / 2, brigade_thread::MAX_QUEUE_CAPACITY + 1] {
+    for capacity in [
+        usize::MAX,
+        usize::MAX / 2,
+        brigade_thread::MAX_QUEUE_CAPACITY + 1,
+    ] {
         assert!(
             matches!(
                 Pool::builder().workers(1).queue_capacity(capacity).build(),
@@ -205,6 +209,13 @@ fn extreme_worker_counts_and_durations_build_without_panicking() {
         .queue_capacity(8)
         .build()
         .unwrap();
-    assert!(pool.submit(brigade_core::BoxJob::new(|_: &brigade_core::JobContext| Ok(()))).unwrap().join().is_ok());
+    assert!(
+        pool.submit(brigade_core::BoxJob::new(
+            |_: &brigade_core::JobContext| Ok(())
+        ))
+        .unwrap()
+        .join()
+        .is_ok()
+    );
     assert!(pool.resize(1, usize::MAX).is_ok());
 }

@@ -644,7 +644,11 @@ fn a_panicking_hook_costs_no_worker_no_accounting_and_no_job() {
     assert!(stats.is_balanced(), "{stats:?}");
     let report = pool.shutdown();
     let back: Vec<u64> = report.unstarted.iter().map(|job| job.value).collect();
-    assert_eq!(back, [66], "the job whose hook panicked before its start comes back");
+    assert_eq!(
+        back,
+        [66],
+        "the job whose hook panicked before its start comes back"
+    );
     assert_eq!(report.finished, 0);
 }
 

@@ -30,7 +30,10 @@ fn resize_does_not_count_its_wake_ups_as_queued_jobs() {
     assert_eq!((stats.busy, stats.queued), (6, 4), "{stats:?}");
     // The wake-ups took no slot: the queue still holds capacity minus four more jobs.
     let more: Vec<_> = (0..6)
-        .map(|i| pool.try_submit(waits_for(&gate, 20 + i)).expect("room left"))
+        .map(|i| {
+            pool.try_submit(waits_for(&gate, 20 + i))
+                .expect("room left")
+        })
         .collect();
     assert!(matches!(
         pool.try_submit(returns(99)),
@@ -132,7 +135,10 @@ fn a_retry_coming_back_takes_no_slot_of_the_ready_queue() {
     assert_eq!((stats.busy, stats.queued), (1, 1), "{stats:?}");
     // The retry was accepted already: the ready queue still has all three slots.
     let more: Vec<_> = (0..3)
-        .map(|i| pool.try_submit(waits_for(&gate, 10 + i)).expect("room left"))
+        .map(|i| {
+            pool.try_submit(waits_for(&gate, 10 + i))
+                .expect("room left")
+        })
         .collect();
     assert!(matches!(
         pool.try_submit(returns(99)),

@@ -521,7 +521,10 @@ impl<J: AsyncJob> TokioPool<J> {
         let (earlier, finished_before) = {
             let mut state = shared.lock();
             let earlier = std::mem::take(&mut state.handed_back);
-            (earlier, shared.counters.snapshot(Default::default()).finished())
+            (
+                earlier,
+                shared.counters.snapshot(Default::default()).finished(),
+            )
         };
         let drained = match timeout {
             None => {

@@ -94,7 +94,13 @@ fn a_name_its_runtime_threads_cannot_carry_is_an_error_not_a_panic() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(error, ConfigError::OutOfRange { setting: "name", .. }),
+        matches!(
+            error,
+            ConfigError::OutOfRange {
+                setting: "name",
+                ..
+            }
+        ),
         "{error:?}"
     );
 }

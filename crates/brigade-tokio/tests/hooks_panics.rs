@@ -69,7 +69,11 @@ async fn a_job_whose_hook_panics_before_its_start_comes_back_in_the_report() {
     assert!(error.is_returned(), "{error:?}");
     pool.wait_idle().await;
     let stats = pool.stats();
-    assert_eq!((stats.workers, stats.busy, stats.returned), (1, 0, 1), "{stats:?}");
+    assert_eq!(
+        (stats.workers, stats.busy, stats.returned),
+        (1, 0, 1),
+        "{stats:?}"
+    );
     assert!(stats.is_balanced(), "{stats:?}");
     let report = pool.shutdown().await;
     assert_eq!(report.unstarted.len(), 1, "the job is not lost");

@@ -40,9 +40,7 @@ impl GcraParams {
             .min(MAX_NANOS);
         Ok(GcraParams {
             interval,
-            tolerance: interval
-                .saturating_mul(u64::from(burst - 1))
-                .min(MAX_NANOS),
+            tolerance: interval.saturating_mul(u64::from(burst - 1)).min(MAX_NANOS),
         })
     }
 
@@ -161,7 +159,9 @@ impl RateLimit {
         let mut tat = gcra.tat.load(Ordering::Acquire);
         loop {
             match gcra.params.step(tat, now_ns) {
-                Err(at) => return Err(brigade_core::instant_after(epoch, Duration::from_nanos(at))),
+                Err(at) => {
+                    return Err(brigade_core::instant_after(epoch, Duration::from_nanos(at)));
+                }
                 Ok(next) => match gcra.tat.compare_exchange_weak(
                     tat,
                     next,
