@@ -53,9 +53,9 @@ enum FirstError<E> {
 pub struct ErrGroupCounts {
     /// Tasks started.
     pub started: u64,
-    /// Tasks that returned (with or without an error).
+    /// Tasks that ended: returned (with or without an error) or panicked.
     pub finished: u64,
-    /// Tasks that returned an error.
+    /// Tasks that returned an error or panicked.
     pub failed: u64,
 }
 
@@ -154,6 +154,27 @@ impl<E> ErrGroupState<E> {
             self.token.cancel();
         }
         first
+    }
+
+    /// Records a task that panicked: counted as finished and failed, and the token is
+    /// cancelled at once, so the other tasks are asked to stop while the panic travels to
+    /// whoever waits for the group. The panic itself is not an error of type `E`: the
+    /// backend resumes it from its `wait`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = brigade_core::ErrGroupState::<String>::new(Default::default());
+    /// group.started();
+    /// group.finish_panicked();
+    /// assert!(group.token().is_cancelled());
+    /// assert_eq!(group.counts().running(), 0);
+    /// assert_eq!(group.take_error(), None);
+    /// ```
+    pub fn finish_panicked(&self) {
+        self.failed.fetch_add(1, Ordering::AcqRel);
+        self.finished.fetch_add(1, Ordering::AcqRel);
+        self.token.cancel();
     }
 
     /// Whether a task has failed.

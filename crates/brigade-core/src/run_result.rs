@@ -1,3 +1,4 @@
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Instant, SystemTime};
 
 use crate::middleware::{AfterRunDecision, DeadLetter, Layers, RunOutcome, RunReport};
@@ -190,6 +191,9 @@ pub struct FinishedRun<T, E> {
 ///   the deciding layer's sink: taken, the job ends
 ///   [`DeadLettered`](crate::ErrorKind::DeadLettered); given back, it ends with its own
 ///   outcome (`Failed`, `Panicked`, ...). A dead-lettered panic keeps its message.
+/// - a layer that panics in `after_run`, or a sink that panics in `dead_letter`, has no say:
+///   the panic is caught and the job ends with its own outcome, so a policy bug can never
+///   make a job vanish from the books.
 ///
 /// `now` is the backend's clock reading at the end of the run.
 ///
@@ -299,7 +303,10 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
             started,
             first_failure: attempts.first_failure(),
         };
-        layers.after_run(&job, &report, now)
+        // A panicking policy must not take the job with it: the run ended, so the job ends
+        // with its own outcome, counted like any other (the panic hook reports the bug).
+        catch_unwind(AssertUnwindSafe(|| layers.after_run(&job, &report, now)))
+            .unwrap_or(AfterRunDecision::Done)
     };
     let after = Attempts {
         ran: attempt,
@@ -335,12 +342,15 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
                 first_failure,
                 last_failure: SystemTime::now(),
             };
-            let taken = match layers.dead_letter(index, letter) {
-                Ok(()) => true,
-                Err(letter) => {
+            // A sink that panics took the job down with it; the job still ends, with its
+            // own outcome, as when a sink hands the letter back.
+            let taken = match catch_unwind(AssertUnwindSafe(|| layers.dead_letter(index, letter))) {
+                Ok(Ok(())) => true,
+                Ok(Err(letter)) => {
                     drop_job(letter.job);
                     false
                 }
+                Err(_) => false,
             };
             Settled::Finished(terminal(end, attempt, cancelled, past_deadline, taken))
         }

@@ -62,10 +62,30 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// ```
 pub const DEFAULT_QUEUE_SLOTS_PER_WORKER: usize = 10;
 
+/// The largest queue a pool takes: its slots are allocated when the pool is built (the
+/// channel is a ring buffer), so a larger one is refused rather than attempted. It holds
+/// sixteen million jobs; the default capacity never exceeds it.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::ConfigError;
+/// use brigade_thread::{BoxPool, MAX_QUEUE_CAPACITY};
+///
+/// let error = BoxPool::<(), String>::builder()
+///     .workers(1)
+///     .queue_capacity(MAX_QUEUE_CAPACITY + 1)
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(error, ConfigError::OutOfRange { setting: "queue_capacity", .. }));
+/// ```
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 24;
+
 /// Configures a [`ThreadPool`]; [`build`](Self::build) checks the settings and starts it.
 ///
 /// Defaults: `workers` = [`std::thread::available_parallelism`] (1 if unknown), fixed;
-/// `queue_capacity` = [`DEFAULT_QUEUE_SLOTS_PER_WORKER`] × the maximum of workers;
+/// `queue_capacity` = [`DEFAULT_QUEUE_SLOTS_PER_WORKER`] × the maximum of workers (at most
+/// [`MAX_QUEUE_CAPACITY`]);
 /// `keep_alive` = [`DEFAULT_KEEP_ALIVE`]; name and thread-name prefix
 /// [`DEFAULT_NAME`]; the platform's stack size; no middleware.
 ///
@@ -199,7 +219,7 @@ impl<J: Job> Builder<J> {
     }
 
     /// How many jobs may wait in the queue; `submit` blocks (and `try_submit` fails) while
-    /// it is full.
+    /// it is full. At most [`MAX_QUEUE_CAPACITY`].
     ///
     /// # Examples
     ///
@@ -327,6 +347,7 @@ impl<J: Job> Builder<J> {
     /// - [`ConfigError::ZeroWorkers`]: a maximum of 0 workers.
     /// - [`ConfigError::MinAboveMax`]: more minimum than maximum workers.
     /// - [`ConfigError::ZeroCapacity`]: a queue capacity of 0.
+    /// - [`ConfigError::OutOfRange`]: a queue capacity above [`MAX_QUEUE_CAPACITY`].
     /// - [`ConfigError::ZeroDuration`]: a zero `keep_alive` with an elastic range.
     /// - [`ConfigError::OutOfRange`]: a stack size of 0 (or above half the address space),
     ///   or a name with a NUL byte.
@@ -342,11 +363,20 @@ impl<J: Job> Builder<J> {
     pub fn build(self) -> Result<ThreadPool<J>, ConfigError> {
         let WorkerRange { min, max } =
             WorkerRange::resolve(self.min, self.max).validate(self.keep_alive)?;
-        let capacity = self
-            .queue_capacity
-            .unwrap_or_else(|| max.saturating_mul(DEFAULT_QUEUE_SLOTS_PER_WORKER));
+        let capacity = self.queue_capacity.unwrap_or_else(|| {
+            max.saturating_mul(DEFAULT_QUEUE_SLOTS_PER_WORKER)
+                .min(MAX_QUEUE_CAPACITY)
+        });
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
+        }
+        // The channel allocates every slot up front (and panics past what its indices
+        // hold): refuse here what it could not build.
+        if capacity > MAX_QUEUE_CAPACITY {
+            return Err(ConfigError::OutOfRange {
+                setting: "queue_capacity",
+                expected: "at most MAX_QUEUE_CAPACITY (16,777,216) jobs",
+            });
         }
         // The upper bound keeps the platform's page rounding of the size from overflowing.
         if self
@@ -367,6 +397,7 @@ impl<J: Job> Builder<J> {
         }
 
         let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let (signals_tx, signals_rx) = crossbeam_channel::unbounded();
         let hooks = (!self.layers.is_empty()).then(|| Hooks::new(self.layers));
         let shared = Arc::new(Shared {
             name: Arc::from(self.name),
@@ -378,6 +409,8 @@ impl<J: Job> Builder<J> {
             keep_alive: self.keep_alive,
             tx,
             rx,
+            signals_tx,
+            signals_rx,
             gate: Gate::new(),
             roster: Roster::new(min, max),
             idle: IdleSignal::new(),

@@ -1,6 +1,7 @@
 //! Go's `errgroup` with `SetLimit`, on OS threads.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
@@ -236,11 +237,23 @@ impl<E: Send + 'static> ErrGroup<E> {
         let slot = Slot(self.slots.clone());
         state.started();
         self.threads.push(thread::spawn(move || {
-            let result = task(state.token().clone());
+            let token = state.token().clone();
+            let result = catch_unwind(AssertUnwindSafe(move || task(token)));
             // Record first, then free the slot (when `slot` drops): an error cancels the
-            // token before a blocked `spawn` starts another task.
-            state.finish(result);
-            drop(slot);
+            // token before a blocked `spawn` starts another task. A panic goes through the
+            // same books (it cancels the token now, not when `wait` joins this thread),
+            // then travels on to `wait` through the join.
+            match result {
+                Ok(result) => {
+                    state.finish(result);
+                    drop(slot);
+                }
+                Err(payload) => {
+                    state.finish_panicked();
+                    drop(slot);
+                    resume_unwind(payload);
+                }
+            }
         }));
     }
 

@@ -2,18 +2,21 @@
 //! the delay queue and the list of jobs waiting for capacity. All of this exists only in
 //! pools built with at least one layer; other pools never reach this module.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use brigade_core::middleware::{Layers, Start};
-use brigade_core::{CancellationToken, FinishedRun, Job, JobContext, JobError, Settled};
+use brigade_core::{
+    CancellationToken, FinishedRun, Job, JobContext, JobError, Settled, instant_after,
+};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::capacity::{CapacityWaits, RunTicket};
 use crate::run::{drop_quietly, run_job};
 use crate::shared::Shared;
-use crate::task::{Message, Task};
+use crate::task::Task;
 use crate::timer::{Due, Timer};
 use crate::worker::contain_hook_panic;
 
@@ -27,8 +30,8 @@ pub(crate) struct Hooks<J: Job> {
     pub(crate) layers: Layers<J, J::Error>,
     /// Unbounded, so a job coming back from the delay queue is never refused by a full
     /// ready queue: it was accepted already. Workers only poll it (see `reenter`).
-    pub(crate) reentry_tx: Sender<Message<J>>,
-    pub(crate) reentry_rx: Receiver<Message<J>>,
+    pub(crate) reentry_tx: Sender<Task<J>>,
+    pub(crate) reentry_rx: Receiver<Task<J>>,
     pub(crate) timer: Timer<J>,
     waiting: CapacityWaits<Task<J>>,
     delayed: AtomicUsize,
@@ -89,12 +92,9 @@ impl<J: Job> Hooks<J> {
             shared.hand_back(task);
             return;
         }
-        // The pool holds the receiver, so this send cannot fail.
-        let _ = self.reentry_tx.send(Message::Run(task));
-        // Workers block on the ready queue alone (cheaper than selecting over two), so wake
-        // one through it. If it is full, every worker has a job and looks at the re-entries
-        // before its next one.
-        let _ = shared.tx.try_send(Message::Wake);
+        // The pool holds the receiver, so this send cannot fail. Idle workers block on this
+        // channel too, so one of them takes it; busy ones look here before their next job.
+        let _ = self.reentry_tx.send(task);
         shared.after_enqueue();
     }
 
@@ -102,8 +102,10 @@ impl<J: Job> Hooks<J> {
     fn park(&self, task: Task<J>) {
         self.delayed.fetch_add(1, Ordering::Relaxed);
         if self.waiting.park(task) {
-            self.timer
-                .schedule(Instant::now() + REOFFER_FALLBACK, Due::Reoffer);
+            self.timer.schedule(
+                instant_after(Instant::now(), REOFFER_FALLBACK),
+                Due::Reoffer,
+            );
         }
     }
 
@@ -124,11 +126,7 @@ impl<J: Job> Hooks<J> {
         let mut tasks = self.timer.take_tasks();
         tasks.extend(self.waiting.take_all());
         self.delayed.fetch_sub(tasks.len(), Ordering::Relaxed);
-        while let Ok(message) = self.reentry_rx.try_recv() {
-            if let Message::Run(task) = message {
-                tasks.push(task);
-            }
-        }
+        tasks.extend(self.reentry_rx.try_iter());
         tasks
     }
 
@@ -144,7 +142,31 @@ impl<J: Job> Hooks<J> {
             return;
         }
         let started = Instant::now();
-        match self.layers.before_start(&task.job, started) {
+        // A hook that panics before the run must not take the job with it: it never ran to
+        // an end, so it is handed back (counted returned, and in the shutdown report).
+        let before = catch_unwind(AssertUnwindSafe(|| {
+            self.layers.before_start(&task.job, started)
+        }));
+        let deadline = match &before {
+            Ok(Start::Now) => {
+                let deadline = catch_unwind(AssertUnwindSafe(|| {
+                    self.layers.deadline(&task.job, started)
+                }));
+                if deadline.is_err() {
+                    // Give back what the granted start took (a weighted limit's units).
+                    let _ = catch_unwind(AssertUnwindSafe(|| self.layers.release(&task.job)));
+                }
+                deadline
+            }
+            _ => Ok(None),
+        };
+        let (Ok(start), Ok(deadline)) = (before, deadline) else {
+            tracing::error!(pool = %shared.name, id = %task.done.id(), "a middleware hook panicked before a start: the job is handed back");
+            *settled = true;
+            shared.hand_back(task);
+            return;
+        };
+        match start {
             Start::Now => {}
             Start::NotBefore(at) => {
                 *settled = true;
@@ -163,7 +185,6 @@ impl<J: Job> Hooks<J> {
             ticket: Some(self.waiting.run_started()),
         };
 
-        let deadline = self.layers.deadline(&task.job, started);
         let job_token = task.done.token(&shared.token);
         // A deadline cancels a child of the job's token, so it ends this run only: a retry
         // gets a fresh one. Without a deadline the run uses the job's token itself.
@@ -189,7 +210,9 @@ impl<J: Job> Hooks<J> {
         }
         // These may hold the last reference to the handle's cell; see `worker::run_plain`.
         drop((cx, job_token));
-        self.layers.release(&task.job);
+        if catch_unwind(AssertUnwindSafe(|| self.layers.release(&task.job))).is_err() {
+            tracing::error!(pool = %shared.name, %id, "a middleware hook panicked in release");
+        }
         let now = Instant::now();
         let Task {
             job,
@@ -204,8 +227,8 @@ impl<J: Job> Hooks<J> {
             cancelled,
             past_deadline: deadline.is_some_and(|at| now >= at),
         };
-        // Hooks run in there (after run, a dead-letter sink): `settled` stays false until
-        // it returns, and a panic drops `done`, which resolves the handle as returned.
+        // Hooks run in there (after run, a dead-letter sink), which contains their panics:
+        // the job then ends with its own outcome. `contain_hook_panic` stays the last line.
         match run.settle_with(&self.layers, job, now, drop_quietly, drop_quietly) {
             Settled::Finished(result) => {
                 *settled = true;

@@ -1,5 +1,11 @@
 //! The wait-idle signal: how `wait_idle` (and every shutdown) sleeps until nothing is in
 //! flight without a lost wake-up, while the hot path pays only a fence and a load.
+//!
+//! An idle moment is an event, not only a state: whoever settles a job and finds nothing
+//! in flight (under the lock) starts a new idle generation, and every waiter registered
+//! before it leaves, whatever the pool does next. A waiter that re-checked idleness after
+//! waking instead would miss the moment whenever another waiter, released first, had
+//! already submitted new work, and could miss every later one the same way.
 
 use std::time::Instant;
 
@@ -11,7 +17,9 @@ use crate::sync::{Condvar, Mutex, lock};
 #[derive(Debug)]
 pub(crate) struct IdleSignal {
     waiters: AtomicUsize,
-    lock: Mutex<()>,
+    /// Idle generations, by how many jobs in flight count as idle (0 for outside callers;
+    /// 1 for a waiter inside one of the pool's own jobs, which waits for everything else).
+    generations: Mutex<[u64; 2]>,
     changed: Condvar,
 }
 
@@ -19,37 +27,61 @@ impl IdleSignal {
     pub(crate) fn new() -> Self {
         IdleSignal {
             waiters: AtomicUsize::new(0),
-            lock: Mutex::new(()),
+            generations: Mutex::new([0; 2]),
             changed: Condvar::new(),
         }
     }
 
-    /// Wakes the waiters if there are any and `is_idle` now holds.
-    pub(crate) fn notify(&self, is_idle: impl FnOnce() -> bool) {
+    /// Ends the idle generations that `in_flight` (read now, under the lock) reaches, and
+    /// wakes the waiters, if there are any.
+    pub(crate) fn notify(&self, in_flight: impl Fn() -> u64) {
         // Pairs with the SeqCst increment in `wait`: either the waiter's check sees our
         // update, or we see the waiter and notify it (under the lock, so not before it waits).
         fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) > 0 && is_idle() {
-            drop(lock(&self.lock));
-            self.changed.notify_all();
+        // The first reading keeps the lock off the path of jobs that end in a busy pool.
+        if self.waiters.load(Ordering::Relaxed) == 0 || in_flight() > 1 {
+            return;
         }
+        let mut generations = lock(&self.generations);
+        // Read under the lock, so a waiter registers either before this reading (and this
+        // idle moment happened while it waited) or after the new generation began.
+        let in_flight = in_flight();
+        if in_flight > 1 {
+            return;
+        }
+        for (idle_at, generation) in generations.iter_mut().enumerate() {
+            if in_flight <= idle_at as u64 {
+                *generation += 1;
+            }
+        }
+        drop(generations);
+        self.changed.notify_all();
     }
 
-    /// Blocks until `is_idle`, or until `deadline`; returns whether it held.
-    pub(crate) fn wait(&self, is_idle: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
+    /// Blocks until at most `own` jobs are in flight (0 or 1), or until `deadline`; returns
+    /// whether that happened. Returns at the first idle moment after it registered, even if
+    /// the pool is busy again by the time this thread runs.
+    pub(crate) fn wait(
+        &self,
+        own: u64,
+        in_flight: impl Fn() -> u64,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let index = usize::from(own > 0);
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the fence in `notify`: our checks of `is_idle` read after it.
+        // Pairs with the fence in `notify`: our checks of `in_flight` read after it.
         fence(Ordering::SeqCst);
-        let mut guard = lock(&self.lock);
+        let mut generations = lock(&self.generations);
+        let registered = generations[index];
         let idle = loop {
-            if is_idle() {
+            if generations[index] != registered || in_flight() <= own {
                 break true;
             }
             match deadline {
                 None => {
-                    guard = self
+                    generations = self
                         .changed
-                        .wait(guard)
+                        .wait(generations)
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
                 Some(deadline) => {
@@ -57,15 +89,15 @@ impl IdleSignal {
                     if now >= deadline {
                         break false;
                     }
-                    guard = self
+                    generations = self
                         .changed
-                        .wait_timeout(guard, deadline - now)
+                        .wait_timeout(generations, deadline - now)
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .0;
                 }
             }
         };
-        drop(guard);
+        drop(generations);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         idle
     }
@@ -115,7 +147,7 @@ mod loom_models {
                     };
                     lock(&slot).push(result);
                     finished.fetch_add(1, Ordering::SeqCst);
-                    idle.notify(|| finished.load(Ordering::SeqCst) == 1);
+                    idle.notify(|| 1 - finished.load(Ordering::SeqCst));
                 })
             };
             let canceller = {
@@ -123,7 +155,7 @@ mod loom_models {
                 loom::thread::spawn(move || cancelled.store(true, Ordering::SeqCst))
             };
 
-            assert!(idle.wait(|| finished.load(Ordering::SeqCst) == 1, None));
+            assert!(idle.wait(0, || 1 - finished.load(Ordering::SeqCst), None));
             let results = std::mem::take(&mut *lock(&slot));
             assert_eq!(results.len(), 1, "exactly one result");
             match &results[0] {

@@ -76,7 +76,9 @@ mod task;
 mod timer;
 mod worker;
 
-pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_NAME, DEFAULT_QUEUE_SLOTS_PER_WORKER};
+pub use builder::{
+    Builder, DEFAULT_KEEP_ALIVE, DEFAULT_NAME, DEFAULT_QUEUE_SLOTS_PER_WORKER, MAX_QUEUE_CAPACITY,
+};
 pub use errgroup::ErrGroup;
 pub use map::MapResult;
 pub use pool::{BoxPool, ThreadPool};

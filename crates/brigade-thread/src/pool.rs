@@ -13,7 +13,6 @@ use crate::builder::{Builder, spawn_to_min};
 use crate::shared::Shared;
 use crate::shutdown::{Mode, shut_down};
 use crate::submit::{Refusal, Wait, submit};
-use crate::task::Message;
 
 /// A pool of OS threads running jobs of type `J` from a bounded queue.
 ///
@@ -287,13 +286,11 @@ impl<J: Job> ThreadPool<J> {
         WorkerRange { min, max }.validate(self.shared.keep_alive)?;
         self.shared.roster.set_range(min, max);
         // Nudge idle workers: those above the new maximum retire now, and those above a
-        // lowered minimum, which waited with no timeout, start their keep-alive. A full
-        // queue means every worker is busy and looks again between jobs.
+        // lowered minimum, which waited with no timeout, start their keep-alive. Busy
+        // workers look again between jobs, and a stale wake-up costs a worker one loop.
         let surplus = self.shared.roster.live().saturating_sub(min);
         for _ in 0..surplus {
-            if self.shared.tx.try_send(Message::Wake).is_err() {
-                break;
-            }
+            self.shared.wake_one();
         }
         spawn_to_min(&self.shared)
     }

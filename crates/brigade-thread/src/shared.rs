@@ -19,7 +19,7 @@ pub(crate) use crate::idle::IdleSignal;
 use crate::roster::Roster;
 use crate::run::drop_quietly;
 use crate::sync::lock_std as lock;
-use crate::task::{Done, Message, Task, kind_of};
+use crate::task::{Done, Signal, Task, kind_of};
 
 /// See the module docs.
 pub(crate) struct Shared<J: Job> {
@@ -33,8 +33,13 @@ pub(crate) struct Shared<J: Job> {
     pub(crate) refused: AtomicU64,
     pub(crate) capacity: usize,
     pub(crate) keep_alive: Duration,
-    pub(crate) tx: Sender<Message<J>>,
-    pub(crate) rx: Receiver<Message<J>>,
+    /// The bounded ready queue: jobs only, so its length is the number of queued jobs.
+    pub(crate) tx: Sender<Task<J>>,
+    pub(crate) rx: Receiver<Task<J>>,
+    /// Wake-ups and stops (unbounded; at most a few per worker and per resize). Idle
+    /// workers block on both channels.
+    pub(crate) signals_tx: Sender<Signal>,
+    pub(crate) signals_rx: Receiver<Signal>,
     pub(crate) gate: Gate,
     pub(crate) roster: Roster,
     pub(crate) idle: IdleSignal,
@@ -65,8 +70,7 @@ impl<J: Job> Shared<J> {
     }
 
     fn notify_idle(&self) {
-        // `<= 1`: a waiter inside one of the pool's own jobs waits for that job alone.
-        self.idle.notify(|| self.in_flight() <= 1);
+        self.idle.notify(|| self.in_flight());
     }
 
     /// Delivers `result` to the job's handle and records it. A panic in the output's or the
@@ -156,7 +160,13 @@ impl<J: Job> Shared<J> {
     /// for it would wait forever.
     pub(crate) fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
         let own = u64::from(crate::worker::is_own_worker(self));
-        self.idle.wait(|| self.in_flight() <= own, deadline)
+        self.idle.wait(own, || self.in_flight(), deadline)
+    }
+
+    /// Wakes one idle worker (if any waits; otherwise the next one to wait sees it).
+    pub(crate) fn wake_one(&self) {
+        // The pool holds the receiver, so this cannot fail.
+        let _ = self.signals_tx.send(Signal::Wake);
     }
 
     /// Called after queueing: spawns a worker when the queue outruns the idle workers.

@@ -12,11 +12,11 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use brigade_core::{Job, ShutdownReport};
+use brigade_core::{Job, ShutdownReport, instant_after};
 
 use crate::shared::Shared;
 use crate::sync::lock_std as lock;
-use crate::task::Message;
+use crate::task::Signal;
 
 /// How long a shutdown lets workers hand back a batch before it drains the queues again;
 /// only an aborting shutdown loops on this.
@@ -37,6 +37,9 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
         return report;
     }
     let finished_before = shared.stats().finished();
+    // Jobs handed back before this shutdown (a hook panicked before their start) come back
+    // in its report too, but they were counted before it.
+    let handed_back_before = lock(&shared.handed_back).len() as u64;
     shared.gate.close();
     // If a worker could not be spawned when a job arrived (the system refused a thread),
     // try again now, so the jobs this shutdown waits for have someone to run them.
@@ -57,15 +60,14 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
         abort(shared, &mut report);
     }
     stop_threads(shared);
-    // Nothing can be queued any more; leftovers are stop and wake messages.
-    while let Ok(message) = shared.rx.try_recv() {
-        if let Message::Run(task) = message {
-            shared.hand_back(task);
-        }
+    // Nothing can be queued any more; this only catches what a worker never came back for.
+    while let Ok(task) = shared.rx.try_recv() {
+        shared.hand_back(task);
     }
     report.unstarted = std::mem::take(&mut *lock(&shared.handed_back));
     let finished = shared.stats().finished() - finished_before;
-    report.finished = finished.saturating_sub(report.unstarted.len() as u64);
+    let handed_back_now = (report.unstarted.len() as u64).saturating_sub(handed_back_before);
+    report.finished = finished.saturating_sub(handed_back_now);
     *shut_down = true;
     report
 }
@@ -81,31 +83,25 @@ fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
     report.cancelled = stats.busy as u64;
     shared.token.cancel();
     loop {
-        while let Ok(message) = shared.rx.try_recv() {
-            if let Message::Run(task) = message {
-                shared.hand_back(task);
-            }
+        while let Ok(task) = shared.rx.try_recv() {
+            shared.hand_back(task);
         }
         if let Some(hooks) = &shared.hooks {
             for task in hooks.take_unstarted() {
                 shared.hand_back(task);
             }
         }
-        if shared.wait_idle_until(Some(Instant::now() + DRAIN_INTERVAL)) {
+        if shared.wait_idle_until(Some(instant_after(Instant::now(), DRAIN_INTERVAL))) {
             return;
         }
     }
 }
 
 fn stop_threads<J: Job>(shared: &Arc<Shared<J>>) {
-    let mut to_stop = shared.roster.stop();
-    while to_stop > 0 {
-        match shared.tx.send_timeout(Message::Stop, DRAIN_INTERVAL) {
-            Ok(()) => to_stop -= 1,
-            // A worker that died unwinding took itself off the roster.
-            Err(_) if shared.roster.live() == 0 => break,
-            Err(_) => {}
-        }
+    // One stop per worker; a worker that died unwinding took itself off the roster and
+    // leaves its stop unread, which is harmless.
+    for _ in 0..shared.roster.stop() {
+        let _ = shared.signals_tx.send(Signal::Stop);
     }
     if let Some(hooks) = &shared.hooks {
         hooks.timer.stop();

@@ -10,7 +10,7 @@ use brigade_core::{Job, JobError, JobHandle, JobId, Rejection};
 use crossbeam_channel::{SendTimeoutError, TrySendError};
 
 use crate::shared::Shared;
-use crate::task::{Done, Message, Task};
+use crate::task::{Done, Task};
 
 /// How long a submit may wait for room.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +59,7 @@ pub(crate) fn submit<J: Job>(
                 return Ok(handle);
             }
             (Admission::EvictOldest, index) => {
-                if let Ok(Message::Run(oldest)) = shared.rx.try_recv() {
+                if let Ok(oldest) = shared.rx.try_recv() {
                     tracing::warn!(pool = %shared.name, id = %oldest.done.id(), "queue full: evicted the oldest job");
                     drop_task(shared, oldest, index, DropReason::Evicted);
                 }
@@ -72,7 +72,7 @@ pub(crate) fn submit<J: Job>(
         return Err(Refusal::Full(job));
     }
     let (handle, done) = accept(shared, with_handle);
-    let message = Message::Run(Task::new(job, done));
+    let message = Task::new(job, done);
     let sent = match wait {
         Wait::Block => shared.tx.send(message).map_err(|error| error.into_inner()),
         Wait::Never => shared.tx.try_send(message).map_err(|error| match error {
@@ -92,14 +92,11 @@ pub(crate) fn submit<J: Job>(
             shared.after_enqueue();
             Ok(handle)
         }
-        Err(message) => {
-            let Message::Run(task) = message else {
-                unreachable!("only runs are submitted")
-            };
+        Err(task) => {
             // Never accepted after all: not submitted, and the handle nobody saw resolves
             // as returned when its completer drops here.
             shared.refused.fetch_add(1, Ordering::Release);
-            shared.idle.notify(|| shared.in_flight() <= 1);
+            shared.idle.notify(|| shared.in_flight());
             let job = task.job;
             Err(match wait {
                 Wait::Never => Refusal::Full(job),

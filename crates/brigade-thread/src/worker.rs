@@ -10,13 +10,13 @@ use std::thread;
 use std::time::Instant;
 
 use brigade_core::{ErrorKind, Job, JobContext};
-use crossbeam_channel::{RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError, never, select};
 
 use crate::roster::Retire;
 use crate::run::{drop_quietly, run_job};
 use crate::shared::Shared;
 use crate::sync::lock_std as lock;
-use crate::task::{Message, Task};
+use crate::task::{Message, Signal, Task};
 
 /// Spawns one worker into a slot already reserved in the roster.
 pub(crate) fn spawn<J: Job>(shared: &Arc<Shared<J>>) -> io::Result<()> {
@@ -121,7 +121,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
                     // Idle workers that began waiting at the minimum wait with no timeout;
                     // wake one to take over the keep-alive while the pool is above it.
                     if shared.roster.may_retire() {
-                        let _ = shared.tx.try_send(Message::Wake);
+                        shared.wake_one();
                     }
                     return;
                 }
@@ -131,41 +131,68 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
 }
 
 /// The next message, or `None` after `keep_alive` without one. With hooks, jobs coming
-/// back from the delay queue go first; whoever puts one back also drops a wake-up into
-/// the ready queue (see `Hooks::reenter`), so a worker blocked here notices it.
+/// back from the delay queue go first. A worker with nothing to do blocks on the ready
+/// queue, the re-entry queue and the pool's signals at once, so none of them needs to
+/// send a wake-up through another (see `Signal`).
 fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     let shared = worker.shared;
     if let Some(hooks) = &shared.hooks {
-        if let Ok(message) = hooks.reentry_rx.try_recv() {
+        if let Ok(task) = hooks.reentry_rx.try_recv() {
             worker.end_wait();
-            return Some(message);
+            return Some(Message::Run(task));
         }
     }
     match shared.rx.try_recv() {
-        Ok(message) => {
+        Ok(task) => {
             worker.end_wait();
-            return Some(message);
+            return Some(Message::Run(task));
         }
         Err(TryRecvError::Empty) => {}
         // The pool holds a sender for as long as workers live.
         Err(TryRecvError::Disconnected) => return Some(Message::Stop),
     }
     worker.begin_wait();
-    let message = if shared.roster.may_retire() {
+    // A pool without hooks has no re-entry queue: wait on one that never delivers.
+    let never = never();
+    let reentry: &Receiver<Task<J>> = shared
+        .hooks
+        .as_ref()
+        .map_or(&never, |hooks| &hooks.reentry_rx);
+    let timeout = if shared.roster.may_retire() {
         let idle_for = worker.idle_since.get_or_insert_with(Instant::now).elapsed();
         match shared.keep_alive.checked_sub(idle_for) {
-            Some(remaining) if !remaining.is_zero() => shared.rx.recv_timeout(remaining),
-            _ => Err(RecvTimeoutError::Timeout),
+            Some(remaining) if !remaining.is_zero() => Some(remaining),
+            _ => {
+                worker.end_wait();
+                return None;
+            }
         }
     } else {
         // At or below the minimum: nothing to time out for, so no periodic wake-ups.
-        shared.rx.recv().map_err(RecvTimeoutError::from)
+        None
+    };
+    // `select!` keeps its operations on the stack: blocking allocates nothing.
+    let message = match timeout {
+        Some(remaining) => select! {
+            recv(shared.rx) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(reentry) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(shared.signals_rx) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
+            default(remaining) => None,
+        },
+        None => select! {
+            recv(shared.rx) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(reentry) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(shared.signals_rx) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
+        },
     };
     worker.end_wait();
-    match message {
-        Ok(message) => Some(message),
-        Err(RecvTimeoutError::Timeout) => None,
-        Err(RecvTimeoutError::Disconnected) => Some(Message::Stop),
+    message
+}
+
+fn from_signal<J: Job>(signal: Signal) -> Message<J> {
+    match signal {
+        Signal::Wake => Message::Wake,
+        Signal::Stop => Message::Stop,
     }
 }
 

@@ -178,3 +178,44 @@ fn an_endless_keep_alive_works() {
     assert_eq!(handle.join(), Ok(()));
     assert!(pool.shutdown().is_clean());
 }
+
+#[test]
+fn a_queue_too_large_to_allocate_is_an_error_not_a_panic_in_the_channel() {
+    for capacity in [
+        usize::MAX,
+        usize::MAX / 2,
+        brigade_thread::MAX_QUEUE_CAPACITY + 1,
+    ] {
+        assert!(
+            matches!(
+                Pool::builder().workers(1).queue_capacity(capacity).build(),
+                Err(ConfigError::OutOfRange {
+                    setting: "queue_capacity",
+                    ..
+                })
+            ),
+            "{capacity}"
+        );
+    }
+}
+
+#[test]
+fn extreme_worker_counts_and_durations_build_without_panicking() {
+    // An explicit capacity, so the test does not allocate the largest queue there is.
+    let pool = Pool::builder()
+        .min_workers(1)
+        .max_workers(usize::MAX)
+        .keep_alive(Duration::MAX)
+        .queue_capacity(8)
+        .build()
+        .unwrap();
+    assert!(
+        pool.submit(brigade_core::BoxJob::new(
+            |_: &brigade_core::JobContext| Ok(())
+        ))
+        .unwrap()
+        .join()
+        .is_ok()
+    );
+    assert!(pool.resize(1, usize::MAX).is_ok());
+}

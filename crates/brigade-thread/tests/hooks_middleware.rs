@@ -610,18 +610,19 @@ impl Middleware<Spec, String> for Faulty {
 }
 
 #[test]
-fn a_panicking_hook_costs_no_worker_and_no_accounting() {
+fn a_panicking_hook_costs_no_worker_no_accounting_and_no_job() {
     let pool = pool_with(Faulty, 1, 8);
+    // Before the start: the job never ran, so it is handed back and kept for the report.
     let before = pool.submit(Spec::new(66)).unwrap().join().unwrap_err();
     assert!(before.is_returned(), "{before:?}");
-    let after = pool.submit(Spec::new(67)).unwrap().join().unwrap_err();
-    assert!(after.is_returned(), "{after:?}");
+    // After the run: the policy has no say; the job ends with its own outcome.
+    assert_eq!(pool.submit(Spec::new(67)).unwrap().join(), Ok(67));
     let sink = pool
         .submit(Spec::new(68).failing(1))
         .unwrap()
         .join()
         .unwrap_err();
-    assert!(sink.is_returned(), "{sink:?}");
+    assert_eq!(sink.kind(), ErrorKind::Failed, "{sink:?}");
     assert_eq!(pool.submit(Spec::new(1)).unwrap().join(), Ok(1));
     // An uncounted job would make `wait_idle`, and the pool's drop, wait forever.
     let deadline = Instant::now() + PATIENCE;
@@ -635,8 +636,20 @@ fn a_panicking_hook_costs_no_worker_and_no_accounting() {
     }
     pool.wait_idle();
     let stats = pool.stats();
-    assert_eq!((stats.returned, stats.completed, stats.workers), (3, 1, 1));
+    assert_eq!(
+        (stats.returned, stats.completed, stats.failed, stats.workers),
+        (1, 2, 1, 1),
+        "{stats:?}"
+    );
     assert!(stats.is_balanced(), "{stats:?}");
+    let report = pool.shutdown();
+    let back: Vec<u64> = report.unstarted.iter().map(|job| job.value).collect();
+    assert_eq!(
+        back,
+        [66],
+        "the job whose hook panicked before its start comes back"
+    );
+    assert_eq!(report.finished, 0);
 }
 
 /// A value whose `Drop` panics.

@@ -257,7 +257,8 @@ impl<J: AsyncJob> Builder<J> {
     ///
     /// [`ConfigError::ZeroWorkers`] when `max_workers` is 0, [`ConfigError::MinAboveMax`],
     /// [`ConfigError::ZeroCapacity`], [`ConfigError::ZeroDuration`] for a zero keep-alive
-    /// on an elastic pool, [`ConfigError::OutOfRange`] for an own runtime of 0 threads, and
+    /// on an elastic pool, [`ConfigError::OutOfRange`] for an own runtime of 0 threads or a
+    /// name with a NUL byte with an own runtime (its threads carry the name), and
     /// [`ConfigError::Spawn`] when there is no runtime: `build` was called outside one with
     /// neither [`runtime_handle`](Self::runtime_handle) nor [`own_runtime`](Self::own_runtime),
     /// or the own runtime could not start.
@@ -298,6 +299,13 @@ impl<J: AsyncJob> Builder<J> {
                 });
             }
             RuntimeChoice::Own(threads) => {
+                // Its threads carry the pool's name; std panics at spawn on a NUL byte.
+                if self.name.contains('\0') {
+                    return Err(ConfigError::OutOfRange {
+                        setting: "name",
+                        expected: "free of NUL bytes (it names the runtime's threads)",
+                    });
+                }
                 let runtime = own_runtime(&self.name, threads)?;
                 (runtime.handle().clone(), Some(runtime))
             }
@@ -318,12 +326,19 @@ impl<J: AsyncJob> Builder<J> {
 }
 
 fn own_runtime(name: &str, threads: usize) -> Result<Runtime, ConfigError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name(format!("{name}-rt"))
-        .enable_all()
-        .build()
-        .map_err(|error| ConfigError::Spawn(error.to_string()))
+    // tokio panics when the system refuses one of its worker threads ("OS can't spawn
+    // worker thread"), which an extreme thread count reaches: that is a spawn error too.
+    let built = std::panic::catch_unwind(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name(format!("{name}-rt"))
+            .enable_all()
+            .build()
+    });
+    match built {
+        Ok(built) => built.map_err(|error| ConfigError::Spawn(error.to_string())),
+        Err(payload) => Err(ConfigError::Spawn(brigade_core::panic_message(&*payload))),
+    }
 }
 
 impl<J: AsyncJob> fmt::Debug for Builder<J> {

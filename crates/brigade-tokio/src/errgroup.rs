@@ -1,8 +1,10 @@
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use brigade_core::{CancellationToken, ConfigError, ErrGroupCounts, ErrGroupState};
+use futures_util::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
@@ -62,11 +64,14 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// # Errors
     ///
     /// [`ConfigError::ZeroWorkers`] for a limit of 0, under which no task could ever run.
+    /// A limit above tokio's [`Semaphore::MAX_PERMITS`] (which no group of tasks reaches)
+    /// is taken as that maximum.
     ///
     /// # Examples
     ///
     /// ```
     /// assert!(brigade_tokio::ErrGroup::<String>::with_limit(0).is_err());
+    /// assert!(brigade_tokio::ErrGroup::<String>::with_limit(usize::MAX).is_ok());
     /// assert!(brigade_tokio::ErrGroup::<String>::with_limit(4).is_ok());
     /// ```
     pub fn with_limit(limit: usize) -> Result<Self, ConfigError> {
@@ -75,7 +80,8 @@ impl<E: Send + 'static> ErrGroup<E> {
         }
         Ok(Self::from_parts(
             CancellationToken::new(),
-            Some(Arc::new(Semaphore::new(limit))),
+            // `Semaphore::new` panics above its maximum.
+            Some(Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)))),
         ))
     }
 
@@ -217,11 +223,22 @@ impl<E: Send + 'static> ErrGroup<E> {
         state.started();
         let running = task(state.token().clone());
         self.tasks.spawn(async move {
-            let result = running.await;
+            let result = AssertUnwindSafe(running).catch_unwind().await;
             // Record first, then free the slot: `counts().running()` never exceeds the limit,
             // and an error cancels the token before a waiting `spawn` starts another task.
-            state.finish(result);
-            drop(permit);
+            // A panic goes through the same books (it cancels the token now, not when
+            // `wait` gets to it), then travels on to `wait` through the join.
+            match result {
+                Ok(result) => {
+                    state.finish(result);
+                    drop(permit);
+                }
+                Err(payload) => {
+                    state.finish_panicked();
+                    drop(permit);
+                    std::panic::resume_unwind(payload);
+                }
+            }
         });
     }
 

@@ -365,11 +365,15 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # }
     /// ```
     pub async fn wait_idle(&self) {
+        let mut began = None;
         loop {
             let mut idle = pin!(self.shared.became_idle.notified());
             {
                 let state = self.shared.lock();
-                if state.is_idle() {
+                // An idle moment since this call began releases it, though another caller
+                // may have made the pool busy again before this one was polled.
+                let generation = *began.get_or_insert(state.idle_generation);
+                if state.is_idle() || state.idle_generation != generation {
                     return;
                 }
                 idle.as_mut().enable();
@@ -505,13 +509,23 @@ impl<J: AsyncJob> TokioPool<J> {
 
     async fn shutdown_with(&self, timeout: Option<Duration>) -> ShutdownReport<J> {
         let shared = &self.shared;
-        let finished_before = shared.counters.snapshot(Default::default()).finished();
         let first = shared.close();
         let mut report = ShutdownReport::default();
         if !first {
             shared.tracker.wait().await;
             return report;
         }
+        // Jobs handed back earlier (a hook panicked before their start) come back in this
+        // report too, but count as finished before it: read both under the lock, under
+        // which such a job is counted and kept in one step.
+        let (earlier, finished_before) = {
+            let mut state = shared.lock();
+            let earlier = std::mem::take(&mut state.handed_back);
+            (
+                earlier,
+                shared.counters.snapshot(Default::default()).finished(),
+            )
+        };
         let drained = match timeout {
             None => {
                 shared.tracker.wait().await;
@@ -535,8 +549,14 @@ impl<J: AsyncJob> TokioPool<J> {
             shared.tracker.wait().await;
         }
         let finished_after = shared.counters.snapshot(Default::default()).finished();
-        report.finished =
-            (finished_after - finished_before).saturating_sub(report.unstarted.len() as u64);
+        let handed_back_now = std::mem::take(&mut shared.lock().handed_back);
+        let returned_now = report.unstarted.len() + handed_back_now.len();
+        report.finished = (finished_after - finished_before).saturating_sub(returned_now as u64);
+        report.unstarted = earlier
+            .into_iter()
+            .chain(handed_back_now)
+            .chain(report.unstarted)
+            .collect();
         report
     }
 

@@ -52,6 +52,13 @@ pub(crate) struct State<J: AsyncJob> {
     pub(crate) keep_alive: Duration,
     pub(crate) closed: bool,
     pub(crate) timer_running: bool,
+    /// Counts idle moments: a `wait_idle` caller leaves when this moves past what it saw
+    /// when it began, even if the pool is busy again by the time it runs (another caller,
+    /// released first, may have submitted more work already).
+    pub(crate) idle_generation: u64,
+    /// Jobs handed back because a hook panicked before their start; they come back in the
+    /// next shutdown's report.
+    pub(crate) handed_back: Vec<J>,
 }
 
 impl<J: AsyncJob> State<J> {
@@ -118,6 +125,8 @@ impl<J: AsyncJob> Shared<J> {
                 keep_alive,
                 closed: false,
                 timer_running: false,
+                idle_generation: 0,
+                handed_back: Vec::new(),
             }),
             capacity,
             job_ready: Notify::new(),
@@ -305,8 +314,9 @@ impl<J: AsyncJob> Shared<J> {
     }
 
     /// Wakes `wait_idle` callers if nothing is queued, delayed or running.
-    pub(crate) fn check_idle(&self, state: &State<J>) {
+    pub(crate) fn check_idle(&self, state: &mut State<J>) {
         if state.is_idle() {
+            state.idle_generation += 1;
             self.became_idle.notify_waiters();
         }
     }
@@ -333,7 +343,7 @@ impl<J: AsyncJob> Shared<J> {
         let delayed = std::mem::take(&mut state.delayed);
         unstarted.extend(delayed.into_values());
         let running = state.busy;
-        self.check_idle(&state);
+        self.check_idle(&mut state);
         drop(state);
         self.job_ready.notify_waiters();
         self.timer_wake.notify_one();

@@ -36,7 +36,7 @@ pub(crate) async fn serve<J: AsyncJob>(shared: Arc<Shared<J>>) {
                     shared.reoffer_waiting(&mut state);
                     moved = true;
                 }
-                recheck = Some(now + WAITING_RECHECK);
+                recheck = Some(brigade_core::instant_after(now, WAITING_RECHECK));
             }
             if moved {
                 shared.grow_for_queue(&mut state);

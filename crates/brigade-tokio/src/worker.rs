@@ -103,7 +103,14 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>, settle
     }
     let layered = !shared.layers.is_empty();
     if layered {
-        match shared.layers.before_start(&job, now()) {
+        // A hook that panics before the run must not take the job with it: it never ran
+        // to an end, so it is handed back (counted returned, and in the shutdown report).
+        let Ok(start) = catch_unwind(AssertUnwindSafe(|| shared.layers.before_start(&job, now())))
+        else {
+            hand_back_after_panic(shared, job, completer, attempts, settled);
+            return;
+        };
+        match start {
             Start::Now => {}
             Start::NotBefore(at) => {
                 let mut state = shared.lock();
@@ -139,7 +146,15 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>, settle
 
     let started = now();
     let deadline = if layered {
-        shared.layers.deadline(&job, started)
+        match catch_unwind(AssertUnwindSafe(|| shared.layers.deadline(&job, started))) {
+            Ok(deadline) => deadline,
+            Err(_) => {
+                // Give back what the granted start took (a weighted limit's units).
+                let _ = catch_unwind(AssertUnwindSafe(|| shared.layers.release(&job)));
+                hand_back_after_panic(shared, job, completer, attempts, settled);
+                return;
+            }
+        }
     } else {
         None
     };
@@ -157,8 +172,8 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>, settle
         .with_deadline(deadline);
     let span = tracing::info_span!("job", pool = %shared.name, id = id.get(), attempt);
     let (end, past_deadline) = run_guarded(&mut job, &cx, deadline).instrument(span).await;
-    if layered {
-        shared.layers.release(&job);
+    if layered && catch_unwind(AssertUnwindSafe(|| shared.layers.release(&job))).is_err() {
+        tracing::error!(pool = %shared.name, job = id.get(), "a middleware hook panicked in release");
     }
     let run = FinishedRun {
         id,
@@ -197,6 +212,29 @@ async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, queued: Queued<J>, settle
     }
 }
 
+/// Ends a job whose hook panicked before its start as returned, and keeps it for the
+/// shutdown report.
+fn hand_back_after_panic<J: AsyncJob>(
+    shared: &Arc<Shared<J>>,
+    job: J,
+    completer: brigade_core::Completer<J::Output, J::Error>,
+    attempts: brigade_core::Attempts,
+    settled: &mut bool,
+) {
+    tracing::error!(pool = %shared.name, job = completer.id().get(), "a middleware hook panicked before a start: the job is handed back");
+    let mut state = shared.lock();
+    let job = Queued {
+        job,
+        completer,
+        attempts,
+    }
+    .hand_back(&shared.counters);
+    state.handed_back.push(job);
+    drop(state);
+    *settled = true;
+    finish(shared, true);
+}
+
 /// Counts a terminal result.
 pub(crate) fn record<T, E>(shared: &Shared<impl AsyncJob>, result: &JobResult<T, E>) {
     match result {
@@ -213,7 +251,7 @@ fn finish<J: AsyncJob>(shared: &Arc<Shared<J>>, layered: bool) {
     if layered {
         shared.reoffer_waiting(&mut state);
     }
-    shared.check_idle(&state);
+    shared.check_idle(&mut state);
 }
 
 /// Runs the job once, catching a panic as its outcome and cancelling its token at the

@@ -84,3 +84,45 @@ async fn resize_validates_and_keeps_the_range() {
     );
     assert_eq!(pool.stats().workers, 2);
 }
+
+#[test]
+fn a_name_its_runtime_threads_cannot_carry_is_an_error_not_a_panic() {
+    let error = TokioPool::<Job>::builder()
+        .name("bad\0name")
+        .own_runtime(1)
+        .workers(1)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ConfigError::OutOfRange {
+                setting: "name",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_errgroup_limit_beyond_the_semaphore_is_no_panic() {
+    let mut group = brigade_tokio::ErrGroup::<String>::with_limit(usize::MAX).unwrap();
+    group
+        .spawn(|_token: brigade_core::CancellationToken| async { Ok(()) })
+        .await;
+    assert_eq!(group.wait().await, Ok(()));
+}
+
+#[test]
+fn extreme_durations_and_capacities_build_without_panicking() {
+    let pool = TokioPool::<Job>::builder()
+        .own_runtime(1)
+        .min_workers(1)
+        .max_workers(usize::MAX)
+        .keep_alive(Duration::MAX)
+        .queue_capacity(usize::MAX)
+        .build()
+        .unwrap();
+    drop(pool);
+}

@@ -86,3 +86,26 @@ async fn a_panicking_task_panics_wait() {
         .await;
     let _ = group.wait().await;
 }
+
+#[tokio::test]
+async fn a_panic_cancels_the_token_and_is_counted_before_anyone_waits() {
+    let mut group = ErrGroup::<String>::new();
+    group
+        .spawn(|_token: CancellationToken| async { panic!("task exploded") })
+        .await;
+    let token = group.token();
+    tokio::time::timeout(Duration::from_secs(20), token.cancelled())
+        .await
+        .expect("the panic cancelled the group's token without a wait");
+    // The count follows the cancellation closely; give the task time to finish unwinding.
+    for _ in 0..20_000 {
+        if group.counts().running() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let counts = group.counts();
+    assert_eq!((counts.started, counts.running()), (1, 0), "{counts:?}");
+    let waited = tokio::spawn(group.wait()).await;
+    assert!(waited.unwrap_err().is_panic(), "wait resumes the panic");
+}

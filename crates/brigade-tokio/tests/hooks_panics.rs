@@ -1,9 +1,9 @@
-//! A panicking middleware hook costs neither a worker nor the books.
+//! A panicking middleware hook costs neither a worker, nor the books, nor the job.
 
 use std::time::Instant;
 
-use brigade_core::middleware::{AfterRun, Middleware, RunReport};
-use brigade_core::{BoxAsyncJob, JobContext};
+use brigade_core::middleware::{AfterRun, Middleware, RunReport, Start};
+use brigade_core::{BoxAsyncJob, ErrorKind, JobContext};
 use brigade_tokio::TokioPool;
 
 type Job = BoxAsyncJob<u32, String>;
@@ -18,7 +18,7 @@ impl Middleware<Job, String> for PanicsOnFailure {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_hook_ends_the_job_returned_and_the_pool_goes_on() {
+async fn a_panicking_after_run_hook_leaves_the_job_its_own_outcome() {
     let pool = TokioPool::<Job>::builder()
         .workers(1)
         .layer(PanicsOnFailure)
@@ -31,7 +31,7 @@ async fn a_panicking_hook_ends_the_job_returned_and_the_pool_goes_on() {
         .await
         .unwrap();
     let error = failing.await.unwrap_err();
-    assert!(error.is_returned(), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::Failed, "{error:?}");
     let fine = pool
         .submit(BoxAsyncJob::new(|_cx: JobContext| async { Ok(1) }))
         .await
@@ -40,7 +40,42 @@ async fn a_panicking_hook_ends_the_job_returned_and_the_pool_goes_on() {
     pool.wait_idle().await;
     let stats = pool.stats();
     assert_eq!((stats.workers, stats.busy), (1, 0), "{stats:?}");
-    assert_eq!((stats.returned, stats.completed), (1, 1), "{stats:?}");
+    assert_eq!((stats.failed, stats.completed), (1, 1), "{stats:?}");
     assert!(stats.is_balanced(), "{stats:?}");
     assert!(pool.shutdown().await.is_clean());
+}
+
+/// Panics before the start of jobs returning 66.
+struct PanicsBeforeStart;
+
+impl Middleware<Job, String> for PanicsBeforeStart {
+    fn before_start(&self, _: &Job, _: Instant) -> Start {
+        panic!("before_start exploded");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_hook_panics_before_its_start_comes_back_in_the_report() {
+    let pool = TokioPool::<Job>::builder()
+        .workers(1)
+        .layer(PanicsBeforeStart)
+        .build()
+        .unwrap();
+    let handle = pool
+        .submit(BoxAsyncJob::new(|_cx: JobContext| async { Ok(66) }))
+        .await
+        .unwrap();
+    let error = handle.await.unwrap_err();
+    assert!(error.is_returned(), "{error:?}");
+    pool.wait_idle().await;
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.workers, stats.busy, stats.returned),
+        (1, 0, 1),
+        "{stats:?}"
+    );
+    assert!(stats.is_balanced(), "{stats:?}");
+    let report = pool.shutdown().await;
+    assert_eq!(report.unstarted.len(), 1, "the job is not lost");
+    assert_eq!(report.finished, 0);
 }

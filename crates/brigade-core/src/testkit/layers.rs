@@ -21,7 +21,7 @@ impl<J: 'static, E: 'static> Middleware<J, E> for RetryEvery {
     fn after_run(&self, _: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
         match run.outcome {
             RunOutcome::Failed(_) if run.attempt < self.max_attempts => {
-                AfterRun::RetryAt(now + self.backoff)
+                AfterRun::RetryAt(crate::instant_after(now, self.backoff))
             }
             _ => AfterRun::Done,
         }
@@ -94,7 +94,7 @@ pub(crate) struct DelayFirstStarts {
 impl<J: 'static, E: 'static> Middleware<J, E> for DelayFirstStarts {
     fn before_start(&self, _: &J, now: Instant) -> Start {
         if self.asked.fetch_add(1, Ordering::SeqCst) < self.defer {
-            Start::NotBefore(now + self.delay)
+            Start::NotBefore(crate::instant_after(now, self.delay))
         } else {
             Start::Now
         }
@@ -109,7 +109,7 @@ pub(crate) struct DeadlineAfter {
 
 impl<J: 'static, E: 'static> Middleware<J, E> for DeadlineAfter {
     fn deadline(&self, _: &J, started: Instant) -> Option<Instant> {
-        Some(started + self.after)
+        Some(crate::instant_after(started, self.after))
     }
 }
 

@@ -8,6 +8,9 @@ use brigade_core::middleware::{Middleware, Start};
 use super::rate::Rate;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
+/// The longest interval or burst tolerance a limiter keeps, in nanoseconds.
+const MAX_NANOS: u64 = u64::MAX / 2;
+
 /// The arithmetic of the Generic Cell Rate Algorithm, on nanoseconds since an epoch.
 ///
 /// The state is one number, the theoretical arrival time (TAT) of the next start. A start
@@ -29,10 +32,15 @@ impl GcraParams {
                 expected: "at least 1",
             });
         }
-        let interval = u64::try_from(rate.interval().as_nanos()).unwrap_or(u64::MAX);
+        // Both saturate at half the clock's range (about 292 years), toward the strict
+        // side: a TAT that saturates at `u64::MAX` then always lies more than `tolerance`
+        // ahead, so it refuses. Saturating both at `u64::MAX` would admit everything.
+        let interval = u64::try_from(rate.interval().as_nanos())
+            .unwrap_or(u64::MAX)
+            .min(MAX_NANOS);
         Ok(GcraParams {
             interval,
-            tolerance: interval.saturating_mul(u64::from(burst - 1)),
+            tolerance: interval.saturating_mul(u64::from(burst - 1)).min(MAX_NANOS),
         })
     }
 
@@ -151,7 +159,9 @@ impl RateLimit {
         let mut tat = gcra.tat.load(Ordering::Acquire);
         loop {
             match gcra.params.step(tat, now_ns) {
-                Err(at) => return Err(epoch + Duration::from_nanos(at)),
+                Err(at) => {
+                    return Err(brigade_core::instant_after(epoch, Duration::from_nanos(at)));
+                }
                 Ok(next) => match gcra.tat.compare_exchange_weak(
                     tat,
                     next,

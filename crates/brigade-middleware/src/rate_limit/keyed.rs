@@ -144,7 +144,7 @@ where
                 shard.tats.insert(key, next);
                 Ok(())
             }
-            Err(at) => Err(epoch + Duration::from_nanos(at)),
+            Err(at) => Err(brigade_core::instant_after(epoch, Duration::from_nanos(at))),
         }
     }
 

@@ -104,21 +104,32 @@ impl Rate {
     }
 
     /// The steady spacing between starts (GCRA's emission interval), at least 1 ns.
-    /// Meaningless for an invalid rate.
+    ///
+    /// Extremes saturate toward the strict side: a rate too slow for a `Duration` (say
+    /// `1e-300` per second, whose interval overflows to infinity) gets
+    /// [`Duration::MAX`], never the shortest interval; so does an invalid rate (zero,
+    /// negative or NaN), which limiters refuse at build time anyway.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// assert_eq!(brigade_middleware::Rate::per_second(1000).interval(), Duration::from_millis(1));
+    /// use brigade_middleware::Rate;
+    /// assert_eq!(Rate::per_second(1000).interval(), Duration::from_millis(1));
+    /// assert_eq!(Rate::per_second(1e-300).interval(), Duration::MAX);
     /// ```
     #[must_use]
     pub fn interval(&self) -> Duration {
         let nanos = self.period.as_nanos() as f64 / self.count;
-        if nanos.is_finite() && nanos >= 1.0 {
-            Duration::from_nanos(nanos.min(u64::MAX as f64) as u64)
-        } else {
+        if nanos.is_nan() || nanos < 0.0 {
+            Duration::MAX
+        } else if nanos < 1.0 {
+            // Faster than the clock resolves: one start per nanosecond, the most it can say.
             Duration::from_nanos(1)
+        } else if nanos < u64::MAX as f64 {
+            Duration::from_nanos(nanos as u64)
+        } else {
+            Duration::try_from_secs_f64(nanos / 1e9).unwrap_or(Duration::MAX)
         }
     }
 

@@ -283,7 +283,10 @@ impl fmt::Debug for RetryBudget {
         f.debug_struct("RetryBudget")
             .field("ratio", &self.inner.ratio)
             .field("reserve", &self.inner.reserve)
-            .field("window", &(self.inner.slot_width * SLOTS as u32))
+            .field(
+                "window",
+                &self.inner.slot_width.saturating_mul(SLOTS as u32),
+            )
             .finish()
     }
 }

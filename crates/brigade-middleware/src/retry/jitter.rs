@@ -70,7 +70,8 @@ impl Jitter {
             Jitter::Equal => {
                 let top = ceiling(attempt);
                 let half = top / 2;
-                half + (top - half).mul_f64(units.next_unit())
+                // Saturating: float rounding must not push a delay near `Duration::MAX` over.
+                half.saturating_add((top - half).mul_f64(units.next_unit()))
             }
             Jitter::Decorrelated => {
                 // The walk is replayed from the first failure with the job's own draws, so
@@ -81,7 +82,9 @@ impl Jitter {
                 let mut delay = low;
                 for _ in 0..attempt.clamp(1, MAX_REPLAYED_STEPS) {
                     let high = previous.saturating_mul(3).max(low);
-                    delay = (low + (high - low).mul_f64(units.next_unit())).min(cap);
+                    delay = low
+                        .saturating_add((high - low).mul_f64(units.next_unit()))
+                        .min(cap);
                     previous = delay;
                 }
                 delay

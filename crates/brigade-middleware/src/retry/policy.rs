@@ -193,7 +193,9 @@ impl<E: 'static> Retry<E> {
                 return AfterRun::Done;
             }
         }
-        AfterRun::RetryAt(now + self.delay(id, attempt))
+        // Saturating: a delay past what `Instant` holds (a `Duration::MAX` backoff) means
+        // "not in this process's life", and `+` would panic inside the pool.
+        AfterRun::RetryAt(brigade_core::instant_after(now, self.delay(id, attempt)))
     }
 }
 

@@ -61,7 +61,8 @@ struct Weighted<J> {
 }
 
 impl<J: 'static> WeightedLimit<J> {
-    /// At most `capacity` units at once, a job weighing `weight(job)` units.
+    /// At most `capacity` units at once, a job weighing `weight(job)` units (at least one:
+    /// a weight of zero counts as one, so no job passes the limit for free).
     ///
     /// # Errors
     ///
@@ -135,7 +136,7 @@ impl<J: 'static> WeightedLimit<J> {
     #[must_use]
     pub fn try_acquire(&self, job: &J) -> bool {
         let weighted = &*self.inner;
-        let weight = (weighted.weight)(job);
+        let weight = weighted.weight_of(job);
         weighted
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
@@ -158,7 +159,7 @@ impl<J: 'static> WeightedLimit<J> {
     /// ```
     pub fn release_units(&self, job: &J) {
         let weighted = &*self.inner;
-        let weight = (weighted.weight)(job);
+        let weight = weighted.weight_of(job);
         let released = weighted
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
@@ -182,7 +183,7 @@ impl<J: Send + Sync + 'static, E> Middleware<J, E> for WeightedLimit<J> {
     }
 
     fn admit(&self, job: &J, _queue: QueueState) -> Admission {
-        let weight = (self.inner.weight)(job);
+        let weight = self.inner.weight_of(job);
         if weight > self.inner.capacity {
             Admission::Reject(Rejection::new(format!(
                 "job weight {weight} exceeds the limit of {} units",
@@ -203,6 +204,14 @@ impl<J: Send + Sync + 'static, E> Middleware<J, E> for WeightedLimit<J> {
 
     fn release(&self, job: &J) {
         self.release_units(job);
+    }
+}
+
+impl<J> Weighted<J> {
+    /// A job's weight, at least one unit: a job weighing nothing would pass the limit
+    /// however many run, so an extreme weight saturates toward the strict side.
+    fn weight_of(&self, job: &J) -> u64 {
+        (self.weight)(job).max(1)
     }
 }
 
@@ -262,6 +271,10 @@ mod tests {
     use brigade_core::middleware::Layers;
     use proptest::prelude::*;
 
+    fn units(running: &[u64]) -> u64 {
+        running.iter().map(|weight| (*weight).max(1)).sum()
+    }
+
     proptest! {
         /// Starts and ends in any order: the units in use never exceed the capacity and
         /// always equal the weights of the running jobs.
@@ -285,7 +298,8 @@ mod tests {
                             if layers.before_start(&weight, now) == Start::Now {
                                 running.push(weight);
                             } else {
-                                prop_assert!(running.iter().sum::<u64>() + weight > capacity);
+                                // A zero weight takes one unit.
+                                prop_assert!(units(&running) + weight.max(1) > capacity);
                             }
                         }
                     }
@@ -294,7 +308,7 @@ mod tests {
                     layers.release(&job);
                 }
                 prop_assert!(limit.in_use() <= capacity);
-                prop_assert_eq!(limit.in_use(), running.iter().sum::<u64>());
+                prop_assert_eq!(limit.in_use(), units(&running));
             }
         }
     }
