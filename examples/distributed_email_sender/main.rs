@@ -53,9 +53,16 @@ struct Email {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| args.iter().position(|arg| arg == name).and_then(|at| args.get(at + 1)).cloned();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|arg| arg == name)
+            .and_then(|at| args.get(at + 1))
+            .cloned()
+    };
     let relay = flag("--relay").unwrap_or_else(|| RELAY_ADDR.to_owned());
     match args.first().map(String::as_str) {
         None | Some("demo") => demo().await,
@@ -76,18 +83,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("status") => status(&connect(&database_url()?).await?).await,
         Some("replay") => {
-            reqwest::Client::new().post(format!("http://{relay}/fix")).send().await?;
+            reqwest::Client::new()
+                .post(format!("http://{relay}/fix"))
+                .send()
+                .await?;
             let replayed = connect(&database_url()?).await?.replay_all(QUEUE).await?;
             println!("mailboxes fixed; {replayed} dead emails replayed");
             Ok(())
         }
-        Some(other) => Err(format!("unknown command {other:?}: demo, relay, worker, enqueue, status or replay").into()),
+        Some(other) => Err(format!(
+            "unknown command {other:?}: demo, relay, worker, enqueue, status or replay"
+        )
+        .into()),
     }
 }
 
 /// `DATABASE_URL`, which the commands run by hand need.
 fn database_url() -> Result<String, String> {
-    std::env::var("DATABASE_URL").map_err(|_| "set DATABASE_URL (postgres://user@host/db) for this command".to_owned())
+    std::env::var("DATABASE_URL")
+        .map_err(|_| "set DATABASE_URL (postgres://user@host/db) for this command".to_owned())
 }
 
 async fn connect(url: &str) -> Result<PgStore, brigade::queue::StoreError> {
@@ -100,7 +114,11 @@ async fn enqueue(store: &PgStore) -> Result<(), Box<dyn std::error::Error>> {
     let campaign = format!("winback-{}", std::process::id());
     let emails: Vec<NewJob> = (1..=EMAILS)
         .map(|user_id| {
-            let domain = if user_id % 50 == 0 { relay::BOUNCING_DOMAIN } else { "example.com" };
+            let domain = if user_id % 50 == 0 {
+                relay::BOUNCING_DOMAIN
+            } else {
+                "example.com"
+            };
             let email = Email {
                 campaign: campaign.clone(),
                 user_id,
@@ -108,22 +126,34 @@ async fn enqueue(store: &PgStore) -> Result<(), Box<dyn std::error::Error>> {
                 subject: "We miss you".to_owned(),
             };
             // The unique key makes a second enqueue of the same campaign a no-op.
-            let options = EnqueueOptions::new().max_attempts(5).unique_key(format!("{campaign}/{user_id}"));
+            let options = EnqueueOptions::new()
+                .max_attempts(5)
+                .unique_key(format!("{campaign}/{user_id}"));
             Ok(NewJob::new(QUEUE, serde_json::to_value(email)?).with_options(options))
         })
         .collect::<Result<_, serde_json::Error>>()?;
     let mut tx = store.pool().begin().await?;
-    sqlx::query(&format!("CREATE TABLE IF NOT EXISTS {SCHEMA}.campaigns (name text PRIMARY KEY, emails int NOT NULL)"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(&format!("INSERT INTO {SCHEMA}.campaigns (name, emails) VALUES ($1, $2)"))
-        .bind(&campaign)
-        .bind(EMAILS as i32)
-        .execute(&mut *tx)
-        .await?;
-    let enqueued = store.enqueue_batch_in(&mut tx, emails).await.map_err(|error| error.to_string())?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {SCHEMA}.campaigns (name text PRIMARY KEY, emails int NOT NULL)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO {SCHEMA}.campaigns (name, emails) VALUES ($1, $2)"
+    ))
+    .bind(&campaign)
+    .bind(EMAILS as i32)
+    .execute(&mut *tx)
+    .await?;
+    let enqueued = store
+        .enqueue_batch_in(&mut tx, emails)
+        .await
+        .map_err(|error| error.to_string())?;
     tx.commit().await?;
-    println!("campaign {campaign}: {} emails enqueued in one transaction", enqueued.len());
+    println!(
+        "campaign {campaign}: {} emails enqueued in one transaction",
+        enqueued.len()
+    );
     Ok(())
 }
 
@@ -148,18 +178,28 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     };
     // A clean slate for the demo's own schema.
     let admin = sqlx::PgPool::connect(&url).await?;
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")).execute(&admin).await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        .execute(&admin)
+        .await?;
     let store = connect(&url).await?;
 
     let deliveries = Arc::new(relay::Deliveries::default());
-    let relay = relay::start("127.0.0.1:0", Arc::clone(&deliveries)).await?.to_string();
+    let relay = relay::start("127.0.0.1:0", Arc::clone(&deliveries))
+        .await?
+        .to_string();
     println!("mail relay on http://{relay}");
     enqueue(&store).await?;
 
     let exe = std::env::current_exe()?;
     let spawn = |n: usize| -> std::io::Result<Child> {
         Command::new(&exe)
-            .args(["worker", "--relay", &relay, "--name", &format!("worker-{n}")])
+            .args([
+                "worker",
+                "--relay",
+                &relay,
+                "--name",
+                &format!("worker-{n}"),
+            ])
             .env("DATABASE_URL", &url)
             .spawn()
     };
@@ -193,14 +233,18 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
             victim.kill()?; // SIGKILL: no shutdown, no goodbye
             victim.wait()?;
             killed = true;
-            println!("killed worker-2 with SIGKILL while it held {held} emails; they come back when its leases run out");
+            println!(
+                "killed worker-2 with SIGKILL while it held {held} emails; they come back when its leases run out"
+            );
         }
         if counts.live() == 0 && !replayed {
             println!("all sent but {} dead emails:", counts.dead);
             for dead in store.dead_jobs(QUEUE, 3).await? {
                 println!("  {}: {}", dead.id, dead.last_error.unwrap_or_default());
             }
-            deliveries.fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+            deliveries
+                .fixed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             let count = store.replay_all(QUEUE).await?;
             println!("mailboxes fixed; {count} dead emails replayed");
             replayed = true;
@@ -217,7 +261,9 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     for worker in &mut workers {
         if matches!(worker.try_wait(), Ok(None)) {
             // SIGTERM: each worker stops claiming and finishes what it runs.
-            Command::new("kill").args(["-TERM", &worker.id().to_string()]).status()?;
+            Command::new("kill")
+                .args(["-TERM", &worker.id().to_string()])
+                .status()?;
         }
     }
     for mut worker in workers {
@@ -233,7 +279,9 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     );
     if repeats > 0 {
         // At least once: worker-2 sent these and died before its ack reached the database.
-        println!("{repeats} emails went out twice: sent by worker-2 just before SIGKILL, never acknowledged");
+        println!(
+            "{repeats} emails went out twice: sent by worker-2 just before SIGKILL, never acknowledged"
+        );
     }
     if delivered as u64 != EMAILS || counts.completed != EMAILS {
         return Err("an email was lost".into());

@@ -32,13 +32,19 @@ pub(crate) struct Deliveries {
 impl Deliveries {
     /// Addresses delivered at least once, and deliveries beyond the first.
     pub(crate) fn tally(&self) -> (usize, u32) {
-        let by_address = self.by_address.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let by_address = self
+            .by_address
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let repeats = by_address.values().map(|times| times - 1).sum();
         (by_address.len(), repeats)
     }
 }
 
-async fn serve(request: Request<Incoming>, deliveries: Arc<Deliveries>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn serve(
+    request: Request<Incoming>,
+    deliveries: Arc<Deliveries>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body) = match (request.method().clone(), request.uri().path().to_owned()) {
         (Method::POST, path) if path == "/send" => {
             let address = match request.into_body().collect().await {
@@ -65,13 +71,22 @@ async fn send(address: &str, deliveries: &Deliveries) -> (StatusCode, String) {
     tokio::time::sleep(Duration::from_millis(15)).await;
     if address.ends_with(BOUNCING_DOMAIN) && !deliveries.fixed.load(Ordering::SeqCst) {
         // 550 in SMTP: the mailbox does not exist. Retrying will not help.
-        return (StatusCode::UNPROCESSABLE_ENTITY, format!("550 mailbox unavailable: {address}"));
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("550 mailbox unavailable: {address}"),
+        );
     }
     if fastrand::u8(..100) < 2 {
         // 451 in SMTP: try again later.
-        return (StatusCode::SERVICE_UNAVAILABLE, "451 temporary local problem".to_owned());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "451 temporary local problem".to_owned(),
+        );
     }
-    let mut by_address = deliveries.by_address.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut by_address = deliveries
+        .by_address
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     *by_address.entry(address.to_owned()).or_default() += 1;
     (StatusCode::OK, "250 ok".to_owned())
 }
@@ -92,7 +107,9 @@ pub(crate) async fn start(addr: &str, deliveries: Arc<Deliveries>) -> std::io::R
             tokio::spawn(async move {
                 let service = service_fn(move |request| serve(request, Arc::clone(&deliveries)));
                 // A client that hangs up early (a killed worker) is not the relay's problem.
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });

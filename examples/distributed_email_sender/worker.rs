@@ -4,11 +4,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use brigade::CancellationToken;
 use brigade::hooks::RunOutcome;
 use brigade::middleware::{Backoff, Jitter, Retry};
 use brigade::postgres::PgStore;
 use brigade::queue::{Delivery, GlobalRate, Worker};
-use brigade::CancellationToken;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{Email, QUEUE, SCHEMA};
@@ -48,9 +48,19 @@ async fn send(client: &reqwest::Client, relay: &str, email: &Email) -> Result<()
 }
 
 /// Runs one worker until SIGTERM (graceful: running sends finish, the rest go back).
-pub(crate) async fn run(url: &str, relay: &str, name: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let store = PgStore::builder(url).schema(SCHEMA).max_connections(4).connect().await?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+pub(crate) async fn run(
+    url: &str,
+    relay: &str,
+    name: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = PgStore::builder(url)
+        .schema(SCHEMA)
+        .max_connections(4)
+        .connect()
+        .await?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
     let relay = relay.to_owned();
     let worker = Worker::builder(store, QUEUE)
         .worker_id(name)
@@ -64,7 +74,11 @@ pub(crate) async fn run(url: &str, relay: &str, name: &str) -> Result<(), Box<dy
         .retry(
             Retry::builder()
                 .max_attempts(u32::MAX) // each email's own max_attempts bounds it
-                .backoff(Backoff::exponential(Duration::from_millis(200)).cap(Duration::from_secs(5)).jitter(Jitter::Full))
+                .backoff(
+                    Backoff::exponential(Duration::from_millis(200))
+                        .cap(Duration::from_secs(5))
+                        .jitter(Jitter::Full),
+                )
                 .retry_if(|outcome| !matches!(outcome, RunOutcome::Failed(SendError::Permanent(_))))
                 .build()?,
         )

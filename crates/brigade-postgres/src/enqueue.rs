@@ -27,7 +27,11 @@ impl From<sqlx::Error> for Refused {
 
 /// Inserts `jobs` on `conn` (inside the caller's transaction, if it has one: the jobs then
 /// exist exactly when it commits), notifying their queues' workers on commit.
-pub(crate) async fn insert(conn: &mut PgConnection, sql: &Statements, jobs: &[NewJob]) -> Result<Vec<Enqueued>, Refused> {
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    sql: &Statements,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, Refused> {
     check_options(jobs).map_err(Refused::Store)?;
     if jobs.is_empty() {
         return Ok(Vec::new());
@@ -48,9 +52,16 @@ pub(crate) async fn insert(conn: &mut PgConnection, sql: &Statements, jobs: &[Ne
     }
     for (queue, (new_jobs, cap)) in &adding {
         // Sorted by queue name, so two batches lock their queues in the same order.
-        sqlx::query(&sql.lock_depth).bind(*queue).execute(&mut *tx).await?;
+        sqlx::query(&sql.lock_depth)
+            .bind(*queue)
+            .execute(&mut *tx)
+            .await?;
         let cap_i64 = i64::try_from(*cap).unwrap_or(i64::MAX);
-        let live: i64 = sqlx::query_scalar(&sql.live_depth).bind(*queue).bind(cap_i64).fetch_one(&mut *tx).await?;
+        let live: i64 = sqlx::query_scalar(&sql.live_depth)
+            .bind(*queue)
+            .bind(cap_i64)
+            .fetch_one(&mut *tx)
+            .await?;
         if live.unsigned_abs() + new_jobs > *cap {
             return Err(Refused::Full);
         }
@@ -67,13 +78,20 @@ fn check_options(jobs: &[NewJob]) -> Result<(), StoreError> {
         }
         let attempts = job.max_attempts();
         if attempts == 0 || i32::try_from(attempts).is_err() {
-            return Err(StoreError::invalid(format!("max_attempts must be 1 to {}, not {attempts}", i32::MAX)));
+            return Err(StoreError::invalid(format!(
+                "max_attempts must be 1 to {}, not {attempts}",
+                i32::MAX
+            )));
         }
     }
     Ok(())
 }
 
-async fn insert_rows(conn: &mut PgConnection, sql: &Statements, jobs: &[NewJob]) -> Result<Vec<Enqueued>, Refused> {
+async fn insert_rows(
+    conn: &mut PgConnection,
+    sql: &Statements,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, Refused> {
     let mut queues = Vec::with_capacity(jobs.len());
     let mut payloads: Vec<Json<&Value>> = Vec::with_capacity(jobs.len());
     let mut priorities = Vec::with_capacity(jobs.len());
@@ -112,7 +130,10 @@ async fn insert_rows(conn: &mut PgConnection, sql: &Statements, jobs: &[NewJob])
         let id: i64 = row.try_get("id")?;
         let fresh: bool = row.try_get("fresh")?;
         if fresh {
-            enqueued.push(Enqueued { id: DurableId::new(id), duplicate: false });
+            enqueued.push(Enqueued {
+                id: DurableId::new(id),
+                duplicate: false,
+            });
             continue;
         }
         // Not inserted: a live job holds the unique key. Its id is the answer.
@@ -123,7 +144,10 @@ async fn insert_rows(conn: &mut PgConnection, sql: &Statements, jobs: &[NewJob])
             .fetch_optional(&mut *conn)
             .await?;
         match existing {
-            Some(existing) => enqueued.push(Enqueued { id: DurableId::new(existing), duplicate: true }),
+            Some(existing) => enqueued.push(Enqueued {
+                id: DurableId::new(existing),
+                duplicate: true,
+            }),
             // It ended between the insert and this read: the key is free again.
             None => {
                 let again = Box::pin(insert_rows(conn, sql, std::slice::from_ref(job))).await?;

@@ -24,7 +24,9 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
                 StoreError::Backend(Box::new(error))
             }
         }
-        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => StoreError::Corrupt(error.to_string()),
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
+            StoreError::Corrupt(error.to_string())
+        }
         _ => StoreError::Backend(Box::new(error)),
     }
 }

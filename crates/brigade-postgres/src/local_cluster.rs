@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What to install when no server binaries are found.
-const INSTALL_HINT: &str = "install the PostgreSQL server (Debian: apt-get install -y postgresql) or set DATABASE_URL";
+const INSTALL_HINT: &str =
+    "install the PostgreSQL server (Debian: apt-get install -y postgresql) or set DATABASE_URL";
 
 /// A PostgreSQL cluster of its own, in a temporary directory, on a free port of 127.0.0.1,
 /// with trust authentication for the `postgres` user. Dropping it stops the server
@@ -43,7 +44,9 @@ pub struct LocalClusterError {
 
 impl LocalClusterError {
     fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 }
 
@@ -57,7 +60,10 @@ impl std::error::Error for LocalClusterError {}
 
 impl fmt::Debug for LocalCluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalCluster").field("dir", &self.dir).field("port", &self.port).finish()
+        f.debug_struct("LocalCluster")
+            .field("dir", &self.dir)
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -83,11 +89,23 @@ impl LocalCluster {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|error| LocalClusterError::new(format!("{}: {error}", dir.display())))?;
-        let port = free_port().map_err(|error| LocalClusterError::new(format!("no free port: {error}")))?;
-        let cluster = LocalCluster { bin, dir, port, run_as_postgres };
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| LocalClusterError::new(format!("{}: {error}", dir.display())))?;
+        let port = free_port()
+            .map_err(|error| LocalClusterError::new(format!("no free port: {error}")))?;
+        let cluster = LocalCluster {
+            bin,
+            dir,
+            port,
+            run_as_postgres,
+        };
         if run_as_postgres {
-            cluster.run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster.dir), false)?;
+            cluster.run(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&cluster.dir),
+                false,
+            )?;
         }
         let data = cluster.data_dir();
         cluster.run(
@@ -122,7 +140,9 @@ impl LocalCluster {
             cluster.stop_when_process_exits();
             Ok(cluster)
         });
-        shared.as_ref().map_err(|message| LocalClusterError::new(message.clone()))
+        shared
+            .as_ref()
+            .map_err(|message| LocalClusterError::new(message.clone()))
     }
 
     /// The server's port on 127.0.0.1.
@@ -181,11 +201,23 @@ impl LocalCluster {
             self.dir.display()
         );
         let log = self.dir.join("server.log");
-        let started = self.pg_ctl(&["start", "-w", "-t", "60", "-l", &log.display().to_string(), "-o", &options]);
+        let started = self.pg_ctl(&[
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            &log.display().to_string(),
+            "-o",
+            &options,
+        ]);
         started.map_err(|error| {
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(10).collect();
-            LocalClusterError::new(format!("{error}\nserver log:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n")))
+            LocalClusterError::new(format!(
+                "{error}\nserver log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ))
         })
     }
 
@@ -202,15 +234,17 @@ impl LocalCluster {
     fn run(&self, command: &mut Command, as_postgres: bool) -> Result<(), LocalClusterError> {
         let mut command = if as_postgres && self.run_as_postgres {
             let mut wrapped = Command::new("runuser");
-            wrapped.args(["-u", "postgres", "--"]).arg(command.get_program()).args(command.get_args());
+            wrapped
+                .args(["-u", "postgres", "--"])
+                .arg(command.get_program())
+                .args(command.get_args());
             wrapped
         } else {
             std::mem::replace(command, Command::new(""))
         };
-        let output = command
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| LocalClusterError::new(format!("{:?}: {error}", command.get_program())))?;
+        let output = command.stdin(Stdio::null()).output().map_err(|error| {
+            LocalClusterError::new(format!("{:?}: {error}", command.get_program()))
+        })?;
         if output.status.success() {
             return Ok(());
         }
@@ -229,7 +263,11 @@ impl LocalCluster {
         let pg_ctl = self.bin.join("pg_ctl");
         let stop = format!(
             "{}{} -D {} stop -m immediate",
-            if self.run_as_postgres { "runuser -u postgres -- " } else { "" },
+            if self.run_as_postgres {
+                "runuser -u postgres -- "
+            } else {
+                ""
+            },
             pg_ctl.display(),
             self.data_dir().display()
         );
@@ -245,7 +283,10 @@ impl LocalCluster {
             .stderr(Stdio::null())
             .spawn();
         if let Err(error) = spawned {
-            eprintln!("brigade-postgres: no watchdog for the local cluster in {}: {error}", self.dir.display());
+            eprintln!(
+                "brigade-postgres: no watchdog for the local cluster in {}: {error}",
+                self.dir.display()
+            );
         }
     }
 }
@@ -277,7 +318,11 @@ fn find_binaries() -> Result<PathBuf, LocalClusterError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
-        .ok_or_else(|| LocalClusterError::new(format!("PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}")))
+        .ok_or_else(|| {
+            LocalClusterError::new(format!(
+                "PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}"
+            ))
+        })
 }
 
 fn is_root() -> bool {
@@ -324,14 +369,21 @@ pub async fn fresh_database() -> Result<String, LocalClusterError> {
     };
     let mut conn = sqlx::PgConnection::connect(&server)
         .await
-        .map_err(|error| LocalClusterError::new(format!("cannot reach PostgreSQL at {server}: {error} ({INSTALL_HINT})")))?;
+        .map_err(|error| {
+            LocalClusterError::new(format!(
+                "cannot reach PostgreSQL at {server}: {error} ({INSTALL_HINT})"
+            ))
+        })?;
     drop_abandoned(&mut conn).await;
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = format!(
         "brigade_test_{}_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.subsec_nanos())
+            .unwrap_or(0)
     );
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
@@ -343,15 +395,22 @@ pub async fn fresh_database() -> Result<String, LocalClusterError> {
 
 /// Drops the test databases of processes that no longer run.
 async fn drop_abandoned(conn: &mut sqlx::PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'brigade\\_test\\_%'")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap_or_default();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'brigade\\_test\\_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
     for name in names {
-        let pid = name.split('_').nth(2).and_then(|pid| pid.parse::<u32>().ok());
+        let pid = name
+            .split('_')
+            .nth(2)
+            .and_then(|pid| pid.parse::<u32>().ok());
         let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *conn).await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *conn)
+                .await;
         }
     }
 }
@@ -363,7 +422,9 @@ fn with_database(url: &str, database: &str) -> String {
         None => (url, None),
     };
     let authority_start = base.find("://").map_or(0, |at| at + 3);
-    let path_start = base[authority_start..].find('/').map_or(base.len(), |at| authority_start + at);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |at| authority_start + at);
     let mut result = format!("{}/{database}", &base[..path_start]);
     if let Some(query) = query {
         result.push('?');
@@ -378,8 +439,14 @@ mod tests {
 
     #[test]
     fn replaces_only_the_database() {
-        assert_eq!(with_database("postgres://u@h:5/old?sslmode=disable", "new"), "postgres://u@h:5/new?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h:5/old?sslmode=disable", "new"),
+            "postgres://u@h:5/new?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://u@h", "new"), "postgres://u@h/new");
-        assert_eq!(with_database("postgresql:///old", "new"), "postgresql:///new");
+        assert_eq!(
+            with_database("postgresql:///old", "new"),
+            "postgresql:///new"
+        );
     }
 }

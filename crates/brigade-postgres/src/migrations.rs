@@ -15,8 +15,16 @@ struct Migration {
 /// Every migration, oldest first. A released migration is never edited: a change is a new
 /// step.
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "jobs", sql: include_str!("migrations/0001_jobs.sql") },
-    Migration { version: 2, name: "limits", sql: include_str!("migrations/0002_limits.sql") },
+    Migration {
+        version: 1,
+        name: "jobs",
+        sql: include_str!("migrations/0001_jobs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "limits",
+        sql: include_str!("migrations/0002_limits.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -24,7 +32,10 @@ const MIGRATIONS: &[Migration] = &[
 const LATEST: i32 = 2;
 
 /// Brings `schema` up to the newest version; returns the versions it applied.
-pub(crate) async fn migrate(conn: &mut PgConnection, schema: &Schema) -> Result<Vec<i32>, sqlx::Error> {
+pub(crate) async fn migrate(
+    conn: &mut PgConnection,
+    schema: &Schema,
+) -> Result<Vec<i32>, sqlx::Error> {
     // Every statement is an owned string made before the first await: a borrowed
     // temporary held across an await makes the future not `Send` for callers that spawn
     // a connect (higher-ranked lifetime inference in async blocks).
@@ -41,17 +52,28 @@ pub(crate) async fn migrate(conn: &mut PgConnection, schema: &Schema) -> Result<
     let record = schema.render("INSERT INTO {schema}.migrations (version, name) VALUES ($1, $2)");
     let steps: Vec<(i32, &'static str, String)> = MIGRATIONS
         .iter()
-        .map(|migration| (migration.version, migration.name, schema.render(migration.sql)))
+        .map(|migration| {
+            (
+                migration.version,
+                migration.name,
+                schema.render(migration.sql),
+            )
+        })
         .collect();
     let schema_name = schema.name().to_owned();
 
     let mut tx = conn.begin().await?;
     // One migrator per schema at a time; the others wait, then find nothing left to do.
-    sqlx::query(lock).bind(schema_name).execute(&mut *tx).await?;
+    sqlx::query(lock)
+        .bind(schema_name)
+        .execute(&mut *tx)
+        .await?;
     // A string without arguments runs as a simple query, so a script of several
     // statements goes in one round trip.
     (&mut *tx).execute(setup.as_str()).await?;
-    let current: Option<i32> = sqlx::query_scalar(&current_version).fetch_one(&mut *tx).await?;
+    let current: Option<i32> = sqlx::query_scalar(&current_version)
+        .fetch_one(&mut *tx)
+        .await?;
     let current = current.unwrap_or(0);
     let mut applied = Vec::new();
     for (version, name, sql) in steps {
@@ -59,7 +81,11 @@ pub(crate) async fn migrate(conn: &mut PgConnection, schema: &Schema) -> Result<
             continue;
         }
         (&mut *tx).execute(sql.as_str()).await?;
-        sqlx::query(&record).bind(version).bind(name).execute(&mut *tx).await?;
+        sqlx::query(&record)
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         applied.push(version);
     }
     tx.commit().await?;
@@ -73,9 +99,17 @@ mod tests {
     #[test]
     fn versions_are_consecutive_and_latest_is_the_last() {
         for (index, migration) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(migration.version, i32::try_from(index).unwrap() + 1, "{}", migration.name);
+            assert_eq!(
+                migration.version,
+                i32::try_from(index).unwrap() + 1,
+                "{}",
+                migration.name
+            );
         }
-        assert_eq!(MIGRATIONS.last().map(|migration| migration.version), Some(LATEST));
+        assert_eq!(
+            MIGRATIONS.last().map(|migration| migration.version),
+            Some(LATEST)
+        );
     }
 
     #[test]
@@ -83,7 +117,10 @@ mod tests {
         for migration in MIGRATIONS {
             for line in migration.sql.lines() {
                 let line = line.trim_start().to_ascii_uppercase();
-                if line.starts_with("CREATE TABLE") || line.starts_with("CREATE SEQUENCE") || line.starts_with("CREATE OR REPLACE FUNCTION") {
+                if line.starts_with("CREATE TABLE")
+                    || line.starts_with("CREATE SEQUENCE")
+                    || line.starts_with("CREATE OR REPLACE FUNCTION")
+                {
                     assert!(line.contains("{SCHEMA}."), "{}: {line}", migration.name);
                 }
             }

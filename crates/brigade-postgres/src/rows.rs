@@ -50,7 +50,8 @@ pub(crate) const RECORD_COLUMNS: &str = "id, queue, state, payload, attempt, max
 pub(crate) fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
     let read = || -> Result<JobRecord, sqlx::Error> {
         let state: String = row.try_get("state")?;
-        let state = JobState::parse(&state).ok_or_else(|| sqlx::Error::Decode(format!("unknown state {state:?}").into()))?;
+        let state = JobState::parse(&state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown state {state:?}").into()))?;
         Ok(JobRecord {
             id: DurableId::new(row.try_get("id")?),
             queue: row.try_get("queue")?,
@@ -62,7 +63,9 @@ pub(crate) fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
             unique_key: row.try_get("unique_key")?,
             run_at: from_micros(row.try_get("run_at_us")?),
             enqueued_at: from_micros(row.try_get("enqueued_us")?),
-            finished_at: row.try_get::<Option<i64>, _>("finished_us")?.map(from_micros),
+            finished_at: row
+                .try_get::<Option<i64>, _>("finished_us")?
+                .map(from_micros),
             last_error: row.try_get("last_error")?,
         })
     };

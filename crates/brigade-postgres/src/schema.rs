@@ -15,14 +15,18 @@ impl Schema {
     pub(crate) fn new(name: &str) -> Result<Self, StoreError> {
         let valid = !name.is_empty()
             && name.len() <= 40
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             && !name.as_bytes()[0].is_ascii_digit();
         if !valid {
             return Err(StoreError::invalid(format!(
                 "schema name {name:?} must be 1 to 40 lowercase letters, digits or '_', not starting with a digit"
             )));
         }
-        Ok(Self { name: name.to_owned() })
+        Ok(Self {
+            name: name.to_owned(),
+        })
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -55,7 +59,15 @@ mod tests {
         for good in ["brigade", "jobs_2", "_x"] {
             assert!(Schema::new(good).is_ok(), "{good}");
         }
-        for bad in ["", "Brigade", "1jobs", "a;drop table x", "a.b", "x\"y", &"a".repeat(41)] {
+        for bad in [
+            "",
+            "Brigade",
+            "1jobs",
+            "a;drop table x",
+            "a.b",
+            "x\"y",
+            &"a".repeat(41),
+        ] {
             assert!(Schema::new(bad).is_err(), "{bad}");
         }
     }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use brigade_queue::{
-    Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate, JobRecord, JobState,
-    Lease, NewJob, QueueCounts, RateGrant, Rescued, Store, StoreError,
+    Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate,
+    JobRecord, JobState, Lease, NewJob, QueueCounts, RateGrant, Rescued, Store, StoreError,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
@@ -62,7 +62,9 @@ struct Inner {
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStore").field("schema", &self.inner.schema.name()).finish_non_exhaustive()
+        f.debug_struct("PgStore")
+            .field("schema", &self.inner.schema.name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -194,7 +196,15 @@ impl PgStore {
         let sql = Statements::new(&schema);
         let wakeups = Arc::new(Wakeups::default());
         let (closed, closed_rx) = watch::channel(());
-        let store = PgStore { inner: Arc::new(Inner { pool, schema, sql, wakeups, _closed: closed }) };
+        let store = PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                schema,
+                sql,
+                wakeups,
+                _closed: closed,
+            }),
+        };
         if migrate {
             store.migrate().await?;
         }
@@ -224,7 +234,9 @@ impl PgStore {
     /// ```
     pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
-        crate::migrations::migrate(&mut conn, &self.inner.schema).await.map_err(store_error)
+        crate::migrations::migrate(&mut conn, &self.inner.schema)
+            .await
+            .map_err(store_error)
     }
 
     /// The connection pool, for your own queries and transactions.
@@ -262,7 +274,11 @@ impl PgStore {
     /// # Examples
     ///
     /// See [`PgStore`].
-    pub async fn enqueue_in(&self, conn: &mut PgConnection, job: NewJob) -> Result<Enqueued, EnqueueError<NewJob>> {
+    pub async fn enqueue_in(
+        &self,
+        conn: &mut PgConnection,
+        job: NewJob,
+    ) -> Result<Enqueued, EnqueueError<NewJob>> {
         match insert(conn, &self.inner.sql, std::slice::from_ref(&job)).await {
             Ok(enqueued) => enqueued.into_iter().next().ok_or_else(|| {
                 EnqueueError::Store(job, StoreError::Corrupt("insert returned no row".into()))
@@ -292,7 +308,9 @@ impl PgStore {
         conn: &mut PgConnection,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Enqueued>, EnqueueError<Vec<NewJob>>> {
-        insert(conn, &self.inner.sql, &jobs).await.map_err(|refused| refusal(jobs, refused))
+        insert(conn, &self.inner.sql, &jobs)
+            .await
+            .map_err(|refused| refusal(jobs, refused))
     }
 
     /// Deletes finished jobs older than `keep` every `every`, until the returned task is
@@ -316,17 +334,33 @@ impl PgStore {
                 match store.purge_finished(keep, false).await {
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(purged, "retention deleted finished jobs"),
-                    Err(error) => tracing::warn!(%error, "retention failed; trying again next round"),
+                    Err(error) => {
+                        tracing::warn!(%error, "retention failed; trying again next round")
+                    }
                 }
                 tokio::time::sleep(every).await;
             }
         })
     }
 
-    async fn transition(&self, statement: &str, lease: Lease, extra: impl FnOnce(Query<'_>) -> Query<'_>) -> Result<Ack, StoreError> {
-        let query = sqlx::query(statement).bind(lease.id.get()).bind(lease.token.get());
-        let result = extra(query).execute(&self.inner.pool).await.map_err(store_error)?;
-        Ok(if result.rows_affected() == 1 { Ack::Recorded } else { Ack::Stale })
+    async fn transition(
+        &self,
+        statement: &str,
+        lease: Lease,
+        extra: impl FnOnce(Query<'_>) -> Query<'_>,
+    ) -> Result<Ack, StoreError> {
+        let query = sqlx::query(statement)
+            .bind(lease.id.get())
+            .bind(lease.token.get());
+        let result = extra(query)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(if result.rows_affected() == 1 {
+            Ack::Recorded
+        } else {
+            Ack::Stale
+        })
     }
 
     async fn notify(&self, queue: &str) {
@@ -361,7 +395,10 @@ impl Store for PgStore {
         self.enqueue_in(&mut conn, job).await
     }
 
-    async fn enqueue_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, EnqueueError<Vec<NewJob>>> {
+    async fn enqueue_batch(
+        &self,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Enqueued>, EnqueueError<Vec<NewJob>>> {
         let mut conn = match self.inner.pool.acquire().await {
             Ok(conn) => conn,
             Err(error) => return Err(EnqueueError::Store(jobs, store_error(error))),
@@ -381,7 +418,11 @@ impl Store for PgStore {
             .fetch_all(&self.inner.pool)
             .await
             .map_err(store_error)?;
-        let mut claims = rows.iter().map(rows::claim).collect::<Result<Vec<_>, _>>().map_err(store_error)?;
+        let mut claims = rows
+            .iter()
+            .map(rows::claim)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(store_error)?;
         // UPDATE ... RETURNING keeps no order; hand them out as they were picked.
         claims.sort_by_key(|claim| (std::cmp::Reverse(claim.priority), claim.id));
         Ok(claims)
@@ -404,24 +445,32 @@ impl Store for PgStore {
             .map(|row| {
                 let id = row.try_get("id")?;
                 let token = row.try_get("lease_token")?;
-                Ok(Lease::new(DurableId::new(id), brigade_queue::FencingToken::new(token)))
+                Ok(Lease::new(
+                    DurableId::new(id),
+                    brigade_queue::FencingToken::new(token),
+                ))
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(store_error)
     }
 
     async fn complete(&self, lease: Lease) -> Result<Ack, StoreError> {
-        self.transition(&self.inner.sql.complete, lease, |query| query).await
+        self.transition(&self.inner.sql.complete, lease, |query| query)
+            .await
     }
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
         let error = error.to_owned();
-        self.transition(&self.inner.sql.retry, lease, |query| query.bind(duration_micros(delay)).bind(error)).await
+        self.transition(&self.inner.sql.retry, lease, |query| {
+            query.bind(duration_micros(delay)).bind(error)
+        })
+        .await
     }
 
     async fn bury(&self, lease: Lease, error: &str) -> Result<Ack, StoreError> {
         let error = error.to_owned();
-        self.transition(&self.inner.sql.bury, lease, |query| query.bind(error)).await
+        self.transition(&self.inner.sql.bury, lease, |query| query.bind(error))
+            .await
     }
 
     async fn release(&self, lease: Lease) -> Result<Ack, StoreError> {
@@ -446,8 +495,14 @@ impl Store for PgStore {
             .fetch_all(&self.inner.pool)
             .await
             .map_err(store_error)?;
-        let dead = states.iter().filter(|state| state.as_str() == "dead").count() as u64;
-        let rescued = Rescued { requeued: states.len() as u64 - dead, dead };
+        let dead = states
+            .iter()
+            .filter(|state| state.as_str() == "dead")
+            .count() as u64;
+        let rescued = Rescued {
+            requeued: states.len() as u64 - dead,
+            dead,
+        };
         if rescued.requeued > 0 {
             self.notify(queue).await;
         }
@@ -536,7 +591,11 @@ impl Store for PgStore {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn purge_finished(&self, older_than: Duration, include_dead: bool) -> Result<u64, StoreError> {
+    async fn purge_finished(
+        &self,
+        older_than: Duration,
+        include_dead: bool,
+    ) -> Result<u64, StoreError> {
         let mut purged = 0;
         loop {
             let deleted = sqlx::query(&self.inner.sql.purge)
@@ -589,7 +648,11 @@ impl Store for PgStore {
             .map_err(store_error)
     }
 
-    async fn release_units(&self, limit: &GlobalConcurrency, holder: Lease) -> Result<(), StoreError> {
+    async fn release_units(
+        &self,
+        limit: &GlobalConcurrency,
+        holder: Lease,
+    ) -> Result<(), StoreError> {
         sqlx::query(&self.inner.sql.release_units)
             .bind(limit.key())
             .bind(holder.id.get())

@@ -17,19 +17,28 @@ pub(crate) struct Wakeups {
 
 impl Wakeups {
     pub(crate) fn of(&self, queue: &str) -> Arc<Notify> {
-        let mut queues = self.queues.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Arc::clone(queues.entry(queue.to_owned()).or_default())
     }
 
     fn wake(&self, queue: &str) {
-        let queues = self.queues.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(notify) = queues.get(queue) {
             notify.notify_waiters();
         }
     }
 
     fn wake_all(&self) {
-        let queues = self.queues.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let queues = self
+            .queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for notify in queues.values() {
             notify.notify_waiters();
         }
@@ -39,7 +48,12 @@ impl Wakeups {
 /// Listens on `channel` until the store is dropped (`closed` fires), reconnecting after
 /// any loss. After each (re)connect every queue is woken, since notifications sent while
 /// nobody listened are gone; the workers' polling covers the gap before that.
-pub(crate) async fn listen(pool: PgPool, channel: String, wakeups: Weak<Wakeups>, mut closed: watch::Receiver<()>) {
+pub(crate) async fn listen(
+    pool: PgPool,
+    channel: String,
+    wakeups: Weak<Wakeups>,
+    mut closed: watch::Receiver<()>,
+) {
     let mut retry = Duration::from_millis(100);
     loop {
         tokio::select! {

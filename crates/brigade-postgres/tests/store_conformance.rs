@@ -4,7 +4,9 @@
 use brigade_postgres::{PgStore, fresh_database};
 
 async fn fresh_store() -> PgStore {
-    let url = fresh_database().await.unwrap_or_else(|error| panic!("{error}"));
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
     PgStore::connect(&url).await.expect("connect and migrate")
 }
 

@@ -10,8 +10,14 @@ async fn every_job_ends_in_exactly_one_terminal_state() {
         .and_then(|seed| seed.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
     println!("seed {seed} (BRIGADE_STRESS_SEED={seed} replays the plans)");
-    let url = fresh_database().await.unwrap_or_else(|error| panic!("{error}"));
-    let store = PgStore::builder(url).max_connections(20).connect().await.expect("connect");
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = PgStore::builder(url)
+        .max_connections(20)
+        .connect()
+        .await
+        .expect("connect");
     let report = brigade_queue::testkit::random_accounting(store, 10_000, seed).await;
     println!("{report:#?}");
     assert_eq!(report.jobs, 10_000);

@@ -7,30 +7,60 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_once_however_many_stores_start_at_once() {
-    let url = fresh_database().await.unwrap_or_else(|error| panic!("{error}"));
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
     let mut starting = tokio::task::JoinSet::new();
     for _ in 0..6 {
         let url = url.clone();
-        starting.spawn(async move { PgStore::builder(url).schema("jobs_a").max_connections(2).connect().await });
+        starting.spawn(async move {
+            PgStore::builder(url)
+                .schema("jobs_a")
+                .max_connections(2)
+                .connect()
+                .await
+        });
     }
     while let Some(store) = starting.join_next().await {
-        store.expect("task").expect("concurrent migrations all succeed");
+        store
+            .expect("task")
+            .expect("concurrent migrations all succeed");
     }
-    let store = PgStore::builder(url.clone()).schema("jobs_a").connect().await.expect("connect");
-    assert!(store.migrate().await.expect("migrate").is_empty(), "nothing left to apply");
-    let versions: Vec<i32> = sqlx::query_scalar("SELECT version FROM jobs_a.migrations ORDER BY version")
-        .fetch_all(store.pool())
+    let store = PgStore::builder(url.clone())
+        .schema("jobs_a")
+        .connect()
         .await
-        .expect("versions");
+        .expect("connect");
+    assert!(
+        store.migrate().await.expect("migrate").is_empty(),
+        "nothing left to apply"
+    );
+    let versions: Vec<i32> =
+        sqlx::query_scalar("SELECT version FROM jobs_a.migrations ORDER BY version")
+            .fetch_all(store.pool())
+            .await
+            .expect("versions");
     assert_eq!(versions, vec![1, 2]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemas_are_independent_queues() {
-    let url = fresh_database().await.unwrap_or_else(|error| panic!("{error}"));
-    let a = PgStore::builder(url.clone()).schema("tenant_a").connect().await.expect("a");
-    let b = PgStore::builder(url.clone()).schema("tenant_b").connect().await.expect("b");
-    a.enqueue(NewJob::new("q", json!(1))).await.expect("enqueue");
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let a = PgStore::builder(url.clone())
+        .schema("tenant_a")
+        .connect()
+        .await
+        .expect("a");
+    let b = PgStore::builder(url.clone())
+        .schema("tenant_b")
+        .connect()
+        .await
+        .expect("b");
+    a.enqueue(NewJob::new("q", json!(1)))
+        .await
+        .expect("enqueue");
     assert_eq!(a.counts("q").await.expect("counts").available, 1);
     assert_eq!(b.counts("q").await.expect("counts").available, 0);
     assert_eq!(a.schema(), "tenant_a");
@@ -38,8 +68,15 @@ async fn schemas_are_independent_queues() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_migrate_a_missing_schema_is_a_store_error() {
-    let url = fresh_database().await.unwrap_or_else(|error| panic!("{error}"));
-    let store = PgStore::builder(url).schema("never_made").migrate(false).connect().await.expect("connect");
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = PgStore::builder(url)
+        .schema("never_made")
+        .migrate(false)
+        .connect()
+        .await
+        .expect("connect");
     let error = store.counts("q").await.expect_err("no table");
     assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
     assert!(!error.is_transient());
@@ -48,12 +85,23 @@ async fn without_migrate_a_missing_schema_is_a_store_error() {
 #[tokio::test]
 async fn bad_settings_are_typed_errors() {
     for schema in ["", "Upper", "drop table x;--", "1abc"] {
-        let error = PgStore::builder("postgres://127.0.0.1:1/x").schema(schema).connect().await.expect_err(schema);
-        assert!(matches!(error, StoreError::Invalid(_)), "refused before connecting: {schema}: {error:?}");
+        let error = PgStore::builder("postgres://127.0.0.1:1/x")
+            .schema(schema)
+            .connect()
+            .await
+            .expect_err(schema);
+        assert!(
+            matches!(error, StoreError::Invalid(_)),
+            "refused before connecting: {schema}: {error:?}"
+        );
     }
     let error = PgStore::connect("not a url").await.expect_err("bad url");
     assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
-    let error = PgStore::builder("postgres://127.0.0.1:1/x").max_connections(0).connect().await.expect_err("zero");
+    let error = PgStore::builder("postgres://127.0.0.1:1/x")
+        .max_connections(0)
+        .connect()
+        .await
+        .expect_err("zero");
     assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
     // Nothing listens on port 1: unreachable, and said so as transient.
     let error = PgStore::builder("postgres://postgres@127.0.0.1:1/x")

@@ -7,7 +7,9 @@ use brigade_queue::{EnqueueOptions, NewJob, Queue, Store};
 use serde_json::json;
 
 async fn fresh_store() -> PgStore {
-    let url = fresh_database().await.unwrap_or_else(|error| panic!("{error}"));
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
     PgStore::connect(&url).await.expect("connect and migrate")
 }
 
@@ -19,10 +21,22 @@ async fn a_committed_transaction_keeps_its_jobs() {
         .await
         .expect("table");
     let mut tx = store.pool().begin().await.expect("begin");
-    sqlx::query("INSERT INTO accounts (id) VALUES (7)").execute(&mut *tx).await.expect("insert");
-    let one = store.enqueue_in(&mut tx, NewJob::new("welcome", json!({"account": 7}))).await.expect("enqueue");
-    let batch = vec![NewJob::new("welcome", json!(1)), NewJob::new("audit", json!(2))];
-    let more = store.enqueue_batch_in(&mut tx, batch).await.expect("enqueue batch");
+    sqlx::query("INSERT INTO accounts (id) VALUES (7)")
+        .execute(&mut *tx)
+        .await
+        .expect("insert");
+    let one = store
+        .enqueue_in(&mut tx, NewJob::new("welcome", json!({"account": 7})))
+        .await
+        .expect("enqueue");
+    let batch = vec![
+        NewJob::new("welcome", json!(1)),
+        NewJob::new("audit", json!(2)),
+    ];
+    let more = store
+        .enqueue_batch_in(&mut tx, batch)
+        .await
+        .expect("enqueue batch");
     assert_eq!(more.len(), 2);
     // Invisible to everyone else until the commit.
     assert!(store.job(one.id).await.expect("job").is_none());
@@ -37,14 +51,20 @@ async fn a_committed_transaction_keeps_its_jobs() {
 async fn a_rolled_back_transaction_leaves_no_job() {
     let store = fresh_store().await;
     let mut tx = store.pool().begin().await.expect("begin");
-    let enqueued = store.enqueue_in(&mut tx, NewJob::new("welcome", json!(1))).await.expect("enqueue");
+    let enqueued = store
+        .enqueue_in(&mut tx, NewJob::new("welcome", json!(1)))
+        .await
+        .expect("enqueue");
     tx.rollback().await.expect("rollback");
     assert!(store.job(enqueued.id).await.expect("job").is_none());
     assert_eq!(store.counts("welcome").await.expect("counts").total(), 0);
     // Dropping an unfinished transaction rolls it back too.
     {
         let mut tx = store.pool().begin().await.expect("begin");
-        store.enqueue_in(&mut tx, NewJob::new("welcome", json!(2))).await.expect("enqueue");
+        store
+            .enqueue_in(&mut tx, NewJob::new("welcome", json!(2)))
+            .await
+            .expect("enqueue");
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(store.counts("welcome").await.expect("counts").total(), 0);
@@ -60,10 +80,15 @@ async fn a_capped_enqueue_inside_a_transaction_sees_the_cap() {
         store.enqueue_in(&mut tx, job).await.expect("room");
     }
     let third = queue.encode(&2, EnqueueOptions::new()).expect("encode");
-    let refused = store.enqueue_in(&mut tx, third.clone()).await.expect_err("full");
+    let refused = store
+        .enqueue_in(&mut tx, third.clone())
+        .await
+        .expect_err("full");
     assert!(refused.is_full());
     assert_eq!(refused.into_inner(), third, "the job comes back");
-    tx.commit().await.expect("a refused capped enqueue leaves the transaction usable");
+    tx.commit()
+        .await
+        .expect("a refused capped enqueue leaves the transaction usable");
     assert_eq!(store.counts("capped").await.expect("counts").available, 2);
 }
 
@@ -89,9 +114,14 @@ async fn the_commit_wakes_an_idle_worker() {
     let running = tokio::spawn(worker.run(shutdown.clone()));
     tokio::time::sleep(Duration::from_millis(300)).await; // the worker has found nothing and waits
     let mut tx = store.pool().begin().await.expect("begin");
-    store.enqueue_in(&mut tx, NewJob::new("woken", json!(5))).await.expect("enqueue");
+    store
+        .enqueue_in(&mut tx, NewJob::new("woken", json!(5)))
+        .await
+        .expect("enqueue");
     tx.commit().await.expect("commit");
-    let n = tokio::time::timeout(Duration::from_secs(60), ran_rx.recv()).await.expect("woken by NOTIFY");
+    let n = tokio::time::timeout(Duration::from_secs(60), ran_rx.recv())
+        .await
+        .expect("woken by NOTIFY");
     assert_eq!(n, Some(5));
     shutdown.cancel();
     let report = running.await.expect("worker");

@@ -7,11 +7,19 @@ use std::time::{Duration, Instant};
 
 use brigade_core::CancellationToken;
 use brigade_postgres::{LocalCluster, PgStore, fresh_database};
-use brigade_queue::{Delivery, GlobalConcurrency, GlobalRate, Queue, QueueCounts, Store, Worker, WorkerReport};
+use brigade_queue::{
+    Delivery, GlobalConcurrency, GlobalRate, Queue, QueueCounts, Store, Worker, WorkerReport,
+};
 
 async fn fresh_store() -> PgStore {
-    let url = fresh_database().await.unwrap_or_else(|error| panic!("{error}"));
-    PgStore::builder(url).max_connections(20).connect().await.expect("connect and migrate")
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    PgStore::builder(url)
+        .max_connections(20)
+        .connect()
+        .await
+        .expect("connect and migrate")
 }
 
 async fn drained<S: Store>(store: &S, queue: &str, jobs: u64, patience: Duration) -> QueueCounts {
@@ -29,14 +37,25 @@ async fn drained<S: Store>(store: &S, queue: &str, jobs: u64, patience: Duration
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_handlers_run_on_a_thread_pool() {
     let store = fresh_store().await;
-    Queue::<PgStore, u64>::new(store.clone(), "files").enqueue_batch((0..50).collect()).await.expect("enqueue");
+    Queue::<PgStore, u64>::new(store.clone(), "files")
+        .enqueue_batch((0..50).collect())
+        .await
+        .expect("enqueue");
     let worker = Worker::builder(store.clone(), "files")
         .concurrency(4)
         .handle_blocking(|n: u64, delivery: Delivery| {
             // A blocking call: fine here, the run owns a pool thread.
             std::thread::sleep(Duration::from_millis(2));
-            assert!(std::thread::current().name().is_some_and(|name| name.contains("files")));
-            if delivery.is_cancelled() { Err(format!("{n} stopped")) } else { Ok(()) }
+            assert!(
+                std::thread::current()
+                    .name()
+                    .is_some_and(|name| name.contains("files"))
+            );
+            if delivery.is_cancelled() {
+                Err(format!("{n} stopped"))
+            } else {
+                Ok(())
+            }
         })
         .expect("worker");
     let shutdown = CancellationToken::new();
@@ -49,7 +68,10 @@ async fn blocking_handlers_run_on_a_thread_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_global_concurrency_limit_holds_across_workers() {
     let store = fresh_store().await;
-    Queue::<PgStore, u32>::new(store.clone(), "gpu").enqueue_batch((0..60).map(|n| n % 3 + 1).collect()).await.expect("enqueue");
+    Queue::<PgStore, u32>::new(store.clone(), "gpu")
+        .enqueue_batch((0..60).map(|n| n % 3 + 1).collect())
+        .await
+        .expect("enqueue");
     let limit = GlobalConcurrency::new("gpu-units", 4).expect("limit");
     let in_use = Arc::new(AtomicU32::new(0));
     let peak = Arc::new(AtomicU32::new(0));
@@ -70,7 +92,10 @@ async fn a_global_concurrency_limit_holds_across_workers() {
         worker.await.expect("worker");
     }
     let peak = peak.load(Ordering::SeqCst);
-    assert!(peak <= 4, "{peak} units in use at once across workers, limit 4");
+    assert!(
+        peak <= 4,
+        "{peak} units in use at once across workers, limit 4"
+    );
     assert!(peak >= 2, "the limit admitted parallel work ({peak})");
 }
 
@@ -100,8 +125,14 @@ impl brigade_queue::Handler<u32> for Weighted {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_global_rate_limit_holds_across_workers() {
     let store = fresh_store().await;
-    Queue::<PgStore, u32>::new(store.clone(), "smtp").enqueue_batch((0..40).collect()).await.expect("enqueue");
-    let rate = GlobalRate::new("smtp", 20, Duration::from_secs(1)).expect("rate").burst(5).expect("burst");
+    Queue::<PgStore, u32>::new(store.clone(), "smtp")
+        .enqueue_batch((0..40).collect())
+        .await
+        .expect("enqueue");
+    let rate = GlobalRate::new("smtp", 20, Duration::from_secs(1))
+        .expect("rate")
+        .burst(5)
+        .expect("burst");
     let starts = Arc::new(Mutex::new(Vec::new()));
     let shutdown = CancellationToken::new();
     let mut workers = Vec::new();
@@ -130,11 +161,17 @@ async fn a_global_rate_limit_holds_across_workers() {
             let window = later.duration_since(*first).as_secs_f64();
             let allowed = 20.0 * window + 5.0 + 1.0;
             let seen = (j - i + 1) as f64;
-            assert!(seen <= allowed, "{seen} starts within {window:.3} s; GCRA allows {allowed:.1}");
+            assert!(
+                seen <= allowed,
+                "{seen} starts within {window:.3} s; GCRA allows {allowed:.1}"
+            );
         }
     }
     let span = starts.last().expect("starts").duration_since(starts[0]);
-    assert!(span >= Duration::from_millis(1_000), "40 starts at 20/s + burst 5 take over a second, took {span:?}");
+    assert!(
+        span >= Duration::from_millis(1_000),
+        "40 starts at 20/s + burst 5 take over a second, took {span:?}"
+    );
 }
 
 /// The server crashes (`pg_ctl stop -m immediate`) while workers run and comes back; the
@@ -151,7 +188,10 @@ async fn workers_ride_out_a_server_crash() {
         .await
         .expect("connect");
     let queue = Queue::<PgStore, u32>::new(store.clone(), "steady");
-    queue.enqueue_batch((0..300).collect()).await.expect("enqueue");
+    queue
+        .enqueue_batch((0..300).collect())
+        .await
+        .expect("enqueue");
     let shutdown = CancellationToken::new();
     let mut workers = Vec::new();
     for _ in 0..2 {
@@ -180,7 +220,10 @@ async fn workers_ride_out_a_server_crash() {
         match queue.enqueue_batch((300..400).collect()).await {
             Ok(more) => break more,
             Err(error) => {
-                assert!(matches!(error, brigade_queue::EnqueueError::Store(_, ref e) if e.is_transient()), "{error}");
+                assert!(
+                    matches!(error, brigade_queue::EnqueueError::Store(_, ref e) if e.is_transient()),
+                    "{error}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -39,7 +39,12 @@ impl<'a> ClaimRequest<'a> {
     /// ```
     #[must_use]
     pub fn new(queue: &'a str, worker: &'a str, limit: usize, lease: Duration) -> Self {
-        Self { queue, worker, limit, lease }
+        Self {
+            queue,
+            worker,
+            limit,
+            lease,
+        }
     }
 }
 

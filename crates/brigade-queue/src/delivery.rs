@@ -42,7 +42,14 @@ impl Delivery {
         enqueued_at: SystemTime,
         cx: JobContext,
     ) -> Self {
-        Self { id, queue, attempt, max_attempts, enqueued_at, cx }
+        Self {
+            id,
+            queue,
+            attempt,
+            max_attempts,
+            enqueued_at,
+            cx,
+        }
     }
 
     /// A delivery outside any worker, for calling a handler in a test.
@@ -52,7 +59,14 @@ impl Delivery {
     /// See [`Delivery`].
     #[must_use]
     pub fn detached(id: DurableId, queue: &str, attempt: u32, max_attempts: u32) -> Self {
-        Self::new(id, queue.into(), attempt, max_attempts, SystemTime::now(), JobContext::detached())
+        Self::new(
+            id,
+            queue.into(),
+            attempt,
+            max_attempts,
+            SystemTime::now(),
+            JobContext::detached(),
+        )
     }
 
     /// The job's id in the store.

@@ -100,9 +100,9 @@ impl<T> EnqueueError<T> {
     /// See [`EnqueueError`].
     pub fn into_inner(self) -> T {
         match self {
-            EnqueueError::Full(job) | EnqueueError::Encode(job, _) | EnqueueError::Store(job, _) => {
-                job
-            }
+            EnqueueError::Full(job)
+            | EnqueueError::Encode(job, _)
+            | EnqueueError::Store(job, _) => job,
         }
     }
 
@@ -137,8 +137,12 @@ impl<T> fmt::Debug for EnqueueError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EnqueueError::Full(_) => f.write_str("Full(..)"),
-            EnqueueError::Encode(_, error) => f.debug_tuple("Encode").field(&"..").field(error).finish(),
-            EnqueueError::Store(_, error) => f.debug_tuple("Store").field(&"..").field(error).finish(),
+            EnqueueError::Encode(_, error) => {
+                f.debug_tuple("Encode").field(&"..").field(error).finish()
+            }
+            EnqueueError::Store(_, error) => {
+                f.debug_tuple("Store").field(&"..").field(error).finish()
+            }
         }
     }
 }

@@ -73,4 +73,6 @@ pub use options::{EnqueueOptions, RunAt};
 pub use queue::Queue;
 pub use record::{JobRecord, JobState, QueueCounts};
 pub use store::{Ack, Enqueued, Rescued, Store};
-pub use worker::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, Worker, WorkerBuilder, WorkerCounters, WorkerReport};
+pub use worker::{
+    DEFAULT_CONCURRENCY, DEFAULT_LEASE, Worker, WorkerBuilder, WorkerCounters, WorkerReport,
+};

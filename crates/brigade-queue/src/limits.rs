@@ -39,13 +39,21 @@ impl GlobalRate {
     pub fn new(key: impl Into<String>, count: u32, period: Duration) -> Result<Self, ConfigError> {
         let key = key.into();
         if key.is_empty() {
-            return Err(ConfigError::OutOfRange { setting: "global rate key", expected: "a name" });
+            return Err(ConfigError::OutOfRange {
+                setting: "global rate key",
+                expected: "a name",
+            });
         }
         if period.is_zero() {
-            return Err(ConfigError::ZeroDuration { setting: "global rate period" });
+            return Err(ConfigError::ZeroDuration {
+                setting: "global rate period",
+            });
         }
         if count == 0 {
-            return Err(ConfigError::InvalidRate { setting: "global rate", value: 0.0 });
+            return Err(ConfigError::InvalidRate {
+                setting: "global rate",
+                value: 0.0,
+            });
         }
         let interval = period / count;
         if interval < Duration::from_micros(1) {
@@ -54,7 +62,11 @@ impl GlobalRate {
                 expected: "at most one start per microsecond (the store's clock resolution)",
             });
         }
-        Ok(Self { key, interval, burst: 1 })
+        Ok(Self {
+            key,
+            interval,
+            burst: 1,
+        })
     }
 
     /// Up to `burst` starts at once after a quiet spell (at least 1).
@@ -68,7 +80,10 @@ impl GlobalRate {
     /// See [`GlobalRate`].
     pub fn burst(mut self, burst: u32) -> Result<Self, ConfigError> {
         if burst == 0 {
-            return Err(ConfigError::OutOfRange { setting: "global rate burst", expected: "at least 1" });
+            return Err(ConfigError::OutOfRange {
+                setting: "global rate burst",
+                expected: "at least 1",
+            });
         }
         self.burst = burst;
         Ok(self)

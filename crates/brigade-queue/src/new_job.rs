@@ -40,7 +40,12 @@ impl NewJob {
     /// ```
     #[must_use]
     pub fn new(queue: impl Into<String>, payload: Value) -> Self {
-        Self { queue: queue.into(), payload, options: EnqueueOptions::new(), max_depth: None }
+        Self {
+            queue: queue.into(),
+            payload,
+            options: EnqueueOptions::new(),
+            max_depth: None,
+        }
     }
 
     /// The same job with `options`.
@@ -133,7 +138,9 @@ impl NewJob {
     /// ```
     #[must_use]
     pub fn max_attempts(&self) -> u32 {
-        self.options.max_attempts_value().unwrap_or(DEFAULT_MAX_ATTEMPTS)
+        self.options
+            .max_attempts_value()
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS)
     }
 
     /// Takes the job apart: queue, payload, options.

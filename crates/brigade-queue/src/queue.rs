@@ -49,7 +49,10 @@ impl<S: Clone, T> Clone for Queue<S, T> {
 
 impl<S, T> std::fmt::Debug for Queue<S, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("name", &self.name).field("max_depth", &self.max_depth).finish()
+        f.debug_struct("Queue")
+            .field("name", &self.name)
+            .field("max_depth", &self.max_depth)
+            .finish()
     }
 }
 
@@ -175,12 +178,19 @@ impl<S: Store, T: Serialize> Queue<S, T> {
     /// # Examples
     ///
     /// See [`Queue`].
-    pub async fn enqueue_with(&self, job: T, options: EnqueueOptions) -> Result<Enqueued, EnqueueError<T>> {
+    pub async fn enqueue_with(
+        &self,
+        job: T,
+        options: EnqueueOptions,
+    ) -> Result<Enqueued, EnqueueError<T>> {
         let new_job = match self.encode(&job, options) {
             Ok(new_job) => new_job,
             Err(error) => return Err(EnqueueError::Encode(job, error)),
         };
-        self.store.enqueue(new_job).await.map_err(|error| error.map(|_| job))
+        self.store
+            .enqueue(new_job)
+            .await
+            .map_err(|error| error.map(|_| job))
     }
 
     /// Enqueues every job in one step: all are kept or none is.
@@ -207,6 +217,9 @@ impl<S: Store, T: Serialize> Queue<S, T> {
                 Err(error) => return Err(EnqueueError::Encode(jobs, error)),
             }
         }
-        self.store.enqueue_batch(encoded).await.map_err(|error| error.map(|_| jobs))
+        self.store
+            .enqueue_batch(encoded)
+            .await
+            .map_err(|error| error.map(|_| jobs))
     }
 }

@@ -84,7 +84,10 @@ impl JobState {
     /// ```
     #[must_use]
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Completed | JobState::Dead | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Completed | JobState::Dead | JobState::Cancelled
+        )
     }
 }
 

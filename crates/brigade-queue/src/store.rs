@@ -235,7 +235,11 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// # Errors
     ///
     /// [`StoreError`] when the store failed.
-    async fn purge_finished(&self, older_than: Duration, include_dead: bool) -> Result<u64, StoreError>;
+    async fn purge_finished(
+        &self,
+        older_than: Duration,
+        include_dead: bool,
+    ) -> Result<u64, StoreError>;
 
     /// Takes up to `want` starts from a global rate limit, on the store's clock.
     ///
@@ -264,5 +268,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// # Errors
     ///
     /// [`StoreError`] when the store failed; the units come back when their lease expires.
-    async fn release_units(&self, limit: &GlobalConcurrency, holder: Lease) -> Result<(), StoreError>;
+    async fn release_units(
+        &self,
+        limit: &GlobalConcurrency,
+        holder: Lease,
+    ) -> Result<(), StoreError>;
 }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::{
-    Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate, JobRecord, Lease,
-    NewJob, QueueCounts, RateGrant, Rescued, Store, StoreError,
+    Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate,
+    JobRecord, Lease, NewJob, QueueCounts, RateGrant, Rescued, Store, StoreError,
 };
 
 /// A real store with one fault switched in: while [`FlakyStore::fail_heartbeats`] is on,
@@ -22,7 +22,10 @@ pub struct FlakyStore<S> {
 impl<S: Store> FlakyStore<S> {
     /// `inner`, healthy until told otherwise.
     pub fn new(inner: S) -> Self {
-        Self { inner, heartbeats_fail: Arc::new(AtomicBool::new(false)) }
+        Self {
+            inner,
+            heartbeats_fail: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Makes heartbeats fail (true) or work (false).
@@ -36,7 +39,10 @@ impl<S: Store> Store for FlakyStore<S> {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EnqueueError<NewJob>> {
         self.inner.enqueue(job).await
     }
-    async fn enqueue_batch(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, EnqueueError<Vec<NewJob>>> {
+    async fn enqueue_batch(
+        &self,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Enqueued>, EnqueueError<Vec<NewJob>>> {
         self.inner.enqueue_batch(jobs).await
     }
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<Vec<Claim>, StoreError> {
@@ -44,7 +50,9 @@ impl<S: Store> Store for FlakyStore<S> {
     }
     async fn heartbeat(&self, leases: &[Lease], lease: Duration) -> Result<Vec<Lease>, StoreError> {
         if self.heartbeats_fail.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("heartbeats switched off by the test".into()));
+            return Err(StoreError::Unavailable(
+                "heartbeats switched off by the test".into(),
+            ));
         }
         self.inner.heartbeat(leases, lease).await
     }
@@ -84,7 +92,11 @@ impl<S: Store> Store for FlakyStore<S> {
     async fn cancel(&self, id: DurableId) -> Result<bool, StoreError> {
         self.inner.cancel(id).await
     }
-    async fn purge_finished(&self, older_than: Duration, include_dead: bool) -> Result<u64, StoreError> {
+    async fn purge_finished(
+        &self,
+        older_than: Duration,
+        include_dead: bool,
+    ) -> Result<u64, StoreError> {
         self.inner.purge_finished(older_than, include_dead).await
     }
     async fn take_rate(&self, limit: &GlobalRate, want: u32) -> Result<RateGrant, StoreError> {
@@ -99,7 +111,11 @@ impl<S: Store> Store for FlakyStore<S> {
     ) -> Result<bool, StoreError> {
         self.inner.acquire_units(limit, holder, weight, lease).await
     }
-    async fn release_units(&self, limit: &GlobalConcurrency, holder: Lease) -> Result<(), StoreError> {
+    async fn release_units(
+        &self,
+        limit: &GlobalConcurrency,
+        holder: Lease,
+    ) -> Result<(), StoreError> {
         self.inner.release_units(limit, holder).await
     }
 }

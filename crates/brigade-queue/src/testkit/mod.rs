@@ -42,7 +42,10 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 ///
 /// When the store fails: the checks run against a healthy store.
 pub async fn claim<S: Store>(store: &S, queue: &str, limit: usize, lease: Duration) -> Vec<Claim> {
-    store.claim(ClaimRequest::new(queue, "kit", limit, lease)).await.expect("claim")
+    store
+        .claim(ClaimRequest::new(queue, "kit", limit, lease))
+        .await
+        .expect("claim")
 }
 
 /// Claims one job of `queue`, retrying until one is due or [`PATIENCE`] runs out.
@@ -56,7 +59,10 @@ pub async fn claim_one_eventually<S: Store>(store: &S, queue: &str, lease: Durat
         if let Some(claim) = claim(store, queue, 1, lease).await.pop() {
             return claim;
         }
-        assert!(Instant::now() < deadline, "nothing became claimable in {queue} within {PATIENCE:?}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing became claimable in {queue} within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -66,7 +72,12 @@ pub async fn claim_one_eventually<S: Store>(store: &S, queue: &str, lease: Durat
 /// # Panics
 ///
 /// When the rescuer has not moved them within [`PATIENCE`].
-pub async fn rescue_after<S: Store>(store: &S, queue: &str, lease: Duration, expected: u64) -> crate::Rescued {
+pub async fn rescue_after<S: Store>(
+    store: &S,
+    queue: &str,
+    lease: Duration,
+    expected: u64,
+) -> crate::Rescued {
     tokio::time::sleep(lease).await;
     let deadline = Instant::now() + PATIENCE;
     let mut total = crate::Rescued::default();
@@ -77,7 +88,10 @@ pub async fn rescue_after<S: Store>(store: &S, queue: &str, lease: Duration, exp
         if total.total() >= expected {
             return total;
         }
-        assert!(Instant::now() < deadline, "rescued {total:?} of {expected} expired leases within {PATIENCE:?}");
+        assert!(
+            Instant::now() < deadline,
+            "rescued {total:?} of {expected} expired leases within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

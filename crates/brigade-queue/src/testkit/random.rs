@@ -75,14 +75,28 @@ pub async fn random_accounting<S: Store>(store: S, jobs: u64, seed: u64) -> Acco
         .collect();
 
     let stop_all = CancellationToken::new();
-    let steady = tokio::spawn(worker(store.clone(), Arc::clone(&runs), 8, Duration::from_secs(5)).run(stop_all.clone()));
-    let restarting = tokio::spawn(restart_loop(store.clone(), Arc::clone(&runs), stop_all.clone(), seed));
+    let steady = tokio::spawn(
+        worker(store.clone(), Arc::clone(&runs), 8, Duration::from_secs(5)).run(stop_all.clone()),
+    );
+    let restarting = tokio::spawn(restart_loop(
+        store.clone(),
+        Arc::clone(&runs),
+        stop_all.clone(),
+        seed,
+    ));
 
-    let queue = Queue::<S, Task>::new(store.clone(), QUEUE).defaults(EnqueueOptions::new().max_attempts(MAX_ATTEMPTS));
+    let queue = Queue::<S, Task>::new(store.clone(), QUEUE)
+        .defaults(EnqueueOptions::new().max_attempts(MAX_ATTEMPTS));
     let mut ids: HashMap<DurableId, u64> = HashMap::new();
     let mut cancelled: HashSet<u64> = HashSet::new();
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(250) {
-        let tasks = chunk.iter().map(|&n| Task { n, plan: plans[n as usize] }).collect();
+        let tasks = chunk
+            .iter()
+            .map(|&n| Task {
+                n,
+                plan: plans[n as usize],
+            })
+            .collect();
         let enqueued = queue.enqueue_batch(tasks).await.expect("enqueue batch");
         for (enqueued, &n) in enqueued.iter().zip(chunk) {
             assert!(!enqueued.duplicate);
@@ -91,7 +105,11 @@ pub async fn random_accounting<S: Store>(store: S, jobs: u64, seed: u64) -> Acco
         // Cancel a few jobs, some waiting, some perhaps running.
         for _ in 0..3 {
             let n = chunk[rng.usize(0..chunk.len())];
-            let id = ids.iter().find(|(_, m)| **m == n).map(|(id, _)| *id).expect("id");
+            let id = ids
+                .iter()
+                .find(|(_, m)| **m == n)
+                .map(|(id, _)| *id)
+                .expect("id");
             if store.cancel(id).await.expect("cancel") {
                 cancelled.insert(n);
             }
@@ -102,24 +120,45 @@ pub async fn random_accounting<S: Store>(store: S, jobs: u64, seed: u64) -> Acco
     loop {
         let counts = store.counts(QUEUE).await.expect("counts");
         if counts.live() == 0 {
-            assert_eq!(counts.total(), jobs, "the store holds exactly the enqueued jobs");
+            assert_eq!(
+                counts.total(),
+                jobs,
+                "the store holds exactly the enqueued jobs"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "jobs still live after the deadline: {counts:?}");
+        assert!(
+            Instant::now() < deadline,
+            "jobs still live after the deadline: {counts:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop_all.cancel();
     let steady = steady.await.expect("steady worker");
     let (restarted, restarts) = restarting.await.expect("restarting worker");
 
-    let runs = runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-    let mut report = AccountingReport { jobs, restarts, ..AccountingReport::default() };
+    let runs = runs
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let mut report = AccountingReport {
+        jobs,
+        restarts,
+        ..AccountingReport::default()
+    };
     for (id, n) in &ids {
-        let record = store.job(*id).await.expect("job").expect("every acknowledged job is still there");
+        let record = store
+            .job(*id)
+            .await
+            .expect("job")
+            .expect("every acknowledged job is still there");
         let (ran, succeeded) = runs.get(n).copied().unwrap_or((0, 0));
         report.runs += u64::from(ran);
         let plan = plans[*n as usize];
-        let seen = format!("job {n} ({id}, {plan:?}): {:?} after {ran} runs, {succeeded} successes", record.state);
+        let seen = format!(
+            "job {n} ({id}, {plan:?}): {:?} after {ran} runs, {succeeded} successes",
+            record.state
+        );
         match record.state {
             JobState::Completed => {
                 report.completed += 1;
@@ -137,16 +176,27 @@ pub async fn random_accounting<S: Store>(store: S, jobs: u64, seed: u64) -> Acco
             }
             JobState::Cancelled => {
                 report.cancelled += 1;
-                assert!(cancelled.contains(n), "cancelled but nobody cancelled it: {seen}");
+                assert!(
+                    cancelled.contains(n),
+                    "cancelled but nobody cancelled it: {seen}"
+                );
             }
             _ => panic!("not terminal after the queue drained: {seen}"),
         }
         if cancelled.contains(n) {
-            assert_eq!(record.state, JobState::Cancelled, "a successful cancel is final: {seen}");
+            assert_eq!(
+                record.state,
+                JobState::Cancelled,
+                "a successful cancel is final: {seen}"
+            );
         }
     }
     for worker_report in [steady, restarted] {
-        assert_eq!(worker_report.ended(), worker_report.claimed, "every claimed run is accounted for: {worker_report:?}");
+        assert_eq!(
+            worker_report.ended(),
+            worker_report.claimed,
+            "every claimed run is accounted for: {worker_report:?}"
+        );
         report.workers += worker_report;
     }
     assert_eq!(report.completed + report.dead + report.cancelled, jobs);
@@ -186,7 +236,11 @@ fn worker<S: Store>(
                     },
                 };
                 note(&runs, task.n, succeeds);
-                if succeeds { Ok(()) } else { Err(format!("job {} fails run {}", task.n, delivery.attempt())) }
+                if succeeds {
+                    Ok(())
+                } else {
+                    Err(format!("job {} fails run {}", task.n, delivery.attempt()))
+                }
             }
         })
         .expect("worker")

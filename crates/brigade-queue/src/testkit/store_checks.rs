@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::{LONG_LEASE, SHORT_LEASE, claim, claim_one_eventually, rescue_after};
 use crate::{
-    Ack, DurableId, EnqueueOptions, GlobalConcurrency, GlobalRate, JobState, Lease, NewJob, Queue, Store,
+    Ack, DurableId, EnqueueOptions, GlobalConcurrency, GlobalRate, JobState, Lease, NewJob, Queue,
+    Store,
 };
 
 fn job(queue: &str, n: u64) -> NewJob {
@@ -24,7 +25,11 @@ async fn state<S: Store>(store: &S, id: DurableId) -> JobState {
 
 /// A job goes in, comes out once with its payload and attempt 1, and ends completed.
 pub async fn enqueue_claim_complete<S: Store>(store: S) {
-    let id = enqueue(&store, job("basic", 7).with_options(EnqueueOptions::new().max_attempts(4))).await;
+    let id = enqueue(
+        &store,
+        job("basic", 7).with_options(EnqueueOptions::new().max_attempts(4)),
+    )
+    .await;
     let claims = claim(&store, "basic", 10, LONG_LEASE).await;
     assert_eq!(claims.len(), 1);
     let first = &claims[0];
@@ -33,12 +38,22 @@ pub async fn enqueue_claim_complete<S: Store>(store: S) {
     assert_eq!(first.queue, "basic");
     assert!(first.enqueued_at <= SystemTime::now() + Duration::from_secs(5));
     assert_eq!(state(&store, id).await, JobState::Running);
-    assert!(claim(&store, "basic", 10, LONG_LEASE).await.is_empty(), "a running job is not claimable");
-    assert_eq!(store.complete(first.lease()).await.expect("complete"), Ack::Recorded);
+    assert!(
+        claim(&store, "basic", 10, LONG_LEASE).await.is_empty(),
+        "a running job is not claimable"
+    );
+    assert_eq!(
+        store.complete(first.lease()).await.expect("complete"),
+        Ack::Recorded
+    );
     assert_eq!(state(&store, id).await, JobState::Completed);
     let counts = store.counts("basic").await.expect("counts");
     assert_eq!((counts.completed, counts.live()), (1, 0));
-    assert_eq!(store.complete(first.lease()).await.expect("complete again"), Ack::Stale, "a second ack is refused");
+    assert_eq!(
+        store.complete(first.lease()).await.expect("complete again"),
+        Ack::Stale,
+        "a second ack is refused"
+    );
 }
 
 /// Eight claimers at once never get the same job, and together get every job.
@@ -75,31 +90,68 @@ pub async fn claims_are_exclusive<S: Store>(store: S) {
 /// dead, release and heartbeat are all refused.
 pub async fn stale_token_is_refused<S: Store>(store: S) {
     let id = enqueue(&store, job("stale", 1)).await;
-    let zombie = claim(&store, "stale", 1, SHORT_LEASE).await.pop().expect("claim");
+    let zombie = claim(&store, "stale", 1, SHORT_LEASE)
+        .await
+        .pop()
+        .expect("claim");
     rescue_after(&store, "stale", SHORT_LEASE, 1).await;
     let current = claim_one_eventually(&store, "stale", LONG_LEASE).await;
     assert_eq!(current.id, id);
-    assert!(current.token > zombie.token, "a new claim gets a newer token");
+    assert!(
+        current.token > zombie.token,
+        "a new claim gets a newer token"
+    );
     let stale = zombie.lease();
     assert_eq!(store.complete(stale).await.expect("complete"), Ack::Stale);
-    assert_eq!(store.retry(stale, Duration::ZERO, "late").await.expect("retry"), Ack::Stale);
+    assert_eq!(
+        store
+            .retry(stale, Duration::ZERO, "late")
+            .await
+            .expect("retry"),
+        Ack::Stale
+    );
     assert_eq!(store.bury(stale, "late").await.expect("bury"), Ack::Stale);
     assert_eq!(store.release(stale).await.expect("release"), Ack::Stale);
-    assert!(store.heartbeat(&[stale], LONG_LEASE).await.expect("heartbeat").is_empty());
-    assert_eq!(state(&store, id).await, JobState::Running, "the zombie changed nothing");
-    assert_eq!(store.complete(current.lease()).await.expect("complete"), Ack::Recorded);
+    assert!(
+        store
+            .heartbeat(&[stale], LONG_LEASE)
+            .await
+            .expect("heartbeat")
+            .is_empty()
+    );
+    assert_eq!(
+        state(&store, id).await,
+        JobState::Running,
+        "the zombie changed nothing"
+    );
+    assert_eq!(
+        store.complete(current.lease()).await.expect("complete"),
+        Ack::Recorded
+    );
 }
 
 /// A lease that runs out makes the job claimable again, and the lost run counts.
 pub async fn expired_lease_is_redelivered_as_an_attempt<S: Store>(store: S) {
-    let id = enqueue(&store, job("expiry", 1).with_options(EnqueueOptions::new().max_attempts(5))).await;
-    let first = claim(&store, "expiry", 1, SHORT_LEASE).await.pop().expect("claim");
+    let id = enqueue(
+        &store,
+        job("expiry", 1).with_options(EnqueueOptions::new().max_attempts(5)),
+    )
+    .await;
+    let first = claim(&store, "expiry", 1, SHORT_LEASE)
+        .await
+        .pop()
+        .expect("claim");
     assert_eq!(first.attempt, 1);
     let rescued = rescue_after(&store, "expiry", SHORT_LEASE, 1).await;
     assert_eq!((rescued.requeued, rescued.dead), (1, 0));
     let record = store.job(id).await.expect("job").expect("exists");
     assert_eq!((record.state, record.attempt), (JobState::Available, 1));
-    assert!(record.last_error.is_some_and(|error| error.contains("lease")), "the rescue says why");
+    assert!(
+        record
+            .last_error
+            .is_some_and(|error| error.contains("lease")),
+        "the rescue says why"
+    );
     let second = claim_one_eventually(&store, "expiry", LONG_LEASE).await;
     assert_eq!((second.id, second.attempt), (id, 2));
 }
@@ -107,60 +159,124 @@ pub async fn expired_lease_is_redelivered_as_an_attempt<S: Store>(store: S) {
 /// Heartbeats keep a short lease alive well past its length; the rescuer leaves it alone.
 pub async fn heartbeat_keeps_the_lease<S: Store>(store: S) {
     enqueue(&store, job("beat", 1)).await;
-    let held = claim(&store, "beat", 1, SHORT_LEASE).await.pop().expect("claim");
+    let held = claim(&store, "beat", 1, SHORT_LEASE)
+        .await
+        .pop()
+        .expect("claim");
     let until = Instant::now() + SHORT_LEASE * 4;
     while Instant::now() < until {
-        let renewed = store.heartbeat(&[held.lease()], SHORT_LEASE).await.expect("heartbeat");
+        let renewed = store
+            .heartbeat(&[held.lease()], SHORT_LEASE)
+            .await
+            .expect("heartbeat");
         assert_eq!(renewed, vec![held.lease()]);
         assert_eq!(store.rescue("beat").await.expect("rescue").total(), 0);
         tokio::time::sleep(SHORT_LEASE / 4).await;
     }
-    assert_eq!(store.complete(held.lease()).await.expect("complete"), Ack::Recorded);
+    assert_eq!(
+        store.complete(held.lease()).await.expect("complete"),
+        Ack::Recorded
+    );
 }
 
 /// A failed run waits for its run-again time, on the store's clock.
 pub async fn retry_waits_for_its_time<S: Store>(store: S) {
     let id = enqueue(&store, job("retry", 1)).await;
-    let first = claim(&store, "retry", 1, LONG_LEASE).await.pop().expect("claim");
+    let first = claim(&store, "retry", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
     let delay = Duration::from_secs(1);
     let before = Instant::now();
-    assert_eq!(store.retry(first.lease(), delay, "boom").await.expect("retry"), Ack::Recorded);
-    assert!(claim(&store, "retry", 1, LONG_LEASE).await.is_empty(), "not before its time");
+    assert_eq!(
+        store
+            .retry(first.lease(), delay, "boom")
+            .await
+            .expect("retry"),
+        Ack::Recorded
+    );
+    assert!(
+        claim(&store, "retry", 1, LONG_LEASE).await.is_empty(),
+        "not before its time"
+    );
     let counts = store.counts("retry").await.expect("counts");
     assert_eq!((counts.scheduled, counts.available), (1, 0));
     let record = store.job(id).await.expect("job").expect("exists");
     assert_eq!(record.last_error.as_deref(), Some("boom"));
     let second = claim_one_eventually(&store, "retry", LONG_LEASE).await;
-    assert!(before.elapsed() >= delay, "claimed {:?} after a {delay:?} retry", before.elapsed());
+    assert!(
+        before.elapsed() >= delay,
+        "claimed {:?} after a {delay:?} retry",
+        before.elapsed()
+    );
     assert_eq!((second.id, second.attempt), (id, 2));
 }
 
 /// A poison job ends: expired leases count as runs, and the last one makes it dead.
 pub async fn dead_after_max_attempts_counting_expiries<S: Store>(store: S) {
-    let id = enqueue(&store, job("poison", 1).with_options(EnqueueOptions::new().max_attempts(2))).await;
-    claim(&store, "poison", 1, SHORT_LEASE).await.pop().expect("first claim");
-    assert_eq!(rescue_after(&store, "poison", SHORT_LEASE, 1).await.requeued, 1);
+    let id = enqueue(
+        &store,
+        job("poison", 1).with_options(EnqueueOptions::new().max_attempts(2)),
+    )
+    .await;
+    claim(&store, "poison", 1, SHORT_LEASE)
+        .await
+        .pop()
+        .expect("first claim");
+    assert_eq!(
+        rescue_after(&store, "poison", SHORT_LEASE, 1)
+            .await
+            .requeued,
+        1
+    );
     let second = claim_one_eventually(&store, "poison", SHORT_LEASE).await;
     assert_eq!(second.attempt, 2);
     assert_eq!(rescue_after(&store, "poison", SHORT_LEASE, 1).await.dead, 1);
     assert_eq!(state(&store, id).await, JobState::Dead);
-    assert!(claim(&store, "poison", 1, LONG_LEASE).await.is_empty(), "dead jobs are never redelivered");
+    assert!(
+        claim(&store, "poison", 1, LONG_LEASE).await.is_empty(),
+        "dead jobs are never redelivered"
+    );
     // A run that fails on its last attempt, recorded by the worker, ends dead too.
-    let other = enqueue(&store, job("poison", 2).with_options(EnqueueOptions::new().max_attempts(1))).await;
-    let only = claim(&store, "poison", 1, LONG_LEASE).await.pop().expect("claim");
+    let other = enqueue(
+        &store,
+        job("poison", 2).with_options(EnqueueOptions::new().max_attempts(1)),
+    )
+    .await;
+    let only = claim(&store, "poison", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
     assert!(only.is_last_attempt());
-    assert_eq!(store.bury(only.lease(), "no").await.expect("bury"), Ack::Recorded);
+    assert_eq!(
+        store.bury(only.lease(), "no").await.expect("bury"),
+        Ack::Recorded
+    );
     assert_eq!(state(&store, other).await, JobState::Dead);
     assert_eq!(store.counts("poison").await.expect("counts").dead, 2);
 }
 
 /// A released job is claimable at once with its attempt count unchanged.
 pub async fn release_is_uncharged<S: Store>(store: S) {
-    let id = enqueue(&store, job("release", 1).with_options(EnqueueOptions::new().max_attempts(1))).await;
+    let id = enqueue(
+        &store,
+        job("release", 1).with_options(EnqueueOptions::new().max_attempts(1)),
+    )
+    .await;
     for _ in 0..3 {
-        let held = claim(&store, "release", 1, LONG_LEASE).await.pop().expect("claim");
-        assert_eq!((held.id, held.attempt), (id, 1), "releases never use up attempts");
-        assert_eq!(store.release(held.lease()).await.expect("release"), Ack::Recorded);
+        let held = claim(&store, "release", 1, LONG_LEASE)
+            .await
+            .pop()
+            .expect("claim");
+        assert_eq!(
+            (held.id, held.attempt),
+            (id, 1),
+            "releases never use up attempts"
+        );
+        assert_eq!(
+            store.release(held.lease()).await.expect("release"),
+            Ack::Recorded
+        );
     }
     let record = store.job(id).await.expect("job").expect("exists");
     assert_eq!((record.state, record.attempt), (JobState::Available, 0));
@@ -173,18 +289,33 @@ pub async fn unique_keys_allow_one_live_job<S: Store>(store: S) {
     assert!(!first.duplicate);
     let again = store.enqueue(keyed(2)).await.expect("enqueue");
     assert_eq!((again.id, again.duplicate), (first.id, true));
-    let batch = store.enqueue_batch(vec![keyed(3), job("unique", 4)]).await.expect("batch");
-    assert_eq!((batch[0].id, batch[0].duplicate, batch[1].duplicate), (first.id, true, false));
+    let batch = store
+        .enqueue_batch(vec![keyed(3), job("unique", 4)])
+        .await
+        .expect("batch");
+    assert_eq!(
+        (batch[0].id, batch[0].duplicate, batch[1].duplicate),
+        (first.id, true, false)
+    );
     // Still live while running.
-    let held = claim(&store, "unique", 1, LONG_LEASE).await.pop().expect("claim");
+    let held = claim(&store, "unique", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
     assert_eq!(held.id, first.id);
     assert!(store.enqueue(keyed(5)).await.expect("enqueue").duplicate);
-    assert_eq!(store.complete(held.lease()).await.expect("complete"), Ack::Recorded);
+    assert_eq!(
+        store.complete(held.lease()).await.expect("complete"),
+        Ack::Recorded
+    );
     let after = store.enqueue(keyed(6)).await.expect("enqueue");
     assert!(!after.duplicate, "a finished job frees its key");
     assert_ne!(after.id, first.id);
     let other_queue = store
-        .enqueue(NewJob::new("unique-elsewhere", json!(1)).with_options(EnqueueOptions::new().unique_key("report-42")))
+        .enqueue(
+            NewJob::new("unique-elsewhere", json!(1))
+                .with_options(EnqueueOptions::new().unique_key("report-42")),
+        )
         .await
         .expect("enqueue");
     assert!(!other_queue.duplicate, "keys are per queue");
@@ -192,41 +323,82 @@ pub async fn unique_keys_allow_one_live_job<S: Store>(store: S) {
 
 /// Higher priority first; among equals, the older job.
 pub async fn priority_orders_claims<S: Store>(store: S) {
-    let with = |n, priority| job("priority", n).with_options(EnqueueOptions::new().priority(priority));
+    let with =
+        |n, priority| job("priority", n).with_options(EnqueueOptions::new().priority(priority));
     let low = enqueue(&store, with(1, -1)).await;
     let normal = enqueue(&store, with(2, 0)).await;
     let high_a = enqueue(&store, with(3, 5)).await;
     let high_b = enqueue(&store, with(4, 5)).await;
     let mut order = Vec::new();
     for _ in 0..4 {
-        order.push(claim(&store, "priority", 1, LONG_LEASE).await.pop().expect("claim").id);
+        order.push(
+            claim(&store, "priority", 1, LONG_LEASE)
+                .await
+                .pop()
+                .expect("claim")
+                .id,
+        );
     }
     assert_eq!(order, vec![high_a, high_b, normal, low]);
-    let batch: Vec<_> = (0..6).map(|n| with(10 + n, i16::try_from(n % 3).unwrap_or(0))).collect();
+    let batch: Vec<_> = (0..6)
+        .map(|n| with(10 + n, i16::try_from(n % 3).unwrap_or(0)))
+        .collect();
     store.enqueue_batch(batch).await.expect("batch");
     let claims = claim(&store, "priority", 6, LONG_LEASE).await;
     let priorities: Vec<i16> = claims.iter().map(|claim| claim.priority).collect();
-    assert_eq!(priorities, vec![2, 2, 1, 1, 0, 0], "a batch claim comes out in priority order");
+    assert_eq!(
+        priorities,
+        vec![2, 2, 1, 1, 0, 0],
+        "a batch claim comes out in priority order"
+    );
 }
 
 /// A job scheduled for later is not claimed before then; one scheduled in the past is due.
 pub async fn scheduled_jobs_not_early<S: Store>(store: S) {
     let delay = Duration::from_secs(1);
     let before = Instant::now();
-    let later = enqueue(&store, job("scheduled", 1).with_options(EnqueueOptions::new().delay(delay))).await;
+    let later = enqueue(
+        &store,
+        job("scheduled", 1).with_options(EnqueueOptions::new().delay(delay)),
+    )
+    .await;
     let past = SystemTime::now() - Duration::from_secs(60);
-    let due = enqueue(&store, job("scheduled", 2).with_options(EnqueueOptions::new().run_at(past))).await;
+    let due = enqueue(
+        &store,
+        job("scheduled", 2).with_options(EnqueueOptions::new().run_at(past)),
+    )
+    .await;
     let claims = claim(&store, "scheduled", 10, LONG_LEASE).await;
-    assert_eq!(claims.iter().map(|claim| claim.id).collect::<Vec<_>>(), vec![due]);
-    assert_eq!(store.counts("scheduled").await.expect("counts").scheduled, 1);
+    assert_eq!(
+        claims.iter().map(|claim| claim.id).collect::<Vec<_>>(),
+        vec![due]
+    );
+    assert_eq!(
+        store.counts("scheduled").await.expect("counts").scheduled,
+        1
+    );
     let claimed = claim_one_eventually(&store, "scheduled", LONG_LEASE).await;
     assert_eq!(claimed.id, later);
-    assert!(before.elapsed() >= delay, "claimed after {:?}, scheduled {delay:?} ahead", before.elapsed());
+    assert!(
+        before.elapsed() >= delay,
+        "claimed after {:?}, scheduled {delay:?} ahead",
+        before.elapsed()
+    );
     let at = SystemTime::now() + Duration::from_secs(3600);
-    let far = enqueue(&store, job("scheduled", 3).with_options(EnqueueOptions::new().run_at(at))).await;
+    let far = enqueue(
+        &store,
+        job("scheduled", 3).with_options(EnqueueOptions::new().run_at(at)),
+    )
+    .await;
     let record = store.job(far).await.expect("job").expect("exists");
-    let off = record.run_at.duration_since(at).unwrap_or_else(|error| error.duration());
-    assert!(off < Duration::from_millis(1), "run_at kept to the microsecond, off by {off:?}");
+    let off = record
+        .run_at
+        .duration_since(at)
+        .unwrap_or_else(|error| error.duration());
+    assert!(
+        off < Duration::from_millis(1),
+        "run_at kept to the microsecond, off by {off:?}"
+    );
 }
 
 /// A queue at its depth cap refuses more, handing the job (or the whole batch) back.
@@ -235,19 +407,37 @@ pub async fn depth_cap_refuses_and_hands_back<S: Store>(store: S) {
     for n in 0..3 {
         queue.enqueue(format!("job {n}")).await.expect("room");
     }
-    let refused = queue.enqueue("one too many".to_string()).await.expect_err("full");
+    let refused = queue
+        .enqueue("one too many".to_string())
+        .await
+        .expect_err("full");
     assert!(refused.is_full());
     assert_eq!(refused.into_inner(), "one too many");
-    let held = claim(&store, "capped", 1, LONG_LEASE).await.pop().expect("claim");
-    assert!(queue.enqueue("still full".to_string()).await.is_err(), "running jobs count");
-    assert_eq!(store.complete(held.lease()).await.expect("complete"), Ack::Recorded);
+    let held = claim(&store, "capped", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert!(
+        queue.enqueue("still full".to_string()).await.is_err(),
+        "running jobs count"
+    );
+    assert_eq!(
+        store.complete(held.lease()).await.expect("complete"),
+        Ack::Recorded
+    );
     let batch = vec!["a".to_string(), "b".to_string()];
-    let refused = queue.enqueue_batch(batch.clone()).await.expect_err("one slot, two jobs");
+    let refused = queue
+        .enqueue_batch(batch.clone())
+        .await
+        .expect_err("one slot, two jobs");
     assert_eq!(refused.into_inner(), batch, "the whole batch comes back");
     queue.enqueue("fits".to_string()).await.expect("one slot");
     assert_eq!(store.counts("capped").await.expect("counts").live(), 3);
     let uncapped = Queue::<S, String>::new(store.clone(), "capped");
-    uncapped.enqueue("no cap asked".to_string()).await.expect("the cap is the producer's");
+    uncapped
+        .enqueue("no cap asked".to_string())
+        .await
+        .expect("the cap is the producer's");
 }
 
 /// Cancelling a waiting job ends it; cancelling a running one revokes its lease.
@@ -257,13 +447,35 @@ pub async fn cancel_waiting_and_running<S: Store>(store: S) {
     assert_eq!(state(&store, waiting).await, JobState::Cancelled);
     assert!(claim(&store, "cancel", 1, LONG_LEASE).await.is_empty());
     let running = enqueue(&store, job("cancel", 2)).await;
-    let held = claim(&store, "cancel", 1, LONG_LEASE).await.pop().expect("claim");
+    let held = claim(&store, "cancel", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
     assert!(store.cancel(running).await.expect("cancel"));
-    assert!(store.heartbeat(&[held.lease()], LONG_LEASE).await.expect("heartbeat").is_empty(), "lease revoked");
-    assert_eq!(store.complete(held.lease()).await.expect("complete"), Ack::Stale);
+    assert!(
+        store
+            .heartbeat(&[held.lease()], LONG_LEASE)
+            .await
+            .expect("heartbeat")
+            .is_empty(),
+        "lease revoked"
+    );
+    assert_eq!(
+        store.complete(held.lease()).await.expect("complete"),
+        Ack::Stale
+    );
     assert_eq!(state(&store, running).await, JobState::Cancelled);
-    assert!(!store.cancel(running).await.expect("cancel"), "already ended");
-    assert!(!store.cancel(DurableId::new(i64::MAX)).await.expect("cancel"), "no such job");
+    assert!(
+        !store.cancel(running).await.expect("cancel"),
+        "already ended"
+    );
+    assert!(
+        !store
+            .cancel(DurableId::new(i64::MAX))
+            .await
+            .expect("cancel"),
+        "no such job"
+    );
 }
 
 /// Dead jobs are listed with their last error and can be replayed, one or all.
@@ -272,19 +484,51 @@ pub async fn replay_dead_jobs<S: Store>(store: S) {
     let mut ids = Vec::new();
     for n in 0..3 {
         let id = enqueue(&store, job("replay", n).with_options(once.clone())).await;
-        let held = claim(&store, "replay", 1, LONG_LEASE).await.pop().expect("claim");
-        assert_eq!(store.bury(held.lease(), &format!("failure {n}")).await.expect("bury"), Ack::Recorded);
+        let held = claim(&store, "replay", 1, LONG_LEASE)
+            .await
+            .pop()
+            .expect("claim");
+        assert_eq!(
+            store
+                .bury(held.lease(), &format!("failure {n}"))
+                .await
+                .expect("bury"),
+            Ack::Recorded
+        );
         ids.push(id);
     }
     let dead = store.dead_jobs("replay", 10).await.expect("dead jobs");
     assert_eq!(dead.len(), 3);
-    assert!(dead.iter().all(|record| record.state == JobState::Dead && record.finished_at.is_some()));
-    assert_eq!(dead.iter().find(|record| record.id == ids[1]).and_then(|r| r.last_error.clone()).as_deref(), Some("failure 1"));
-    assert_eq!(store.dead_jobs("replay", 2).await.expect("dead jobs").len(), 2, "limit honoured");
+    assert!(
+        dead.iter()
+            .all(|record| record.state == JobState::Dead && record.finished_at.is_some())
+    );
+    assert_eq!(
+        dead.iter()
+            .find(|record| record.id == ids[1])
+            .and_then(|r| r.last_error.clone())
+            .as_deref(),
+        Some("failure 1")
+    );
+    assert_eq!(
+        store.dead_jobs("replay", 2).await.expect("dead jobs").len(),
+        2,
+        "limit honoured"
+    );
     assert!(store.replay(ids[0]).await.expect("replay"));
-    assert!(!store.replay(ids[0]).await.expect("replay"), "only dead jobs replay");
-    let again = claim(&store, "replay", 1, LONG_LEASE).await.pop().expect("claim");
-    assert_eq!((again.id, again.attempt), (ids[0], 1), "attempts start over");
+    assert!(
+        !store.replay(ids[0]).await.expect("replay"),
+        "only dead jobs replay"
+    );
+    let again = claim(&store, "replay", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert_eq!(
+        (again.id, again.attempt),
+        (ids[0], 1),
+        "attempts start over"
+    );
     assert_eq!(store.replay_all("replay").await.expect("replay all"), 2);
     assert_eq!(store.counts("replay").await.expect("counts").dead, 0);
 }
@@ -292,31 +536,81 @@ pub async fn replay_dead_jobs<S: Store>(store: S) {
 /// Retention deletes old completed and cancelled jobs, and dead ones only when asked.
 pub async fn purge_keeps_what_it_should<S: Store>(store: S) {
     let done = enqueue(&store, job("purge", 1)).await;
-    let held = claim(&store, "purge", 1, LONG_LEASE).await.pop().expect("claim");
-    assert_eq!(store.complete(held.lease()).await.expect("complete"), Ack::Recorded);
-    let dead = enqueue(&store, job("purge", 2).with_options(EnqueueOptions::new().max_attempts(1))).await;
-    let held = claim(&store, "purge", 1, LONG_LEASE).await.pop().expect("claim");
-    assert_eq!(store.bury(held.lease(), "x").await.expect("bury"), Ack::Recorded);
+    let held = claim(&store, "purge", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert_eq!(
+        store.complete(held.lease()).await.expect("complete"),
+        Ack::Recorded
+    );
+    let dead = enqueue(
+        &store,
+        job("purge", 2).with_options(EnqueueOptions::new().max_attempts(1)),
+    )
+    .await;
+    let held = claim(&store, "purge", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert_eq!(
+        store.bury(held.lease(), "x").await.expect("bury"),
+        Ack::Recorded
+    );
     let live = enqueue(&store, job("purge", 3)).await;
-    assert_eq!(store.purge_finished(Duration::from_secs(3600), true).await.expect("purge"), 0, "too recent");
+    assert_eq!(
+        store
+            .purge_finished(Duration::from_secs(3600), true)
+            .await
+            .expect("purge"),
+        0,
+        "too recent"
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(store.purge_finished(Duration::from_millis(1), false).await.expect("purge"), 1);
+    assert_eq!(
+        store
+            .purge_finished(Duration::from_millis(1), false)
+            .await
+            .expect("purge"),
+        1
+    );
     assert!(store.job(done).await.expect("job").is_none());
-    assert_eq!(state(&store, dead).await, JobState::Dead, "dead jobs stay for inspection");
-    assert_eq!(store.purge_finished(Duration::from_millis(1), true).await.expect("purge"), 1);
-    assert_eq!(state(&store, live).await, JobState::Available, "live jobs are never purged");
+    assert_eq!(
+        state(&store, dead).await,
+        JobState::Dead,
+        "dead jobs stay for inspection"
+    );
+    assert_eq!(
+        store
+            .purge_finished(Duration::from_millis(1), true)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert_eq!(
+        state(&store, live).await,
+        JobState::Available,
+        "live jobs are never purged"
+    );
 }
 
 /// The global rate limit grants a burst, then one start per interval, on the store's clock.
 pub async fn global_rate_limit_is_gcra<S: Store>(store: S) {
-    let rate = GlobalRate::new("kit-rate", 10, Duration::from_secs(1)).expect("rate").burst(3).expect("burst");
+    let rate = GlobalRate::new("kit-rate", 10, Duration::from_secs(1))
+        .expect("rate")
+        .burst(3)
+        .expect("burst");
     let first = store.take_rate(&rate, 10).await.expect("take");
     assert_eq!(first.granted, 3, "the burst");
     let empty = store.take_rate(&rate, 1).await.expect("take");
     assert_eq!(empty.granted, 0);
     assert!(empty.retry_after > Duration::ZERO && empty.retry_after <= rate.interval());
     tokio::time::sleep(empty.retry_after + Duration::from_millis(5)).await;
-    assert_eq!(store.take_rate(&rate, 10).await.expect("take").granted, 1, "one per interval after the burst");
+    assert_eq!(
+        store.take_rate(&rate, 10).await.expect("take").granted,
+        1,
+        "one per interval after the burst"
+    );
     // Over any window, no more than rate × window + burst are granted.
     let start = Instant::now();
     let mut granted = 0;
@@ -325,9 +619,16 @@ pub async fn global_rate_limit_is_gcra<S: Store>(store: S) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let window = start.elapsed().as_secs_f64();
-    assert!(f64::from(granted) <= 10.0 * window + 1.0, "{granted} starts in {window:.3} s at 10/s");
+    assert!(
+        f64::from(granted) <= 10.0 * window + 1.0,
+        "{granted} starts in {window:.3} s at 10/s"
+    );
     let other = GlobalRate::new("kit-rate-other", 1, Duration::from_secs(3600)).expect("rate");
-    assert_eq!(store.take_rate(&other, 5).await.expect("take").granted, 1, "limits are keyed by name");
+    assert_eq!(
+        store.take_rate(&other, 5).await.expect("take").granted,
+        1,
+        "limits are keyed by name"
+    );
 }
 
 /// The global weighted limit never hands out more than its capacity; a holder's units come
@@ -335,15 +636,63 @@ pub async fn global_rate_limit_is_gcra<S: Store>(store: S) {
 pub async fn global_units_are_bounded<S: Store>(store: S) {
     let limit = GlobalConcurrency::new("kit-units", 5).expect("limit");
     let holder = |n| Lease::new(DurableId::new(n), crate::FencingToken::new(n));
-    assert!(store.acquire_units(&limit, holder(1), 3, LONG_LEASE).await.expect("acquire"));
-    assert!(store.acquire_units(&limit, holder(1), 3, LONG_LEASE).await.expect("acquire"), "idempotent per holder");
-    assert!(!store.acquire_units(&limit, holder(2), 3, LONG_LEASE).await.expect("acquire"), "3 + 3 > 5");
-    assert!(store.acquire_units(&limit, holder(3), 2, SHORT_LEASE).await.expect("acquire"), "3 + 2 fits");
-    store.release_units(&limit, holder(1)).await.expect("release");
-    assert!(store.acquire_units(&limit, holder(2), 3, LONG_LEASE).await.expect("acquire"));
+    assert!(
+        store
+            .acquire_units(&limit, holder(1), 3, LONG_LEASE)
+            .await
+            .expect("acquire")
+    );
+    assert!(
+        store
+            .acquire_units(&limit, holder(1), 3, LONG_LEASE)
+            .await
+            .expect("acquire"),
+        "idempotent per holder"
+    );
+    assert!(
+        !store
+            .acquire_units(&limit, holder(2), 3, LONG_LEASE)
+            .await
+            .expect("acquire"),
+        "3 + 3 > 5"
+    );
+    assert!(
+        store
+            .acquire_units(&limit, holder(3), 2, SHORT_LEASE)
+            .await
+            .expect("acquire"),
+        "3 + 2 fits"
+    );
+    store
+        .release_units(&limit, holder(1))
+        .await
+        .expect("release");
+    assert!(
+        store
+            .acquire_units(&limit, holder(2), 3, LONG_LEASE)
+            .await
+            .expect("acquire")
+    );
     // Holder 3 never renews: its 2 units come back when its lease runs out.
-    assert!(!store.acquire_units(&limit, holder(4), 4, LONG_LEASE).await.expect("acquire"));
+    assert!(
+        !store
+            .acquire_units(&limit, holder(4), 4, LONG_LEASE)
+            .await
+            .expect("acquire")
+    );
     tokio::time::sleep(SHORT_LEASE + Duration::from_millis(100)).await;
-    assert!(!store.acquire_units(&limit, holder(4), 3, LONG_LEASE).await.expect("acquire"), "3 + 3 > 5");
-    assert!(store.acquire_units(&limit, holder(4), 2, LONG_LEASE).await.expect("acquire"), "expired units are free");
+    assert!(
+        !store
+            .acquire_units(&limit, holder(4), 3, LONG_LEASE)
+            .await
+            .expect("acquire"),
+        "3 + 3 > 5"
+    );
+    assert!(
+        store
+            .acquire_units(&limit, holder(4), 2, LONG_LEASE)
+            .await
+            .expect("acquire"),
+        "expired units are free"
+    );
 }

@@ -10,10 +10,16 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{FlakyStore, PATIENCE};
-use crate::{Delivery, EnqueueOptions, JobState, NewJob, Queue, QueueCounts, Store, Worker, WorkerReport};
+use crate::{
+    Delivery, EnqueueOptions, JobState, NewJob, Queue, QueueCounts, Store, Worker, WorkerReport,
+};
 
 /// Waits until `queue`'s counts satisfy `done`, or panics after [`PATIENCE`].
-async fn wait_for<S: Store>(store: &S, queue: &str, done: impl Fn(&QueueCounts) -> bool) -> QueueCounts {
+async fn wait_for<S: Store>(
+    store: &S,
+    queue: &str,
+    done: impl Fn(&QueueCounts) -> bool,
+) -> QueueCounts {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let counts = store.counts(queue).await.expect("counts");
@@ -25,7 +31,10 @@ async fn wait_for<S: Store>(store: &S, queue: &str, done: impl Fn(&QueueCounts) 
     }
 }
 
-async fn stop(shutdown: &CancellationToken, worker: tokio::task::JoinHandle<WorkerReport>) -> WorkerReport {
+async fn stop(
+    shutdown: &CancellationToken,
+    worker: tokio::task::JoinHandle<WorkerReport>,
+) -> WorkerReport {
     shutdown.cancel();
     worker.await.expect("worker task")
 }
@@ -33,7 +42,10 @@ async fn stop(shutdown: &CancellationToken, worker: tokio::task::JoinHandle<Work
 /// A worker runs every job once and records each as completed.
 pub async fn worker_runs_every_job<S: Store>(store: S) {
     let queue = Queue::<S, u64>::new(store.clone(), "work");
-    queue.enqueue_batch((0..200).collect()).await.expect("enqueue");
+    queue
+        .enqueue_batch((0..200).collect())
+        .await
+        .expect("enqueue");
     let runs = Arc::new(AtomicU32::new(0));
     let counted = Arc::clone(&runs);
     let worker = Worker::builder(store.clone(), "work")
@@ -62,7 +74,9 @@ pub async fn worker_runs_every_job<S: Store>(store: S) {
 /// up; then it is dead with the last error.
 pub async fn worker_retries_then_buries<S: Store>(store: S) {
     let id = store
-        .enqueue(NewJob::new("failing", json!("x")).with_options(EnqueueOptions::new().max_attempts(3)))
+        .enqueue(
+            NewJob::new("failing", json!("x")).with_options(EnqueueOptions::new().max_attempts(3)),
+        )
         .await
         .expect("enqueue")
         .id;
@@ -74,7 +88,9 @@ pub async fn worker_retries_then_buries<S: Store>(store: S) {
     let worker = Worker::builder(store.clone(), "failing")
         .poll(Duration::from_millis(20))
         .retry(retry)
-        .handle(|_: String, delivery: Delivery| async move { Err(format!("failure on run {}", delivery.attempt())) })
+        .handle(|_: String, delivery: Delivery| async move {
+            Err(format!("failure on run {}", delivery.attempt()))
+        })
         .expect("worker");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone()));
@@ -88,7 +104,11 @@ pub async fn worker_retries_then_buries<S: Store>(store: S) {
 
 /// Shutdown past the grace period stops running jobs and gives them back uncharged.
 pub async fn worker_releases_on_shutdown<S: Store>(store: S) {
-    let id = store.enqueue(NewJob::new("slow", json!(null))).await.expect("enqueue").id;
+    let id = store
+        .enqueue(NewJob::new("slow", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
     let (started, mut started_rx) = mpsc::unbounded_channel();
     let worker = Worker::builder(store.clone(), "slow")
         .grace(Duration::from_millis(100))
@@ -103,18 +123,28 @@ pub async fn worker_releases_on_shutdown<S: Store>(store: S) {
         .expect("worker");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone()));
-    tokio::time::timeout(PATIENCE, started_rx.recv()).await.expect("job started");
+    tokio::time::timeout(PATIENCE, started_rx.recv())
+        .await
+        .expect("job started");
     let report = stop(&shutdown, running).await;
     assert_eq!(report.released, 1, "{report:?}");
     let record = store.job(id).await.expect("job").expect("exists");
-    assert_eq!((record.state, record.attempt), (JobState::Available, 0), "given back uncharged");
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Available, 0),
+        "given back uncharged"
+    );
 }
 
 /// A worker that cannot renew a lease stops the run before the lease ends; the job is
 /// redelivered after it expires, and the late end is not recorded over the new claim.
 pub async fn worker_fences_itself_when_heartbeats_fail<S: Store>(store: S) {
     let flaky = FlakyStore::new(store.clone());
-    let id = store.enqueue(NewJob::new("fenced", json!(null))).await.expect("enqueue").id;
+    let id = store
+        .enqueue(NewJob::new("fenced", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
     let (stopped, mut stopped_rx) = mpsc::unbounded_channel();
     let lease = Duration::from_secs(2);
     let worker = Worker::builder(flaky.clone(), "fenced")
@@ -134,19 +164,36 @@ pub async fn worker_fences_itself_when_heartbeats_fail<S: Store>(store: S) {
     flaky.fail_heartbeats(true);
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone()));
-    let after = tokio::time::timeout(PATIENCE, stopped_rx.recv()).await.expect("run stopped").expect("sent");
-    assert!(after < lease, "stopped {after:?} into a {lease:?} lease: before it ended");
+    let after = tokio::time::timeout(PATIENCE, stopped_rx.recv())
+        .await
+        .expect("run stopped")
+        .expect("sent");
+    assert!(
+        after < lease,
+        "stopped {after:?} into a {lease:?} lease: before it ended"
+    );
     let record = store.job(id).await.expect("job").expect("exists");
-    assert_eq!(record.state, JobState::Running, "nothing recorded by the fenced run");
+    assert_eq!(
+        record.state,
+        JobState::Running,
+        "nothing recorded by the fenced run"
+    );
     let report = stop(&shutdown, running).await;
     assert_eq!(report.lost_leases, 1, "{report:?}");
     super::rescue_after(&store, "fenced", lease, 1).await;
-    assert_eq!(store.job(id).await.expect("job").expect("exists").state, JobState::Available);
+    assert_eq!(
+        store.job(id).await.expect("job").expect("exists").state,
+        JobState::Available
+    );
 }
 
 /// A payload the handler's type cannot decode is dead at once: no run could succeed.
 pub async fn worker_refuses_undecodable_payloads<S: Store>(store: S) {
-    let id = store.enqueue(NewJob::new("typed", json!({"not": "a number"}))).await.expect("enqueue").id;
+    let id = store
+        .enqueue(NewJob::new("typed", json!({"not": "a number"})))
+        .await
+        .expect("enqueue")
+        .id;
     let worker = Worker::builder(store.clone(), "typed")
         .handle(|_: u64, _: Delivery| async { Ok::<(), String>(()) })
         .expect("worker");
@@ -155,5 +202,9 @@ pub async fn worker_refuses_undecodable_payloads<S: Store>(store: S) {
     wait_for(&store, "typed", |counts| counts.dead == 1).await;
     stop(&shutdown, running).await;
     let record = store.job(id).await.expect("job").expect("exists");
-    assert!(record.last_error.is_some_and(|error| error.contains("decode")));
+    assert!(
+        record
+            .last_error
+            .is_some_and(|error| error.contains("decode"))
+    );
 }

@@ -84,7 +84,10 @@ where
             grace: Duration::from_secs(30),
             store_timeout: None,
             retry: None,
-            gate: Gate { rate: None, units: None },
+            gate: Gate {
+                rate: None,
+                units: None,
+            },
             error: PhantomData,
         }
     }
@@ -193,13 +196,22 @@ where
     ///
     /// [`ConfigError`] for zero concurrency, a zero lease, sweep or poll interval, or a
     /// heartbeat not under half the lease (a missed beat must leave time for the next).
-    pub fn handle_on<T, H>(mut self, pool: brigade_tokio::BoxPool<(), E>, handler: H) -> Result<Worker<S>, ConfigError>
+    pub fn handle_on<T, H>(
+        mut self,
+        pool: brigade_tokio::BoxPool<(), E>,
+        handler: H,
+    ) -> Result<Worker<S>, ConfigError>
     where
         T: DeserializeOwned + Send + 'static,
         H: Handler<T, Error = E>,
     {
         let retry = self.take_retry()?;
-        let dispatch = OnTokio { handler: Arc::new(handler), pool: Arc::new(pool), retry, job: PhantomData };
+        let dispatch = OnTokio {
+            handler: Arc::new(handler),
+            pool: Arc::new(pool),
+            retry,
+            job: PhantomData,
+        };
         self.finish(Arc::new(dispatch))
     }
 
@@ -270,7 +282,11 @@ where
         if self.concurrency == 0 {
             return Err(ConfigError::ZeroWorkers);
         }
-        for (setting, value) in [("lease", self.lease), ("sweep", self.sweep), ("poll", self.poll)] {
+        for (setting, value) in [
+            ("lease", self.lease),
+            ("sweep", self.sweep),
+            ("poll", self.poll),
+        ] {
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration { setting });
             }
@@ -284,7 +300,9 @@ where
         }
         let store_timeout = self.store_timeout.unwrap_or(heartbeat);
         if store_timeout.is_zero() {
-            return Err(ConfigError::ZeroDuration { setting: "store_timeout" });
+            return Err(ConfigError::ZeroDuration {
+                setting: "store_timeout",
+            });
         }
         let id = self.worker_id.take().unwrap_or_else(default_worker_id);
         Ok(Worker {
@@ -316,5 +334,9 @@ fn default_worker_id() -> String {
         .filter(|name| !name.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "host".to_owned());
-    format!("{host}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

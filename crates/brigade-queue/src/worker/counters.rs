@@ -70,7 +70,13 @@ impl WorkerReport {
     /// See [`WorkerReport`].
     #[must_use]
     pub fn ended(&self) -> u64 {
-        self.completed + self.retried + self.dead + self.released + self.stale + self.lost_leases + self.unrecorded
+        self.completed
+            + self.retried
+            + self.dead
+            + self.released
+            + self.stale
+            + self.lost_leases
+            + self.unrecorded
     }
 }
 

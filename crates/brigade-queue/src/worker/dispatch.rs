@@ -18,8 +18,13 @@ use crate::{Claim, DurableId};
 #[derive(Debug, PartialEq)]
 pub(crate) enum RunEnd {
     Succeeded,
-    Retry { delay: Duration, error: String },
-    Bury { error: String },
+    Retry {
+        delay: Duration,
+        error: String,
+    },
+    Bury {
+        error: String,
+    },
     /// Not run, or stopped by the shutdown: back to the queue, uncharged.
     Release,
     /// The lease is lost: another claim owns the job now, so nothing is recorded.
@@ -79,7 +84,10 @@ pub(crate) trait Dispatch: Send + Sync + 'static {
 }
 
 /// Waits for the run, passing a stop on the fence to the run's token.
-pub(crate) async fn await_run<E>(mut handle: JobHandle<(), E>, fence: &Fence) -> Result<(), JobError<E>> {
+pub(crate) async fn await_run<E>(
+    mut handle: JobHandle<(), E>,
+    fence: &Fence,
+) -> Result<(), JobError<E>> {
     tokio::select! {
         biased;
         result = &mut handle => result,
@@ -113,7 +121,9 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
         StopReason::None => {}
     }
     let outcome = match error.kind() {
-        ErrorKind::Cancelled | ErrorKind::Dropped | ErrorKind::Returned => return RunEnd::stopped(fence),
+        ErrorKind::Cancelled | ErrorKind::Dropped | ErrorKind::Returned => {
+            return RunEnd::stopped(fence);
+        }
         ErrorKind::Panicked => RunOutcome::Panicked(error.panic_message().unwrap_or("panic")),
         ErrorKind::TimedOut => RunOutcome::TimedOut(error.error()),
         _ => match error.error() {
@@ -132,7 +142,10 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
     // The store's ids are positive; the cast only seeds the jitter.
     let id = JobId::new(meta.id.get().unsigned_abs());
     match retry.decide(id, &outcome, meta.attempt, now) {
-        AfterRun::RetryAt(at) => RunEnd::Retry { delay: at.saturating_duration_since(now), error: message },
+        AfterRun::RetryAt(at) => RunEnd::Retry {
+            delay: at.saturating_duration_since(now),
+            error: message,
+        },
         _ => RunEnd::Bury { error: message },
     }
 }

@@ -23,7 +23,10 @@ pub(crate) struct Fence {
 
 impl Fence {
     pub(crate) fn new() -> Self {
-        Self { token: CancellationToken::new(), reason: AtomicU8::new(0) }
+        Self {
+            token: CancellationToken::new(),
+            reason: AtomicU8::new(0),
+        }
     }
 
     /// Stops the run for `reason`; the first reason wins.
@@ -33,7 +36,9 @@ impl Fence {
             StopReason::Shutdown => 1,
             StopReason::LeaseLost => 2,
         };
-        let _ = self.reason.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .reason
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
         self.token.cancel();
     }
 

@@ -53,7 +53,9 @@ impl Gate {
             loop {
                 let wait = match store.take_rate(rate, 1).await {
                     Ok(grant) if grant.is_granted() => break,
-                    Ok(grant) => grant.retry_after.clamp(Duration::from_micros(100), MAX_WAIT),
+                    Ok(grant) => grant
+                        .retry_after
+                        .clamp(Duration::from_micros(100), MAX_WAIT),
                     Err(error) => {
                         counters.add(Count::StoreError, 1);
                         tracing::warn!(%error, limit = rate.key(), "global rate limit unavailable");
@@ -65,7 +67,9 @@ impl Gate {
                 }
             }
         }
-        let Some(units) = &self.units else { return Passage::Open { holds_units: false } };
+        let Some(units) = &self.units else {
+            return Passage::Open { holds_units: false };
+        };
         let mut wait = MIN_WAIT;
         loop {
             match store.acquire_units(units, lease, weight, lease_for).await {

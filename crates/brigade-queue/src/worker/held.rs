@@ -29,18 +29,30 @@ impl HeldLeases {
     fn lock(&self) -> MutexGuard<'_, HashMap<DurableId, Held>> {
         // A panic while holding this lock cannot leave the map half-changed (every change
         // is one insert, remove or field store), so a poisoned lock is still sound.
-        self.leases.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.leases
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn insert(&self, lease: Lease, expires: Instant) -> Arc<Fence> {
         let fence = Arc::new(Fence::new());
-        self.lock().insert(lease.id, Held { lease, expires, fence: Arc::clone(&fence) });
+        self.lock().insert(
+            lease.id,
+            Held {
+                lease,
+                expires,
+                fence: Arc::clone(&fence),
+            },
+        );
         fence
     }
 
     pub(crate) fn remove(&self, lease: Lease) {
         let mut leases = self.lock();
-        if leases.get(&lease.id).is_some_and(|held| held.lease == lease) {
+        if leases
+            .get(&lease.id)
+            .is_some_and(|held| held.lease == lease)
+        {
             leases.remove(&lease.id);
         }
         if leases.is_empty() {
@@ -50,7 +62,10 @@ impl HeldLeases {
 
     /// The local end of `lease`, if it is still held.
     pub(crate) fn expires(&self, lease: Lease) -> Option<Instant> {
-        self.lock().get(&lease.id).filter(|held| held.lease == lease).map(|held| held.expires)
+        self.lock()
+            .get(&lease.id)
+            .filter(|held| held.lease == lease)
+            .map(|held| held.expires)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -64,11 +79,19 @@ impl HeldLeases {
     /// After a heartbeat sent at `sent`: the leases in `renewed` now last until
     /// `sent + lease`; every other lease in `asked` is lost and its run is stopped.
     /// Returns how many were lost.
-    pub(crate) fn renewed(&self, asked: &[Lease], renewed: &[Lease], sent: Instant, lease: Duration) -> usize {
+    pub(crate) fn renewed(
+        &self,
+        asked: &[Lease],
+        renewed: &[Lease],
+        sent: Instant,
+        lease: Duration,
+    ) -> usize {
         let mut lost = 0;
         let mut leases = self.lock();
         for lease_asked in asked {
-            let Some(held) = leases.get_mut(&lease_asked.id) else { continue };
+            let Some(held) = leases.get_mut(&lease_asked.id) else {
+                continue;
+            };
             if held.lease != *lease_asked {
                 continue;
             }
@@ -111,7 +134,10 @@ impl HeldLeases {
             if self.len() == 0 {
                 return true;
             }
-            if tokio::time::timeout_at(deadline.into(), emptied).await.is_err() {
+            if tokio::time::timeout_at(deadline.into(), emptied)
+                .await
+                .is_err()
+            {
                 return self.len() == 0;
             }
         }

@@ -6,9 +6,9 @@ mod dispatch;
 mod fence;
 mod gate;
 mod held;
-mod on_tokio;
 #[cfg(feature = "thread")]
 mod on_thread;
+mod on_tokio;
 
 use std::fmt;
 use std::future::Future;
@@ -156,8 +156,24 @@ impl<S: Store> Worker<S> {
     ///
     /// See [`Worker`].
     pub async fn run(self, shutdown: CancellationToken) -> WorkerReport {
-        let Worker { store, queue, id, settings, gate, dispatch, counters } = self;
-        let shared = Arc::new(Shared { store, queue, settings, gate, dispatch, counters, held: HeldLeases::default() });
+        let Worker {
+            store,
+            queue,
+            id,
+            settings,
+            gate,
+            dispatch,
+            counters,
+        } = self;
+        let shared = Arc::new(Shared {
+            store,
+            queue,
+            settings,
+            gate,
+            dispatch,
+            counters,
+            held: HeldLeases::default(),
+        });
         let mut background = JoinSet::new();
         background.spawn(keep_leases(Arc::clone(&shared)));
         background.spawn(fence_expiring(Arc::clone(&shared)));
@@ -174,7 +190,12 @@ impl<S: Store> Worker<S> {
 
 /// The claim loop: claim as many jobs as there are free slots, start them, and wait for a
 /// wake-up or the poll interval when the queue runs dry.
-async fn claim_until<S: Store>(shared: &Arc<Shared<S>>, worker: &str, shutdown: &CancellationToken, jobs: &mut JoinSet<()>) {
+async fn claim_until<S: Store>(
+    shared: &Arc<Shared<S>>,
+    worker: &str,
+    shutdown: &CancellationToken,
+    jobs: &mut JoinSet<()>,
+) {
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
     let wakeup = shared.store.wakeup(&shared.queue);
     let mut failures = 0u32;
@@ -237,7 +258,12 @@ async fn claim_until<S: Store>(shared: &Arc<Shared<S>>, worker: &str, shutdown: 
 }
 
 /// One claimed job, from its payload to the record of its end.
-async fn run_claim<S: Store>(shared: Arc<Shared<S>>, claim: Claim, fence: Arc<Fence>, _slot: OwnedSemaphorePermit) {
+async fn run_claim<S: Store>(
+    shared: Arc<Shared<S>>,
+    claim: Claim,
+    fence: Arc<Fence>,
+    _slot: OwnedSemaphorePermit,
+) {
     let lease = claim.lease();
     let meta = RunMeta::of(&claim, &shared.queue);
     let end = match shared.dispatch.prepare(claim.payload, meta) {
@@ -248,7 +274,17 @@ async fn run_claim<S: Store>(shared: Arc<Shared<S>>, claim: Claim, fence: Arc<Fe
             } else {
                 let weight = prepared.weight();
                 let settings = shared.settings;
-                shared.gate.pass(&shared.store, lease, weight, settings.lease, &fence, &shared.counters).await
+                shared
+                    .gate
+                    .pass(
+                        &shared.store,
+                        lease,
+                        weight,
+                        settings.lease,
+                        &fence,
+                        &shared.counters,
+                    )
+                    .await
             };
             match passage {
                 Passage::Open { holds_units } => {
@@ -268,8 +304,15 @@ async fn run_claim<S: Store>(shared: Arc<Shared<S>>, claim: Claim, fence: Arc<Fe
 }
 
 async fn give_back_units<S: Store>(shared: &Shared<S>, lease: Lease) {
-    let Some(units) = &shared.gate.units else { return };
-    if let Err(error) = call(shared.settings.store_timeout, shared.store.release_units(units, lease)).await {
+    let Some(units) = &shared.gate.units else {
+        return;
+    };
+    if let Err(error) = call(
+        shared.settings.store_timeout,
+        shared.store.release_units(units, lease),
+    )
+    .await
+    {
         shared.counters.add(Count::StoreError, 1);
         tracing::warn!(%error, "units not given back; they return when the lease expires");
     }
@@ -292,9 +335,19 @@ async fn record<S: Store>(shared: &Shared<S>, lease: Lease, end: RunEnd) {
     loop {
         let result = match &end {
             RunEnd::Succeeded => call(shared.settings.store_timeout, store.complete(lease)).await,
-            RunEnd::Retry { delay, error } => call(shared.settings.store_timeout, store.retry(lease, *delay, error)).await,
-            RunEnd::Bury { error } => call(shared.settings.store_timeout, store.bury(lease, error)).await,
-            RunEnd::Release | RunEnd::Abandon => call(shared.settings.store_timeout, store.release(lease)).await,
+            RunEnd::Retry { delay, error } => {
+                call(
+                    shared.settings.store_timeout,
+                    store.retry(lease, *delay, error),
+                )
+                .await
+            }
+            RunEnd::Bury { error } => {
+                call(shared.settings.store_timeout, store.bury(lease, error)).await
+            }
+            RunEnd::Release | RunEnd::Abandon => {
+                call(shared.settings.store_timeout, store.release(lease)).await
+            }
         };
         match result {
             Ok(Ack::Recorded) => return shared.counters.add(count, 1),
@@ -304,7 +357,10 @@ async fn record<S: Store>(shared: &Shared<S>, lease: Lease, end: RunEnd) {
             }
             Err(error) => {
                 shared.counters.add(Count::StoreError, 1);
-                let lease_left = shared.held.expires(lease).is_some_and(|expires| Instant::now() + wait < expires);
+                let lease_left = shared
+                    .held
+                    .expires(lease)
+                    .is_some_and(|expires| Instant::now() + wait < expires);
                 if !error.is_transient() || !lease_left {
                     tracing::warn!(%error, id = %lease.id, "run's end not recorded; the store will redeliver the job");
                     return shared.counters.add(Count::Unrecorded, 1);
@@ -326,7 +382,12 @@ async fn keep_leases<S: Store>(shared: Arc<Shared<S>>) {
             continue;
         }
         let sent = Instant::now();
-        match call(settings.store_timeout, shared.store.heartbeat(&asked, settings.lease)).await {
+        match call(
+            settings.store_timeout,
+            shared.store.heartbeat(&asked, settings.lease),
+        )
+        .await
+        {
             Ok(renewed) => {
                 let lost = shared.held.renewed(&asked, &renewed, sent, settings.lease);
                 if lost > 0 {
@@ -363,7 +424,12 @@ fn fence_margin(lease: Duration) -> Duration {
 /// Makes the expired leases of crashed or paused workers claimable again.
 async fn rescue<S: Store>(shared: Arc<Shared<S>>) {
     loop {
-        match call(shared.settings.store_timeout, shared.store.rescue(&shared.queue)).await {
+        match call(
+            shared.settings.store_timeout,
+            shared.store.rescue(&shared.queue),
+        )
+        .await
+        {
             Ok(rescued) if rescued.total() > 0 => {
                 tracing::info!(requeued = rescued.requeued, dead = rescued.dead, queue = %shared.queue, "rescued expired leases");
             }
@@ -381,10 +447,17 @@ async fn rescue<S: Store>(shared: Arc<Shared<S>>) {
 /// give their jobs back uncharged.
 async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> WorkerReport {
     let settings = shared.settings;
-    if !shared.held.wait_empty(Instant::now() + settings.grace).await {
+    if !shared
+        .held
+        .wait_empty(Instant::now() + settings.grace)
+        .await
+    {
         shared.held.stop_all(StopReason::Shutdown);
         // Runs that heed their token end now and give their job back themselves.
-        let heeded = shared.held.wait_empty(Instant::now() + settings.store_timeout * 2).await;
+        let heeded = shared
+            .held
+            .wait_empty(Instant::now() + settings.store_timeout * 2)
+            .await;
         if !heeded {
             // Runs that ignore their token: give their jobs back from here; whatever
             // they record later is refused as stale.
@@ -401,10 +474,15 @@ async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> Work
 }
 
 /// A store call that gives up after `timeout`, as an unreachable store.
-async fn call<T>(timeout: Duration, operation: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+async fn call<T>(
+    timeout: Duration,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
     match tokio::time::timeout(timeout, operation).await {
         Ok(result) => result,
-        Err(_elapsed) => Err(StoreError::Unavailable(format!("no answer within {timeout:?}").into())),
+        Err(_elapsed) => Err(StoreError::Unavailable(
+            format!("no answer within {timeout:?}").into(),
+        )),
     }
 }
 
@@ -412,5 +490,6 @@ async fn call<T>(timeout: Duration, operation: impl Future<Output = Result<T, St
 /// tenth, capped at five seconds.
 fn backoff(failures: u32, poll: Duration) -> Duration {
     let base = (poll / 10).max(Duration::from_millis(10));
-    base.saturating_mul(1 << failures.min(10)).min(Duration::from_secs(5))
+    base.saturating_mul(1 << failures.min(10))
+        .min(Duration::from_secs(5))
 }

@@ -40,7 +40,8 @@ where
     H::Error: fmt::Display,
 {
     fn prepare(&self, payload: Value, meta: RunMeta) -> Result<Box<dyn Prepared>, String> {
-        let job = T::deserialize(&payload).map_err(|error| format!("payload does not decode: {error}"))?;
+        let job = T::deserialize(&payload)
+            .map_err(|error| format!("payload does not decode: {error}"))?;
         Ok(Box::new(Ready {
             weight: self.handler.weight(&job),
             job,
@@ -69,7 +70,15 @@ where
     }
 
     async fn start(self: Box<Self>, fence: Arc<Fence>) -> RunEnd {
-        let Ready { job, payload, meta, handler, pool, retry, .. } = *self;
+        let Ready {
+            job,
+            payload,
+            meta,
+            handler,
+            pool,
+            retry,
+            ..
+        } = *self;
         let mut job = Some(job);
         let run_meta = meta.clone();
         let local = BoxAsyncJob::new(move |cx: JobContext| {
