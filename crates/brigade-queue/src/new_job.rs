@@ -110,7 +110,6 @@ impl NewJob {
     /// let job = brigade_queue::NewJob::new("q", serde_json::json!(1));
     /// assert_eq!(job.options().priority_value(), 0);
     /// ```
-    #[must_use]
     pub fn options(&self) -> &EnqueueOptions {
         &self.options
     }
@@ -151,7 +150,6 @@ impl NewJob {
     /// let (queue, payload, _options) = brigade_queue::NewJob::new("q", serde_json::json!(1)).into_parts();
     /// assert_eq!((queue.as_str(), payload), ("q", serde_json::json!(1)));
     /// ```
-    #[must_use]
     pub fn into_parts(self) -> (String, Value, EnqueueOptions) {
         (self.queue, self.payload, self.options)
     }
