@@ -33,8 +33,11 @@ struct Counts {
 /// # Examples
 ///
 /// ```
-/// let report = brigade_queue::WorkerReport { claimed: 3, completed: 2, dead: 1, ..Default::default() };
-/// assert_eq!(report.ended(), 3);
+/// let mut report = brigade_queue::WorkerReport::default();
+/// report.claimed = 3;
+/// report.completed = 2;
+/// report.dead = 1;
+/// assert_eq!(report.ended(), report.claimed);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
