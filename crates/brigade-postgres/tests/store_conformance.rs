@@ -1,13 +1,6 @@
 //! The store conformance kit of brigade-queue, on PostgreSQL: one fresh database per test,
 //! on `DATABASE_URL`'s server or a throwaway local cluster.
 
-use brigade_postgres::{PgStore, fresh_database};
+mod common;
 
-async fn fresh_store() -> PgStore {
-    let url = fresh_database()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    PgStore::connect(&url).await.expect("connect and migrate")
-}
-
-brigade_queue::store_conformance_tests!(fresh_store);
+brigade_queue::store_conformance_tests!(common::fresh_store);

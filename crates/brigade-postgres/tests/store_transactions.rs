@@ -1,21 +1,16 @@
 //! Enqueueing inside the caller's own transaction: the job exists exactly when it commits.
 
+mod common;
+
 use std::time::Duration;
 
-use brigade_postgres::{PgStore, fresh_database};
+use brigade_postgres::PgStore;
 use brigade_queue::{EnqueueOptions, NewJob, Queue, Store};
 use serde_json::json;
 
-async fn fresh_store() -> PgStore {
-    let url = fresh_database()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    PgStore::connect(&url).await.expect("connect and migrate")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_transaction_keeps_its_jobs() {
-    let store = fresh_store().await;
+    let store = common::fresh_store().await;
     sqlx::query("CREATE TABLE accounts (id int PRIMARY KEY, welcomed bool NOT NULL DEFAULT false)")
         .execute(store.pool())
         .await
@@ -49,7 +44,7 @@ async fn a_committed_transaction_keeps_its_jobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolled_back_transaction_leaves_no_job() {
-    let store = fresh_store().await;
+    let store = common::fresh_store().await;
     let mut tx = store.pool().begin().await.expect("begin");
     let enqueued = store
         .enqueue_in(&mut tx, NewJob::new("welcome", json!(1)))
@@ -72,7 +67,7 @@ async fn a_rolled_back_transaction_leaves_no_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_enqueue_inside_a_transaction_sees_the_cap() {
-    let store = fresh_store().await;
+    let store = common::fresh_store().await;
     let queue = Queue::<PgStore, u32>::new(store.clone(), "capped").max_depth(2);
     let mut tx = store.pool().begin().await.expect("begin");
     for n in 0..2 {
@@ -97,7 +92,7 @@ async fn the_commit_wakes_an_idle_worker() {
     use brigade_core::CancellationToken;
     use brigade_queue::{Delivery, Worker};
 
-    let store = fresh_store().await;
+    let store = common::fresh_store().await;
     let (ran, mut ran_rx) = tokio::sync::mpsc::unbounded_channel();
     // Polling once an hour: only the notification can wake this worker in time.
     let worker = Worker::builder(store.clone(), "woken")

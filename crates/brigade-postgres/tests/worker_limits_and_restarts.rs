@@ -1,26 +1,17 @@
 //! Workers against a real PostgreSQL: blocking handlers on a thread pool, limits shared by
 //! several workers, and a server that crashes and comes back while they run.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use brigade_core::CancellationToken;
-use brigade_postgres::{LocalCluster, PgStore, fresh_database};
+use brigade_postgres::{LocalCluster, PgStore};
 use brigade_queue::{
     Delivery, GlobalConcurrency, GlobalRate, Queue, QueueCounts, Store, Worker, WorkerReport,
 };
-
-async fn fresh_store() -> PgStore {
-    let url = fresh_database()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    PgStore::builder(url)
-        .max_connections(20)
-        .connect()
-        .await
-        .expect("connect and migrate")
-}
 
 async fn drained<S: Store>(store: &S, queue: &str, jobs: u64, patience: Duration) -> QueueCounts {
     let deadline = Instant::now() + patience;
@@ -36,7 +27,7 @@ async fn drained<S: Store>(store: &S, queue: &str, jobs: u64, patience: Duration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_handlers_run_on_a_thread_pool() {
-    let store = fresh_store().await;
+    let store = common::fresh_store_with(20).await;
     Queue::<PgStore, u64>::new(store.clone(), "files")
         .enqueue_batch((0..50).collect())
         .await
@@ -67,7 +58,7 @@ async fn blocking_handlers_run_on_a_thread_pool() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_global_concurrency_limit_holds_across_workers() {
-    let store = fresh_store().await;
+    let store = common::fresh_store_with(20).await;
     Queue::<PgStore, u32>::new(store.clone(), "gpu")
         .enqueue_batch((0..60).map(|n| n % 3 + 1).collect())
         .await
@@ -124,7 +115,7 @@ impl brigade_queue::Handler<u32> for Weighted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_global_rate_limit_holds_across_workers() {
-    let store = fresh_store().await;
+    let store = common::fresh_store_with(20).await;
     Queue::<PgStore, u32>::new(store.clone(), "smtp")
         .enqueue_batch((0..40).collect())
         .await

@@ -1,24 +1,18 @@
 //! A worker on a pool you built, with local middleware; retention as a periodic task.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use brigade_core::{BoxAsyncJob, CancellationToken};
 use brigade_middleware::{Backoff, Retry, Timeout};
-use brigade_postgres::{PgStore, fresh_database};
 use brigade_queue::{Delivery, EnqueueOptions, JobState, NewJob, Store, Worker};
 use brigade_tokio::BoxPool;
 use serde_json::json;
 
-async fn fresh_store() -> PgStore {
-    let url = fresh_database()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    PgStore::connect(&url).await.expect("connect and migrate")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_timeout_layer_times_runs_out_and_the_store_retries_them() {
-    let store = fresh_store().await;
+    let store = common::fresh_store().await;
     let id = store
         .enqueue(
             NewJob::new("slow", json!(null)).with_options(EnqueueOptions::new().max_attempts(2)),
@@ -75,7 +69,7 @@ async fn a_local_timeout_layer_times_runs_out_and_the_store_retries_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_finished_jobs_periodically() {
-    let store = fresh_store().await;
+    let store = common::fresh_store().await;
     let id = store
         .enqueue(NewJob::new("old", json!(1)))
         .await

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use super::counters::WorkerCounters;
 use super::dispatch::Dispatch;
 use super::gate::Gate;
-use super::on_tokio::OnTokio;
+use super::local_pool::OnPool;
 use super::{Settings, Worker};
 use crate::{GlobalConcurrency, GlobalRate, Handler, Store};
 
@@ -206,7 +206,7 @@ where
         H: Handler<T, Error = E>,
     {
         let retry = self.take_retry()?;
-        let dispatch = OnTokio {
+        let dispatch = OnPool {
             handler: Arc::new(handler),
             pool: Arc::new(pool),
             retry,
@@ -254,7 +254,7 @@ where
         H: crate::BlockingHandler<T, Error = E>,
     {
         let retry = self.take_retry()?;
-        let dispatch = super::on_thread::OnThread {
+        let dispatch = OnPool {
             handler: Arc::new(handler),
             pool: Arc::new(pool),
             retry,

@@ -6,9 +6,7 @@ mod dispatch;
 mod fence;
 mod gate;
 mod held;
-#[cfg(feature = "thread")]
-mod on_thread;
-mod on_tokio;
+mod local_pool;
 
 use std::fmt;
 use std::future::Future;
