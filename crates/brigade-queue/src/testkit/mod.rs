@@ -124,6 +124,7 @@ macro_rules! store_conformance_tests {
             worker_retries_then_buries,
             worker_releases_on_shutdown,
             worker_fences_itself_when_heartbeats_fail,
+            worker_counts_a_zombie_ack_as_stale,
             worker_refuses_undecodable_payloads,
         );
     };

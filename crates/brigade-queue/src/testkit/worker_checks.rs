@@ -187,6 +187,70 @@ pub async fn worker_fences_itself_when_heartbeats_fail<S: Store>(store: S) {
     );
 }
 
+/// A run that ignores its token and finishes after its job was claimed again (a zombie)
+/// has its end refused and counted as stale; the new holder's end stands.
+pub async fn worker_counts_a_zombie_ack_as_stale<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(NewJob::new("zombie", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
+    let lease = Duration::from_secs(1);
+    let (started, mut started_rx) = mpsc::unbounded_channel();
+    let finish = Arc::new(tokio::sync::Notify::new());
+    let gate = Arc::clone(&finish);
+    let worker = Worker::builder(flaky.clone(), "zombie")
+        .lease(lease)
+        .heartbeat(lease / 5)
+        .sweep(Duration::from_secs(3600))
+        .handle(move |_: serde_json::Value, _: Delivery| {
+            let (started, gate) = (started.clone(), Arc::clone(&gate));
+            async move {
+                let _ = started.send(());
+                gate.notified().await; // deaf to its token: finishes when the test says
+                Ok::<(), String>(())
+            }
+        })
+        .expect("worker");
+    let counters = worker.counters();
+    flaky.fail_heartbeats(true);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    tokio::time::timeout(PATIENCE, started_rx.recv())
+        .await
+        .expect("job started");
+    // The lease runs out and another claimant takes the job.
+    super::rescue_after(&store, "zombie", lease, 1).await;
+    let current = super::claim_one_eventually(&store, "zombie", super::LONG_LEASE).await;
+    assert_eq!(current.id, id);
+    finish.notify_one();
+    let deadline = Instant::now() + PATIENCE;
+    while counters.snapshot().stale == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the zombie's end was never refused: {:?}",
+            counters.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        store.job(id).await.expect("job").expect("exists").state,
+        JobState::Running,
+        "the zombie changed nothing"
+    );
+    assert!(
+        store
+            .complete(current.lease())
+            .await
+            .expect("complete")
+            .is_recorded(),
+        "the new holder's end stands"
+    );
+    let report = stop(&shutdown, running).await;
+    assert_eq!((report.stale, report.completed), (1, 0), "{report:?}");
+}
+
 /// A payload the handler's type cannot decode is dead at once: no run could succeed.
 pub async fn worker_refuses_undecodable_payloads<S: Store>(store: S) {
     let id = store
