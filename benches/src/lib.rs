@@ -21,6 +21,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod batch;
+pub mod durable;
 mod measure;
 mod subject;
 mod subjects;

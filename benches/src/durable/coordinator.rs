@@ -1,0 +1,444 @@
+//! The coordinator: prepares a fresh database per measurement, enqueues, starts the worker
+//! processes, watches the table drain, and turns the workers' logs into samples.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::job::{NoopJob, wall_clock_us};
+use super::plan::{DurablePlan, Measurement};
+use super::{DurableSubject, Producer};
+
+/// How often the coordinator counts unfinished jobs: often enough to stop the workers
+/// soon after the last job, rarely enough to cost the database nothing measurable.
+const WATCH_EVERY: Duration = Duration::from_millis(25);
+
+/// Jobs per `enqueue_batch` when the throughput jobs are enqueued up front.
+const ENQUEUE_BATCH: usize = 1_000;
+
+/// Runs every measurement of `plan`, handing each event (`start`, `sample`) to `emit`.
+///
+/// # Errors
+///
+/// When the database cannot be reached or prepared, a worker process fails, a run misses
+/// a job, or a measurement overruns its time bound.
+pub async fn run_plan(plan: &DurablePlan, mut emit: impl FnMut(Value)) -> Result<(), String> {
+    for (index, measurement) in plan.measurements.iter().enumerate() {
+        emit(json!({
+            "event": "start",
+            "index": index,
+            "workload": measurement.workload(),
+            "subject": measurement.subject().name(),
+            "processes": measurement.processes(),
+        }));
+        let sample = match *measurement {
+            Measurement::Throughput {
+                subject,
+                processes,
+                prefilled,
+            } => throughput(plan, subject, processes, prefilled).await?,
+            Measurement::Latency { subject } => latency(plan, subject).await?,
+        };
+        emit(sample);
+    }
+    Ok(())
+}
+
+/// The server the databases live on, with the settings that bear on the numbers.
+///
+/// # Errors
+///
+/// When no server can be reached or started.
+pub async fn describe_server() -> Result<Value, String> {
+    let url = brigade_postgres::fresh_database()
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut conn = PgConnection::connect(&url)
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut setting = async |sql: &str| -> Result<String, String> {
+        sqlx::query_scalar::<_, String>(sql)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|error| format!("{sql}: {error}"))
+    };
+    let server = json!({
+        "version": setting("SHOW server_version").await?,
+        "fsync": setting("SHOW fsync").await?,
+        "synchronous_commit": setting("SHOW synchronous_commit").await?,
+        "shared_buffers": setting("SHOW shared_buffers").await?,
+        "source": if std::env::var("DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+            "DATABASE_URL"
+        } else {
+            "a throwaway local cluster"
+        },
+    });
+    let _ = conn.close().await;
+    drop_database(&url).await;
+    Ok(server)
+}
+
+/// A fresh database, the subject's producer on it, and a small pool to watch it with.
+struct Prepared {
+    url: String,
+    producer: Producer,
+    watch: PgPool,
+}
+
+async fn prepare(subject: DurableSubject) -> Result<Prepared, String> {
+    let url = brigade_postgres::fresh_database()
+        .await
+        .map_err(|error| error.to_string())?;
+    let producer = subject.producer(&url).await?;
+    let watch = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .map_err(|error| format!("watch pool: {error}"))?;
+    Ok(Prepared {
+        url,
+        producer,
+        watch,
+    })
+}
+
+/// Drops a measurement's database: a million-row table should not outlive its row.
+async fn drop_database(url: &str) {
+    let Some((server, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    let name = name.split('?').next().unwrap_or(name);
+    if let Ok(mut conn) = PgConnection::connect(&format!("{server}/postgres")).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+    }
+}
+
+/// Fills brigade's table with `rows` completed jobs, finished a day ago, then vacuums and
+/// analyzes it as autovacuum would have on a table that grew this big over time.
+async fn prefill(watch: &PgPool, rows: u64) -> Result<(), String> {
+    let rows = i64::try_from(rows).map_err(|_| "too many rows".to_owned())?;
+    sqlx::query(
+        "INSERT INTO brigade.jobs (queue, state, payload, attempt, max_attempts, enqueued_at, run_at, finished_at)
+         SELECT 'noop', 'completed', jsonb_build_object('seq', g, 'enqueued_us', 0), 1, 25,
+                now() - interval '1 day', now() - interval '1 day', now() - interval '1 day'
+         FROM generate_series(1, $1) AS g",
+    )
+    .bind(rows)
+    .execute(watch)
+    .await
+    .map_err(|error| format!("prefill: {error}"))?;
+    sqlx::query("VACUUM ANALYZE brigade.jobs")
+        .execute(watch)
+        .await
+        .map_err(|error| format!("vacuum: {error}"))?;
+    Ok(())
+}
+
+/// A worker process under the coordinator's control.
+struct WorkerProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl WorkerProcess {
+    async fn spawn(
+        subject: DurableSubject,
+        url: &str,
+        name: &str,
+        concurrency: usize,
+    ) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+        let mut child = Command::new(exe)
+            .args(["--worker", subject.name(), "--url", url, "--name", name])
+            .args(["--concurrency", &concurrency.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| format!("spawn worker: {error}"))?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().ok_or("worker has no stdout")?).lines();
+        Ok(WorkerProcess {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    async fn next_line(&mut self, within: Duration) -> Result<String, String> {
+        match tokio::time::timeout(within, self.stdout.next_line()).await {
+            Ok(Ok(Some(line))) => Ok(line),
+            Ok(Ok(None)) => Err("a worker process exited early".to_owned()),
+            Ok(Err(error)) => Err(format!("reading a worker: {error}")),
+            Err(_) => Err(format!("a worker said nothing for {within:?}")),
+        }
+    }
+
+    async fn go(&mut self) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("worker already stopped")?;
+        stdin
+            .write_all(b"go\n")
+            .await
+            .map_err(|error| format!("go: {error}"))?;
+        stdin.flush().await.map_err(|error| format!("go: {error}"))
+    }
+
+    /// Closes its input (stop), then reads its log of runs.
+    async fn stop(mut self) -> Result<Vec<[i64; 3]>, String> {
+        drop(self.stdin.take());
+        let line = self.next_line(Duration::from_secs(60)).await?;
+        let report: Value = serde_json::from_str(&line)
+            .map_err(|error| format!("worker printed `{line}`: {error}"))?;
+        let runs =
+            serde_json::from_value(report["runs"].clone()).map_err(|error| error.to_string())?;
+        let status = self.child.wait().await.map_err(|error| error.to_string())?;
+        if !status.success() {
+            return Err(format!("a worker process failed: {status}"));
+        }
+        Ok(runs)
+    }
+}
+
+async fn start_workers(
+    subject: DurableSubject,
+    url: &str,
+    processes: usize,
+    concurrency: usize,
+) -> Result<Vec<WorkerProcess>, String> {
+    let mut workers = Vec::with_capacity(processes);
+    for index in 0..processes {
+        workers.push(
+            WorkerProcess::spawn(
+                subject,
+                url,
+                &format!("{}-{index}", subject.name()),
+                concurrency,
+            )
+            .await?,
+        );
+    }
+    for worker in &mut workers {
+        let line = worker.next_line(Duration::from_secs(60)).await?;
+        if line != "ready" {
+            return Err(format!("a worker said `{line}` instead of ready"));
+        }
+    }
+    for worker in &mut workers {
+        worker.go().await?;
+    }
+    Ok(workers)
+}
+
+async fn stop_workers(workers: Vec<WorkerProcess>) -> Result<Vec<[i64; 3]>, String> {
+    let mut runs = Vec::new();
+    for worker in workers {
+        runs.extend(worker.stop().await?);
+    }
+    Ok(runs)
+}
+
+/// Waits until no job of the run is unfinished, for at most `bound`.
+async fn wait_drained(
+    subject: DurableSubject,
+    watch: &PgPool,
+    bound: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + bound;
+    loop {
+        let unfinished: i64 = sqlx::query_scalar(subject.unfinished_sql())
+            .fetch_one(watch)
+            .await
+            .map_err(|error| format!("watch: {error}"))?;
+        if unfinished == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{}: {unfinished} jobs still unfinished after {bound:?}",
+                subject.name()
+            ));
+        }
+        tokio::time::sleep(WATCH_EVERY).await;
+    }
+}
+
+/// Checks that every job `0..jobs` ran, and returns how many runs were repeats.
+fn check_runs(subject: DurableSubject, runs: &[[i64; 3]], jobs: u64) -> Result<usize, String> {
+    let mut seen = vec![false; usize::try_from(jobs).unwrap_or(0)];
+    for run in runs {
+        let slot = usize::try_from(run[0])
+            .ok()
+            .and_then(|seq| seen.get_mut(seq));
+        match slot {
+            Some(slot) => *slot = true,
+            None => {
+                return Err(format!(
+                    "{}: a run of unknown job {}",
+                    subject.name(),
+                    run[0]
+                ));
+            }
+        }
+    }
+    let missing = seen.iter().filter(|seen| !**seen).count();
+    if missing > 0 {
+        return Err(format!("{}: {missing} jobs never ran", subject.name()));
+    }
+    Ok(runs.len() - seen.len())
+}
+
+async fn throughput(
+    plan: &DurablePlan,
+    subject: DurableSubject,
+    processes: usize,
+    prefilled: u64,
+) -> Result<Value, String> {
+    let Prepared {
+        url,
+        mut producer,
+        watch,
+    } = prepare(subject).await?;
+    if prefilled > 0 {
+        prefill(&watch, prefilled).await?;
+    }
+    let jobs = plan.throughput_jobs;
+    let enqueue_started = Instant::now();
+    let mut next = 0;
+    while next < jobs {
+        let end = (next + ENQUEUE_BATCH as u64).min(jobs);
+        producer
+            .enqueue_batch(
+                (next..end)
+                    .map(|seq| NoopJob {
+                        seq,
+                        enqueued_us: 0,
+                    })
+                    .collect(),
+            )
+            .await?;
+        next = end;
+    }
+    let enqueue_seconds = enqueue_started.elapsed().as_secs_f64();
+    let workers = start_workers(subject, &url, processes, plan.concurrency).await?;
+    let drained = wait_drained(subject, &watch, plan.time_bound).await;
+    let runs = stop_workers(workers).await?;
+    drained?;
+    let duplicates = check_runs(subject, &runs, jobs)?;
+    let first_start = runs.iter().map(|run| run[2]).min().unwrap_or(0);
+    let last_finish: f64 = sqlx::query_scalar(subject.last_finish_sql())
+        .fetch_one(&watch)
+        .await
+        .map_err(|error| format!("last finish: {error}"))?;
+    let seconds = (last_finish - first_start as f64) / 1e6;
+    watch.close().await;
+    drop(producer);
+    drop_database(&url).await;
+    Ok(json!({
+        "event": "sample",
+        "workload": if prefilled > 0 { "throughput-prefilled" } else { "throughput" },
+        "subject": subject.name(),
+        "processes": processes,
+        "concurrency": plan.concurrency,
+        "jobs": jobs,
+        "prefilled": prefilled,
+        "seconds": seconds,
+        "jobs_per_s": jobs as f64 / seconds,
+        "enqueue_jobs_per_s": jobs as f64 / enqueue_seconds,
+        "duplicates": duplicates,
+    }))
+}
+
+async fn latency(plan: &DurablePlan, subject: DurableSubject) -> Result<Value, String> {
+    let Prepared {
+        url,
+        mut producer,
+        watch,
+    } = prepare(subject).await?;
+    let workers = start_workers(subject, &url, 1, plan.concurrency).await?;
+    // Both subjects listen for wake-ups; give the listener time to subscribe so the first
+    // jobs do not wait for a poll.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let jobs = plan.latency_jobs;
+    let interval = Duration::from_secs_f64(1.0 / plan.latency_rate);
+    let started = tokio::time::Instant::now();
+    for seq in 0..jobs {
+        // An absolute schedule: a slow enqueue does not push every later one back.
+        tokio::time::sleep_until(started + interval * u32::try_from(seq).unwrap_or(u32::MAX)).await;
+        producer
+            .enqueue(NoopJob {
+                seq,
+                enqueued_us: wall_clock_us(),
+            })
+            .await?;
+        if started.elapsed() > plan.time_bound {
+            return Err(format!(
+                "{}: enqueueing overran {:?}",
+                subject.name(),
+                plan.time_bound
+            ));
+        }
+    }
+    let offered_seconds = started.elapsed().as_secs_f64();
+    let drained = wait_drained(subject, &watch, plan.time_bound).await;
+    let runs = stop_workers(workers).await?;
+    drained?;
+    let duplicates = check_runs(subject, &runs, jobs)?;
+    let mut delays: Vec<i64> = runs.iter().map(|run| run[2] - run[1]).collect();
+    delays.sort_unstable();
+    watch.close().await;
+    drop(producer);
+    drop_database(&url).await;
+    Ok(json!({
+        "event": "sample",
+        "workload": "latency",
+        "subject": subject.name(),
+        "processes": 1,
+        "concurrency": plan.concurrency,
+        "jobs": jobs,
+        "offered_jobs_per_s": plan.latency_rate,
+        "achieved_jobs_per_s": jobs as f64 / offered_seconds,
+        "p50_us": percentile(&delays, 0.50),
+        "p99_us": percentile(&delays, 0.99),
+        "max_us": delays.last().copied().unwrap_or(0),
+        "duplicates": duplicates,
+    }))
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let values: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 0.5), 50);
+        assert_eq!(percentile(&values, 0.99), 99);
+        assert_eq!(percentile(&[], 0.99), 0);
+    }
+
+    #[test]
+    fn check_runs_counts_repeats_and_finds_gaps() {
+        let runs = [[0, 0, 0], [1, 0, 0], [1, 0, 0]];
+        assert_eq!(check_runs(DurableSubject::Brigade, &runs, 2), Ok(1));
+        assert!(check_runs(DurableSubject::Brigade, &runs, 3).is_err());
+    }
+}
