@@ -4,8 +4,13 @@
 //!   its peers (the `brigade-bench` binary of `benches/`, in release mode), shows progress,
 //!   prints a table of medians and writes `target/brigade-bench/report.{md,json}` and
 //!   `chart.svg`.
+//! - `chaos [--quick] [--cycles N] [--seed S]`: the fault harness (the `brigade-chaos`
+//!   binary of `chaos/`, in release mode): PostgreSQL, a producer and worker processes in
+//!   network namespaces, faults injected, the ledgers checked. Exits non-zero when a MUST
+//!   fails.
 
 mod bench;
+mod chaos;
 mod chart;
 mod machine;
 mod report;
@@ -17,15 +22,24 @@ use std::process::ExitCode;
 
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--rounds N] [FILTER...]
+       cargo xtask chaos [--quick] [--cycles N] [--seed S] [--workers 3|4]
 
+bench:
   --quick      smoke-test sizes (the whole run takes well under a minute)
   --rounds N   rounds per workload (default 5, quick 2; memory, idle, latency at most 3)
-  FILTER       run only `workload/subject` keys containing it, e.g. `noop` or `/rayon`";
+  FILTER       run only `workload/subject` keys containing it, e.g. `noop` or `/rayon`
+
+chaos (as root for network namespaces; otherwise on loopback, link faults skipped):
+  --quick      a few cycles of each fault, a few hundred jobs (a few minutes)
+  --cycles N   cycles of each fault kind (default 20, quick 2)
+  --seed S     replay an earlier run's fault schedule and workload
+  --workers N  worker processes, 3 or 4 (default 4)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("bench") => bench::run(args.collect()),
+        Some("chaos") => chaos::run(args.collect()),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -56,9 +70,13 @@ fn cargo() -> String {
 
 /// Where reports go: `$CARGO_TARGET_DIR/brigade-bench`, or `target/brigade-bench` at the root.
 fn report_dir() -> PathBuf {
+    target_dir().join("brigade-bench")
+}
+
+/// `$CARGO_TARGET_DIR` (relative to the root), or `target` at the root.
+fn target_dir() -> PathBuf {
     let root = workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |dir| root.join(dir));
-    target.join("brigade-bench")
+        .map_or_else(|| root.join("target"), |dir| root.join(dir))
 }

@@ -1,0 +1,204 @@
+//! Delivery: every promise kept, kept once in the store, in time after a kill, poison
+//! ended, partitioned runs fenced.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::evidence::{End, Evidence, Run};
+use crate::settings;
+
+/// What the delivery checks found; the `Vec<String>`s hold readable evidence.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    pub(crate) enqueued: usize,
+    pub(crate) completed: usize,
+    pub(crate) dead: usize,
+    /// Acknowledged enqueues missing from the table or not in a terminal state.
+    pub(crate) lost: Vec<String>,
+    /// Rows no acknowledgement covers (the answer to a committed enqueue was lost).
+    pub(crate) unacknowledged_rows: usize,
+    /// Jobs of a rolled-back transaction found in the table.
+    pub(crate) rolled_back_present: Vec<String>,
+    /// Completed rows with no run that finished its work.
+    pub(crate) completed_unrun: Vec<String>,
+    /// Jobs that never fail, yet dead.
+    pub(crate) dead_healthy: Vec<String>,
+    /// Poison jobs: how many, and those not dead after exactly their attempts.
+    pub(crate) poison: usize,
+    pub(crate) poison_wrong: Vec<String>,
+    /// Redelivery after each kill: µs from the kill to the next start of each job held.
+    pub(crate) redeliveries: Vec<u64>,
+    pub(crate) not_redelivered: Vec<String>,
+    /// Runs open on a host when its link went down, and those not ended in time.
+    pub(crate) cut_off_runs: usize,
+    pub(crate) unfenced: Vec<String>,
+    /// Links that came back, and those whose host started a run afterwards.
+    pub(crate) links: usize,
+    pub(crate) rejoined: usize,
+}
+
+const TERMINAL: [&str; 3] = ["completed", "dead", "cancelled"];
+
+pub(crate) fn check(evidence: &Evidence) -> Delivery {
+    let mut found = Delivery {
+        enqueued: evidence.promises.len(),
+        ..Delivery::default()
+    };
+    let mut runs_of: BTreeMap<i64, Vec<&Run>> = BTreeMap::new();
+    for run in &evidence.runs {
+        runs_of.entry(run.job).or_default().push(run);
+    }
+    let no_runs = Vec::new();
+
+    for (&id, promise) in &evidence.promises {
+        let Some(row) = evidence.rows.get(&id) else {
+            found.lost.push(format!(
+                "job {id} (n={}): acknowledged, not in the table",
+                promise.n
+            ));
+            continue;
+        };
+        if !TERMINAL.contains(&row.state.as_str()) {
+            found.lost.push(format!(
+                "job {id} (n={}): {} after the drain, attempt {}",
+                promise.n, row.state, row.attempt
+            ));
+        }
+        let runs = runs_of.get(&id).unwrap_or(&no_runs);
+        match row.state.as_str() {
+            "completed" => {
+                found.completed += 1;
+                if !runs.iter().any(|run| matches!(run.end, Some(End::Done(_)))) {
+                    found.completed_unrun.push(format!(
+                        "job {id} (n={}): completed, {} run(s), none done",
+                        promise.n,
+                        runs.len()
+                    ));
+                }
+            }
+            "dead" => found.dead += 1,
+            _ => {}
+        }
+        if promise.poison || row.poison {
+            found.poison += 1;
+            let starts = runs.len();
+            let exact = row.state == "dead"
+                && row.attempt == row.max_attempts
+                && row.max_attempts == settings::POISON_MAX_ATTEMPTS;
+            if !exact || starts == 0 || starts > row.max_attempts as usize {
+                found.poison_wrong.push(format!(
+                    "poison job {id}: {} at attempt {}/{} after {starts} start(s)",
+                    row.state, row.attempt, row.max_attempts
+                ));
+            }
+        } else if row.state == "dead" {
+            found.dead_healthy.push(format!(
+                "job {id} (n={}): dead at attempt {}: {}",
+                promise.n, row.attempt, row.last_error
+            ));
+        }
+    }
+    let promised: BTreeSet<i64> = evidence.promises.keys().copied().collect();
+    found.unacknowledged_rows = evidence
+        .rows
+        .keys()
+        .filter(|id| !promised.contains(id))
+        .count();
+    for (id, row) in &evidence.rows {
+        if evidence.rolled_back.contains(&row.n) {
+            found.rolled_back_present.push(format!(
+                "job {id} (n={}) of a rolled-back transaction is {}",
+                row.n, row.state
+            ));
+        }
+    }
+
+    redelivery(evidence, &runs_of, &mut found);
+    partitions(evidence, &mut found);
+    found
+}
+
+/// For each kill: the jobs the killed process had started and not ended, and how long
+/// until each started again anywhere.
+fn redelivery(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut Delivery) {
+    for (process, killed_at) in &evidence.faults.kills {
+        let held = evidence.runs.iter().filter(|run| {
+            &run.process == process
+                && run.start < *killed_at
+                && run.end.is_none_or(|end| end.at() > *killed_at)
+        });
+        for run in held {
+            let next = runs_of
+                .get(&run.job)
+                .and_then(|runs| runs.iter().find(|other| other.start > *killed_at));
+            match next {
+                Some(next) => found.redeliveries.push(next.start - killed_at),
+                None => {
+                    let row = evidence.rows.get(&run.job);
+                    let exhausted = row
+                        .is_some_and(|row| row.state == "dead" && row.attempt >= row.max_attempts);
+                    if !exhausted {
+                        found.not_redelivered.push(format!(
+                            "job {} (n={}) held by {process} at its kill ({killed_at}): never started again, {}",
+                            run.job,
+                            run.n,
+                            row.map_or("no row".to_owned(), |row| row.state.clone())
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// For each link down: the runs then open on that host must end (done, or stopped by
+/// their token) before the lease could have run out, unless the process died first; and
+/// the host must take work again once the link is back.
+fn partitions(evidence: &Evidence, found: &mut Delivery) {
+    let lease = u64::try_from(settings::LEASE.as_micros()).unwrap_or(u64::MAX);
+    for (host, span) in &evidence.faults.links {
+        let fence_by = span.from + lease;
+        for run in evidence
+            .runs
+            .iter()
+            .filter(|run| run.host() == host.as_str() && run.start < span.from && !run.poison)
+        {
+            let ended = run.end.map(End::at);
+            if ended.is_some_and(|t| t < span.from) {
+                continue;
+            }
+            found.cut_off_runs += 1;
+            let died = evidence
+                .faults
+                .exits
+                .iter()
+                .filter(|(process, _, _)| process == &run.process)
+                .map(|(_, t, _)| *t)
+                .min();
+            let in_time =
+                ended.is_some_and(|t| t <= fence_by) || died.is_some_and(|t| t <= fence_by);
+            if !in_time {
+                found.unfenced.push(format!(
+                    "job {} (n={}) on {} open at link down ({}): {}",
+                    run.job,
+                    run.n,
+                    run.process,
+                    span.from,
+                    ended.map_or("never ended".to_owned(), |t| format!(
+                        "ended {} ms after",
+                        (t - span.from) / 1000
+                    ))
+                ));
+            }
+        }
+        if span.to != u64::MAX {
+            found.links += 1;
+            if evidence
+                .runs
+                .iter()
+                .any(|run| run.host() == host.as_str() && run.start > span.to)
+            {
+                found.rejoined += 1;
+            }
+        }
+    }
+}

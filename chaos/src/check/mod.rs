@@ -1,0 +1,309 @@
+//! The checker: joins the ledgers with the jobs table and holds them to the contracts.
+//!
+//! MUSTs (the run fails on any): nothing lost; no unexplained duplicate; every job a
+//! killed worker held starts again within lease + 2 sweep intervals; poison jobs dead
+//! after exactly their attempts; jobs that never fail never dead; no completed job
+//! without a run that finished; nothing of a rolled-back transaction in the table; runs
+//! cut off by a partition stopped before their lease ran out; the global concurrency and
+//! rate limits never exceeded; every ledger line readable.
+
+mod delivery;
+mod duplicates;
+mod evidence;
+mod limits;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::settings;
+use evidence::Evidence;
+
+/// One line of the result table.
+#[derive(Debug)]
+struct Row {
+    check: String,
+    observed: String,
+    bound: String,
+    /// `None` for information, `Some(held)` for a MUST.
+    must: Option<bool>,
+    /// Evidence for a failed MUST.
+    evidence: Vec<String>,
+}
+
+/// The checker's verdict.
+#[derive(Debug)]
+pub(crate) struct Report {
+    rows: Vec<Row>,
+}
+
+impl Report {
+    /// Whether every MUST held.
+    pub(crate) fn passed(&self) -> bool {
+        self.rows.iter().all(|row| row.must != Some(false))
+    }
+
+    /// The table, in Markdown, followed by the evidence of any failed MUST.
+    pub(crate) fn table(&self) -> String {
+        let mut text =
+            String::from("| check | observed | bound | verdict |\n| --- | --- | --- | --- |\n");
+        for row in &self.rows {
+            let verdict = match row.must {
+                None => "",
+                Some(true) => "ok",
+                Some(false) => "**FAILED**",
+            };
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | {verdict} |",
+                row.check, row.observed, row.bound
+            );
+        }
+        for row in self.rows.iter().filter(|row| row.must == Some(false)) {
+            let _ = writeln!(
+                text,
+                "\n{} — evidence ({} item(s), first 10):",
+                row.check,
+                row.evidence.len()
+            );
+            for line in row.evidence.iter().take(10) {
+                let _ = writeln!(text, "  {line}");
+            }
+        }
+        text
+    }
+}
+
+/// Checks the run left in `dir` and prints the table.
+pub(crate) fn run(dir: &Path) -> Result<Report, String> {
+    let evidence = Evidence::load(dir)?;
+    let report = judge(&evidence);
+    println!("{}", report.table());
+    println!(
+        "{}",
+        if report.passed() {
+            "every MUST held"
+        } else {
+            "A MUST FAILED"
+        }
+    );
+    Ok(report)
+}
+
+fn judge(evidence: &Evidence) -> Report {
+    let delivery = delivery::check(evidence);
+    let duplicates = duplicates::classify(evidence);
+    let limits = limits::measure(evidence);
+    let mut rows = Vec::new();
+    let mut info = |check: &str, observed: String| {
+        rows.push(Row {
+            check: check.to_owned(),
+            observed,
+            bound: String::new(),
+            must: None,
+            evidence: Vec::new(),
+        });
+    };
+    info(
+        "network",
+        evidence
+            .config
+            .get("network")
+            .map_or("unknown".to_owned(), |network| match network.as_str() {
+                "loopback" => "loopback only (no namespaces: link-down skipped)".to_owned(),
+                other => other.to_owned(),
+            }),
+    );
+    info("faults injected", faults_summary(evidence));
+    info("enqueued (acknowledged)", delivery.enqueued.to_string());
+    info("completed", delivery.completed.to_string());
+    info("dead", delivery.dead.to_string());
+    info(
+        "rows without an acknowledgement / batches given up",
+        format!("{} / {}", delivery.unacknowledged_rows, evidence.gave_up),
+    );
+    info("runs started", evidence.runs.len().to_string());
+    let causes: Vec<String> = duplicates
+        .explained
+        .iter()
+        .map(|(cause, count)| format!("{cause} {count}"))
+        .collect();
+    info(
+        "explained duplicates",
+        format!(
+            "{} ({})",
+            duplicates.explained_total(),
+            if causes.is_empty() {
+                "none".to_owned()
+            } else {
+                causes.join(", ")
+            }
+        ),
+    );
+    info(
+        "late acks refused (stale, summed over workers)",
+        stale_total(evidence).to_string(),
+    );
+    info(
+        "links back up / host took work again",
+        format!("{} / {}", delivery.links, delivery.rejoined),
+    );
+
+    let must =
+        |check: &str, observed: String, bound: &str, held: bool, evidence: Vec<String>| Row {
+            check: check.to_owned(),
+            observed,
+            bound: bound.to_owned(),
+            must: Some(held),
+            evidence,
+        };
+    rows.push(must(
+        "lost",
+        delivery.lost.len().to_string(),
+        "0",
+        delivery.lost.is_empty(),
+        delivery.lost.clone(),
+    ));
+    rows.push(must(
+        "unexplained duplicates",
+        duplicates.unexplained.len().to_string(),
+        "0",
+        duplicates.unexplained.is_empty(),
+        duplicates.unexplained.clone(),
+    ));
+    let bound = settings::redelivery_bound();
+    let bound_us = u64::try_from(bound.as_micros()).unwrap_or(u64::MAX);
+    let mut times = delivery.redeliveries.clone();
+    times.sort_unstable();
+    let late: Vec<String> = times
+        .iter()
+        .filter(|&&t| t > bound_us)
+        .map(|t| format!("{} ms", t / 1000))
+        .collect();
+    rows.push(must(
+        "redelivery after kill -9 (p50 / max)",
+        match (times.get(times.len() / 2), times.last()) {
+            (Some(p50), Some(max)) => format!(
+                "{} ms / {} ms over {} jobs",
+                p50 / 1000,
+                max / 1000,
+                times.len()
+            ),
+            _ => "no job held at a kill".to_owned(),
+        },
+        &format!("≤ {} ms (lease + 2 sweeps)", bound.as_millis()),
+        late.is_empty(),
+        late,
+    ));
+    rows.push(must(
+        "jobs held at a kill, never started again",
+        delivery.not_redelivered.len().to_string(),
+        "0",
+        delivery.not_redelivered.is_empty(),
+        delivery.not_redelivered.clone(),
+    ));
+    rows.push(must(
+        "poison jobs dead after exactly max attempts",
+        format!(
+            "{} / {}",
+            delivery.poison - delivery.poison_wrong.len(),
+            delivery.poison
+        ),
+        &format!("all, at {}", settings::POISON_MAX_ATTEMPTS),
+        delivery.poison_wrong.is_empty(),
+        delivery.poison_wrong.clone(),
+    ));
+    rows.push(must(
+        "jobs that never fail, dead",
+        delivery.dead_healthy.len().to_string(),
+        "0",
+        delivery.dead_healthy.is_empty(),
+        delivery.dead_healthy.clone(),
+    ));
+    rows.push(must(
+        "completed with no finished run",
+        delivery.completed_unrun.len().to_string(),
+        "0",
+        delivery.completed_unrun.is_empty(),
+        delivery.completed_unrun.clone(),
+    ));
+    rows.push(must(
+        "rows of rolled-back transactions",
+        format!(
+            "{} (of {} rolled-back jobs)",
+            delivery.rolled_back_present.len(),
+            evidence.rolled_back.len()
+        ),
+        "0",
+        delivery.rolled_back_present.is_empty(),
+        delivery.rolled_back_present.clone(),
+    ));
+    rows.push(must(
+        "runs cut off by link down, ended within the lease",
+        format!(
+            "{} / {}",
+            delivery.cut_off_runs - delivery.unfenced.len(),
+            delivery.cut_off_runs
+        ),
+        "all",
+        delivery.unfenced.is_empty(),
+        delivery.unfenced.clone(),
+    ));
+    rows.push(must(
+        "max concurrent runs (global concurrency limit)",
+        limits.max_running.to_string(),
+        &format!("≤ {}", limits.units),
+        limits.concurrency_held(),
+        Vec::new(),
+    ));
+    rows.push(must(
+        "max starts in any 1 s (global rate limit)",
+        format!(
+            "{} (window from {})",
+            limits.max_starts_per_window, limits.busiest_window
+        ),
+        &format!(
+            "≤ {} ({}/s + burst {} + 50 ms skew)",
+            limits.rate_allowance,
+            settings::RATE_PER_SECOND,
+            settings::RATE_BURST
+        ),
+        limits.rate_held(),
+        Vec::new(),
+    ));
+    rows.push(must(
+        "unreadable ledger lines",
+        evidence.unreadable.to_string(),
+        "0",
+        evidence.unreadable == 0,
+        Vec::new(),
+    ));
+    Report { rows }
+}
+
+/// `kill 20, pause 20, ...`, from the faults ledger.
+fn faults_summary(evidence: &Evidence) -> String {
+    let faults = &evidence.faults;
+    let aborts = faults
+        .exits
+        .iter()
+        .filter(|(_, _, how)| how.contains("abort"))
+        .count();
+    format!(
+        "kill -9 {}, SIGSTOP {}, link down {}, db crash {}, poison aborts {}",
+        faults.kills.len(),
+        faults.pauses.len(),
+        faults.links.len(),
+        faults.db.len(),
+        aborts
+    )
+}
+
+/// The refused acks every incarnation counted, from its last counters line.
+fn stale_total(evidence: &Evidence) -> u64 {
+    evidence
+        .counters
+        .values()
+        .filter_map(|lines| lines.last())
+        .map(|line| line.stale)
+        .sum()
+}

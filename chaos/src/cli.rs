@@ -1,0 +1,195 @@
+//! The command line: one binary, four roles.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub(crate) const USAGE: &str = "\
+usage: brigade-chaos run [--quick] [--cycles N] [--seed S] [--workers 3|4] [--out DIR]
+       brigade-chaos check --ledger-dir DIR
+       brigade-chaos worker --url URL --ledger FILE --id N [--run K]
+       brigade-chaos producer --url URL --ledger FILE --jobs N [--poison P] [--seconds S] [--seed S]
+
+run        the fault harness (as root: network namespaces; otherwise on 127.0.0.1)
+  --quick    a few cycles of each fault and a few hundred jobs (CI)
+  --cycles N cycles of each fault kind (default 20, quick 2)
+  --seed S   replay the fault schedule and workload of an earlier run
+  --workers  worker processes (default 4)
+  --out DIR  where the ledgers go (default target/brigade-chaos); the run's are in DIR/seed-S
+check      audit the ledgers and the jobs table a run left in DIR
+worker     one worker process (started by run)
+producer   the producer process (started by run)";
+
+/// What to do.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Help,
+    Run(RunOptions),
+    Check { ledger_dir: PathBuf },
+    Worker(WorkerOptions),
+    Producer(ProducerOptions),
+}
+
+/// `run`'s options.
+#[derive(Clone, Debug)]
+pub(crate) struct RunOptions {
+    pub(crate) quick: bool,
+    pub(crate) cycles: Option<u32>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) workers: usize,
+    pub(crate) out: PathBuf,
+}
+
+/// `worker`'s options.
+#[derive(Clone, Debug)]
+pub(crate) struct WorkerOptions {
+    pub(crate) url: String,
+    pub(crate) ledger: PathBuf,
+    /// Which worker host (1-based).
+    pub(crate) id: u32,
+    /// Which incarnation of that worker (a restart after a crash is the next one).
+    pub(crate) run: u32,
+}
+
+/// `producer`'s options.
+#[derive(Clone, Debug)]
+pub(crate) struct ProducerOptions {
+    pub(crate) url: String,
+    pub(crate) ledger: PathBuf,
+    pub(crate) jobs: u64,
+    pub(crate) poison: u32,
+    /// Spread the jobs over about this long.
+    pub(crate) seconds: f64,
+    pub(crate) seed: u64,
+}
+
+impl Command {
+    /// Parses the arguments after the program name.
+    pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
+        let Some((role, rest)) = args.split_first() else {
+            return Ok(Command::Help);
+        };
+        let mut flags = Flags::new(rest)?;
+        let command = match role.as_str() {
+            "-h" | "--help" | "help" => Command::Help,
+            "run" => Command::Run(RunOptions {
+                quick: flags.switch("--quick"),
+                cycles: flags.optional("--cycles")?,
+                seed: flags.optional("--seed")?,
+                workers: flags.optional("--workers")?.unwrap_or(4),
+                out: flags
+                    .optional::<String>("--out")?
+                    .map_or_else(|| PathBuf::from("target/brigade-chaos"), PathBuf::from),
+            }),
+            "check" => Command::Check {
+                ledger_dir: PathBuf::from(flags.required::<String>("--ledger-dir")?),
+            },
+            "worker" => Command::Worker(WorkerOptions {
+                url: flags.required("--url")?,
+                ledger: PathBuf::from(flags.required::<String>("--ledger")?),
+                id: flags.required("--id")?,
+                run: flags.optional("--run")?.unwrap_or(1),
+            }),
+            "producer" => Command::Producer(ProducerOptions {
+                url: flags.required("--url")?,
+                ledger: PathBuf::from(flags.required::<String>("--ledger")?),
+                jobs: flags.required("--jobs")?,
+                poison: flags.optional("--poison")?.unwrap_or(0),
+                seconds: flags.optional("--seconds")?.unwrap_or(10.0),
+                seed: flags.optional("--seed")?.unwrap_or(1),
+            }),
+            other => return Err(format!("unknown command `{other}`")),
+        };
+        flags.finish()?;
+        if let Command::Run(options) = &command {
+            if !(3..=4).contains(&options.workers) {
+                return Err("--workers takes 3 or 4".to_owned());
+            }
+        }
+        Ok(command)
+    }
+}
+
+/// `--name value` pairs and bare `--switch`es, each taken once.
+struct Flags {
+    pairs: Vec<(String, Option<String>)>,
+}
+
+impl Flags {
+    fn new(args: &[String]) -> Result<Self, String> {
+        let mut pairs = Vec::new();
+        let mut args = args.iter().peekable();
+        while let Some(arg) = args.next() {
+            if !arg.starts_with("--") {
+                return Err(format!("unexpected argument `{arg}`"));
+            }
+            let value = args.next_if(|next| !next.starts_with("--")).cloned();
+            pairs.push((arg.clone(), value));
+        }
+        Ok(Self { pairs })
+    }
+
+    fn take(&mut self, name: &str) -> Option<Option<String>> {
+        let at = self.pairs.iter().position(|(flag, _)| flag == name)?;
+        Some(self.pairs.remove(at).1)
+    }
+
+    fn switch(&mut self, name: &str) -> bool {
+        self.take(name).is_some()
+    }
+
+    fn optional<T: FromStr>(&mut self, name: &str) -> Result<Option<T>, String> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(None) => Err(format!("{name} needs a value")),
+            Some(Some(value)) => value
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name}: cannot read `{value}`")),
+        }
+    }
+
+    fn required<T: FromStr>(&mut self, name: &str) -> Result<T, String> {
+        self.optional(name)?
+            .ok_or_else(|| format!("{name} is required"))
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self.pairs.first() {
+            None => Ok(()),
+            Some((flag, _)) => Err(format!("unknown or repeated flag `{flag}`")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Command, String> {
+        Command::parse(
+            &line
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn reads_run_flags_in_any_order() {
+        let Ok(Command::Run(options)) = parse("run --seed 7 --quick --cycles 3") else {
+            panic!("not a run")
+        };
+        assert!(options.quick);
+        assert_eq!(
+            (options.seed, options.cycles, options.workers),
+            (Some(7), Some(3), 4)
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_flags_and_missing_values() {
+        assert!(parse("run --fast").is_err());
+        assert!(parse("worker --url").is_err());
+        assert!(parse("run --workers 9").is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! The settings every process of a run shares: the worker's timings and the global limits
+//! the checker holds the ledgers against.
+
+use std::time::Duration;
+
+use brigade_queue::{GlobalConcurrency, GlobalRate};
+
+/// The queue all jobs go through.
+pub(crate) const QUEUE: &str = "chaos";
+/// The store's schema (the default one, so the table is `brigade.jobs`).
+pub(crate) const SCHEMA: &str = brigade_postgres::DEFAULT_SCHEMA;
+
+/// Short, so that faults past the lease fit in a few seconds each.
+pub(crate) const LEASE: Duration = Duration::from_secs(2);
+pub(crate) const HEARTBEAT: Duration = Duration::from_millis(400);
+pub(crate) const SWEEP: Duration = Duration::from_millis(500);
+pub(crate) const POLL: Duration = Duration::from_millis(200);
+/// Longer than the heartbeat (the default): on two cores shared with the server and four
+/// other processes, a store call now and then takes longer than 400 ms, and each such
+/// timeout would cost a lease for no fault of the store.
+pub(crate) const STORE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
+
+/// Jobs each worker process holds at once; four workers hold twice the global units, so
+/// the concurrency limit binds.
+pub(crate) const WORKER_CONCURRENCY: usize = 4;
+/// Units of the global concurrency limit (every job weighs 1).
+pub(crate) const UNITS: u32 = 8;
+/// Starts per second of the global rate limit, and its burst. The producer's batches
+/// arrive faster than this, so the limit binds.
+pub(crate) const RATE_PER_SECOND: u32 = 100;
+pub(crate) const RATE_BURST: u32 = 20;
+
+/// Runs a poison job gets: each one kills the worker that runs it.
+pub(crate) const POISON_MAX_ATTEMPTS: u32 = 3;
+
+/// The bound on the time from a kill -9 to the next start of each job the killed worker
+/// held: the lease runs out, one sweep finds it, and the next sweep interval covers the
+/// claim and the trip through the gate.
+pub(crate) fn redelivery_bound() -> Duration {
+    LEASE + SWEEP * 2
+}
+
+/// The global rate limit every worker names.
+pub(crate) fn global_rate() -> Result<GlobalRate, String> {
+    GlobalRate::new("chaos-rate", RATE_PER_SECOND, Duration::from_secs(1))
+        .and_then(|rate| rate.burst(RATE_BURST))
+        .map_err(|error| format!("global rate: {error}"))
+}
+
+/// The global concurrency limit every worker names.
+pub(crate) fn global_units() -> Result<GlobalConcurrency, String> {
+    GlobalConcurrency::new("chaos-units", UNITS)
+        .map_err(|error| format!("global concurrency: {error}"))
+}

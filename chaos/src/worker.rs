@@ -1,0 +1,173 @@
+//! `brigade-chaos worker`: one worker host. A [`Worker`] on [`PgStore`] with a short
+//! lease, the shared rate and concurrency limits, and a handler that writes `start`
+//! before its work and `done` (or `cancelled`, when its token fires) after it; a poison
+//! job aborts the process right after its `start` line.
+//!
+//! Every second, and once more at a graceful exit, it writes what the worker counted, so
+//! the checker can tell a lease this worker lost (or an ack it could not record) from a
+//! duplicate no fault explains.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brigade_core::CancellationToken;
+use brigade_postgres::PgStore;
+use brigade_queue::{Delivery, Worker, WorkerReport};
+
+use crate::cli::WorkerOptions;
+use crate::job::ChaosJob;
+use crate::ledger::LedgerWriter;
+use crate::settings;
+
+/// How long a (re)started worker keeps trying to reach the store before it gives up: the
+/// store may be in the middle of a crash and restart.
+const CONNECT_FOR: Duration = Duration::from_secs(60);
+
+/// Runs the worker until SIGTERM.
+pub(crate) async fn run(options: WorkerOptions) -> Result<(), String> {
+    init_logs();
+    let ledger = Arc::new(LedgerWriter::open(&options.ledger)?);
+    let name = format!("w{}#{}", options.id, options.run);
+    ledger.record(
+        "hello",
+        &[
+            ("worker", name.clone()),
+            ("pid", std::process::id().to_string()),
+        ],
+    );
+
+    let store = connect(&options.url).await?;
+    let handler_ledger = Arc::clone(&ledger);
+    let handler_name: Arc<str> = Arc::from(name.as_str());
+    let worker = Worker::builder(store, settings::QUEUE)
+        .worker_id(name.clone())
+        .concurrency(settings::WORKER_CONCURRENCY)
+        .lease(settings::LEASE)
+        .heartbeat(settings::HEARTBEAT)
+        .sweep(settings::SWEEP)
+        .poll(settings::POLL)
+        .grace(settings::GRACE)
+        .store_timeout(settings::STORE_TIMEOUT)
+        .rate_limit(settings::global_rate()?)
+        .concurrency_limit(settings::global_units()?)
+        .handle(move |job: ChaosJob, delivery: Delivery| {
+            let ledger = Arc::clone(&handler_ledger);
+            let name = Arc::clone(&handler_name);
+            async move { work(&ledger, &name, job, &delivery).await }
+        })
+        .map_err(|error| format!("worker configuration: {error}"))?;
+
+    let counters = worker.counters();
+    let counter_ledger = Arc::clone(&ledger);
+    let counter_name = name.clone();
+    let periodic = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            write_counters(&counter_ledger, &counter_name, counters.snapshot(), false);
+        }
+    });
+
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
+    tokio::spawn(async move {
+        terminate.recv().await;
+        on_signal.cancel();
+    });
+
+    let report = worker.run(shutdown).await;
+    periodic.abort();
+    write_counters(&ledger, &name, report, true);
+    Ok(())
+}
+
+/// The handler's body.
+async fn work(
+    ledger: &LedgerWriter,
+    name: &str,
+    job: ChaosJob,
+    delivery: &Delivery,
+) -> Result<(), String> {
+    let fields = |extra: Option<(&'static str, String)>| {
+        let mut fields = vec![
+            ("job", delivery.id().get().to_string()),
+            ("n", job.n.to_string()),
+            ("attempt", delivery.attempt().to_string()),
+            ("worker", name.to_owned()),
+        ];
+        fields.extend(extra);
+        fields
+    };
+    ledger.record(
+        "start",
+        &fields(Some(("poison", u8::from(job.poison).to_string()))),
+    );
+    if job.poison {
+        // The fault under test: a job that takes its process down, every time.
+        std::process::abort();
+    }
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(u64::from(job.work_ms))) => {
+            ledger.record("done", &fields(None));
+            Ok(())
+        }
+        () = delivery.token().cancelled() => {
+            ledger.record("cancelled", &fields(None));
+            Err("cancelled: lease lost or shutting down".to_owned())
+        }
+    }
+}
+
+fn write_counters(ledger: &LedgerWriter, name: &str, report: WorkerReport, last: bool) {
+    ledger.record(
+        "counters",
+        &[
+            ("worker", name.to_owned()),
+            ("final", u8::from(last).to_string()),
+            ("claimed", report.claimed.to_string()),
+            ("completed", report.completed.to_string()),
+            ("retried", report.retried.to_string()),
+            ("dead", report.dead.to_string()),
+            ("released", report.released.to_string()),
+            ("stale", report.stale.to_string()),
+            ("lost_leases", report.lost_leases.to_string()),
+            ("unrecorded", report.unrecorded.to_string()),
+            ("store_errors", report.store_errors.to_string()),
+        ],
+    );
+}
+
+/// Connects, retrying while the store is down (a worker restarted during a database
+/// crash must wait for it, not die).
+async fn connect(url: &str) -> Result<PgStore, String> {
+    let deadline = Instant::now() + CONNECT_FOR;
+    loop {
+        let attempt = PgStore::builder(url)
+            .max_connections(8)
+            .acquire_timeout(settings::STORE_TIMEOUT)
+            .migrate(false)
+            .connect()
+            .await;
+        match attempt {
+            Ok(store) => return Ok(store),
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("store not reachable yet: {error}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => return Err(format!("store not reachable for {CONNECT_FOR:?}: {error}")),
+        }
+    }
+}
+
+/// Warnings from the worker and the store (failed heartbeats, fenced runs) go to stderr,
+/// which the orchestrator keeps next to the ledger.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
