@@ -12,6 +12,8 @@ use serde_json::Value;
 use crate::machine::Machine;
 use crate::summary::Summary;
 
+mod durable;
+
 /// One measurement, as `brigade-bench` prints it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Sample {
@@ -34,6 +36,11 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     if args.iter().any(|arg| arg == "-h" || arg == "--help") {
         println!("{}", crate::USAGE);
         return Ok(());
+    }
+    // The durable suite needs a database, so it runs only when asked for by name.
+    if args.iter().any(|arg| arg == "durable") {
+        let rest: Vec<String> = args.into_iter().filter(|arg| arg != "durable").collect();
+        return durable::run(&rest);
     }
     let collected = collect(&args)?;
     let machine = Machine::describe();

@@ -31,12 +31,12 @@ impl Target {
     }
 }
 
-enum Goal {
+pub(crate) enum Goal {
     AtMost(f64),
     AtLeast(f64),
 }
 
-fn target(name: &str, measure: &str, goal: Goal, value: Option<f64>) -> Target {
+pub(crate) fn target(name: &str, measure: &str, goal: Goal, value: Option<f64>) -> Target {
     let (goal_text, met, margin) = match goal {
         Goal::AtMost(limit) => (
             format!("≤ {limit}"),
@@ -80,7 +80,7 @@ fn margin_at_least(value: f64, limit: f64) -> String {
     }
 }
 
-fn ratio(top: Option<f64>, bottom: Option<f64>) -> Option<f64> {
+pub(crate) fn ratio(top: Option<f64>, bottom: Option<f64>) -> Option<f64> {
     match (top, bottom) {
         (Some(top), Some(bottom)) if bottom > 0.0 => Some(top / bottom),
         _ => None,
