@@ -200,7 +200,9 @@ pub async fn worker_counts_a_zombie_ack_as_stale<S: Store>(store: S) {
     let (started, mut started_rx) = mpsc::unbounded_channel();
     let finish = Arc::new(tokio::sync::Notify::new());
     let gate = Arc::clone(&finish);
+    // One slot, held by the deaf run: the worker cannot claim the job back itself.
     let worker = Worker::builder(flaky.clone(), "zombie")
+        .concurrency(1)
         .lease(lease)
         .heartbeat(lease / 5)
         .sweep(Duration::from_secs(3600))
