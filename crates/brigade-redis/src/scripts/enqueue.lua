@@ -1,0 +1,60 @@
+-- Adds a batch of jobs to one queue, all or none.
+-- ARGV: base, queue, depth cap ('' for none), how many of the jobs the cap applies to,
+--   job count, then per job seven values:
+--   id, payload, priority, run_at_us ('' for none), delay_us ('' for none),
+--   unique key ('' for none, else '=' .. key), max_attempts.
+-- Returns -1 when the depth cap refuses the batch, else per job {id, 1 if added else 0}
+-- (0: a live job held its unique key, and id is that job's).
+local queue, cap, adding, n = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local now = now_us()
+local result, fresh_keys = {}, {}
+for i = 0, n - 1 do
+  local at = 6 + i * 7
+  local id, unique_arg = ARGV[at], ARGV[at + 5]
+  local existing = false
+  if unique_arg ~= '' then
+    local unique_key = string.sub(unique_arg, 2)
+    existing = fresh_keys[unique_key] or redis.call('HGET', base .. 'unique', unique_key)
+    if not existing then fresh_keys[unique_key] = id end
+  end
+  if existing then result[i + 1] = {existing, 0} else result[i + 1] = {id, 1} end
+end
+
+-- The cap counts live jobs (waiting, scheduled or running) and the capped jobs of the
+-- batch, duplicates included, as the PostgreSQL store does.
+if cap ~= '' then
+  local live = redis.call('HMGET', base .. 'counts', 'available', 'running')
+  if tonumber(live[1] or '0') + tonumber(live[2] or '0') + adding > tonumber(cap) then
+    return -1
+  end
+end
+
+for i = 0, n - 1 do
+  if result[i + 1][2] == 1 then
+    local at = 6 + i * 7
+    local id, payload, priority = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+    local run_at = now
+    if ARGV[at + 3] ~= '' then
+      run_at = tonumber(ARGV[at + 3])
+    elseif ARGV[at + 4] ~= '' then
+      run_at = now + tonumber(ARGV[at + 4])
+    end
+    local key = job_key(id)
+    redis.call('HSET', key, 'queue', queue, 'payload', payload, 'priority', priority,
+      'max_attempts', ARGV[at + 6], 'attempt', '0', 'state', 'available',
+      'run_at', fmt(run_at), 'enqueued_at', fmt(now))
+    local unique_arg = ARGV[at + 5]
+    if unique_arg ~= '' then
+      local unique_key = string.sub(unique_arg, 2)
+      redis.call('HSET', key, 'unique_key', unique_key)
+      redis.call('HSET', base .. 'unique', unique_key, id)
+    end
+    if run_at > now then
+      redis.call('ZADD', base .. 'delayed', fmt(run_at), id)
+    else
+      make_ready(id, priority)
+    end
+    count(nil, 'available')
+  end
+end
+return result

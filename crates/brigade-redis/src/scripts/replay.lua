@@ -1,0 +1,3 @@
+-- Makes one dead job available again. ARGV: base, id. Returns 1, or 0 when not dead (or a
+-- live job holds its unique key).
+return replay_one(ARGV[2])
