@@ -36,6 +36,7 @@
 //! | `middleware` | no | all of the middleware above |
 //! | `queue` | no | [`queue`]: durable queues (`brigade-queue`): `Queue`, `Worker`, the `Store` trait |
 //! | `postgres` | no | [`postgres`]: the durable store on PostgreSQL (`brigade-postgres`) |
+//! | `redis` | no | [`redis`]: the durable store on Redis (`brigade-redis`) |
 //! | `full` | no | everything |
 //!
 //! # Crate map
@@ -48,6 +49,7 @@
 //! | `brigade-middleware` | the runtime-free policies both pools drive |
 //! | `brigade-queue` | durable jobs, the `Store` trait, the `Worker` that feeds a pool from a store |
 //! | `brigade-postgres` | the durable store on PostgreSQL |
+//! | `brigade-redis` | the durable store on Redis |
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -104,6 +106,11 @@ pub use brigade_queue as queue;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[doc(inline)]
 pub use brigade_postgres as postgres;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[doc(inline)]
+pub use brigade_redis as redis;
 
 /// The names most programs need: `use brigade::prelude::*;`.
 pub mod prelude {

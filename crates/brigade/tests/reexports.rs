@@ -112,3 +112,12 @@ fn postgres_resolves() {
     let _: Option<brigade::queue::Queue<brigade::postgres::PgStore, u8>> = None;
     let _: Option<brigade::queue::Worker<brigade::postgres::PgStore>> = None;
 }
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_resolves() {
+    let _: Option<brigade::redis::RedisStore> = None;
+    let _: Option<brigade::redis::RedisStoreBuilder> = None;
+    let _: Option<brigade::queue::Queue<brigade::redis::RedisStore, u8>> = None;
+    let _: Option<brigade::queue::Worker<brigade::redis::RedisStore>> = None;
+}
