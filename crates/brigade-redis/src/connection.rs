@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use brigade_queue::StoreError;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::RedisError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// One multiplexed connection that reconnects by itself after a loss: every call of
 /// every clone of the store pipelines on it. Calls made while it is down fail at once

@@ -294,7 +294,9 @@ fn ping(port: u16) -> bool {
         return false;
     }
     let mut answer = [0_u8; 7];
-    stream.read(&mut answer).is_ok_and(|read| answer[..read].starts_with(b"+PONG"))
+    stream
+        .read(&mut answer)
+        .is_ok_and(|read| answer[..read].starts_with(b"+PONG"))
 }
 
 /// A store on a key prefix no other call has used: on the server of `REDIS_URL` when it is

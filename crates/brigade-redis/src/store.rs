@@ -520,7 +520,10 @@ impl Store for RedisStore {
                 .await
                 .map_err(store_error)?;
             let ids: HashSet<i64> = ids.into_iter().collect();
-            renewed.extend(held.into_iter().filter(|lease| ids.contains(&lease.id.get())));
+            renewed.extend(
+                held.into_iter()
+                    .filter(|lease| ids.contains(&lease.id.get())),
+            );
         }
         for held in &renewed {
             for limit in self.inner.units.held_by(*held) {
@@ -534,13 +537,20 @@ impl Store for RedisStore {
     }
 
     async fn complete(&self, lease: Lease) -> Result<Ack, StoreError> {
-        Ok(self.end_run(&self.inner.scripts.complete, lease, &[]).await?.0)
+        Ok(self
+            .end_run(&self.inner.scripts.complete, lease, &[])
+            .await?
+            .0)
     }
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
         let delay = duration_micros(delay);
         Ok(self
-            .end_run(&self.inner.scripts.retry, lease, &[delay.to_string(), error.to_owned()])
+            .end_run(
+                &self.inner.scripts.retry,
+                lease,
+                &[delay.to_string(), error.to_owned()],
+            )
             .await?
             .0)
     }
@@ -564,8 +574,9 @@ impl Store for RedisStore {
 
     async fn rescue(&self, queue: &str) -> Result<Rescued, StoreError> {
         let base = self.inner.keys.queue_base(queue)?;
-        let (requeued, dead): (u64, u64) =
-            self.run(&invocation!(self.inner.scripts.rescue, keys: [], args: [&base])).await?;
+        let (requeued, dead): (u64, u64) = self
+            .run(&invocation!(self.inner.scripts.rescue, keys: [], args: [&base]))
+            .await?;
         if requeued > 0 {
             self.inner.wakeups.wake(queue);
         }
@@ -578,8 +589,17 @@ impl Store for RedisStore {
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {
         let base = self.inner.keys.queue_base(queue)?;
-        let counts: Vec<i64> = self.run(&invocation!(self.inner.scripts.counts, keys: [], args: [&base])).await?;
-        let at = |index: usize| counts.get(index).copied().unwrap_or(0).max(0).unsigned_abs();
+        let counts: Vec<i64> = self
+            .run(&invocation!(self.inner.scripts.counts, keys: [], args: [&base]))
+            .await?;
+        let at = |index: usize| {
+            counts
+                .get(index)
+                .copied()
+                .unwrap_or(0)
+                .max(0)
+                .unsigned_abs()
+        };
         Ok(QueueCounts {
             available: at(0),
             scheduled: at(1),

@@ -56,7 +56,9 @@ async fn workers_ride_out_a_server_kill() {
     let server = tokio::task::spawn_blocking(move || {
         server.crash().expect("kill -9");
         std::thread::sleep(Duration::from_secs(1));
-        server.start_server().expect("restart on the append-only file");
+        server
+            .start_server()
+            .expect("restart on the append-only file");
         server
     })
     .await
@@ -76,7 +78,11 @@ async fn workers_ride_out_a_server_kill() {
     };
     assert_eq!(more.len(), 100);
     let counts = drained(&store, "steady", 400, Duration::from_secs(120)).await;
-    assert_eq!(counts.total(), 400, "nothing lost, nothing extra: {counts:?}");
+    assert_eq!(
+        counts.total(),
+        400,
+        "nothing lost, nothing extra: {counts:?}"
+    );
     shutdown.cancel();
     let mut total = WorkerReport::default();
     for worker in workers {
