@@ -9,10 +9,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 /// One multiplexed connection that reconnects by itself after a loss: every call of
 /// every clone of the store pipelines on it. Calls made while it is down fail at once
 /// (as [`StoreError::Unavailable`], so workers back off and retry) rather than queue up.
+/// Returns the client too, for the wake-up subscriber's own connection.
 pub(crate) async fn connect(
     url: &str,
     response_timeout: Duration,
-) -> Result<ConnectionManager, StoreError> {
+) -> Result<(redis::Client, ConnectionManager), StoreError> {
     let client = redis::Client::open(url)
         .map_err(|error| StoreError::invalid(format!("bad Redis URL: {error}")))?;
     let config = ConnectionManagerConfig::new()
@@ -20,9 +21,10 @@ pub(crate) async fn connect(
         .set_response_timeout(Some(response_timeout))
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_secs(1));
-    ConnectionManager::new_with_config(client, config)
+    let manager = ConnectionManager::new_with_config(client.clone(), config)
         .await
-        .map_err(store_error)
+        .map_err(store_error)?;
+    Ok((client, manager))
 }
 
 /// Connection losses, timeouts and a server that is loading or failing over are

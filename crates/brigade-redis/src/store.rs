@@ -10,14 +10,14 @@ use brigade_queue::{
 };
 use redis::aio::ConnectionManager;
 use redis::{Script, ScriptInvocation, Value};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::connection::{connect, store_error};
 use crate::keys::Keys;
 use crate::limits::UnitHolders;
 use crate::records::{self, ClaimRow, duration_micros, to_micros};
 use crate::scripts::Scripts;
-use crate::wakeups::Wakeups;
+use crate::wakeups::{Wakeups, listen};
 
 /// The key prefix a store uses unless told otherwise.
 pub const DEFAULT_PREFIX: &str = "brigade";
@@ -59,7 +59,9 @@ struct Inner {
     conn: ConnectionManager,
     keys: Keys,
     scripts: Scripts,
-    wakeups: Wakeups,
+    wakeups: Arc<Wakeups>,
+    /// Dropped with the last clone of the store: stops the wake-up subscriber.
+    _closed: watch::Sender<()>,
     /// The queue of each job this process holds a lease on: acks and heartbeats name only
     /// the job, and its queue picks the keys (a job never changes queue, so this can only
     /// be missing, never wrong).
@@ -136,13 +138,22 @@ impl RedisStoreBuilder {
     /// See [`RedisStoreBuilder`].
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
         let keys = Keys::new(&self.prefix)?;
-        let conn = connect(&self.url, self.response_timeout).await?;
+        let (client, conn) = connect(&self.url, self.response_timeout).await?;
+        let wakeups = Arc::new(Wakeups::default());
+        let (closed, closed_rx) = watch::channel(());
+        tokio::spawn(listen(
+            client,
+            format!("{}:wakeups", keys.prefix()),
+            Arc::downgrade(&wakeups),
+            closed_rx,
+        ));
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 conn,
                 keys,
                 scripts: Scripts::new(),
-                wakeups: Wakeups::default(),
+                wakeups,
+                _closed: closed,
                 leased_queues: Mutex::default(),
                 known_queues: Mutex::default(),
                 units: UnitHolders::default(),

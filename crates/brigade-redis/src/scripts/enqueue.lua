@@ -29,6 +29,7 @@ if cap ~= '' then
   end
 end
 
+local added = 0
 for i = 0, n - 1 do
   if result[i + 1][2] == 1 then
     local at = 6 + i * 7
@@ -55,6 +56,8 @@ for i = 0, n - 1 do
       make_ready(id, priority)
     end
     count(nil, 'available')
+    added = added + 1
   end
 end
+if added > 0 then wake() end
 return result

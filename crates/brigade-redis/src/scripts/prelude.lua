@@ -17,6 +17,13 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
+-- Tells every store's subscriber that a job of this queue may be claimable: the channel is
+-- `<prefix>:wakeups`, the message the queue's name (both read back from the base).
+local function wake()
+  local prefix, queue = string.match(base, '^(.-):{(.*)}:$')
+  redis.call('PUBLISH', prefix .. ':wakeups', queue)
+end
+
 local function job_key(id)
   return base .. 'job:' .. id
 end

@@ -9,4 +9,5 @@ local attempt = math.max(tonumber(job[5]) - 1, 0)
 redis.call('HSET', key, 'state', 'available', 'attempt', fmt(attempt))
 make_ready(id, job[4])
 count('running', 'available')
+wake()
 return 1

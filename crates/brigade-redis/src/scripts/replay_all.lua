@@ -7,4 +7,5 @@ local replayed = 0
 for _, id in ipairs(ids) do
   replayed = replayed + replay_one(id)
 end
+if replayed > 0 then wake() end
 return {replayed, #ids}

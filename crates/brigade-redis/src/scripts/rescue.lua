@@ -26,4 +26,5 @@ for _, id in ipairs(expired) do
     end
   end
 end
+if requeued > 0 then wake() end
 return {requeued, dead}
