@@ -47,6 +47,7 @@
 //! | `P:{q}:tokens` | string | the fencing token counter |
 //! | `P:{ids}:next`, `P:{ids}:queue` | string, hash | the job id counter; id → queue |
 //! | `P:queues` | set | every queue, for retention |
+//! | `P:wakeups` | pub/sub channel | queue names, published when a job becomes claimable |
 //! | `P:{rate:<key>}` | string | a global rate limit's theoretical arrival time (µs) |
 //! | `P:{units:<key>}:holders`, `:weights` | sorted set, hash | a global concurrency limit's holders by lease expiry, and their weights |
 //!
@@ -73,8 +74,11 @@
 //!   undelivered jobs); each entry is deleted when its run ends, and the job's hash stays
 //!   until [`Store::purge_finished`](brigade_queue::Store::purge_finished) (or
 //!   [`RedisStore::spawn_retention`]) deletes it.
-//! - **Wake-ups**: an enqueue, release, rescue or replay wakes this process's workers at
-//!   once; workers of other processes find the job at their next poll.
+//! - **Wake-ups**: the scripts that make a job claimable (enqueue, release, rescue,
+//!   replay) `PUBLISH` the queue's name on `P:wakeups`; each store keeps one subscribed
+//!   connection of its own and wakes its workers. Workers still poll behind it. Claims do
+//!   not block in `XREADGROUP BLOCK`: a blocking read cannot run inside the claim script,
+//!   nor respect priorities.
 //!
 //! # Durability
 //!
