@@ -1,0 +1,203 @@
+//! Opening a store: the file, how durable each commit is, how long to wait for the lock.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brigade_queue::StoreError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::error::store_error;
+use crate::store::SqliteStore;
+use crate::wakeups::Wakeups;
+
+/// How durable a commit is when `commit` returns (SQLite's `synchronous` setting, in WAL
+/// mode).
+///
+/// # Examples
+///
+/// ```
+/// use brigade_sqlite::Synchronous;
+///
+/// assert_eq!(Synchronous::default(), Synchronous::Full);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// Every commit is flushed to the disk (`fsync` of the write-ahead log) before it
+    /// returns: an acknowledged enqueue or ack survives a power loss. The default.
+    #[default]
+    Full,
+    /// Commits are flushed at checkpoints only. A process crash loses nothing; a power
+    /// loss or an OS crash can lose the last transactions before the loss (enqueues the
+    /// producer saw acknowledged, acks a worker saw recorded, which then run again), but
+    /// never corrupts the file. Several times more commits per second on slow disks.
+    Normal,
+}
+
+/// Configures a [`SqliteStore`]: the file, durability, busy timeout, pool, migrations.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), brigade_queue::StoreError> {
+/// use std::time::Duration;
+/// use brigade_sqlite::{SqliteStore, Synchronous};
+///
+/// let store = SqliteStore::builder("jobs.db")
+///     .synchronous(Synchronous::Normal)
+///     .busy_timeout(Duration::from_secs(10))
+///     .open()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct SqliteStoreBuilder {
+    path: PathBuf,
+    synchronous: Synchronous,
+    busy_timeout: Duration,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    migrate: bool,
+}
+
+impl SqliteStoreBuilder {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            migrate: true,
+        }
+    }
+
+    /// How durable each commit is (default [`Synchronous::Full`]).
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStoreBuilder`].
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// How long a statement waits for another process's write lock before it fails as
+    /// [`StoreError::Unavailable`] (default 5 s); workers retry such failures.
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStoreBuilder`].
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// The most connections the store opens (default 8). In WAL mode readers never wait
+    /// for the writer; writes from this process take turns on an in-process lock first,
+    /// so extra connections serve reads and your own transactions.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), brigade_queue::StoreError> {
+    /// let store = brigade_sqlite::SqliteStore::builder("jobs.db").max_connections(4).open().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_connections(mut self, connections: u32) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// How long a call waits for a free connection before it fails as unavailable
+    /// (default 5 s).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), brigade_queue::StoreError> {
+    /// use std::time::Duration;
+    /// let store = brigade_sqlite::SqliteStore::builder("jobs.db")
+    ///     .acquire_timeout(Duration::from_secs(1))
+    ///     .open()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Whether `open` brings the schema up to date (default true). Turn it off where
+    /// migrations run as a deploy step ([`SqliteStore::migrate`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), brigade_queue::StoreError> {
+    /// let store = brigade_sqlite::SqliteStore::builder("jobs.db").migrate(false).open().await?;
+    /// store.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Opens (creating it if missing) the file in WAL mode and migrates unless told not to.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] for zero connections or a SQLite too old for the store's
+    /// statements; [`StoreError::Unavailable`] when the file cannot be opened or stays
+    /// locked past the busy timeout.
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStoreBuilder`].
+    pub async fn open(self) -> Result<SqliteStore, StoreError> {
+        if self.max_connections == 0 {
+            return Err(StoreError::invalid("max_connections must be at least 1"));
+        }
+        let synchronous = match self.synchronous {
+            Synchronous::Full => SqliteSynchronous::Full,
+            Synchronous::Normal => SqliteSynchronous::Normal,
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(&self.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(self.busy_timeout)
+            // The store declares no foreign keys; skip the per-statement checks.
+            .foreign_keys(false);
+        let wakeups = Arc::new(Wakeups::default());
+        let hooks = Arc::clone(&wakeups);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            // Connections live as long as the store: the commit hooks are keyed by them.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            // An in-process file handle does not go stale the way a socket does.
+            .test_before_acquire(false)
+            .after_connect(move |conn, _meta| {
+                let hooks = Arc::clone(&hooks);
+                Box::pin(async move { hooks.install(conn).await })
+            })
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        let store = SqliteStore::from_parts(pool, self.path, wakeups);
+        if self.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+}

@@ -1,0 +1,142 @@
+//! Inserting jobs: all of a batch in one transaction (a savepoint inside the caller's),
+//! unique keys resolved by the partial unique index, and the depth cap counted under the
+//! same write lock as the insert.
+
+use std::collections::BTreeMap;
+
+use brigade_queue::{DurableId, Enqueued, NewJob, RunAt, StoreError};
+use sqlx::{Connection, SqliteConnection};
+
+use crate::error::store_error;
+use crate::rows::{delay_micros, to_micros};
+use crate::statements::Statements;
+use crate::wakeups::Wakeups;
+
+/// Why an insert did not happen.
+pub(crate) enum Refused {
+    /// A queue is at its depth cap.
+    Full,
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for Refused {
+    fn from(error: sqlx::Error) -> Self {
+        Refused::Store(store_error(error))
+    }
+}
+
+/// Inserts `jobs` on `conn` (inside the caller's transaction, if it has one: the jobs then
+/// exist exactly when it commits), waking their queues' workers on commit.
+pub(crate) async fn insert(
+    conn: &mut SqliteConnection,
+    sql: &Statements,
+    wakeups: &Wakeups,
+    jobs: &[NewJob],
+) -> Result<Vec<Enqueued>, Refused> {
+    check_options(jobs).map_err(Refused::Store)?;
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let payloads = jobs
+        .iter()
+        .map(|job| serde_json::to_string(job.payload()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| Refused::Store(StoreError::invalid(format!("payload: {error}"))))?;
+    // A savepoint inside the caller's transaction, or a transaction of our own: the batch is
+    // all or nothing, and the depth count and the insert see the same queue.
+    let mut tx = conn.begin().await?;
+    let mut adding: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for job in jobs {
+        if let Some(cap) = job.max_depth() {
+            let entry = adding.entry(job.queue()).or_insert((0, cap));
+            entry.0 += 1;
+            entry.1 = entry.1.min(cap);
+        }
+    }
+    for (queue, (new_jobs, cap)) in &adding {
+        let live: i64 = sqlx::query_scalar(&sql.live_depth)
+            .bind(*queue)
+            .bind(i64::try_from(*cap).unwrap_or(i64::MAX))
+            .fetch_one(&mut *tx)
+            .await?;
+        if live.unsigned_abs() + new_jobs > *cap {
+            tx.rollback().await?;
+            return Err(Refused::Full);
+        }
+    }
+    let mut enqueued = Vec::with_capacity(jobs.len());
+    for (job, payload) in jobs.iter().zip(&payloads) {
+        enqueued.push(insert_one(&mut tx, sql, job, payload).await?);
+    }
+    let mut queues: Vec<&str> = jobs.iter().map(NewJob::queue).collect();
+    queues.sort_unstable();
+    queues.dedup();
+    wakeups.on_commit(&mut tx, queues).await?;
+    tx.commit().await?;
+    Ok(enqueued)
+}
+
+async fn insert_one(
+    conn: &mut SqliteConnection,
+    sql: &Statements,
+    job: &NewJob,
+    payload: &str,
+) -> Result<Enqueued, Refused> {
+    let options = job.options();
+    let (at, delay) = match options.run_at_value() {
+        Some(RunAt::Time(time)) => (Some(to_micros(time)), None),
+        Some(RunAt::After(delay)) => (None, Some(delay_micros(delay))),
+        None => (None, None),
+    };
+    let inserted: Option<i64> = sqlx::query_scalar(&sql.insert)
+        .bind(job.queue())
+        .bind(payload)
+        .bind(options.priority_value())
+        .bind(options.unique_key_value())
+        .bind(at)
+        .bind(delay)
+        .bind(i64::from(job.max_attempts()))
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(id) = inserted {
+        return Ok(Enqueued {
+            id: DurableId::new(id),
+            duplicate: false,
+        });
+    }
+    // Not inserted: a live job holds the unique key. The insert took the write lock, so
+    // that job is still live now.
+    let key = options.unique_key_value().unwrap_or_default();
+    let existing: Option<i64> = sqlx::query_scalar(&sql.live_with_key)
+        .bind(job.queue())
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    existing
+        .map(|id| Enqueued {
+            id: DurableId::new(id),
+            duplicate: true,
+        })
+        .ok_or_else(|| {
+            Refused::Store(StoreError::Corrupt(format!(
+                "unique key {key:?} of queue {:?} conflicts with no live job",
+                job.queue()
+            )))
+        })
+}
+
+fn check_options(jobs: &[NewJob]) -> Result<(), StoreError> {
+    for job in jobs {
+        if job.queue().is_empty() {
+            return Err(StoreError::invalid("a job needs a queue name"));
+        }
+        let attempts = job.max_attempts();
+        if attempts == 0 || i32::try_from(attempts).is_err() {
+            return Err(StoreError::invalid(format!(
+                "max_attempts must be 1 to {}, not {attempts}",
+                i32::MAX
+            )));
+        }
+    }
+    Ok(())
+}
