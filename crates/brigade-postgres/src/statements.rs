@@ -16,6 +16,7 @@ pub(crate) struct Statements {
     pub(crate) claim: String,
     pub(crate) heartbeat: String,
     pub(crate) complete: String,
+    pub(crate) complete_many: String,
     pub(crate) retry: String,
     pub(crate) bury: String,
     pub(crate) release: String,
@@ -106,6 +107,13 @@ impl Statements {
             complete: sql(
                 "UPDATE {schema}.jobs SET state = 'completed', finished_at = now(), lease_until = NULL
                  WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+            ),
+            // Many acks, one statement and one commit; each row still fenced by its token.
+            complete_many: sql(
+                "UPDATE {schema}.jobs j SET state = 'completed', finished_at = now(), lease_until = NULL
+                 FROM unnest($1::int8[], $2::int8[]) AS done(id, token)
+                 WHERE j.id = done.id AND j.lease_token = done.token AND j.state = 'running'
+                 RETURNING j.id, j.lease_token",
             ),
             retry: sql(
                 "UPDATE {schema}.jobs

@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -457,6 +458,39 @@ impl Store for PgStore {
     async fn complete(&self, lease: Lease) -> Result<Ack, StoreError> {
         self.transition(&self.inner.sql.complete, lease, |query| query)
             .await
+    }
+
+    async fn complete_many(&self, leases: &[Lease]) -> Vec<Result<Ack, StoreError>> {
+        let ids: Vec<i64> = leases.iter().map(|lease| lease.id.get()).collect();
+        let tokens: Vec<i64> = leases.iter().map(|lease| lease.token.get()).collect();
+        let recorded = sqlx::query(&self.inner.sql.complete_many)
+            .bind(&ids)
+            .bind(&tokens)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(store_error)
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get::<i64, _>("id")?,
+                            row.try_get::<i64, _>("lease_token")?,
+                        ))
+                    })
+                    .collect::<Result<HashSet<(i64, i64)>, sqlx::Error>>()
+                    .map_err(store_error)
+            });
+        match recorded {
+            Ok(recorded) => leases
+                .iter()
+                .map(|lease| {
+                    let done = recorded.contains(&(lease.id.get(), lease.token.get()));
+                    Ok(if done { Ack::Recorded } else { Ack::Stale })
+                })
+                .collect(),
+            // One statement: nothing was recorded, and every ack hears why.
+            Err(error) => leases.iter().map(|_| Err(error.replicate())).collect(),
+        }
     }
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {

@@ -36,6 +36,27 @@ impl StoreError {
         StoreError::Invalid(reason.into())
     }
 
+    /// The same error again, for one more of several callers it answers (a batch): the
+    /// kind is kept, the source becomes its text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error = brigade_queue::StoreError::Unavailable("connection reset".into());
+    /// let again = error.replicate();
+    /// assert!(again.is_transient());
+    /// assert_eq!(again.to_string(), error.to_string());
+    /// ```
+    #[must_use]
+    pub fn replicate(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(source) => StoreError::Unavailable(source.to_string().into()),
+            StoreError::Backend(source) => StoreError::Backend(source.to_string().into()),
+            StoreError::Corrupt(what) => StoreError::Corrupt(what.clone()),
+            StoreError::Invalid(reason) => StoreError::Invalid(reason.clone()),
+        }
+    }
+
     /// Whether trying again later may succeed (the store was unreachable or timed out).
     ///
     /// # Examples

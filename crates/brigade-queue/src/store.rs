@@ -147,6 +147,20 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// [`StoreError`] when the store failed; the lease still holds until it expires.
     async fn complete(&self, lease: Lease) -> Result<Ack, StoreError>;
 
+    /// Records several successful runs at once, one answer per lease, in order. Workers
+    /// send their acks through this, batched while the previous batch is in flight, so a
+    /// store that records them in one round trip (and one commit) serves many jobs for
+    /// the price of one.
+    ///
+    /// The default records them one by one with [`Store::complete`].
+    async fn complete_many(&self, leases: &[Lease]) -> Vec<Result<Ack, StoreError>> {
+        let mut acks = Vec::with_capacity(leases.len());
+        for lease in leases {
+            acks.push(self.complete(*lease).await);
+        }
+        acks
+    }
+
     /// Records that the run under `lease` failed and the job runs again, not before `delay`
     /// from now on the store's clock.
     ///

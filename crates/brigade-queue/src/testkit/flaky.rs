@@ -59,6 +59,9 @@ impl<S: Store> Store for FlakyStore<S> {
     async fn complete(&self, lease: Lease) -> Result<Ack, StoreError> {
         self.inner.complete(lease).await
     }
+    async fn complete_many(&self, leases: &[Lease]) -> Vec<Result<Ack, StoreError>> {
+        self.inner.complete_many(leases).await
+    }
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
         self.inner.retry(lease, delay, error).await
     }

@@ -56,6 +56,39 @@ pub async fn enqueue_claim_complete<S: Store>(store: S) {
     );
 }
 
+/// Acks in one batch are answered one by one, in order: current leases recorded, stale
+/// ones refused, and a lease listed twice recorded once.
+pub async fn complete_many_answers_each_lease<S: Store>(store: S) {
+    assert!(store.complete_many(&[]).await.is_empty());
+    store
+        .enqueue_batch((0..3).map(|n| job("batch-ack", n)).collect())
+        .await
+        .expect("enqueue");
+    let held = claim(&store, "batch-ack", 3, LONG_LEASE).await;
+    assert_eq!(held.len(), 3);
+    assert_eq!(
+        store.complete(held[1].lease()).await.expect("complete"),
+        Ack::Recorded
+    );
+    let leases = [
+        held[0].lease(),
+        held[1].lease(),
+        held[2].lease(),
+        held[2].lease(),
+    ];
+    let answers: Vec<Ack> = store
+        .complete_many(&leases)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("ack"))
+        .collect();
+    assert_eq!(answers[..3], [Ack::Recorded, Ack::Stale, Ack::Recorded]);
+    assert_eq!(
+        store.counts("batch-ack").await.expect("counts").completed,
+        3
+    );
+}
+
 /// Eight claimers at once never get the same job, and together get every job.
 pub async fn claims_are_exclusive<S: Store>(store: S) {
     const JOBS: u64 = 400;

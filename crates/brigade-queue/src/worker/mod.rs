@@ -1,5 +1,6 @@
 //! The worker: claims jobs from a store and runs them on a local pool.
 
+mod acks;
 mod builder;
 mod counters;
 mod dispatch;
@@ -21,6 +22,7 @@ use tracing::Instrument;
 pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, WorkerBuilder};
 pub use counters::{WorkerCounters, WorkerReport};
 
+use acks::AckBatcher;
 use counters::Count;
 use dispatch::{Dispatch, RunEnd, RunMeta};
 use fence::{Fence, StopReason};
@@ -98,6 +100,7 @@ struct Shared<S> {
     dispatch: Arc<dyn Dispatch>,
     counters: WorkerCounters,
     held: HeldLeases,
+    acks: AckBatcher,
 }
 
 impl<S: Store> Worker<S> {
@@ -163,6 +166,7 @@ impl<S: Store> Worker<S> {
             dispatch,
             counters,
         } = self;
+        let (acks, flush_acks) = AckBatcher::new(store.clone(), settings.store_timeout);
         let shared = Arc::new(Shared {
             store,
             queue,
@@ -171,8 +175,10 @@ impl<S: Store> Worker<S> {
             dispatch,
             counters,
             held: HeldLeases::default(),
+            acks,
         });
         let mut background = JoinSet::new();
+        background.spawn(flush_acks);
         background.spawn(keep_leases(Arc::clone(&shared)));
         background.spawn(fence_expiring(Arc::clone(&shared)));
         background.spawn(rescue(Arc::clone(&shared)));
@@ -332,7 +338,7 @@ async fn record<S: Store>(shared: &Shared<S>, lease: Lease, end: RunEnd) {
     let mut wait = Duration::from_millis(50);
     loop {
         let result = match &end {
-            RunEnd::Succeeded => call(shared.settings.store_timeout, store.complete(lease)).await,
+            RunEnd::Succeeded => shared.acks.complete(lease).await,
             RunEnd::Retry { delay, error } => {
                 call(
                     shared.settings.store_timeout,
