@@ -11,7 +11,7 @@ usage: brigade-chaos run [--quick] [--cycles N] [--seed S] [--workers 3|4] [--ou
 
 run        the fault harness (as root: network namespaces; otherwise on 127.0.0.1)
   --quick    a few cycles of each fault and a few hundred jobs (CI)
-  --cycles N cycles of each fault kind (default 20, quick 2)
+  --cycles N cycles of each fault kind (default 20, quick 3)
   --seed S   replay the fault schedule and workload of an earlier run
   --workers  worker processes (default 4)
   --out DIR  where the ledgers go (default target/brigade-chaos); the run's are in DIR/seed-S

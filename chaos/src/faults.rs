@@ -29,8 +29,8 @@ fn outage() -> Duration {
 
 /// How long the database stays down after its crash.
 const DB_DOWN: Duration = Duration::from_secs(1);
-/// How long a kill waits for its target to hold a run before it kills anyway.
-const KILL_WAITS_FOR_RUN: Duration = Duration::from_secs(3);
+/// How long a worker fault waits for its target to hold a run before it strikes anyway.
+const WAIT_FOR_RUN: Duration = Duration::from_secs(3);
 
 /// What is done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,10 +44,11 @@ pub(crate) enum FaultKind {
 impl FaultKind {
     /// About how long the fault takes, for pacing the producer.
     fn takes(self) -> Duration {
+        // Worker faults first wait up to a few seconds for their target to hold a run.
         match self {
-            FaultKind::Kill => Duration::from_millis(700),
-            FaultKind::Pause | FaultKind::LinkDown => outage(),
-            FaultKind::DbCrash => DB_DOWN + Duration::from_secs(1),
+            FaultKind::Kill => Duration::from_millis(1500),
+            FaultKind::Pause | FaultKind::LinkDown => outage() + Duration::from_millis(500),
+            FaultKind::DbCrash => DB_DOWN + Duration::from_millis(1500),
         }
     }
 }
@@ -113,12 +114,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
     let at = fault.worker;
     match fault.kind {
         FaultKind::Kill => {
-            let deadline = Instant::now() + KILL_WAITS_FOR_RUN;
-            let mut held = open_runs(targets, at);
-            while held == 0 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                held = open_runs(targets, at);
-            }
+            let held = wait_for_a_run(targets, at).await;
             let mut fleet = lock(targets.fleet);
             let name = fleet.process(at);
             if !fleet.is_alive(at) {
@@ -128,6 +124,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             Ok(format!("kill -9 {name} holding {held} run(s)"))
         }
         FaultKind::Pause => {
+            let held = wait_for_a_run(targets, at).await;
             let name = {
                 let fleet = lock(targets.fleet);
                 let name = fleet.process(at);
@@ -138,9 +135,13 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             tokio::time::sleep(outage()).await;
             lock(targets.fleet).signal(at, "CONT");
             targets.ledger.record("cont", &[("worker", name.clone())]);
-            Ok(format!("SIGSTOP {name} for {:?}, SIGCONT", outage()))
+            Ok(format!(
+                "SIGSTOP {name} holding {held} run(s) for {:?}, SIGCONT",
+                outage()
+            ))
         }
         FaultKind::LinkDown => {
+            let held = wait_for_a_run(targets, at).await;
             let (name, host) = {
                 let fleet = lock(targets.fleet);
                 (fleet.process(at), fleet.host(at))
@@ -159,7 +160,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
                 .record("link-up", &[("worker", name.clone()), ("now", now)]);
             up?;
             Ok(format!(
-                "link of {host} ({name}) down for {:?}, up",
+                "link of {host} ({name}) holding {held} run(s) down for {:?}, up",
                 outage()
             ))
         }
@@ -174,6 +175,18 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             Ok("PostgreSQL stop -m immediate, restart".to_owned())
         }
     }
+}
+
+/// Waits (a bounded time) until worker `at` holds a run, so that the fault interrupts work;
+/// returns how many it holds.
+async fn wait_for_a_run(targets: &Targets<'_>, at: usize) -> usize {
+    let deadline = Instant::now() + WAIT_FOR_RUN;
+    let mut held = open_runs(targets, at);
+    while held == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        held = open_runs(targets, at);
+    }
+    held
 }
 
 /// Runs the current incarnation of worker `at` has started and not ended, by its ledger.

@@ -32,6 +32,8 @@ struct Size {
     poison: u32,
 }
 
+/// The quiet time after the last fault.
+const SETTLE: Duration = Duration::from_secs(5);
 /// How long the queue may take to drain once the producer is done.
 const DRAIN_FOR: Duration = Duration::from_secs(120);
 
@@ -43,8 +45,8 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
         .unwrap_or_else(|| crate::ledger::now_micros() % 1_000_000);
     let size = if options.quick {
         Size {
-            cycles: options.cycles.unwrap_or(2),
-            jobs: 400,
+            cycles: options.cycles.unwrap_or(3),
+            jobs: 600,
             poison: 2,
         }
     } else {
@@ -166,6 +168,8 @@ async fn play(
         println!("[{:>3}/{}] {what}", i + 1, schedule.len());
         let _ = std::io::stdout().flush();
     }
+    // The last fault's effects (a rejoin, a redelivery) play out before the drain.
+    tokio::time::sleep(SETTLE).await;
     let deadline = Instant::now() + planned + Duration::from_secs(60);
     loop {
         match producer.0.try_wait() {
@@ -260,10 +264,10 @@ fn start_producer(
             "--poison",
             &size.poison.to_string(),
         ])
-        // Spread over most of the schedule, so every fault meets a queue with work in it.
+        // Spread over the schedule, so every fault meets a queue with work in it.
         .args([
             "--seconds",
-            &format!("{:.1}", planned.as_secs_f64() * 0.9),
+            &format!("{:.1}", planned.as_secs_f64()),
             "--seed",
             &seed.to_string(),
             "--ledger",

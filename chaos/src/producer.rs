@@ -21,8 +21,8 @@ use crate::settings;
 /// How long one batch is retried while the store is down before the producer gives up on
 /// it (it writes `gave-up`: those jobs were never promised).
 const RETRY_FOR: Duration = Duration::from_secs(30);
-/// The largest batch: bigger than the rate limit's burst, so the limit binds.
-const MAX_BATCH: u64 = 80;
+/// The largest burst: more than the rate limit lets start in a second, so it binds.
+const MAX_BURST: u64 = 250;
 
 /// How a batch reaches the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +45,14 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
     let started = Instant::now();
     let mut next = 0u64;
     while next < options.jobs {
-        let size = rng.u64(1..=MAX_BATCH).min(options.jobs - next);
+        // Mostly small batches, now and then a burst bigger than the rate limit lets start
+        // in a second.
+        let size = if rng.u8(0..8) == 0 {
+            rng.u64(100..=MAX_BURST)
+        } else {
+            rng.u64(1..=20)
+        };
+        let size = size.min(options.jobs - next);
         let mut jobs: Vec<ChaosJob> = (next..next + size)
             .map(|n| ChaosJob::random(n, &mut rng))
             .collect();

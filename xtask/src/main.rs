@@ -31,7 +31,7 @@ bench:
 
 chaos (as root for network namespaces; otherwise on loopback, link faults skipped):
   --quick      a few cycles of each fault, a few hundred jobs (a few minutes)
-  --cycles N   cycles of each fault kind (default 20, quick 2)
+  --cycles N   cycles of each fault kind (default 20, quick 3)
   --seed S     replay an earlier run's fault schedule and workload
   --workers N  worker processes, 3 or 4 (default 4)";
 

@@ -28,15 +28,30 @@ pub(crate) struct Delivery {
     /// Redelivery after each kill: µs from the kill to the next start of each job held.
     pub(crate) redeliveries: Vec<u64>,
     pub(crate) not_redelivered: Vec<String>,
+    /// Held jobs whose next claim was itself lost before a run started: not timed.
+    pub(crate) reclaims_lost: usize,
     /// Runs open on a host when its link went down, and those not ended in time.
     pub(crate) cut_off_runs: usize,
     pub(crate) unfenced: Vec<String>,
-    /// Links that came back, and those whose host started a run afterwards.
+    /// Runs open on a process when it was paused; of those, stopped by their token after
+    /// SIGCONT, and finished after SIGCONT although the job had started elsewhere (their
+    /// acks must have been refused).
+    pub(crate) paused_runs: usize,
+    pub(crate) fenced_on_wake: usize,
+    pub(crate) zombie_acks: usize,
+    /// Zombie acks the paused process did not count as refused (`stale`).
+    pub(crate) zombie_acks_taken: Vec<String>,
+    /// Zombie acks whose process left no counters line after them (killed within a second).
+    pub(crate) zombie_acks_unverified: usize,
+    /// Links that came back with work left to take, and those whose host started a run
+    /// afterwards.
     pub(crate) links: usize,
     pub(crate) rejoined: usize,
 }
 
 const TERMINAL: [&str; 3] = ["completed", "dead", "cancelled"];
+/// Time for a host whose link came back to reconnect (µs).
+const REJOIN_WITHIN: u64 = 2_000_000;
 
 pub(crate) fn check(evidence: &Evidence) -> Delivery {
     let mut found = Delivery {
@@ -113,6 +128,7 @@ pub(crate) fn check(evidence: &Evidence) -> Delivery {
     }
 
     redelivery(evidence, &runs_of, &mut found);
+    pauses(evidence, &runs_of, &mut found);
     partitions(evidence, &mut found);
     found
 }
@@ -131,6 +147,9 @@ fn redelivery(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &m
                 .get(&run.job)
                 .and_then(|runs| runs.iter().find(|other| other.start > *killed_at));
             match next {
+                // The next claim (attempt + 1) went to a worker that died or was cut off
+                // before it started the run; when that claim happened is not in any ledger.
+                Some(next) if next.attempt > run.attempt + 1 => found.reclaims_lost += 1,
                 Some(next) => found.redeliveries.push(next.start - killed_at),
                 None => {
                     let row = evidence.rows.get(&run.job);
@@ -146,6 +165,60 @@ fn redelivery(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &m
                     }
                 }
             }
+        }
+    }
+}
+
+/// For each pause: the runs the process held. One that finished after SIGCONT while its
+/// job had meanwhile started on another claim is a zombie: its ack must have been refused,
+/// which the process counts as `stale`.
+fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut Delivery) {
+    let mut zombies: BTreeMap<&str, Vec<(u64, &Run)>> = BTreeMap::new();
+    for (process, span) in &evidence.faults.pauses {
+        let held = evidence.runs.iter().filter(|run| {
+            &run.process == process
+                && run.start < span.from
+                && run.end.is_none_or(|end| end.at() > span.from)
+        });
+        for run in held {
+            found.paused_runs += 1;
+            match run.end {
+                Some(End::Cancelled(_)) => found.fenced_on_wake += 1,
+                Some(End::Done(done)) => {
+                    let taken_over = runs_of.get(&run.job).is_some_and(|runs| {
+                        runs.iter()
+                            .any(|other| other.start > span.from && other.start < done)
+                    });
+                    if taken_over {
+                        found.zombie_acks += 1;
+                        zombies
+                            .entry(process.as_str())
+                            .or_default()
+                            .push((done, run));
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    for (process, runs) in zombies {
+        let latest = runs.iter().map(|(done, _)| *done).max().unwrap_or(0);
+        let counted = evidence
+            .counters
+            .get(process)
+            .and_then(|lines| lines.iter().rev().find(|line| line.t > latest))
+            .map(|line| line.stale);
+        match counted {
+            None => found.zombie_acks_unverified += runs.len(),
+            Some(stale) if (stale as usize) < runs.len() => {
+                for (done, run) in runs {
+                    found.zombie_acks_taken.push(format!(
+                        "job {} (n={}) run {} on {process} done at {done} after another claim started it; {process} counted {stale} refused ack(s)",
+                        run.job, run.n, run.attempt
+                    ));
+                }
+            }
+            Some(_) => {}
         }
     }
 }
@@ -190,7 +263,13 @@ fn partitions(evidence: &Evidence, found: &mut Delivery) {
                 ));
             }
         }
-        if span.to != u64::MAX {
+        // Only links after which there was work to take: a run started anywhere more than
+        // a reconnect's time after the link came back.
+        let work_left = evidence
+            .runs
+            .iter()
+            .any(|run| run.start > span.to.saturating_add(REJOIN_WITHIN));
+        if span.to != u64::MAX && work_left {
             found.links += 1;
             if evidence
                 .runs

@@ -144,7 +144,7 @@ fn judge(evidence: &Evidence) -> Report {
         stale_total(evidence).to_string(),
     );
     info(
-        "links back up / host took work again",
+        "links back up with work left / host took work again",
         format!("{} / {}", delivery.links, delivery.rejoined),
     );
 
@@ -183,10 +183,14 @@ fn judge(evidence: &Evidence) -> Report {
         "redelivery after kill -9 (p50 / max)",
         match (times.get(times.len() / 2), times.last()) {
             (Some(p50), Some(max)) => format!(
-                "{} ms / {} ms over {} jobs",
+                "{} ms / {} ms over {} jobs{}",
                 p50 / 1000,
                 max / 1000,
-                times.len()
+                times.len(),
+                match delivery.reclaims_lost {
+                    0 => String::new(),
+                    lost => format!(" (+{lost} re-claimed by a worker that failed before starting it: not timed)"),
+                }
             ),
             _ => "no job held at a kill".to_owned(),
         },
@@ -236,6 +240,22 @@ fn judge(evidence: &Evidence) -> Report {
         "0",
         delivery.rolled_back_present.is_empty(),
         delivery.rolled_back_present.clone(),
+    ));
+    rows.push(must(
+        "late acks of paused workers refused",
+        format!(
+            "{} of {} held runs finished after SIGCONT on a job run elsewhere; {} stopped by their fence{}",
+            delivery.zombie_acks,
+            delivery.paused_runs,
+            delivery.fenced_on_wake,
+            match delivery.zombie_acks_unverified {
+                0 => String::new(),
+                unverified => format!("; {unverified} unverified (process killed before counting)"),
+            }
+        ),
+        "all refused (stale)",
+        delivery.zombie_acks_taken.is_empty(),
+        delivery.zombie_acks_taken.clone(),
     ));
     rows.push(must(
         "runs cut off by link down, ended within the lease",
