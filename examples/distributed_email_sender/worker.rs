@@ -7,11 +7,10 @@ use std::time::Duration;
 use brigade::CancellationToken;
 use brigade::hooks::RunOutcome;
 use brigade::middleware::{Backoff, Jitter, Retry};
-use brigade::postgres::PgStore;
-use brigade::queue::{Delivery, GlobalRate, Worker};
+use brigade::queue::{Delivery, GlobalRate, Store, Worker};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::{Email, QUEUE, SCHEMA};
+use crate::{Email, QUEUE};
 
 /// Why a send failed, as the retry policy needs to know it.
 #[derive(Debug)]
@@ -47,17 +46,13 @@ async fn send(client: &reqwest::Client, relay: &str, email: &Email) -> Result<()
     }
 }
 
-/// Runs one worker until SIGTERM (graceful: running sends finish, the rest go back).
-pub(crate) async fn run(
-    url: &str,
+/// Runs one worker on `store` until SIGTERM (graceful: running sends finish, the rest go
+/// back).
+pub(crate) async fn run<S: Store>(
+    store: S,
     relay: &str,
     name: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let store = PgStore::builder(url)
-        .schema(SCHEMA)
-        .max_connections(4)
-        .connect()
-        .await?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
