@@ -40,7 +40,17 @@ pub struct LocalServer {
     child: Mutex<Option<Child>>,
 }
 
-/// Why a local server could not be started or controlled.
+/// Why a local server could not be started or controlled; its message says what to do
+/// (which package to install, or the server's log).
+///
+/// # Examples
+///
+/// ```no_run
+/// match brigade_redis::LocalServer::start() {
+///     Ok(server) => println!("Redis on {}", server.url()),
+///     Err(error) => eprintln!("no local Redis: {error}"),
+/// }
+/// ```
 #[derive(Debug)]
 pub struct LocalServerError {
     message: String,

@@ -20,6 +20,16 @@ use crate::scripts::Scripts;
 use crate::wakeups::{Wakeups, listen};
 
 /// The key prefix a store uses unless told otherwise.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), brigade_queue::StoreError> {
+/// let store = brigade_redis::RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// assert_eq!(store.prefix(), brigade_redis::DEFAULT_PREFIX);
+/// # Ok(())
+/// # }
+/// ```
 pub const DEFAULT_PREFIX: &str = "brigade";
 
 /// How many jobs one pass of retention, replay-all or rescue handles in one script, so no
@@ -163,8 +173,9 @@ impl RedisStoreBuilder {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`, `rediss://` for TLS is not built in)
-    /// with the default prefix.
+    /// Connects to `url` (`redis://[user:password@]host:port[/db]`) with the default
+    /// prefix. TLS (`rediss://`) needs one of the `redis` crate's TLS features turned on in
+    /// your build.
     ///
     /// # Errors
     ///
