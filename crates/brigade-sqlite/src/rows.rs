@@ -48,8 +48,7 @@ fn payload(text: &str) -> Result<Value, StoreError> {
 }
 
 /// The columns [`claim`] reads.
-pub(crate) const CLAIM_COLUMNS: &str =
-    "jobs.id, jobs.queue, jobs.payload, jobs.attempt, jobs.max_attempts, jobs.priority, jobs.lease_token, jobs.enqueued_at";
+pub(crate) const CLAIM_COLUMNS: &str = "jobs.id, jobs.queue, jobs.payload, jobs.attempt, jobs.max_attempts, jobs.priority, jobs.lease_token, jobs.enqueued_at";
 
 pub(crate) fn claim(row: &SqliteRow) -> Result<Claim, StoreError> {
     let text: String = row.try_get("payload").map_err(store_error)?;

@@ -23,7 +23,9 @@ pub(crate) struct Wakeups {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere while holding one of these maps leaves it consistent: every
     // operation on them is a single insert or removal.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Wakeups {
