@@ -38,6 +38,8 @@
 //! | `P:{q}:job:<id>` | hash | the job: payload, state, attempt, max attempts, priority, run-at, times, last error, unique key, current fencing token and owner, stream entry |
 //! | `P:{q}:ready:<priority>` | stream | one entry per waiting or running job of that priority, consumer group `workers` |
 //! | `P:{q}:levels` | sorted set | the priority levels with undelivered entries |
+//! | `P:{q}:streams` | set | every priority level that has a stream |
+//! | `P:{q}:tidied` | string | present for a minute after the rescuer tidied the consumer group |
 //! | `P:{q}:delayed` | sorted set | scheduled and retrying jobs by run-at (µs) |
 //! | `P:{q}:leases` | sorted set | running jobs by lease expiry (µs, server clock) |
 //! | `P:{q}:dead` | sorted set | dead jobs by time of death |

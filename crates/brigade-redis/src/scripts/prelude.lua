@@ -47,6 +47,7 @@ local function make_ready(id, priority)
   end
   local entry = redis.call('XADD', stream, '*', 'id', id)
   redis.call('ZADD', base .. 'levels', priority, priority)
+  redis.call('SADD', base .. 'streams', priority)
   redis.call('HSET', job_key(id), 'entry', entry)
 end
 

@@ -27,4 +27,22 @@ for _, id in ipairs(expired) do
   end
 end
 if requeued > 0 then wake() end
+
+-- Once a minute, the consumer group forgets consumers (worker ids) that hold nothing and
+-- have not read for an hour: every worker process adds one, and restarts would pile them
+-- up. A consumer deleted while still alive is recreated by its next read.
+if redis.call('SET', base .. 'tidied', '1', 'NX', 'PX', 60000) then
+  for _, priority in ipairs(redis.call('SMEMBERS', base .. 'streams')) do
+    local stream = stream_key(priority)
+    if redis.call('EXISTS', stream) == 1 then
+      for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', stream, GROUP)) do
+        local info = {}
+        for i = 1, #consumer, 2 do info[consumer[i]] = consumer[i + 1] end
+        if tonumber(info['pending']) == 0 and tonumber(info['idle']) > 3600000 then
+          redis.call('XGROUP', 'DELCONSUMER', stream, GROUP, info['name'])
+        end
+      end
+    end
+  end
+end
 return {requeued, dead}
