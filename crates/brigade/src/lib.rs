@@ -37,6 +37,7 @@
 //! | `queue` | no | [`queue`]: durable queues (`brigade-queue`): `Queue`, `Worker`, the `Store` trait |
 //! | `postgres` | no | [`postgres`]: the durable store on PostgreSQL (`brigade-postgres`) |
 //! | `redis` | no | [`redis`]: the durable store on Redis (`brigade-redis`) |
+//! | `sqlite` | no | [`sqlite`]: the durable store in a SQLite file, no server to run (`brigade-sqlite`) |
 //! | `full` | no | everything |
 //!
 //! # Crate map
@@ -50,6 +51,7 @@
 //! | `brigade-queue` | durable jobs, the `Store` trait, the `Worker` that feeds a pool from a store |
 //! | `brigade-postgres` | the durable store on PostgreSQL |
 //! | `brigade-redis` | the durable store on Redis |
+//! | `brigade-sqlite` | the durable store in a SQLite file |
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -111,6 +113,11 @@ pub use brigade_postgres as postgres;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[doc(inline)]
 pub use brigade_redis as redis;
+
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+#[doc(inline)]
+pub use brigade_sqlite as sqlite;
 
 /// The names most programs need: `use brigade::prelude::*;`.
 pub mod prelude {

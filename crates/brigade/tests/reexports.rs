@@ -121,3 +121,13 @@ fn redis_resolves() {
     let _: Option<brigade::queue::Queue<brigade::redis::RedisStore, u8>> = None;
     let _: Option<brigade::queue::Worker<brigade::redis::RedisStore>> = None;
 }
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_resolves() {
+    let _: Option<brigade::sqlite::SqliteStore> = None;
+    let _: Option<brigade::sqlite::SqliteStoreBuilder> = None;
+    let _: Option<brigade::sqlite::Synchronous> = None;
+    let _: Option<brigade::queue::Queue<brigade::sqlite::SqliteStore, u8>> = None;
+    let _: Option<brigade::queue::Worker<brigade::sqlite::SqliteStore>> = None;
+}
