@@ -175,7 +175,9 @@ impl SqliteStore {
     ///
     /// A plain `BEGIN` takes the lock at its first write; if another writer committed
     /// after it first read, that write fails with `SQLITE_BUSY` at once, whatever the busy
-    /// timeout. Beginning immediately waits for the lock up front instead.
+    /// timeout. Beginning immediately waits for the lock up front instead. While the
+    /// transaction is open it holds the file's write lock: every other write, in this
+    /// process or another, waits for it (up to the busy timeout), so keep it short.
     ///
     /// # Errors
     ///
