@@ -565,6 +565,64 @@ impl Store for RedisStore {
             .0)
     }
 
+    async fn complete_many(&self, leases: &[Lease]) -> Vec<Result<Ack, StoreError>> {
+        // One script per queue (one slot each): usually all the leases are of one queue.
+        let mut answers: Vec<Option<Result<Ack, StoreError>>> =
+            std::iter::repeat_with(|| None).take(leases.len()).collect();
+        let mut by_queue: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+        for (at, lease) in leases.iter().enumerate() {
+            match self.queue_of(lease.id).await {
+                Ok(Some(queue)) => by_queue.entry(queue).or_default().push(at),
+                Ok(None) => answers[at] = Some(Ok(Ack::Stale)),
+                Err(error) => answers[at] = Some(Err(error)),
+            }
+        }
+        for (queue, indices) in by_queue {
+            let acked = match self.inner.keys.queue_base(&queue) {
+                Ok(base) => {
+                    let mut invocation =
+                        invocation!(self.inner.scripts.complete_many, keys: [], args: [&base]);
+                    for &at in &indices {
+                        invocation
+                            .arg(leases[at].id.get())
+                            .arg(leases[at].token.get());
+                    }
+                    self.run::<Vec<i64>>(&invocation).await
+                }
+                Err(error) => Err(error),
+            };
+            match acked {
+                Ok(done) if done.len() == indices.len() => {
+                    let mut leased = lock(&self.inner.leased_queues);
+                    for (&at, done) in indices.iter().zip(done) {
+                        leased.remove(&leases[at].id.get());
+                        answers[at] = Some(Ok(if done == 1 { Ack::Recorded } else { Ack::Stale }));
+                    }
+                }
+                Ok(done) => {
+                    let error = StoreError::Corrupt(format!(
+                        "{} answers to {} acks",
+                        done.len(),
+                        indices.len()
+                    ));
+                    for &at in &indices {
+                        answers[at] = Some(Err(error.replicate()));
+                    }
+                }
+                // One script: nothing of this queue was recorded, and every ack hears why.
+                Err(error) => {
+                    for &at in &indices {
+                        answers[at] = Some(Err(error.replicate()));
+                    }
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.unwrap_or(Ok(Ack::Stale)))
+            .collect()
+    }
+
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
         let delay = duration_micros(delay);
         Ok(self

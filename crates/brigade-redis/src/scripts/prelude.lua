@@ -94,6 +94,17 @@ local function fenced(state, current, token)
   return state == 'running' and current == token
 end
 
+-- The run under (id, token) succeeded: 1, or 0 when the token is not current.
+local function complete_one(id, token, now)
+  local job = redis.call('HMGET', job_key(id), 'state', 'token', 'entry', 'priority',
+    'unique_key')
+  if not fenced(job[1], job[2], token) then return 0 end
+  leave_running(id, job[4], job[3])
+  finish(id, 'completed', now, job[5])
+  count('running', 'completed')
+  return 1
+end
+
 -- Makes a dead job available again with its attempts reset, unless a live job holds its
 -- unique key. Returns 1 when replayed.
 local function replay_one(id)
