@@ -1,8 +1,8 @@
 //! A batch email sender that survives crashes: 1,000 emails enqueued in one PostgreSQL
 //! transaction (or one atomic batch on Redis), sent by three worker processes under a
-//! global 50-per-second limit. One
-//! worker is killed with SIGKILL mid-run and its emails are still sent; emails to
-//! mailboxes that do not exist fail for good, land dead, and are replayed once fixed.
+//! global 50-per-second limit. One worker is killed with SIGKILL mid-run and its emails are
+//! still sent; emails to mailboxes that do not exist fail for good, land dead, and are
+//! replayed once fixed.
 //!
 //! The seeds' "Batch Email Sender", moved from one process's memory to a durable queue.
 //!
