@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use brigade_queue::{DurableId, Enqueued, NewJob, RunAt, StoreError};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::sqlite::SqliteTransactionManager;
+use sqlx::{Connection, SqliteConnection, TransactionManager};
 
 use crate::error::store_error;
 use crate::rows::{delay_micros, to_micros};
@@ -43,8 +44,14 @@ pub(crate) async fn insert(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| Refused::Store(StoreError::invalid(format!("payload: {error}"))))?;
     // A savepoint inside the caller's transaction, or a transaction of our own: the batch is
-    // all or nothing, and the depth count and the insert see the same queue.
-    let mut tx = conn.begin().await?;
+    // all or nothing, and the depth count and the insert see the same queue. Our own takes
+    // the write lock up front: a deferred one that counts and then inserts would fail at
+    // once, not wait, if another process wrote in between.
+    let mut tx = if SqliteTransactionManager::get_transaction_depth(conn) == 0 {
+        conn.begin_with("BEGIN IMMEDIATE").await?
+    } else {
+        conn.begin().await?
+    };
     let mut adding: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for job in jobs {
         if let Some(cap) = job.max_depth() {

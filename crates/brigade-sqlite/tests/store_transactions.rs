@@ -76,7 +76,7 @@ async fn a_rolled_back_transaction_leaves_no_job() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plain_deferred_transaction_works_too() {
+async fn a_plain_deferred_transaction_and_a_bare_connection_work_too() {
     let dir = common::TempDir::new();
     let store = common::store_in(&dir).await;
     let mut tx = store.pool().begin().await.expect("begin");
@@ -86,6 +86,14 @@ async fn a_plain_deferred_transaction_works_too() {
         .expect("enqueue");
     tx.commit().await.expect("commit");
     assert!(store.job(enqueued.id).await.expect("job").is_some());
+    // And on a connection outside any transaction: the enqueue commits on its own.
+    let mut conn = store.pool().acquire().await.expect("connection");
+    let alone = store
+        .enqueue_in(&mut conn, NewJob::new("plain", json!(2)))
+        .await
+        .expect("enqueue");
+    drop(conn);
+    assert!(store.job(alone.id).await.expect("job").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
