@@ -43,8 +43,12 @@ fn priority(value: i64) -> i16 {
     i16::try_from(value).unwrap_or(if value < 0 { i16::MIN } else { i16::MAX })
 }
 
-fn payload(text: &str) -> Result<Value, StoreError> {
-    serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("payload: {error}")))
+/// The payload as enqueued. Text that is not JSON (the column was edited by hand) comes
+/// back as a JSON string rather than failing the read: one bad row must not fail every
+/// claim of its queue; the worker then buries it when it does not decode as the handler's
+/// type, and operators see the text in `dead_jobs`.
+fn payload(text: String) -> Value {
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
 
 /// The columns [`claim`] reads.
@@ -65,7 +69,7 @@ pub(crate) fn claim(row: &SqliteRow) -> Result<Claim, StoreError> {
         })
     };
     let mut claim = read().map_err(store_error)?;
-    claim.payload = payload(&text)?;
+    claim.payload = payload(text);
     Ok(claim)
 }
 
@@ -97,7 +101,7 @@ pub(crate) fn record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
         })
     };
     let mut record = read().map_err(store_error)?;
-    record.payload = payload(&text)?;
+    record.payload = payload(text);
     Ok(record)
 }
 
@@ -119,6 +123,18 @@ mod tests {
         assert_eq!(delay_micros(Duration::ZERO), 0);
         assert_eq!(delay_micros(Duration::from_millis(5)), 6_000);
         assert_eq!(delay_micros(Duration::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn a_payload_that_is_not_json_comes_back_as_text() {
+        assert_eq!(
+            payload(r#"{"n":1}"#.to_owned()),
+            serde_json::json!({"n": 1})
+        );
+        assert_eq!(
+            payload("not json".to_owned()),
+            Value::String("not json".into())
+        );
     }
 
     #[test]

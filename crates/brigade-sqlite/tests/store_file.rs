@@ -77,3 +77,42 @@ async fn zero_connections_is_refused() {
         .expect_err("no connections");
     assert!(!error.is_transient(), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_edited_payload_does_not_block_its_queue() {
+    use brigade_core::CancellationToken;
+    use brigade_queue::{Delivery, JobState, Queue, Store, Worker};
+
+    let dir = common::TempDir::new();
+    let store = common::store_in(&dir).await;
+    let ids = Queue::<SqliteStore, u64>::new(store.clone(), "edited")
+        .enqueue_batch(vec![1, 2])
+        .await
+        .expect("enqueue");
+    sqlx::query("UPDATE jobs SET payload = 'not json' WHERE id = ?1")
+        .bind(ids[0].id.get())
+        .execute(store.pool())
+        .await
+        .expect("edit by hand");
+    let worker = Worker::builder(store.clone(), "edited")
+        .poll(Duration::from_millis(20))
+        .handle(|_: u64, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts = store.counts("edited").await.expect("counts");
+        if counts.live() == 0 {
+            assert_eq!((counts.completed, counts.dead), (1, 1), "{counts:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "stuck at {counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    running.await.expect("worker");
+    let dead = store.job(ids[0].id).await.expect("job").expect("exists");
+    assert_eq!(dead.state, JobState::Dead);
+    assert_eq!(dead.payload, serde_json::json!("not json"));
+}
