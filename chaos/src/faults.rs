@@ -1,7 +1,9 @@
 //! The faults: a seeded schedule, and how each one is done to the running system.
 //!
 //! Faults happen one at a time, each after a random pause, so that every effect the
-//! checker sees has one cause. Each is written to the faults ledger when it begins and
+//! checker sees has one cause; after a kill the next fault also waits out the redelivery
+//! bound, so the redelivery timed is the kill's alone (a database crash in that window
+//! would hold it up, as it should). Each is written to the faults ledger when it begins and
 //! ends; the checker explains duplicate runs with these lines.
 //!
 //! | fault | how | the system must |
@@ -46,7 +48,7 @@ impl FaultKind {
     fn takes(self) -> Duration {
         // Worker faults first wait up to a few seconds for their target to hold a run.
         match self {
-            FaultKind::Kill => Duration::from_millis(1500),
+            FaultKind::Kill => Duration::from_millis(1500) + settings::redelivery_bound(),
             FaultKind::Pause | FaultKind::LinkDown => outage() + Duration::from_millis(500),
             FaultKind::DbCrash => DB_DOWN + Duration::from_millis(1500),
         }

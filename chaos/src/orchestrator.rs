@@ -167,6 +167,10 @@ async fn play(
         let what = faults::inject(*fault, targets).await?;
         println!("[{:>3}/{}] {what}", i + 1, schedule.len());
         let _ = std::io::stdout().flush();
+        if fault.kind == faults::FaultKind::Kill {
+            // The redelivery this kill starts is timed: no other fault may share its window.
+            tokio::time::sleep(settings::redelivery_bound()).await;
+        }
     }
     // The last fault's effects (a rejoin, a redelivery) play out before the drain.
     tokio::time::sleep(SETTLE).await;

@@ -6,12 +6,20 @@
 //! (its lease was lost). Failing that, a duplicate that does not overlap `p` is explained
 //! when `p`'s worker counted, in that time, a lost lease, an end it could not record or a
 //! refused ack: a store call that timed out on a busy machine costs a lease, which the
-//! contracts also allow. A duplicate that overlaps `p` on another, healthy worker is never
+//! contracts also allow. Runs are ordered by start, so a claim can start after a newer
+//! claim of the same job: a worker paused (or cut off) while a claimed run waited at the
+//! gate starts it when it wakes, before its fence notices the lost lease. That late start
+//! is explained by its own worker's fault; its end is refused like any zombie's. A duplicate that overlaps `p` on another, healthy worker is never
 //! explained: two holders at once is what fencing exists to prevent.
 
 use std::collections::BTreeMap;
 
 use super::evidence::{End, Evidence, Run};
+use crate::settings;
+
+fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// The duplicate runs, sorted out.
 #[derive(Debug, Default)]
@@ -72,6 +80,26 @@ fn explain(evidence: &Evidence, previous: &Run, next: &Run) -> Option<&'static s
     }
     if matches!(previous.end, Some(End::Cancelled(_))) {
         return Some("lease lost, run stopped");
+    }
+    if next.attempt < previous.attempt {
+        // `next` holds the older claim yet started later: its worker lost the lease while
+        // the run waited (at the gate, or frozen), and started it once it could act again.
+        let since = previous.start.saturating_sub(2 * micros(settings::LEASE));
+        if let Some((_, cause)) = evidence
+            .faults
+            .troubles_of(&next.process)
+            .into_iter()
+            // The latest: the fault the late start followed.
+            .rev()
+            .find(|(span, _)| span.meets(since, next.start))
+        {
+            return Some(match cause {
+                "paused" => "older claim started after its worker's pause",
+                "link down" => "older claim started after its worker's link came back",
+                "db crash" => "older claim started after the db restart",
+                _ => "older claim started late after a fault",
+            });
+        }
     }
     if overlaps(evidence, previous, next) {
         return None;
