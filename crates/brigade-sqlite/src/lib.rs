@@ -55,6 +55,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod ends;
 mod enqueue;
 mod error;
 mod limits;

@@ -16,6 +16,7 @@ use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
 use crate::builder::SqliteStoreBuilder;
+use crate::ends::{End, Ends};
 use crate::enqueue::{Refused, insert};
 use crate::error::store_error;
 use crate::rows::{self, delay_micros, duration_micros};
@@ -72,6 +73,8 @@ struct Inner {
     /// they queue in order instead of sleeping in SQLite's busy handler; the busy timeout
     /// then only covers other processes.
     writer: Mutex<()>,
+    /// Ends of runs waiting for a shared commit.
+    ends: Ends,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -114,6 +117,7 @@ impl SqliteStore {
                 sql: Statements::new(),
                 wakeups,
                 writer: Mutex::new(()),
+                ends: Ends::default(),
             }),
         }
     }
@@ -316,29 +320,39 @@ impl SqliteStore {
         Ok(enqueued)
     }
 
-    async fn transition(
-        &self,
-        statement: &str,
-        lease: Lease,
-        extra: impl FnOnce(Query<'_>) -> Query<'_>,
-    ) -> Result<Ack, StoreError> {
-        let (_turn, mut conn) = self.writer().await?;
-        let query = sqlx::query(statement)
-            .bind(lease.id.get())
-            .bind(lease.token.get());
-        let result = extra(query)
-            .execute(&mut *conn)
+    /// Records the ends of runs, in a commit shared with every other end waiting in this
+    /// process (see `ends.rs`), and wakes the queues of released jobs.
+    async fn end_runs(&self, ends: Vec<(Lease, End)>) -> Vec<Result<Ack, StoreError>> {
+        let waiting: Vec<_> = ends
+            .into_iter()
+            .map(|(lease, end)| self.inner.ends.add(lease, end))
+            .collect();
+        {
+            let _turn = self.inner.writer.lock().await;
+            self.inner
+                .ends
+                .flush(&self.inner.pool, &self.inner.sql)
+                .await;
+        }
+        let mut acks = Vec::with_capacity(waiting.len());
+        for waiting in waiting {
+            acks.push(waiting.answer().await.map(|(ack, released_from)| {
+                if let Some(queue) = released_from {
+                    self.inner.wakeups.wake(&queue);
+                }
+                ack
+            }));
+        }
+        acks
+    }
+
+    async fn end_run(&self, lease: Lease, end: End) -> Result<Ack, StoreError> {
+        self.end_runs(vec![(lease, end)])
             .await
-            .map_err(store_error)?;
-        Ok(if result.rows_affected() == 1 {
-            Ack::Recorded
-        } else {
-            Ack::Stale
-        })
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Corrupt("an end went unanswered".into())))
     }
 }
-
-type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 fn refusal<T>(job: T, refused: Refused) -> EnqueueError<T> {
     match refused {
@@ -443,41 +457,31 @@ impl Store for SqliteStore {
     }
 
     async fn complete(&self, lease: Lease) -> Result<Ack, StoreError> {
-        self.transition(&self.inner.sql.complete, lease, |query| query)
-            .await
+        self.end_run(lease, End::Complete).await
+    }
+
+    async fn complete_many(&self, leases: &[Lease]) -> Vec<Result<Ack, StoreError>> {
+        let ends = leases.iter().map(|lease| (*lease, End::Complete)).collect();
+        self.end_runs(ends).await
     }
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
-        let error = error.to_owned();
-        self.transition(&self.inner.sql.retry, lease, |query| {
-            query.bind(delay_micros(delay)).bind(error)
-        })
-        .await
+        let end = End::Retry {
+            delay_us: delay_micros(delay),
+            error: error.to_owned(),
+        };
+        self.end_run(lease, end).await
     }
 
     async fn bury(&self, lease: Lease, error: &str) -> Result<Ack, StoreError> {
-        let error = error.to_owned();
-        self.transition(&self.inner.sql.bury, lease, |query| query.bind(error))
-            .await
+        let end = End::Bury {
+            error: error.to_owned(),
+        };
+        self.end_run(lease, end).await
     }
 
     async fn release(&self, lease: Lease) -> Result<Ack, StoreError> {
-        let queue: Option<String> = {
-            let (_turn, mut conn) = self.writer().await?;
-            sqlx::query_scalar(&self.inner.sql.release)
-                .bind(lease.id.get())
-                .bind(lease.token.get())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(store_error)?
-        };
-        match queue {
-            Some(queue) => {
-                self.inner.wakeups.wake(&queue);
-                Ok(Ack::Recorded)
-            }
-            None => Ok(Ack::Stale),
-        }
+        self.end_run(lease, End::Release).await
     }
 
     async fn rescue(&self, queue: &str) -> Result<Rescued, StoreError> {
