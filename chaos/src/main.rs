@@ -25,6 +25,19 @@
 //! concurrency limits. It prints a table and exits non-zero when a MUST fails.
 //!
 //! `brigade-chaos check --ledger-dir D` re-runs the checker on the files a run left.
+//!
+//! Choices worth knowing:
+//!
+//! - The jobs table is dumped to `jobs.tsv` beside the ledgers before the server goes, so
+//!   a run's evidence is complete on disk and `check` needs no database.
+//! - Poison jobs are part of the workload, not of the fault schedule: the producer spreads
+//!   them through the run and each aborts whichever worker claims it, three times.
+//! - Kill, pause and link down wait (at most 3 s) for their target to hold a run, so that
+//!   they interrupt work rather than an idle process.
+//! - Faults never overlap, and a kill's redelivery window is kept free of other faults:
+//!   every duplicate and every delay then has one cause to be held against.
+//! - Timestamps are wall-clock microseconds: every process runs on one machine (the
+//!   namespaces share its clock), and the store's own clock never enters a comparison.
 
 mod check;
 mod cli;

@@ -67,10 +67,17 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
         size.poison,
         options.workers
     );
-    println!(
-        "replay with: cargo xtask chaos{} --seed {seed}",
-        if options.quick { " --quick" } else { "" }
-    );
+    let mut replay = String::from("cargo xtask chaos");
+    if options.quick {
+        replay.push_str(" --quick");
+    }
+    if let Some(cycles) = options.cycles {
+        replay.push_str(&format!(" --cycles {cycles}"));
+    }
+    if options.workers != 4 {
+        replay.push_str(&format!(" --workers {}", options.workers));
+    }
+    println!("replay with: {replay} --seed {seed}");
     println!("ledgers: {}", dir.display());
 
     // Declared in reverse order of teardown: locals drop last-declared first.
