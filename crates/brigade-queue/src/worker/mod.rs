@@ -292,7 +292,17 @@ async fn run_claim<S: Store>(
             };
             match passage {
                 Passage::Open { holds_units } => {
-                    let end = prepared.start(Arc::clone(&fence)).await;
+                    // A last look before the handler runs: a wait for the limits can
+                    // outlast the lease (a paused process, a long queue for units), and
+                    // the self-fencing tick may not have run since.
+                    let end = if fence.reason() != StopReason::None {
+                        RunEnd::stopped(&fence)
+                    } else if !vouched_for(&shared, lease) {
+                        fence.stop(StopReason::LeaseLost);
+                        RunEnd::stopped(&fence)
+                    } else {
+                        prepared.start(Arc::clone(&fence)).await
+                    };
                     if holds_units {
                         give_back_units(&shared, lease).await;
                     }
@@ -305,6 +315,15 @@ async fn run_claim<S: Store>(
     };
     record(&shared, lease, end).await;
     shared.held.remove(lease);
+}
+
+/// Whether this host can still vouch for `lease` beyond the self-fencing margin.
+fn vouched_for<S>(shared: &Shared<S>, lease: Lease) -> bool {
+    let margin = fence_margin(shared.settings.lease);
+    shared
+        .held
+        .expires(lease)
+        .is_some_and(|expires| Instant::now() + margin < expires)
 }
 
 async fn give_back_units<S: Store>(shared: &Shared<S>, lease: Lease) {
