@@ -1,29 +1,32 @@
-//! The durable benchmark: brigade's PostgreSQL queue against apalis's, with worker
-//! processes of this same binary, printing one JSON object per line on stdout for
-//! `cargo xtask bench durable`.
+//! The durable benchmark: brigade's queues against apalis's on PostgreSQL, Redis and
+//! SQLite, with worker processes of this same binary, printing one JSON object per line on
+//! stdout for `cargo xtask bench durable`.
 //!
 //! ```text
-//! brigade-durable [--quick]                                   the coordinator
-//! brigade-durable --worker SUBJECT --url URL --name NAME --concurrency N
+//! brigade-durable [--quick] [postgres|redis|sqlite]...        the coordinator (all engines by default)
+//! brigade-durable --worker SIDE --engine ENGINE --url URL --name NAME --concurrency N
 //! ```
 //!
-//! Coordinator events, in order: `plan` (sizes, measurements and the server's settings),
-//! then per measurement `start` and `sample`, then `done`. The database server is the one
-//! of `DATABASE_URL` when it is set, else a throwaway local cluster.
+//! Coordinator events, in order: `plan` (sizes, measurements and each engine's server
+//! settings), then per measurement `start` and `sample`, then `done`. PostgreSQL is the
+//! server of `DATABASE_URL` when it is set, else a throwaway local cluster; Redis is always
+//! a throwaway `redis-server` (every row flushes it); SQLite files go to the temporary
+//! directory.
 
 use std::io::Write;
 
 use brigade_benches::Scale;
 use brigade_benches::durable::{
-    DurablePlan, DurableSubject, describe_server, run_plan, run_worker_process,
+    DurablePlan, DurableSubject, Engine, Side, describe_server, run_plan, run_worker_process,
 };
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: brigade-durable [--quick]\n       brigade-durable --worker SUBJECT --url URL --name NAME --concurrency N";
+const USAGE: &str = "usage: brigade-durable [--quick] [postgres|redis|sqlite]...\n       brigade-durable --worker SIDE --engine ENGINE --url URL --name NAME --concurrency N";
 
 enum Role {
     Coordinator {
         scale: Scale,
+        engines: Vec<Engine>,
     },
     Worker {
         subject: DurableSubject,
@@ -35,7 +38,8 @@ enum Role {
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Role, String> {
     let mut scale = Scale::Full;
-    let (mut subject, mut url, mut name, mut concurrency) = (None, None, None, 16);
+    let mut engines = Vec::new();
+    let (mut side, mut engine, mut url, mut name, mut concurrency) = (None, None, None, None, 16);
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -43,9 +47,13 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Role, String> {
             "--quick" => scale = Scale::Quick,
             "--worker" => {
                 let given = value()?;
-                subject = Some(
-                    DurableSubject::from_name(&given)
-                        .ok_or_else(|| format!("unknown subject `{given}`"))?,
+                side =
+                    Some(Side::from_name(&given).ok_or_else(|| format!("unknown side `{given}`"))?);
+            }
+            "--engine" => {
+                let given = value()?;
+                engine = Some(
+                    Engine::from_name(&given).ok_or_else(|| format!("unknown engine `{given}`"))?,
                 );
             }
             "--url" => url = Some(value()?),
@@ -56,17 +64,26 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Role, String> {
                     .parse()
                     .map_err(|_| format!("bad concurrency `{given}`"))?;
             }
+            selection if !Engine::selected(selection).is_empty() => {
+                engines.extend(Engine::selected(selection));
+            }
             _ => return Err(format!("unknown argument `{arg}`\n{USAGE}")),
         }
     }
-    Ok(match subject {
-        Some(subject) => Role::Worker {
-            subject,
+    if engines.is_empty() {
+        engines = Engine::ALL.to_vec();
+    }
+    Ok(match side {
+        Some(side) => Role::Worker {
+            subject: DurableSubject {
+                engine: engine.ok_or("--worker needs --engine")?,
+                side,
+            },
             url: url.ok_or("--worker needs --url")?,
-            name: name.unwrap_or_else(|| subject.name().to_owned()),
+            name: name.unwrap_or_else(|| side.name().to_owned()),
             concurrency,
         },
-        None => Role::Coordinator { scale },
+        None => Role::Coordinator { scale, engines },
     })
 }
 
@@ -78,13 +95,24 @@ fn emit(value: &Value) {
     }
 }
 
-async fn coordinate(scale: Scale) -> Result<(), String> {
-    let plan = DurablePlan::new(scale);
-    let server = describe_server().await?;
+async fn coordinate(scale: Scale, engines: &[Engine]) -> Result<(), String> {
+    let plan = DurablePlan::new(scale, engines);
+    let mut servers = serde_json::Map::new();
+    for &engine in engines {
+        servers.insert(engine.name().to_owned(), describe_server(engine).await?);
+    }
+    let engine_names: Vec<&str> = engines.iter().map(|engine| engine.name()).collect();
     let measurements: Vec<Value> = plan
         .measurements
         .iter()
-        .map(|m| json!({"workload": m.workload(), "subject": m.subject().name(), "processes": m.processes()}))
+        .map(|m| {
+            json!({
+                "workload": m.workload(),
+                "engine": m.subject().engine.name(),
+                "subject": m.subject().side.name(),
+                "processes": m.processes(),
+            })
+        })
         .collect();
     emit(&json!({
         "event": "plan",
@@ -94,8 +122,9 @@ async fn coordinate(scale: Scale) -> Result<(), String> {
         "latency_rate": plan.latency_rate,
         "prefilled_rows": plan.prefilled_rows,
         "concurrency": plan.concurrency,
+        "engines": engine_names,
         "measurements": measurements,
-        "server": server,
+        "servers": servers,
     }));
     run_plan(&plan, |event| emit(&event)).await?;
     emit(&json!({"event": "done"}));
@@ -122,7 +151,7 @@ fn main() {
     };
     let result = runtime.block_on(async {
         match role {
-            Role::Coordinator { scale } => coordinate(scale).await,
+            Role::Coordinator { scale, engines } => coordinate(scale, &engines).await,
             Role::Worker {
                 subject,
                 url,

@@ -1,22 +1,23 @@
-//! The coordinator: prepares a fresh database per measurement, enqueues, starts the worker
-//! processes, watches the table drain, and turns the workers' logs into samples.
+//! The coordinator: prepares fresh storage per measurement, enqueues, starts the worker
+//! processes, watches the queue drain through the subject's own count, and turns the
+//! workers' logs into samples. Nothing in it knows which engine it drives.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgConnection, PgPool};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::job::{NoopJob, wall_clock_us};
 use super::plan::{DurablePlan, Measurement};
+use super::site::Site;
 use super::{DurableSubject, Producer};
 
-/// How often the coordinator counts unfinished jobs: often enough to stop the workers
-/// soon after the last job, rarely enough to cost the database nothing measurable.
-const WATCH_EVERY: Duration = Duration::from_millis(25);
+/// How often the coordinator counts unfinished jobs: the end of a throughput run is the
+/// first look that finds none, so this bounds its error (5 ms in a run of a second or
+/// more); each look is one indexed count, a few hash reads, or one small SQLite read.
+const WATCH_EVERY: Duration = Duration::from_millis(5);
 
 /// Jobs per `enqueue_batch` when the throughput jobs are enqueued up front.
 const ENQUEUE_BATCH: usize = 1_000;
@@ -25,15 +26,17 @@ const ENQUEUE_BATCH: usize = 1_000;
 ///
 /// # Errors
 ///
-/// When the database cannot be reached or prepared, a worker process fails, a run misses
+/// When the storage cannot be reached or prepared, a worker process fails, a run misses
 /// a job, or a measurement overruns its time bound.
 pub async fn run_plan(plan: &DurablePlan, mut emit: impl FnMut(Value)) -> Result<(), String> {
     for (index, measurement) in plan.measurements.iter().enumerate() {
+        let subject = measurement.subject();
         emit(json!({
             "event": "start",
             "index": index,
             "workload": measurement.workload(),
-            "subject": measurement.subject().name(),
+            "engine": subject.engine.name(),
+            "subject": subject.side.name(),
             "processes": measurement.processes(),
         }));
         let sample = match *measurement {
@@ -49,81 +52,19 @@ pub async fn run_plan(plan: &DurablePlan, mut emit: impl FnMut(Value)) -> Result
     Ok(())
 }
 
-/// The server the databases live on, with the settings that bear on the numbers.
-///
-/// # Errors
-///
-/// When no server can be reached or started.
-pub async fn describe_server() -> Result<Value, String> {
-    let url = brigade_postgres::fresh_database()
-        .await
-        .map_err(|error| error.to_string())?;
-    let mut conn = PgConnection::connect(&url)
-        .await
-        .map_err(|error| error.to_string())?;
-    let mut setting = async |sql: &str| -> Result<String, String> {
-        sqlx::query_scalar::<_, String>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|error| format!("{sql}: {error}"))
-    };
-    let server = json!({
-        "version": setting("SHOW server_version").await?,
-        "fsync": setting("SHOW fsync").await?,
-        "synchronous_commit": setting("SHOW synchronous_commit").await?,
-        "shared_buffers": setting("SHOW shared_buffers").await?,
-        "source": if std::env::var("DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
-            "DATABASE_URL"
-        } else {
-            "a throwaway local cluster"
-        },
-    });
-    let _ = conn.close().await;
-    drop_database(&url).await;
-    Ok(server)
+/// Fresh storage, and the subject's producer on it.
+async fn prepare(subject: DurableSubject) -> Result<(Site, Producer), String> {
+    let site = Site::fresh(subject.engine).await?;
+    let producer = subject.producer(&site.url()).await?;
+    Ok((site, producer))
 }
 
-/// A fresh database, the subject's producer on it, and a small pool to watch it with.
-struct Prepared {
-    url: String,
-    producer: Producer,
-    watch: PgPool,
-}
-
-async fn prepare(subject: DurableSubject) -> Result<Prepared, String> {
-    let url = brigade_postgres::fresh_database()
-        .await
-        .map_err(|error| error.to_string())?;
-    let producer = subject.producer(&url).await?;
-    let watch = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .map_err(|error| format!("watch pool: {error}"))?;
-    Ok(Prepared {
-        url,
-        producer,
-        watch,
-    })
-}
-
-/// Drops a measurement's database: a million-row table should not outlive its row.
-async fn drop_database(url: &str) {
-    let Some((server, name)) = url.rsplit_once('/') else {
-        return;
-    };
-    let name = name.split('?').next().unwrap_or(name);
-    if let Ok(mut conn) = PgConnection::connect(&format!("{server}/postgres")).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-        let _ = conn.close().await;
-    }
-}
-
-/// Fills brigade's table with `rows` completed jobs, finished a day ago, then vacuums and
-/// analyzes it as autovacuum would have on a table that grew this big over time.
-async fn prefill(watch: &PgPool, rows: u64) -> Result<(), String> {
+/// Fills brigade's PostgreSQL table with `rows` completed jobs, finished a day ago, then
+/// vacuums and analyzes it as autovacuum would have on a table that grew this big over time.
+async fn prefill(producer: &Producer, rows: u64) -> Result<(), String> {
+    let store = producer
+        .brigade_postgres()
+        .ok_or("only brigade's PostgreSQL table is prefilled")?;
     let rows = i64::try_from(rows).map_err(|_| "too many rows".to_owned())?;
     sqlx::query(
         "INSERT INTO brigade.jobs (queue, state, payload, attempt, max_attempts, enqueued_at, run_at, finished_at)
@@ -132,11 +73,11 @@ async fn prefill(watch: &PgPool, rows: u64) -> Result<(), String> {
          FROM generate_series(1, $1) AS g",
     )
     .bind(rows)
-    .execute(watch)
+    .execute(store.pool())
     .await
     .map_err(|error| format!("prefill: {error}"))?;
     sqlx::query("VACUUM ANALYZE brigade.jobs")
-        .execute(watch)
+        .execute(store.pool())
         .await
         .map_err(|error| format!("vacuum: {error}"))?;
     Ok(())
@@ -158,7 +99,13 @@ impl WorkerProcess {
     ) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|error| error.to_string())?;
         let mut child = Command::new(exe)
-            .args(["--worker", subject.name(), "--url", url, "--name", name])
+            .args([
+                "--worker",
+                subject.side.name(),
+                "--engine",
+                subject.engine.name(),
+            ])
+            .args(["--url", url, "--name", name])
             .args(["--concurrency", &concurrency.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -221,7 +168,7 @@ async fn start_workers(
             WorkerProcess::spawn(
                 subject,
                 url,
-                &format!("{}-{index}", subject.name()),
+                &format!("{}-{index}", subject.side.name()),
                 concurrency,
             )
             .await?,
@@ -247,29 +194,32 @@ async fn stop_workers(workers: Vec<WorkerProcess>) -> Result<Vec<[i64; 3]>, Stri
     Ok(runs)
 }
 
-/// Waits until no job of the run is unfinished, for at most `bound`.
+/// Waits until no job of the run is unfinished, for at most `bound`; returns when (µs
+/// since the epoch) the first look found none.
 async fn wait_drained(
     subject: DurableSubject,
-    watch: &PgPool,
+    producer: &Producer,
     bound: Duration,
-) -> Result<(), String> {
+) -> Result<i64, String> {
     let deadline = Instant::now() + bound;
     loop {
-        let unfinished: i64 = sqlx::query_scalar(subject.unfinished_sql())
-            .fetch_one(watch)
-            .await
-            .map_err(|error| format!("watch: {error}"))?;
+        let unfinished = producer.unfinished().await?;
         if unfinished == 0 {
-            return Ok(());
+            return Ok(wall_clock_us());
         }
         if Instant::now() >= deadline {
             return Err(format!(
                 "{}: {unfinished} jobs still unfinished after {bound:?}",
-                subject.name()
+                label(subject)
             ));
         }
         tokio::time::sleep(WATCH_EVERY).await;
     }
+}
+
+/// `brigade on redis`: how errors name a subject.
+fn label(subject: DurableSubject) -> String {
+    format!("{} on {}", subject.side.name(), subject.engine.name())
 }
 
 /// Checks that every job `0..jobs` ran, and returns how many runs were repeats.
@@ -284,7 +234,7 @@ fn check_runs(subject: DurableSubject, runs: &[[i64; 3]], jobs: u64) -> Result<u
             None => {
                 return Err(format!(
                     "{}: a run of unknown job {}",
-                    subject.name(),
+                    label(subject),
                     run[0]
                 ));
             }
@@ -292,7 +242,7 @@ fn check_runs(subject: DurableSubject, runs: &[[i64; 3]], jobs: u64) -> Result<u
     }
     let missing = seen.iter().filter(|seen| !**seen).count();
     if missing > 0 {
-        return Err(format!("{}: {missing} jobs never ran", subject.name()));
+        return Err(format!("{}: {missing} jobs never ran", label(subject)));
     }
     Ok(runs.len() - seen.len())
 }
@@ -303,13 +253,9 @@ async fn throughput(
     processes: usize,
     prefilled: u64,
 ) -> Result<Value, String> {
-    let Prepared {
-        url,
-        mut producer,
-        watch,
-    } = prepare(subject).await?;
+    let (site, mut producer) = prepare(subject).await?;
     if prefilled > 0 {
-        prefill(&watch, prefilled).await?;
+        prefill(&producer, prefilled).await?;
     }
     let jobs = plan.throughput_jobs;
     let enqueue_started = Instant::now();
@@ -327,26 +273,29 @@ async fn throughput(
             )
             .await?;
         next = end;
+        if enqueue_started.elapsed() > plan.time_bound {
+            return Err(format!(
+                "{}: enqueueing overran {:?}",
+                label(subject),
+                plan.time_bound
+            ));
+        }
     }
     let enqueue_seconds = enqueue_started.elapsed().as_secs_f64();
-    let workers = start_workers(subject, &url, processes, plan.concurrency).await?;
-    let drained = wait_drained(subject, &watch, plan.time_bound).await;
+    let workers = start_workers(subject, &site.url(), processes, plan.concurrency).await?;
+    let drained = wait_drained(subject, &producer, plan.time_bound).await;
     let runs = stop_workers(workers).await?;
-    drained?;
+    let drained_us = drained?;
     let duplicates = check_runs(subject, &runs, jobs)?;
     let first_start = runs.iter().map(|run| run[2]).min().unwrap_or(0);
-    let last_finish: f64 = sqlx::query_scalar(subject.last_finish_sql())
-        .fetch_one(&watch)
-        .await
-        .map_err(|error| format!("last finish: {error}"))?;
-    let seconds = (last_finish - first_start as f64) / 1e6;
-    watch.close().await;
+    let seconds = (drained_us - first_start) as f64 / 1e6;
     drop(producer);
-    drop_database(&url).await;
+    site.remove().await;
     Ok(json!({
         "event": "sample",
         "workload": if prefilled > 0 { "throughput-prefilled" } else { "throughput" },
-        "subject": subject.name(),
+        "engine": subject.engine.name(),
+        "subject": subject.side.name(),
         "processes": processes,
         "concurrency": plan.concurrency,
         "jobs": jobs,
@@ -359,14 +308,10 @@ async fn throughput(
 }
 
 async fn latency(plan: &DurablePlan, subject: DurableSubject) -> Result<Value, String> {
-    let Prepared {
-        url,
-        mut producer,
-        watch,
-    } = prepare(subject).await?;
-    let workers = start_workers(subject, &url, 1, plan.concurrency).await?;
-    // Both subjects listen for wake-ups; give the listener time to subscribe so the first
-    // jobs do not wait for a poll.
+    let (site, mut producer) = prepare(subject).await?;
+    let workers = start_workers(subject, &site.url(), 1, plan.concurrency).await?;
+    // Listening sides subscribe after `go`; give them time so the first jobs do not wait
+    // for a poll.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let jobs = plan.latency_jobs;
     let interval = Duration::from_secs_f64(1.0 / plan.latency_rate);
@@ -383,25 +328,25 @@ async fn latency(plan: &DurablePlan, subject: DurableSubject) -> Result<Value, S
         if started.elapsed() > plan.time_bound {
             return Err(format!(
                 "{}: enqueueing overran {:?}",
-                subject.name(),
+                label(subject),
                 plan.time_bound
             ));
         }
     }
     let offered_seconds = started.elapsed().as_secs_f64();
-    let drained = wait_drained(subject, &watch, plan.time_bound).await;
+    let drained = wait_drained(subject, &producer, plan.time_bound).await;
     let runs = stop_workers(workers).await?;
     drained?;
     let duplicates = check_runs(subject, &runs, jobs)?;
     let mut delays: Vec<i64> = runs.iter().map(|run| run[2] - run[1]).collect();
     delays.sort_unstable();
-    watch.close().await;
     drop(producer);
-    drop_database(&url).await;
+    site.remove().await;
     Ok(json!({
         "event": "sample",
         "workload": "latency",
-        "subject": subject.name(),
+        "engine": subject.engine.name(),
+        "subject": subject.side.name(),
         "processes": 1,
         "concurrency": plan.concurrency,
         "jobs": jobs,
@@ -438,7 +383,11 @@ mod tests {
     #[test]
     fn check_runs_counts_repeats_and_finds_gaps() {
         let runs = [[0, 0, 0], [1, 0, 0], [1, 0, 0]];
-        assert_eq!(check_runs(DurableSubject::Brigade, &runs, 2), Ok(1));
-        assert!(check_runs(DurableSubject::Brigade, &runs, 3).is_err());
+        let subject = DurableSubject {
+            engine: super::super::Engine::Redis,
+            side: super::super::Side::Brigade,
+        };
+        assert_eq!(check_runs(subject, &runs, 2), Ok(1));
+        assert!(check_runs(subject, &runs, 3).is_err());
     }
 }

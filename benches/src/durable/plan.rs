@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::Scale;
 
-use super::DurableSubject;
+use super::{DurableSubject, Engine, Side};
 
 /// One measurement of a durable run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,7 @@ pub enum Measurement {
         prefilled: u64,
     },
     /// Jobs enqueued one at a time at a steady rate, picked up by one worker process.
+    /// (Both variants name the subject, engine and side.)
     Latency {
         /// The queue measured.
         subject: DurableSubject,
@@ -65,9 +66,9 @@ pub struct DurablePlan {
     /// The steady enqueue rate of the latency workload, jobs/s: well under either
     /// subject's capacity, so the delay measured is pickup, not queueing.
     pub latency_rate: f64,
-    /// Finished rows in the table for the claim-with-history row.
+    /// Finished rows in brigade's PostgreSQL table for the claim-with-history row.
     pub prefilled_rows: u64,
-    /// Jobs each worker process runs at once, the same for both subjects.
+    /// Jobs each worker process runs at once, the same for every subject.
     pub concurrency: usize,
     /// The most any one load loop may take before the run fails.
     pub time_bound: Duration,
@@ -76,44 +77,52 @@ pub struct DurablePlan {
 }
 
 impl DurablePlan {
-    /// Worker process counts of the throughput workload.
-    pub const PROCESSES: [usize; 3] = [1, 2, 4];
-
-    /// The plan at `scale`: throughput on 1, 2 and 4 processes for both subjects
-    /// (alternating which goes first), brigade once more on a table holding finished
-    /// rows, then pickup latency for both.
+    /// The plan at `scale` for `engines`, engine after engine: throughput on each of the
+    /// engine's process counts for both sides (alternating which goes first), brigade once
+    /// more on a PostgreSQL table holding finished rows, then pickup latency for both.
     ///
     /// # Examples
     ///
     /// ```
     /// use brigade_benches::Scale;
-    /// use brigade_benches::durable::DurablePlan;
+    /// use brigade_benches::durable::{DurablePlan, Engine};
     ///
-    /// let plan = DurablePlan::new(Scale::Quick);
+    /// let plan = DurablePlan::new(Scale::Quick, &[Engine::Postgres]);
     /// assert_eq!(plan.measurements.len(), 9);
+    /// let plan = DurablePlan::new(Scale::Quick, &[Engine::Sqlite]);
+    /// assert_eq!(plan.measurements.len(), 6);
     /// ```
     #[must_use]
-    pub fn new(scale: Scale) -> Self {
+    pub fn new(scale: Scale, engines: &[Engine]) -> Self {
         let quick = scale == Scale::Quick;
-        let mut measurements = Vec::new();
-        for (round, processes) in Self::PROCESSES.into_iter().enumerate() {
-            let mut subjects = DurableSubject::ALL;
-            if round % 2 == 1 {
-                subjects.reverse();
-            }
-            measurements.extend(subjects.map(|subject| Measurement::Throughput {
-                subject,
-                processes,
-                prefilled: 0,
-            }));
-        }
         let prefilled_rows = if quick { 100_000 } else { 1_000_000 };
-        measurements.push(Measurement::Throughput {
-            subject: DurableSubject::Brigade,
-            processes: 1,
-            prefilled: prefilled_rows,
-        });
-        measurements.extend(DurableSubject::ALL.map(|subject| Measurement::Latency { subject }));
+        let mut measurements = Vec::new();
+        for &engine in engines {
+            let subject = |side| DurableSubject { engine, side };
+            for (round, &processes) in engine.processes().iter().enumerate() {
+                let mut sides = Side::ALL;
+                if round % 2 == 1 {
+                    sides.reverse();
+                }
+                measurements.extend(sides.map(|side| Measurement::Throughput {
+                    subject: subject(side),
+                    processes,
+                    prefilled: 0,
+                }));
+            }
+            if engine.measures_history() {
+                measurements.push(Measurement::Throughput {
+                    subject: subject(Side::Brigade),
+                    processes: 1,
+                    prefilled: prefilled_rows,
+                });
+            }
+            if engine.measures_latency() {
+                measurements.extend(Side::ALL.map(|side| Measurement::Latency {
+                    subject: subject(side),
+                }));
+            }
+        }
         DurablePlan {
             throughput_jobs: if quick { 2_000 } else { 20_000 },
             latency_jobs: if quick { 1_000 } else { 5_000 },

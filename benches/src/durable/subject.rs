@@ -1,103 +1,159 @@
-//! The two queues under measurement, and what the coordinator asks of each: a producer,
-//! and how to read progress from its table.
+//! The queues under measurement, and what the coordinator asks of each: a producer that
+//! enqueues and reports how many of its jobs are not finished yet.
 
-use super::apalis::ApalisProducer;
-use super::brigade::BrigadeProducer;
+use brigade_postgres::PgStore;
+use brigade_redis::RedisStore;
+use brigade_sqlite::SqliteStore;
+
+use super::apalis::postgres::ApalisPgProducer;
+use super::apalis::redis::ApalisRedisProducer;
+use super::apalis::sqlite::ApalisSqliteProducer;
+use super::brigade::{self, BrigadeProducer};
+use super::engine::Engine;
 use super::job::NoopJob;
 
-/// A durable queue on PostgreSQL under measurement.
+/// Whose queue runs on the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DurableSubject {
-    /// brigade-queue's `Worker` on brigade-postgres's `PgStore`.
+pub enum Side {
+    /// brigade-queue's `Worker` on the engine's brigade store.
     Brigade,
-    /// apalis's `Worker` on apalis-postgres's `PostgresStorage`.
+    /// apalis's `Worker` on the engine's apalis backend.
     Apalis,
 }
 
-impl DurableSubject {
-    /// Both subjects, brigade first: the order of the report's columns.
-    pub const ALL: [DurableSubject; 2] = [DurableSubject::Brigade, DurableSubject::Apalis];
+impl Side {
+    /// Both sides, brigade first: the order of the report's columns.
+    pub const ALL: [Side; 2] = [Side::Brigade, Side::Apalis];
 
-    /// The subject's name in reports and on the worker command line.
+    /// The side's name in reports and on the worker command line.
     ///
     /// # Examples
     ///
     /// ```
-    /// use brigade_benches::durable::DurableSubject;
+    /// use brigade_benches::durable::Side;
     ///
-    /// assert_eq!(DurableSubject::from_name("apalis"), Some(DurableSubject::Apalis));
-    /// assert_eq!(DurableSubject::Apalis.name(), "apalis");
+    /// assert_eq!(Side::from_name("apalis"), Some(Side::Apalis));
+    /// assert_eq!(Side::Apalis.name(), "apalis");
     /// ```
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
-            DurableSubject::Brigade => "brigade",
-            DurableSubject::Apalis => "apalis",
+            Side::Brigade => "brigade",
+            Side::Apalis => "apalis",
         }
     }
 
-    /// The subject called `name`, if any.
+    /// The side called `name`, if any.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|subject| subject.name() == name)
-    }
-
-    /// Connects a producer to the database at `url`, creating the subject's tables.
-    pub(crate) async fn producer(self, url: &str) -> Result<Producer, String> {
-        Ok(match self {
-            DurableSubject::Brigade => Producer::Brigade(BrigadeProducer::connect(url).await?),
-            DurableSubject::Apalis => Producer::Apalis(ApalisProducer::connect(url).await?),
-        })
-    }
-
-    /// Counts the jobs not finished yet (the measured queue is alone in its database).
-    pub(crate) fn unfinished_sql(self) -> &'static str {
-        match self {
-            // Two counts, so each reads its partial index (claimable, leased): one count
-            // over both states would scan the whole table, a million finished rows and all.
-            DurableSubject::Brigade => {
-                "SELECT (SELECT count(*) FROM brigade.jobs WHERE queue = 'noop' AND state = 'available')
-                      + (SELECT count(*) FROM brigade.jobs WHERE queue = 'noop' AND state = 'running')"
-            }
-            DurableSubject::Apalis => "SELECT count(*) FROM apalis.jobs WHERE done_at IS NULL",
-        }
-    }
-
-    /// When the last job's end was recorded, in µs since the epoch (the database's
-    /// `now()` at the ack, on this machine's clock). Prefilled rows end a day earlier.
-    pub(crate) fn last_finish_sql(self) -> &'static str {
-        match self {
-            DurableSubject::Brigade => {
-                "SELECT (extract(epoch FROM max(finished_at)) * 1e6)::float8 FROM brigade.jobs"
-            }
-            DurableSubject::Apalis => {
-                "SELECT (extract(epoch FROM max(done_at)) * 1e6)::float8 FROM apalis.jobs"
-            }
-        }
+        Self::ALL.into_iter().find(|side| side.name() == name)
     }
 }
 
-/// A connected producer of either subject.
+/// A durable queue under measurement: one side on one engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurableSubject {
+    /// Where the jobs are stored.
+    pub engine: Engine,
+    /// Whose queue it is.
+    pub side: Side,
+}
+
+impl DurableSubject {
+    /// Connects a producer to `url` (a database URL, or a SQLite file's path), creating the
+    /// subject's tables where it has them.
+    pub(crate) async fn producer(self, url: &str) -> Result<Producer, String> {
+        Ok(match (self.engine, self.side) {
+            (Engine::Postgres, Side::Brigade) => {
+                Producer::BrigadePostgres(BrigadeProducer::new(brigade::postgres(url).await?))
+            }
+            (Engine::Redis | Engine::RedisEverysec, Side::Brigade) => {
+                Producer::BrigadeRedis(BrigadeProducer::new(brigade::redis(url).await?))
+            }
+            (Engine::Sqlite, Side::Brigade) => {
+                Producer::BrigadeSqlite(BrigadeProducer::new(brigade::sqlite(url).await?))
+            }
+            (Engine::Postgres, Side::Apalis) => {
+                Producer::ApalisPostgres(ApalisPgProducer::connect(url).await?)
+            }
+            (Engine::Redis | Engine::RedisEverysec, Side::Apalis) => {
+                Producer::ApalisRedis(ApalisRedisProducer::connect(url).await?)
+            }
+            (Engine::Sqlite, Side::Apalis) => {
+                Producer::ApalisSqlite(ApalisSqliteProducer::connect(url).await?)
+            }
+        })
+    }
+}
+
+/// A connected producer of any subject.
 #[derive(Debug)]
 pub(crate) enum Producer {
-    Brigade(BrigadeProducer),
-    Apalis(ApalisProducer),
+    BrigadePostgres(BrigadeProducer<PgStore>),
+    BrigadeRedis(BrigadeProducer<RedisStore>),
+    BrigadeSqlite(BrigadeProducer<SqliteStore>),
+    ApalisPostgres(ApalisPgProducer),
+    ApalisRedis(ApalisRedisProducer),
+    ApalisSqlite(ApalisSqliteProducer),
 }
 
 impl Producer {
     /// Enqueues `jobs` in one call.
     pub(crate) async fn enqueue_batch(&mut self, jobs: Vec<NoopJob>) -> Result<(), String> {
         match self {
-            Producer::Brigade(producer) => producer.enqueue_batch(jobs).await,
-            Producer::Apalis(producer) => producer.enqueue_batch(jobs).await,
+            Producer::BrigadePostgres(producer) => producer.enqueue_batch(jobs).await,
+            Producer::BrigadeRedis(producer) => producer.enqueue_batch(jobs).await,
+            Producer::BrigadeSqlite(producer) => producer.enqueue_batch(jobs).await,
+            Producer::ApalisPostgres(producer) => producer.enqueue_batch(jobs).await,
+            Producer::ApalisRedis(producer) => producer.enqueue_batch(jobs).await,
+            Producer::ApalisSqlite(producer) => producer.enqueue_batch(jobs).await,
         }
     }
 
     /// Enqueues one job.
     pub(crate) async fn enqueue(&mut self, job: NoopJob) -> Result<(), String> {
         match self {
-            Producer::Brigade(producer) => producer.enqueue(job).await,
-            Producer::Apalis(producer) => producer.enqueue(job).await,
+            Producer::BrigadePostgres(producer) => producer.enqueue(job).await,
+            Producer::BrigadeRedis(producer) => producer.enqueue(job).await,
+            Producer::BrigadeSqlite(producer) => producer.enqueue(job).await,
+            Producer::ApalisPostgres(producer) => producer.enqueue(job).await,
+            Producer::ApalisRedis(producer) => producer.enqueue(job).await,
+            Producer::ApalisSqlite(producer) => producer.enqueue(job).await,
         }
     }
+
+    /// How many of the jobs enqueued have not finished (the measured queue is alone in its
+    /// database, server or file).
+    pub(crate) async fn unfinished(&self) -> Result<u64, String> {
+        match self {
+            Producer::BrigadePostgres(producer) => postgres_unfinished(producer.store()).await,
+            Producer::BrigadeRedis(producer) => producer.unfinished().await,
+            Producer::BrigadeSqlite(producer) => producer.unfinished().await,
+            Producer::ApalisPostgres(producer) => producer.unfinished().await,
+            Producer::ApalisRedis(producer) => producer.unfinished().await,
+            Producer::ApalisSqlite(producer) => producer.unfinished().await,
+        }
+    }
+
+    /// brigade's PostgreSQL pool, to prefill its table with finished rows.
+    pub(crate) fn brigade_postgres(&self) -> Option<&PgStore> {
+        match self {
+            Producer::BrigadePostgres(producer) => Some(producer.store()),
+            _ => None,
+        }
+    }
+}
+
+/// brigade's unfinished jobs on PostgreSQL, counted through its partial indexes (claimable,
+/// leased): `Store::counts` groups the whole table by state, which with a million finished
+/// rows costs ~100 ms of the server's CPU per look and bends the history row.
+async fn postgres_unfinished(store: &PgStore) -> Result<u64, String> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM brigade.jobs WHERE queue = 'noop' AND state = 'available')
+              + (SELECT count(*) FROM brigade.jobs WHERE queue = 'noop' AND state = 'running')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .map_err(|error| format!("watch: {error}"))?;
+    Ok(count.unsigned_abs())
 }

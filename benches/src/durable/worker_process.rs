@@ -1,4 +1,4 @@
-//! The worker side of the coordinator's protocol, for either subject.
+//! The worker side of the coordinator's protocol, for any subject.
 //!
 //! On its stdout the process prints `ready` once connected and built, then, after it
 //! stopped, one JSON object `{"runs": [[seq, enqueued_us, started_us], …]}`. On its stdin
@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::oneshot;
 
 use super::run_log::{JobRun, RunLog};
-use super::{DurableSubject, apalis, brigade};
+use super::{DurableSubject, Engine, Side, apalis, brigade};
 
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -38,7 +38,8 @@ async fn read_commands(go: oneshot::Sender<()>, stop: CancellationToken) {
     stop.cancel();
 }
 
-/// Runs one worker process of `subject` on `url` until the coordinator closes its stdin.
+/// Runs one worker process of `subject` on `url` (a database URL, or a SQLite file's path)
+/// until the coordinator closes its stdin.
 ///
 /// # Errors
 ///
@@ -58,12 +59,19 @@ pub async fn run_worker_process(
     let go = async {
         let _ = go_rx.await;
     };
-    match subject {
-        DurableSubject::Brigade => {
-            brigade::run_worker(url, concurrency, log.clone(), ready, go, stop).await?;
+    let recorder = log.clone();
+    match (subject.side, subject.engine) {
+        (Side::Brigade, engine) => {
+            brigade::run_worker(engine, url, concurrency, recorder, ready, go, stop).await?;
         }
-        DurableSubject::Apalis => {
-            apalis::run_worker(url, name, concurrency, log.clone(), ready, go, stop).await?;
+        (Side::Apalis, Engine::Postgres) => {
+            apalis::postgres::run_worker(url, name, concurrency, recorder, ready, go, stop).await?;
+        }
+        (Side::Apalis, Engine::Redis | Engine::RedisEverysec) => {
+            apalis::redis::run_worker(url, name, concurrency, recorder, ready, go, stop).await?;
+        }
+        (Side::Apalis, Engine::Sqlite) => {
+            apalis::sqlite::run_worker(url, name, concurrency, recorder, ready, go, stop).await?;
         }
     }
     let runs: Vec<[i64; 3]> = log

@@ -1,10 +1,12 @@
-//! `cargo xtask bench durable [--quick]`: runs the `brigade-durable` binary (in
-//! release mode) against one PostgreSQL server, then prints and writes the report:
-//! throughput on 1, 2 and 4 worker processes and pickup latency, brigade against apalis,
-//! with the issue's targets.
+//! `cargo xtask bench durable [postgres|redis|sqlite]... [--quick]`: runs the
+//! `brigade-durable` binary (in release mode) on every engine, or the ones named, then
+//! prints and writes the report: per engine, throughput on its worker process counts and
+//! pickup latency, brigade against apalis's backend for that engine, with the issues'
+//! targets.
 //!
-//! Not part of the default suite: it needs a database (`DATABASE_URL`, else a throwaway
-//! local cluster started from the machine's PostgreSQL binaries).
+//! Not part of the default suite: it needs servers (PostgreSQL: `DATABASE_URL`, else a
+//! throwaway local cluster from the machine's binaries; Redis: a throwaway `redis-server`;
+//! SQLite: files in the temporary directory).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -24,26 +26,109 @@ struct Collected {
 }
 
 impl Collected {
-    fn sample(&self, workload: &str, subject: &str, processes: u64) -> Option<&Value> {
+    fn sample(
+        &self,
+        engine: &str,
+        workload: &str,
+        subject: &str,
+        processes: u64,
+    ) -> Option<&Value> {
         self.samples.iter().find(|sample| {
-            sample["workload"] == workload
+            sample["engine"] == engine
+                && sample["workload"] == workload
                 && sample["subject"] == subject
                 && sample["processes"].as_u64() == Some(processes)
         })
     }
 
-    fn metric(&self, workload: &str, subject: &str, processes: u64, metric: &str) -> Option<f64> {
-        self.sample(workload, subject, processes)
+    fn metric(
+        &self,
+        engine: &str,
+        workload: &str,
+        subject: &str,
+        processes: u64,
+        metric: &str,
+    ) -> Option<f64> {
+        self.sample(engine, workload, subject, processes)
             .and_then(|sample| sample[metric].as_f64())
+    }
+
+    /// The engines run, in run order.
+    fn engines(&self) -> Vec<String> {
+        self.plan["engines"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|engine| engine.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The throughput process counts measured on `engine`, ascending.
+    fn processes(&self, engine: &str) -> Vec<u64> {
+        let mut counts: Vec<u64> = self
+            .samples
+            .iter()
+            .filter(|sample| sample["engine"] == engine && sample["workload"] == "throughput")
+            .filter_map(|sample| sample["processes"].as_u64())
+            .collect();
+        counts.sort_unstable();
+        counts.dedup();
+        counts
+    }
+}
+
+/// What the report says of each engine: its heading, apalis's backend, and the issue's
+/// floor on brigade's best throughput, if it sets one.
+struct EngineReport {
+    title: &'static str,
+    apalis: &'static str,
+    floor: Option<f64>,
+}
+
+fn engine_report(engine: &str) -> EngineReport {
+    match engine {
+        "postgres" => EngineReport {
+            title: "PostgreSQL",
+            apalis: "apalis-postgres",
+            floor: Some(5_000.0),
+        },
+        "redis" => EngineReport {
+            title: "Redis, appendfsync always",
+            apalis: "apalis-redis",
+            floor: Some(10_000.0),
+        },
+        "redis-everysec" => EngineReport {
+            title: "Redis, appendfsync everysec (the common production setting)",
+            apalis: "apalis-redis",
+            floor: Some(10_000.0),
+        },
+        "sqlite" => EngineReport {
+            title: "SQLite",
+            apalis: "apalis-sqlite",
+            floor: None,
+        },
+        _ => EngineReport {
+            title: "unknown engine",
+            apalis: "apalis",
+            floor: None,
+        },
     }
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|arg| arg == "--quick");
-    if let Some(other) = args.iter().find(|arg| *arg != "--quick") {
-        return Err(format!("`bench durable` takes only --quick, not `{other}`"));
+    let engines: Vec<&String> = args.iter().filter(|arg| *arg != "--quick").collect();
+    if let Some(other) = engines
+        .iter()
+        .find(|arg| !["postgres", "redis", "sqlite"].contains(&arg.as_str()))
+    {
+        return Err(format!(
+            "`bench durable` takes postgres, redis, sqlite and --quick, not `{other}`"
+        ));
     }
-    let collected = collect(quick)?;
+    let collected = collect(quick, &engines)?;
     let machine = Machine::describe();
     let targets = evaluate(&collected);
     let report = markdown(&machine, &collected, &targets);
@@ -54,7 +139,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn collect(quick: bool) -> Result<Collected, String> {
+fn collect(quick: bool, engines: &[&String]) -> Result<Collected, String> {
     let mut command = Command::new(crate::cargo());
     command
         .args([
@@ -64,7 +149,8 @@ fn collect(quick: bool) -> Result<Collected, String> {
             "--package",
             "brigade-benches",
         ])
-        .args(["--bin", "brigade-durable", "--"]);
+        .args(["--bin", "brigade-durable", "--"])
+        .args(engines);
     if quick {
         command.arg("--quick");
     }
@@ -80,7 +166,7 @@ fn collect(quick: bool) -> Result<Collected, String> {
             .map_err(|error| error.to_string())?
             .progress_chars("=> "),
     );
-    progress.set_message("building the runner, starting the database…");
+    progress.set_message("building the runner, starting the servers…");
     progress.enable_steady_tick(std::time::Duration::from_millis(120));
     let mut plan = Value::Null;
     let mut samples = Vec::new();
@@ -96,7 +182,8 @@ fn collect(quick: bool) -> Result<Collected, String> {
                 plan = event;
             }
             Some("start") => progress.set_message(format!(
-                "{}/{} on {} process(es)",
+                "{} {}/{} on {} process(es)",
+                event["engine"].as_str().unwrap_or("?"),
                 event["workload"].as_str().unwrap_or("?"),
                 event["subject"].as_str().unwrap_or("?"),
                 event["processes"]
@@ -117,51 +204,93 @@ fn collect(quick: bool) -> Result<Collected, String> {
     Ok(Collected { plan, samples })
 }
 
-const PROCESSES: [u64; 3] = [1, 2, 4];
-
 fn evaluate(collected: &Collected) -> Vec<Target> {
-    let rate = |subject: &str, processes: u64| {
-        collected.metric("throughput", subject, processes, "jobs_per_s")
-    };
-    let mut targets: Vec<Target> = PROCESSES
-        .iter()
-        .map(|&processes| {
-            target(
-                &format!("≥ 2× apalis's throughput, {processes} process(es)"),
-                "jobs/s brigade / apalis",
+    let mut targets = Vec::new();
+    for engine in collected.engines() {
+        let engine = engine.as_str();
+        let about = engine_report(engine);
+        let rate = |subject: &str, processes: u64| {
+            collected.metric(engine, "throughput", subject, processes, "jobs_per_s")
+        };
+        for processes in collected.processes(engine) {
+            targets.push(target(
+                &format!(
+                    "{}: ≥ 2× {}'s throughput, {processes} process(es)",
+                    about.title, about.apalis
+                ),
+                &format!("jobs/s brigade / {}", about.apalis),
                 Goal::AtLeast(2.0),
                 ratio(rate("brigade", processes), rate("apalis", processes)),
-            )
-        })
-        .collect();
-    let p99 = |subject: &str| collected.metric("latency", subject, 1, "p99_us");
-    targets.push(target(
-        "p99 pickup latency ≤ apalis's",
-        "p99 enqueue → start brigade / apalis",
-        Goal::AtMost(1.0),
-        ratio(p99("brigade"), p99("apalis")),
-    ));
-    let best = PROCESSES
-        .iter()
-        .filter_map(|&processes| rate("brigade", processes).map(|rate| (processes, rate)))
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-    targets.push(target(
-        "≥ 5,000 jobs/s end to end",
-        &best.map_or_else(
-            || "brigade jobs/s".to_owned(),
-            |(processes, _)| format!("brigade jobs/s, best ({processes} process(es))"),
-        ),
-        Goal::AtLeast(5000.0),
-        best.map(|(_, rate)| rate),
-    ));
+            ));
+        }
+        let p99 = |subject: &str| collected.metric(engine, "latency", subject, 1, "p99_us");
+        if p99("brigade").is_some() {
+            targets.push(target(
+                &format!("{}: p99 pickup latency ≤ {}'s", about.title, about.apalis),
+                &format!("p99 enqueue → start brigade / {}", about.apalis),
+                Goal::AtMost(1.0),
+                ratio(p99("brigade"), p99("apalis")),
+            ));
+        }
+        if let Some(floor) = about.floor {
+            let best = collected
+                .processes(engine)
+                .into_iter()
+                .filter_map(|processes| rate("brigade", processes).map(|rate| (processes, rate)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            targets.push(target(
+                &format!("{}: ≥ {} jobs/s end to end", about.title, thousands(floor)),
+                &best.map_or_else(
+                    || "brigade jobs/s".to_owned(),
+                    |(processes, _)| format!("brigade jobs/s, best ({processes} process(es))"),
+                ),
+                Goal::AtLeast(floor),
+                best.map(|(_, rate)| rate),
+            ));
+        }
+    }
     targets
+}
+
+/// The line saying what `engine`'s server ran with.
+fn server_line(engine: &str, server: &Value) -> String {
+    let text = |value: &Value| value.as_str().unwrap_or("?").to_owned();
+    match engine {
+        "postgres" => format!(
+            "PostgreSQL {} ({}) on the same machine, fsync={}, synchronous_commit={}, \
+             shared_buffers={}; a fresh database per row.",
+            text(&server["version"]),
+            text(&server["source"]),
+            text(&server["fsync"]),
+            text(&server["synchronous_commit"]),
+            text(&server["shared_buffers"]),
+        ),
+        "redis" | "redis-everysec" => format!(
+            "Redis {} ({}) on the same machine, appendonly=yes, appendfsync={}, no RDB \
+             snapshots; flushed before each row.",
+            text(&server["version"]),
+            text(&server["source"]),
+            text(&server["appendfsync"]),
+        ),
+        "sqlite" => format!(
+            "SQLite {} ({}), journal_mode={}, synchronous={} on every connection of both \
+             sides; every process opens the same file.",
+            text(&server["version"]),
+            text(&server["source"]),
+            text(&server["journal_mode"]),
+            text(&server["synchronous"]),
+        ),
+        _ => String::new(),
+    }
 }
 
 fn markdown(machine: &Machine, collected: &Collected, targets: &[Target]) -> String {
     let plan = &collected.plan;
-    let server = &plan["server"];
     let text = |value: &Value| value.as_str().unwrap_or("?").to_owned();
     let count = |value: &Value| value.as_f64().map_or_else(|| "?".to_owned(), thousands);
+    let shown = |value: Option<f64>| value.map_or_else(|| "–".to_owned(), format_value);
+    let ratio_shown =
+        |value: Option<f64>| value.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"));
     let mut out = String::new();
     out.push_str(&format!(
         "Measured {} on {} cores ({}), {}, {}, commit `{}`; scale `{}`, one run per row.\n\n",
@@ -174,72 +303,77 @@ fn markdown(machine: &Machine, collected: &Collected, targets: &[Target]) -> Str
         text(&plan["scale"]),
     ));
     out.push_str(&format!(
-        "Database: PostgreSQL {} ({}) on the same machine, fsync={}, synchronous_commit={}, \
-         shared_buffers={}; a fresh database per row.\n\n",
-        text(&server["version"]),
-        text(&server["source"]),
-        text(&server["fsync"]),
-        text(&server["synchronous_commit"]),
-        text(&server["shared_buffers"]),
-    ));
-
-    out.push_str(&format!(
-        "#### throughput\n\n{} noop jobs enqueued up front in batches of 1,000, then drained by \
+        "Throughput: {} noop jobs enqueued up front in batches of 1,000, then drained by \
          worker processes of {} jobs at once each; jobs/s from the first job's start to the \
-         last job's recorded end.\n\n",
+         first look (every 5 ms) that finds no job unfinished. Latency: jobs enqueued one at \
+         a time at {} jobs/s on one worker process; each job's enqueue → start delay ({} \
+         jobs).\n",
         count(&plan["throughput_jobs"]),
         count(&plan["concurrency"]),
-    ));
-    out.push_str("| processes | brigade (jobs/s) | apalis (jobs/s) | brigade / apalis |\n");
-    out.push_str("| --- | ---: | ---: | ---: |\n");
-    let shown = |value: Option<f64>| value.map_or_else(|| "–".to_owned(), format_value);
-    let ratio_shown =
-        |value: Option<f64>| value.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"));
-    for processes in PROCESSES {
-        let brigade = collected.metric("throughput", "brigade", processes, "jobs_per_s");
-        let apalis = collected.metric("throughput", "apalis", processes, "jobs_per_s");
-        out.push_str(&format!(
-            "| {processes} | {} | {} | {} |\n",
-            shown(brigade),
-            shown(apalis),
-            ratio_shown(ratio(brigade, apalis)),
-        ));
-    }
-    let prefilled = collected.metric("throughput-prefilled", "brigade", 1, "jobs_per_s");
-    let empty = collected.metric("throughput", "brigade", 1, "jobs_per_s");
-    out.push_str(&format!(
-        "| 1, {} finished rows in the table | {} | – | {} of the empty table's |\n\n",
-        count(&plan["prefilled_rows"]),
-        shown(prefilled),
-        ratio_shown(ratio(prefilled, empty)),
-    ));
-
-    out.push_str(&format!(
-        "#### latency\n\nJobs enqueued one at a time at {} jobs/s on one worker process: each \
-         job's enqueue → start delay ({} jobs).\n\n",
         count(&plan["latency_rate"]),
         count(&plan["latency_jobs"]),
     ));
-    out.push_str("| subject | p50 (ms) | p99 (ms) | max (ms) | achieved (jobs/s) |\n");
-    out.push_str("| --- | ---: | ---: | ---: | ---: |\n");
-    for subject in ["brigade", "apalis"] {
-        let ms = |metric: &str| {
-            shown(
-                collected
-                    .metric("latency", subject, 1, metric)
-                    .map(|us| us / 1000.0),
-            )
-        };
+
+    for engine in collected.engines() {
+        let engine = engine.as_str();
+        let about = engine_report(engine);
         out.push_str(&format!(
-            "| {subject} | {} | {} | {} | {} |\n",
-            ms("p50_us"),
-            ms("p99_us"),
-            ms("max_us"),
-            shown(collected.metric("latency", subject, 1, "achieved_jobs_per_s")),
+            "\n### {}\n\n{}\n\n",
+            about.title,
+            server_line(engine, &plan["servers"][engine])
         ));
+        out.push_str(&format!(
+            "| processes | brigade (jobs/s) | {0} (jobs/s) | brigade / {0} |\n",
+            about.apalis
+        ));
+        out.push_str("| --- | ---: | ---: | ---: |\n");
+        for processes in collected.processes(engine) {
+            let rate = |subject: &str| {
+                collected.metric(engine, "throughput", subject, processes, "jobs_per_s")
+            };
+            out.push_str(&format!(
+                "| {processes} | {} | {} | {} |\n",
+                shown(rate("brigade")),
+                shown(rate("apalis")),
+                ratio_shown(ratio(rate("brigade"), rate("apalis"))),
+            ));
+        }
+        let prefilled =
+            collected.metric(engine, "throughput-prefilled", "brigade", 1, "jobs_per_s");
+        if prefilled.is_some() {
+            let empty = collected.metric(engine, "throughput", "brigade", 1, "jobs_per_s");
+            out.push_str(&format!(
+                "| 1, {} finished rows in the table | {} | – | {} of the empty table's |\n",
+                count(&plan["prefilled_rows"]),
+                shown(prefilled),
+                ratio_shown(ratio(prefilled, empty)),
+            ));
+        }
+        if collected.sample(engine, "latency", "brigade", 1).is_some() {
+            out.push_str(
+                "\n| pickup latency | p50 (ms) | p99 (ms) | max (ms) | achieved (jobs/s) |\n",
+            );
+            out.push_str("| --- | ---: | ---: | ---: | ---: |\n");
+            for (subject, name) in [("brigade", "brigade"), ("apalis", about.apalis)] {
+                let ms = |metric: &str| {
+                    shown(
+                        collected
+                            .metric(engine, "latency", subject, 1, metric)
+                            .map(|us| us / 1000.0),
+                    )
+                };
+                out.push_str(&format!(
+                    "| {name} | {} | {} | {} | {} |\n",
+                    ms("p50_us"),
+                    ms("p99_us"),
+                    ms("max_us"),
+                    shown(collected.metric(engine, "latency", subject, 1, "achieved_jobs_per_s")),
+                ));
+            }
+        }
     }
 
-    out.push_str("\n#### targets\n\n| target | measured | value | goal | verdict | margin |\n");
+    out.push_str("\n### Targets\n\n| target | measured | value | goal | verdict | margin |\n");
     out.push_str("| --- | --- | ---: | --- | --- | --- |\n");
     for t in targets {
         out.push_str(&format!(

@@ -1,33 +1,30 @@
-//! apalis's side: `PostgresStorage` (apalis-postgres) as its README's listener example
-//! sets it up: `with_pubsub()` (LISTEN/NOTIFY wake-ups) and a polling strategy behind it,
-//! here a 1 s interval, brigade's default poll; a fetch batch equal to the concurrency
-//! (its docs: larger batches improve throughput; the default 10 would leave 6 of 16 slots
-//! idle per fetch); and the `concurrency` layer, the same 16 jobs at once as brigade's.
+//! apalis-postgres: `PostgresStorage` as its README's listener example sets it up:
+//! `with_pubsub()` (LISTEN/NOTIFY wake-ups) and the 1 s polling interval behind it.
 //!
 //! Without a polling strategy an idle apalis worker fetches again only at its heartbeat
 //! (30 s by default): measured here, notifications alone did not wake it.
 
 use apalis::layers::WorkerBuilderExt;
-use apalis::prelude::{BackendExt, BoxDynError, Data, Strategy, TaskSink, WorkerBuilder};
+use apalis::prelude::{BackendExt, Strategy, TaskSink, WorkerBuilder};
 use apalis_postgres::{Config, PgPool, PostgresStorage};
 use brigade_core::CancellationToken;
 
-use super::QUEUE;
-use super::job::NoopJob;
-use super::run_log::RunLog;
+use super::super::QUEUE;
+use super::super::job::NoopJob;
+use super::super::run_log::RunLog;
+use super::{POLL, handle};
 
-/// How often an idle worker fetches when no notification came: brigade's default poll.
-const POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Enqueues through apalis's `TaskSink`.
+/// Enqueues through apalis's `TaskSink`, and counts unfinished jobs in its table.
 #[derive(Clone)]
-pub(crate) struct ApalisProducer {
+pub(crate) struct ApalisPgProducer {
     storage: PostgresStorage<NoopJob>,
+    /// brigade's sqlx (0.8) beside apalis's (0.9): the watch needs only a count.
+    watch: sqlx::PgPool,
 }
 
-impl std::fmt::Debug for ApalisProducer {
+impl std::fmt::Debug for ApalisPgProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApalisProducer")
+        f.debug_struct("ApalisPgProducer")
             .field("queue", &QUEUE)
             .finish_non_exhaustive()
     }
@@ -46,15 +43,21 @@ async fn pool(url: &str) -> Result<PgPool, String> {
         .map_err(|error| format!("apalis pool: {error}"))
 }
 
-impl ApalisProducer {
+impl ApalisPgProducer {
     /// Connects to the database at `url` and runs apalis's migrations.
     pub(crate) async fn connect(url: &str) -> Result<Self, String> {
         let pool = pool(url).await?;
         PostgresStorage::setup(&pool)
             .await
             .map_err(|error| format!("apalis setup: {error}"))?;
+        let watch = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .map_err(|error| format!("watch pool: {error}"))?;
         Ok(Self {
             storage: storage(&pool, 1),
+            watch,
         })
     }
 
@@ -73,11 +76,16 @@ impl ApalisProducer {
             .await
             .map_err(|error| format!("apalis push: {error}"))
     }
-}
 
-async fn handle(job: NoopJob, log: Data<RunLog>) -> Result<(), BoxDynError> {
-    log.record(&job);
-    Ok(())
+    /// Jobs not done yet (the measured queue is alone in its database).
+    pub(crate) async fn unfinished(&self) -> Result<u64, String> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE done_at IS NULL")
+                .fetch_one(&self.watch)
+                .await
+                .map_err(|error| format!("watch: {error}"))?;
+        Ok(count.unsigned_abs())
+    }
 }
 
 /// Runs an apalis worker on `url` until `stop` is cancelled, logging each job's start.
