@@ -3,13 +3,20 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::store_kind::{Fsync, StoreKind};
+
 pub(crate) const USAGE: &str = "\
-usage: brigade-chaos run [--quick] [--cycles N] [--seed S] [--workers 3|4] [--out DIR]
+usage: brigade-chaos run [--store postgres|redis|sqlite] [--redis-fsync always|everysec]
+                         [--quick] [--cycles N] [--seed S] [--workers 3|4] [--out DIR]
        brigade-chaos check --ledger-dir DIR
        brigade-chaos worker --url URL --ledger FILE --id N [--run K]
        brigade-chaos producer --url URL --ledger FILE --jobs N [--poison P] [--seconds S] [--seed S]
+                              [--hold-ms MS] [--resume]
 
 run        the fault harness (as root: network namespaces; otherwise on 127.0.0.1)
+  --store    the store under faults (default postgres); URLs say which to the others
+  --redis-fsync  Redis's appendfsync (default always; everysec reports lost jobs instead
+             of failing on them: a crash may lose a second of acknowledged writes)
   --quick    a few cycles of each fault and a few hundred jobs (CI)
   --cycles N cycles of each fault kind (default 20, quick 3)
   --seed S   replay the fault schedule and workload of an earlier run
@@ -17,7 +24,8 @@ run        the fault harness (as root: network namespaces; otherwise on 127.0.0.
   --out DIR  where the ledgers go (default target/brigade-chaos); the run's are in DIR/seed-S
 check      audit the ledgers and the jobs table a run left in DIR
 worker     one worker process (started by run)
-producer   the producer process (started by run)";
+producer   the producer process (started by run); --hold-ms keeps each transaction
+           open that long before its commit, --resume continues after the ledger's jobs";
 
 /// What to do.
 #[derive(Debug)]
@@ -32,6 +40,8 @@ pub(crate) enum Command {
 /// `run`'s options.
 #[derive(Clone, Debug)]
 pub(crate) struct RunOptions {
+    pub(crate) store: StoreKind,
+    pub(crate) fsync: Fsync,
     pub(crate) quick: bool,
     pub(crate) cycles: Option<u32>,
     pub(crate) seed: Option<u64>,
@@ -60,6 +70,11 @@ pub(crate) struct ProducerOptions {
     /// Spread the jobs over about this long.
     pub(crate) seconds: f64,
     pub(crate) seed: u64,
+    /// Milliseconds each transaction stays open, written, before its commit: a window
+    /// for the orchestrator to kill the producer inside it.
+    pub(crate) hold_ms: u64,
+    /// Continue after the jobs the ledger already names (a restart after a kill).
+    pub(crate) resume: bool,
 }
 
 impl Command {
@@ -72,6 +87,8 @@ impl Command {
         let command = match role.as_str() {
             "-h" | "--help" | "help" => Command::Help,
             "run" => Command::Run(RunOptions {
+                store: flags.optional("--store")?.unwrap_or(StoreKind::Postgres),
+                fsync: flags.optional("--redis-fsync")?.unwrap_or(Fsync::Always),
                 quick: flags.switch("--quick"),
                 cycles: flags.optional("--cycles")?,
                 seed: flags.optional("--seed")?,
@@ -96,6 +113,8 @@ impl Command {
                 poison: flags.optional("--poison")?.unwrap_or(0),
                 seconds: flags.optional("--seconds")?.unwrap_or(10.0),
                 seed: flags.optional("--seed")?.unwrap_or(1),
+                hold_ms: flags.optional("--hold-ms")?.unwrap_or(0),
+                resume: flags.switch("--resume"),
             }),
             other => return Err(format!("unknown command `{other}`")),
         };
@@ -103,6 +122,9 @@ impl Command {
         if let Command::Run(options) = &command {
             if !(3..=4).contains(&options.workers) {
                 return Err("--workers takes 3 or 4".to_owned());
+            }
+            if options.fsync != Fsync::Always && options.store != StoreKind::Redis {
+                return Err("--redis-fsync is for --store redis".to_owned());
             }
         }
         Ok(command)
@@ -191,5 +213,18 @@ mod tests {
         assert!(parse("run --fast").is_err());
         assert!(parse("worker --url").is_err());
         assert!(parse("run --workers 9").is_err());
+        assert!(parse("run --store mysql").is_err());
+        assert!(parse("run --store sqlite --redis-fsync everysec").is_err());
+    }
+
+    #[test]
+    fn reads_the_store() {
+        let Ok(Command::Run(options)) = parse("run --store redis --redis-fsync everysec") else {
+            panic!("not a run")
+        };
+        assert_eq!(
+            (options.store, options.fsync),
+            (StoreKind::Redis, Fsync::Everysec)
+        );
     }
 }

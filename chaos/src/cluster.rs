@@ -13,6 +13,8 @@ use crate::netns::{self, Network};
 
 /// The port the server listens on (its own namespace, so no clash with anything else).
 const NAMESPACED_PORT: u16 = 5432;
+/// The prefix of the cluster's directory under the temp dir; the orchestrator's pid follows.
+const DIR_PREFIX: &str = "brigade-chaos-pg-";
 
 /// A server the harness created; dropping it stops it and deletes its directory.
 #[derive(Debug)]
@@ -30,8 +32,8 @@ impl Cluster {
     /// Creates a cluster in a fresh directory and starts it on the `db` host.
     pub(crate) fn create(network: &Network) -> Result<Cluster, String> {
         let bin = find_binaries()?;
-        remove_leftover_dirs();
-        let dir = std::env::temp_dir().join(format!("brigade-chaos-pg-{}", std::process::id()));
+        remove_leftover_dirs(DIR_PREFIX, stop_leftover);
+        let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|error| format!("{}: {error}", dir.display()))?;
         let as_postgres = netns::is_root();
@@ -160,16 +162,17 @@ fn run(command: &mut Command) -> Result<(), String> {
     ))
 }
 
-/// Deletes the directories of earlier runs whose orchestrator is gone (their servers died
-/// with their namespaces, or are stopped here).
-fn remove_leftover_dirs() {
+/// Deletes the directories `PREFIX<pid>` of earlier runs whose orchestrator is gone, after
+/// `stop` has stopped what may still run on them (their servers usually died with their
+/// namespaces).
+pub(crate) fn remove_leftover_dirs(prefix: &str, stop: impl Fn(&Path)) {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
-            .strip_prefix("brigade-chaos-pg-")
+            .strip_prefix(prefix)
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
             continue;
@@ -177,18 +180,23 @@ fn remove_leftover_dirs() {
         if Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
-        if let Ok(bin) = find_binaries() {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(entry.path().join("data"))
-                .args(["stop", "-m", "immediate"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+        stop(&entry.path());
         let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+/// Stops a leftover cluster in `dir`.
+fn stop_leftover(dir: &Path) {
+    if let Ok(bin) = find_binaries() {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["stop", "-m", "immediate"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -217,7 +225,7 @@ fn find_binaries() -> Result<PathBuf, String> {
         })
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|error| format!("no free port: {error}"))?;
     listener

@@ -86,6 +86,11 @@ impl Fleet {
         self.dir.join(format!("{}.log", self.host(at)))
     }
 
+    /// How many worker hosts.
+    pub(crate) fn count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Whether worker `at` is running now.
     pub(crate) fn is_alive(&self, at: usize) -> bool {
         self.slots[at].child.is_some()

@@ -1,11 +1,11 @@
 //! The fault harness behind `cargo xtask chaos`: it proves the durable-queue contracts of
-//! `docs/durable.md` on PostgreSQL by breaking things on purpose and auditing what
-//! happened.
+//! `docs/durable.md` on PostgreSQL, Redis or a SQLite file (`--store`) by breaking things
+//! on purpose and auditing what happened.
 //!
 //! `brigade-chaos run` (the orchestrator) builds a small network of hosts: a bridge
 //! `brchaos0` (10.77.0.1/24) in the root namespace and one network namespace per host
 //! (`chaos-db`, `chaos-producer`, `chaos-w1`..), each joined to the bridge by a veth pair
-//! (10.77.0.10 + i). PostgreSQL runs inside `chaos-db`; every worker and the producer run
+//! (10.77.0.10 + i). PostgreSQL or Redis runs inside `chaos-db`; every worker and the producer run
 //! inside their own namespace as `brigade-chaos worker` / `brigade-chaos producer`
 //! processes, so a worker's "link down" is a real partition of that host alone. Nothing is
 //! routed beyond the bridge. Where namespaces cannot be made (not root, no `ip`, a
@@ -14,9 +14,16 @@
 //!
 //! Over many seeded cycles (the seed is printed; `--seed` replays the same schedule) it
 //! injects kill -9 of a worker holding jobs, SIGSTOP past the lease then SIGCONT, a
-//! worker's link down past the lease then up, and `pg_ctl stop -m immediate` + restart;
+//! worker's link down past the lease then up, and a server crash + restart
+//! (`pg_ctl stop -m immediate`; `redis-server` kill -9, back from its append-only file);
 //! poison jobs, whose handler aborts the process, are enqueued by the producer. A
 //! supervisor restarts every worker that died.
+//!
+//! SQLite has no server and no network: every process runs on one host and opens one
+//! file. Link down and server crash do not apply; instead every process (workers and
+//! producer) is killed at once and restarted from the file, and the producer is killed
+//! inside its own open transaction. After every fault `PRAGMA integrity_check` runs on a
+//! read-only connection of its own.
 //!
 //! Every process appends what it saw to a ledger (see [`ledger`]); once the producer has
 //! finished and the queue is drained, the jobs table is dumped next to the ledgers and
@@ -28,8 +35,9 @@
 //!
 //! Choices worth knowing:
 //!
-//! - The jobs table is dumped to `jobs.tsv` beside the ledgers before the server goes, so
-//!   a run's evidence is complete on disk and `check` needs no database.
+//! - The jobs are dumped to `jobs.tsv` beside the ledgers before the server goes, so a
+//!   run's evidence is complete on disk and `check` needs no database — and is the same
+//!   for every store.
 //! - Poison jobs are part of the workload, not of the fault schedule: the producer spreads
 //!   them through the run and each aborts whichever worker claims it, three times.
 //! - Kill, pause and link down wait (at most 3 s) for their target to hold a run, so that
@@ -41,7 +49,9 @@
 
 mod check;
 mod cli;
+mod client;
 mod cluster;
+mod dump;
 mod faults;
 mod fleet;
 mod job;
@@ -49,7 +59,12 @@ mod ledger;
 mod netns;
 mod orchestrator;
 mod producer;
+mod producer_process;
+mod redis_server;
+mod server;
 mod settings;
+mod sqlite_file;
+mod store_kind;
 mod worker;
 
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
-//! `brigade-chaos run`: sets the stage (network, server, workers, producer), plays the
-//! fault schedule, waits for the queue to drain, dumps the jobs table and runs the
-//! checker.
+//! `brigade-chaos run`: sets the stage (network, store, workers, producer), plays the
+//! fault schedule, waits for the queue to drain, dumps the jobs and runs the checker.
+//! Which store it is matters only to [`Server`] (start, crash, URL), [`Client`] (connect,
+//! counts, dump) and the choice of fault kinds.
 //!
 //! Everything the run creates is owned by a value whose `Drop` removes it — the worker
 //! processes, the producer, the server and its directory, the namespaces and the bridge —
@@ -10,18 +11,18 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use brigade_postgres::PgStore;
-
 use crate::cli::RunOptions;
-use crate::cluster::Cluster;
+use crate::client::Client;
 use crate::faults::{self, Targets, lock};
 use crate::fleet::Fleet;
 use crate::ledger::LedgerWriter;
 use crate::netns::Network;
+use crate::producer_process::{ProducerProcess, ProducerSpec};
+use crate::server::Server;
+use crate::store_kind::{Fsync, StoreKind};
 use crate::{check, settings};
 
 /// The size of a run.
@@ -36,6 +37,9 @@ struct Size {
 const SETTLE: Duration = Duration::from_secs(5);
 /// How long the queue may take to drain once the producer is done.
 const DRAIN_FOR: Duration = Duration::from_secs(120);
+/// How long the SQLite producer keeps each transaction open once written: long enough to
+/// be killed inside it, short enough not to hold the file's write lock past a lease.
+const HOLD_TRANSACTION: Duration = Duration::from_millis(100);
 
 /// Runs the harness; `Ok(false)` when a MUST failed.
 pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
@@ -59,8 +63,14 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
     let dir = prepare_dir(&options.out, seed)?;
     let exe =
         std::env::current_exe().map_err(|error| format!("cannot find this program: {error}"))?;
+    let store = options.store;
     println!(
-        "brigade-chaos: seed {seed} ({}), {} cycles of each fault, {} jobs ({} poison), {} workers",
+        "brigade-chaos: store {store}{}, seed {seed} ({}), {} cycles of each fault, {} jobs ({} poison), {} workers",
+        if store == StoreKind::Redis {
+            format!(" (appendfsync {})", options.fsync)
+        } else {
+            String::new()
+        },
         if options.quick { "quick" } else { "full" },
         size.cycles,
         size.jobs,
@@ -68,6 +78,12 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
         options.workers
     );
     let mut replay = String::from("cargo xtask chaos");
+    if store != StoreKind::Postgres {
+        replay.push_str(&format!(" --store {store}"));
+    }
+    if options.fsync != Fsync::Always {
+        replay.push_str(&format!(" --redis-fsync {}", options.fsync));
+    }
     if options.quick {
         replay.push_str(" --quick");
     }
@@ -84,8 +100,19 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
     let mut hosts = vec!["db".to_owned(), "producer".to_owned()];
     hosts.extend((1..=options.workers).map(|i| format!("w{i}")));
     let host_names: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let network = Arc::new(Network::build(&host_names));
+    let network = Arc::new(if store == StoreKind::Sqlite {
+        Network::Loopback {
+            reason: "SQLite: one host, every process opens the same file".to_owned(),
+        }
+    } else {
+        Network::build(&host_names)
+    });
     match network.as_ref() {
+        Network::Loopback { .. } if store == StoreKind::Sqlite => {
+            println!(
+                "network: none — SQLite runs every process on one host, on one file; link down and server crash do not apply"
+            );
+        }
         Network::Namespaces { .. } => {
             println!(
                 "network: namespaces chaos-{{{}}} on bridge brchaos0 (10.77.0.0/24)",
@@ -98,19 +125,27 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
             );
         }
     }
-    let cluster = tokio::task::block_in_place(|| Cluster::create(&network))?;
-    let url = cluster.url();
-    migrate(&url).await?;
-    write_config(&dir, seed, &size, &network, &url)?;
+    if store == StoreKind::Redis {
+        println!(
+            "redis: appendfsync {}{}; no transactional enqueue, so the rolled-back-transaction check is skipped",
+            options.fsync,
+            if options.fsync == Fsync::Everysec {
+                " — a server crash may lose up to a second of acknowledged writes: lost jobs are REPORTED, not failed"
+            } else {
+                ""
+            }
+        );
+    }
+    let server = tokio::task::block_in_place(|| Server::create(store, options.fsync, &network))?;
+    let url = server.url();
+    // Creates the schema once, before any worker runs.
+    let client = Client::connect_patiently(&url, 2, true, Duration::from_secs(30)).await?;
+    write_config(&dir, seed, &size, &network, &url, &options)?;
 
     let fault_ledger = Arc::new(LedgerWriter::open(&dir.join("faults.log"))?);
     let mut rng = fastrand::Rng::with_seed(seed);
-    let schedule = faults::schedule(
-        &mut rng,
-        size.cycles,
-        options.workers,
-        network.is_namespaced(),
-    );
+    let kinds = faults::kinds(store, network.is_namespaced());
+    let schedule = faults::schedule(&mut rng, size.cycles, options.workers, &kinds);
     let planned = faults::duration(&schedule);
     let workers = u32::try_from(options.workers).unwrap_or(4);
     let fleet = Mutex::new(Fleet::start(
@@ -121,14 +156,22 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
         Arc::clone(&network),
         Arc::clone(&fault_ledger),
     )?);
-    let producer = Reaped(start_producer(
-        &network,
-        &exe,
-        &url,
-        &dir,
-        size,
-        planned,
-        rng.u64(..),
+    let producer = Mutex::new(ProducerProcess::start(
+        ProducerSpec {
+            exe: exe.clone(),
+            url: url.clone(),
+            dir: dir.clone(),
+            jobs: size.jobs,
+            poison: size.poison,
+            seed: rng.u64(..),
+            hold_ms: if store == StoreKind::Sqlite {
+                u64::try_from(HOLD_TRANSACTION.as_millis()).unwrap_or(100)
+            } else {
+                0
+            },
+            until: Instant::now() + planned,
+        },
+        Arc::clone(&network),
     )?);
     println!(
         "{} faults planned over about {}s",
@@ -138,12 +181,13 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
 
     let targets = Targets {
         fleet: &fleet,
-        cluster: &cluster,
+        producer: &producer,
+        server: &server,
         network: &network,
         ledger: &fault_ledger,
     };
     let played = tokio::select! {
-        played = play(&schedule, &targets, producer, &url, planned) => played,
+        played = play(&schedule, &targets, &client, planned) => played,
         supervised = supervise(&fleet) => supervised,
         _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
     };
@@ -152,9 +196,12 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
         return Err(error);
     }
     tokio::task::block_in_place(|| lock(&fleet).retire(settings::GRACE + Duration::from_secs(5)));
-    dump_jobs(&url, &dir).await?;
+    integrity(&server, &fault_ledger).await?;
+    crate::dump::dump_jobs(&client, &dir).await?;
+    drop(client);
+    drop(producer);
     drop(fleet);
-    drop(cluster);
+    drop(server);
     drop(network);
     println!("run took {}s; checking", started.elapsed().as_secs());
     let report = check::run(&dir)?;
@@ -165,8 +212,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
 async fn play(
     schedule: &[faults::Fault],
     targets: &Targets<'_>,
-    mut producer: Reaped,
-    url: &str,
+    client: &Client,
     planned: Duration,
 ) -> Result<(), String> {
     for (i, fault) in schedule.iter().enumerate() {
@@ -174,41 +220,35 @@ async fn play(
         let what = faults::inject(*fault, targets).await?;
         println!("[{:>3}/{}] {what}", i + 1, schedule.len());
         let _ = std::io::stdout().flush();
-        if fault.kind == faults::FaultKind::Kill {
+        if matches!(
+            fault.kind,
+            faults::FaultKind::Kill | faults::FaultKind::KillAll
+        ) {
             // The redelivery this kill starts is timed: no other fault may share its window.
             tokio::time::sleep(settings::redelivery_bound()).await;
         }
+        integrity(targets.server, targets.ledger).await?;
     }
     // The last fault's effects (a rejoin, a redelivery) play out before the drain.
     tokio::time::sleep(SETTLE).await;
     let deadline = Instant::now() + planned + Duration::from_secs(60);
     loop {
-        match producer.0.try_wait() {
-            Ok(Some(status)) if status.success() => break,
-            Ok(Some(status)) => {
+        match lock(targets.producer).try_wait()? {
+            Some(status) if status.success() => break,
+            Some(status) => {
                 return Err(format!(
                     "the producer failed ({status}); see producer.stderr"
                 ));
             }
-            Ok(None) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await
-            }
-            Ok(None) => return Err("the producer did not finish in time".to_owned()),
-            Err(error) => return Err(format!("producer: {error}")),
+            None if Instant::now() < deadline => {}
+            None => return Err("the producer did not finish in time".to_owned()),
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!("producer finished; waiting for the queue to drain");
-    let pool = open(url).await?;
     let deadline = Instant::now() + DRAIN_FOR;
-    let live_sql = format!(
-        "SELECT count(*) FROM {}.jobs WHERE state IN ('available', 'running')",
-        settings::SCHEMA
-    );
     loop {
-        let live: i64 = sqlx::query_scalar(&live_sql)
-            .fetch_one(&pool)
-            .await
-            .map_err(|error| error.to_string())?;
+        let live = client.counts().await?.live();
         if live == 0 {
             return Ok(());
         }
@@ -222,14 +262,18 @@ async fn play(
     }
 }
 
-/// A pool for the orchestrator's own queries.
-async fn open(url: &str) -> Result<sqlx::PgPool, String> {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
-        .await
-        .map_err(|error| format!("cannot reach the server at {url}: {error}"))
+/// SQLite only: `PRAGMA integrity_check` on a connection of its own, written to the faults
+/// ledger (`integrity result=ok`) for the checker, and said when it is not `ok`.
+async fn integrity(server: &Server, ledger: &LedgerWriter) -> Result<(), String> {
+    let Some(file) = server.sqlite() else {
+        return Ok(());
+    };
+    let result = file.integrity_check().await?;
+    ledger.record("integrity", &[("result", result.clone())]);
+    if result != "ok" {
+        println!("integrity_check: {result}");
+    }
+    Ok(())
 }
 
 /// Restarts dead workers, forever (it ends with the `select!` around it).
@@ -237,73 +281,6 @@ async fn supervise(fleet: &Mutex<Fleet>) -> Result<(), String> {
     loop {
         lock(fleet).supervise()?;
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The producer process, killed if still running when dropped.
-#[derive(Debug)]
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn start_producer(
-    network: &Network,
-    exe: &Path,
-    url: &str,
-    dir: &Path,
-    size: Size,
-    planned: Duration,
-    seed: u64,
-) -> Result<Child, String> {
-    let stderr = std::fs::File::create(dir.join("producer.stderr"))
-        .map_err(|error| format!("producer.stderr: {error}"))?;
-    let mut command = network.command_on("producer", &exe.display().to_string());
-    command
-        .args([
-            "producer",
-            "--url",
-            url,
-            "--jobs",
-            &size.jobs.to_string(),
-            "--poison",
-            &size.poison.to_string(),
-        ])
-        // Spread over the schedule, so every fault meets a queue with work in it.
-        .args([
-            "--seconds",
-            &format!("{:.1}", planned.as_secs_f64()),
-            "--seed",
-            &seed.to_string(),
-            "--ledger",
-        ])
-        .arg(dir.join("producer.log"))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    command
-        .spawn()
-        .map_err(|error| format!("cannot start the producer: {error}"))
-}
-
-/// Creates the schema once, before any worker runs.
-async fn migrate(url: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match PgStore::builder(url).max_connections(2).connect().await {
-            Ok(_) => return Ok(()),
-            Err(error) if Instant::now() >= deadline => {
-                return Err(format!("cannot reach the server at {url}: {error}"));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
     }
 }
 
@@ -322,40 +299,20 @@ fn write_config(
     size: &Size,
     network: &Network,
     url: &str,
+    options: &RunOptions,
 ) -> Result<(), String> {
     let text = format!(
-        "seed={seed}\ncycles={}\njobs={}\npoison={}\nnetwork={}\nurl={url}\n",
+        "seed={seed}\ncycles={}\njobs={}\npoison={}\nnetwork={}\nurl={url}\nstore={}\nfsync={}\n",
         size.cycles,
         size.jobs,
         size.poison,
-        if network.is_namespaced() {
-            "namespaces"
-        } else {
-            "loopback"
-        }
+        match (network.is_namespaced(), options.store) {
+            (true, _) => "namespaces",
+            (false, StoreKind::Sqlite) => "one-host",
+            (false, _) => "loopback",
+        },
+        options.store,
+        options.fsync
     );
     std::fs::write(dir.join("run.conf"), text).map_err(|error| format!("run.conf: {error}"))
-}
-
-/// Writes `jobs.tsv`: the store's view of every job, for the checker.
-async fn dump_jobs(url: &str, dir: &Path) -> Result<(), String> {
-    let pool = open(url).await?;
-    let sql = format!(
-        "SELECT id, state, (payload->>'n')::int8, coalesce((payload->>'poison')::bool, false), attempt, max_attempts,
-                coalesce(last_error, '') FROM {}.jobs WHERE queue = $1 ORDER BY id",
-        settings::SCHEMA
-    );
-    let rows: Vec<(i64, String, i64, bool, i32, i32, String)> = sqlx::query_as(&sql)
-        .bind(settings::QUEUE)
-        .fetch_all(&pool)
-        .await
-        .map_err(|error| format!("reading the jobs table: {error}"))?;
-    let mut text = String::from("id\tstate\tn\tpoison\tattempt\tmax_attempts\tlast_error\n");
-    for (id, state, n, poison, attempt, max_attempts, last_error) in rows {
-        let last_error = last_error.replace(['\t', '\n'], " ");
-        text.push_str(&format!(
-            "{id}\t{state}\t{n}\t{poison}\t{attempt}\t{max_attempts}\t{last_error}\n"
-        ));
-    }
-    std::fs::write(dir.join("jobs.tsv"), text).map_err(|error| format!("jobs.tsv: {error}"))
 }

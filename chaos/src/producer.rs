@@ -3,17 +3,26 @@
 //! ledger. An enqueue whose answer was lost (the store crashed mid-commit) is retried and
 //! may leave a second row with the same `n`; only acknowledged ids count as promises.
 //!
-//! Batches take three paths: [`Queue::enqueue_batch`], one by one inside a transaction of
-//! the producer's with [`PgStore::enqueue_in`], and (one in ten of those) a transaction
+//! Batches take three paths: `Queue::enqueue_batch`, one by one inside a transaction of
+//! the producer's with the store's `enqueue_in`, and (one in ten of those) a transaction
 //! that is rolled back on purpose, whose jobs must never appear (`rolled-back n=<n>`).
+//! Redis has no transactional enqueue: there every batch takes the first path.
 //! Poison jobs (`max_attempts` 3) are enqueued alone, evenly spaced through the run.
+//!
+//! With `--hold-ms`, each transaction stays open that long once written, between a
+//! `tx-hold` and a `tx-end` line: the window in which the orchestrator kills the producer
+//! inside its own transaction. Restarted with `--resume`, the producer continues after the
+//! last job its ledger names; jobs of a batch whose answer the kill cut off are offered
+//! again (a committed one then leaves rows no acknowledgement covers, which the checker
+//! counts but does not hold against the store).
 
+use std::path::Path as FilePath;
 use std::time::{Duration, Instant};
 
-use brigade_postgres::PgStore;
-use brigade_queue::{EnqueueOptions, Enqueued, Queue};
+use brigade_queue::{EnqueueOptions, Enqueued};
 
 use crate::cli::ProducerOptions;
+use crate::client::Client;
 use crate::job::ChaosJob;
 use crate::ledger::LedgerWriter;
 use crate::settings;
@@ -34,16 +43,38 @@ enum Path {
 
 /// Enqueues `options.jobs` jobs, then exits.
 pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
+    let first = if options.resume {
+        resume_after(&options.ledger)?
+    } else {
+        0
+    };
     let ledger = LedgerWriter::open(&options.ledger)?;
-    let store = connect(&options.url).await?;
-    let queue: Queue<PgStore, ChaosJob> = Queue::new(store.clone(), settings::QUEUE);
-    let mut rng = fastrand::Rng::with_seed(options.seed);
+    // SIGUSR1 asks for a transaction now (the orchestrator's window to kill the producer
+    // inside one). Watched before `hello`: the orchestrator signals only after that line,
+    // as the signal's default action would end the process.
+    let mut asked = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        .map_err(|error| format!("cannot watch SIGUSR1: {error}"))?;
+    let mut in_transaction_now = false;
+    ledger.record(
+        "hello",
+        &[
+            ("pid", std::process::id().to_string()),
+            ("from", first.to_string()),
+        ],
+    );
+    let store = Client::connect_patiently(&options.url, 2, false, RETRY_FOR).await?;
+    let transactions = store_has_transactions(&options.url);
+    let hold = Duration::from_millis(options.hold_ms);
+    // A resumed producer draws a workload of its own: the seed still fixes it.
+    let mut rng = fastrand::Rng::with_seed(options.seed.wrapping_add(first));
     let poison_at: Vec<u64> = (1..=u64::from(options.poison))
         .map(|k| k * options.jobs / (u64::from(options.poison) + 1))
         .collect();
-    let per_job = Duration::from_secs_f64(options.seconds.max(0.1) / options.jobs.max(1) as f64);
+    let per_job = Duration::from_secs_f64(
+        options.seconds.max(0.1) / options.jobs.saturating_sub(first).max(1) as f64,
+    );
     let started = Instant::now();
-    let mut next = 0u64;
+    let mut next = first;
     while next < options.jobs {
         // Mostly small batches, now and then a burst bigger than the rate limit lets start
         // in a second.
@@ -53,6 +84,12 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
             rng.u64(1..=20)
         };
         let size = size.min(options.jobs - next);
+        // An asked-for transaction is a small one, so it does not eat the run's jobs.
+        let size = if in_transaction_now {
+            size.min(20)
+        } else {
+            size
+        };
         let mut jobs: Vec<ChaosJob> = (next..next + size)
             .map(|n| ChaosJob::random(n, &mut rng))
             .collect();
@@ -67,16 +104,17 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
         for job in poison {
             let options = EnqueueOptions::new().max_attempts(settings::POISON_MAX_ATTEMPTS);
             let enqueued = retrying(&ledger, &[job], || async {
-                queue
+                store
                     .enqueue_with(job, options.clone())
                     .await
                     .map(|enqueued| vec![enqueued])
-                    .map_err(|error| error.to_string())
             })
             .await;
             note(&ledger, &[job], enqueued, "single");
         }
         let path = match rng.u8(0..10) {
+            _ if !transactions => Path::Batch,
+            _ if in_transaction_now => Path::Transaction,
             0..=5 => Path::Batch,
             6..=8 => Path::Transaction,
             _ => Path::RolledBack,
@@ -84,24 +122,21 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
         match path {
             Path::Batch => {
                 let enqueued = retrying(&ledger, &jobs, || async {
-                    queue
-                        .enqueue_batch(jobs.clone())
-                        .await
-                        .map_err(|error| error.to_string())
+                    store.enqueue_batch(jobs.clone()).await
                 })
                 .await;
                 note(&ledger, &jobs, enqueued, "batch");
             }
             Path::Transaction => {
                 let enqueued = retrying(&ledger, &jobs, || {
-                    in_transaction(&store, &queue, &jobs, true)
+                    store.in_transaction(&jobs, true, hold, &ledger)
                 })
                 .await;
                 note(&ledger, &jobs, enqueued, "transaction");
             }
             Path::RolledBack => {
                 // Rolled back or failed: either way none of these may ever appear.
-                let _ = in_transaction(&store, &queue, &jobs, false).await;
+                let _ = store.in_transaction(&jobs, false, hold, &ledger).await;
                 for job in &jobs {
                     ledger.record("rolled-back", &[("n", job.n.to_string())]);
                 }
@@ -109,43 +144,33 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
         }
         // Pace by jobs, not batches: a big batch is followed by a longer pause, so the
         // queue sees bursts on top of a steady average.
-        let due = started + per_job.saturating_mul(u32::try_from(next).unwrap_or(u32::MAX));
-        tokio::time::sleep_until(due.into()).await;
+        let due = started + per_job.saturating_mul(u32::try_from(next - first).unwrap_or(u32::MAX));
+        in_transaction_now = false;
+        tokio::select! {
+            () = tokio::time::sleep_until(due.into()) => {}
+            _ = asked.recv() => in_transaction_now = true,
+        }
     }
     ledger.record("finished", &[("jobs", options.jobs.to_string())]);
     Ok(())
 }
 
-/// Enqueues `jobs` one by one inside one transaction, committing it when `commit`.
-async fn in_transaction(
-    store: &PgStore,
-    queue: &Queue<PgStore, ChaosJob>,
-    jobs: &[ChaosJob],
-    commit: bool,
-) -> Result<Vec<Enqueued>, String> {
-    let mut tx = store
-        .pool()
-        .begin()
-        .await
-        .map_err(|error| error.to_string())?;
-    let mut enqueued = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let new_job = queue
-            .encode(job, EnqueueOptions::new())
-            .map_err(|error| error.to_string())?;
-        enqueued.push(
-            store
-                .enqueue_in(&mut tx, new_job)
-                .await
-                .map_err(|error| error.to_string())?,
-        );
+/// The first job a restarted producer offers: the one after the highest its ledger names
+/// (enqueued, rolled back, given up, or inside a transaction that a kill cut short).
+fn resume_after(ledger: &FilePath) -> Result<u64, String> {
+    if !ledger.exists() {
+        return Ok(0);
     }
-    if commit {
-        tx.commit().await.map_err(|error| error.to_string())?;
-    } else {
-        tx.rollback().await.map_err(|error| error.to_string())?;
-    }
-    Ok(enqueued)
+    let (lines, _) = crate::ledger::read(ledger)?;
+    Ok(lines
+        .iter()
+        .filter_map(|line| line.number("n").or_else(|| line.number("last")))
+        .max()
+        .map_or(0, |n| n + 1))
+}
+
+fn store_has_transactions(url: &str) -> bool {
+    crate::store_kind::StoreKind::of_url(url).is_ok_and(|kind| kind.has_transactions())
 }
 
 /// Runs `attempt` until it succeeds or [`RETRY_FOR`] has passed.
@@ -196,24 +221,5 @@ fn note(ledger: &LedgerWriter, jobs: &[ChaosJob], enqueued: Option<Vec<Enqueued>
                 ("via", via.to_owned()),
             ],
         );
-    }
-}
-
-async fn connect(url: &str) -> Result<PgStore, String> {
-    let deadline = Instant::now() + RETRY_FOR;
-    loop {
-        match PgStore::builder(url)
-            .max_connections(2)
-            .migrate(false)
-            .connect()
-            .await
-        {
-            Ok(store) => return Ok(store),
-            Err(error) if Instant::now() < deadline => {
-                eprintln!("store not reachable yet: {error}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(error) => return Err(format!("store not reachable: {error}")),
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! `brigade-chaos worker`: one worker host. A [`Worker`] on [`PgStore`] with a short
+//! `brigade-chaos worker`: one worker host. A [`Worker`] on the store under test with a short
 //! lease, the shared rate and concurrency limits, and a handler that writes `start`
 //! before its work and `done` (or `cancelled`, when its token fires) after it; a poison
 //! job aborts the process right after its `start` line.
@@ -8,13 +8,13 @@
 //! duplicate no fault explains.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brigade_core::CancellationToken;
-use brigade_postgres::PgStore;
-use brigade_queue::{Delivery, Worker, WorkerReport};
+use brigade_queue::{Delivery, Store, Worker, WorkerReport};
 
 use crate::cli::WorkerOptions;
+use crate::client::{Client, with_store};
 use crate::job::ChaosJob;
 use crate::ledger::LedgerWriter;
 use crate::settings;
@@ -36,7 +36,12 @@ pub(crate) async fn run(options: WorkerOptions) -> Result<(), String> {
         ],
     );
 
-    let store = connect(&options.url).await?;
+    let client = Client::connect_patiently(&options.url, 8, false, CONNECT_FOR).await?;
+    with_store!(client, store => serve(store, ledger, name).await)
+}
+
+/// Runs a worker on `store` until SIGTERM.
+async fn serve<S: Store>(store: S, ledger: Arc<LedgerWriter>, name: String) -> Result<(), String> {
     let handler_ledger = Arc::clone(&ledger);
     let handler_name: Arc<str> = Arc::from(name.as_str());
     let worker = Worker::builder(store, settings::QUEUE)
@@ -137,28 +142,6 @@ fn write_counters(ledger: &LedgerWriter, name: &str, report: WorkerReport, last:
             ("store_errors", report.store_errors.to_string()),
         ],
     );
-}
-
-/// Connects, retrying while the store is down (a worker restarted during a database
-/// crash must wait for it, not die).
-async fn connect(url: &str) -> Result<PgStore, String> {
-    let deadline = Instant::now() + CONNECT_FOR;
-    loop {
-        let attempt = PgStore::builder(url)
-            .max_connections(8)
-            .acquire_timeout(settings::STORE_TIMEOUT)
-            .migrate(false)
-            .connect()
-            .await;
-        match attempt {
-            Ok(store) => return Ok(store),
-            Err(error) if Instant::now() < deadline => {
-                eprintln!("store not reachable yet: {error}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(error) => return Err(format!("store not reachable for {CONNECT_FOR:?}: {error}")),
-        }
-    }
 }
 
 /// Warnings from the worker and the store (failed heartbeats, fenced runs) go to stderr,

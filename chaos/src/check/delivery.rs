@@ -18,6 +18,8 @@ pub(crate) struct Delivery {
     pub(crate) unacknowledged_rows: usize,
     /// Jobs of a rolled-back transaction found in the table.
     pub(crate) rolled_back_present: Vec<String>,
+    /// Jobs of a transaction the producer was killed inside, found in the table.
+    pub(crate) killed_in_tx_present: Vec<String>,
     /// Completed rows with no run that finished its work.
     pub(crate) completed_unrun: Vec<String>,
     /// Jobs that never fail, yet dead.
@@ -122,6 +124,12 @@ pub(crate) fn check(evidence: &Evidence) -> Delivery {
         if evidence.rolled_back.contains(&row.n) {
             found.rolled_back_present.push(format!(
                 "job {id} (n={}) of a rolled-back transaction is {}",
+                row.n, row.state
+            ));
+        }
+        if evidence.killed_in_tx.contains(&row.n) {
+            found.killed_in_tx_present.push(format!(
+                "job {id} (n={}) of a transaction killed before its commit is {}",
                 row.n, row.state
             ));
         }

@@ -90,6 +90,14 @@ pub(crate) struct Faults {
     pub(crate) db: Vec<Span>,
     /// Every process end: the process, when, and how (`signal:6(abort)`...).
     pub(crate) exits: Vec<(String, u64, String)>,
+    /// Kills of the producer, and of those the ones inside an open transaction.
+    pub(crate) producer_kills: usize,
+    pub(crate) producer_kills_in_tx: usize,
+    /// Kills of every process at once (their workers' `kill` lines are in `kills` too).
+    pub(crate) kill_alls: usize,
+    pub(crate) kill_all_workers: usize,
+    /// The results of SQLite's `integrity_check`, one per check.
+    pub(crate) integrity: Vec<String>,
 }
 
 impl Faults {
@@ -173,6 +181,8 @@ pub(crate) struct Evidence {
     pub(crate) config: BTreeMap<String, String>,
     pub(crate) promises: BTreeMap<i64, Promise>,
     pub(crate) rolled_back: BTreeSet<u64>,
+    /// Jobs of transactions the producer was killed inside, before their commit.
+    pub(crate) killed_in_tx: BTreeSet<u64>,
     pub(crate) gave_up: usize,
     pub(crate) rows: BTreeMap<i64, Row>,
     /// Every run, by start time.
@@ -186,6 +196,17 @@ pub(crate) struct Evidence {
 
 impl Evidence {
     /// Reads `dir`: `run.conf`, `producer.log`, `faults.log`, `w*.log`, `jobs.tsv`.
+    /// The store the run was on (`postgres` for runs from before stores were named).
+    pub(crate) fn store(&self) -> &str {
+        self.config.get("store").map_or("postgres", String::as_str)
+    }
+
+    /// Whether Redis ran with `appendfsync everysec`, where a crash may lose acknowledged
+    /// writes.
+    pub(crate) fn lossy_fsync(&self) -> bool {
+        self.store() == "redis" && self.config.get("fsync").is_some_and(|f| f == "everysec")
+    }
+
     pub(crate) fn load(dir: &Path) -> Result<Evidence, String> {
         let mut evidence = Evidence::default();
         let config = std::fs::read_to_string(dir.join("run.conf"))
@@ -272,6 +293,22 @@ impl Evidence {
                     let from = cut.remove(&host).unwrap_or(line.t);
                     self.faults.links.push((host, Span { from, to: line.t }));
                 }
+                "kill-producer" => {
+                    self.faults.producer_kills += 1;
+                    if let (Some(first), Some(last)) = (line.number("first"), line.number("last")) {
+                        self.faults.producer_kills_in_tx += 1;
+                        self.killed_in_tx.extend(first..=last);
+                    }
+                }
+                "kill-all" => {
+                    self.faults.kill_alls += 1;
+                    self.faults.kill_all_workers +=
+                        usize::try_from(line.number("workers").unwrap_or(0)).unwrap_or(0);
+                }
+                "integrity" => self
+                    .faults
+                    .integrity
+                    .push(line.text("result").unwrap_or_default().to_owned()),
                 "db-crash" => crashed = Some(line.t),
                 "db-up" => self.faults.db.push(Span {
                     from: crashed.take().unwrap_or(line.t),
