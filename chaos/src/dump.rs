@@ -19,11 +19,23 @@ use crate::{ledger, settings};
 /// answers were lost, and for ids used by rolled-back transactions.
 const BEYOND_ACKNOWLEDGED: i64 = 20_000;
 
-/// Writes `dir/jobs.tsv`.
-pub(crate) async fn dump_jobs(client: &Client, dir: &Path) -> Result<(), String> {
-    let rows = match client {
-        Client::Postgres(store) => postgres_rows(store.pool()).await?,
-        _ => rows_by_id(client, dir).await?,
+/// Writes `dir/jobs.tsv`, trying up to `tries` times.
+pub(crate) async fn dump_jobs(client: &Client, dir: &Path, tries: u32) -> Result<(), String> {
+    let mut tried = 1;
+    let rows = loop {
+        let read = match client {
+            Client::Postgres(store) => postgres_rows(store.pool()).await,
+            _ => rows_by_id(client, dir).await,
+        };
+        match read {
+            Ok(rows) => break rows,
+            Err(error) if tried < tries => {
+                eprintln!("dumping the jobs: {error}; retrying");
+                tried += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error),
+        }
     };
     let mut text = String::from("id\tstate\tn\tpoison\tattempt\tmax_attempts\tlast_error\n");
     for row in rows {

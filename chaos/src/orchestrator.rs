@@ -37,6 +37,8 @@ struct Size {
 const SETTLE: Duration = Duration::from_secs(5);
 /// How long the queue may take to drain once the producer is done.
 const DRAIN_FOR: Duration = Duration::from_secs(120);
+/// Attempts at the dump: its first store call may meet a connection a crash broke.
+const DUMP_TRIES: u32 = 3;
 /// How long the SQLite producer keeps each transaction open once written: long enough to
 /// be killed inside it, short enough not to hold the file's write lock past a lease.
 const HOLD_TRANSACTION: Duration = Duration::from_millis(100);
@@ -197,7 +199,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
     }
     tokio::task::block_in_place(|| lock(&fleet).retire(settings::GRACE + Duration::from_secs(5)));
     integrity(&server, &fault_ledger).await?;
-    crate::dump::dump_jobs(&client, &dir).await?;
+    crate::dump::dump_jobs(&client, &dir, DUMP_TRIES).await?;
     drop(client);
     drop(producer);
     drop(fleet);
@@ -248,7 +250,17 @@ async fn play(
     println!("producer finished; waiting for the queue to drain");
     let deadline = Instant::now() + DRAIN_FOR;
     loop {
-        let live = client.counts().await?.live();
+        // A store call may meet a connection the last server crash broke; the client
+        // reconnects on the next one, so an error here is retried until the deadline.
+        let live = match client.counts().await {
+            Ok(counts) => counts.live(),
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("counting live jobs: {error}; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         if live == 0 {
             return Ok(());
         }
