@@ -203,6 +203,8 @@ async fn claim_until<S: Store>(
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
     let wakeup = shared.store.wakeup(&shared.queue);
     let mut failures = 0u32;
+    // Whether the last claim filled every slot it asked for: jobs are waiting.
+    let mut backlog = false;
     loop {
         while jobs.try_join_next().is_some() {}
         let first = tokio::select! {
@@ -214,9 +216,7 @@ async fn claim_until<S: Store>(
             },
         };
         let mut free = vec![first];
-        while let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
-            free.push(slot);
-        }
+        gather_slots(&slots, &mut free, backlog).await;
         let woken = wakeup.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
@@ -228,6 +228,7 @@ async fn claim_until<S: Store>(
             Ok(claims) => {
                 failures = 0;
                 let dry = claims.len() < free.len();
+                backlog = !dry;
                 shared.counters.add(Count::Claimed, claims.len() as u64);
                 for claim in claims {
                     let Some(slot) = free.pop() else { break };
@@ -243,6 +244,7 @@ async fn claim_until<S: Store>(
                 dry.then_some(settings.poll)
             }
             Err(error) => {
+                backlog = false;
                 shared.counters.add(Count::StoreError, 1);
                 failures = failures.saturating_add(1);
                 tracing::warn!(%error, queue = %shared.queue, "claim failed; retrying");
@@ -258,6 +260,23 @@ async fn claim_until<S: Store>(
                 () = tokio::time::sleep(wait) => {}
             }
         }
+    }
+}
+
+/// Takes every other free slot. With a backlog, runs end in bursts (their acks are answered
+/// a batch at a time) and their tasks give their slots back over the next few
+/// microseconds: a few yields gather those too, so one claim serves them all instead of a
+/// claim per slot.
+async fn gather_slots(slots: &Arc<Semaphore>, free: &mut Vec<OwnedSemaphorePermit>, backlog: bool) {
+    const YIELDS: usize = 4;
+    for attempt in 0..=YIELDS {
+        while let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+            free.push(slot);
+        }
+        if !backlog || attempt == YIELDS {
+            return;
+        }
+        tokio::task::yield_now().await;
     }
 }
 
