@@ -138,7 +138,7 @@ impl Client {
     ) -> Result<Vec<Enqueued>, String> {
         let new_jobs = jobs
             .iter()
-            .map(|job| encode(job))
+            .map(encode)
             .collect::<Result<Vec<NewJob>, String>>()?;
         let text = |error: &dyn std::fmt::Display| error.to_string();
         let mut enqueued = Vec::with_capacity(jobs.len());
@@ -191,10 +191,7 @@ pub(crate) fn sqlite_path(url: &str) -> PathBuf {
     PathBuf::from(url.trim_start_matches("sqlite:"))
 }
 
-fn queue<S: Store>(store: &S) -> Queue<S, ChaosJob>
-where
-    S: Clone,
-{
+fn queue<S: Store + Clone>(store: &S) -> Queue<S, ChaosJob> {
     Queue::new(store.clone(), settings::QUEUE)
 }
 
