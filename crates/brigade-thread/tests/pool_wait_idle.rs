@@ -7,11 +7,12 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
 
 use brigade_core::CancellationToken;
 use brigade_thread::BoxPool;
-use common::{eventually, waits_for};
+use std::sync::Mutex;
+
+use common::{current_tid, eventually, eventually_all_asleep, waits_for};
 
 const WAITERS: usize = 4;
 const ROUNDS: usize = 8;
@@ -29,13 +30,18 @@ fn every_waiter_leaves_at_each_idle_moment_though_the_first_submits_at_once() {
         Arc::new((0..=ROUNDS).map(|_| CancellationToken::new()).collect());
     let waiting = Arc::new(AtomicUsize::new(0));
     let released = Arc::new(AtomicUsize::new(0));
+    let tids = Arc::new(Mutex::new(Vec::new()));
     pool.execute(waits_for(&gates[0], 0)).unwrap();
 
     let waiters: Vec<_> = (0..WAITERS)
         .map(|_| {
             let (pool, gates) = (Arc::clone(&pool), Arc::clone(&gates));
             let (waiting, released) = (Arc::clone(&waiting), Arc::clone(&released));
+            let tids = Arc::clone(&tids);
             thread::spawn(move || {
+                tids.lock()
+                    .unwrap()
+                    .push(current_tid().expect("a Linux thread id"));
                 for round in 1..=ROUNDS {
                     waiting.fetch_add(1, Ordering::SeqCst);
                     pool.wait_idle();
@@ -53,9 +59,10 @@ fn every_waiter_leaves_at_each_idle_moment_though_the_first_submits_at_once() {
         eventually("every waiter waits", || {
             waiting.load(Ordering::SeqCst) == WAITERS * round
         });
-        // Counting happens just before `wait_idle`; give the waiters time to block in it,
-        // so none arrives after the idle moment (which would be a different scenario).
-        thread::sleep(Duration::from_millis(100));
+        // Counting happens just before `wait_idle`: see every waiter asleep in it before
+        // the idle moment, so none arrives after it (which would be a different scenario).
+        let waiter_tids = tids.lock().unwrap().clone();
+        eventually_all_asleep("every waiter blocks in wait_idle", &waiter_tids);
         gates[round - 1].cancel();
         eventually("every waiter was released by this idle moment", || {
             released.load(Ordering::SeqCst) == WAITERS * round

@@ -44,3 +44,29 @@ pub fn waits_for(gate: &CancellationToken, value: u64) -> Job {
         }
     })
 }
+
+/// The kernel's id of the calling thread (Linux), read from `/proc/thread-self`.
+pub fn current_tid() -> Option<u32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// Whether thread `tid` of this process is asleep in the kernel (state `S`): blocked on a
+/// lock, a condvar or a channel, not running or runnable.
+pub fn is_asleep(tid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // The state follows the parenthesised command name, which may itself contain spaces.
+    stat.rsplit_once(") ")
+        .is_some_and(|(_, rest)| rest.starts_with('S'))
+}
+
+/// Waits until every thread of `tids` has been asleep on two looks 20 ms apart: parked
+/// where the test expects, not merely preempted on its way there.
+pub fn eventually_all_asleep(what: &str, tids: &[u32]) {
+    eventually(what, || {
+        tids.iter().all(|&tid| is_asleep(tid)) && {
+            std::thread::sleep(Duration::from_millis(20));
+            tids.iter().all(|&tid| is_asleep(tid))
+        }
+    });
+}
