@@ -102,6 +102,15 @@ async fn coordinate(scale: Scale, engines: &[Engine]) -> Result<(), String> {
         servers.insert(engine.name().to_owned(), describe_server(engine).await?);
     }
     let engine_names: Vec<&str> = engines.iter().map(|engine| engine.name()).collect();
+    let throughput_jobs: serde_json::Map<String, Value> = engines
+        .iter()
+        .map(|&engine| {
+            (
+                engine.name().to_owned(),
+                json!(plan.throughput_jobs_on(engine)),
+            )
+        })
+        .collect();
     let measurements: Vec<Value> = plan
         .measurements
         .iter()
@@ -123,6 +132,7 @@ async fn coordinate(scale: Scale, engines: &[Engine]) -> Result<(), String> {
         "prefilled_rows": plan.prefilled_rows,
         "concurrency": plan.concurrency,
         "engines": engine_names,
+        "throughput_jobs_per_engine": throughput_jobs,
         "measurements": measurements,
         "servers": servers,
     }));

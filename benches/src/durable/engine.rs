@@ -80,6 +80,20 @@ impl Engine {
         }
     }
 
+    /// The most jobs one throughput row may enqueue up front on this engine.
+    ///
+    /// apalis-redis 1.0.0 gives every pushed job a run-at of now, so each waits in its
+    /// scheduled set, and its fetch script promotes every due job with one Lua `unpack`,
+    /// which fails past Lua's stack limit (about 8,000 values: "too many results to
+    /// unpack"). Both Redis sides therefore drain 7,500 jobs per row.
+    #[must_use]
+    pub fn max_backlog(self) -> u64 {
+        match self {
+            Engine::Redis | Engine::RedisEverysec => 7_500,
+            Engine::Postgres | Engine::Sqlite => u64::MAX,
+        }
+    }
+
     /// Whether the pickup-latency workload runs: the second Redis persistence setting
     /// shows what durability costs in throughput; a wake-up does not wait on the disk.
     #[must_use]
