@@ -127,7 +127,7 @@ impl Client {
 
     /// Enqueues `jobs` one by one inside a transaction of the caller's, committing it when
     /// `commit`. Once written, and before its end, the transaction stays open `hold` with a
-    /// `tx-hold first=.. last=..` line in `ledger`; `tx-end` follows just before the commit
+    /// `tx-hold first=.. last=.. ns=..` line in `ledger`; `tx-end` follows just before the commit
     /// or rollback is sent, so a process killed between the two lines never committed.
     pub(crate) async fn in_transaction(
         &self,
@@ -145,7 +145,12 @@ impl Client {
         let window = |ledger: &LedgerWriter| {
             let first = jobs.first().map_or(0, |job| job.n).to_string();
             let last = jobs.last().map_or(0, |job| job.n).to_string();
-            ledger.record("tx-hold", &[("first", first), ("last", last)]);
+            // The exact jobs: a poison job in the range went alone, outside the transaction.
+            let ns: Vec<String> = jobs.iter().map(|job| job.n.to_string()).collect();
+            ledger.record(
+                "tx-hold",
+                &[("first", first), ("last", last), ("ns", ns.join(","))],
+            );
         };
         match self {
             Client::Postgres(store) => {

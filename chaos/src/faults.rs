@@ -275,6 +275,7 @@ async fn kill_producer(
     if let Some(held) = &inside {
         fields.push(("first", held.number("first").unwrap_or(0).to_string()));
         fields.push(("last", held.number("last").unwrap_or(0).to_string()));
+        fields.push(("ns", held.text("ns").unwrap_or_default().to_owned()));
     }
     targets.ledger.record("kill-producer", &fields);
     tokio::time::sleep(PRODUCER_RESTART_AFTER).await;

@@ -43,7 +43,8 @@ pub(crate) struct Delivery {
     pub(crate) zombie_acks: usize,
     /// Zombie acks the paused process did not count as refused (`stale`).
     pub(crate) zombie_acks_taken: Vec<String>,
-    /// Zombie acks whose process left no counters line after them (killed within a second).
+    /// Zombie acks whose process left no counters line their answers could have reached (it
+    /// died within a store timeout of them).
     pub(crate) zombie_acks_unverified: usize,
     /// Links that came back with work left to take, and those whose host started a run
     /// afterwards.
@@ -181,6 +182,7 @@ fn redelivery(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &m
 /// job had meanwhile started on another claim is a zombie: its ack must have been refused,
 /// which the process counts as `stale`.
 fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut Delivery) {
+    let answer_within = u64::try_from(settings::STORE_TIMEOUT.as_micros()).unwrap_or(u64::MAX);
     let mut zombies: BTreeMap<&str, Vec<(u64, &Run)>> = BTreeMap::new();
     for (process, span) in &evidence.faults.pauses {
         let held = evidence.runs.iter().filter(|run| {
@@ -211,10 +213,20 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
     }
     for (process, runs) in zombies {
         let latest = runs.iter().map(|(done, _)| *done).max().unwrap_or(0);
+        // Only a line that the acks' answers could have reached counts: one written a store
+        // timeout after the last of them, or at a graceful exit. A process woken by SIGCONT
+        // writes its missed periodic lines at once, before its late acks have even been
+        // sent; if it dies right after (a poison job), its refusals go uncounted.
+        let answered_by = latest.saturating_add(answer_within);
         let counted = evidence
             .counters
             .get(process)
-            .and_then(|lines| lines.iter().rev().find(|line| line.t > latest))
+            .and_then(|lines| {
+                lines
+                    .iter()
+                    .rev()
+                    .find(|line| line.t > answered_by || (line.last && line.t > latest))
+            })
             .map(|line| line.stale);
         match counted {
             None => found.zombie_acks_unverified += runs.len(),

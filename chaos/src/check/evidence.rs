@@ -173,6 +173,8 @@ pub(crate) struct Counters {
     /// lost_leases + unrecorded + stale: runs whose end the store did not take from it.
     pub(crate) troubled: u64,
     pub(crate) stale: u64,
+    /// Written at a graceful exit, after every run's end was answered.
+    pub(crate) last: bool,
 }
 
 /// Everything read back.
@@ -295,9 +297,10 @@ impl Evidence {
                 }
                 "kill-producer" => {
                     self.faults.producer_kills += 1;
-                    if let (Some(first), Some(last)) = (line.number("first"), line.number("last")) {
+                    if let Some(ns) = line.text("ns") {
                         self.faults.producer_kills_in_tx += 1;
-                        self.killed_in_tx.extend(first..=last);
+                        self.killed_in_tx
+                            .extend(ns.split(',').filter_map(|n| n.parse::<u64>().ok()));
                     }
                 }
                 "kill-all" => {
@@ -348,6 +351,7 @@ impl Evidence {
                     t: line.t,
                     troubled: count("lost_leases") + count("unrecorded") + count("stale"),
                     stale: count("stale"),
+                    last: count("final") == 1,
                 });
                 continue;
             }
