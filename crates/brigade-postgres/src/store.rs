@@ -559,15 +559,9 @@ impl Store for PgStore {
             let later: bool = row.try_get("later").map_err(store_error)?;
             let jobs: i64 = row.try_get("jobs").map_err(store_error)?;
             let jobs = jobs.unsigned_abs();
-            match JobState::parse(&state) {
-                Some(JobState::Available) if later => counts.scheduled += jobs,
-                Some(JobState::Available) => counts.available += jobs,
-                Some(JobState::Running) => counts.running += jobs,
-                Some(JobState::Completed) => counts.completed += jobs,
-                Some(JobState::Dead) => counts.dead += jobs,
-                Some(JobState::Cancelled) => counts.cancelled += jobs,
-                _ => return Err(StoreError::Corrupt(format!("unknown state {state:?}"))),
-            }
+            let state = JobState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown state {state:?}")))?;
+            counts.add(state, later, jobs);
         }
         Ok(counts)
     }

@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::EnqueueOptions;
+use crate::{EnqueueOptions, StoreError};
 
 /// The number of runs a job gets when neither its options nor its queue say otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 20;
@@ -140,6 +140,36 @@ impl NewJob {
         self.options
             .max_attempts_value()
             .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+    }
+
+    /// Checks what every store refuses: an empty queue name, and `max_attempts` outside
+    /// 1..=`i32::MAX` (the widest attempt counter the stores keep).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Invalid`] saying which.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_queue::{EnqueueOptions, NewJob};
+    /// assert!(NewJob::new("q", serde_json::json!(1)).validate().is_ok());
+    /// let never = NewJob::new("q", serde_json::json!(1)).with_options(EnqueueOptions::new().max_attempts(0));
+    /// assert!(never.validate().is_err());
+    /// assert!(NewJob::new("", serde_json::json!(1)).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if self.queue.is_empty() {
+            return Err(StoreError::invalid("a job needs a queue name"));
+        }
+        let attempts = self.max_attempts();
+        if attempts == 0 || i32::try_from(attempts).is_err() {
+            return Err(StoreError::invalid(format!(
+                "max_attempts must be 1 to {}, not {attempts}",
+                i32::MAX
+            )));
+        }
+        Ok(())
     }
 
     /// Takes the job apart: queue, payload, options.

@@ -175,6 +175,30 @@ pub struct QueueCounts {
 }
 
 impl QueueCounts {
+    /// Adds `jobs` jobs in `state` (an available one `due_later` counts as scheduled): how
+    /// a store folds its per-state counts into one value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_queue::{JobState, QueueCounts};
+    /// let mut counts = QueueCounts::default();
+    /// counts.add(JobState::Available, true, 2);
+    /// counts.add(JobState::Running, false, 1);
+    /// assert_eq!((counts.scheduled, counts.running), (2, 1));
+    /// ```
+    pub fn add(&mut self, state: JobState, due_later: bool, jobs: u64) {
+        let count = match state {
+            JobState::Available if due_later => &mut self.scheduled,
+            JobState::Available => &mut self.available,
+            JobState::Running => &mut self.running,
+            JobState::Completed => &mut self.completed,
+            JobState::Dead => &mut self.dead,
+            JobState::Cancelled => &mut self.cancelled,
+        };
+        *count += jobs;
+    }
+
     /// Jobs whose life is not over: available, scheduled and running.
     ///
     /// # Examples

@@ -439,21 +439,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn check_options(jobs: &[NewJob]) -> Result<(), StoreError> {
     let queue = jobs.first().map(NewJob::queue);
     for job in jobs {
-        if job.queue().is_empty() {
-            return Err(StoreError::invalid("a job needs a queue name"));
-        }
+        job.validate()?;
         if Some(job.queue()) != queue {
             return Err(StoreError::invalid(
                 "a batch on Redis holds jobs of one queue: each queue is one hash slot, and a \
                  batch is atomic only within one",
             ));
-        }
-        let attempts = job.max_attempts();
-        if attempts == 0 || i32::try_from(attempts).is_err() {
-            return Err(StoreError::invalid(format!(
-                "max_attempts must be 1 to {}, not {attempts}",
-                i32::MAX
-            )));
         }
     }
     Ok(())

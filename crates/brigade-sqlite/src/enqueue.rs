@@ -133,17 +133,5 @@ async fn insert_one(
 }
 
 fn check_options(jobs: &[NewJob]) -> Result<(), StoreError> {
-    for job in jobs {
-        if job.queue().is_empty() {
-            return Err(StoreError::invalid("a job needs a queue name"));
-        }
-        let attempts = job.max_attempts();
-        if attempts == 0 || i32::try_from(attempts).is_err() {
-            return Err(StoreError::invalid(format!(
-                "max_attempts must be 1 to {}, not {attempts}",
-                i32::MAX
-            )));
-        }
-    }
-    Ok(())
+    jobs.iter().try_for_each(NewJob::validate)
 }
