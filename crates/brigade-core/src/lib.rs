@@ -30,6 +30,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod async_job;
+pub mod backend;
 mod cancel;
 mod completions;
 mod config_error;
@@ -46,6 +47,7 @@ mod shutdown;
 mod sizing;
 mod stats;
 mod submit_error;
+mod sync;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;

@@ -1,13 +1,14 @@
 //! Configuring and starting a pool.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use brigade_core::backend::JobDriver;
 use brigade_core::middleware::{Layers, Middleware};
-use brigade_core::{CancellationToken, ConfigError, Job, StatsCounters, WorkerRange};
+use brigade_core::{ConfigError, Job, WorkerRange};
 use crossbeam_utils::CachePadded;
 
 use crate::gate::Gate;
@@ -398,11 +399,9 @@ impl<J: Job> Builder<J> {
 
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let (signals_tx, signals_rx) = crossbeam_channel::unbounded();
-        let hooks = (!self.layers.is_empty()).then(|| Hooks::new(self.layers));
+        let hooks = (!self.layers.is_empty()).then(Hooks::new);
         let shared = Arc::new(Shared {
-            name: Arc::from(self.name),
-            token: CancellationToken::new(),
-            counters: StatsCounters::new(),
+            driver: JobDriver::new(Arc::from(self.name), self.layers),
             entered: CachePadded::new(AtomicU64::new(0)),
             refused: AtomicU64::new(0),
             capacity,
@@ -414,8 +413,6 @@ impl<J: Job> Builder<J> {
             gate: Gate::new(),
             roster: Roster::new(min, max),
             idle: IdleSignal::new(),
-            aborting: AtomicBool::new(false),
-            handed_back: Mutex::new(Vec::new()),
             hooks,
             threads: Mutex::new(Vec::new()),
             thread_name,

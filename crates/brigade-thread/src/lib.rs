@@ -59,7 +59,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
-mod capacity;
 mod errgroup;
 mod gate;
 mod hooks;
@@ -67,7 +66,6 @@ mod idle;
 mod map;
 mod pool;
 mod roster;
-mod run;
 mod shared;
 mod shutdown;
 mod submit;

@@ -91,7 +91,7 @@ impl<J: Job> ThreadPool<J> {
     /// ```
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.shared.name
+        self.shared.driver.name()
     }
 
     /// Queues `job`, waiting while the queue is full (backpressure), and returns its handle.
@@ -424,14 +424,11 @@ impl<J: Job> fmt::Debug for ThreadPool<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (min, max) = self.shared.roster.range();
         f.debug_struct("ThreadPool")
-            .field("name", &self.shared.name)
+            .field("name", self.shared.driver.name())
             .field("min_workers", &min)
             .field("max_workers", &max)
             .field("queue_capacity", &self.shared.capacity)
-            .field(
-                "layers",
-                &self.shared.hooks.as_ref().map(|hooks| &hooks.layers),
-            )
+            .field("layers", self.shared.driver.layers())
             .field("stats", &self.shared.stats())
             .finish()
     }

@@ -1,15 +1,13 @@
-//! The state a pool's handle, workers and timer share, and the bookkeeping every job goes
-//! through exactly once when it reaches a terminal state.
+//! The state a pool's handle, workers and timer share: core's `JobDriver` (the per-job
+//! logic and the books), the queues, the roster of workers and the shutdown's parts.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use brigade_core::{
-    CancellationToken, ErrorKind, Gauges, Job, JobError, JobResult, Stats, StatsCounters,
-};
+use brigade_core::backend::{Backend, JobDriver};
+use brigade_core::{Gauges, Job, Stats};
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
@@ -17,16 +15,11 @@ use crate::gate::Gate;
 use crate::hooks::Hooks;
 pub(crate) use crate::idle::IdleSignal;
 use crate::roster::Roster;
-use crate::run::drop_quietly;
-use crate::sync::lock_std as lock;
-use crate::task::{Done, Signal, Task, kind_of};
+use crate::task::{Signal, Task};
 
 /// See the module docs.
 pub(crate) struct Shared<J: Job> {
-    pub(crate) name: Arc<str>,
-    /// Cancelled only when a shutdown gives up waiting; every job's token is its child.
-    pub(crate) token: CancellationToken,
-    pub(crate) counters: StatsCounters,
+    pub(crate) driver: JobDriver<J, J::Output, J::Error>,
     /// Submits that got an id (the next id is this plus one).
     pub(crate) entered: CachePadded<AtomicU64>,
     /// Submits that got an id and then handed their job back (full, timed out).
@@ -43,9 +36,7 @@ pub(crate) struct Shared<J: Job> {
     pub(crate) gate: Gate,
     pub(crate) roster: Roster,
     pub(crate) idle: IdleSignal,
-    /// Set when a shutdown stops running jobs: workers hand back what they dequeue.
-    pub(crate) aborting: AtomicBool,
-    pub(crate) handed_back: Mutex<Vec<J>>,
+    /// The delay queue and the re-entry queue, in pools with layers.
     pub(crate) hooks: Option<Hooks<J>>,
     pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) thread_name: String,
@@ -55,67 +46,53 @@ pub(crate) struct Shared<J: Job> {
     pub(crate) shut_down: Mutex<bool>,
 }
 
+/// The thread pool as core's driver sees it: the system clock, the timer thread, the
+/// re-entry queue and the idle signal.
+pub(crate) struct Engine<'a, J: Job>(pub(crate) &'a Arc<Shared<J>>);
+
+impl<J: Job> Backend<J, J::Output, J::Error> for Engine<'_, J> {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn delay(&self, task: Task<J>, at: Instant) {
+        self.0.hooks().delay(task, at);
+    }
+
+    fn requeue(&self, task: Task<J>) {
+        self.0.hooks().reenter(self.0, task);
+    }
+
+    fn offer_parked_later(&self) {
+        self.0.hooks().offer_parked_later();
+    }
+
+    fn job_ended(&self) {
+        self.0.notify_idle();
+    }
+}
+
 impl<J: Job> Shared<J> {
-    /// Records a job's terminal state, after its result was delivered.
-    pub(crate) fn settle(&self, kind: Option<ErrorKind>) {
-        self.count(kind);
-        self.notify_idle();
+    /// The delay and re-entry queues. Only layers delay or park a job, and a pool with
+    /// layers has them.
+    fn hooks(&self) -> &Hooks<J> {
+        self.hooks
+            .as_ref()
+            .expect("only a pool with layers delays or parks a job")
     }
 
-    fn count(&self, kind: Option<ErrorKind>) {
-        match kind {
-            None => self.counters.record_completed(),
-            Some(kind) => self.counters.record_ended(kind),
-        }
-    }
-
-    fn notify_idle(&self) {
+    pub(crate) fn notify_idle(&self) {
         self.idle.notify(|| self.in_flight());
-    }
-
-    /// Delivers `result` to the job's handle and records it. A panic in the output's or the
-    /// error's `Drop` (when nobody holds the handle) is contained and still counted.
-    pub(crate) fn finish(
-        &self,
-        done: Done<J::Output, J::Error>,
-        result: JobResult<J::Output, J::Error>,
-    ) {
-        // Counted before the handle resolves, so whoever holds every result also sees
-        // every count; the idle waiters are told after, once the handle has it too.
-        self.count(kind_of(&result));
-        let delivered = catch_unwind(AssertUnwindSafe(move || done.deliver(result)));
-        if delivered.is_err() {
-            tracing::error!(pool = %self.name, "a job's result panicked while being dropped");
-        }
-        self.notify_idle();
-    }
-
-    /// Ends an unstarted job as returned and keeps it for the shutdown report.
-    pub(crate) fn hand_back(&self, task: Task<J>) {
-        let Task {
-            job,
-            done,
-            attempts,
-        } = task;
-        lock(&self.handed_back).push(job);
-        self.count(Some(ErrorKind::Returned));
-        let _ = catch_unwind(AssertUnwindSafe(move || {
-            done.deliver(Err(JobError::returned(attempts.ran())));
-        }));
-        self.notify_idle();
-    }
-
-    /// Ends a job cancelled before its run started, without running it.
-    pub(crate) fn finish_unstarted(&self, task: Task<J>) {
-        let runs = task.attempts.ran();
-        drop_quietly(task.job);
-        self.finish(task.done, Err(JobError::cancelled(None, runs)));
     }
 
     /// Accepted jobs not yet in a terminal state.
     pub(crate) fn in_flight(&self) -> u64 {
-        self.submitted()
-            .saturating_sub(self.counters.snapshot(Gauges::default()).finished())
+        self.submitted().saturating_sub(
+            self.driver
+                .counters()
+                .snapshot(Gauges::default())
+                .finished(),
+        )
     }
 
     pub(crate) fn submitted(&self) -> u64 {
@@ -137,8 +114,8 @@ impl<J: Job> Shared<J> {
     pub(crate) fn stats(&self) -> Stats {
         let workers = self.roster.live();
         let queued = self.queued();
-        let delayed = self.hooks.as_ref().map_or(0, Hooks::delayed);
-        let mut stats = self.counters.snapshot(Gauges {
+        let delayed = self.hooks.as_ref().map_or(0, Hooks::delayed) + self.driver.parked();
+        let mut stats = self.driver.counters().snapshot(Gauges {
             workers,
             busy: 0,
             queued,
@@ -174,7 +151,7 @@ impl<J: Job> Shared<J> {
         if self.roster.should_grow(|| self.queued()) {
             if let Err(error) = crate::worker::spawn(self) {
                 self.roster.unreserve();
-                tracing::error!(pool = %self.name, %error, "could not spawn a worker");
+                tracing::error!(pool = %self.driver.name(), %error, "could not spawn a worker");
             }
         }
     }

@@ -8,13 +8,12 @@
 //! 3. stops the workers (one stop message each) and the timer, and joins their threads.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use brigade_core::{Job, ShutdownReport, instant_after};
 
-use crate::shared::Shared;
+use crate::shared::{Engine, Shared};
 use crate::sync::lock_std as lock;
 use crate::task::Signal;
 
@@ -39,7 +38,7 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     let finished_before = shared.stats().finished();
     // Jobs handed back before this shutdown (a hook panicked before their start) come back
     // in its report too, but they were counted before it.
-    let handed_back_before = lock(&shared.handed_back).len() as u64;
+    let handed_back_before = shared.driver.take_handed_back();
     shared.gate.close();
     // If a worker could not be spawned when a job arrived (the system refused a thread),
     // try again now, so the jobs this shutdown waits for have someone to run them.
@@ -61,13 +60,16 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     }
     stop_threads(shared);
     // Nothing can be queued any more; this only catches what a worker never came back for.
+    let engine = Engine(shared);
     while let Ok(task) = shared.rx.try_recv() {
-        shared.hand_back(task);
+        shared.driver.hand_back(&engine, task);
     }
-    report.unstarted = std::mem::take(&mut *lock(&shared.handed_back));
+    let handed_back_now = shared.driver.take_handed_back();
     let finished = shared.stats().finished() - finished_before;
-    let handed_back_now = (report.unstarted.len() as u64).saturating_sub(handed_back_before);
-    report.finished = finished.saturating_sub(handed_back_now);
+    let handed_back_now_count = handed_back_now.len() as u64;
+    report.unstarted = handed_back_before;
+    report.unstarted.extend(handed_back_now);
+    report.finished = finished.saturating_sub(handed_back_now_count);
     *shut_down = true;
     report
 }
@@ -76,19 +78,22 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
 fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
     // Workers hand back what they dequeue from now on, so a submitter blocked on a full
     // queue gets room and leaves the gate.
-    shared.aborting.store(true, Ordering::SeqCst);
+    shared.driver.abort();
     shared.gate.wait_empty();
     let stats = shared.stats();
     report.deadline_passed = stats.in_flight() > 0;
     report.cancelled = stats.busy as u64;
-    shared.token.cancel();
+    shared.driver.token().cancel();
+    let engine = Engine(shared);
     loop {
         while let Ok(task) = shared.rx.try_recv() {
-            shared.hand_back(task);
+            shared.driver.hand_back(&engine, task);
         }
         if let Some(hooks) = &shared.hooks {
-            for task in hooks.take_unstarted() {
-                shared.hand_back(task);
+            let mut unstarted = hooks.take_unstarted();
+            unstarted.extend(shared.driver.take_parked());
+            for task in unstarted {
+                shared.driver.hand_back(&engine, task);
             }
         }
         if shared.wait_idle_until(Some(instant_after(Instant::now(), DRAIN_INTERVAL))) {

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use brigade_core::backend::Done;
 use brigade_core::middleware::{Admission, DropReason, QueueState};
-use brigade_core::{Job, JobError, JobHandle, JobId, Rejection};
+use brigade_core::{Job, JobHandle, JobId, Rejection};
 use crossbeam_channel::{SendTimeoutError, TrySendError};
 
-use crate::shared::Shared;
-use crate::task::{Done, Task};
+use crate::shared::{Engine, Shared};
+use crate::task::Task;
 
 /// How long a submit may wait for room.
 #[derive(Clone, Copy, Debug)]
@@ -41,27 +42,30 @@ pub(crate) fn submit<J: Job>(
     let Some(_pass) = shared.gate.enter() else {
         return Err(Refusal::Closed(job));
     };
-    if let Some(hooks) = &shared.hooks {
+    if shared.hooks.is_some() {
         let queue = QueueState {
             len: shared.rx.len(),
             capacity: shared.capacity,
         };
-        match hooks.layers.admit(&job, queue) {
+        match shared.driver.admit(&job, queue) {
             (Admission::Accept, _) => {}
-            (Admission::Reject(reason), _) => {
-                shared.counters.record_rejected();
-                return Err(Refusal::Rejected(job, reason));
-            }
+            (Admission::Reject(reason), _) => return Err(Refusal::Rejected(job, reason)),
             (Admission::DropNewest, index) => {
                 let (handle, done) = accept(shared, with_handle);
-                tracing::warn!(pool = %shared.name, id = %done.id(), "queue full: dropped the newest job");
-                drop_task(shared, Task::new(job, done), index, DropReason::Newest);
+                let task = Task::new(job, done);
+                shared
+                    .driver
+                    .drop_admitted(&Engine(shared), task, index, DropReason::Newest);
                 return Ok(handle);
             }
             (Admission::EvictOldest, index) => {
                 if let Ok(oldest) = shared.rx.try_recv() {
-                    tracing::warn!(pool = %shared.name, id = %oldest.done.id(), "queue full: evicted the oldest job");
-                    drop_task(shared, oldest, index, DropReason::Evicted);
+                    shared.driver.drop_admitted(
+                        &Engine(shared),
+                        oldest,
+                        index,
+                        DropReason::Evicted,
+                    );
                 }
             }
         }
@@ -110,20 +114,9 @@ pub(crate) fn submit<J: Job>(
 fn accept<J: Job>(shared: &Shared<J>, with_handle: bool) -> (Option<Handle<J>>, JobDone<J>) {
     let id = JobId::new(shared.entered.fetch_add(1, Ordering::AcqRel) + 1);
     if with_handle {
-        let (handle, completer) = JobHandle::new(id, &shared.token);
+        let (handle, completer) = JobHandle::new(id, shared.driver.token());
         (Some(handle), Done::Handle(completer))
     } else {
         (None, Done::Detached(id))
     }
-}
-
-/// Ends an accepted job as dropped by the admission layer at `index` and hands it to it.
-fn drop_task<J: Job>(shared: &Shared<J>, task: Task<J>, index: Option<usize>, reason: DropReason) {
-    let Task { job, done, .. } = task;
-    // Settle first, so a panicking callback cannot unbalance the counters.
-    shared.finish(done, Err(JobError::dropped()));
-    let hooks = shared.hooks.as_ref().expect("drops come from hooks");
-    hooks
-        .layers
-        .dropped(index.unwrap_or(usize::MAX), job, reason);
 }

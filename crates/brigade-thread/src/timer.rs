@@ -1,20 +1,19 @@
-//! The delay queue: one thread, a binary heap ordered by time and a condvar. It exists only
+//! The delay queue: one thread, core's `DelayQueue` (earliest first) and a condvar. It exists only
 //! in pools with middleware; it sleeps until the earliest entry is due (never polling).
 //!
 //! Run deadlines live in a separate ordered map, because most runs end before theirs: the
 //! run's end removes its entry, so a busy pool with long deadlines does not pile up
 //! entries (and the tokens they hold) until the deadlines pass.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use brigade_core::backend::{DelayQueue, drop_quietly};
 use brigade_core::{CancellationToken, Job};
 
-use crate::run::drop_quietly;
-use crate::shared::Shared;
+use crate::shared::{Engine, Shared};
 use crate::sync::lock_std as lock;
 use crate::task::Task;
 
@@ -22,54 +21,20 @@ use crate::task::Task;
 pub(crate) enum Due<J: Job> {
     /// The task re-enters the ready queue (a retry, or a start deferred to this time).
     Run(Task<J>),
-    /// Offer the jobs waiting for capacity again.
-    Reoffer,
-}
-
-struct Entry<J: Job> {
-    at: Instant,
-    seq: u64,
-    due: Due<J>,
-}
-
-impl<J: Job> PartialEq for Entry<J> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl<J: Job> Eq for Entry<J> {}
-
-impl<J: Job> PartialOrd for Entry<J> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<J: Job> Ord for Entry<J> {
-    // Reversed: `BinaryHeap` is a max-heap and the earliest entry (then the first
-    // scheduled, for equal times) must come out first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
+    /// Offer the jobs waiting for capacity their start again.
+    OfferParked,
 }
 
 struct TimerState<J: Job> {
-    heap: BinaryHeap<Entry<J>>,
+    entries: DelayQueue<Due<J>>,
     deadlines: BTreeMap<DeadlineKey, CancellationToken>,
-    seq: u64,
+    deadline_seq: u64,
     stopped: bool,
 }
 
 impl<J: Job> TimerState<J> {
-    fn next_seq(&mut self) -> u64 {
-        let seq = self.seq;
-        self.seq += 1;
-        seq
-    }
-
     fn earliest(&self) -> Option<Instant> {
-        let entry = self.heap.peek().map(|entry| entry.at);
+        let entry = self.entries.next_at();
         let deadline = self.deadlines.keys().next().map(|key| key.0);
         match (entry, deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -92,9 +57,9 @@ impl<J: Job> Timer<J> {
     pub(crate) fn new() -> Self {
         Timer {
             state: Mutex::new(TimerState {
-                heap: BinaryHeap::new(),
+                entries: DelayQueue::new(),
                 deadlines: BTreeMap::new(),
-                seq: 0,
+                deadline_seq: 0,
                 stopped: false,
             }),
             changed: Condvar::new(),
@@ -104,8 +69,7 @@ impl<J: Job> Timer<J> {
     /// Schedules `due` at `at`, waking the timer thread if this is now the earliest entry.
     pub(crate) fn schedule(&self, at: Instant, due: Due<J>) {
         let mut state = lock(&self.state);
-        let seq = state.next_seq();
-        state.heap.push(Entry { at, seq, due });
+        state.entries.push(at, due);
         let earliest = state.earliest() == Some(at);
         drop(state);
         if earliest {
@@ -116,7 +80,8 @@ impl<J: Job> Timer<J> {
     /// Cancels `token` at `at` unless [`disarm`](Self::disarm)ed first.
     pub(crate) fn arm_deadline(&self, at: Instant, token: CancellationToken) -> DeadlineKey {
         let mut state = lock(&self.state);
-        let key = DeadlineKey(at, state.next_seq());
+        let key = DeadlineKey(at, state.deadline_seq);
+        state.deadline_seq += 1;
         state.deadlines.insert(key, token);
         let earliest = state.earliest() == Some(at);
         drop(state);
@@ -136,14 +101,12 @@ impl<J: Job> Timer<J> {
     /// Removes every scheduled task (for a shutdown that hands them back); other entries
     /// are dropped too, as the shutdown cancels every run and drains the waiting list itself.
     pub(crate) fn take_tasks(&self) -> Vec<Task<J>> {
-        let entries = std::mem::take(&mut lock(&self.state).heap).into_sorted_vec();
-        // `into_sorted_vec` is ascending by `Ord`, which is reversed time: latest first.
+        let entries = lock(&self.state).entries.take_all();
         entries
             .into_iter()
-            .rev()
-            .filter_map(|entry| match entry.due {
+            .filter_map(|due| match due {
                 Due::Run(task) => Some(task),
-                Due::Reoffer => None,
+                Due::OfferParked => None,
             })
             .collect()
     }
@@ -153,7 +116,7 @@ impl<J: Job> Timer<J> {
         state.stopped = true;
         // Deadline tokens can own a finished job's result, whose `Drop` may panic.
         let leftovers = (
-            std::mem::take(&mut state.heap),
+            state.entries.take_all(),
             std::mem::take(&mut state.deadlines),
         );
         drop(state);
@@ -183,8 +146,8 @@ pub(crate) fn run_timer<J: Job>(shared: &Arc<Shared<J>>) {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
             Some(at) if at <= now => {
-                let fired = match state.heap.peek() {
-                    Some(entry) if entry.at == at => state.heap.pop().map(|entry| Ok(entry.due)),
+                let fired = match state.entries.next_at() {
+                    Some(entry) if entry == at => state.entries.pop_due(at).map(Ok),
                     _ => state.deadlines.pop_first().map(|(_, token)| Err(token)),
                 };
                 drop(state);
@@ -214,17 +177,17 @@ fn fire_deadline<J: Job>(shared: &Shared<J>, token: CancellationToken) {
         drop(token);
     }));
     if fired.is_err() {
-        tracing::error!(pool = %shared.name, "the timer caught a panic");
+        tracing::error!(pool = %shared.driver.name(), "the timer caught a panic");
     }
 }
 
 /// Acts on a due entry, containing a panic so the timer survives.
 fn fire<J: Job>(shared: &Arc<Shared<J>>, hooks: &crate::hooks::Hooks<J>, due: Due<J>) {
     let fired = catch_unwind(AssertUnwindSafe(|| match due {
-        Due::Run(task) => hooks.reenter(shared, task),
-        Due::Reoffer => hooks.reoffer(shared),
+        Due::Run(task) => hooks.due(shared, task),
+        Due::OfferParked => shared.driver.offer_parked(&Engine(shared)),
     }));
     if fired.is_err() {
-        tracing::error!(pool = %shared.name, "the timer caught a panic");
+        tracing::error!(pool = %shared.driver.name(), "the timer caught a panic");
     }
 }

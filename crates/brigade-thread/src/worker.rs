@@ -9,12 +9,11 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Instant;
 
-use brigade_core::{ErrorKind, Job, JobContext};
+use brigade_core::Job;
 use crossbeam_channel::{Receiver, TryRecvError, never, select};
 
 use crate::roster::Retire;
-use crate::run::{drop_quietly, run_job};
-use crate::shared::Shared;
+use crate::shared::{Engine, Shared};
 use crate::sync::lock_std as lock;
 use crate::task::{Message, Signal, Task};
 
@@ -106,7 +105,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
                 // Jobs, results and hooks are contained closer in; this is the last line
                 // of defence, so that a bug cannot cost the pool a worker.
                 if catch_unwind(AssertUnwindSafe(|| run(shared, task))).is_err() {
-                    tracing::error!(pool = %shared.name, "a worker caught a panic");
+                    tracing::error!(pool = %shared.driver.name(), "a worker caught a panic");
                 }
                 enrolled.idle_since = None;
             }
@@ -196,52 +195,20 @@ fn from_signal<J: Job>(signal: Signal) -> Message<J> {
     }
 }
 
-/// Runs or otherwise disposes of one dequeued task.
+/// Takes one dequeued task through core's driver: its start, its run (with the deadline
+/// armed on the timer), its end.
 pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, task: Task<J>) {
-    if shared.aborting.load(Ordering::Relaxed) {
-        shared.hand_back(task);
+    let engine = Engine(shared);
+    let Some(mut run) = shared.driver.begin(&engine, task) else {
         return;
+    };
+    let armed = run.deadline().and_then(|at| {
+        let timer = &shared.hooks.as_ref()?.timer;
+        Some((timer, timer.arm_deadline(at, run.context().token().clone())))
+    });
+    let end = run.run_blocking();
+    if let Some((timer, armed)) = armed {
+        timer.disarm(armed);
     }
-    match &shared.hooks {
-        None => run_plain(shared, task),
-        Some(hooks) => hooks.process(shared, task),
-    }
-}
-
-fn run_plain<J: Job>(shared: &Shared<J>, task: Task<J>) {
-    if task.done.is_cancelled(&shared.token) {
-        shared.finish_unstarted(task);
-        return;
-    }
-    let Task {
-        mut job,
-        done,
-        attempts,
-    } = task;
-    let attempt = attempts.next();
-    let token = done.token(&shared.token);
-    let cx = JobContext::new(done.id(), Arc::clone(&shared.name), token).with_attempt(attempt);
-    let end = run_job(&mut job, &cx);
-    drop_quietly(job);
-    let cancelled = cx.is_cancelled();
-    // The context's token may hold the last reference to the handle's cell (when the
-    // handle is gone); drop it here so the result is dropped inside `finish`, which
-    // contains a panic in its `Drop`.
-    drop(cx);
-    // Without layers nothing has a deadline, and nothing reads a clock.
-    shared.finish(done, end.into_result(attempt, cancelled, false));
-}
-
-/// Runs `body` for one task; if it panics (a middleware hook did) before the task was
-/// settled, the task's handle has already resolved as returned while unwinding, and this
-/// records that, so the counters still balance.
-pub(crate) fn contain_hook_panic<J: Job>(shared: &Shared<J>, body: impl FnOnce(&mut bool)) {
-    let mut settled = false;
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut settled)));
-    if outcome.is_err() {
-        tracing::error!(pool = %shared.name, "a middleware hook panicked");
-        if !settled {
-            shared.settle(Some(ErrorKind::Returned));
-        }
-    }
+    shared.driver.end(&engine, run, end);
 }

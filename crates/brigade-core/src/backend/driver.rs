@@ -1,0 +1,814 @@
+//! One job's way through a pool, written once for every backend: cancelled before its start,
+//! the start the layers decide, the run's context and deadline, the run's end becoming a
+//! terminal state, a retry or a dead letter, and the books. A backend keeps only how it
+//! queues, waits, wakes and keeps time (the [`Backend`] it hands in).
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use super::{CapacityWaits, RunTicket, Task};
+use crate::middleware::{Admission, DropReason, Layers, QueueState, Start};
+use crate::{
+    CancellationToken, ErrorKind, FinishedRun, Job, JobContext, JobError, JobResult, RunEnd,
+    Settled, StatsCounters, panic_message,
+};
+
+/// What the [`JobDriver`] needs from a backend: its clock, its queues and its wake-ups.
+///
+/// # Examples
+///
+/// A backend that runs jobs inline, on the caller's thread, with no timer:
+///
+/// ```
+/// use std::time::Instant;
+/// use brigade_core::backend::{Backend, Done, JobDriver, Task};
+/// use brigade_core::{JobId, job_fn};
+///
+/// struct Inline;
+///
+/// impl<J, T, E> Backend<J, T, E> for Inline {
+///     fn now(&self) -> Instant {
+///         Instant::now()
+///     }
+///     fn delay(&self, _task: Task<J, T, E>, _at: Instant) {
+///         unreachable!("no layer defers a start here")
+///     }
+///     fn requeue(&self, _task: Task<J, T, E>) {}
+///     fn offer_parked_later(&self) {}
+///     fn job_ended(&self) {}
+/// }
+///
+/// let driver = JobDriver::new("inline".into(), Default::default());
+/// let job = job_fn(|_| Ok::<_, String>(6 * 7));
+/// let mut run = driver.begin(&Inline, Task::new(job, Done::Detached(JobId::new(1)))).unwrap();
+/// let end = run.run_blocking();
+/// assert!(end.is_success());
+/// driver.end(&Inline, run, end);
+/// assert_eq!(driver.counters().snapshot(Default::default()).completed, 1);
+/// ```
+pub trait Backend<J, T, E> {
+    /// The backend's clock (under a paused tokio clock, the paused time).
+    fn now(&self) -> Instant;
+
+    /// Holds `task` off the workers until `at`, then queues it to run (a retry's backoff, a
+    /// start deferred by a rate limit). It was accepted already: never refuse it.
+    fn delay(&self, task: Task<J, T, E>, at: Instant);
+
+    /// Queues `task` to run: a parked job whose start the layers just granted. It was
+    /// accepted already: never refuse it.
+    fn requeue(&self, task: Task<J, T, E>);
+
+    /// No run in progress will offer the parked jobs their start: call
+    /// [`JobDriver::offer_parked`] after a short while (the capacity they wait for is held
+    /// elsewhere, by another pool sharing the layer).
+    fn offer_parked_later(&self);
+
+    /// A job reached its terminal state, counted and delivered: wake whoever waits for the
+    /// pool to go idle.
+    fn job_ended(&self);
+}
+
+/// The per-job logic and the books of one pool, shared by every backend: see the module
+/// docs of [`backend`](super).
+///
+/// # Examples
+///
+/// See [`Backend`].
+pub struct JobDriver<J, T, E> {
+    name: Arc<str>,
+    /// Cancelled only when a shutdown gives up waiting; every job's token is its child.
+    token: CancellationToken,
+    counters: StatsCounters,
+    layers: Layers<J, E>,
+    parked: CapacityWaits<Task<J, T, E>>,
+    /// Jobs ended unstarted as returned, for the next shutdown's report.
+    handed_back: Mutex<Vec<J>>,
+    /// Set when a shutdown stops running jobs: unstarted jobs are handed back.
+    aborting: AtomicBool,
+}
+
+/// A job about to run, from [`JobDriver::begin`]: its context, its deadline, its span. The
+/// backend runs the job and hands what the run returned to [`JobDriver::end`].
+///
+/// # Examples
+///
+/// See [`Backend`].
+pub struct Run<J, T, E> {
+    task: Task<J, T, E>,
+    cx: JobContext,
+    /// When the run started; `None` without layers, where nothing reads a clock.
+    started: Option<Instant>,
+    /// With a deadline the run's token is a child of the job's, kept here.
+    job_token: Option<CancellationToken>,
+    ticket: Option<RunTicket>,
+}
+
+/// What became of a parked job offered its start.
+enum Offered {
+    Start,
+    At(Instant),
+    HookPanicked,
+}
+
+impl<J, T, E> JobDriver<J, T, E>
+where
+    J: Send + 'static,
+    T: Send + 'static,
+    E: fmt::Debug + fmt::Display + Send + 'static,
+{
+    /// The driver of a pool called `name` with these layers (none: every hook is skipped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new(
+    ///     "reports".into(),
+    ///     Default::default(),
+    /// );
+    /// assert_eq!(driver.name().as_ref(), "reports");
+    /// ```
+    #[must_use]
+    pub fn new(name: Arc<str>, layers: Layers<J, E>) -> Self {
+        JobDriver {
+            name,
+            token: CancellationToken::new(),
+            counters: StatsCounters::new(),
+            layers,
+            parked: CapacityWaits::new(),
+            handed_back: Mutex::new(Vec::new()),
+            aborting: AtomicBool::new(false),
+        }
+    }
+
+    /// The pool's name.
+    ///
+    /// # Examples
+    ///
+    /// See [`new`](Self::new).
+    #[must_use]
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The pool's token: every job's token is its child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// assert!(!driver.token().is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// The pool's counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// assert_eq!(driver.counters().snapshot(Default::default()).finished(), 0);
+    /// ```
+    #[must_use]
+    pub fn counters(&self) -> &StatsCounters {
+        &self.counters
+    }
+
+    /// The pool's layers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// assert!(driver.layers().is_empty());
+    /// ```
+    #[must_use]
+    pub fn layers(&self) -> &Layers<J, E> {
+        &self.layers
+    }
+
+    /// How many jobs are parked, waiting for capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// assert_eq!(driver.parked(), 0);
+    /// ```
+    #[must_use]
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// From now on unstarted jobs are handed back instead of run (a shutdown that stops
+    /// running jobs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// driver.abort();
+    /// assert!(driver.is_aborting());
+    /// ```
+    pub fn abort(&self) {
+        self.aborting.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`abort`](Self::abort) was called.
+    ///
+    /// # Examples
+    ///
+    /// See [`abort`](Self::abort).
+    #[must_use]
+    pub fn is_aborting(&self) -> bool {
+        self.aborting.load(Ordering::Relaxed)
+    }
+
+    /// The jobs handed back since the last call, for a shutdown's report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// assert!(driver.take_handed_back().is_empty());
+    /// ```
+    #[must_use]
+    pub fn take_handed_back(&self) -> Vec<J> {
+        std::mem::take(&mut *self.handed_back())
+    }
+
+    /// Every parked job, in arrival order (for a shutdown that hands them back).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// assert!(driver.take_parked().is_empty());
+    /// ```
+    #[must_use]
+    pub fn take_parked(&self) -> Vec<Task<J, T, E>> {
+        self.parked.take_all()
+    }
+
+    fn handed_back(&self) -> std::sync::MutexGuard<'_, Vec<J>> {
+        self.handed_back
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks the layers whether to accept `job` into a queue in `queue`'s state; counts a
+    /// rejection. Returns the decision and the deciding layer's index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::middleware::{Admission, QueueState};
+    ///
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// let queue = QueueState { len: 0, capacity: 1 };
+    /// assert!(matches!(driver.admit(&(), queue), (Admission::Accept, None)));
+    /// ```
+    pub fn admit(&self, job: &J, queue: QueueState) -> (Admission, Option<usize>) {
+        let decision = self.layers.admit(job, queue);
+        if let (Admission::Reject(_), _) = decision {
+            self.counters.record_rejected();
+        }
+        decision
+    }
+
+    /// Ends an accepted job that admission dropped (the newest, or the oldest evicted for
+    /// it): counted, traced, then handed to the layer at `index` that dropped it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use brigade_core::backend::{Backend, Done, JobDriver, Task};
+    /// # struct Inline;
+    /// # impl<J, T, E> Backend<J, T, E> for Inline {
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+    /// #     fn requeue(&self, _: Task<J, T, E>) {}
+    /// #     fn offer_parked_later(&self) {}
+    /// #     fn job_ended(&self) {}
+    /// # }
+    /// use brigade_core::middleware::DropReason;
+    /// use brigade_core::{CancellationToken, JobHandle, JobId};
+    ///
+    /// let driver = JobDriver::<&str, (), String>::new("p".into(), Default::default());
+    /// let (handle, completer) = JobHandle::new(JobId::new(1), driver.token());
+    /// driver.drop_admitted(&Inline, Task::new("late", Done::Handle(completer)), None, DropReason::Newest);
+    /// assert!(handle.join().unwrap_err().is_dropped());
+    /// ```
+    pub fn drop_admitted(
+        &self,
+        backend: &impl Backend<J, T, E>,
+        task: Task<J, T, E>,
+        index: Option<usize>,
+        reason: DropReason,
+    ) {
+        let Task {
+            job,
+            done,
+            attempts,
+            ..
+        } = task;
+        tracing::warn!(pool = %self.name, id = done.id().get(), attempts = attempts.ran(), ?reason, "job dropped under backpressure");
+        // Settled first, so a panicking callback cannot unbalance the books.
+        self.finish(backend, done, Err(JobError::dropped()));
+        if let Some(index) = index {
+            if catch_unwind(AssertUnwindSafe(|| self.layers.dropped(index, job, reason))).is_err() {
+                tracing::error!(pool = %self.name, "a middleware hook panicked in dropped");
+            }
+        }
+    }
+
+    /// Takes `task` to its run: `Some` when it is to run now, `None` when it went elsewhere
+    /// (ended cancelled, handed back, delayed, or parked for capacity). A panicking hook is
+    /// contained: the job is handed back, never lost.
+    ///
+    /// # Examples
+    ///
+    /// See [`Backend`].
+    pub fn begin(
+        &self,
+        backend: &impl Backend<J, T, E>,
+        task: Task<J, T, E>,
+    ) -> Option<Run<J, T, E>> {
+        let mut settled = false;
+        let begun = catch_unwind(AssertUnwindSafe(|| {
+            self.begin_contained(backend, task, &mut settled)
+        }));
+        begun.unwrap_or_else(|_| {
+            self.hook_panicked(backend, settled);
+            None
+        })
+    }
+
+    fn begin_contained(
+        &self,
+        backend: &impl Backend<J, T, E>,
+        mut task: Task<J, T, E>,
+        settled: &mut bool,
+    ) -> Option<Run<J, T, E>> {
+        if self.is_aborting() {
+            *settled = true;
+            self.hand_back(backend, task);
+            return None;
+        }
+        if task.done.is_cancelled(&self.token) {
+            *settled = true;
+            self.end_unstarted(backend, task);
+            return None;
+        }
+        let attempt = task.attempts.next();
+        if self.layers.is_empty() {
+            // Nothing has a deadline, and nothing reads a clock.
+            let cx = JobContext::new(
+                task.id(),
+                Arc::clone(&self.name),
+                task.done.token(&self.token),
+            )
+            .with_attempt(attempt);
+            return Some(Run {
+                task,
+                cx,
+                started: None,
+                job_token: None,
+                ticket: None,
+            });
+        }
+        let now = backend.now();
+        if !std::mem::take(&mut task.granted) {
+            // First in, first out: while jobs wait for capacity, this one waits behind them.
+            let start = if self.parked.has_waiters() {
+                Ok(Start::WhenCapacityFrees)
+            } else {
+                catch_unwind(AssertUnwindSafe(|| {
+                    self.layers.before_start(&task.job, now)
+                }))
+            };
+            match start {
+                Ok(Start::Now) => {}
+                Ok(Start::NotBefore(at)) => {
+                    *settled = true;
+                    backend.delay(task, at);
+                    return None;
+                }
+                Ok(Start::WhenCapacityFrees) => {
+                    *settled = true;
+                    self.park(backend, task);
+                    return None;
+                }
+                Err(_) => {
+                    *settled = true;
+                    self.hook_panicked_before_start(backend, task);
+                    return None;
+                }
+            }
+        }
+        let Ok(deadline) = catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)))
+        else {
+            // Give back what the granted start took (a weighted limit's units).
+            let _ = catch_unwind(AssertUnwindSafe(|| self.layers.release(&task.job)));
+            *settled = true;
+            self.hook_panicked_before_start(backend, task);
+            return None;
+        };
+        let ticket = self.parked.run_started();
+        // A deadline cancels a child of the job's token, so it ends this run only: a retry
+        // gets a fresh one. Without a deadline the run uses the job's token itself.
+        let job_token = task.done.token(&self.token);
+        let (run_token, job_token) = match deadline {
+            Some(_) => (job_token.child_token(), Some(job_token)),
+            None => (job_token, None),
+        };
+        let cx = JobContext::new(task.id(), Arc::clone(&self.name), run_token)
+            .with_attempt(attempt)
+            .with_deadline(deadline);
+        Some(Run {
+            task,
+            cx,
+            started: Some(now),
+            job_token,
+            ticket: Some(ticket),
+        })
+    }
+
+    /// Takes a run's end to the job's next step: its terminal state (counted and delivered),
+    /// a retry in the delay queue, or a dead letter; then offers capacity to parked jobs.
+    ///
+    /// # Examples
+    ///
+    /// See [`Backend`].
+    pub fn end(&self, backend: &impl Backend<J, T, E>, mut run: Run<J, T, E>, end: RunEnd<T, E>) {
+        let ticket = run.ticket.take();
+        let mut settled = false;
+        let ended = catch_unwind(AssertUnwindSafe(|| {
+            self.end_contained(backend, run, end, &mut settled);
+        }));
+        if ended.is_err() {
+            self.hook_panicked(backend, settled);
+        }
+        if let Some(ticket) = ticket {
+            if self.parked.run_ended(ticket) {
+                self.offer_parked(backend);
+            }
+        }
+    }
+
+    fn end_contained(
+        &self,
+        backend: &impl Backend<J, T, E>,
+        run: Run<J, T, E>,
+        end: RunEnd<T, E>,
+        settled: &mut bool,
+    ) {
+        let Run {
+            task:
+                Task {
+                    job,
+                    done,
+                    attempts,
+                    ..
+                },
+            cx,
+            started,
+            job_token,
+            ..
+        } = run;
+        let id = done.id();
+        let deadline = cx.deadline();
+        let cancelled = job_token
+            .as_ref()
+            .map_or_else(|| cx.is_cancelled(), CancellationToken::is_cancelled);
+        // These may hold the last reference to the handle's cell (when the handle is gone):
+        // dropped here, the result is dropped inside `finish`, which contains its `Drop`.
+        drop((cx, job_token));
+        let Some(started) = started else {
+            drop_quietly(job);
+            *settled = true;
+            self.finish(
+                backend,
+                done,
+                end.into_result(attempts.next(), cancelled, false),
+            );
+            return;
+        };
+        if catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err() {
+            tracing::error!(pool = %self.name, id = id.get(), "a middleware hook panicked in release");
+        }
+        let now = backend.now();
+        let attempt = attempts.next();
+        let run = FinishedRun {
+            id,
+            end,
+            attempts,
+            started,
+            cancelled,
+            past_deadline: deadline.is_some_and(|at| now >= at),
+        };
+        // The after-run hooks and a dead-letter sink run in there, which contains their
+        // panics: the job then ends with its own outcome.
+        match run.settle_with(&self.layers, job, now, drop_quietly, drop_quietly) {
+            Settled::Finished(result) => {
+                if result.as_ref().is_err_and(JobError::is_dead_lettered) {
+                    tracing::debug!(pool = %self.name, id = id.get(), attempt, "dead-lettered a job");
+                }
+                *settled = true;
+                self.finish(backend, done, result);
+            }
+            Settled::Retry { job, attempts, at } => {
+                *settled = true;
+                let task = Task {
+                    job,
+                    done,
+                    attempts,
+                    granted: false,
+                };
+                if self.is_aborting() {
+                    self.hand_back(backend, task);
+                } else {
+                    self.counters.record_retried();
+                    tracing::debug!(pool = %self.name, id = id.get(), attempt, "run failed, retry scheduled");
+                    backend.delay(task, at);
+                }
+            }
+        }
+    }
+
+    /// Counts `result` as the job's terminal state, delivers it, and tells the backend. A
+    /// panic in the output's or the error's `Drop` (when nobody holds the handle) is
+    /// contained and the job still counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use brigade_core::backend::{Backend, Done, JobDriver, Task};
+    /// # struct Inline;
+    /// # impl<J, T, E> Backend<J, T, E> for Inline {
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+    /// #     fn requeue(&self, _: Task<J, T, E>) {}
+    /// #     fn offer_parked_later(&self) {}
+    /// #     fn job_ended(&self) {}
+    /// # }
+    /// use brigade_core::JobId;
+    ///
+    /// let driver = JobDriver::<(), u8, String>::new("p".into(), Default::default());
+    /// driver.finish(&Inline, Done::Detached(JobId::new(1)), Ok(1));
+    /// assert_eq!(driver.counters().snapshot(Default::default()).completed, 1);
+    /// ```
+    pub fn finish(
+        &self,
+        backend: &impl Backend<J, T, E>,
+        done: super::Done<T, E>,
+        result: JobResult<T, E>,
+    ) {
+        // Counted before the handle resolves, so whoever holds every result also sees
+        // every count; the backend's idle waiters are told after.
+        match &result {
+            Ok(_) => self.counters.record_completed(),
+            Err(error) => self.counters.record_ended(error.kind()),
+        }
+        if catch_unwind(AssertUnwindSafe(move || done.deliver(result))).is_err() {
+            tracing::error!(pool = %self.name, "a job's result panicked while being dropped");
+        }
+        backend.job_ended();
+    }
+
+    /// Ends an unstarted job as returned and keeps it for the next shutdown's report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use brigade_core::backend::{Backend, Done, JobDriver, Task};
+    /// # struct Inline;
+    /// # impl<J, T, E> Backend<J, T, E> for Inline {
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+    /// #     fn requeue(&self, _: Task<J, T, E>) {}
+    /// #     fn offer_parked_later(&self) {}
+    /// #     fn job_ended(&self) {}
+    /// # }
+    /// use brigade_core::JobId;
+    ///
+    /// let driver = JobDriver::<&str, (), String>::new("p".into(), Default::default());
+    /// driver.hand_back(&Inline, Task::new("unstarted", Done::Detached(JobId::new(1))));
+    /// assert_eq!(driver.take_handed_back(), ["unstarted"]);
+    /// ```
+    pub fn hand_back(&self, backend: &impl Backend<J, T, E>, mut task: Task<J, T, E>) {
+        self.give_back_grant(&mut task);
+        self.counters.record_ended(ErrorKind::Returned);
+        let job = catch_unwind(AssertUnwindSafe(move || task.return_unstarted()));
+        match job {
+            Ok(job) => self.handed_back().push(job),
+            Err(_) => {
+                tracing::error!(pool = %self.name, "a job's handle panicked while being dropped")
+            }
+        }
+        backend.job_ended();
+    }
+
+    /// Offers capacity to the parked jobs, from the front, until one still does not fit;
+    /// those that may start go back to the backend's queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use brigade_core::backend::{Backend, Task};
+    /// # struct Inline;
+    /// # impl<J, T, E> Backend<J, T, E> for Inline {
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+    /// #     fn requeue(&self, _: Task<J, T, E>) {}
+    /// #     fn offer_parked_later(&self) {}
+    /// #     fn job_ended(&self) {}
+    /// # }
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// driver.offer_parked(&Inline); // nothing parked: nothing happens
+    /// ```
+    pub fn offer_parked(&self, backend: &impl Backend<J, T, E>) {
+        let now = backend.now();
+        let offered = self.parked.start_from_front(|task| {
+            match catch_unwind(AssertUnwindSafe(|| {
+                self.layers.before_start(&task.job, now)
+            })) {
+                Ok(Start::Now) => Some(Offered::Start),
+                Ok(Start::NotBefore(at)) => Some(Offered::At(at)),
+                Ok(Start::WhenCapacityFrees) => None,
+                Err(_) => Some(Offered::HookPanicked),
+            }
+        });
+        for (mut task, offered) in offered {
+            match offered {
+                Offered::Start => {
+                    task.granted = true;
+                    backend.requeue(task);
+                }
+                Offered::At(at) => backend.delay(task, at),
+                Offered::HookPanicked => self.hook_panicked_before_start(backend, task),
+            }
+        }
+    }
+
+    fn park(&self, backend: &impl Backend<J, T, E>, task: Task<J, T, E>) {
+        if self.parked.park(task) {
+            backend.offer_parked_later();
+        }
+    }
+
+    /// Ends a job cancelled before its run, without running it.
+    fn end_unstarted(&self, backend: &impl Backend<J, T, E>, mut task: Task<J, T, E>) {
+        self.give_back_grant(&mut task);
+        let runs = task.attempts.ran();
+        drop_quietly(task.job);
+        self.finish(backend, task.done, Err(JobError::cancelled(None, runs)));
+    }
+
+    /// A job whose start was granted but will not run gives its units back.
+    fn give_back_grant(&self, task: &mut Task<J, T, E>) {
+        if std::mem::take(&mut task.granted)
+            && catch_unwind(AssertUnwindSafe(|| self.layers.release(&task.job))).is_err()
+        {
+            tracing::error!(pool = %self.name, id = task.id().get(), "a middleware hook panicked in release");
+        }
+    }
+
+    fn hook_panicked_before_start(&self, backend: &impl Backend<J, T, E>, task: Task<J, T, E>) {
+        tracing::error!(pool = %self.name, id = task.id().get(), "a middleware hook panicked before a start: the job is handed back");
+        self.hand_back(backend, task);
+    }
+
+    /// The last line: something panicked outside the contained hooks. A job not yet
+    /// settled was dropped while unwinding, which resolved its handle as returned; count it.
+    fn hook_panicked(&self, backend: &impl Backend<J, T, E>, settled: bool) {
+        tracing::error!(pool = %self.name, "a middleware hook panicked");
+        if !settled {
+            self.counters.record_ended(ErrorKind::Returned);
+            backend.job_ended();
+        }
+    }
+}
+
+impl<J: 'static, T, E: 'static> fmt::Debug for JobDriver<J, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobDriver")
+            .field("name", &self.name)
+            .field("layers", &self.layers.len())
+            .field("parked", &self.parked.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<J, T: Send + 'static, E: Send + 'static> Run<J, T, E> {
+    /// The run's context.
+    ///
+    /// # Examples
+    ///
+    /// See [`Backend`].
+    #[must_use]
+    pub fn context(&self) -> &JobContext {
+        &self.cx
+    }
+
+    /// The job and its context, to run it.
+    ///
+    /// # Examples
+    ///
+    /// See [`Backend`].
+    pub fn job_and_context(&mut self) -> (&mut J, &JobContext) {
+        (&mut self.task.job, &self.cx)
+    }
+
+    /// The run's deadline, if a layer set one: the backend cancels the context's token then.
+    ///
+    /// # Examples
+    ///
+    /// See [`Backend`].
+    #[must_use]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.cx.deadline()
+    }
+
+    /// The span every run happens in, on every backend: `job` with the fields `pool`, `id`
+    /// and `attempt`.
+    ///
+    /// # Examples
+    ///
+    /// See [`Backend`].
+    #[must_use]
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "job",
+            pool = self.cx.pool_name(),
+            id = self.cx.id().get(),
+            attempt = self.cx.attempt()
+        )
+    }
+}
+
+impl<J, T, E> Run<J, T, E>
+where
+    J: Job<Output = T, Error = E>,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// Runs the job on this thread inside its span, catching a panic (and a panic in the
+    /// drop of the panic's payload) as the run's end.
+    ///
+    /// # Examples
+    ///
+    /// See [`Backend`].
+    pub fn run_blocking(&mut self) -> RunEnd<T, E> {
+        // With no subscriber this is a check of the callsite's cached interest.
+        let span = self.span();
+        let _entered = span.enter();
+        let (job, cx) = self.job_and_context();
+        match catch_unwind(AssertUnwindSafe(|| job.run(cx))) {
+            Ok(result) => RunEnd::Returned(result),
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                drop_quietly(payload);
+                RunEnd::Panicked(message)
+            }
+        }
+    }
+}
+
+/// Drops `value`, containing a panic in its `Drop` (a job's, a result's, a panic payload's).
+///
+/// # Examples
+///
+/// ```
+/// struct Grumpy;
+/// impl Drop for Grumpy {
+///     fn drop(&mut self) {
+///         panic!("not today");
+///     }
+/// }
+/// brigade_core::backend::drop_quietly(Grumpy); // logged, not propagated
+/// ```
+pub fn drop_quietly<T>(value: T) {
+    if catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
+        tracing::error!("a job or its payload panicked while being dropped");
+    }
+}
+
+impl<J, T, E> fmt::Debug for Run<J, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("task", &self.task)
+            .field("cx", &self.cx)
+            .field("started", &self.started)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,22 @@
+//! What a backend is built from, for those who write one (the thread and tokio pools):
+//! users of a pool never need this module.
+//!
+//! - [`JobDriver`]: one job's way through a pool, the same on every backend (cancelled
+//!   before its start, the layers' start decision, the run's context, deadline and span,
+//!   the run's end becoming a terminal state, a retry or a dead letter, contained hook
+//!   panics) and the pool's books. A backend implements [`Backend`] (its clock, its queues,
+//!   its wake-ups), calls [`JobDriver::begin`], runs the job its own way, and hands the
+//!   run's end to [`JobDriver::end`].
+//! - [`Task`] and [`Done`]: what travels through a backend's queues.
+//! - [`CapacityWaits`]: jobs waiting for capacity, served first in, first out.
+//! - [`DelayQueue`]: jobs waiting for a time, earliest first.
+
+mod capacity_waits;
+mod delay_queue;
+mod driver;
+mod task;
+
+pub use capacity_waits::{CapacityWaits, RunTicket};
+pub use delay_queue::DelayQueue;
+pub use driver::{Backend, JobDriver, Run, drop_quietly};
+pub use task::{Done, Task};

@@ -1,0 +1,203 @@
+use crate::{Attempts, CancellationToken, Completer, JobError, JobId, JobResult};
+
+/// Where a job's result goes: its handle, or nowhere (`execute`). The detached variant
+/// carries only the id, so a job run without a handle allocates nothing of its own.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::backend::Done;
+/// use brigade_core::{CancellationToken, JobHandle, JobId};
+///
+/// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+/// let done = Done::Handle(completer);
+/// assert_eq!(done.id(), JobId::new(1));
+/// done.deliver(Ok(5));
+/// assert_eq!(handle.join().unwrap(), 5);
+/// ```
+pub enum Done<T, E> {
+    /// A handle waits for the result.
+    Handle(Completer<T, E>),
+    /// Nobody waits: the result is dropped.
+    Detached(JobId),
+}
+
+impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
+    /// The job's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::JobId;
+    /// use brigade_core::backend::Done;
+    ///
+    /// assert_eq!(Done::<(), ()>::Detached(JobId::new(3)).id(), JobId::new(3));
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        match self {
+            Done::Handle(completer) => completer.id(),
+            Done::Detached(id) => *id,
+        }
+    }
+
+    /// Whether the job was cancelled: through its handle, or with the pool for a job without
+    /// one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{CancellationToken, JobId};
+    /// use brigade_core::backend::Done;
+    ///
+    /// let pool = CancellationToken::new();
+    /// let done = Done::<(), ()>::Detached(JobId::new(1));
+    /// pool.cancel();
+    /// assert!(done.is_cancelled(&pool));
+    /// ```
+    #[must_use]
+    pub fn is_cancelled(&self, pool_token: &CancellationToken) -> bool {
+        match self {
+            Done::Handle(completer) => completer.is_cancelled(),
+            Done::Detached(_) => pool_token.is_cancelled(),
+        }
+    }
+
+    /// The job's token: its handle's, or the pool's for a job without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{CancellationToken, JobId};
+    /// use brigade_core::backend::Done;
+    ///
+    /// let pool = CancellationToken::new();
+    /// let token = Done::<(), ()>::Detached(JobId::new(1)).token(&pool);
+    /// pool.cancel();
+    /// assert!(token.is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn token(&self, pool_token: &CancellationToken) -> CancellationToken {
+        match self {
+            Done::Handle(completer) => completer.token(),
+            Done::Detached(_) => pool_token.clone(),
+        }
+    }
+
+    /// Delivers the result, if anyone is listening.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::JobId;
+    /// use brigade_core::backend::Done;
+    ///
+    /// Done::<u8, ()>::Detached(JobId::new(1)).deliver(Ok(1)); // dropped
+    /// ```
+    pub fn deliver(self, result: JobResult<T, E>) {
+        match self {
+            Done::Handle(completer) => completer.complete(result),
+            Done::Detached(_) => drop(result),
+        }
+    }
+}
+
+/// A job a pool accepted, with where its result goes and its runs so far: what travels
+/// through a backend's queues.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::JobId;
+/// use brigade_core::backend::{Done, Task};
+///
+/// let task = Task::new("resize photo", Done::<(), String>::Detached(JobId::new(1)));
+/// assert_eq!(task.attempts.next(), 1);
+/// assert_eq!(task.id(), JobId::new(1));
+/// ```
+pub struct Task<J, T, E> {
+    /// The job.
+    pub job: J,
+    /// Where its result goes.
+    pub done: Done<T, E>,
+    /// Its runs so far.
+    pub attempts: Attempts,
+    /// Whether the layers already granted its next start (a parked job offered capacity).
+    pub(crate) granted: bool,
+}
+
+impl<J, T: Send + 'static, E: Send + 'static> Task<J, T, E> {
+    /// A job that has not run yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::JobId;
+    /// use brigade_core::backend::{Done, Task};
+    ///
+    /// let task = Task::new(7u8, Done::<(), ()>::Detached(JobId::new(2)));
+    /// assert_eq!(task.job, 7);
+    /// ```
+    pub fn new(job: J, done: Done<T, E>) -> Self {
+        Task {
+            job,
+            done,
+            attempts: Attempts::default(),
+            granted: false,
+        }
+    }
+
+    /// The job's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::JobId;
+    /// use brigade_core::backend::{Done, Task};
+    ///
+    /// assert_eq!(Task::new((), Done::<(), ()>::Detached(JobId::new(4))).id(), JobId::new(4));
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> JobId {
+        self.done.id()
+    }
+
+    /// Ends the job unstarted as [`Returned`](crate::ErrorKind::Returned) and gives the job
+    /// back (for a shutdown report). Counting it is the caller's business; see
+    /// [`JobDriver::hand_back`](super::JobDriver::hand_back).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// use brigade_core::backend::{Done, Task};
+    ///
+    /// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// assert_eq!(Task::new("job", Done::Handle(completer)).return_unstarted(), "job");
+    /// assert!(handle.join().unwrap_err().is_returned());
+    /// ```
+    pub fn return_unstarted(self) -> J {
+        let runs = self.attempts.ran();
+        self.done.deliver(Err(JobError::returned(runs)));
+        self.job
+    }
+}
+
+impl<T, E> std::fmt::Debug for Done<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Done::Handle(_) => f.write_str("Done::Handle"),
+            Done::Detached(id) => f.debug_tuple("Done::Detached").field(id).finish(),
+        }
+    }
+}
+
+impl<J, T, E> std::fmt::Debug for Task<J, T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("done", &self.done)
+            .field("attempts", &self.attempts)
+            .field("granted", &self.granted)
+            .finish_non_exhaustive()
+    }
+}
