@@ -11,7 +11,7 @@ use brigade_core::{
 use tokio::runtime::{Handle, Runtime};
 
 use crate::Builder;
-use crate::shared::{Offer, Shared};
+use crate::shared::{Engine, Offer, Shared};
 
 /// A bounded pool of async jobs on tokio: a queue of at most `queue_capacity` jobs drained
 /// by `min_workers..=max_workers` worker tasks, each running one job at a time.
@@ -114,7 +114,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// ```
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.shared.name
+        self.shared.driver.name()
     }
 
     /// The runtime the pool's tasks run on.
@@ -373,7 +373,8 @@ impl<J: AsyncJob> TokioPool<J> {
                 // An idle moment since this call began releases it, though another caller
                 // may have made the pool busy again before this one was polled.
                 let generation = *began.get_or_insert(state.idle_generation);
-                if state.is_idle() || state.idle_generation != generation {
+                if state.is_idle(self.shared.driver.parked()) || state.idle_generation != generation
+                {
                     return;
                 }
                 idle.as_mut().enable();
@@ -516,16 +517,13 @@ impl<J: AsyncJob> TokioPool<J> {
             return report;
         }
         // Jobs handed back earlier (a hook panicked before their start) come back in this
-        // report too, but count as finished before it: read both under the lock, under
-        // which such a job is counted and kept in one step.
-        let (earlier, finished_before) = {
-            let mut state = shared.lock();
-            let earlier = std::mem::take(&mut state.handed_back);
-            (
-                earlier,
-                shared.counters.snapshot(Default::default()).finished(),
-            )
-        };
+        // report too, but count as finished before it.
+        let earlier = shared.driver.take_handed_back();
+        let finished_before = shared
+            .driver
+            .counters()
+            .snapshot(brigade_core::Gauges::default())
+            .finished();
         let drained = match timeout {
             None => {
                 shared.tracker.wait().await;
@@ -537,26 +535,28 @@ impl<J: AsyncJob> TokioPool<J> {
                 .is_ok(),
         };
         if !drained {
+            // Jobs a worker takes from now on are handed back, not run.
+            shared.driver.abort();
             let (unstarted, running) = shared.take_unstarted();
             // Running jobs' tokens are children of the pool's: this cancels each of them.
-            shared.token.cancel();
+            shared.driver.token().cancel();
             report.deadline_passed = timeout.is_some_and(|t| !t.is_zero());
             report.cancelled = running as u64;
-            report.unstarted = unstarted
-                .into_iter()
-                .map(|queued| queued.hand_back(&shared.counters))
-                .collect();
+            let engine = Engine::outside(shared);
+            for task in unstarted {
+                shared.driver.hand_back(&engine, task);
+            }
             shared.tracker.wait().await;
         }
-        let finished_after = shared.counters.snapshot(Default::default()).finished();
-        let handed_back_now = std::mem::take(&mut shared.lock().handed_back);
-        let returned_now = report.unstarted.len() + handed_back_now.len();
-        report.finished = (finished_after - finished_before).saturating_sub(returned_now as u64);
-        report.unstarted = earlier
-            .into_iter()
-            .chain(handed_back_now)
-            .chain(report.unstarted)
-            .collect();
+        let finished_after = shared
+            .driver
+            .counters()
+            .snapshot(brigade_core::Gauges::default())
+            .finished();
+        let handed_back_now = shared.driver.take_handed_back();
+        report.finished =
+            (finished_after - finished_before).saturating_sub(handed_back_now.len() as u64);
+        report.unstarted = earlier.into_iter().chain(handed_back_now).collect();
         report
     }
 
@@ -625,9 +625,9 @@ impl<J: AsyncJob> Drop for TokioPool<J> {
 impl<J: AsyncJob> fmt::Debug for TokioPool<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokioPool")
-            .field("name", &self.shared.name)
+            .field("name", self.shared.driver.name())
             .field("stats", &self.stats())
-            .field("layers", &self.shared.layers)
+            .field("layers", self.shared.driver.layers())
             .field("owns_runtime", &self.own_runtime.is_some())
             .finish()
     }

@@ -1,16 +1,14 @@
 //! The state one pool's submitters, workers and timer share.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use brigade_core::backend::{Backend, DelayQueue, Done, JobDriver};
 use brigade_core::middleware::{Admission, DropReason, Layers, QueueState};
-use brigade_core::{
-    AsyncJob, Attempts, CancellationToken, Completer, ErrorKind, Gauges, JobError, JobHandle,
-    JobId, Rejection, Stats, StatsCounters,
-};
+use brigade_core::{AsyncJob, Completer, Gauges, JobHandle, JobId, Rejection, Stats};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
@@ -21,30 +19,15 @@ pub(crate) type Error<J> = <J as AsyncJob>::Error;
 pub(crate) type Handle_<J> = JobHandle<Output<J>, Error<J>>;
 
 /// One accepted job on its way through the pool.
-pub(crate) struct Queued<J: AsyncJob> {
-    pub(crate) job: J,
-    pub(crate) completer: Completer<Output<J>, Error<J>>,
-    pub(crate) attempts: Attempts,
-}
-
-impl<J: AsyncJob> Queued<J> {
-    /// Ends an unstarted job as handed back, and gives the job to the caller.
-    pub(crate) fn hand_back(self, counters: &StatsCounters) -> J {
-        counters.record_ended(ErrorKind::Returned);
-        self.completer
-            .complete(Err(JobError::returned(self.attempts.ran())));
-        self.job
-    }
-}
+pub(crate) type Task<J> = brigade_core::backend::Task<J, Output<J>, Error<J>>;
 
 pub(crate) struct State<J: AsyncJob> {
-    pub(crate) queue: VecDeque<Queued<J>>,
-    /// Jobs waiting for a time (retry backoff, a start deferred by a rate limit), by time
-    /// then by arrival.
-    pub(crate) delayed: BTreeMap<(Instant, u64), Queued<J>>,
-    /// Jobs waiting for a running job to end (a weighted limit is full).
-    pub(crate) waiting: VecDeque<Queued<J>>,
-    pub(crate) delay_seq: u64,
+    pub(crate) queue: VecDeque<Task<J>>,
+    /// Jobs waiting for a time (retry backoff, a start deferred by a rate limit).
+    pub(crate) delayed: DelayQueue<Task<J>>,
+    /// When the timer offers the parked jobs (core's driver keeps them) their start again,
+    /// when no run in progress will.
+    pub(crate) offer_parked_at: Option<Instant>,
     pub(crate) workers: usize,
     pub(crate) busy: usize,
     pub(crate) min: usize,
@@ -56,27 +39,23 @@ pub(crate) struct State<J: AsyncJob> {
     /// when it began, even if the pool is busy again by the time it runs (another caller,
     /// released first, may have submitted more work already).
     pub(crate) idle_generation: u64,
-    /// Jobs handed back because a hook panicked before their start; they come back in the
-    /// next shutdown's report.
-    pub(crate) handed_back: Vec<J>,
 }
 
 impl<J: AsyncJob> State<J> {
-    pub(crate) fn is_idle(&self) -> bool {
-        self.queue.is_empty()
-            && self.delayed.is_empty()
-            && self.waiting.is_empty()
-            && self.busy == 0
+    /// Whether nothing is queued, delayed or running; `parked` jobs wait for capacity.
+    pub(crate) fn is_idle(&self, parked: usize) -> bool {
+        self.queue.is_empty() && self.delayed.is_empty() && parked == 0 && self.busy == 0
     }
 
     /// Whether nothing is left for a worker to do once the pool is closed.
-    pub(crate) fn is_drained(&self) -> bool {
-        self.closed && self.queue.is_empty() && self.delayed.is_empty() && self.waiting.is_empty()
+    pub(crate) fn is_drained(&self, parked: usize) -> bool {
+        self.closed && self.queue.is_empty() && self.delayed.is_empty() && parked == 0
     }
 }
 
 pub(crate) struct Shared<J: AsyncJob> {
-    pub(crate) name: Arc<str>,
+    /// The per-job logic and the books, core's, as on every backend.
+    pub(crate) driver: JobDriver<J, Output<J>, Error<J>>,
     pub(crate) state: Mutex<State<J>>,
     pub(crate) capacity: usize,
     /// Wakes idle workers: a job was queued, the range shrank, or the pool closed.
@@ -87,9 +66,6 @@ pub(crate) struct Shared<J: AsyncJob> {
     pub(crate) became_idle: Notify,
     /// Wakes the timer: an earlier time was added, or the pool may be done.
     pub(crate) timer_wake: Notify,
-    pub(crate) counters: StatsCounters,
-    pub(crate) layers: Layers<J, Error<J>>,
-    pub(crate) token: CancellationToken,
     pub(crate) tracker: TaskTracker,
     pub(crate) runtime: Handle,
     next_id: AtomicU64,
@@ -112,12 +88,11 @@ impl<J: AsyncJob> Shared<J> {
         runtime: Handle,
     ) -> Arc<Self> {
         Arc::new(Shared {
-            name,
+            driver: JobDriver::new(name, layers),
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(capacity.min(1024)),
-                delayed: BTreeMap::new(),
-                waiting: VecDeque::new(),
-                delay_seq: 0,
+                delayed: DelayQueue::new(),
+                offer_parked_at: None,
                 workers: 0,
                 busy: 0,
                 min,
@@ -126,16 +101,12 @@ impl<J: AsyncJob> Shared<J> {
                 closed: false,
                 timer_running: false,
                 idle_generation: 0,
-                handed_back: Vec::new(),
             }),
             capacity,
             job_ready: Notify::new(),
             room: Notify::new(),
             became_idle: Notify::new(),
             timer_wake: Notify::new(),
-            counters: StatsCounters::new(),
-            layers,
-            token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             runtime,
             next_id: AtomicU64::new(1),
@@ -160,23 +131,25 @@ impl<J: AsyncJob> Shared<J> {
             return Offer::Closed(job);
         }
         let mut evicted = None;
-        if !self.layers.is_empty() {
+        if !self.driver.layers().is_empty() {
             let queue = QueueState {
                 len: state.queue.len(),
                 capacity: self.capacity,
             };
-            match self.layers.admit(&job, queue) {
+            match self.driver.admit(&job, queue) {
                 (Admission::Accept, _) => {}
-                (Admission::Reject(reason), _) => {
-                    drop(state);
-                    self.counters.record_rejected();
-                    return Offer::Rejected(job, reason);
-                }
+                (Admission::Reject(reason), _) => return Offer::Rejected(job, reason),
                 (Admission::DropNewest, index) => {
                     let (handle, completer) = self.new_handle();
                     drop(state);
-                    self.counters.record_submitted();
-                    self.drop_job(index, job, completer, 0, DropReason::Newest);
+                    self.driver.counters().record_submitted();
+                    let task = Task::new(job, Done::Handle(completer));
+                    self.driver.drop_admitted(
+                        &Engine::outside(self),
+                        task,
+                        index,
+                        DropReason::Newest,
+                    );
                     return Offer::Accepted(handle);
                 }
                 (Admission::EvictOldest, index) => {
@@ -196,55 +169,24 @@ impl<J: AsyncJob> Shared<J> {
             return Offer::Full(job);
         }
         let (handle, completer) = self.new_handle();
-        self.counters.record_submitted();
-        self.enqueue(
-            &mut state,
-            Queued {
-                job,
-                completer,
-                attempts: Attempts::default(),
-            },
-        );
+        self.driver.counters().record_submitted();
+        self.enqueue(&mut state, Task::new(job, Done::Handle(completer)));
         drop(state);
         if let Some((index, oldest)) = evicted {
-            let ran = oldest.attempts.ran();
-            self.drop_job(
-                index,
-                oldest.job,
-                oldest.completer,
-                ran,
-                DropReason::Evicted,
-            );
+            self.driver
+                .drop_admitted(&Engine::outside(self), oldest, index, DropReason::Evicted);
         }
         Offer::Accepted(handle)
     }
 
     fn new_handle(&self) -> (Handle_<J>, Completer<Output<J>, Error<J>>) {
         let id = JobId::new(self.next_id.fetch_add(1, Ordering::Relaxed));
-        JobHandle::new(id, &self.token)
-    }
-
-    /// Ends an accepted job as dropped: counted, traced, handed to the layer that dropped it.
-    fn drop_job(
-        &self,
-        index: Option<usize>,
-        job: J,
-        completer: Completer<Output<J>, Error<J>>,
-        ran: u32,
-        reason: DropReason,
-    ) {
-        let id = completer.id();
-        self.counters.record_ended(ErrorKind::Dropped);
-        tracing::warn!(pool = %self.name, job = id.get(), attempts = ran, ?reason, "job dropped under backpressure");
-        completer.complete(Err(JobError::dropped()));
-        if let Some(index) = index {
-            self.layers.dropped(index, job, reason);
-        }
+        JobHandle::new(id, self.driver.token())
     }
 
     /// Puts a job in the ready queue, starting a worker if none is free to take it.
-    pub(crate) fn enqueue(self: &Arc<Self>, state: &mut State<J>, queued: Queued<J>) {
-        state.queue.push_back(queued);
+    pub(crate) fn enqueue(self: &Arc<Self>, state: &mut State<J>, task: Task<J>) {
+        state.queue.push_back(task);
         self.grow_for_queue(state);
         self.job_ready.notify_one();
     }
@@ -272,24 +214,12 @@ impl<J: AsyncJob> Shared<J> {
     }
 
     /// Puts a job aside until `at`, in the delay queue the timer task serves.
-    pub(crate) fn delay(self: &Arc<Self>, state: &mut State<J>, at: Instant, queued: Queued<J>) {
-        let seq = state.delay_seq;
-        state.delay_seq += 1;
-        let earliest = state.delayed.keys().next().map(|(t, _)| *t);
-        state.delayed.insert((at, seq), queued);
+    pub(crate) fn delay(self: &Arc<Self>, state: &mut State<J>, at: Instant, task: Task<J>) {
+        let earliest = state.delayed.push(at, task);
         self.ensure_timer(state);
-        if earliest.is_none_or(|earliest| at < earliest) {
+        if earliest {
             self.timer_wake.notify_one();
         }
-    }
-
-    /// Puts a job aside until a running job ends.
-    pub(crate) fn wait_for_capacity(self: &Arc<Self>, state: &mut State<J>, queued: Queued<J>) {
-        state.waiting.push_back(queued);
-        // The timer also re-offers the waiting list when nothing in this pool runs (the
-        // capacity may be held by another pool sharing the layer).
-        self.ensure_timer(state);
-        self.timer_wake.notify_one();
     }
 
     fn ensure_timer(self: &Arc<Self>, state: &mut State<J>) {
@@ -300,22 +230,9 @@ impl<J: AsyncJob> Shared<J> {
         }
     }
 
-    /// Moves the waiting list back to the front of the ready queue, in order.
-    pub(crate) fn reoffer_waiting(self: &Arc<Self>, state: &mut State<J>) {
-        if state.waiting.is_empty() {
-            return;
-        }
-        while let Some(queued) = state.waiting.pop_back() {
-            state.queue.push_front(queued);
-        }
-        self.grow_for_queue(state);
-        self.job_ready.notify_waiters();
-        self.job_ready.notify_one();
-    }
-
     /// Wakes `wait_idle` callers if nothing is queued, delayed or running.
     pub(crate) fn check_idle(&self, state: &mut State<J>) {
-        if state.is_idle() {
+        if state.is_idle(self.driver.parked()) {
             state.idle_generation += 1;
             self.became_idle.notify_waiters();
         }
@@ -336,12 +253,11 @@ impl<J: AsyncJob> Shared<J> {
 
     /// Takes every unstarted job out of the pool, in queue order (ready, then waiting for
     /// capacity, then delayed by time), and reports how many jobs were running.
-    pub(crate) fn take_unstarted(&self) -> (Vec<Queued<J>>, usize) {
+    pub(crate) fn take_unstarted(&self) -> (Vec<Task<J>>, usize) {
         let mut state = self.lock();
         let mut unstarted: Vec<_> = state.queue.drain(..).collect();
-        unstarted.extend(state.waiting.drain(..));
-        let delayed = std::mem::take(&mut state.delayed);
-        unstarted.extend(delayed.into_values());
+        unstarted.extend(self.driver.take_parked());
+        unstarted.extend(state.delayed.take_all());
         let running = state.busy;
         self.check_idle(&mut state);
         drop(state);
@@ -356,10 +272,10 @@ impl<J: AsyncJob> Shared<J> {
             workers: state.workers,
             busy: state.busy,
             queued: state.queue.len(),
-            delayed: state.delayed.len() + state.waiting.len(),
+            delayed: state.delayed.len() + self.driver.parked(),
         };
         drop(state);
-        self.counters.snapshot(gauges)
+        self.driver.counters().snapshot(gauges)
     }
 }
 
@@ -367,4 +283,69 @@ impl<J: AsyncJob> Shared<J> {
 /// moves with `tokio::time::advance`.
 pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// How long parked jobs wait for the timer's offer when no run in progress will offer them
+/// capacity (it is held elsewhere, by another pool sharing the layer).
+const OFFER_PARKED_FALLBACK: Duration = Duration::from_millis(10);
+
+/// The tokio pool as core's driver sees it: tokio's clock, the delay queue its timer task
+/// serves, the ready queue, and the idle check.
+pub(crate) struct Engine<'a, J: AsyncJob> {
+    shared: &'a Arc<Shared<J>>,
+    /// A worker frees its slot and checks for idleness itself once its job is settled; any
+    /// other caller has the check made when a job ends.
+    in_worker: bool,
+}
+
+impl<'a, J: AsyncJob> Engine<'a, J> {
+    pub(crate) fn worker(shared: &'a Arc<Shared<J>>) -> Self {
+        Engine {
+            shared,
+            in_worker: true,
+        }
+    }
+
+    pub(crate) fn outside(shared: &'a Arc<Shared<J>>) -> Self {
+        Engine {
+            shared,
+            in_worker: false,
+        }
+    }
+}
+
+impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
+    fn now(&self) -> Instant {
+        now()
+    }
+
+    fn delay(&self, task: Task<J>, at: Instant) {
+        let mut state = self.shared.lock();
+        self.shared.delay(&mut state, at, task);
+    }
+
+    fn requeue(&self, task: Task<J>) {
+        let mut state = self.shared.lock();
+        // It holds its granted capacity: first in line.
+        state.queue.push_front(task);
+        self.shared.grow_for_queue(&mut state);
+        drop(state);
+        self.shared.job_ready.notify_one();
+    }
+
+    fn offer_parked_later(&self) {
+        let mut state = self.shared.lock();
+        let at = brigade_core::instant_after(now(), OFFER_PARKED_FALLBACK);
+        state.offer_parked_at = Some(state.offer_parked_at.map_or(at, |earlier| earlier.min(at)));
+        self.shared.ensure_timer(&mut state);
+        drop(state);
+        self.shared.timer_wake.notify_one();
+    }
+
+    fn job_ended(&self) {
+        if !self.in_worker {
+            let mut state = self.shared.lock();
+            self.shared.check_idle(&mut state);
+        }
+    }
 }

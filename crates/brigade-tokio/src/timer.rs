@@ -4,15 +4,10 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use brigade_core::AsyncJob;
 
-use crate::shared::{Shared, now};
-
-/// How often the waiting list is offered again when nothing in this pool runs (the capacity
-/// it waits for may be held by another pool sharing the layer).
-const WAITING_RECHECK: Duration = Duration::from_millis(10);
+use crate::shared::{Engine, Shared, now};
 
 pub(crate) async fn serve<J: AsyncJob>(shared: Arc<Shared<J>>) {
     loop {
@@ -22,33 +17,28 @@ pub(crate) async fn serve<J: AsyncJob>(shared: Arc<Shared<J>>) {
             let mut state = shared.lock();
             let now = now();
             let mut moved = false;
-            while let Some(entry) = state.delayed.first_entry() {
-                if entry.key().0 > now {
-                    break;
-                }
-                let queued = entry.remove();
-                state.queue.push_back(queued);
+            while let Some(task) = state.delayed.pop_due(now) {
+                state.queue.push_back(task);
                 moved = true;
-            }
-            let mut recheck = None;
-            if !state.waiting.is_empty() && state.busy == 0 {
-                if state.queue.is_empty() {
-                    shared.reoffer_waiting(&mut state);
-                    moved = true;
-                }
-                recheck = Some(brigade_core::instant_after(now, WAITING_RECHECK));
             }
             if moved {
                 shared.grow_for_queue(&mut state);
                 shared.job_ready.notify_waiters();
                 shared.job_ready.notify_one();
             }
-            if state.is_drained() && state.workers == 0 {
+            let offer_parked = state.offer_parked_at.is_some_and(|at| at <= now);
+            if offer_parked {
+                state.offer_parked_at = None;
+                drop(state);
+                // Outside the lock: the driver asks the layers and requeues what may start.
+                shared.driver.offer_parked(&Engine::outside(&shared));
+                continue;
+            }
+            if state.is_drained(shared.driver.parked()) && state.workers == 0 {
                 state.timer_running = false;
                 return;
             }
-            let due = state.delayed.keys().next().map(|(at, _)| *at);
-            match (due, recheck) {
+            match (state.delayed.next_at(), state.offer_parked_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }

@@ -221,6 +221,25 @@ impl<T> CapacityWaits<T> {
         started
     }
 
+    /// Whether jobs are parked and no counted run is in progress whose end would offer them
+    /// their start: the caller must arrange a fallback offer (a timer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let waits = brigade_core::backend::CapacityWaits::new();
+    /// waits.park(());
+    /// assert!(waits.is_stranded());
+    /// let run = waits.run_started();
+    /// assert!(!waits.is_stranded());
+    /// # let _ = waits.run_ended(run);
+    /// ```
+    #[must_use]
+    pub fn is_stranded(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.len.load(Ordering::SeqCst) != 0 && self.running.load(Ordering::SeqCst) == 0
+    }
+
     /// Every parked job, in arrival order.
     ///
     /// # Examples

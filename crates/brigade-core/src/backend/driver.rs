@@ -658,6 +658,11 @@ where
                 Offered::HookPanicked => self.hook_panicked_before_start(backend, task),
             }
         }
+        // The front still does not fit and nothing here runs: its capacity is held
+        // elsewhere, so only a later offer can start it.
+        if self.parked.is_stranded() {
+            backend.offer_parked_later();
+        }
     }
 
     fn park(&self, backend: &impl Backend<J, T, E>, task: Task<J, T, E>) {

@@ -22,10 +22,12 @@ mod checks;
 mod job;
 mod layers;
 mod tally;
+mod trace;
 
 pub use checks::*;
 pub use job::{Behaviour, Gate, KitJob, Probe};
 pub use tally::Tally;
+pub use trace::{TraceRecord, TraceRecorder, expected_retry_trace};
 
 use std::time::Duration;
 

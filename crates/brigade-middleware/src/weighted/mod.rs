@@ -19,9 +19,10 @@ type WeightFn<J> = dyn Fn(&J) -> u64 + Send + Sync;
 ///
 /// The weight function must be a pure function of the job: the units taken at start are
 /// computed again at release. The used-units counter is one atomic updated by
-/// compare-and-swap. Unlike Go's semaphore, waiters are not served in FIFO order: a heavy
-/// job may wait while lighter ones keep fitting; give heavy jobs their own pool if that
-/// matters.
+/// compare-and-swap. As with Go's semaphore, waiters are served first in, first out: while
+/// a job waits, later jobs wait behind it, and a run's end starts waiters from the front
+/// until one does not fit, so a heavy job is not starved by a stream of light ones. The
+/// order is kept per pool; pools sharing one limit each keep their own.
 ///
 /// Add it last among the layers that decide starts (see
 /// [`Layers`](brigade_core::middleware::Layers)); units a later layer's deferral would
