@@ -1,9 +1,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use crossbeam_utils::Backoff;
 
 use crate::cancel::{TokenNode, TokenState};
 use crate::completions::Inbox;
@@ -57,6 +60,8 @@ pub struct Completer<T, E> {
 
 pub(crate) struct JobCell<T, E> {
     id: JobId,
+    /// Set once the slot holds the result: `join` spins on it briefly before it blocks.
+    done: AtomicBool,
     token: TokenState,
     slot: Mutex<Slot<T, E>>,
     finished: Condvar,
@@ -130,6 +135,7 @@ impl<T: Send + 'static, E: Send + 'static> JobHandle<T, E> {
     pub fn new(id: JobId, pool_token: &CancellationToken) -> (Self, Completer<T, E>) {
         let cell = Arc::new(JobCell {
             id,
+            done: AtomicBool::new(false),
             token: TokenState::new(Some(pool_token.clone())),
             slot: Mutex::new(Slot::Pending {
                 waker: None,
@@ -224,6 +230,11 @@ impl<T, E> JobHandle<T, E> {
     /// assert_eq!(handle.join().unwrap_err().into_error(), Some("no"));
     /// ```
     pub fn join(self) -> JobResult<T, E> {
+        // A brief, bounded spin first: a short job ends before a futex round trip would.
+        let backoff = Backoff::new();
+        while !self.cell.done.load(Ordering::Acquire) && !backoff.is_completed() {
+            backoff.snooze();
+        }
         let mut slot = self.cell.lock();
         loop {
             if let Some(result) = slot.take_done() {
@@ -427,6 +438,7 @@ fn deliver<T, E>(cell: &JobCell<T, E>, result: JobResult<T, E>) {
     else {
         return;
     };
+    cell.done.store(true, Ordering::Release);
     drop(slot);
     if blocked > 0 {
         cell.finished.notify_all();

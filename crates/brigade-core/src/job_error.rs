@@ -60,18 +60,33 @@ impl ErrorKind {
 /// ```
 pub struct JobError<E> {
     kind: ErrorKind,
-    error: Option<E>,
-    panic_message: Option<String>,
     attempts: u32,
+    /// Boxed: most terminal errors (cancelled, dropped, returned) carry none, and a job's
+    /// handle keeps room for a whole `JobResult` from the moment it is submitted.
+    detail: Option<Box<Detail<E>>>,
+}
+
+/// What a failure carries beyond its kind.
+#[derive(PartialEq, Eq)]
+enum Detail<E> {
+    Error(E),
+    Panic(String),
 }
 
 impl<E> JobError<E> {
     fn new(kind: ErrorKind, error: Option<E>, attempts: u32) -> Self {
         JobError {
             kind,
-            error,
-            panic_message: None,
             attempts,
+            detail: error.map(|error| Box::new(Detail::Error(error))),
+        }
+    }
+
+    fn with_panic(kind: ErrorKind, message: String, attempts: u32) -> Self {
+        JobError {
+            kind,
+            attempts,
+            detail: Some(Box::new(Detail::Panic(message))),
         }
     }
 
@@ -98,10 +113,7 @@ impl<E> JobError<E> {
     /// ```
     #[must_use]
     pub fn panicked(message: String, attempts: u32) -> Self {
-        JobError {
-            panic_message: Some(message),
-            ..Self::new(ErrorKind::Panicked, None, attempts)
-        }
+        Self::with_panic(ErrorKind::Panicked, message, attempts)
     }
 
     /// The job was cancelled; `error` is what it returned when it gave up, if it ran.
@@ -156,10 +168,7 @@ impl<E> JobError<E> {
     /// ```
     #[must_use]
     pub fn dead_lettered_panic(message: String, attempts: u32) -> Self {
-        JobError {
-            panic_message: Some(message),
-            ..Self::new(ErrorKind::DeadLettered, None, attempts)
-        }
+        Self::with_panic(ErrorKind::DeadLettered, message, attempts)
     }
 
     /// A backpressure policy dropped the job before it ran.
@@ -282,7 +291,10 @@ impl<E> JobError<E> {
     /// ```
     #[must_use]
     pub fn error(&self) -> Option<&E> {
-        self.error.as_ref()
+        match self.detail.as_deref() {
+            Some(Detail::Error(error)) => Some(error),
+            _ => None,
+        }
     }
 
     /// Takes the job's own error out, if it returned one.
@@ -294,7 +306,10 @@ impl<E> JobError<E> {
     /// ```
     #[must_use]
     pub fn into_error(self) -> Option<E> {
-        self.error
+        match self.detail.map(|detail| *detail) {
+            Some(Detail::Error(error)) => Some(error),
+            _ => None,
+        }
     }
 
     /// The panic's message, when the job panicked with a string.
@@ -307,7 +322,10 @@ impl<E> JobError<E> {
     /// ```
     #[must_use]
     pub fn panic_message(&self) -> Option<&str> {
-        self.panic_message.as_deref()
+        match self.detail.as_deref() {
+            Some(Detail::Panic(message)) => Some(message),
+            _ => None,
+        }
     }
 
     /// How many times the job ran (0 if it never started).
@@ -328,22 +346,18 @@ impl<E: fmt::Debug> fmt::Debug for JobError<E> {
         let mut out = f.debug_struct("JobError");
         out.field("kind", &self.kind)
             .field("attempts", &self.attempts);
-        if let Some(error) = &self.error {
-            out.field("error", error);
-        }
-        if let Some(message) = &self.panic_message {
-            out.field("panic_message", message);
-        }
+        match self.detail.as_deref() {
+            Some(Detail::Error(error)) => out.field("error", error),
+            Some(Detail::Panic(message)) => out.field("panic_message", message),
+            None => &mut out,
+        };
         out.finish()
     }
 }
 
 impl<E: PartialEq> PartialEq for JobError<E> {
     fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind
-            && self.error == other.error
-            && self.panic_message == other.panic_message
-            && self.attempts == other.attempts
+        self.kind == other.kind && self.detail == other.detail && self.attempts == other.attempts
     }
 }
 
@@ -355,13 +369,11 @@ impl<E: fmt::Display> fmt::Display for JobError<E> {
         if self.attempts > 1 {
             write!(f, " after {} attempts", self.attempts)?;
         }
-        if let Some(error) = &self.error {
-            write!(f, ": {error}")?;
+        match self.detail.as_deref() {
+            Some(Detail::Error(error)) => write!(f, ": {error}"),
+            Some(Detail::Panic(message)) => write!(f, ": {message}"),
+            None => Ok(()),
         }
-        if let Some(message) = &self.panic_message {
-            write!(f, ": {message}")?;
-        }
-        Ok(())
     }
 }
 

@@ -68,10 +68,11 @@ impl<T, E> RunEnd<T, E> {
 /// let attempts = brigade_core::Attempts::default();
 /// assert_eq!(attempts.next(), 1);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Attempts {
     ran: u32,
-    first_failure: Option<(Instant, SystemTime)>,
+    /// Boxed: it is set only once a run failed, and every queued job carries its attempts.
+    first_failure: Option<Box<(Instant, SystemTime)>>,
 }
 
 impl Attempts {
@@ -108,7 +109,7 @@ impl Attempts {
     /// ```
     #[must_use]
     pub fn first_failure(&self) -> Option<Instant> {
-        self.first_failure.map(|(at, _)| at)
+        self.first_failure.as_deref().map(|&(at, _)| at)
     }
 }
 
@@ -313,7 +314,7 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
         first_failure: match (&end, attempts.first_failure) {
             (RunEnd::Returned(Ok(_)), first) => first,
             (_, Some(first)) => Some(first),
-            (_, None) => Some((now, SystemTime::now())),
+            (_, None) => Some(Box::new((now, SystemTime::now()))),
         },
     };
     match decision {
@@ -333,7 +334,8 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
             };
             let first_failure = after
                 .first_failure
-                .map_or_else(SystemTime::now, |(_, at)| at);
+                .as_deref()
+                .map_or_else(SystemTime::now, |&(_, at)| at);
             let letter = DeadLetter {
                 job,
                 id,

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use brigade_core::Job;
 use crossbeam_channel::{Receiver, TryRecvError, never, select};
+use crossbeam_utils::Backoff;
 
 use crate::roster::Retire;
 use crate::shared::{Engine, Shared};
@@ -141,14 +142,23 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
             return Some(Message::Run(task));
         }
     }
-    match shared.rx.try_recv() {
-        Ok(task) => {
-            worker.end_wait();
-            return Some(Message::Run(task));
+    // A brief, bounded spin before parking: a submitter keeping up hands the next job over
+    // without a futex wake-up on either side. An idle pool still parks within microseconds.
+    let backoff = Backoff::new();
+    loop {
+        match shared.rx.try_recv() {
+            Ok(task) => {
+                worker.end_wait();
+                return Some(Message::Run(task));
+            }
+            Err(TryRecvError::Empty) => {}
+            // The pool holds a sender for as long as workers live.
+            Err(TryRecvError::Disconnected) => return Some(Message::Stop),
         }
-        Err(TryRecvError::Empty) => {}
-        // The pool holds a sender for as long as workers live.
-        Err(TryRecvError::Disconnected) => return Some(Message::Stop),
+        if backoff.is_completed() {
+            break;
+        }
+        backoff.snooze();
     }
     worker.begin_wait();
     // A pool without hooks has no re-entry queue: wait on one that never delivers.

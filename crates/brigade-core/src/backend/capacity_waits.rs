@@ -27,9 +27,9 @@ use crate::sync::{Mutex, lock};
 /// use brigade_core::backend::CapacityWaits;
 ///
 /// let waits = CapacityWaits::new();
+/// assert!(waits.park("heavy"), "no run in progress: ask for the fallback");
 /// let run = waits.run_started();
-/// assert!(!waits.park("heavy"), "a run in progress will offer it");
-/// waits.park("light");
+/// assert!(!waits.park("light"), "a run in progress will offer it");
 /// assert!(waits.has_waiters());
 /// assert!(waits.run_ended(run));
 /// // The front does not fit yet: nothing behind it may pass.
