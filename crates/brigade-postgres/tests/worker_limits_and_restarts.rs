@@ -127,6 +127,7 @@ async fn a_global_rate_limit_holds_across_workers() {
     let starts = Arc::new(Mutex::new(Vec::new()));
     let shutdown = CancellationToken::new();
     let mut workers = Vec::new();
+    let before = Instant::now();
     for _ in 0..2 {
         let starts = Arc::clone(&starts);
         let worker = Worker::builder(store.clone(), "smtp")
@@ -144,24 +145,21 @@ async fn a_global_rate_limit_holds_across_workers() {
     for worker in workers {
         worker.await.expect("worker");
     }
-    let mut starts = starts.lock().expect("starts").clone();
-    starts.sort();
-    // Starts are stamped after the grant, so one may lag its grant; allow one start of slack.
-    for (i, first) in starts.iter().enumerate() {
-        for (j, later) in starts.iter().enumerate().skip(i) {
-            let window = later.duration_since(*first).as_secs_f64();
-            let allowed = 20.0 * window + 5.0 + 1.0;
-            let seen = (j - i + 1) as f64;
-            assert!(
-                seen <= allowed,
-                "{seen} starts within {window:.3} s; GCRA allows {allowed:.1}"
-            );
-        }
-    }
-    let span = starts.last().expect("starts").duration_since(starts[0]);
+    let last = starts
+        .lock()
+        .expect("starts")
+        .iter()
+        .copied()
+        .max()
+        .expect("starts");
+    // Grants happen on the server's clock and are stamped here when the handler starts, so
+    // on a loaded machine the stamps of grants far apart can bunch up: only a bound that
+    // delays cannot break is checked. At 20/s with a burst of 5, the 40th grant comes at
+    // least 1.75 s after the first, which came after `before`; its stamp comes later still.
+    let took = last.duration_since(before);
     assert!(
-        span >= Duration::from_millis(1_000),
-        "40 starts at 20/s + burst 5 take over a second, took {span:?}"
+        took >= Duration::from_millis(1_700),
+        "40 starts at 20/s + burst 5 take at least 1.75 s, took {took:?}"
     );
 }
 
