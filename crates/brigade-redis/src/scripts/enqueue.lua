@@ -29,6 +29,7 @@ if cap ~= '' then
   end
 end
 
+-- Per job one hash write and one stream entry (or `delayed` score); the counters once.
 local added = 0
 for i = 0, n - 1 do
   if result[i + 1][2] == 1 then
@@ -40,24 +41,26 @@ for i = 0, n - 1 do
     elseif ARGV[at + 4] ~= '' then
       run_at = now + tonumber(ARGV[at + 4])
     end
-    local key = job_key(id)
-    redis.call('HSET', key, 'queue', queue, 'payload', payload, 'priority', priority,
+    local fields = {'queue', queue, 'payload', payload, 'priority', priority,
       'max_attempts', ARGV[at + 6], 'attempt', '0', 'state', 'available',
-      'run_at', fmt(run_at), 'enqueued_at', fmt(now))
+      'run_at', fmt(run_at), 'enqueued_at', fmt(now)}
     local unique_arg = ARGV[at + 5]
     if unique_arg ~= '' then
       local unique_key = string.sub(unique_arg, 2)
-      redis.call('HSET', key, 'unique_key', unique_key)
+      fields[#fields + 1] = 'unique_key'
+      fields[#fields + 1] = unique_key
       redis.call('HSET', base .. 'unique', unique_key, id)
     end
     if run_at > now then
       redis.call('ZADD', base .. 'delayed', fmt(run_at), id)
     else
-      make_ready(id, priority)
+      fields[#fields + 1] = 'entry'
+      fields[#fields + 1] = append_entry(id, priority)
     end
-    count(nil, 'available')
+    redis.call('HSET', job_key(id), unpack(fields))
     added = added + 1
   end
 end
+count_many(nil, 'available', added)
 if added > 0 then wake() end
 return result

@@ -1,17 +1,41 @@
 -- Extends the leases still held. ARGV: base, lease_us, then id, token pairs.
 -- Returns the ids whose lease was extended; any other lease is lost.
 local expires = fmt(now_us() + tonumber(ARGV[2]))
-local renewed = {}
+local renewed, scores, pending = {}, {}, {}
 for i = 3, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local job = redis.call('HMGET', job_key(id), 'state', 'token', 'entry', 'priority', 'owner')
   if fenced(job[1], job[2], token) then
-    redis.call('ZADD', base .. 'leases', 'XX', expires, id)
-    -- Resets the pending entry's idle time too, so XPENDING shows live runs as fresh.
+    scores[#scores + 1] = expires
+    scores[#scores + 1] = id
     if job[3] then
-      redis.call('XCLAIM', stream_key(job[4]), GROUP, job[5], 0, job[3], 'JUSTID')
+      -- Entries to touch, by stream and consumer.
+      local stream = stream_key(job[4])
+      local by_owner = pending[stream]
+      if not by_owner then
+        by_owner = {}
+        pending[stream] = by_owner
+      end
+      local entries = by_owner[job[5]]
+      if not entries then
+        entries = {}
+        by_owner[job[5]] = entries
+      end
+      entries[#entries + 1] = job[3]
     end
     renewed[#renewed + 1] = id
+  end
+end
+if #scores > 0 then call_batched('ZADD', base .. 'leases', {'XX'}, scores) end
+-- Resets the pending entries' idle time too, so XPENDING shows live runs as fresh.
+for stream, by_owner in pairs(pending) do
+  for owner, entries in pairs(by_owner) do
+    for first = 1, #entries, 2000 do
+      local ids = {}
+      for i = first, math.min(first + 1999, #entries) do ids[#ids + 1] = entries[i] end
+      ids[#ids + 1] = 'JUSTID'
+      redis.call('XCLAIM', stream, GROUP, owner, 0, unpack(ids))
+    end
   end
 end
 return renewed

@@ -38,17 +38,53 @@ local function count(from, to)
   if to then redis.call('HINCRBY', base .. 'counts', to, 1) end
 end
 
--- Appends the job to its priority's stream (creating the stream and its consumer group on
--- first use) and remembers the entry, so the run's end can acknowledge and delete it.
-local function make_ready(id, priority)
+-- Moves `n` jobs between two states' counters: one write per state for a whole batch.
+local function count_many(from, to, n)
+  if n > 0 then
+    if from then redis.call('HINCRBY', base .. 'counts', from, -n) end
+    if to then redis.call('HINCRBY', base .. 'counts', to, n) end
+  end
+end
+
+-- Runs `command key head... items...` over every item of a batch in as few calls as
+-- Lua's limit on unpacked values allows (an even-length `items` stays in pairs).
+local function call_batched(command, key, head, items)
+  local SLICE = 2000
+  for first = 1, #items, SLICE do
+    local args = {}
+    for _, value in ipairs(head) do args[#args + 1] = value end
+    for i = first, math.min(first + SLICE - 1, #items) do args[#args + 1] = items[i] end
+    redis.call(command, key, unpack(args))
+  end
+end
+
+-- The priority levels this script has opened: a batch of one level opens it once. (No
+-- script removes a level after opening one.)
+local opened_levels = {}
+
+-- Makes sure the priority's stream and consumer group exist and the level is indexed
+-- (a claim drops a level once it drains its stream).
+local function open_level(priority)
+  if opened_levels[priority] then return end
   local stream = stream_key(priority)
   if redis.call('EXISTS', stream) == 0 then
     redis.call('XGROUP', 'CREATE', stream, GROUP, '0', 'MKSTREAM')
   end
-  local entry = redis.call('XADD', stream, '*', 'id', id)
   redis.call('ZADD', base .. 'levels', priority, priority)
   redis.call('SADD', base .. 'streams', priority)
-  redis.call('HSET', job_key(id), 'entry', entry)
+  opened_levels[priority] = true
+end
+
+-- Appends the job to its priority's stream and returns the entry, for the caller to keep
+-- in the job's hash: the run's end acknowledges and deletes it.
+local function append_entry(id, priority)
+  open_level(priority)
+  return redis.call('XADD', stream_key(priority), '*', 'id', id)
+end
+
+-- Makes a job wait in its priority's stream (again).
+local function make_ready(id, priority)
+  redis.call('HSET', job_key(id), 'entry', append_entry(id, priority))
 end
 
 -- Acknowledges and deletes the job's stream entry, delivered or not: the work stream only
@@ -76,14 +112,16 @@ local function free_unique(id, unique_key)
   end
 end
 
--- The job reaches a terminal state at `now`: indexed by finish time for listing and
--- retention (dead jobs apart, since retention keeps them unless asked).
+-- The job reaches a terminal state at `now`. Dead jobs are indexed by time of death for
+-- listing, replay and retention; completed and cancelled ones join the end of `finished`,
+-- a list in finish order (an append, where a sorted set would cost a search per job),
+-- which retention reads from its head.
 local function finish(id, state, now, unique_key)
   redis.call('HSET', job_key(id), 'state', state, 'finished_at', fmt(now))
   if state == 'dead' then
     redis.call('ZADD', base .. 'dead', fmt(now), id)
   else
-    redis.call('ZADD', base .. 'finished', fmt(now), id)
+    redis.call('RPUSH', base .. 'finished', id)
   end
   free_unique(id, unique_key)
 end
@@ -94,15 +132,75 @@ local function fenced(state, current, token)
   return state == 'running' and current == token
 end
 
--- The run under (id, token) succeeded: 1, or 0 when the token is not current.
-local function complete_one(id, token, now)
-  local job = redis.call('HMGET', job_key(id), 'state', 'token', 'entry', 'priority',
-    'unique_key')
-  if not fenced(job[1], job[2], token) then return 0 end
-  leave_running(id, job[4], job[3])
-  finish(id, 'completed', now, job[5])
-  count('running', 'completed')
-  return 1
+-- Groups a batch's stream entries by priority level, so each stream is acknowledged in
+-- one call.
+local function add_entry(entries, priority, entry)
+  local list = entries[priority]
+  if not list then
+    list = {}
+    entries[priority] = list
+  end
+  list[#list + 1] = entry
+end
+
+-- Deletes a stream's finished head: every entry older than the oldest pending one or,
+-- with none pending, every delivered entry. A stream delivers in ID order, so nothing
+-- undelivered is older than either bound, and every delivered entry that is not pending
+-- was acknowledged. One trim costs a fraction of an XDEL per entry; an entry acknowledged
+-- while an older run still runs stays until that run ends.
+local function trim_finished(stream)
+  local oldest = redis.call('XPENDING', stream, GROUP)[2]
+  if not oldest then
+    for _, group in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+      local info = {}
+      for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+      if info['name'] == GROUP then
+        local ms, seq = string.match(info['last-delivered-id'], '^(%d+)-(%d+)$')
+        oldest = ms .. '-' .. fmt(tonumber(seq) + 1)
+      end
+    end
+  end
+  if oldest then redis.call('XTRIM', stream, 'MINID', oldest) end
+end
+
+-- Acknowledges a batch's entries, a stream at a time, and trims what they free.
+local function ack_entries(entries)
+  for priority, list in pairs(entries) do
+    local stream = stream_key(priority)
+    call_batched('XACK', stream, {GROUP}, list)
+    trim_finished(stream)
+  end
+end
+
+-- The runs under the (id, token) pairs of ARGV from `first` on succeeded. Each is fenced
+-- on its own token, in order (a pair given twice is recorded once); the keys every run
+-- touches (the streams, `leases`, `finished`, `counts`) are written once for the batch.
+-- A completed job's hash keeps its last `entry`: nothing reads it unless the job is live.
+-- Returns per pair 1, or 0 when stale.
+local function complete_runs(first, now)
+  local stamp = fmt(now)
+  local acks, done, entries = {}, {}, {}
+  for i = first, #ARGV, 2 do
+    local id, token = ARGV[i], ARGV[i + 1]
+    local key = job_key(id)
+    local job = redis.call('HMGET', key, 'state', 'token', 'entry', 'priority', 'unique_key')
+    if fenced(job[1], job[2], token) then
+      redis.call('HSET', key, 'state', 'completed', 'finished_at', stamp)
+      if job[3] then add_entry(entries, job[4], job[3]) end
+      free_unique(id, job[5])
+      done[#done + 1] = id
+      acks[#acks + 1] = 1
+    else
+      acks[#acks + 1] = 0
+    end
+  end
+  if #done > 0 then
+    ack_entries(entries)
+    call_batched('ZREM', base .. 'leases', {}, done)
+    call_batched('RPUSH', base .. 'finished', {}, done)
+    count_many('running', 'completed', #done)
+  end
+  return acks
 end
 
 -- Makes a dead job available again with its attempts reset, unless a live job holds its
