@@ -36,7 +36,8 @@ pub use measure::{
 pub use subject::{Held, Run, Subject};
 pub use subjects::{
     BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeTokio, BrigadeTokioMap,
-    CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet, middleware_stack,
+    CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet, TokioMpscPool,
+    middleware_stack,
 };
 pub use work::{BenchJob, Gate, Work, calibrate_spin, clock_ns, spin};
 pub use workload::{Scale, Workload};
@@ -62,6 +63,7 @@ pub fn all_subjects() -> Vec<Box<dyn Subject>> {
         Box::new(CrossbeamPool),
         Box::new(ThreadpoolCrate),
         Box::new(RayonSpawn),
+        Box::new(TokioMpscPool),
         Box::new(TokioJoinSet),
         Box::new(FuturesBuffered),
     ]

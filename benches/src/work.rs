@@ -73,7 +73,8 @@ impl Work {
         }
     }
 
-    /// Runs the job inside an async task: a `Sleep` awaits a tokio timer instead of blocking.
+    /// Runs the job inside an async task: a `Sleep` awaits a tokio timer instead of blocking,
+    /// and a `Gate` blocks through `block_in_place` (so, on a multi-thread runtime only).
     ///
     /// # Examples
     ///
@@ -88,6 +89,13 @@ impl Work {
         match self {
             Work::Sleep(duration) => {
                 tokio::time::sleep(duration).await;
+                input
+            }
+            Work::Gate => {
+                // A task woken by this one just before it blocks sits in this thread's LIFO
+                // slot, which other threads do not steal: blocking in place hands it, with
+                // the rest of this thread's queue, to another thread first.
+                tokio::task::block_in_place(|| Gate::global().pass());
                 input
             }
             other => other.run(input),

@@ -16,7 +16,7 @@ pub struct BrigadeThread {
 }
 
 impl BrigadeThread {
-    fn pool(self, workers: usize, capacity: usize) -> ThreadPool<BenchJob> {
+    pub(super) fn pool(self, workers: usize, capacity: usize) -> ThreadPool<BenchJob> {
         let mut builder = ThreadPool::<BenchJob>::builder()
             .workers(workers)
             .queue_capacity(capacity);
@@ -97,47 +97,6 @@ impl Subject for BrigadeThread {
 
     fn supports(&self, workload: Workload) -> bool {
         !self.layered || workload == Workload::Middleware
-    }
-}
-
-/// brigade's OS-thread pool fed with `execute` (no handle): the memory workload's view of
-/// what the queue alone costs per job, next to [`BrigadeThread`]'s handle-per-job figure.
-/// Completion is counted from the pool's stats, since there is no result to collect.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BrigadeThreadExecute;
-
-impl Subject for BrigadeThreadExecute {
-    fn name(&self) -> &'static str {
-        "brigade-thread/execute"
-    }
-
-    fn run(&self, batch: &Batch) -> Run {
-        // Only the memory workload uses this subject: `supports` says so.
-        BrigadeThread { layered: false }.run(batch)
-    }
-
-    fn hold(&self, batch: &Batch, probe: &mut dyn FnMut(Held)) -> Option<usize> {
-        let pool = BrigadeThread { layered: false }.pool(batch.workers, batch.jobs + batch.workers);
-        fill(batch, probe, |work, input| {
-            pool.execute(BenchJob::new(work, input))
-                .expect("pool accepts");
-        });
-        pool.wait_idle();
-        let completed = pool.stats().completed;
-        let _ = pool.shutdown();
-        usize::try_from(completed).ok()
-    }
-
-    fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
-        BrigadeThread { layered: false }.idle(workers, during)
-    }
-
-    fn job_size(&self) -> usize {
-        size_of::<BenchJob>()
-    }
-
-    fn supports(&self, workload: Workload) -> bool {
-        workload == Workload::Memory
     }
 }
 

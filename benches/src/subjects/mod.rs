@@ -1,6 +1,7 @@
 //! One file per subject; [`all_subjects`](crate::all_subjects) lists them.
 
 mod brigade_thread;
+mod brigade_thread_execute;
 mod brigade_tokio;
 mod crossbeam_pool;
 mod futures_buffered;
@@ -8,8 +9,10 @@ mod middleware_stack;
 mod rayon_spawn;
 mod threadpool_crate;
 pub(crate) mod tokio_joinset;
+mod tokio_mpsc_pool;
 
-pub use brigade_thread::{BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap};
+pub use brigade_thread::{BrigadeThread, BrigadeThreadMap};
+pub use brigade_thread_execute::BrigadeThreadExecute;
 pub use brigade_tokio::{BrigadeTokio, BrigadeTokioMap};
 pub use crossbeam_pool::CrossbeamPool;
 pub use futures_buffered::FuturesBuffered;
@@ -17,3 +20,4 @@ pub use middleware_stack::middleware_stack;
 pub use rayon_spawn::RayonSpawn;
 pub use threadpool_crate::ThreadpoolCrate;
 pub use tokio_joinset::TokioJoinSet;
+pub use tokio_mpsc_pool::TokioMpscPool;
