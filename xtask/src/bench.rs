@@ -46,7 +46,8 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     let machine = Machine::describe();
     let summary = Summary::new(&collected);
     println!("{}", summary.table());
-    let targets = crate::targets::evaluate(&summary);
+    let idle_round_trip = crate::criterion::IDLE_ROUND_TRIP.estimate();
+    let targets = crate::targets::evaluate(&summary, idle_round_trip.as_ref());
     println!("{}", crate::targets::table(&targets));
     let dir = crate::report_dir();
     crate::report::write(&dir, &machine, &collected, &summary, &targets)?;

@@ -12,6 +12,7 @@
 mod bench;
 mod chaos;
 mod chart;
+mod criterion;
 mod machine;
 mod report;
 mod summary;
@@ -28,6 +29,8 @@ bench:
   --quick      smoke-test sizes (the whole run takes well under a minute)
   --rounds N   rounds per workload (default 5, quick 2; memory, idle, latency at most 3)
   FILTER       run only `workload/subject` keys containing it, e.g. `noop` or `/rayon`
+  (the idle round-trip target reads criterion's last
+   `cargo bench -p brigade-benches --bench idle_round_trip`)
 
 chaos (as root for network namespaces; otherwise on loopback, link faults skipped):
   --quick      a few cycles of each fault, a few hundred jobs (a few minutes)
