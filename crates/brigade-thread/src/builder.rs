@@ -1,23 +1,23 @@
 //! Configuring and starting a pool.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use brigade_core::backend::JobDriver;
 use brigade_core::middleware::{Layers, Middleware};
 use brigade_core::{ConfigError, Job, WorkerRange};
-use crossbeam_utils::CachePadded;
 
-use crate::gate::Gate;
 use crate::hooks::Hooks;
+use crate::idle::IdleSignal;
+use crate::intake::Intake;
 use crate::pool::ThreadPool;
+use crate::ready_queue::ReadyQueue;
 use crate::roster::Roster;
-use crate::shared::{IdleSignal, Shared};
+use crate::shared::Shared;
 use crate::shutdown::{Mode, shut_down};
-use crate::sync::lock_std as lock;
+use crate::signals::Signals;
+use crate::threads::Threads;
 
 /// The default name of a pool, and the prefix of its threads' names.
 ///
@@ -397,27 +397,16 @@ impl<J: Job> Builder<J> {
             });
         }
 
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
-        let (signals_tx, signals_rx) = crossbeam_channel::unbounded();
-        let hooks = (!self.layers.is_empty()).then(Hooks::new);
         let shared = Arc::new(Shared {
-            driver: JobDriver::new(Arc::from(self.name), self.layers),
-            entered: CachePadded::new(AtomicU64::new(0)),
-            refused: AtomicU64::new(0),
-            capacity,
-            keep_alive: self.keep_alive,
-            tx,
-            rx,
-            signals_tx,
-            signals_rx,
-            gate: Gate::new(),
+            driver: JobDriver::new(Arc::from(self.name), self.layers.clone()),
+            intake: Intake::new(),
+            ready: ReadyQueue::new(capacity),
+            signals: Signals::new(),
             roster: Roster::new(min, max),
+            keep_alive: self.keep_alive,
             idle: IdleSignal::new(),
-            hooks,
-            threads: Mutex::new(Vec::new()),
-            thread_name,
-            stack_size: self.stack_size,
-            thread_seq: AtomicUsize::new(0),
+            hooks: (!self.layers.is_empty()).then(Hooks::new),
+            threads: Threads::new(thread_name, self.stack_size),
             shut_down: Mutex::new(false),
         });
         if let Err(error) = start(&shared) {
@@ -432,14 +421,10 @@ impl<J: Job> Builder<J> {
 fn start<J: Job>(shared: &Arc<Shared<J>>) -> Result<(), ConfigError> {
     if shared.hooks.is_some() {
         let timer = Arc::clone(shared);
-        let mut builder = thread::Builder::new().name(format!("{}-timer", shared.thread_name));
-        if let Some(size) = shared.stack_size {
-            builder = builder.stack_size(size);
-        }
-        let handle = builder
-            .spawn(move || crate::timer::run_timer(&timer))
+        shared
+            .threads
+            .spawn_timer(move || crate::timer::run_timer(&timer))
             .map_err(|error| ConfigError::Spawn(error.to_string()))?;
-        lock(&shared.threads).push(handle);
     }
     spawn_to_min(shared)
 }

@@ -60,6 +60,7 @@ impl Gate {
     }
 
     /// Blocks until no submitter is inside. Call after [`close`](Self::close).
+    #[cfg(test)]
     pub(crate) fn wait_empty(&self) {
         self.wait_empty_until(None);
     }

@@ -63,14 +63,18 @@ mod errgroup;
 mod gate;
 mod hooks;
 mod idle;
+mod intake;
 mod map;
 mod pool;
+mod ready_queue;
 mod roster;
 mod shared;
 mod shutdown;
+mod signals;
 mod submit;
 mod sync;
 mod task;
+mod threads;
 mod timer;
 mod worker;
 

@@ -290,7 +290,7 @@ impl<J: Job> ThreadPool<J> {
         // workers look again between jobs, and a stale wake-up costs a worker one loop.
         let surplus = self.shared.roster.live().saturating_sub(min);
         for _ in 0..surplus {
-            self.shared.wake_one();
+            self.shared.signals.wake_one();
         }
         spawn_to_min(&self.shared)
     }
@@ -427,7 +427,7 @@ impl<J: Job> fmt::Debug for ThreadPool<J> {
             .field("name", self.shared.driver.name())
             .field("min_workers", &min)
             .field("max_workers", &max)
-            .field("queue_capacity", &self.shared.capacity)
+            .field("queue_capacity", &self.shared.ready.capacity())
             .field("layers", self.shared.driver.layers())
             .field("stats", &self.shared.stats())
             .finish()

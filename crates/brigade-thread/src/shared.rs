@@ -1,47 +1,40 @@
-//! The state a pool's handle, workers and timer share: core's `JobDriver` (the per-job
-//! logic and the books), the queues, the roster of workers and the shutdown's parts.
+//! The state a pool's handle, workers and timer share, as a few owned parts: core's
+//! `JobDriver` (the per-job logic and the books), the intake, the ready queue, the
+//! signals, the roster, the idle signal, the hooks' queues and the threads.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use brigade_core::backend::{Backend, JobDriver};
 use brigade_core::{Gauges, Job, Stats};
-use crossbeam_channel::{Receiver, Sender};
-use crossbeam_utils::CachePadded;
 
-use crate::gate::Gate;
 use crate::hooks::Hooks;
-pub(crate) use crate::idle::IdleSignal;
+use crate::idle::IdleSignal;
+use crate::intake::Intake;
+use crate::ready_queue::ReadyQueue;
 use crate::roster::Roster;
-use crate::task::{Signal, Task};
+use crate::signals::Signals;
+use crate::task::Task;
+use crate::threads::Threads;
 
 /// See the module docs.
 pub(crate) struct Shared<J: Job> {
+    /// The per-job logic and the books (core's, as on every backend).
     pub(crate) driver: JobDriver<J, J::Output, J::Error>,
-    /// Submits that got an id (the next id is this plus one).
-    pub(crate) entered: CachePadded<AtomicU64>,
-    /// Submits that got an id and then handed their job back (full, timed out).
-    pub(crate) refused: AtomicU64,
-    pub(crate) capacity: usize,
-    pub(crate) keep_alive: Duration,
-    /// The bounded ready queue: jobs only, so its length is the number of queued jobs.
-    pub(crate) tx: Sender<Task<J>>,
-    pub(crate) rx: Receiver<Task<J>>,
-    /// Wake-ups and stops (unbounded; at most a few per worker and per resize). Idle
-    /// workers block on both channels.
-    pub(crate) signals_tx: Sender<Signal>,
-    pub(crate) signals_rx: Receiver<Signal>,
-    pub(crate) gate: Gate,
+    /// The gate and the ids: what was submitted.
+    pub(crate) intake: Intake,
+    /// Accepted jobs waiting for a worker.
+    pub(crate) ready: ReadyQueue<J>,
+    /// The pool's wake-ups and stops to its workers.
+    pub(crate) signals: Signals,
+    /// How many workers there are, may be, and wait.
     pub(crate) roster: Roster,
+    pub(crate) keep_alive: Duration,
+    /// How `wait_idle` and the shutdowns sleep until nothing is in flight.
     pub(crate) idle: IdleSignal,
     /// The delay queue and the re-entry queue, in pools with layers.
     pub(crate) hooks: Option<Hooks<J>>,
-    pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
-    pub(crate) thread_name: String,
-    pub(crate) stack_size: Option<usize>,
-    pub(crate) thread_seq: AtomicUsize,
+    pub(crate) threads: Threads,
     /// Serialises shutdowns; `true` once one finished.
     pub(crate) shut_down: Mutex<bool>,
 }
@@ -96,19 +89,16 @@ impl<J: Job> Shared<J> {
     }
 
     pub(crate) fn submitted(&self) -> u64 {
-        // Read `refused` first: every refusal follows its entry, so the later read of
-        // `entered` covers it and the difference cannot underflow.
-        let refused = self.refused.load(Ordering::Acquire);
-        self.entered.load(Ordering::Acquire).saturating_sub(refused)
+        self.intake.submitted()
     }
 
     /// Jobs waiting in the queues (ready queue and, with hooks, the re-entry queue).
     pub(crate) fn queued(&self) -> usize {
-        self.rx.len() + self.hooks.as_ref().map_or(0, Hooks::reentry_len)
+        self.ready.len() + self.hooks.as_ref().map_or(0, Hooks::reentry_len)
     }
 
     pub(crate) fn queues_are_empty(&self) -> bool {
-        self.rx.is_empty() && self.hooks.as_ref().is_none_or(Hooks::reentry_is_empty)
+        self.ready.is_empty() && self.hooks.as_ref().is_none_or(Hooks::reentry_is_empty)
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -138,12 +128,6 @@ impl<J: Job> Shared<J> {
     pub(crate) fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
         let own = u64::from(crate::worker::is_own_worker(self));
         self.idle.wait(own, || self.in_flight(), deadline)
-    }
-
-    /// Wakes one idle worker (if any waits; otherwise the next one to wait sees it).
-    pub(crate) fn wake_one(&self) {
-        // The pool holds the receiver, so this cannot fail.
-        let _ = self.signals_tx.send(Signal::Wake);
     }
 
     /// Called after queueing: spawns a worker when the queue outruns the idle workers.

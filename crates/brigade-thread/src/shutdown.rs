@@ -8,14 +8,12 @@
 //! 3. stops the workers (one stop message each) and the timer, and joins their threads.
 
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use brigade_core::{Job, ShutdownReport, instant_after};
 
 use crate::shared::{Engine, Shared};
 use crate::sync::lock_std as lock;
-use crate::task::Signal;
 
 /// How long a shutdown lets workers hand back a batch before it drains the queues again;
 /// only an aborting shutdown loops on this.
@@ -39,19 +37,19 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     // Jobs handed back before this shutdown (a hook panicked before their start) come back
     // in its report too, but they were counted before it.
     let handed_back_before = shared.driver.take_handed_back();
-    shared.gate.close();
+    shared.intake.close();
     // If a worker could not be spawned when a job arrived (the system refused a thread),
     // try again now, so the jobs this shutdown waits for have someone to run them.
     shared.after_enqueue();
     let idle = match mode {
         Mode::Graceful => {
-            shared.gate.wait_empty();
+            shared.intake.wait_empty_until(None);
             shared.wait_idle_until(None)
         }
         Mode::Deadline(deadline) => {
             // A submitter blocked on a full queue of slow jobs may hold the gate past the
             // deadline; `abort` then makes room for it.
-            shared.gate.wait_empty_until(Some(deadline)) && shared.wait_idle_until(Some(deadline))
+            shared.intake.wait_empty_until(Some(deadline)) && shared.wait_idle_until(Some(deadline))
         }
         Mode::Now => false,
     };
@@ -61,7 +59,7 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     stop_threads(shared);
     // Nothing can be queued any more; this only catches what a worker never came back for.
     let engine = Engine(shared);
-    while let Ok(task) = shared.rx.try_recv() {
+    while let Ok(task) = shared.ready.try_pop() {
         shared.driver.hand_back(&engine, task);
     }
     let handed_back_now = shared.driver.take_handed_back();
@@ -79,14 +77,14 @@ fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
     // Workers hand back what they dequeue from now on, so a submitter blocked on a full
     // queue gets room and leaves the gate.
     shared.driver.abort();
-    shared.gate.wait_empty();
+    shared.intake.wait_empty_until(None);
     let stats = shared.stats();
     report.deadline_passed = stats.in_flight() > 0;
     report.cancelled = stats.busy as u64;
     shared.driver.token().cancel();
     let engine = Engine(shared);
     loop {
-        while let Ok(task) = shared.rx.try_recv() {
+        while let Ok(task) = shared.ready.try_pop() {
             shared.driver.hand_back(&engine, task);
         }
         if let Some(hooks) = &shared.hooks {
@@ -105,18 +103,9 @@ fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
 fn stop_threads<J: Job>(shared: &Arc<Shared<J>>) {
     // One stop per worker; a worker that died unwinding took itself off the roster and
     // leaves its stop unread, which is harmless.
-    for _ in 0..shared.roster.stop() {
-        let _ = shared.signals_tx.send(Signal::Stop);
-    }
+    shared.signals.stop(shared.roster.stop());
     if let Some(hooks) = &shared.hooks {
         hooks.timer.stop();
     }
-    let threads = std::mem::take(&mut *lock(&shared.threads));
-    let current = thread::current().id();
-    for handle in threads {
-        // A pool dropped by one of its own jobs cannot join the thread running it.
-        if handle.thread().id() != current {
-            let _ = handle.join();
-        }
-    }
+    shared.threads.join_all();
 }

@@ -1,5 +1,5 @@
 //! What travels through the queues: a job with where its result goes (core's `Task`), and
-//! the pool's own messages to its workers.
+//! what a worker takes next.
 
 use brigade_core::Job;
 
@@ -12,14 +12,5 @@ pub(crate) enum Message<J: Job> {
     /// Nudges an idle worker to look at the roster (after a resize shrank it).
     Wake,
     /// Ends the worker that takes it (sent only at shutdown, after the queue is drained).
-    Stop,
-}
-
-/// The pool's own messages to its workers. They travel on a channel of their own, never
-/// through the bounded ready queue: there they would take slots meant for jobs, count in
-/// `Stats::queued` (and so lower `busy`), and make admission see a fuller queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Signal {
-    Wake,
     Stop,
 }

@@ -5,8 +5,6 @@ use std::cell::Cell;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::thread;
 use std::time::Instant;
 
 use brigade_core::Job;
@@ -15,23 +13,13 @@ use crossbeam_utils::Backoff;
 
 use crate::roster::Retire;
 use crate::shared::{Engine, Shared};
-use crate::sync::lock_std as lock;
-use crate::task::{Message, Signal, Task};
+use crate::signals::Signal;
+use crate::task::{Message, Task};
 
 /// Spawns one worker into a slot already reserved in the roster.
 pub(crate) fn spawn<J: Job>(shared: &Arc<Shared<J>>) -> io::Result<()> {
-    let index = shared.thread_seq.fetch_add(1, Ordering::Relaxed);
-    let mut builder = thread::Builder::new().name(format!("{}-{index}", shared.thread_name));
-    if let Some(size) = shared.stack_size {
-        builder = builder.stack_size(size);
-    }
     let worker = Arc::clone(shared);
-    let handle = builder.spawn(move || work(&worker))?;
-    let mut threads = lock(&shared.threads);
-    // Retired workers leave finished handles behind; reap them here, on the slow path.
-    threads.retain(|thread| !thread.is_finished());
-    threads.push(handle);
-    Ok(())
+    shared.threads.spawn_worker(move || work(&worker))
 }
 
 /// Takes the worker off the roster if its thread unwinds through pool code (it should not:
@@ -121,7 +109,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
                     // Idle workers that began waiting at the minimum wait with no timeout;
                     // wake one to take over the keep-alive while the pool is above it.
                     if shared.roster.may_retire() {
-                        shared.wake_one();
+                        shared.signals.wake_one();
                     }
                     return;
                 }
@@ -146,7 +134,7 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     // without a futex wake-up on either side. An idle pool still parks within microseconds.
     let backoff = Backoff::new();
     loop {
-        match shared.rx.try_recv() {
+        match shared.ready.try_pop() {
             Ok(task) => {
                 worker.end_wait();
                 return Some(Message::Run(task));
@@ -180,18 +168,19 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
         // At or below the minimum: nothing to time out for, so no periodic wake-ups.
         None
     };
+    let (ready, signals) = (shared.ready.receiver(), shared.signals.receiver());
     // `select!` keeps its operations on the stack: blocking allocates nothing.
     let message = match timeout {
         Some(remaining) => select! {
-            recv(shared.rx) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(ready) -> task => Some(task.map_or(Message::Stop, Message::Run)),
             recv(reentry) -> task => Some(task.map_or(Message::Stop, Message::Run)),
-            recv(shared.signals_rx) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
+            recv(signals) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
             default(remaining) => None,
         },
         None => select! {
-            recv(shared.rx) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(ready) -> task => Some(task.map_or(Message::Stop, Message::Run)),
             recv(reentry) -> task => Some(task.map_or(Message::Stop, Message::Run)),
-            recv(shared.signals_rx) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
+            recv(signals) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
         },
     };
     worker.end_wait();
