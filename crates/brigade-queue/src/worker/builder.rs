@@ -92,9 +92,10 @@ where
         }
     }
 
-    /// The most jobs this worker holds at once (default 10): its local pool's workers. The
-    /// worker never claims more than this many, so it never holds a job its pool cannot
-    /// start soon.
+    /// The most jobs this worker runs at once (default 10): its local pool's workers. The
+    /// worker claims only for free slots, so it never holds a job its pool cannot start
+    /// soon. A slot is free again when its run ends, while the store records that end, so
+    /// a worker holds at most twice this many leases: the runs, and the ends on their way.
     pub fn concurrency(mut self, jobs: usize) -> Self {
         self.concurrency = jobs;
         self

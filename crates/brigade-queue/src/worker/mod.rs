@@ -101,6 +101,9 @@ struct Shared<S> {
     counters: WorkerCounters,
     held: HeldLeases,
     acks: AckBatcher,
+    /// Runs that ended and wait for the store to record it: one permit each, as many as
+    /// there are slots.
+    recording: Arc<Semaphore>,
 }
 
 impl<S: Store> Worker<S> {
@@ -176,6 +179,7 @@ impl<S: Store> Worker<S> {
             counters,
             held: HeldLeases::default(),
             acks,
+            recording: Arc::new(Semaphore::new(settings.concurrency)),
         });
         let mut background = JoinSet::new();
         background.spawn(flush_acks);
@@ -216,7 +220,7 @@ async fn claim_until<S: Store>(
             },
         };
         let mut free = vec![first];
-        gather_slots(&slots, &mut free, backlog).await;
+        gather_slots(&slots, &mut free, backlog, shared.settings.concurrency).await;
         let woken = wakeup.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
@@ -266,17 +270,39 @@ async fn claim_until<S: Store>(
 /// Takes every other free slot. With a backlog, runs end in bursts (their acks are answered
 /// a batch at a time) and their tasks give their slots back over the next few
 /// microseconds: a few yields gather those too, so one claim serves them all instead of a
-/// claim per slot.
-async fn gather_slots(slots: &Arc<Semaphore>, free: &mut Vec<OwnedSemaphorePermit>, backlog: bool) {
+/// claim per slot. Still with a backlog, a claim waits a moment (at most `MERGE_WAIT`)
+/// for the runs in progress to end and fill every slot: otherwise the slots split into
+/// groups that take turns, one group's runs ending while another's claim is on its way,
+/// and every round trip to the store claims a fraction of what it could.
+async fn gather_slots(
+    slots: &Arc<Semaphore>,
+    free: &mut Vec<OwnedSemaphorePermit>,
+    backlog: bool,
+    concurrency: usize,
+) {
     const YIELDS: usize = 4;
+    const MERGE_WAIT: Duration = Duration::from_millis(2);
     for attempt in 0..=YIELDS {
         while let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
             free.push(slot);
         }
         if !backlog || attempt == YIELDS {
-            return;
+            break;
         }
         tokio::task::yield_now().await;
+    }
+    if !backlog {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + MERGE_WAIT;
+    while free.len() < concurrency {
+        tokio::select! {
+            slot = Arc::clone(slots).acquire_owned() => match slot {
+                Ok(slot) => free.push(slot),
+                Err(_closed) => return,
+            },
+            () = tokio::time::sleep_until(deadline) => return,
+        }
     }
 }
 
@@ -285,7 +311,7 @@ async fn run_claim<S: Store>(
     shared: Arc<Shared<S>>,
     claim: Claim,
     fence: Arc<Fence>,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 ) {
     let lease = claim.lease();
     let meta = RunMeta::of(&claim, &shared.queue);
@@ -332,8 +358,15 @@ async fn run_claim<S: Store>(
             }
         }
     };
+    // The slot starts another job while this end is on its way to the store, so the next
+    // claim can travel with this ack instead of waiting a round trip behind it. No more
+    // ends wait than there are slots: a worker holds at most twice its concurrency in
+    // leases.
+    let recording = Arc::clone(&shared.recording).acquire_owned().await;
+    drop(slot);
     record(&shared, lease, end).await;
     shared.held.remove(lease);
+    drop(recording);
 }
 
 /// Whether this host can still vouch for `lease` beyond the self-fencing margin.
