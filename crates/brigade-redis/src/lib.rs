@@ -35,15 +35,15 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `P:{q}:job:<id>` | hash | the job: payload, state, attempt, max attempts, priority, run-at, times, last error, unique key, current fencing token and owner, stream entry |
-//! | `P:{q}:ready:<priority>` | stream | one entry per waiting or running job of that priority, consumer group `workers` |
+//! | `P:{q}:job:<id>` | hash | the job: payload, state, attempt, max attempts, priority, run-at, times, last error, unique key, current fencing token and owner, stream entry (a finished job may keep its last one) |
+//! | `P:{q}:ready:<priority>` | stream | one entry per waiting or running job of that priority, consumer group `workers`; finished entries until the next trim |
 //! | `P:{q}:levels` | sorted set | the priority levels with undelivered entries |
 //! | `P:{q}:streams` | set | every priority level that has a stream |
 //! | `P:{q}:tidied` | string | present for a minute after the rescuer tidied the consumer group |
 //! | `P:{q}:delayed` | sorted set | scheduled and retrying jobs by run-at (µs) |
 //! | `P:{q}:leases` | sorted set | running jobs by lease expiry (µs, server clock) |
 //! | `P:{q}:dead` | sorted set | dead jobs by time of death |
-//! | `P:{q}:finished` | sorted set | completed and cancelled jobs by finish time, for retention |
+//! | `P:{q}:finished` | list | completed and cancelled jobs in finish order, for retention |
 //! | `P:{q}:unique` | hash | unique key → the live job holding it |
 //! | `P:{q}:counts` | hash | jobs per state (the depth cap and `counts` read it) |
 //! | `P:{q}:tokens` | string | the fencing token counter |
@@ -73,9 +73,17 @@
 //! - **Scheduled and retrying jobs** wait in `delayed`; every claim first moves the due
 //!   ones to their stream (idempotent, so any worker may do it).
 //! - **Retention**: the work stream is never trimmed with `MAXLEN` (that would delete
-//!   undelivered jobs); each entry is deleted when its run ends, and the job's hash stays
-//!   until [`Store::purge_finished`](brigade_queue::Store::purge_finished) (or
-//!   [`RedisStore::spawn_retention`]) deletes it.
+//!   undelivered jobs). An ack trims the stream with `XTRIM MINID` up to its oldest pending
+//!   entry (or past the last delivered one when none is pending): a stream delivers in ID
+//!   order, so nothing older is undelivered or running, and one trim costs less than an
+//!   `XDEL` per entry. An entry acknowledged while an older run still runs stays until that
+//!   run ends. The job's hash stays until
+//!   [`Store::purge_finished`](brigade_queue::Store::purge_finished) (or
+//!   [`RedisStore::spawn_retention`]) deletes it, walking `finished` from its head.
+//! - **Batches**: claims and acks write the keys every job of a batch shares (tokens,
+//!   leases, counters, stream acknowledgements, `finished`) once per batch and each job's
+//!   hash once; with `appendfsync always` every script waits for a disk flush, so a worker
+//!   claims for all its free slots and acknowledges every run that ended in one script.
 //! - **Wake-ups**: the scripts that make a job claimable (enqueue, release, rescue,
 //!   replay) `PUBLISH` the queue's name on `P:wakeups`; each store keeps one subscribed
 //!   connection of its own and wakes its workers. Workers still poll behind it. Claims do
