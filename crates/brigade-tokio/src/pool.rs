@@ -162,10 +162,20 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # }
     /// ```
     pub async fn submit(&self, job: J) -> Result<TokioHandle<J>, SubmitError<J>> {
+        let handle = self.enqueue(job, true).await?;
+        Ok(handle.expect("asked for a handle"))
+    }
+
+    /// Queues `job`, waiting while the queue is full; with a handle when `with_handle`.
+    async fn enqueue(
+        &self,
+        job: J,
+        with_handle: bool,
+    ) -> Result<Option<TokioHandle<J>>, SubmitError<J>> {
         let mut job = job;
         loop {
             let mut room = pin!(self.shared.room.notified());
-            match self.shared.offer(job, Some(room.as_mut())) {
+            match self.shared.offer(job, Some(room.as_mut()), with_handle) {
                 Offer::Accepted(handle) => return Ok(handle),
                 Offer::Closed(job) => return Err(SubmitError::Closed(job)),
                 Offer::Rejected(job, reason) => return Err(SubmitError::Rejected(job, reason)),
@@ -198,8 +208,8 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # }
     /// ```
     pub fn try_submit(&self, job: J) -> Result<TokioHandle<J>, TrySubmitError<J>> {
-        match self.shared.offer(job, None) {
-            Offer::Accepted(handle) => Ok(handle),
+        match self.shared.offer(job, None, true) {
+            Offer::Accepted(handle) => Ok(handle.expect("asked for a handle")),
             Offer::Full(job) => Err(TrySubmitError::Full(job)),
             Offer::Closed(job) => Err(TrySubmitError::Closed(job)),
             Offer::Rejected(job, reason) => Err(TrySubmitError::Rejected(job, reason)),
@@ -245,8 +255,8 @@ impl<J: AsyncJob> TokioPool<J> {
         let mut job = job;
         loop {
             let mut room = pin!(self.shared.room.notified());
-            match self.shared.offer(job, Some(room.as_mut())) {
-                Offer::Accepted(handle) => return Ok(handle),
+            match self.shared.offer(job, Some(room.as_mut()), true) {
+                Offer::Accepted(handle) => return Ok(handle.expect("asked for a handle")),
                 Offer::Closed(job) => return Err(SubmitTimeoutError::Closed(job)),
                 Offer::Rejected(job, reason) => {
                     return Err(SubmitTimeoutError::Rejected(job, reason));
@@ -293,7 +303,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # }
     /// ```
     pub async fn execute(&self, job: J) -> Result<(), SubmitError<J>> {
-        self.submit(job).await.map(drop)
+        self.enqueue(job, false).await.map(drop)
     }
 
     /// Queues `job` from synchronous code outside the runtime, blocking the thread while the

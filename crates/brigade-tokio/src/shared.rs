@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use brigade_core::backend::{Backend, DelayQueue, Done, JobDriver};
 use brigade_core::middleware::{Admission, DropReason, Layers, QueueState};
-use brigade_core::{AsyncJob, Completer, Gauges, JobHandle, JobId, Rejection, Stats};
+use brigade_core::{AsyncJob, Gauges, JobHandle, JobId, Rejection, Stats};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
@@ -73,7 +73,8 @@ pub(crate) struct Shared<J: AsyncJob> {
 
 /// What happened to an offered job.
 pub(crate) enum Offer<J: AsyncJob> {
-    Accepted(Handle_<J>),
+    /// Accepted, with a handle when one was asked for.
+    Accepted(Option<Handle_<J>>),
     Full(J),
     Closed(J),
     Rejected(J, Rejection),
@@ -125,6 +126,7 @@ impl<J: AsyncJob> Shared<J> {
         self: &Arc<Self>,
         job: J,
         room: Option<Pin<&mut Notified<'_>>>,
+        with_handle: bool,
     ) -> Offer<J> {
         let mut state = self.lock();
         if state.closed {
@@ -140,10 +142,10 @@ impl<J: AsyncJob> Shared<J> {
                 (Admission::Accept, _) => {}
                 (Admission::Reject(reason), _) => return Offer::Rejected(job, reason),
                 (Admission::DropNewest, index) => {
-                    let (handle, completer) = self.new_handle();
+                    let (handle, done) = self.accept(with_handle);
                     drop(state);
                     self.driver.counters().record_submitted();
-                    let task = Task::new(job, Done::Handle(completer));
+                    let task = Task::new(job, done);
                     self.driver.drop_admitted(
                         &Engine::outside(self),
                         task,
@@ -168,9 +170,9 @@ impl<J: AsyncJob> Shared<J> {
             }
             return Offer::Full(job);
         }
-        let (handle, completer) = self.new_handle();
+        let (handle, done) = self.accept(with_handle);
         self.driver.counters().record_submitted();
-        self.enqueue(&mut state, Task::new(job, Done::Handle(completer)));
+        self.enqueue(&mut state, Task::new(job, done));
         drop(state);
         if let Some((index, oldest)) = evicted {
             self.driver
@@ -179,9 +181,16 @@ impl<J: AsyncJob> Shared<J> {
         Offer::Accepted(handle)
     }
 
-    fn new_handle(&self) -> (Handle_<J>, Completer<Output<J>, Error<J>>) {
+    /// Gives an accepted job its id, and a handle when wanted (`execute` needs none, and
+    /// allocates nothing for it).
+    fn accept(&self, with_handle: bool) -> (Option<Handle_<J>>, Done<Output<J>, Error<J>>) {
         let id = JobId::new(self.next_id.fetch_add(1, Ordering::Relaxed));
-        JobHandle::new(id, self.driver.token())
+        if with_handle {
+            let (handle, completer) = JobHandle::new(id, self.driver.token());
+            (Some(handle), Done::Handle(completer))
+        } else {
+            (None, Done::Detached(id))
+        }
     }
 
     /// Puts a job in the ready queue, starting a worker if none is free to take it.
