@@ -17,6 +17,8 @@ use tokio_util::task::TaskTracker;
 pub(crate) type Output<J> = <J as AsyncJob>::Output;
 pub(crate) type Error<J> = <J as AsyncJob>::Error;
 pub(crate) type Handle_<J> = JobHandle<Output<J>, Error<J>>;
+/// Where an accepted job's result goes: its handle, or nowhere (`execute`).
+pub(crate) type JobDone<J> = Done<Output<J>, Error<J>>;
 
 /// One accepted job on its way through the pool.
 pub(crate) type Task<J> = brigade_core::backend::Task<J, Output<J>, Error<J>>;
@@ -183,7 +185,7 @@ impl<J: AsyncJob> Shared<J> {
 
     /// Gives an accepted job its id, and a handle when wanted (`execute` needs none, and
     /// allocates nothing for it).
-    fn accept(&self, with_handle: bool) -> (Option<Handle_<J>>, Done<Output<J>, Error<J>>) {
+    fn accept(&self, with_handle: bool) -> (Option<Handle_<J>>, JobDone<J>) {
         let id = JobId::new(self.next_id.fetch_add(1, Ordering::Relaxed));
         if with_handle {
             let (handle, completer) = JobHandle::new(id, self.driver.token());
