@@ -157,13 +157,10 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
         .map_or(&never, |hooks| &hooks.reentry_rx);
     let timeout = if shared.roster.may_retire() {
         let idle_for = worker.idle_since.get_or_insert_with(Instant::now).elapsed();
-        match shared.keep_alive.checked_sub(idle_for) {
-            Some(remaining) if !remaining.is_zero() => Some(remaining),
-            _ => {
-                worker.end_wait();
-                return None;
-            }
-        }
+        // Past the keep-alive the wait below still looks at every channel once (a zero
+        // timeout) before it gives up: a shutdown's stop must reach a worker the roster
+        // will not let retire, or that worker would loop here for ever.
+        Some(shared.keep_alive.saturating_sub(idle_for))
     } else {
         // At or below the minimum: nothing to time out for, so no periodic wake-ups.
         None
