@@ -308,10 +308,12 @@ where
     pub fn drop_admitted(
         &self,
         backend: &impl Backend<J, T, E>,
-        task: Task<J, T, E>,
+        mut task: Task<J, T, E>,
         index: Option<usize>,
         reason: DropReason,
     ) {
+        // An evicted job may hold capacity granted while it waited: nobody else could use it.
+        self.give_back_grant(&mut task);
         let Task {
             job,
             done,
