@@ -317,10 +317,7 @@ impl<J: AsyncJob> Builder<J> {
             self.layers,
             handle,
         );
-        {
-            let mut state = shared.lock();
-            shared.grow_to_min(&mut state);
-        }
+        shared.start_workers();
         Ok(TokioPool::from_parts(shared, own))
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use brigade_core::{
     AsyncJob, BoxAsyncJob, ConfigError, JobHandle, ShutdownReport, Stats, SubmitError,
-    SubmitTimeoutError, TrySubmitError, WorkerRange,
+    SubmitTimeoutError, TrySubmitError,
 };
 use tokio::runtime::{Handle, Runtime};
 
@@ -128,7 +128,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// ```
     #[must_use]
     pub fn runtime_handle(&self) -> &Handle {
-        &self.shared.runtime
+        self.shared.runtime()
     }
 
     /// Queues `job`, waiting while the queue is full, and returns its handle.
@@ -174,7 +174,7 @@ impl<J: AsyncJob> TokioPool<J> {
     ) -> Result<Option<TokioHandle<J>>, SubmitError<J>> {
         let mut job = job;
         loop {
-            let mut room = pin!(self.shared.room.notified());
+            let mut room = pin!(self.shared.room());
             match self.shared.offer(job, Some(room.as_mut()), with_handle) {
                 Offer::Accepted(handle) => return Ok(handle),
                 Offer::Closed(job) => return Err(SubmitError::Closed(job)),
@@ -254,7 +254,7 @@ impl<J: AsyncJob> TokioPool<J> {
         let deadline = tokio::time::Instant::now().checked_add(timeout);
         let mut job = job;
         loop {
-            let mut room = pin!(self.shared.room.notified());
+            let mut room = pin!(self.shared.room());
             match self.shared.offer(job, Some(room.as_mut()), true) {
                 Offer::Accepted(handle) => return Ok(handle.expect("asked for a handle")),
                 Offer::Closed(job) => return Err(SubmitTimeoutError::Closed(job)),
@@ -334,7 +334,7 @@ impl<J: AsyncJob> TokioPool<J> {
     }
 
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.shared.runtime.block_on(future)
+        self.shared.runtime().block_on(future)
     }
 
     /// A snapshot of the pool's gauges and counters: a lock and a few atomic loads.
@@ -377,17 +377,9 @@ impl<J: AsyncJob> TokioPool<J> {
     pub async fn wait_idle(&self) {
         let mut began = None;
         loop {
-            let mut idle = pin!(self.shared.became_idle.notified());
-            {
-                let state = self.shared.lock();
-                // An idle moment since this call began releases it, though another caller
-                // may have made the pool busy again before this one was polled.
-                let generation = *began.get_or_insert(state.idle_generation);
-                if state.is_idle(self.shared.driver.parked()) || state.idle_generation != generation
-                {
-                    return;
-                }
-                idle.as_mut().enable();
+            let mut idle = pin!(self.shared.became_idle());
+            if self.shared.idle_since(&mut began, idle.as_mut()) {
+                return;
             }
             idle.await;
         }
@@ -411,18 +403,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// assert!(pool.resize(4, 2).is_err());
     /// ```
     pub fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
-        let mut state = self.shared.lock();
-        WorkerRange { min, max }.validate(state.keep_alive)?;
-        state.min = min;
-        state.max = max;
-        if !state.closed {
-            self.shared.grow_to_min(&mut state);
-            self.shared.grow_for_queue(&mut state);
-        }
-        drop(state);
-        // Idle workers above the new maximum wake up and exit; busy ones do after their job.
-        self.shared.job_ready.notify_waiters();
-        Ok(())
+        self.shared.resize(min, max)
     }
 
     /// Stops accepting jobs, runs everything accepted (retries included) and waits for every
@@ -523,7 +504,7 @@ impl<J: AsyncJob> TokioPool<J> {
         let first = shared.close();
         let mut report = ShutdownReport::default();
         if !first {
-            shared.tracker.wait().await;
+            shared.tracker().wait().await;
             return report;
         }
         // Jobs handed back earlier (a hook panicked before their start) come back in this
@@ -536,11 +517,11 @@ impl<J: AsyncJob> TokioPool<J> {
             .finished();
         let drained = match timeout {
             None => {
-                shared.tracker.wait().await;
+                shared.tracker().wait().await;
                 true
             }
             Some(timeout) if timeout.is_zero() => false,
-            Some(timeout) => tokio::time::timeout(timeout, shared.tracker.wait())
+            Some(timeout) => tokio::time::timeout(timeout, shared.tracker().wait())
                 .await
                 .is_ok(),
         };
@@ -556,7 +537,7 @@ impl<J: AsyncJob> TokioPool<J> {
             for task in unstarted {
                 shared.driver.hand_back(&engine, task);
             }
-            shared.tracker.wait().await;
+            shared.tracker().wait().await;
         }
         let finished_after = shared
             .driver
@@ -589,7 +570,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # }
     /// ```
     pub fn drained(&self) -> impl Future<Output = ()> + Send + 'static {
-        let tracker = self.shared.tracker.clone();
+        let tracker = self.shared.tracker().clone();
         async move { tracker.wait().await }
     }
 
@@ -607,7 +588,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// ```
     #[must_use]
     pub fn tasks(&self) -> usize {
-        self.shared.tracker.len()
+        self.shared.tracker().len()
     }
 }
 
@@ -617,7 +598,7 @@ impl<J: AsyncJob> Drop for TokioPool<J> {
         let Some(runtime) = self.own_runtime.take() else {
             return;
         };
-        let tracker = self.shared.tracker.clone();
+        let tracker = self.shared.tracker().clone();
         if Handle::try_current().is_err() {
             runtime.block_on(tracker.wait());
             drop(runtime);

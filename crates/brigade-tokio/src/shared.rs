@@ -1,18 +1,23 @@
-//! The state one pool's submitters, workers and timer share.
+//! One tokio pool's engine: core's driver, the parts its lock guards (the ready queue, the
+//! worker roster, the timer's schedule, the lifecycle) and the wake-ups between submitters,
+//! workers and the timer. Every lock of the pool's state is taken here.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use brigade_core::backend::{Backend, DelayQueue, Done, JobDriver};
-use brigade_core::middleware::{Admission, DropReason, Layers, QueueState};
-use brigade_core::{AsyncJob, Gauges, JobHandle, JobId, Rejection, Stats};
+use brigade_core::backend::{Backend, Done, JobDriver};
+use brigade_core::middleware::{Admission, DropReason, Layers};
+use brigade_core::{AsyncJob, ConfigError, Gauges, JobHandle, JobId, Rejection, Stats};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 use tokio_util::task::TaskTracker;
+
+use crate::ready_queue::ReadyQueue;
+use crate::roster::{IdleWait, Roster};
+use crate::schedule::Schedule;
 
 pub(crate) type Output<J> = <J as AsyncJob>::Output;
 pub(crate) type Error<J> = <J as AsyncJob>::Error;
@@ -23,53 +28,46 @@ pub(crate) type JobDone<J> = Done<Output<J>, Error<J>>;
 /// One accepted job on its way through the pool.
 pub(crate) type Task<J> = brigade_core::backend::Task<J, Output<J>, Error<J>>;
 
-pub(crate) struct State<J: AsyncJob> {
-    pub(crate) queue: VecDeque<Task<J>>,
-    /// Jobs waiting for a time (retry backoff, a start deferred by a rate limit).
-    pub(crate) delayed: DelayQueue<Task<J>>,
-    /// When the timer offers the parked jobs (core's driver keeps them) their start again,
-    /// when no run in progress will.
-    pub(crate) offer_parked_at: Option<Instant>,
-    pub(crate) workers: usize,
-    pub(crate) busy: usize,
-    pub(crate) min: usize,
-    pub(crate) max: usize,
-    pub(crate) keep_alive: Duration,
-    pub(crate) closed: bool,
-    pub(crate) timer_running: bool,
+/// What the pool's lock guards: the parts that must change together.
+struct State<J: AsyncJob> {
+    ready: ReadyQueue<J>,
+    roster: Roster,
+    schedule: Schedule<J>,
+    closed: bool,
     /// Counts idle moments: a `wait_idle` caller leaves when this moves past what it saw
     /// when it began, even if the pool is busy again by the time it runs (another caller,
     /// released first, may have submitted more work already).
-    pub(crate) idle_generation: u64,
+    idle_generation: u64,
 }
 
 impl<J: AsyncJob> State<J> {
     /// Whether nothing is queued, delayed or running; `parked` jobs wait for capacity.
-    pub(crate) fn is_idle(&self, parked: usize) -> bool {
-        self.queue.is_empty() && self.delayed.is_empty() && parked == 0 && self.busy == 0
+    fn is_idle(&self, parked: usize) -> bool {
+        self.ready.is_empty() && self.schedule.is_empty() && parked == 0 && self.roster.busy() == 0
     }
 
     /// Whether nothing is left for a worker to do once the pool is closed.
-    pub(crate) fn is_drained(&self, parked: usize) -> bool {
-        self.closed && self.queue.is_empty() && self.delayed.is_empty() && parked == 0
+    fn is_drained(&self, parked: usize) -> bool {
+        self.closed && self.ready.is_empty() && self.schedule.is_empty() && parked == 0
     }
 }
 
+/// One pool's engine: core's driver, the locked state, and the wake-ups between its
+/// submitters, workers and timer.
 pub(crate) struct Shared<J: AsyncJob> {
     /// The per-job logic and the books, core's, as on every backend.
     pub(crate) driver: JobDriver<J, Output<J>, Error<J>>,
-    pub(crate) state: Mutex<State<J>>,
-    pub(crate) capacity: usize,
+    state: Mutex<State<J>>,
     /// Wakes idle workers: a job was queued, the range shrank, or the pool closed.
-    pub(crate) job_ready: Notify,
+    job_ready: Notify,
     /// Wakes submitters waiting for room.
-    pub(crate) room: Notify,
+    room: Notify,
     /// Wakes `wait_idle` callers.
-    pub(crate) became_idle: Notify,
+    became_idle: Notify,
     /// Wakes the timer: an earlier time was added, or the pool may be done.
-    pub(crate) timer_wake: Notify,
-    pub(crate) tracker: TaskTracker,
-    pub(crate) runtime: Handle,
+    timer_wake: Notify,
+    tracker: TaskTracker,
+    runtime: Handle,
     next_id: AtomicU64,
 }
 
@@ -93,19 +91,12 @@ impl<J: AsyncJob> Shared<J> {
         Arc::new(Shared {
             driver: JobDriver::new(name, layers),
             state: Mutex::new(State {
-                queue: VecDeque::with_capacity(capacity.min(1024)),
-                delayed: DelayQueue::new(),
-                offer_parked_at: None,
-                workers: 0,
-                busy: 0,
-                min,
-                max,
-                keep_alive,
+                ready: ReadyQueue::new(capacity),
+                roster: Roster::new(min, max, keep_alive),
+                schedule: Schedule::new(),
                 closed: false,
-                timer_running: false,
                 idle_generation: 0,
             }),
-            capacity,
             job_ready: Notify::new(),
             room: Notify::new(),
             became_idle: Notify::new(),
@@ -116,7 +107,31 @@ impl<J: AsyncJob> Shared<J> {
         })
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<J>> {
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    /// Every task of the pool: its workers and its timer.
+    pub(crate) fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+
+    /// A wake-up for a submitter waiting for room; [`offer`](Self::offer) registers it.
+    pub(crate) fn room(&self) -> Notified<'_> {
+        self.room.notified()
+    }
+
+    /// A wake-up for a worker waiting for a job.
+    pub(crate) fn job_ready(&self) -> Notified<'_> {
+        self.job_ready.notified()
+    }
+
+    /// A wake-up for the timer.
+    pub(crate) fn timer_wake(&self) -> Notified<'_> {
+        self.timer_wake.notified()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<J>> {
         // No code panics while holding the lock (jobs and middleware run outside it), so a
         // poisoned lock still guards consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -136,11 +151,7 @@ impl<J: AsyncJob> Shared<J> {
         }
         let mut evicted = None;
         if !self.driver.layers().is_empty() {
-            let queue = QueueState {
-                len: state.queue.len(),
-                capacity: self.capacity,
-            };
-            match self.driver.admit(&job, queue) {
+            match self.driver.admit(&job, state.ready.state()) {
                 (Admission::Accept, _) => {}
                 (Admission::Reject(reason), _) => return Offer::Rejected(job, reason),
                 (Admission::DropNewest, index) => {
@@ -157,8 +168,8 @@ impl<J: AsyncJob> Shared<J> {
                     return Offer::Accepted(handle);
                 }
                 (Admission::EvictOldest, index) => {
-                    if state.queue.len() >= self.capacity {
-                        evicted = state.queue.pop_front().map(|oldest| (index, oldest));
+                    if state.ready.is_full() {
+                        evicted = state.ready.evict_oldest().map(|oldest| (index, oldest));
                     }
                 }
             }
@@ -166,7 +177,7 @@ impl<J: AsyncJob> Shared<J> {
         // A job that evicted the oldest takes its place even when the queue holds more than
         // its capacity (retries re-entering at their time are never refused): the queue
         // does not grow, and the evicted job is always accounted for below.
-        if evicted.is_none() && state.queue.len() >= self.capacity {
+        if evicted.is_none() && state.ready.is_full() {
             if let Some(room) = room {
                 room.enable();
             }
@@ -196,37 +207,37 @@ impl<J: AsyncJob> Shared<J> {
     }
 
     /// Puts a job in the ready queue, starting a worker if none is free to take it.
-    pub(crate) fn enqueue(self: &Arc<Self>, state: &mut State<J>, task: Task<J>) {
-        state.queue.push_back(task);
+    fn enqueue(self: &Arc<Self>, state: &mut State<J>, task: Task<J>) {
+        state.ready.push_back(task);
         self.grow_for_queue(state);
         self.job_ready.notify_one();
     }
 
     /// Starts workers while the queue holds more jobs than there are idle workers to take
     /// them, up to the maximum.
-    pub(crate) fn grow_for_queue(self: &Arc<Self>, state: &mut State<J>) {
+    fn grow_for_queue(self: &Arc<Self>, state: &mut State<J>) {
         // Workers not running a job are idle (or just started) and will take one.
-        while state.workers - state.busy < state.queue.len() && state.workers < state.max {
+        while state.roster.wants_worker_for(state.ready.len()) {
             self.spawn_worker(state);
         }
     }
 
     /// Starts workers up to the minimum.
-    pub(crate) fn grow_to_min(self: &Arc<Self>, state: &mut State<J>) {
-        while state.workers < state.min {
+    fn grow_to_min(self: &Arc<Self>, state: &mut State<J>) {
+        while state.roster.below_min() {
             self.spawn_worker(state);
         }
     }
 
     fn spawn_worker(self: &Arc<Self>, state: &mut State<J>) {
-        state.workers += 1;
+        state.roster.add();
         self.tracker
             .spawn_on(crate::worker::work(Arc::clone(self)), &self.runtime);
     }
 
     /// Puts a job aside until `at`, in the delay queue the timer task serves.
-    pub(crate) fn delay(self: &Arc<Self>, state: &mut State<J>, at: Instant, task: Task<J>) {
-        let earliest = state.delayed.push(at, task);
+    fn delay(self: &Arc<Self>, state: &mut State<J>, at: Instant, task: Task<J>) {
+        let earliest = state.schedule.delay(at, task);
         self.ensure_timer(state);
         if earliest {
             self.timer_wake.notify_one();
@@ -234,15 +245,14 @@ impl<J: AsyncJob> Shared<J> {
     }
 
     fn ensure_timer(self: &Arc<Self>, state: &mut State<J>) {
-        if !state.timer_running {
-            state.timer_running = true;
+        if state.schedule.start_timer() {
             self.tracker
                 .spawn_on(crate::timer::serve(Arc::clone(self)), &self.runtime);
         }
     }
 
     /// Wakes `wait_idle` callers if nothing is queued, delayed or running.
-    pub(crate) fn check_idle(&self, state: &mut State<J>) {
+    fn check_idle(&self, state: &mut State<J>) {
         if state.is_idle(self.driver.parked()) {
             state.idle_generation += 1;
             self.became_idle.notify_waiters();
@@ -266,10 +276,10 @@ impl<J: AsyncJob> Shared<J> {
     /// capacity, then delayed by time), and reports how many jobs were running.
     pub(crate) fn take_unstarted(&self) -> (Vec<Task<J>>, usize) {
         let mut state = self.lock();
-        let mut unstarted: Vec<_> = state.queue.drain(..).collect();
+        let mut unstarted = state.ready.take_all();
         unstarted.extend(self.driver.take_parked());
-        unstarted.extend(state.delayed.take_all());
-        let running = state.busy;
+        unstarted.extend(state.schedule.take_all());
+        let running = state.roster.busy();
         self.check_idle(&mut state);
         drop(state);
         self.job_ready.notify_waiters();
@@ -280,14 +290,145 @@ impl<J: AsyncJob> Shared<J> {
     pub(crate) fn stats(&self) -> Stats {
         let state = self.lock();
         let gauges = Gauges {
-            workers: state.workers,
-            busy: state.busy,
-            queued: state.queue.len(),
-            delayed: state.delayed.len() + self.driver.parked(),
+            workers: state.roster.live(),
+            busy: state.roster.busy(),
+            queued: state.ready.len(),
+            delayed: state.schedule.len() + self.driver.parked(),
         };
         drop(state);
         self.driver.counters().snapshot(gauges)
     }
+
+    /// Starts the minimum of workers.
+    pub(crate) fn start_workers(self: &Arc<Self>) {
+        let mut state = self.lock();
+        self.grow_to_min(&mut state);
+    }
+
+    /// Moves the worker range: starts workers up to the new minimum at once; idle workers
+    /// above the new maximum wake up and exit, busy ones after their job.
+    pub(crate) fn resize(self: &Arc<Self>, min: usize, max: usize) -> Result<(), ConfigError> {
+        let mut state = self.lock();
+        state.roster.resize(min, max)?;
+        if !state.closed {
+            self.grow_to_min(&mut state);
+            self.grow_for_queue(&mut state);
+        }
+        drop(state);
+        self.job_ready.notify_waiters();
+        Ok(())
+    }
+
+    /// Whether the pool was idle at some moment since a `wait_idle` call began (`began`
+    /// keeps the idle count it first saw). When not, `idle` is registered before the lock
+    /// is released, so an idle moment in between is not missed.
+    pub(crate) fn idle_since(&self, began: &mut Option<u64>, idle: Pin<&mut Notified<'_>>) -> bool {
+        let state = self.lock();
+        // An idle moment since the call began releases it, though another caller may have
+        // made the pool busy again before this one was polled.
+        let generation = *began.get_or_insert(state.idle_generation);
+        if state.is_idle(self.driver.parked()) || state.idle_generation != generation {
+            return true;
+        }
+        idle.enable();
+        false
+    }
+
+    /// A wake-up for `wait_idle` callers; [`idle_since`](Self::idle_since) registers it.
+    pub(crate) fn became_idle(&self) -> Notified<'_> {
+        self.became_idle.notified()
+    }
+
+    /// What a worker looking for work is to do. When it is to wait, `job_ready` is
+    /// registered before the lock is released, so a job queued in between is not missed.
+    pub(crate) fn next_job(&self, job_ready: Pin<&mut Notified<'_>>) -> NextJob<J> {
+        let mut state = self.lock();
+        if state.roster.retire_if_above_max() {
+            drop(state);
+            // The timer exits once the last worker has; let it look.
+            self.timer_wake.notify_one();
+            return NextJob::Exit;
+        }
+        if let Some(task) = state.ready.pop_front() {
+            state.roster.job_started();
+            drop(state);
+            self.room.notify_one();
+            return NextJob::Run(task);
+        }
+        if state.is_drained(self.driver.parked()) {
+            state.roster.retire();
+            drop(state);
+            // Let the other idle workers and the timer see the pool is done.
+            self.job_ready.notify_waiters();
+            self.timer_wake.notify_one();
+            return NextJob::Exit;
+        }
+        job_ready.enable();
+        NextJob::Wait(state.roster.idle_wait())
+    }
+
+    /// An idle worker's keep-alive ran out: `true` when it is to exit (nothing is queued and
+    /// the roster is above its minimum).
+    pub(crate) fn keep_alive_ran_out(&self) -> bool {
+        let mut state = self.lock();
+        if !state.ready.is_empty() || !state.roster.retire_if_above_min() {
+            return false;
+        }
+        drop(state);
+        self.timer_wake.notify_one();
+        true
+    }
+
+    /// A worker's job left it (ended, delayed or parked): its slot is free.
+    pub(crate) fn job_left_worker(&self) {
+        let mut state = self.lock();
+        state.roster.job_left();
+        self.check_idle(&mut state);
+    }
+
+    /// One turn of the timer: moves the jobs whose time came to the ready queue, then says
+    /// what the timer does next. `woken` must be registered before the call.
+    pub(crate) fn timer_turn(self: &Arc<Self>) -> TimerTurn {
+        let mut state = self.lock();
+        let now = now();
+        let mut moved = false;
+        while let Some(task) = state.schedule.pop_due(now) {
+            state.ready.push_back(task);
+            moved = true;
+        }
+        if moved {
+            self.grow_for_queue(&mut state);
+            self.job_ready.notify_waiters();
+            self.job_ready.notify_one();
+        }
+        if state.schedule.take_due_offer(now) {
+            return TimerTurn::OfferParked;
+        }
+        if state.is_drained(self.driver.parked()) && state.roster.live() == 0 {
+            state.schedule.timer_stopped();
+            return TimerTurn::Exit;
+        }
+        TimerTurn::Sleep(state.schedule.next_wake())
+    }
+}
+
+/// What a worker looking for work is to do.
+pub(crate) enum NextJob<J: AsyncJob> {
+    Run(Task<J>),
+    /// The roster no longer counts it.
+    Exit,
+    /// Nothing to do yet.
+    Wait(IdleWait),
+}
+
+/// What the timer does after a turn.
+pub(crate) enum TimerTurn {
+    /// Offer the parked jobs their start (outside the lock), then turn again.
+    OfferParked,
+    /// The pool is done and every worker gone.
+    Exit,
+    /// Sleep until this time, if any, or until woken.
+    Sleep(Option<Instant>),
 }
 
 /// The tokio clock as a std instant, the form middleware takes. Under a paused test clock it
@@ -337,8 +478,7 @@ impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
 
     fn requeue(&self, task: Task<J>) {
         let mut state = self.shared.lock();
-        // It holds its granted capacity: first in line.
-        state.queue.push_front(task);
+        state.ready.push_granted(task);
         self.shared.grow_for_queue(&mut state);
         drop(state);
         self.shared.job_ready.notify_one();
@@ -347,7 +487,7 @@ impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
     fn offer_parked_later(&self) {
         let mut state = self.shared.lock();
         let at = brigade_core::instant_after(now(), OFFER_PARKED_FALLBACK);
-        state.offer_parked_at = Some(state.offer_parked_at.map_or(at, |earlier| earlier.min(at)));
+        state.schedule.offer_parked_at(at);
         self.shared.ensure_timer(&mut state);
         drop(state);
         self.shared.timer_wake.notify_one();

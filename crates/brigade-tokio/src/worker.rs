@@ -9,7 +9,8 @@ use std::task::Poll;
 use brigade_core::{AsyncJob, RunEnd, panic_message};
 use tracing::Instrument;
 
-use crate::shared::{Engine, Shared, Task};
+use crate::roster::IdleWait;
+use crate::shared::{Engine, NextJob, Shared, Task};
 
 type Run<J> = brigade_core::backend::Run<J, <J as AsyncJob>::Output, <J as AsyncJob>::Error>;
 
@@ -18,10 +19,7 @@ type Run<J> = brigade_core::backend::Run<J, <J as AsyncJob>::Output, <J as Async
 pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
     while let Some(task) = next_job(&shared).await {
         run_one(&shared, task).await;
-        // The job left this worker (ended, delayed or parked): free its slot.
-        let mut state = shared.lock();
-        state.busy -= 1;
-        shared.check_idle(&mut state);
+        shared.job_left_worker();
     }
 }
 
@@ -29,44 +27,17 @@ pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
 /// drained, the range shrank, or it stayed idle past its keep-alive above the minimum).
 async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>) -> Option<Task<J>> {
     loop {
-        let mut notified = pin!(shared.job_ready.notified());
-        let keep_alive = {
-            let mut state = shared.lock();
-            if state.workers > state.max {
-                state.workers -= 1;
-                drop(state);
-                // The timer exits once the last worker has; let it look.
-                shared.timer_wake.notify_one();
-                return None;
-            }
-            if let Some(queued) = state.queue.pop_front() {
-                state.busy += 1;
-                drop(state);
-                shared.room.notify_one();
-                return Some(queued);
-            }
-            if state.is_drained(shared.driver.parked()) {
-                state.workers -= 1;
-                drop(state);
-                // Let the other idle workers and the timer see the pool is done.
-                shared.job_ready.notify_waiters();
-                shared.timer_wake.notify_one();
-                return None;
-            }
-            notified.as_mut().enable();
-            (state.workers > state.min).then_some(state.keep_alive)
-        };
-        let Some(keep_alive) = keep_alive else {
-            notified.await;
-            continue;
-        };
-        if tokio::time::timeout(keep_alive, notified).await.is_err() {
-            let mut state = shared.lock();
-            if state.queue.is_empty() && state.workers > state.min {
-                state.workers -= 1;
-                drop(state);
-                shared.timer_wake.notify_one();
-                return None;
+        let mut job_ready = pin!(shared.job_ready());
+        match shared.next_job(job_ready.as_mut()) {
+            NextJob::Run(task) => return Some(task),
+            NextJob::Exit => return None,
+            NextJob::Wait(IdleWait::Forever) => job_ready.await,
+            NextJob::Wait(IdleWait::KeepAlive(keep_alive)) => {
+                if tokio::time::timeout(keep_alive, job_ready).await.is_err()
+                    && shared.keep_alive_ran_out()
+                {
+                    return None;
+                }
             }
         }
     }
