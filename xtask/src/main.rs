@@ -30,7 +30,7 @@ bench:
   --rounds N   rounds per workload (default 5, quick 2; memory, idle, latency at most 3)
   FILTER       run only `workload/subject` keys containing it, e.g. `noop` or `/rayon`
   (the idle round-trip target reads criterion's last
-   `cargo bench -p brigade-benches --bench idle_round_trip`)
+   `cargo bench -p brigade-benches --bench submit -- submit_join`)
 
 chaos (as root for network namespaces; otherwise on loopback, link faults skipped):
   --quick      a few cycles of each fault, a few hundred jobs (a few minutes)

@@ -307,7 +307,7 @@ mod tests {
     fn the_idle_round_trip_row_says_how_to_measure_it() {
         let missing = idle_round_trip_target(None);
         assert_eq!(missing.verdict(), "not measured");
-        assert!(missing.margin.contains("--bench idle_round_trip"));
+        assert!(missing.margin.contains("--bench submit -- submit_join"));
         let estimate = Estimate {
             median_ns: 2_500.0,
             age: std::time::Duration::from_secs(90),
