@@ -1,4 +1,6 @@
 use std::fmt;
+use std::io;
+use std::sync::Arc;
 
 /// A setting a builder cannot work with, reported by `build()` instead of a panic.
 ///
@@ -10,7 +12,7 @@ use std::fmt;
 /// let error = ConfigError::MinAboveMax { min: 4, max: 2 };
 /// assert_eq!(error.to_string(), "minimum workers (4) exceed maximum workers (2)");
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A pool needs at least one worker.
@@ -43,8 +45,68 @@ pub enum ConfigError {
         /// What the setting accepts.
         expected: &'static str,
     },
-    /// The operating system refused to start a worker thread or a runtime.
-    Spawn(String),
+    /// A tokio pool was built outside a tokio runtime, with no runtime handle given and
+    /// no runtime of its own asked for.
+    NoRuntime,
+    /// The operating system refused to start a worker thread or a runtime; the system's
+    /// error is the [`source`](std::error::Error::source).
+    Spawn(Arc<io::Error>),
+}
+
+impl ConfigError {
+    /// A [`Spawn`](Self::Spawn) error from the system's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use brigade_core::ConfigError;
+    ///
+    /// let error = ConfigError::spawn(std::io::Error::other("no threads left"));
+    /// assert_eq!(error.to_string(), "could not start a worker");
+    /// assert_eq!(error.source().unwrap().to_string(), "no threads left");
+    /// ```
+    #[must_use]
+    pub fn spawn(error: io::Error) -> Self {
+        ConfigError::Spawn(Arc::new(error))
+    }
+}
+
+/// Equal when the same setting is wrong the same way; two spawn errors are equal when the
+/// system's errors have the same kind and message.
+impl PartialEq for ConfigError {
+    fn eq(&self, other: &Self) -> bool {
+        use ConfigError::*;
+        match (self, other) {
+            (ZeroWorkers, ZeroWorkers) | (ZeroCapacity, ZeroCapacity) | (NoRuntime, NoRuntime) => {
+                true
+            }
+            (MinAboveMax { min: a, max: b }, MinAboveMax { min: c, max: d }) => a == c && b == d,
+            (ZeroDuration { setting: a }, ZeroDuration { setting: b }) => a == b,
+            (
+                InvalidRate {
+                    setting: a,
+                    value: x,
+                },
+                InvalidRate {
+                    setting: b,
+                    value: y,
+                },
+            ) => a == b && x.to_bits() == y.to_bits(),
+            (
+                OutOfRange {
+                    setting: a,
+                    expected: x,
+                },
+                OutOfRange {
+                    setting: b,
+                    expected: y,
+                },
+            ) => a == b && x == y,
+            (Spawn(a), Spawn(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -62,9 +124,19 @@ impl fmt::Display for ConfigError {
             ConfigError::OutOfRange { setting, expected } => {
                 write!(f, "{setting} must be {expected}")
             }
-            ConfigError::Spawn(reason) => write!(f, "could not start a worker: {reason}"),
+            ConfigError::NoRuntime => f.write_str(
+                "no tokio runtime: build inside one, or set runtime_handle or own_runtime",
+            ),
+            ConfigError::Spawn(_) => f.write_str("could not start a worker"),
         }
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Spawn(error) => Some(&**error),
+            _ => None,
+        }
+    }
+}

@@ -424,7 +424,7 @@ fn start<J: Job>(shared: &Arc<Shared<J>>) -> Result<(), ConfigError> {
         shared
             .threads
             .spawn_timer(move || crate::timer::run_timer(&timer))
-            .map_err(|error| ConfigError::Spawn(error.to_string()))?;
+            .map_err(ConfigError::spawn)?;
     }
     spawn_to_min(shared)
 }
@@ -437,7 +437,7 @@ pub(crate) fn spawn_to_min<J: Job>(shared: &Arc<Shared<J>>) -> Result<(), Config
             for _ in spawned..wanted {
                 shared.roster.unreserve();
             }
-            return Err(ConfigError::Spawn(error.to_string()));
+            return Err(ConfigError::spawn(error));
         }
     }
     Ok(())

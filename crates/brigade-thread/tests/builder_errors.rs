@@ -141,6 +141,12 @@ fn a_thread_the_system_cannot_start_is_a_spawn_error() {
         .build()
         .unwrap_err();
     assert!(matches!(error, ConfigError::Spawn(_)), "{error:?}");
+    // The system's own error is the source, for reporters that walk the chain.
+    let source = std::error::Error::source(&error).expect("the system's error");
+    assert!(
+        source.downcast_ref::<std::io::Error>().is_some(),
+        "{source:?}"
+    );
 }
 
 #[test]

@@ -259,9 +259,10 @@ impl<J: AsyncJob> Builder<J> {
     /// [`ConfigError::ZeroCapacity`], [`ConfigError::ZeroDuration`] for a zero keep-alive
     /// on an elastic pool, [`ConfigError::OutOfRange`] for an own runtime of 0 threads or a
     /// name with a NUL byte with an own runtime (its threads carry the name), and
-    /// [`ConfigError::Spawn`] when there is no runtime: `build` was called outside one with
-    /// neither [`runtime_handle`](Self::runtime_handle) nor [`own_runtime`](Self::own_runtime),
-    /// or the own runtime could not start.
+    /// [`ConfigError::NoRuntime`] when `build` was called outside a runtime with neither
+    /// [`runtime_handle`](Self::runtime_handle) nor [`own_runtime`](Self::own_runtime), and
+    /// [`ConfigError::Spawn`] (the system's error as its source) when the own runtime could
+    /// not start.
     ///
     /// # Examples
     ///
@@ -285,12 +286,7 @@ impl<J: AsyncJob> Builder<J> {
             RuntimeChoice::Handle(handle) => (handle, None),
             RuntimeChoice::Current => match Handle::try_current() {
                 Ok(handle) => (handle, None),
-                Err(_) => {
-                    return Err(ConfigError::Spawn(
-                        "no tokio runtime: build inside one, or set runtime_handle or own_runtime"
-                            .to_owned(),
-                    ));
-                }
+                Err(_) => return Err(ConfigError::NoRuntime),
             },
             RuntimeChoice::Own(0) => {
                 return Err(ConfigError::OutOfRange {
@@ -333,8 +329,10 @@ fn own_runtime(name: &str, threads: usize) -> Result<Runtime, ConfigError> {
             .build()
     });
     match built {
-        Ok(built) => built.map_err(|error| ConfigError::Spawn(error.to_string())),
-        Err(payload) => Err(ConfigError::Spawn(brigade_core::panic_message(&*payload))),
+        Ok(built) => built.map_err(ConfigError::spawn),
+        Err(payload) => Err(ConfigError::spawn(std::io::Error::other(
+            brigade_core::panic_message(&*payload),
+        ))),
     }
 }
 

@@ -10,7 +10,11 @@ type Job = BoxAsyncJob<(), String>;
 #[test]
 fn build_outside_a_runtime_without_one_is_an_error() {
     let error = TokioPool::<Job>::builder().workers(1).build().unwrap_err();
-    assert!(matches!(error, ConfigError::Spawn(_)), "{error:?}");
+    assert_eq!(error, ConfigError::NoRuntime);
+    assert!(
+        error.to_string().contains("own_runtime"),
+        "says what to do: {error}"
+    );
 }
 
 #[test]
