@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use brigade::prelude::*;
 use brigade::tokio::TokioPool;
 use brigade::{BoxAsyncJob, Completions, ErrorKind};
-use futures_util::StreamExt;
 
 const WORKERS: usize = 5;
 
@@ -48,7 +47,7 @@ async fn fan_out_fan_in(urls: &[String], bad: Option<&'static str>) -> Result<Ve
         fan_in.push(pool.submit(job).await.map_err(|e| e.to_string())?);
     }
     let mut results = Vec::new();
-    while let Some((_, result)) = StreamExt::next(&mut fan_in).await {
+    while let Some((_, result)) = fan_in.next().await {
         match result {
             Ok(page) => results.push(page),
             Err(error) => {
@@ -56,7 +55,7 @@ async fn fan_out_fan_in(urls: &[String], bad: Option<&'static str>) -> Result<Ve
                 // The first error cancels the running fetches and hands back the rest.
                 let report = pool.shutdown_now().await;
                 let (mut finished_anyway, mut cancelled, mut handed_back) = (0, 0, 0);
-                while let Some((_, rest)) = StreamExt::next(&mut fan_in).await {
+                while let Some((_, rest)) = fan_in.next().await {
                     match rest.map_err(|e| e.kind()) {
                         Ok(_) => finished_anyway += 1,
                         Err(ErrorKind::Cancelled) => cancelled += 1,

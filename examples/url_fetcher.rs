@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use brigade::Completions;
 use brigade::prelude::*;
 use brigade::tokio::TokioPool;
-use futures_util::StreamExt;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -179,7 +178,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let (mut fetched, mut failed) = (0, 0);
-    while let Some((id, result)) = StreamExt::next(&mut results).await {
+    while let Some((id, result)) = results.next().await {
         match result {
             Ok(page) => {
                 fetched += 1;

@@ -9,7 +9,9 @@ use futures_core::Stream;
 use crate::{JobHandle, JobId, JobResult};
 
 /// Handles whose results come out in the order the jobs finish, as the results channel of
-/// a classic worker pool: iterate it from a thread, or poll it as a [`Stream`] from async code.
+/// a classic worker pool: from a thread, iterate it (or call
+/// [`blocking_next`](Self::blocking_next)); from async code, `.next().await` (an inherent
+/// method, so it never resolves to the blocking `Iterator::next`) or use it as a [`Stream`].
 ///
 /// # Examples
 ///
@@ -145,6 +147,76 @@ impl<T, E> Completions<T, E> {
         }
     }
 
+    /// The next result in completion order, waiting without blocking the thread; `None`
+    /// once every handle has come out. This is the `next` async code reaches for: as a
+    /// method of the type it comes before `Iterator::next` (which blocks) and needs no
+    /// `StreamExt` import.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a result is taken from its handle only when it is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+    /// # futures_executor_block_on(async {
+    /// let mut completions = Completions::new();
+    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// completions.push(handle);
+    /// completer.complete(Ok(3));
+    /// assert_eq!(completions.next().await.unwrap().1.unwrap(), 3);
+    /// assert!(completions.next().await.is_none());
+    /// # });
+    /// # fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #         if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+    /// #             return out;
+    /// #         }
+    /// #     }
+    /// # }
+    /// ```
+    pub async fn next(&mut self) -> Option<(JobId, JobResult<T, E>)> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// The next result in completion order, blocking the calling thread until a job
+    /// finishes; `None` once every handle has come out. For threads: in async code use
+    /// [`next`](Self::next). Iterating a `Completions` (`for result in completions`) calls
+    /// this.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+    /// let mut completions = Completions::new();
+    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// completions.push(handle);
+    /// std::thread::spawn(move || completer.complete(Ok(3)));
+    /// assert_eq!(completions.blocking_next().unwrap().1.unwrap(), 3);
+    /// assert!(completions.blocking_next().is_none());
+    /// ```
+    pub fn blocking_next(&mut self) -> Option<(JobId, JobResult<T, E>)> {
+        while !self.pending.is_empty() {
+            let mut state = self.inbox.lock();
+            while state.ids.is_empty() {
+                state = self
+                    .inbox
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            let id = state.ids.pop_front().expect("checked non-empty");
+            drop(state);
+            if let Some(finished) = self.take(id) {
+                return Some(finished);
+            }
+        }
+        None
+    }
+
     fn take(&mut self, id: JobId) -> Option<(JobId, JobResult<T, E>)> {
         let handle = self.pending.remove(&id)?;
         match handle.try_join() {
@@ -164,27 +236,14 @@ impl<T, E> Default for Completions<T, E> {
     }
 }
 
-/// Blocks for the next result in completion order; ends when every handle has come out.
+/// Blocks for the next result in completion order ([`blocking_next`](Completions::blocking_next));
+/// ends when every handle has come out. For threads; async code calls
+/// [`next`](Completions::next).
 impl<T, E> Iterator for Completions<T, E> {
     type Item = (JobId, JobResult<T, E>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.pending.is_empty() {
-            let mut state = self.inbox.lock();
-            while state.ids.is_empty() {
-                state = self
-                    .inbox
-                    .ready
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            let id = state.ids.pop_front().expect("checked non-empty");
-            drop(state);
-            if let Some(finished) = self.take(id) {
-                return Some(finished);
-            }
-        }
-        None
+        self.blocking_next()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -80,7 +80,7 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Unordered<'_, J, I> {
         if let Some(refused) = self.refused.pop_front() {
             return Some(Err(refused));
         }
-        self.in_flight.next().map(|(_, result)| Ok(result))
+        self.in_flight.blocking_next().map(|(_, result)| Ok(result))
     }
 }
 

@@ -82,3 +82,17 @@ async fn map_hands_back_refused_jobs() {
     let results: Vec<_> = pool.map(jobs, 2).collect().await;
     assert!(matches!(results.as_slice(), [Err(SubmitError::Closed(_))]));
 }
+
+/// `.next()` on `Completions` in async code is the async one: it waits without blocking the
+/// runtime thread, so a job on the same single-threaded runtime still gets to finish. (When
+/// `.next()` resolved to the blocking `Iterator::next`, this test blocked its only thread.)
+#[tokio::test(flavor = "current_thread")]
+async fn completions_next_in_async_code_does_not_block_the_runtime() {
+    let pool = TokioPool::<Job>::builder().workers(1).build().unwrap();
+    let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let mut completions = Completions::new();
+    completions.push(pool.submit(timed(7, 5, &running)).await.unwrap());
+    let (_, result) = completions.next().await.expect("one result");
+    assert_eq!(result.unwrap(), 7);
+    assert!(completions.next().await.is_none());
+}
