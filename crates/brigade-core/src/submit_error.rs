@@ -116,6 +116,10 @@ submit_error! {
     SubmitError {
         /// The pool is shutting down or shut down.
         Closed => "pool is shut down",
+        /// A blocking submit was called on a thread that drives a current-thread async
+        /// runtime: waiting there would stall the tasks that make room. Await the async
+        /// submit instead.
+        InAsyncContext => "blocking submit called inside a current-thread async runtime: await the async submit",
     }
 }
 
@@ -151,6 +155,10 @@ submit_error! {
         Timeout => "queue stayed full until the timeout",
         /// The pool is shutting down or shut down.
         Closed => "pool is shut down",
+        /// A blocking submit was called on a thread that drives a current-thread async
+        /// runtime: waiting there would stall the tasks that make room. Await the async
+        /// submit instead.
+        InAsyncContext => "blocking submit called inside a current-thread async runtime: await the async submit",
     }
 }
 

@@ -114,22 +114,56 @@ async fn jsonl_dead_letters_replay_into_a_fresh_tokio_pool() {
     assert_eq!(pool.stats().dead_lettered, 3);
 
     let fresh = TokioPool::<Flaky>::builder()
-        .own_runtime(1)
         .workers(2)
         .layer(retry())
         .build()
         .unwrap();
     let sink = JsonlSink::<Flaky>::open(&path).unwrap();
-    // `replay` submits through the blocking `Executor` methods: off the runtime's threads.
-    let report = tokio::task::spawn_blocking(move || {
-        let report = sink.replay(&fresh).unwrap();
-        let results: Vec<_> = report.replayed.into_iter().map(|h| h.join()).collect();
-        (results, report.kept, sink.pending())
-    })
-    .await
-    .unwrap();
-    let (results, kept, pending) = report;
-    assert_eq!((results.len(), kept, pending), (3, 0, 0));
+    // Straight from async code, into a pool on this very runtime: the blocking submits go
+    // through `block_in_place`, so the runtime's other worker runs the pool meanwhile.
+    // (They used to panic here: "Cannot start a runtime from within a runtime".)
+    let report = sink.replay(&fresh).unwrap();
+    assert_eq!((report.kept, sink.pending()), (0, 0));
+    let mut results = Vec::new();
+    for handle in report.replayed {
+        results.push(handle.await);
+    }
+    assert_eq!(results.len(), 3);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// On a current-thread runtime nothing could run the pool while a blocking submit waits:
+/// the submit hands the job back as a typed error instead of panicking, and the replay
+/// keeps every letter for an attempt from a thread that may block.
+#[tokio::test(flavor = "current_thread")]
+async fn a_replay_on_a_current_thread_runtime_keeps_the_letters() {
+    let path =
+        std::env::temp_dir().join(format!("brigade-mw-tokio-ct-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let sink = JsonlSink::<Flaky>::open(&path).unwrap();
+    let pool = TokioPool::<Flaky>::builder()
+        .workers(1)
+        .layer(DeadLetterQueue::new(sink.clone()))
+        .build()
+        .unwrap();
+    pool.execute(flaky(1, 1)).await.unwrap();
+    pool.wait_idle().await;
+    assert_eq!(sink.pending(), 1);
+
+    let refused = brigade_core::Executor::submit(&pool, flaky(2, 0)).unwrap_err();
+    assert!(
+        matches!(refused, brigade_core::SubmitError::InAsyncContext(_)),
+        "{refused:?}"
+    );
+    assert_eq!(refused.into_inner().id, 2, "the job comes back");
+
+    let report = sink.replay(&pool).unwrap();
+    assert!(
+        report.in_async_context && report.replayed.is_empty(),
+        "stopped early"
+    );
+    assert_eq!((report.kept, sink.pending()), (1, 1));
+    pool.shutdown().await;
     std::fs::remove_file(&path).unwrap();
 }

@@ -7,19 +7,24 @@ use brigade_core::{
     TrySubmitError,
 };
 
+use crate::pool::may_block;
 use crate::{TokioHandle, TokioPool};
 
 /// The blocking contract shared with the thread backend: each method blocks the calling
 /// thread on the async method of the same name.
 ///
+/// Outside a runtime they block on the pool's runtime; on a thread of a multi-thread runtime
+/// they block through `block_in_place`, so the runtime's other workers go on driving tasks
+/// (a dead-letter replay into a tokio pool from async code works this way). On a thread
+/// that drives a current-thread runtime, blocking would stall the only thread that runs the
+/// pool's tasks: the submits hand the job back as `InAsyncContext`
+/// ([`SubmitError::InAsyncContext`], [`SubmitTimeoutError::InAsyncContext`]).
+///
 /// # Panics
 ///
-/// The blocking methods (`submit`, `submit_timeout`, `execute`, `wait_idle` and the
-/// shutdowns) panic when called from inside an async context, as tokio's
-/// `Handle::block_on` does; call the async methods there. They need a runtime whose
-/// threads run the pool's tasks while the caller blocks: a multi-thread runtime, or
-/// [`Builder::own_runtime`](crate::Builder::own_runtime). On a current-thread runtime that
-/// no other thread is driving (inside its `Runtime::block_on`), nothing would run them.
+/// `wait_idle` and the shutdowns, which have no error to return, panic on a thread that
+/// drives a current-thread runtime; await [`TokioPool::wait_idle`] or
+/// [`TokioPool::shutdown`] there.
 ///
 /// # Examples
 ///
@@ -48,10 +53,16 @@ impl<J: AsyncJob> Executor<J> for TokioPool<J> {
         job: J,
         timeout: Duration,
     ) -> Result<TokioHandle<J>, SubmitTimeoutError<J>> {
+        if !may_block() {
+            return Err(SubmitTimeoutError::InAsyncContext(job));
+        }
         self.block_on(TokioPool::submit_timeout(self, job, timeout))
     }
 
     fn execute(&self, job: J) -> Result<(), SubmitError<J>> {
+        if !may_block() {
+            return Err(SubmitError::InAsyncContext(job));
+        }
         self.block_on(TokioPool::execute(self, job))
     }
 

@@ -8,7 +8,7 @@ use brigade_core::{
     AsyncJob, BoxAsyncJob, ConfigError, JobHandle, ShutdownReport, Stats, SubmitError,
     SubmitTimeoutError, TrySubmitError,
 };
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 
 use crate::Builder;
 use crate::shared::{Engine, Offer, Shared};
@@ -306,17 +306,17 @@ impl<J: AsyncJob> TokioPool<J> {
         self.enqueue(job, false).await.map(drop)
     }
 
-    /// Queues `job` from synchronous code outside the runtime, blocking the thread while the
-    /// queue is full.
+    /// Queues `job` from synchronous code, blocking the thread while the queue is full.
+    ///
+    /// Outside a runtime it blocks on the pool's runtime. Inside a multi-thread runtime it
+    /// tells tokio first that this worker thread blocks (`block_in_place`), so the other
+    /// workers go on driving tasks, the pool's included. Inside a current-thread runtime
+    /// blocking would stall the only thread that runs them: the job comes back as
+    /// [`SubmitError::InAsyncContext`].
     ///
     /// # Errors
     ///
-    /// As [`submit`](Self::submit).
-    ///
-    /// # Panics
-    ///
-    /// When called from inside an async context (use [`submit`](Self::submit) there), as
-    /// tokio's `Handle::block_on` does.
+    /// As [`submit`](Self::submit), and [`SubmitError::InAsyncContext`].
     ///
     /// # Examples
     ///
@@ -330,11 +330,30 @@ impl<J: AsyncJob> TokioPool<J> {
     /// assert_eq!(handle.join().unwrap(), 3);
     /// ```
     pub fn blocking_submit(&self, job: J) -> Result<TokioHandle<J>, SubmitError<J>> {
+        if !may_block() {
+            return Err(SubmitError::InAsyncContext(job));
+        }
         self.block_on(self.submit(job))
     }
 
+    /// Blocks the calling thread on `future`, on the pool's runtime: directly outside any
+    /// runtime, through `block_in_place` on a multi-thread runtime's thread.
+    ///
+    /// # Panics
+    ///
+    /// On a thread that drives a current-thread runtime (see [`may_block`]), where nothing
+    /// could run the pool's tasks while it waits; callers that can hand the job back check
+    /// first.
     pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.shared.runtime().block_on(future)
+        let runtime = self.shared.runtime();
+        match Handle::try_current() {
+            Err(_) => runtime.block_on(future),
+            Ok(current) if current.runtime_flavor() == RuntimeFlavor::CurrentThread => panic!(
+                "a blocking TokioPool method was called inside a current-thread runtime, \
+                 which it would stall: await the async method of the same name instead"
+            ),
+            Ok(_) => tokio::task::block_in_place(|| runtime.block_on(future)),
+        }
     }
 
     /// A snapshot of the pool's gauges and counters: a lock and a few atomic loads.
@@ -622,4 +641,12 @@ impl<J: AsyncJob> fmt::Debug for TokioPool<J> {
             .field("owns_runtime", &self.own_runtime.is_some())
             .finish()
     }
+}
+
+/// Whether the calling thread may block on a pool: outside any runtime, or on a thread of a
+/// multi-thread runtime (through `block_in_place`); not on a current-thread runtime's.
+pub(crate) fn may_block() -> bool {
+    Handle::try_current().map_or(true, |current| {
+        current.runtime_flavor() != RuntimeFlavor::CurrentThread
+    })
 }

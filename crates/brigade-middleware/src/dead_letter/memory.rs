@@ -240,6 +240,11 @@ impl<J: Send + 'static> MemorySink<J> {
                     kept.push(put_back(job));
                     break;
                 }
+                Err(SubmitError::InAsyncContext(job)) => {
+                    report.in_async_context = true;
+                    kept.push(put_back(job));
+                    break;
+                }
             }
         }
         report.kept = waiting - report.replayed.len();

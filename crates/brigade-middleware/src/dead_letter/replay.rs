@@ -26,6 +26,10 @@ pub struct ReplayReport<T, E> {
     pub rejections: Vec<Rejection>,
     /// Whether the pool was shut down, which stopped the replay early.
     pub closed: bool,
+    /// Whether the pool could not block on the calling thread (it drives a current-thread
+    /// async runtime), which stopped the replay early; on a multi-thread runtime a replay
+    /// into a tokio pool works from async code.
+    pub in_async_context: bool,
 }
 
 impl<T, E> Default for ReplayReport<T, E> {
@@ -35,6 +39,7 @@ impl<T, E> Default for ReplayReport<T, E> {
             kept: 0,
             rejections: Vec::new(),
             closed: false,
+            in_async_context: false,
         }
     }
 }
@@ -131,6 +136,11 @@ where
                 }
                 Err(SubmitError::Closed(_)) => {
                     report.closed = true;
+                    report.kept += total - index;
+                    break;
+                }
+                Err(SubmitError::InAsyncContext(_)) => {
+                    report.in_async_context = true;
                     report.kept += total - index;
                     break;
                 }

@@ -197,6 +197,9 @@ where
                                     rejected.fetch_add(1, Ordering::Relaxed);
                                 }
                                 Err(SubmitError::Closed(_)) => break,
+                                Err(refused @ SubmitError::InAsyncContext(_)) => {
+                                    unreachable!("producers are plain threads: {refused}")
+                                }
                             }
                         }
                         handles
