@@ -88,6 +88,8 @@ pub struct JobDriver<J, T, E> {
     handed_back: Mutex<Vec<J>>,
     /// Set when a shutdown stops running jobs: unstarted jobs are handed back.
     aborting: AtomicBool,
+    #[cfg(feature = "metrics")]
+    metrics: super::PoolMetrics,
 }
 
 /// A job about to run, from [`JobDriver::begin`]: its context, its deadline, its span. The
@@ -104,6 +106,9 @@ pub struct Run<J, T, E> {
     /// With a deadline the run's token is a child of the job's, kept here.
     job_token: Option<CancellationToken>,
     ticket: Option<RunTicket>,
+    /// When the run started, for the run-time histogram.
+    #[cfg(feature = "metrics")]
+    started_at: Instant,
 }
 
 /// What became of a parked job offered its start.
@@ -120,6 +125,8 @@ where
     E: fmt::Debug + fmt::Display + Send + 'static,
 {
     /// The driver of a pool called `name` with these layers (none: every hook is skipped).
+    /// With the `metrics` feature, the pool's series are registered here, with the recorder
+    /// current now.
     ///
     /// # Examples
     ///
@@ -133,6 +140,8 @@ where
     #[must_use]
     pub fn new(name: Arc<str>, layers: Layers<J, E>) -> Self {
         JobDriver {
+            #[cfg(feature = "metrics")]
+            metrics: super::PoolMetrics::new(&name),
             name,
             token: CancellationToken::new(),
             counters: StatsCounters::new(),
@@ -177,6 +186,28 @@ where
     #[must_use]
     pub fn counters(&self) -> &StatsCounters {
         &self.counters
+    }
+
+    /// The pool's metrics: the backend moves its own series (submits that reach its queue,
+    /// the queue, the workers, its delay queue) through these handles.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use metrics_exporter_prometheus::PrometheusBuilder;
+    ///
+    /// let recorder = PrometheusBuilder::new().build_recorder();
+    /// let driver = metrics::with_local_recorder(&recorder, || {
+    ///     brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default())
+    /// });
+    /// driver.metrics().workers().set(2);
+    /// assert!(recorder.handle().render().contains(r#"brigade_workers{pool="p"} 2"#));
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    #[must_use]
+    pub fn metrics(&self) -> &super::PoolMetrics {
+        &self.metrics
     }
 
     /// The pool's layers.
@@ -252,7 +283,10 @@ where
     /// ```
     #[must_use]
     pub fn take_parked(&self) -> Vec<Task<J, T, E>> {
-        self.parked.take_all()
+        let parked = self.parked.take_all();
+        #[cfg(feature = "metrics")]
+        self.metrics.delayed().sub(parked.len());
+        parked
     }
 
     fn handed_back(&self) -> std::sync::MutexGuard<'_, Vec<J>> {
@@ -277,12 +311,17 @@ where
         let decision = self.layers.admit(job, queue);
         if let (Admission::Reject(_), _) = decision {
             self.counters.record_rejected();
+            #[cfg(feature = "metrics")]
+            self.metrics.rejected();
         }
         decision
     }
 
     /// Ends an accepted job that admission dropped (the newest, or the oldest evicted for
     /// it): counted, traced, then handed to the layer at `index` that dropped it.
+    ///
+    /// With the `metrics` feature the newest job dropped is also counted as submitted here,
+    /// since it never reaches the backend's queue, where submits are counted.
     ///
     /// # Examples
     ///
@@ -314,6 +353,13 @@ where
     ) {
         // An evicted job may hold capacity granted while it waited: nobody else could use it.
         self.give_back_grant(&mut task);
+        #[cfg(feature = "metrics")]
+        {
+            if reason == DropReason::Newest {
+                self.metrics.submitted();
+            }
+            self.metrics.dropped(reason);
+        }
         let Task {
             job,
             done,
@@ -378,6 +424,8 @@ where
             )
             .with_attempt(attempt);
             return Some(Run {
+                #[cfg(feature = "metrics")]
+                started_at: self.run_starts(&task, attempt),
                 task,
                 cx,
                 started: None,
@@ -434,12 +482,26 @@ where
             .with_attempt(attempt)
             .with_deadline(deadline);
         Some(Run {
+            #[cfg(feature = "metrics")]
+            started_at: self.run_starts(&task, attempt),
             task,
             cx,
             started: Some(now),
             job_token,
             ticket: Some(ticket),
         })
+    }
+
+    /// A run starts now: a job's first run records how long it waited since its submit.
+    /// On the wall clock, as the submit's time is, whatever the backend's clock.
+    #[cfg(feature = "metrics")]
+    fn run_starts(&self, task: &Task<J, T, E>, attempt: u32) -> Instant {
+        let now = Instant::now();
+        if attempt == 1 {
+            self.metrics
+                .queue_wait(now.saturating_duration_since(task.submitted_at));
+        }
+        now
     }
 
     /// Takes a run's end to the job's next step: its terminal state (counted and delivered),
@@ -449,6 +511,8 @@ where
     ///
     /// See [`Backend`].
     pub fn end(&self, backend: &impl Backend<J, T, E>, mut run: Run<J, T, E>, end: RunEnd<T, E>) {
+        #[cfg(feature = "metrics")]
+        self.metrics.run_time(run.started_at.elapsed());
         let ticket = run.ticket.take();
         let mut settled = false;
         let ended = catch_unwind(AssertUnwindSafe(|| {
@@ -477,6 +541,8 @@ where
                     job,
                     done,
                     attempts,
+                    #[cfg(feature = "metrics")]
+                    submitted_at,
                     ..
                 },
             cx,
@@ -532,11 +598,15 @@ where
                     done,
                     attempts,
                     granted: false,
+                    #[cfg(feature = "metrics")]
+                    submitted_at,
                 };
                 if self.is_aborting() {
                     self.hand_back(backend, task);
                 } else {
                     self.counters.record_retried();
+                    #[cfg(feature = "metrics")]
+                    self.metrics.retried();
                     tracing::debug!(pool = %self.name, id = id.get(), attempt, "run failed, retry scheduled");
                     backend.delay(task, at);
                 }
@@ -579,6 +649,9 @@ where
             Ok(_) => self.counters.record_completed(),
             Err(error) => self.counters.record_ended(error.kind()),
         }
+        #[cfg(feature = "metrics")]
+        self.metrics
+            .finished(result.as_ref().err().map(JobError::kind));
         if catch_unwind(AssertUnwindSafe(move || done.deliver(result))).is_err() {
             tracing::error!(pool = %self.name, "a job's result panicked while being dropped");
         }
@@ -609,6 +682,8 @@ where
     pub fn hand_back(&self, backend: &impl Backend<J, T, E>, mut task: Task<J, T, E>) {
         self.give_back_grant(&mut task);
         self.counters.record_ended(ErrorKind::Returned);
+        #[cfg(feature = "metrics")]
+        self.metrics.finished(Some(ErrorKind::Returned));
         let job = catch_unwind(AssertUnwindSafe(move || task.return_unstarted()));
         match job {
             Ok(job) => self.handed_back().push(job),
@@ -650,6 +725,8 @@ where
                 Err(_) => Some(Offered::HookPanicked),
             }
         });
+        #[cfg(feature = "metrics")]
+        self.metrics.delayed().sub(offered.len());
         for (mut task, offered) in offered {
             match offered {
                 Offered::Start => {
@@ -668,6 +745,9 @@ where
     }
 
     fn park(&self, backend: &impl Backend<J, T, E>, task: Task<J, T, E>) {
+        // Counted before it can be offered and uncounted, so the gauge never dips below 0.
+        #[cfg(feature = "metrics")]
+        self.metrics.delayed().add(1);
         if self.parked.park(task) {
             backend.offer_parked_later();
         }
@@ -701,6 +781,8 @@ where
         tracing::error!(pool = %self.name, "a middleware hook panicked");
         if !settled {
             self.counters.record_ended(ErrorKind::Returned);
+            #[cfg(feature = "metrics")]
+            self.metrics.finished(Some(ErrorKind::Returned));
             backend.job_ended();
         }
     }

@@ -10,12 +10,19 @@
 //! - [`Task`] and [`Done`]: what travels through a backend's queues.
 //! - [`CapacityWaits`]: jobs waiting for capacity, served first in, first out.
 //! - [`DelayQueue`]: jobs waiting for a time, earliest first.
+//! - `PoolMetrics` (feature `metrics`): the pool's series in the `metrics` facade, which the
+//!   driver and the backend move as jobs do.
 
 mod capacity_waits;
 mod delay_queue;
 mod driver;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod task;
 
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use self::metrics::{CountGauge, PoolMetrics};
 pub use capacity_waits::{CapacityWaits, RunTicket};
 pub use delay_queue::DelayQueue;
 pub use driver::{Backend, JobDriver, Run, drop_quietly};

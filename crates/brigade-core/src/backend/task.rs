@@ -124,10 +124,14 @@ pub struct Task<J, T, E> {
     pub attempts: Attempts,
     /// Whether the layers already granted its next start (a parked job offered capacity).
     pub(crate) granted: bool,
+    /// When the pool accepted it, for the queue-wait histogram.
+    #[cfg(feature = "metrics")]
+    pub(crate) submitted_at: std::time::Instant,
 }
 
 impl<J, T: Send + 'static, E: Send + 'static> Task<J, T, E> {
-    /// A job that has not run yet.
+    /// A job that has not run yet. With the `metrics` feature it also notes the time, as
+    /// the job's submit (for the queue-wait histogram): make it when the job is accepted.
     ///
     /// # Examples
     ///
@@ -144,6 +148,8 @@ impl<J, T: Send + 'static, E: Send + 'static> Task<J, T, E> {
             done,
             attempts: Attempts::default(),
             granted: false,
+            #[cfg(feature = "metrics")]
+            submitted_at: std::time::Instant::now(),
         }
     }
 
