@@ -397,15 +397,18 @@ impl<J: Job> Builder<J> {
             });
         }
 
+        // Built first: with the `metrics` feature it registers the pool's series, which the
+        // ready queue and the hooks move too.
+        let driver = JobDriver::new(Arc::from(self.name), self.layers.clone());
         let shared = Arc::new(Shared {
-            driver: JobDriver::new(Arc::from(self.name), self.layers.clone()),
             intake: Intake::new(),
-            ready: ReadyQueue::new(capacity),
+            ready: ReadyQueue::new(capacity, &driver),
             signals: Signals::new(),
             roster: Roster::new(min, max),
             keep_alive: self.keep_alive,
             idle: IdleSignal::new(),
-            hooks: (!self.layers.is_empty()).then(Hooks::new),
+            hooks: (!self.layers.is_empty()).then(|| Hooks::new(&driver)),
+            driver,
             threads: Threads::new(thread_name, self.stack_size),
             shut_down: Mutex::new(false),
         });

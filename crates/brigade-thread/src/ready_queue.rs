@@ -1,9 +1,13 @@
 //! The bounded ready queue: accepted jobs waiting for a worker, and nothing else, so its
 //! length is the number of queued jobs (the pool's own messages travel in `signals`).
+//!
+//! With the `metrics` feature it also counts, for the pool's series, the submits that
+//! reach it and the jobs it holds (`brigade_jobs_queued`, moved as jobs come and go).
 
 use std::time::Instant;
 
 use brigade_core::Job;
+use brigade_core::backend::JobDriver;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError};
 
 use crate::task::Task;
@@ -21,12 +25,23 @@ pub(crate) struct ReadyQueue<J: Job> {
     tx: Sender<Task<J>>,
     rx: Receiver<Task<J>>,
     capacity: usize,
+    #[cfg(feature = "metrics")]
+    metrics: brigade_core::backend::PoolMetrics,
 }
 
 impl<J: Job> ReadyQueue<J> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A queue of `capacity` jobs; `driver` lends it the pool's metrics, when compiled in.
+    pub(crate) fn new(capacity: usize, driver: &JobDriver<J, J::Output, J::Error>) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
-        ReadyQueue { tx, rx, capacity }
+        #[cfg(not(feature = "metrics"))]
+        let _ = driver;
+        ReadyQueue {
+            tx,
+            rx,
+            capacity,
+            #[cfg(feature = "metrics")]
+            metrics: driver.metrics().clone(),
+        }
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -47,6 +62,17 @@ impl<J: Job> ReadyQueue<J> {
 
     /// Queues `task`, waiting for room as `wait` says; gives it back if there was none.
     pub(crate) fn push(&self, task: Task<J>, wait: Wait) -> Result<(), Task<J>> {
+        let pushed = self.send(task, wait);
+        // Counted once in: a job refused here was never accepted.
+        #[cfg(feature = "metrics")]
+        if pushed.is_ok() {
+            self.metrics.submitted();
+            self.metrics.queued().add(1);
+        }
+        pushed
+    }
+
+    fn send(&self, task: Task<J>, wait: Wait) -> Result<(), Task<J>> {
         // The pool holds the receiver, so the queue never disconnects while it lives.
         match wait {
             Wait::Block => self.tx.send(task).map_err(|error| error.into_inner()),
@@ -64,11 +90,21 @@ impl<J: Job> ReadyQueue<J> {
 
     /// The oldest queued task, if any, without waiting.
     pub(crate) fn try_pop(&self) -> Result<Task<J>, TryRecvError> {
-        self.rx.try_recv()
+        let task = self.rx.try_recv()?;
+        self.took_one();
+        Ok(task)
     }
 
-    /// The receiving end, for a worker to block on with its other channels.
+    /// The receiving end, for a worker to block on with its other channels; whoever
+    /// receives a task through it calls [`took_one`](Self::took_one).
     pub(crate) fn receiver(&self) -> &Receiver<Task<J>> {
         &self.rx
+    }
+
+    /// A task left the queue through [`receiver`](Self::receiver).
+    #[inline]
+    pub(crate) fn took_one(&self) {
+        #[cfg(feature = "metrics")]
+        self.metrics.queued().sub(1);
     }
 }

@@ -140,3 +140,108 @@ impl<J: Job> Shared<J> {
         }
     }
 }
+
+#[cfg(all(test, feature = "metrics"))]
+mod metrics_tests {
+    use std::time::{Duration, Instant};
+
+    use brigade_core::middleware::{Middleware, Start};
+    use brigade_core::{CancellationToken, Job, JobContext};
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+
+    use crate::ThreadPool;
+
+    /// A job that waits for its gate, or one that a layer puts aside.
+    enum Step {
+        Hold(CancellationToken),
+        /// Deferred an hour by `PutAside`.
+        Later,
+        /// Parked for capacity by `PutAside`, never granted.
+        WhenCapacity,
+    }
+
+    impl Job for Step {
+        type Output = ();
+        type Error = String;
+
+        fn run(&mut self, _cx: &JobContext) -> Result<(), String> {
+            if let Step::Hold(gate) = self {
+                gate.wait_timeout(Duration::from_secs(30));
+            }
+            Ok(())
+        }
+    }
+
+    struct PutAside;
+
+    impl Middleware<Step, String> for PutAside {
+        fn before_start(&self, job: &Step, now: Instant) -> Start {
+            match job {
+                Step::Hold(_) => Start::Now,
+                Step::Later => Start::NotBefore(now + Duration::from_secs(3600)),
+                Step::WhenCapacity => Start::WhenCapacityFrees,
+            }
+        }
+    }
+
+    fn gauge(recorder: &PrometheusRecorder, name: &str) -> f64 {
+        let prefix = format!("{name}{{pool=\"gauges\"}} ");
+        recorder
+            .handle()
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix)?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits for the gauges `(queued, busy, workers, delayed)` to read `expected`.
+    fn wait_for(recorder: &PrometheusRecorder, expected: [f64; 4]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = [
+                "brigade_jobs_queued",
+                "brigade_workers_busy",
+                "brigade_workers",
+                "brigade_jobs_delayed",
+            ]
+            .map(|name| gauge(recorder, name));
+            if read == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gauges {read:?}, want {expected:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn gauges_follow_the_queue_the_workers_and_the_jobs_put_aside() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let pool = metrics::with_local_recorder(&recorder, || {
+            ThreadPool::builder()
+                .name("gauges")
+                .workers(1)
+                .queue_capacity(4)
+                .layer(PutAside)
+                .build()
+        })
+        .expect("a valid pool");
+        wait_for(&recorder, [0.0, 0.0, 1.0, 0.0]);
+        let gate = CancellationToken::new();
+        let held = pool.submit(Step::Hold(gate.clone())).expect("accepted");
+        wait_for(&recorder, [0.0, 1.0, 1.0, 0.0]);
+        pool.execute(Step::Later).expect("accepted");
+        pool.execute(Step::WhenCapacity).expect("accepted");
+        wait_for(&recorder, [2.0, 1.0, 1.0, 0.0]);
+        gate.cancel();
+        held.join().expect("released");
+        // One waits for its time, the other for capacity: both count as delayed.
+        wait_for(&recorder, [0.0, 0.0, 1.0, 2.0]);
+        assert_eq!(pool.stats().delayed, 2);
+        let report = pool.shutdown_now();
+        assert_eq!(report.unstarted.len(), 2);
+        wait_for(&recorder, [0.0, 0.0, 0.0, 0.0]);
+    }
+}

@@ -53,6 +53,9 @@ impl<J: Job> Enrolled<'_, J> {
 
 impl<J: Job> Drop for Enrolled<'_, J> {
     fn drop(&mut self) {
+        // The thread ends, whichever way: by a stop, retiring, or unwinding.
+        #[cfg(feature = "metrics")]
+        self.shared.driver.metrics().workers().sub(1);
         self.end_wait();
         if self.enrolled {
             self.shared.roster.worker_exited();
@@ -73,6 +76,10 @@ pub(crate) fn is_own_worker<J: Job>(shared: &Shared<J>) -> bool {
 
 fn work<J: Job>(shared: &Arc<Shared<J>>) {
     WORKER_OF.with(|pool| pool.set(Arc::as_ptr(shared) as usize));
+    // Counted from its thread, which `Enrolled` uncounts when it ends: a slot reserved for
+    // a thread that never started is not a worker.
+    #[cfg(feature = "metrics")]
+    shared.driver.metrics().workers().add(1);
     let mut enrolled = Enrolled {
         shared,
         enrolled: true,
@@ -125,7 +132,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
 fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     let shared = worker.shared;
     if let Some(hooks) = &shared.hooks {
-        if let Ok(task) = hooks.reentry_rx.try_recv() {
+        if let Some(task) = hooks.try_take_reentry() {
             worker.end_wait();
             return Some(Message::Run(task));
         }
@@ -167,16 +174,26 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     };
     let (ready, signals) = (shared.ready.receiver(), shared.signals.receiver());
     // `select!` keeps its operations on the stack: blocking allocates nothing.
+    let from_ready = |task: Task<J>| {
+        shared.ready.took_one();
+        Message::Run(task)
+    };
+    let from_reentry = |task: Task<J>| {
+        if let Some(hooks) = &shared.hooks {
+            hooks.took_reentry();
+        }
+        Message::Run(task)
+    };
     let message = match timeout {
         Some(remaining) => select! {
-            recv(ready) -> task => Some(task.map_or(Message::Stop, Message::Run)),
-            recv(reentry) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(ready) -> task => Some(task.map_or(Message::Stop, from_ready)),
+            recv(reentry) -> task => Some(task.map_or(Message::Stop, from_reentry)),
             recv(signals) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
             default(remaining) => None,
         },
         None => select! {
-            recv(ready) -> task => Some(task.map_or(Message::Stop, Message::Run)),
-            recv(reentry) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(ready) -> task => Some(task.map_or(Message::Stop, from_ready)),
+            recv(reentry) -> task => Some(task.map_or(Message::Stop, from_reentry)),
             recv(signals) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
         },
     };
@@ -194,6 +211,10 @@ fn from_signal<J: Job>(signal: Signal) -> Message<J> {
 /// Takes one dequeued task through core's driver: its start, its run (with the deadline
 /// armed on the timer), its end.
 pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, task: Task<J>) {
+    // From the job's dequeue to its end or its move elsewhere (delayed, parked), as
+    // `Stats::busy` counts it; a guard, so a panic caught further out uncounts it too.
+    #[cfg(feature = "metrics")]
+    let _busy = Busy::new(shared.driver.metrics().busy());
     let engine = Engine(shared);
     let Some(mut run) = shared.driver.begin(&engine, task) else {
         return;
@@ -207,4 +228,23 @@ pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, task: Task<J>) {
         timer.disarm(armed);
     }
     shared.driver.end(&engine, run, end);
+}
+
+/// A worker holding a job, for the `brigade_workers_busy` gauge.
+#[cfg(feature = "metrics")]
+struct Busy<'a>(&'a brigade_core::backend::CountGauge);
+
+#[cfg(feature = "metrics")]
+impl<'a> Busy<'a> {
+    fn new(gauge: &'a brigade_core::backend::CountGauge) -> Self {
+        gauge.add(1);
+        Busy(gauge)
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.sub(1);
+    }
 }
