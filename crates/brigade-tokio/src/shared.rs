@@ -1,6 +1,11 @@
 //! One tokio pool's engine: core's driver, the parts its lock guards (the ready queue, the
 //! worker roster, the timer's schedule, the lifecycle) and the wake-ups between submitters,
 //! workers and the timer. Every lock of the pool's state is taken here.
+//!
+//! With the `metrics` feature, the gauges of what the lock guards (queued, busy, workers)
+//! are set under it by the step that moved them, so the last value set is the current one;
+//! the delay queue's share of `brigade_jobs_delayed` is added and subtracted, since the
+//! driver moves the same gauge for the jobs parked for capacity, outside the lock.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -157,6 +162,7 @@ impl<J: AsyncJob> Shared<J> {
                 (Admission::DropNewest, index) => {
                     let (handle, done) = self.accept(with_handle);
                     drop(state);
+                    // Counted as submitted by the driver's metrics too, as it drops it.
                     self.driver.counters().record_submitted();
                     let task = Task::new(job, done);
                     self.driver.drop_admitted(
@@ -185,7 +191,10 @@ impl<J: AsyncJob> Shared<J> {
         }
         let (handle, done) = self.accept(with_handle);
         self.driver.counters().record_submitted();
+        #[cfg(feature = "metrics")]
+        self.driver.metrics().submitted();
         self.enqueue(&mut state, Task::new(job, done));
+        self.publish_queued(&state);
         drop(state);
         if let Some((index, oldest)) = evicted {
             self.driver
@@ -231,6 +240,7 @@ impl<J: AsyncJob> Shared<J> {
 
     fn spawn_worker(self: &Arc<Self>, state: &mut State<J>) {
         state.roster.add();
+        self.publish_workers(state);
         self.tracker
             .spawn_on(crate::worker::work(Arc::clone(self)), &self.runtime);
     }
@@ -238,6 +248,8 @@ impl<J: AsyncJob> Shared<J> {
     /// Puts a job aside until `at`, in the delay queue the timer task serves.
     fn delay(self: &Arc<Self>, state: &mut State<J>, at: Instant, task: Task<J>) {
         let earliest = state.schedule.delay(at, task);
+        #[cfg(feature = "metrics")]
+        self.driver.metrics().delayed().add(1);
         self.ensure_timer(state);
         if earliest {
             self.timer_wake.notify_one();
@@ -249,6 +261,33 @@ impl<J: AsyncJob> Shared<J> {
             self.tracker
                 .spawn_on(crate::timer::serve(Arc::clone(self)), &self.runtime);
         }
+    }
+
+    /// Sets the queue's gauge, read under the lock.
+    #[inline]
+    fn publish_queued(&self, state: &State<J>) {
+        #[cfg(feature = "metrics")]
+        self.driver.metrics().queued().set(state.ready.len());
+        #[cfg(not(feature = "metrics"))]
+        let _ = state;
+    }
+
+    /// Sets the gauge of workers holding a job, read under the lock.
+    #[inline]
+    fn publish_busy(&self, state: &State<J>) {
+        #[cfg(feature = "metrics")]
+        self.driver.metrics().busy().set(state.roster.busy());
+        #[cfg(not(feature = "metrics"))]
+        let _ = state;
+    }
+
+    /// Sets the gauge of live workers, read under the lock.
+    #[inline]
+    fn publish_workers(&self, state: &State<J>) {
+        #[cfg(feature = "metrics")]
+        self.driver.metrics().workers().set(state.roster.live());
+        #[cfg(not(feature = "metrics"))]
+        let _ = state;
     }
 
     /// Wakes `wait_idle` callers if nothing is queued, delayed or running.
@@ -277,8 +316,12 @@ impl<J: AsyncJob> Shared<J> {
     pub(crate) fn take_unstarted(&self) -> (Vec<Task<J>>, usize) {
         let mut state = self.lock();
         let mut unstarted = state.ready.take_all();
+        self.publish_queued(&state);
         unstarted.extend(self.driver.take_parked());
-        unstarted.extend(state.schedule.take_all());
+        let delayed = state.schedule.take_all();
+        #[cfg(feature = "metrics")]
+        self.driver.metrics().delayed().sub(delayed.len());
+        unstarted.extend(delayed);
         let running = state.roster.busy();
         self.check_idle(&mut state);
         drop(state);
@@ -344,6 +387,7 @@ impl<J: AsyncJob> Shared<J> {
     pub(crate) fn next_job(&self, job_ready: Pin<&mut Notified<'_>>) -> NextJob<J> {
         let mut state = self.lock();
         if state.roster.retire_if_above_max() {
+            self.publish_workers(&state);
             drop(state);
             // The timer exits once the last worker has; let it look.
             self.timer_wake.notify_one();
@@ -351,12 +395,15 @@ impl<J: AsyncJob> Shared<J> {
         }
         if let Some(task) = state.ready.pop_front() {
             state.roster.job_started();
+            self.publish_queued(&state);
+            self.publish_busy(&state);
             drop(state);
             self.room.notify_one();
             return NextJob::Run(task);
         }
         if state.is_drained(self.driver.parked()) {
             state.roster.retire();
+            self.publish_workers(&state);
             drop(state);
             // Let the other idle workers and the timer see the pool is done.
             self.job_ready.notify_waiters();
@@ -374,6 +421,7 @@ impl<J: AsyncJob> Shared<J> {
         if !state.ready.is_empty() || !state.roster.retire_if_above_min() {
             return false;
         }
+        self.publish_workers(&state);
         drop(state);
         self.timer_wake.notify_one();
         true
@@ -383,6 +431,7 @@ impl<J: AsyncJob> Shared<J> {
     pub(crate) fn job_left_worker(&self) {
         let mut state = self.lock();
         state.roster.job_left();
+        self.publish_busy(&state);
         self.check_idle(&mut state);
     }
 
@@ -394,9 +443,12 @@ impl<J: AsyncJob> Shared<J> {
         let mut moved = false;
         while let Some(task) = state.schedule.pop_due(now) {
             state.ready.push_back(task);
+            #[cfg(feature = "metrics")]
+            self.driver.metrics().delayed().sub(1);
             moved = true;
         }
         if moved {
+            self.publish_queued(&state);
             self.grow_for_queue(&mut state);
             self.job_ready.notify_waiters();
             self.job_ready.notify_one();
@@ -479,6 +531,7 @@ impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
     fn requeue(&self, task: Task<J>) {
         let mut state = self.shared.lock();
         state.ready.push_granted(task);
+        self.shared.publish_queued(&state);
         self.shared.grow_for_queue(&mut state);
         drop(state);
         self.shared.job_ready.notify_one();
@@ -498,5 +551,114 @@ impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
             let mut state = self.shared.lock();
             self.shared.check_idle(&mut state);
         }
+    }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod metrics_tests {
+    use std::time::{Duration, Instant};
+
+    use brigade_core::middleware::{Middleware, Start};
+    use brigade_core::{AsyncJob, CancellationToken, JobContext};
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+
+    use crate::TokioPool;
+
+    /// A job that waits for its gate, or one that a layer puts aside.
+    enum Step {
+        Hold(CancellationToken),
+        /// Deferred an hour by `PutAside`.
+        Later,
+        /// Parked for capacity by `PutAside`, never granted.
+        WhenCapacity,
+    }
+
+    #[async_trait::async_trait]
+    impl AsyncJob for Step {
+        type Output = ();
+        type Error = String;
+
+        async fn run(&mut self, _cx: &JobContext) -> Result<(), String> {
+            if let Step::Hold(gate) = self {
+                gate.cancelled().await;
+            }
+            Ok(())
+        }
+    }
+
+    struct PutAside;
+
+    impl Middleware<Step, String> for PutAside {
+        fn before_start(&self, job: &Step, now: Instant) -> Start {
+            match job {
+                Step::Hold(_) => Start::Now,
+                Step::Later => Start::NotBefore(now + Duration::from_secs(3600)),
+                Step::WhenCapacity => Start::WhenCapacityFrees,
+            }
+        }
+    }
+
+    fn gauge(recorder: &PrometheusRecorder, name: &str) -> f64 {
+        let prefix = format!("{name}{{pool=\"gauges\"}} ");
+        recorder
+            .handle()
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix)?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits for the gauges `(queued, busy, workers, delayed)` to read `expected`.
+    async fn wait_for(recorder: &PrometheusRecorder, expected: [f64; 4]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = [
+                "brigade_jobs_queued",
+                "brigade_workers_busy",
+                "brigade_workers",
+                "brigade_jobs_delayed",
+            ]
+            .map(|name| gauge(recorder, name));
+            if read == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gauges {read:?}, want {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gauges_follow_the_queue_the_workers_and_the_jobs_put_aside() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let pool = metrics::with_local_recorder(&recorder, || {
+            TokioPool::builder()
+                .name("gauges")
+                .workers(1)
+                .queue_capacity(4)
+                .layer(PutAside)
+                .build()
+        })
+        .expect("a valid pool");
+        wait_for(&recorder, [0.0, 0.0, 1.0, 0.0]).await;
+        let gate = CancellationToken::new();
+        let held = pool
+            .submit(Step::Hold(gate.clone()))
+            .await
+            .expect("accepted");
+        wait_for(&recorder, [0.0, 1.0, 1.0, 0.0]).await;
+        pool.execute(Step::Later).await.expect("accepted");
+        pool.execute(Step::WhenCapacity).await.expect("accepted");
+        wait_for(&recorder, [2.0, 1.0, 1.0, 0.0]).await;
+        gate.cancel();
+        held.await.expect("released");
+        // One waits for its time, the other for capacity: both count as delayed.
+        wait_for(&recorder, [0.0, 0.0, 1.0, 2.0]).await;
+        assert_eq!(pool.stats().delayed, 2);
+        let report = pool.shutdown_now().await;
+        assert_eq!(report.unstarted.len(), 2);
+        wait_for(&recorder, [0.0, 0.0, 0.0, 0.0]).await;
     }
 }
