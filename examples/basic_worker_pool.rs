@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nResults:");
     for result in pool.map_unordered(tasks, JOBS as usize) {
         // The outer `?`: a job the pool refused comes back; the inner one: the job's error.
-        let report = result??;
+        let report = result?;
         println!(
             "  Job {} completed in {:?} ({})",
             report.job_id, report.duration, report.output

@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     for result in pool.map_unordered(burst, 100) {
         // Each job returns its own number; the outer `?` is for a job the pool refused.
-        let job = result??;
+        let job = result?;
         let stats = pool.stats();
         println!(
             "Job {job} completed (workers: {}, queue: {})",

@@ -61,9 +61,8 @@ fn fan_out(input: mpsc::Receiver<u64>, token: CancellationToken) -> mpsc::Receiv
         loop {
             tokio::select! {
                 next = squares.next() => match next {
-                    Some(Ok(Ok(n))) => if tx.send(n).await.is_err() { break },
-                    Some(Ok(Err(error))) => println!("  square: {error}"),
-                    Some(Err(refused)) => println!("  square: {refused}"),
+                    Some(Ok(n)) => if tx.send(n).await.is_err() { break },
+                    Some(Err(error)) => println!("  square: {error}"),
                     None => {
                         println!("  square: done");
                         break;

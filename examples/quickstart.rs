@@ -49,11 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // image, so the output says which job it was.
     for result in pool.map_unordered(jobs, 8) {
         match result {
-            Ok(Ok(message)) => println!("{message}"),
-            Ok(Err(error)) => println!("FAILED: {error}"),
+            Ok(message) => println!("{message}"),
+            Err(MapError::Job(error)) => println!("FAILED: {error}"),
             // The pool hands back a job it refuses (here it never does: nothing rejects
             // and the pool is open).
-            Err(refused) => {
+            Err(MapError::Refused(refused)) => {
                 let reason = refused.to_string();
                 println!("{}: not accepted: {reason}", refused.into_inner().name);
             }

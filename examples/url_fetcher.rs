@@ -38,7 +38,7 @@ struct Page {
     took: Duration,
 }
 
-#[async_trait::async_trait]
+#[brigade::async_trait]
 impl AsyncJob for Fetch {
     type Output = Page;
     type Error = String;

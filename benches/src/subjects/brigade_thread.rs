@@ -120,7 +120,7 @@ impl Subject for BrigadeThreadMap {
             let in_flight = batch.queue_capacity + batch.workers;
             outputs.extend(
                 pool.map(jobs, in_flight)
-                    .map(|result| result.expect("pool accepts").expect("job ran")),
+                    .map(|result| result.expect("pool accepts, job runs")),
             );
         });
         let _ = pool.shutdown();

@@ -141,7 +141,7 @@ impl Subject for BrigadeTokioMap {
             let jobs = stream::iter(batch.inputs().map(|input| BenchJob::new(work, input)));
             let outputs: Vec<u64> = pool
                 .map(jobs, batch.queue_capacity + batch.workers)
-                .map(|result| result.expect("pool accepts").expect("job ran"))
+                .map(|result| result.expect("pool accepts, job runs"))
                 .collect()
                 .await;
             let elapsed = started.elapsed();

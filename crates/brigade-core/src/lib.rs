@@ -41,6 +41,7 @@ mod handle;
 mod instant_after;
 mod job;
 mod job_error;
+mod map_error;
 pub mod middleware;
 mod run_result;
 mod shutdown;
@@ -54,6 +55,26 @@ pub mod testkit;
 mod worker_range;
 
 pub use async_job::{AsyncJob, BoxAsyncJob, async_job_fn};
+/// The attribute that lets an [`AsyncJob`] impl write `async fn run`, re-exported from the
+/// `async-trait` crate so implementing the trait needs no dependency of your own.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{AsyncJob, JobContext, async_trait};
+///
+/// struct Ping;
+///
+/// #[async_trait]
+/// impl AsyncJob for Ping {
+///     type Output = &'static str;
+///     type Error = String;
+///     async fn run(&mut self, _cx: &JobContext) -> Result<&'static str, String> {
+///         Ok("pong")
+///     }
+/// }
+/// ```
+pub use async_trait::async_trait;
 pub use cancel::{CancellationToken, Cancelled};
 pub use completions::Completions;
 pub use config_error::ConfigError;
@@ -64,6 +85,7 @@ pub use handle::{Completer, JobHandle, JobResult};
 pub use instant_after::instant_after;
 pub use job::{BoxJob, Job, job_fn};
 pub use job_error::{ErrorKind, JobError, panic_message};
+pub use map_error::MapError;
 pub use run_result::{Attempts, FinishedRun, RunEnd, Settled, settle};
 pub use shutdown::ShutdownReport;
 pub use sizing::{Workload, available_cores};

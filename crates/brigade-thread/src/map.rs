@@ -3,28 +3,28 @@
 
 use std::collections::VecDeque;
 
-use brigade_core::{Completions, Job, JobHandle, JobResult, SubmitError};
+use brigade_core::{Completions, Job, JobHandle, MapError, SubmitError};
 
 use crate::pool::ThreadPool;
 
-/// What [`ThreadPool::map`] and [`ThreadPool::map_unordered`] yield for each job: the job's
-/// result, or the job itself, handed back, if the pool refused it (shut down, or rejected
-/// by a middleware).
+/// What [`ThreadPool::map`] and [`ThreadPool::map_unordered`] yield for each job: its output,
+/// or a [`MapError`]: the job handed back if the pool refused it (shut down, or rejected by
+/// a middleware), or the job's error. One `?` takes it apart.
 ///
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{BoxJob, JobContext, SubmitError};
+/// use brigade_core::{BoxJob, JobContext, MapError, SubmitError};
 /// use brigade_thread::{BoxPool, MapResult, ThreadPool};
 ///
 /// let pool: BoxPool<u64, String> = ThreadPool::builder().workers(2).build()?;
 /// let _ = pool.shutdown();
 /// let job = BoxJob::new(|_: &JobContext| Ok(1));
 /// let result: MapResult<BoxJob<u64, String>> = pool.map([job], 1).next().unwrap();
-/// assert!(matches!(result, Err(SubmitError::Closed(_))), "the job comes back");
+/// assert!(matches!(result, Err(MapError::Refused(SubmitError::Closed(_)))), "the job comes back");
 /// # Ok::<(), brigade_core::ConfigError>(())
 /// ```
-pub type MapResult<J> = Result<JobResult<<J as Job>::Output, <J as Job>::Error>, SubmitError<J>>;
+pub type MapResult<J> = Result<<J as Job>::Output, MapError<J, <J as Job>::Error>>;
 
 /// A job in flight, or one the pool refused, kept for its turn in the input order.
 enum Slot<J: Job> {
@@ -51,8 +51,8 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Ordered<'_, J, I> {
             });
         }
         Some(match self.in_flight.pop_front()? {
-            Slot::Running(handle) => Ok(handle.join()),
-            Slot::Refused(refused) => Err(refused),
+            Slot::Running(handle) => handle.join().map_err(MapError::Job),
+            Slot::Refused(refused) => Err(MapError::Refused(refused)),
         })
     }
 }
@@ -78,9 +78,10 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Unordered<'_, J, I> {
             }
         }
         if let Some(refused) = self.refused.pop_front() {
-            return Some(Err(refused));
+            return Some(Err(MapError::Refused(refused)));
         }
-        self.in_flight.blocking_next().map(|(_, result)| Ok(result))
+        let (_, result) = self.in_flight.blocking_next()?;
+        Some(result.map_err(MapError::Job))
     }
 }
 
@@ -89,10 +90,10 @@ impl<J: Job> ThreadPool<J> {
     /// yields their results in input order. Jobs are pulled from `jobs` lazily, as results
     /// are taken. A `max_in_flight` of 0 is taken as 1.
     ///
-    /// Each item is a [`MapResult`]: `Ok` with the job's result, or `Err` with the job
-    /// handed back in a [`SubmitError`] if the pool refused it (it is shut down, or a
-    /// middleware rejected it), in that job's place in the order. Dropping the iterator
-    /// early leaves the jobs already submitted running.
+    /// Each item is a [`MapResult`]: `Ok` with the job's output, or `Err` with a
+    /// [`MapError`]: the job's error, or the job handed back if the pool refused it (it is
+    /// shut down, or a middleware rejected it), in that job's place in the order. Dropping
+    /// the iterator early leaves the jobs already submitted running.
     ///
     /// # Examples
     ///
@@ -100,12 +101,9 @@ impl<J: Job> ThreadPool<J> {
     /// use brigade_core::JobContext;
     /// let pool = brigade_thread::ThreadPool::builder().workers(4).build()?;
     /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, String>(n * 10));
-    /// let results: Vec<u64> = pool
-    ///     .map(jobs, 2)
-    ///     .map(|result| result.expect("pool accepts").expect("job ran"))
-    ///     .collect();
+    /// let results: Vec<u64> = pool.map(jobs, 2).collect::<Result<_, _>>()?;
     /// assert_eq!(results, [10, 20, 30, 40, 50]);
-    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn map<I>(&self, jobs: I, max_in_flight: usize) -> impl Iterator<Item = MapResult<J>>
     where
@@ -129,13 +127,10 @@ impl<J: Job> ThreadPool<J> {
     /// use brigade_core::JobContext;
     /// let pool = brigade_thread::ThreadPool::builder().workers(4).build()?;
     /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, String>(n));
-    /// let mut results: Vec<u64> = pool
-    ///     .map_unordered(jobs, 3)
-    ///     .map(|result| result.expect("pool accepts").expect("job ran"))
-    ///     .collect();
+    /// let mut results: Vec<u64> = pool.map_unordered(jobs, 3).collect::<Result<_, _>>()?;
     /// results.sort();
     /// assert_eq!(results, [1, 2, 3, 4, 5]);
-    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn map_unordered<I>(
         &self,

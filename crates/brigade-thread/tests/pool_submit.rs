@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use brigade_core::middleware::{Admission, Middleware, QueueState};
 use brigade_core::{
-    BoxJob, CancellationToken, ErrorKind, JobContext, Rejection, SubmitError, SubmitTimeoutError,
-    TrySubmitError,
+    BoxJob, CancellationToken, ErrorKind, JobContext, MapError, Rejection, SubmitError,
+    SubmitTimeoutError, TrySubmitError,
 };
 use brigade_thread::{BoxPool, MapResult, ThreadPool};
 use common::{Job, PATIENCE, eventually, fails, returns, waits_for};
@@ -341,7 +341,7 @@ fn map_keeps_input_order_and_bounds_jobs_in_flight() {
     });
     let results: Vec<u64> = pool
         .map(jobs, 3)
-        .map(|result| result.expect("accepted").expect("ran"))
+        .map(|result| result.expect("accepted and ran"))
         .collect();
     assert_eq!(results, (0..40).collect::<Vec<_>>());
     assert!(peak.load(Ordering::SeqCst) <= 3, "at most 3 in flight");
@@ -350,11 +350,11 @@ fn map_keeps_input_order_and_bounds_jobs_in_flight() {
 #[test]
 fn map_with_zero_in_flight_runs_one_at_a_time() {
     let pool = pool(2, 8);
-    let results: Vec<_> = pool
+    let results: Vec<u64> = pool
         .map((0..5).map(returns), 0)
-        .map(|result| result.expect("accepted"))
+        .map(|result| result.expect("accepted and ran"))
         .collect();
-    assert_eq!(results, (0..5).map(Ok).collect::<Vec<_>>());
+    assert_eq!(results, (0..5).collect::<Vec<_>>());
     let unordered = pool.map_unordered((0..5).map(returns), 0);
     assert_eq!(unordered.filter(Result::is_ok).count(), 5);
 }
@@ -370,22 +370,21 @@ fn map_unordered_yields_in_completion_order() {
         returns(2),
         fails("three"),
     ];
-    let results: Vec<_> = pool
-        .map_unordered(jobs, 3)
-        .map(|result| result.expect("accepted"))
-        .collect();
+    let results: Vec<_> = pool.map_unordered(jobs, 3).collect();
     assert_eq!(results.len(), 3);
-    assert_eq!(results.last(), Some(&Ok(1)), "the slow job comes out last");
     assert!(
-        results
-            .iter()
-            .any(|r| r.as_ref().is_err_and(|e| e.kind() == ErrorKind::Failed))
+        matches!(results.last(), Some(Ok(1))),
+        "the slow job comes out last"
     );
+    assert!(results.iter().any(|r| matches!(
+        r,
+        Err(MapError::Job(error)) if error.kind() == ErrorKind::Failed
+    )));
 }
 
 /// The value a job handed back by `map` returns when run here: which job it was.
-fn value_of(refused: SubmitError<Job>) -> u64 {
-    let mut job = refused.into_inner();
+fn value_of(refused: MapError<Job, String>) -> u64 {
+    let mut job = refused.into_job().expect("a refused job comes back");
     brigade_core::Job::run(&mut job, &JobContext::detached()).unwrap()
 }
 
@@ -396,7 +395,7 @@ fn map_on_a_closed_pool_hands_every_job_back() {
     let values: Vec<u64> = pool
         .map((0..3).map(returns), 2)
         .map(|result| match result {
-            Err(refused @ SubmitError::Closed(_)) => value_of(refused),
+            Err(refused @ MapError::Refused(SubmitError::Closed(_))) => value_of(refused),
             other => panic!("expected the job back, got {other:?}"),
         })
         .collect();
@@ -431,8 +430,10 @@ fn map_hands_rejected_jobs_back_between_the_results() {
         .build()
         .unwrap();
     let describe = |result: MapResult<Job>| match result {
-        Ok(ran) => format!("ran {}", ran.unwrap()),
-        Err(refused @ SubmitError::Rejected(..)) => format!("back {}", value_of(refused)),
+        Ok(ran) => format!("ran {ran}"),
+        Err(refused @ MapError::Refused(SubmitError::Rejected(..))) => {
+            format!("back {}", value_of(refused))
+        }
         Err(other) => panic!("unexpected {other:?}"),
     };
     let ordered: Vec<String> = pool.map((0..4).map(returns), 2).map(describe).collect();

@@ -1,15 +1,15 @@
 //! Mapping a stream of jobs through the pool, with bounded concurrency.
 
-use brigade_core::{AsyncJob, JobResult, SubmitError};
+use brigade_core::{AsyncJob, MapError};
 use futures_core::Stream;
 use futures_util::StreamExt;
 
 use crate::TokioPool;
 
-/// What [`TokioPool::map`] yields for each job: the job's result, or the job itself, handed
-/// back, if the pool refused it.
-pub type MapResult<J> =
-    Result<JobResult<<J as AsyncJob>::Output, <J as AsyncJob>::Error>, SubmitError<J>>;
+/// What [`TokioPool::map`] and [`TokioPool::map_unordered`] yield for each job: its output,
+/// or a [`MapError`]: the job handed back if the pool refused it, or the job's error. One
+/// `?` takes it apart.
+pub type MapResult<J> = Result<<J as AsyncJob>::Output, MapError<J, <J as AsyncJob>::Error>>;
 
 impl<J: AsyncJob> TokioPool<J> {
     /// Runs every job of `jobs` on the pool, at most `limit` at a time (0 counts as 1), and
@@ -30,11 +30,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// let pool = brigade_tokio::TokioPool::builder().workers(3).build().unwrap();
     /// let jobs = futures_util::stream::iter(1..=5u64)
     ///     .map(|n| async_job_fn(move |_cx: JobContext| async move { Ok::<_, String>(n * 10) }));
-    /// let results: Vec<u64> = pool
-    ///     .map(jobs, 2)
-    ///     .map(|result| result.unwrap().unwrap())
-    ///     .collect()
-    ///     .await;
+    /// let results: Vec<u64> = pool.map(jobs, 2).map(|result| result.unwrap()).collect().await;
     /// assert_eq!(results, vec![10, 20, 30, 40, 50]);
     /// # }
     /// ```
@@ -63,11 +59,8 @@ impl<J: AsyncJob> TokioPool<J> {
     /// let pool = brigade_tokio::TokioPool::builder().workers(3).build().unwrap();
     /// let jobs = futures_util::stream::iter(1..=5u64)
     ///     .map(|n| async_job_fn(move |_cx: JobContext| async move { Ok::<_, String>(n) }));
-    /// let mut results: Vec<u64> = pool
-    ///     .map_unordered(jobs, 2)
-    ///     .map(|result| result.unwrap().unwrap())
-    ///     .collect()
-    ///     .await;
+    /// let mut results: Vec<u64> =
+    ///     pool.map_unordered(jobs, 2).map(|result| result.unwrap()).collect().await;
     /// results.sort();
     /// assert_eq!(results, vec![1, 2, 3, 4, 5]);
     /// # }
@@ -85,9 +78,7 @@ impl<J: AsyncJob> TokioPool<J> {
     }
 
     async fn run_one(&self, job: J) -> MapResult<J> {
-        match self.submit(job).await {
-            Ok(handle) => Ok(handle.await),
-            Err(refused) => Err(refused),
-        }
+        let handle = self.submit(job).await.map_err(MapError::Refused)?;
+        handle.await.map_err(MapError::Job)
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use brigade_core::{BoxAsyncJob, Completions, JobContext, SubmitError};
+use brigade_core::{BoxAsyncJob, Completions, JobContext, MapError, SubmitError};
 use brigade_tokio::TokioPool;
 use futures_util::StreamExt;
 
@@ -31,11 +31,7 @@ async fn map_keeps_input_order_and_its_limit() {
     let pool = TokioPool::<Job>::builder().workers(8).build().unwrap();
     let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
     let jobs = futures_util::stream::iter(0..20u64).map(|i| timed(i, 20 - i, &running));
-    let results: Vec<u64> = pool
-        .map(jobs, 3)
-        .map(|r| r.unwrap().unwrap())
-        .collect()
-        .await;
+    let results: Vec<u64> = pool.map(jobs, 3).map(|r| r.unwrap()).collect().await;
     assert_eq!(results, (0..20).collect::<Vec<_>>());
     assert_eq!(
         running.1.load(Ordering::SeqCst),
@@ -53,7 +49,7 @@ async fn map_unordered_yields_in_completion_order() {
         .map(|(value, ms)| timed(value, ms, &running));
     let results: Vec<u64> = pool
         .map_unordered(jobs, 4)
-        .map(|r| r.unwrap().unwrap())
+        .map(|r| r.unwrap())
         .collect()
         .await;
     assert_eq!(results, vec![4, 3, 2, 1]);
@@ -80,7 +76,10 @@ async fn map_hands_back_refused_jobs() {
     let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
     let jobs = futures_util::stream::iter([timed(1, 1, &running)]);
     let results: Vec<_> = pool.map(jobs, 2).collect().await;
-    assert!(matches!(results.as_slice(), [Err(SubmitError::Closed(_))]));
+    assert!(matches!(
+        results.as_slice(),
+        [Err(MapError::Refused(SubmitError::Closed(_)))]
+    ));
 }
 
 /// `.next()` on `Completions` in async code is the async one: it waits without blocking the

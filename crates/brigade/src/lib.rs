@@ -58,9 +58,9 @@
 #[doc(inline)]
 pub use brigade_core::{
     AsyncJob, BoxAsyncJob, BoxJob, CancellationToken, Completions, ConfigError, ErrorKind,
-    Executor, Job, JobContext, JobError, JobHandle, JobId, JobResult, Rejection, ShutdownReport,
-    Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload, async_job_fn,
-    available_cores, job_fn,
+    Executor, Job, JobContext, JobError, JobHandle, JobId, JobResult, MapError, Rejection,
+    ShutdownReport, Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload, async_job_fn,
+    async_trait, available_cores, job_fn,
 };
 
 /// The hooks through which backends drive middleware (`brigade_core::middleware`).
@@ -122,7 +122,9 @@ pub use brigade_sqlite as sqlite;
 /// The names most programs need: `use brigade::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]
-    pub use brigade_core::{BoxJob, Executor, Job, JobContext, JobError, JobHandle, Stats, job_fn};
+    pub use brigade_core::{
+        BoxJob, Executor, Job, JobContext, JobError, JobHandle, MapError, Stats, job_fn,
+    };
 
     #[cfg(feature = "thread")]
     #[doc(no_inline)]
@@ -130,7 +132,7 @@ pub mod prelude {
 
     #[cfg(feature = "tokio")]
     #[doc(no_inline)]
-    pub use brigade_core::AsyncJob;
+    pub use brigade_core::{AsyncJob, async_trait};
     #[cfg(feature = "tokio")]
     #[doc(no_inline)]
     pub use brigade_tokio::TokioPool;

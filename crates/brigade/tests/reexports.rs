@@ -131,3 +131,30 @@ fn sqlite_resolves() {
     let _: Option<brigade::queue::Queue<brigade::sqlite::SqliteStore, u8>> = None;
     let _: Option<brigade::queue::Worker<brigade::sqlite::SqliteStore>> = None;
 }
+
+/// Implementing `AsyncJob` with `async fn run` takes the facade alone: this crate's tests
+/// have no `async-trait` dependency of their own.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_jobs_need_no_async_trait_dependency() {
+    use brigade::prelude::*;
+
+    struct Double(u32);
+
+    #[async_trait]
+    impl AsyncJob for Double {
+        type Output = u32;
+        type Error = String;
+        async fn run(&mut self, _cx: &JobContext) -> Result<u32, String> {
+            Ok(self.0 * 2)
+        }
+    }
+
+    let pool = TokioPool::builder()
+        .own_runtime(1)
+        .workers(1)
+        .build()
+        .unwrap();
+    let handle = pool.blocking_submit(Double(21)).unwrap();
+    assert_eq!(handle.join().unwrap(), 42);
+}
