@@ -38,6 +38,7 @@
 //! | `postgres` | no | [`postgres`]: the durable store on PostgreSQL (`brigade-postgres`) |
 //! | `redis` | no | [`redis`]: the durable store on Redis (`brigade-redis`) |
 //! | `sqlite` | no | [`sqlite`]: the durable store in a SQLite file, no server to run (`brigade-sqlite`) |
+//! | `metrics` | no | pool metrics through the [`metrics`](https://docs.rs/metrics) facade, Prometheus naming, for the pools enabled (`docs/metrics.md`) |
 //! | `full` | no | everything |
 //!
 //! # Crate map
