@@ -5,6 +5,7 @@
 //! one-second keep-alive where the seed waits 30 s.
 //! Run with `cargo run --example dynamic_pool`.
 
+use std::convert::Infallible;
 use std::thread;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use brigade::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keep_alive = Duration::from_secs(1);
-    let pool: BoxPool<usize, String> = ThreadPool::builder()
+    let pool: BoxPool<usize, Infallible> = ThreadPool::builder()
         .name("dynamic")
         .min_workers(2)
         .max_workers(10)
@@ -28,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     });
     for result in pool.map_unordered(burst, 100) {
-        // Each job returns its own number; the outer `?` is for a job the pool refused.
+        // Each job returns its own number; `?` passes on a job the pool refused.
         let job = result?;
         let stats = pool.stats();
         println!(

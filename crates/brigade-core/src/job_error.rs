@@ -377,7 +377,30 @@ impl<E: fmt::Display> fmt::Display for JobError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display> std::error::Error for JobError<E> {}
+/// A job error is an error when the job's is: its [`source`](std::error::Error::source) is
+/// the job's own error, so reporters that walk the chain (and `downcast_ref`) reach it. A
+/// job whose error type is not an `Error` (a `String`, say) still displays, and
+/// [`error`](JobError::error) hands its error out.
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error;
+/// use std::io;
+/// use brigade_core::JobError;
+///
+/// let error = JobError::failed(io::Error::new(io::ErrorKind::TimedOut, "SMTP timed out"), 2);
+/// let source = error.source().and_then(|s| s.downcast_ref::<io::Error>()).unwrap();
+/// assert_eq!(source.kind(), io::ErrorKind::TimedOut);
+/// ```
+impl<E: std::error::Error + 'static> std::error::Error for JobError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.detail.as_deref() {
+            Some(Detail::Error(error)) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// The message of a caught panic: the `&str` or `String` it carried, or a placeholder.
 ///

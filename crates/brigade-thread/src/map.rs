@@ -100,7 +100,7 @@ impl<J: Job> ThreadPool<J> {
     /// ```
     /// use brigade_core::JobContext;
     /// let pool = brigade_thread::ThreadPool::builder().workers(4).build()?;
-    /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, String>(n * 10));
+    /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, std::convert::Infallible>(n * 10));
     /// let results: Vec<u64> = pool.map(jobs, 2).collect::<Result<_, _>>()?;
     /// assert_eq!(results, [10, 20, 30, 40, 50]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -126,7 +126,7 @@ impl<J: Job> ThreadPool<J> {
     /// ```
     /// use brigade_core::JobContext;
     /// let pool = brigade_thread::ThreadPool::builder().workers(4).build()?;
-    /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, String>(n));
+    /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, std::convert::Infallible>(n));
     /// let mut results: Vec<u64> = pool.map_unordered(jobs, 3).collect::<Result<_, _>>()?;
     /// results.sort();
     /// assert_eq!(results, [1, 2, 3, 4, 5]);
