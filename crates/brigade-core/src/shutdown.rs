@@ -10,10 +10,12 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// let report = brigade_core::ShutdownReport { unstarted: vec!["resize img009"], ..Default::default() };
+/// let mut report = brigade_core::ShutdownReport::default();
+/// report.unstarted.push("resize img009");
 /// assert!(!report.is_clean());
 /// assert_eq!(report.unstarted.len(), 1);
 /// ```
+#[non_exhaustive]
 pub struct ShutdownReport<J> {
     /// Jobs that reached a terminal state while the shutdown waited for them.
     pub finished: u64,

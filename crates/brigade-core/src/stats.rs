@@ -15,11 +15,13 @@ use crate::ErrorKind;
 /// # Examples
 ///
 /// ```
-/// let stats = brigade_core::Stats { submitted: 3, completed: 2, failed: 1, ..Default::default() };
+/// let mut stats = brigade_core::Stats::default();
+/// (stats.submitted, stats.completed, stats.failed) = (3, 2, 1);
 /// assert!(stats.is_balanced());
 /// assert_eq!(stats.finished(), 3);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive] // the next counter is not a breaking change
 pub struct Stats {
     /// Workers alive now.
     pub workers: usize,
@@ -59,7 +61,8 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// let stats = brigade_core::Stats { completed: 2, dropped: 1, ..Default::default() };
+    /// let mut stats = brigade_core::Stats::default();
+    /// (stats.completed, stats.dropped) = (2, 1);
     /// assert_eq!(stats.finished(), 3);
     /// ```
     #[must_use]
@@ -79,7 +82,8 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// let stats = brigade_core::Stats { submitted: 5, completed: 2, ..Default::default() };
+    /// let mut stats = brigade_core::Stats::default();
+    /// (stats.submitted, stats.completed) = (5, 2);
     /// assert_eq!(stats.in_flight(), 3);
     /// ```
     #[must_use]
@@ -92,7 +96,8 @@ impl Stats {
     /// # Examples
     ///
     /// ```
-    /// let stats = brigade_core::Stats { submitted: 1, ..Default::default() };
+    /// let mut stats = brigade_core::Stats::default();
+    /// stats.submitted = 1;
     /// assert!(!stats.is_balanced());
     /// ```
     #[must_use]

@@ -74,6 +74,7 @@ pub enum Admission {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub enum Start {
     /// Run it now.
     Now,
@@ -94,6 +95,7 @@ pub enum Start {
 /// assert!(!outcome.is_success());
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RunOutcome<'a, E> {
     /// The job returned its output.
     Succeeded,
@@ -164,6 +166,7 @@ pub struct RunReport<'a, E> {
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub enum AfterRun {
     /// The job ends with this run's outcome.
     #[default]
@@ -230,6 +233,7 @@ impl<J> fmt::Debug for DeadLetter<J> {
 /// assert_ne!(brigade_core::middleware::DropReason::Newest, brigade_core::middleware::DropReason::Evicted);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DropReason {
     /// The queue was full and the incoming job was dropped.
     Newest,

@@ -258,7 +258,8 @@ where
             RunOutcome::Failed(_) | RunOutcome::Panicked(_) | RunOutcome::TimedOut(_) => {
                 AfterRun::DeadLetter
             }
-            RunOutcome::Succeeded | RunOutcome::Cancelled(_) => AfterRun::Done,
+            // Success, cancellation, and any outcome added later: the run's end stands.
+            _ => AfterRun::Done,
         }
     }
 

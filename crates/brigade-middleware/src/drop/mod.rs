@@ -178,8 +178,9 @@ impl<J: Send + 'static, E> Middleware<J, E> for Backpressure<J> {
 
     fn dropped(&self, job: J, reason: DropReason) {
         match reason {
-            DropReason::Newest => &self.dropped_newest,
             DropReason::Evicted => &self.evicted,
+            // Refused on arrival (and any reason added later, so no drop goes uncounted).
+            _ => &self.dropped_newest,
         }
         .fetch_add(1, Ordering::Relaxed);
         if let Some(on_drop) = &self.on_drop {
