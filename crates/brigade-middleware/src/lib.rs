@@ -65,7 +65,8 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `retry` | [`Retry`], [`Backoff`], [`Jitter`], [`RetryBudget`] |
-//! | `dead-letter` | [`DeadLetterQueue`], [`MemorySink`], [`JsonlSink`] (serde, serde_json) |
+//! | `dead-letter` | [`DeadLetterQueue`], [`MemorySink`] |
+//! | `dead-letter-jsonl` | [`JsonlSink`]: durable letters in a JSON Lines file, with replay (serde, serde_json) |
 //! | `rate-limit` | [`RateLimit`], [`KeyedRateLimit`], [`Rate`] |
 //! | `drop` | [`Backpressure`], [`Overflow`] |
 //! | `weighted` | [`WeightedLimit`] |
@@ -92,9 +93,11 @@ mod weighted;
 #[cfg(feature = "dead-letter")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dead-letter")))]
 pub use dead_letter::{
-    DeadLetterAlert, DeadLetterQueue, DeadLetterSink, JsonlSink, MemorySink, ReplayReport,
-    SinkError, StoredLetter,
+    DeadLetterAlert, DeadLetterQueue, DeadLetterSink, MemorySink, ReplayReport, SinkError,
 };
+#[cfg(feature = "dead-letter-jsonl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dead-letter-jsonl")))]
+pub use dead_letter::{JsonlSink, StoredLetter};
 #[cfg(feature = "drop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "drop")))]
 pub use drop::{Backpressure, Overflow};

@@ -1,5 +1,5 @@
 //! Retry then dead-letter, end to end on the thread backend, with the counts in `Stats`.
-#![cfg(all(feature = "retry", feature = "dead-letter"))]
+#![cfg(all(feature = "retry", feature = "dead-letter-jsonl"))]
 
 use std::sync::mpsc;
 use std::time::Duration;

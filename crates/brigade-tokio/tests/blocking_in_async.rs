@@ -12,15 +12,23 @@ use std::time::Duration;
 type Job = BoxAsyncJob<u32, String>;
 
 fn job(value: u32) -> Job {
-    BoxAsyncJob::new(async_job_fn(move |_cx: JobContext| async move { Ok(value) }))
+    BoxAsyncJob::new(async_job_fn(
+        move |_cx: JobContext| async move { Ok(value) },
+    ))
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn blocking_submits_on_a_current_thread_runtime_hand_the_job_back() {
     let pool = TokioPool::<Job>::builder().workers(1).build().unwrap();
     let refused = pool.blocking_submit(job(1)).unwrap_err();
-    assert!(matches!(refused, SubmitError::InAsyncContext(_)), "{refused:?}");
-    assert!(refused.to_string().contains("await"), "says what to do: {refused}");
+    assert!(
+        matches!(refused, SubmitError::InAsyncContext(_)),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("await"),
+        "says what to do: {refused}"
+    );
     let refused = Executor::execute(&pool, job(2)).unwrap_err();
     assert!(matches!(refused, SubmitError::InAsyncContext(_)));
     let refused = Executor::submit_timeout(&pool, job(3), Duration::from_secs(1)).unwrap_err();

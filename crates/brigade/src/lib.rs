@@ -28,7 +28,8 @@
 //! | `thread` | yes | [`thread`]: the OS-thread backend (`brigade-thread`, on crossbeam) |
 //! | `tokio` | no | [`tokio`]: the async backend (`brigade-tokio`) |
 //! | `retry` | no | [`middleware`] retry with exponential backoff, jitter and a retry budget |
-//! | `dead-letter` | no | [`middleware`] dead-letter queue: in-memory and durable JSON Lines sinks, replay |
+//! | `dead-letter` | no | [`middleware`] dead-letter queue with the in-memory sink, replay |
+//! | `dead-letter-jsonl` | no | the durable JSON Lines dead-letter sink, replay (serde) |
 //! | `rate-limit` | no | [`middleware`] GCRA rate limit, shared or per key |
 //! | `drop` | no | [`middleware`] backpressure policies for a full queue |
 //! | `weighted` | no | [`middleware`] weighted concurrency |

@@ -65,6 +65,11 @@ fn retry_resolves() {
 fn dead_letter_resolves() {
     let _: Option<brigade::middleware::DeadLetterQueue<u8, brigade::middleware::MemorySink<u8>>> =
         None;
+}
+
+#[cfg(feature = "dead-letter-jsonl")]
+#[test]
+fn dead_letter_jsonl_resolves() {
     let _: Option<brigade::middleware::JsonlSink<u8>> = None;
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use brigade_core::middleware::DeadLetter;
 use brigade_core::{ConfigError, Executor, SubmitError};
 
-use super::replay::ReplayReport;
+use super::replay_report::ReplayReport;
 use super::sink::{DeadLetterSink, SinkError};
 
 /// A bounded in-memory dead-letter sink: inspect it, drain it, replay it.
