@@ -139,6 +139,9 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     }
     // A brief, bounded spin before parking: a submitter keeping up hands the next job over
     // without a futex wake-up on either side. An idle pool still parks within microseconds.
+    // A spinning worker is idle to the roster: it takes the next job as surely as a parked
+    // one, so a submit that finds it spinning must not start another worker.
+    worker.begin_wait();
     let backoff = Backoff::new();
     loop {
         match shared.ready.try_pop() {
@@ -155,7 +158,6 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
         }
         backoff.snooze();
     }
-    worker.begin_wait();
     // A pool without hooks has no re-entry queue: wait on one that never delivers.
     let never = never();
     let reentry: &Receiver<Task<J>> = shared
