@@ -23,10 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Starting with {} workers", pool.stats().workers);
 
     let burst = (0..100).map(|job| {
-        BoxJob::new(move |_: &JobContext| {
+        BoxJob::new(job_fn(move |_| {
             thread::sleep(Duration::from_millis(100)); // simulate work
             Ok(job)
-        })
+        }))
     });
     for result in pool.map_unordered(burst, 100) {
         // Each job returns its own number; `?` passes on a job the pool refused.

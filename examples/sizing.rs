@@ -29,12 +29,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .thread_name("worker")
         .build()?;
     for job in 1..=20 {
-        pool.execute(BoxJob::new(move |_: &JobContext| {
+        pool.execute(BoxJob::new(job_fn(move |_| {
             let worker = thread::current().name().unwrap_or("worker").to_owned();
             println!("{worker}: processing job {job}");
             thread::sleep(Duration::from_millis(10));
             Ok(job)
-        }))?;
+        })))?;
     }
     let report = pool.shutdown_timeout(Duration::from_secs(5));
     if report.deadline_passed {

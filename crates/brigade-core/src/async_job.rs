@@ -109,11 +109,11 @@ where
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{AsyncJob, BoxAsyncJob, JobContext};
+/// use brigade_core::{AsyncJob, BoxAsyncJob, JobContext, async_job_fn};
 ///
 /// let jobs: Vec<BoxAsyncJob<u32, String>> = vec![
-///     BoxAsyncJob::new(|_cx: JobContext| async { Ok(1) }),
-///     BoxAsyncJob::new(|_cx: JobContext| async { Err("no".to_string()) }),
+///     BoxAsyncJob::new(async_job_fn(|_cx| async { Ok(1) })),
+///     BoxAsyncJob::new(async_job_fn(|_cx| async { Err("no".to_string()) })),
 /// ];
 /// # let waker = std::task::Waker::noop();
 /// # let mut task = std::task::Context::from_waker(&waker);
@@ -141,9 +141,9 @@ where
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::{BoxAsyncJob, JobContext};
+    /// use brigade_core::{BoxAsyncJob, JobContext, async_job_fn};
     ///
-    /// let job: BoxAsyncJob<u8, String> = BoxAsyncJob::new(|_cx: JobContext| async { Ok(7) });
+    /// let job: BoxAsyncJob<u8, String> = BoxAsyncJob::new(async_job_fn(|_cx| async { Ok(7) }));
     /// # let _ = job;
     /// ```
     pub fn new(job: impl AsyncJob<Output = T, Error = E>) -> Self {

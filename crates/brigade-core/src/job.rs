@@ -89,11 +89,11 @@ where
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{BoxJob, Job, JobContext};
+/// use brigade_core::{BoxJob, Job, JobContext, job_fn};
 ///
 /// let jobs: Vec<BoxJob<u32, String>> = vec![
-///     BoxJob::new(|_: &JobContext| Ok(1)),
-///     BoxJob::new(|_: &JobContext| Err("no".to_string())),
+///     BoxJob::new(job_fn(|_| Ok(1))),
+///     BoxJob::new(job_fn(|_| Err("no".to_string()))),
 /// ];
 /// let cx = JobContext::detached();
 /// let results: Vec<_> = jobs.into_iter().map(|mut job| job.run(&cx)).collect();
@@ -113,9 +113,9 @@ where
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::{BoxJob, JobContext};
+    /// use brigade_core::{BoxJob, JobContext, job_fn};
     ///
-    /// let job: BoxJob<u8, String> = BoxJob::new(|_: &JobContext| Ok(7));
+    /// let job: BoxJob<u8, String> = BoxJob::new(job_fn(|_| Ok(7)));
     /// # let _ = job;
     /// ```
     pub fn new(job: impl Job<Output = T, Error = E>) -> Self {

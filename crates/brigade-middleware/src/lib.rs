@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use brigade_core::{BoxJob, JobContext};
+//! use brigade_core::{BoxJob, JobContext, job_fn};
 //! use brigade_middleware::{Backoff, DeadLetterQueue, MemorySink, Rate, RateLimit, Retry};
 //!
 //! let dead_letters = MemorySink::new(1_000)?;
@@ -18,8 +18,8 @@
 //!     .layer(RateLimit::builder(Rate::per_second(1_000)).burst(10).build()?) // 3. pace starts
 //!     .build()?;
 //!
-//! let ok = pool.submit(BoxJob::new(|_: &JobContext| Ok(7))).unwrap();
-//! let bad = pool.submit(BoxJob::new(|_: &JobContext| Err("SMTP connection failed".to_string()))).unwrap();
+//! let ok = pool.submit(BoxJob::new(job_fn(|_| Ok(7)))).unwrap();
+//! let bad = pool.submit(BoxJob::new(job_fn(|_| Err("SMTP connection failed".to_string())))).unwrap();
 //! assert_eq!(ok.join().unwrap(), 7);
 //! assert!(bad.join().unwrap_err().is_dead_lettered());
 //! pool.shutdown();

@@ -45,19 +45,19 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{BoxJob, JobContext, TrySubmitError};
+/// use brigade_core::{BoxJob, JobContext, TrySubmitError, job_fn};
 /// use brigade_thread::{BoxPool, DEFAULT_QUEUE_SLOTS_PER_WORKER};
 ///
 /// // One worker, held by a job that waits for `gate`: the queue takes 10 more jobs.
 /// let pool = BoxPool::<(), String>::builder().workers(1).build()?;
 /// let gate = brigade_core::CancellationToken::new();
 /// let held = gate.clone();
-/// pool.execute(BoxJob::new(move |_: &JobContext| { held.wait_timeout(std::time::Duration::from_secs(10)); Ok(()) })).ok();
+/// pool.execute(BoxJob::new(job_fn(move |_| { held.wait_timeout(std::time::Duration::from_secs(10)); Ok(()) }))).ok();
 /// while pool.stats().queued > 0 { std::thread::yield_now(); }
 /// for _ in 0..DEFAULT_QUEUE_SLOTS_PER_WORKER {
-///     pool.execute(BoxJob::new(|_: &JobContext| Ok(()))).ok();
+///     pool.execute(BoxJob::new(job_fn(|_| Ok(())))).ok();
 /// }
-/// assert!(matches!(pool.try_submit(BoxJob::new(|_: &JobContext| Ok(()))), Err(TrySubmitError::Full(_))));
+/// assert!(matches!(pool.try_submit(BoxJob::new(job_fn(|_| Ok(())))), Err(TrySubmitError::Full(_))));
 /// gate.cancel();
 /// # Ok::<(), brigade_core::ConfigError>(())
 /// ```
@@ -239,10 +239,10 @@ impl<J: Job> Builder<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     /// let pool = brigade_thread::ThreadPool::builder().workers(1).thread_name("img").build()?;
     /// let name = pool
-    ///     .submit(|_: &JobContext| Ok::<_, String>(std::thread::current().name().map(String::from)))
+    ///     .submit(job_fn(|_| Ok::<_, String>(std::thread::current().name().map(String::from))))
     ///     .unwrap()
     ///     .join()
     ///     .unwrap();

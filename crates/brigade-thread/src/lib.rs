@@ -3,12 +3,12 @@
 //! shutdowns, and the middleware hooks of `brigade-core` driven at their points.
 //!
 //! ```
-//! use brigade_core::JobContext;
+//! use brigade_core::{JobContext, job_fn};
 //! use brigade_thread::ThreadPool;
 //!
 //! let pool = ThreadPool::builder().name("squares").workers(4).build()?;
 //! let handles: Vec<_> = (1..=10u64)
-//!     .map(|n| pool.submit(move |_: &JobContext| Ok::<_, String>(n * n)).unwrap())
+//!     .map(|n| pool.submit(job_fn(move |_| Ok::<_, String>(n * n))).unwrap())
 //!     .collect();
 //! let total: u64 = handles.into_iter().map(|handle| handle.join().unwrap()).sum();
 //! assert_eq!(total, 385);

@@ -14,12 +14,12 @@ use crate::pool::ThreadPool;
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{BoxJob, JobContext, MapError, SubmitError};
+/// use brigade_core::{BoxJob, JobContext, MapError, SubmitError, job_fn};
 /// use brigade_thread::{BoxPool, MapResult, ThreadPool};
 ///
 /// let pool: BoxPool<u64, String> = ThreadPool::builder().workers(2).build()?;
 /// let _ = pool.shutdown();
-/// let job = BoxJob::new(|_: &JobContext| Ok(1));
+/// let job = BoxJob::new(job_fn(|_| Ok(1)));
 /// let result: MapResult<BoxJob<u64, String>> = pool.map([job], 1).next().unwrap();
 /// assert!(matches!(result, Err(MapError::Refused(SubmitError::Closed(_)))), "the job comes back");
 /// # Ok::<(), brigade_core::ConfigError>(())
@@ -98,9 +98,9 @@ impl<J: Job> ThreadPool<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     /// let pool = brigade_thread::ThreadPool::builder().workers(4).build()?;
-    /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, std::convert::Infallible>(n * 10));
+    /// let jobs = (1..=5u64).map(|n| job_fn(move |_| Ok::<_, std::convert::Infallible>(n * 10)));
     /// let results: Vec<u64> = pool.map(jobs, 2).collect::<Result<_, _>>()?;
     /// assert_eq!(results, [10, 20, 30, 40, 50]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -124,9 +124,9 @@ impl<J: Job> ThreadPool<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     /// let pool = brigade_thread::ThreadPool::builder().workers(4).build()?;
-    /// let jobs = (1..=5u64).map(|n| move |_: &JobContext| Ok::<_, std::convert::Infallible>(n));
+    /// let jobs = (1..=5u64).map(|n| job_fn(move |_| Ok::<_, std::convert::Infallible>(n)));
     /// let mut results: Vec<u64> = pool.map_unordered(jobs, 3).collect::<Result<_, _>>()?;
     /// results.sort();
     /// assert_eq!(results, [1, 2, 3, 4, 5]);

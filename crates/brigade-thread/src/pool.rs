@@ -50,11 +50,11 @@ pub struct ThreadPool<J: Job> {
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{BoxJob, JobContext};
+/// use brigade_core::{BoxJob, JobContext, job_fn};
 /// use brigade_thread::BoxPool;
 ///
 /// let pool = BoxPool::<String, String>::builder().workers(2).build()?;
-/// let greeting = pool.submit(BoxJob::new(|cx: &JobContext| Ok(format!("hello from {}", cx.pool_name()))));
+/// let greeting = pool.submit(BoxJob::new(job_fn(|cx| Ok(format!("hello from {}", cx.pool_name())))));
 /// assert_eq!(greeting.unwrap().join().unwrap(), "hello from brigade");
 /// # Ok::<(), brigade_core::ConfigError>(())
 /// ```
@@ -105,9 +105,9 @@ impl<J: Job> ThreadPool<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     /// let pool = brigade_thread::ThreadPool::builder().workers(1).build()?;
-    /// let handle = pool.submit(|cx: &JobContext| Ok::<_, String>(cx.attempt())).unwrap();
+    /// let handle = pool.submit(job_fn(|cx| Ok::<_, String>(cx.attempt()))).unwrap();
     /// assert_eq!(handle.join().unwrap(), 1);
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
@@ -132,12 +132,12 @@ impl<J: Job> ThreadPool<J> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use brigade_core::{BoxJob, JobContext};
+    /// use brigade_core::{BoxJob, JobContext, job_fn};
     ///
     /// let pool = brigade_thread::BoxPool::<(), String>::builder().workers(1).queue_capacity(1).build()?;
     /// let gate = brigade_core::CancellationToken::new();
     /// let wait = |gate: brigade_core::CancellationToken| {
-    ///     BoxJob::new(move |_: &JobContext| { gate.wait_timeout(Duration::from_secs(10)); Ok(()) })
+    ///     BoxJob::new(job_fn(move |_| { gate.wait_timeout(Duration::from_secs(10)); Ok(()) }))
     /// };
     /// let running = pool.submit(wait(gate.clone())).unwrap();
     /// while pool.stats().queued > 0 { std::thread::yield_now(); } // the worker took it
@@ -168,9 +168,9 @@ impl<J: Job> ThreadPool<J> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     /// let pool = brigade_thread::ThreadPool::builder().workers(1).build()?;
-    /// let handle = pool.submit_timeout(|_: &JobContext| Ok::<_, String>(7), Duration::from_secs(1));
+    /// let handle = pool.submit_timeout(job_fn(|_| Ok::<_, String>(7)), Duration::from_secs(1));
     /// assert_eq!(handle.unwrap().join().unwrap(), 7);
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
@@ -205,13 +205,13 @@ impl<J: Job> ThreadPool<J> {
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     ///
     /// let pool = brigade_thread::ThreadPool::builder().workers(2).build()?;
     /// let sent = Arc::new(AtomicU32::new(0));
     /// for _ in 0..10 {
     ///     let sent = sent.clone();
-    ///     pool.execute(move |_: &JobContext| Ok::<_, String>(sent.fetch_add(1, Ordering::Relaxed))).ok();
+    ///     pool.execute(job_fn(move |_| Ok::<_, String>(sent.fetch_add(1, Ordering::Relaxed)))).ok();
     /// }
     /// pool.wait_idle();
     /// assert_eq!(sent.load(Ordering::Relaxed), 10);
@@ -251,10 +251,10 @@ impl<J: Job> ThreadPool<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     /// let pool = brigade_thread::ThreadPool::builder().workers(2).build()?;
     /// for _ in 0..5 {
-    ///     pool.execute(|_: &JobContext| Ok::<_, String>(())).ok();
+    ///     pool.execute(job_fn(|_| Ok::<_, String>(()))).ok();
     /// }
     /// pool.wait_idle();
     /// assert!(pool.stats().is_balanced());
@@ -301,9 +301,9 @@ impl<J: Job> ThreadPool<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     /// let pool = brigade_thread::ThreadPool::builder().workers(2).build()?;
-    /// let job = |_: &JobContext| Ok::<_, String>(1);
+    /// let job = job_fn(|_| Ok::<_, String>(1));
     /// let handle = pool.submit(job).unwrap();
     /// let report = pool.shutdown();
     /// assert!(report.is_clean());
@@ -323,13 +323,13 @@ impl<J: Job> ThreadPool<J> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use brigade_core::{BoxJob, JobContext};
+    /// use brigade_core::{BoxJob, JobContext, job_fn};
     ///
     /// let pool = brigade_thread::BoxPool::<(), String>::builder().workers(1).build()?;
-    /// let slow = || BoxJob::new(|cx: &JobContext| {
+    /// let slow = || BoxJob::new(job_fn(|cx| {
     ///     cx.token().wait_timeout(Duration::from_secs(10));
     ///     Err("stopped".to_string())
-    /// });
+    /// }));
     /// let running = pool.submit(slow()).unwrap();
     /// let queued = pool.submit(slow()).unwrap();
     /// let report = pool.shutdown_timeout(Duration::from_millis(50));
@@ -353,11 +353,11 @@ impl<J: Job> ThreadPool<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::JobContext;
+    /// use brigade_core::{JobContext, job_fn};
     /// let pool = brigade_thread::ThreadPool::builder().workers(1).build()?;
     /// let report = pool.shutdown_now();
     /// assert!(report.unstarted.is_empty());
-    /// assert!(pool.submit(|_: &JobContext| Ok::<_, String>(())).is_err());
+    /// assert!(pool.submit(job_fn(|_| Ok::<_, String>(()))).is_err());
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
     pub fn shutdown_now(&self) -> ShutdownReport<J> {

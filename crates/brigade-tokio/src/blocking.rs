@@ -32,7 +32,7 @@ use crate::{TokioHandle, TokioPool};
 /// use brigade_core::{Executor, JobContext, async_job_fn};
 ///
 /// let pool = brigade_tokio::TokioPool::builder().own_runtime(2).workers(2).build().unwrap();
-/// let handle = Executor::submit(&pool, async_job_fn(|_cx: JobContext| async { Ok::<_, String>(4) })).unwrap();
+/// let handle = Executor::submit(&pool, async_job_fn(|_cx| async { Ok::<_, String>(4) })).unwrap();
 /// assert_eq!(handle.join().unwrap(), 4);
 /// assert!(Executor::shutdown(&pool).is_clean());
 /// ```

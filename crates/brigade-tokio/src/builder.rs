@@ -240,10 +240,10 @@ impl<J: AsyncJob> Builder<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::{BoxAsyncJob, Executor, JobContext};
+    /// use brigade_core::{BoxAsyncJob, Executor, JobContext, async_job_fn};
     ///
     /// let pool = brigade_tokio::TokioPool::builder().own_runtime(2).workers(2).build().unwrap();
-    /// let handle = pool.blocking_submit(BoxAsyncJob::new(|_cx: JobContext| async { Ok::<_, String>(7) })).unwrap();
+    /// let handle = pool.blocking_submit(BoxAsyncJob::new(async_job_fn(|_cx| async { Ok::<_, String>(7) }))).unwrap();
     /// assert_eq!(handle.join().unwrap(), 7);
     /// ```
     pub fn own_runtime(mut self, threads: usize) -> Self {

@@ -8,7 +8,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let pool = TokioPool::builder().name("squares").workers(3).queue_capacity(8).build().unwrap();
-//! let job = async_job_fn(|cx: JobContext| async move { Ok::<_, String>(cx.id().get() * 2) });
+//! let job = async_job_fn(|cx| async move { Ok::<_, String>(cx.id().get() * 2) });
 //! let handle = pool.submit(job).await.unwrap(); // waits while the queue is full
 //! assert_eq!(handle.await.unwrap(), 2);         // handles are futures
 //! assert!(pool.shutdown().await.is_clean());    // drains, then every task has exited

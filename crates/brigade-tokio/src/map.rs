@@ -29,7 +29,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(3).build().unwrap();
     /// let jobs = futures_util::stream::iter(1..=5u64)
-    ///     .map(|n| async_job_fn(move |_cx: JobContext| async move { Ok::<_, String>(n * 10) }));
+    ///     .map(|n| async_job_fn(move |_cx| async move { Ok::<_, String>(n * 10) }));
     /// let results: Vec<u64> = pool.map(jobs, 2).map(|result| result.unwrap()).collect().await;
     /// assert_eq!(results, vec![10, 20, 30, 40, 50]);
     /// # }
@@ -58,7 +58,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(3).build().unwrap();
     /// let jobs = futures_util::stream::iter(1..=5u64)
-    ///     .map(|n| async_job_fn(move |_cx: JobContext| async move { Ok::<_, String>(n) }));
+    ///     .map(|n| async_job_fn(move |_cx| async move { Ok::<_, String>(n) }));
     /// let mut results: Vec<u64> =
     ///     pool.map_unordered(jobs, 2).map(|result| result.unwrap()).collect().await;
     /// results.sort();

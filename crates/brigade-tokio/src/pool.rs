@@ -43,7 +43,7 @@ use crate::shared::{Engine, Offer, Shared};
 /// let pool = TokioPool::builder().workers(4).queue_capacity(16).build().unwrap();
 /// let mut handles = Vec::new();
 /// for n in 1..=5u64 {
-///     let job = async_job_fn(move |_cx: JobContext| async move { Ok::<_, String>(n * n) });
+///     let job = async_job_fn(move |_cx| async move { Ok::<_, String>(n * n) });
 ///     handles.push(pool.submit(job).await.unwrap());
 /// }
 /// let mut squares = Vec::new();
@@ -65,14 +65,14 @@ pub struct TokioPool<J: AsyncJob> {
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{BoxAsyncJob, JobContext};
+/// use brigade_core::{BoxAsyncJob, JobContext, async_job_fn};
 /// use brigade_tokio::BoxPool;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let pool: BoxPool<u32, String> = BoxPool::builder().workers(2).build().unwrap();
-/// let one = pool.submit(BoxAsyncJob::new(|_cx: JobContext| async { Ok(1) })).await.unwrap();
-/// let two = pool.submit(BoxAsyncJob::new(|cx: JobContext| async move { Ok(cx.attempt() + 1) })).await.unwrap();
+/// let one = pool.submit(BoxAsyncJob::new(async_job_fn(|_cx| async { Ok(1) }))).await.unwrap();
+/// let two = pool.submit(BoxAsyncJob::new(async_job_fn(|cx| async move { Ok(cx.attempt() + 1) }))).await.unwrap();
 /// assert_eq!((one.await, two.await), (Ok(1), Ok(2)));
 /// # }
 /// ```
@@ -156,7 +156,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(1).queue_capacity(1).build().unwrap();
-    /// let job = async_job_fn(|_cx: JobContext| async { Ok::<_, String>("done") });
+    /// let job = async_job_fn(|_cx| async { Ok::<_, String>("done") });
     /// let handle = pool.submit(job).await.unwrap();
     /// assert_eq!(handle.await.unwrap(), "done");
     /// # }
@@ -202,7 +202,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(1).queue_capacity(1).build().unwrap();
-    /// let job = async_job_fn(|_cx: JobContext| async { Ok::<_, String>(1) });
+    /// let job = async_job_fn(|_cx| async { Ok::<_, String>(1) });
     /// let handle = pool.try_submit(job).unwrap();
     /// assert_eq!(handle.await.unwrap(), 1);
     /// # }
@@ -236,7 +236,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(1).queue_capacity(1).build().unwrap();
-    /// let slow = || async_job_fn(|cx: JobContext| async move { cx.token().cancelled().await; Ok::<_, String>(0) });
+    /// let slow = || async_job_fn(|cx| async move { cx.token().cancelled().await; Ok::<_, String>(0) });
     /// let running = pool.submit(slow()).await.unwrap();
     /// tokio::task::yield_now().await; // let the worker take it
     /// let queued = pool.submit(slow()).await.unwrap();
@@ -297,7 +297,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(2).build().unwrap();
-    /// pool.execute(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(()) })).await.unwrap();
+    /// pool.execute(async_job_fn(|_cx| async { Ok::<_, String>(()) })).await.unwrap();
     /// pool.wait_idle().await;
     /// assert_eq!(pool.stats().completed, 1);
     /// # }
@@ -325,7 +325,7 @@ impl<J: AsyncJob> TokioPool<J> {
     ///
     /// let pool = brigade_tokio::TokioPool::builder().own_runtime(1).workers(1).build().unwrap();
     /// let handle = pool
-    ///     .blocking_submit(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(3) }))
+    ///     .blocking_submit(async_job_fn(|_cx| async { Ok::<_, String>(3) }))
     ///     .unwrap();
     /// assert_eq!(handle.join().unwrap(), 3);
     /// ```
@@ -387,7 +387,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(2).build().unwrap();
     /// for _ in 0..10 {
-    ///     pool.execute(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(()) })).await.unwrap();
+    ///     pool.execute(async_job_fn(|_cx| async { Ok::<_, String>(()) })).await.unwrap();
     /// }
     /// pool.wait_idle().await;
     /// assert_eq!(pool.stats().completed, 10);
@@ -445,7 +445,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(2).build().unwrap();
-    /// let handle = pool.submit(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(5) })).await.unwrap();
+    /// let handle = pool.submit(async_job_fn(|_cx| async { Ok::<_, String>(5) })).await.unwrap();
     /// let report = pool.shutdown().await;
     /// assert!(report.is_clean());
     /// assert_eq!(handle.await.unwrap(), 5);
@@ -476,7 +476,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(1).build().unwrap();
     /// let stubborn = pool
-    ///     .submit(async_job_fn(|cx: JobContext| async move {
+    ///     .submit(async_job_fn(|cx| async move {
     ///         cx.token().cancelled().await;
     ///         Err::<(), _>("stopped".to_string())
     ///     }))
@@ -507,7 +507,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(1).build().unwrap();
     /// for _ in 0..3 {
-    ///     pool.execute(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(()) })).await.unwrap();
+    ///     pool.execute(async_job_fn(|_cx| async { Ok::<_, String>(()) })).await.unwrap();
     /// }
     /// let report = pool.shutdown_now().await;
     /// // Nothing ran yet on this single-threaded runtime: all three come back.
@@ -581,7 +581,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let pool = brigade_tokio::TokioPool::builder().workers(2).build().unwrap();
-    /// let handle = pool.submit(async_job_fn(|_cx: JobContext| async { Ok::<_, String>(1) })).await.unwrap();
+    /// let handle = pool.submit(async_job_fn(|_cx| async { Ok::<_, String>(1) })).await.unwrap();
     /// let drained = pool.drained();
     /// drop(pool); // closes intake; the workers finish the queue in the background
     /// drained.await;

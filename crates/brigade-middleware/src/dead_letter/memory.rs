@@ -182,7 +182,7 @@ impl<J: Send + 'static> MemorySink<J> {
     /// works the same way, from a file):
     ///
     /// ```
-    /// use brigade_core::{BoxJob, JobContext};
+    /// use brigade_core::{BoxJob, JobContext, job_fn};
     /// use brigade_middleware::{DeadLetterQueue, MemorySink};
     ///
     /// let sink = MemorySink::new(10)?;
@@ -191,10 +191,10 @@ impl<J: Send + 'static> MemorySink<J> {
     ///     .layer(DeadLetterQueue::new(sink.clone()))
     ///     .build()?;
     /// let mut runs = 0;
-    /// let flaky = BoxJob::new(move |_: &JobContext| {
+    /// let flaky = BoxJob::new(job_fn(move |_| {
     ///     runs += 1;
     ///     if runs == 1 { Err("first run fails".to_string()) } else { Ok(()) }
-    /// });
+    /// }));
     /// assert!(pool.submit(flaky).unwrap().join().is_err());
     /// assert_eq!(sink.len(), 1);
     ///
