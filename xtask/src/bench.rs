@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -56,23 +56,13 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
 }
 
 fn collect(args: &[String]) -> Result<Collected, String> {
-    let mut child = Command::new(crate::cargo())
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "brigade-benches",
-            "--bin",
-            "brigade-bench",
-            "--",
-        ])
+    let mut child = crate::runner("brigade-benches", "brigade-bench")
         .args(args)
         .current_dir(crate::workspace_root())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
+        .map_err(|error| format!("cannot run the bench runner: {error}"))?;
     let stdout = child.stdout.take().ok_or("no stdout from the runner")?;
 
     // Two bars: the whole run, and the workload under way (its rounds × subjects).

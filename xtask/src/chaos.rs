@@ -1,25 +1,13 @@
-//! `cargo xtask chaos`: builds `brigade-chaos` in release mode and runs its `run`
-//! command with the arguments given, writing the ledgers under the target directory.
-
-use std::process::Command;
+//! `cargo xtask chaos`: builds `brigade-chaos` in release mode (or takes it from
+//! `$BRIGADE_RUNNERS`) and runs its `run` command with the arguments given, writing the ledgers under the target directory.
 
 pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     if args.iter().any(|arg| arg == "-h" || arg == "--help") {
         println!("{}", crate::USAGE);
         return Ok(());
     }
-    let mut command = Command::new(crate::cargo());
-    command.current_dir(crate::workspace_root()).args([
-        "run",
-        "--release",
-        "--quiet",
-        "--package",
-        "brigade-chaos",
-        "--bin",
-        "brigade-chaos",
-        "--",
-        "run",
-    ]);
+    let mut command = crate::runner("brigade-chaos", "brigade-chaos");
+    command.current_dir(crate::workspace_root()).arg("run");
     if !args.iter().any(|arg| arg == "--out") {
         command
             .arg("--out")
@@ -28,7 +16,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     let status = command
         .args(&args)
         .status()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
+        .map_err(|error| format!("cannot run the fault harness: {error}"))?;
     if status.success() {
         Ok(())
     } else {

@@ -19,7 +19,7 @@ mod summary;
 mod targets;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--rounds N] [FILTER...]
@@ -36,7 +36,10 @@ chaos (as root for network namespaces; otherwise on loopback, link faults skippe
   --quick      a few cycles of each fault, a few hundred jobs (a few minutes)
   --cycles N   cycles of each fault kind (default 20, quick 3)
   --seed S     replay an earlier run's fault schedule and workload
-  --workers N  worker processes, 3 or 4 (default 4)";
+  --workers N  worker processes, 3 or 4 (default 4)
+
+BRIGADE_RUNNERS=DIR  run the runner binaries already built in DIR (CI: target/debug, its
+                     test build's) instead of `cargo run --release` of each";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -69,6 +72,30 @@ fn workspace_root() -> PathBuf {
 /// `$CARGO` when run through cargo (so the same toolchain builds the benches), else `cargo`.
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// The command that runs binary `bin` of `package`, its arguments to follow: by default
+/// `cargo run --release` (built first if needed). With `$BRIGADE_RUNNERS` set to a
+/// directory, the binary already built there instead: CI points it at the binaries its
+/// test build made, so its smoke runs cost no second build of the tree.
+fn runner(package: &str, bin: &str) -> Command {
+    match std::env::var_os("BRIGADE_RUNNERS") {
+        Some(dir) => Command::new(workspace_root().join(dir).join(bin)),
+        None => {
+            let mut command = Command::new(cargo());
+            command.args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                package,
+                "--bin",
+                bin,
+                "--",
+            ]);
+            command
+        }
+    }
 }
 
 /// Where reports go: `$CARGO_TARGET_DIR/brigade-bench`, or `target/brigade-bench` at the root.

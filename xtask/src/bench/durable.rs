@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -140,17 +140,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn collect(quick: bool, engines: &[&String]) -> Result<Collected, String> {
-    let mut command = Command::new(crate::cargo());
-    command
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "brigade-benches",
-        ])
-        .args(["--bin", "brigade-durable", "--"])
-        .args(engines);
+    let mut command = crate::runner("brigade-benches", "brigade-durable");
+    command.args(engines);
     if quick {
         command.arg("--quick");
     }
@@ -159,7 +150,7 @@ fn collect(quick: bool, engines: &[&String]) -> Result<Collected, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
+        .map_err(|error| format!("cannot run the durable bench: {error}"))?;
     let stdout = child.stdout.take().ok_or("no stdout from the runner")?;
     let progress = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30.cyan}] {pos}/{len} {msg}")
