@@ -36,17 +36,17 @@ use brigade_core::{CancellationToken, ConfigError, ErrGroupCounts, ErrGroupState
 /// ```
 pub struct ErrGroup<E> {
     state: Arc<ErrGroupState<E>>,
-    slots: Option<Arc<Slots>>,
+    permits: Option<Arc<Permits>>,
     threads: Vec<JoinHandle<()>>,
 }
 
 /// A counting semaphore: how many more tasks may run.
-struct Slots {
+struct Permits {
     free: Mutex<usize>,
     freed: Condvar,
 }
 
-impl Slots {
+impl Permits {
     fn acquire(&self) {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         while *free == 0 {
@@ -73,13 +73,13 @@ impl Slots {
     }
 }
 
-/// Gives a slot back when the task ends, even by a panic.
-struct Slot(Option<Arc<Slots>>);
+/// Gives a permit back when the task ends, even by a panic.
+struct Permit(Option<Arc<Permits>>);
 
-impl Drop for Slot {
+impl Drop for Permit {
     fn drop(&mut self) {
-        if let Some(slots) = self.0.take() {
-            slots.release();
+        if let Some(permits) = self.0.take() {
+            permits.release();
         }
     }
 }
@@ -114,13 +114,13 @@ impl<E: Send + 'static> ErrGroup<E> {
         if limit == 0 {
             return Err(ConfigError::ZeroWorkers);
         }
-        let slots = Slots {
+        let permits = Permits {
             free: Mutex::new(limit),
             freed: Condvar::new(),
         };
         Ok(Self::from_parts(
             CancellationToken::new(),
-            Some(Arc::new(slots)),
+            Some(Arc::new(permits)),
         ))
     }
 
@@ -137,14 +137,14 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// ```
     #[must_use]
     pub fn child_of(mut self, parent: &CancellationToken) -> Self {
-        let slots = self.slots.take();
-        Self::from_parts(parent.child_token(), slots)
+        let permits = self.permits.take();
+        Self::from_parts(parent.child_token(), permits)
     }
 
-    fn from_parts(token: CancellationToken, slots: Option<Arc<Slots>>) -> Self {
+    fn from_parts(token: CancellationToken, permits: Option<Arc<Permits>>) -> Self {
         ErrGroup {
             state: Arc::new(ErrGroupState::new(token)),
-            slots,
+            permits,
             threads: Vec::new(),
         }
     }
@@ -194,8 +194,8 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: FnOnce(CancellationToken) -> Result<(), E> + Send + 'static,
     {
-        if let Some(slots) = &self.slots {
-            slots.acquire();
+        if let Some(permits) = &self.permits {
+            permits.acquire();
         }
         self.start(task);
     }
@@ -220,8 +220,8 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: FnOnce(CancellationToken) -> Result<(), E> + Send + 'static,
     {
-        if let Some(slots) = &self.slots {
-            if !slots.try_acquire() {
+        if let Some(permits) = &self.permits {
+            if !permits.try_acquire() {
                 return Err(task);
             }
         }
@@ -234,23 +234,23 @@ impl<E: Send + 'static> ErrGroup<E> {
         F: FnOnce(CancellationToken) -> Result<(), E> + Send + 'static,
     {
         let state = Arc::clone(&self.state);
-        let slot = Slot(self.slots.clone());
+        let permit = Permit(self.permits.clone());
         state.started();
         self.threads.push(thread::spawn(move || {
             let token = state.token().clone();
             let result = catch_unwind(AssertUnwindSafe(move || task(token)));
-            // Record first, then free the slot (when `slot` drops): an error cancels the
+            // Record first, then free the permit (when `permit` drops): an error cancels the
             // token before a blocked `spawn` starts another task. A panic goes through the
             // same books (it cancels the token now, not when `wait` joins this thread),
             // then travels on to `wait` through the join.
             match result {
                 Ok(result) => {
                     state.finish(result);
-                    drop(slot);
+                    drop(permit);
                 }
                 Err(payload) => {
                     state.finish_panicked();
-                    drop(slot);
+                    drop(permit);
                     resume_unwind(payload);
                 }
             }

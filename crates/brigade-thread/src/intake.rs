@@ -7,12 +7,12 @@ use std::time::Instant;
 use brigade_core::JobId;
 use crossbeam_utils::CachePadded;
 
-use crate::gate::{Gate, Pass};
+use crate::submit_gate::{Pass, SubmitGate};
 
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Intake {
-    gate: Gate,
+    gate: SubmitGate,
     /// Submits that got an id (the next id is this plus one).
     entered: CachePadded<AtomicU64>,
     /// Submits that got an id and then handed their job back (full, timed out).
@@ -22,7 +22,7 @@ pub(crate) struct Intake {
 impl Intake {
     pub(crate) fn new() -> Self {
         Intake {
-            gate: Gate::new(),
+            gate: SubmitGate::new(),
             entered: CachePadded::new(AtomicU64::new(0)),
             refused: AtomicU64::new(0),
         }

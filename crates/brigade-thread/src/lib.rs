@@ -60,7 +60,6 @@
 
 mod builder;
 mod errgroup;
-mod gate;
 mod hooks;
 mod idle;
 mod intake;
@@ -72,6 +71,7 @@ mod shared;
 mod shutdown;
 mod signals;
 mod submit;
+mod submit_gate;
 mod sync;
 mod task;
 mod threads;

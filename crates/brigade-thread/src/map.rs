@@ -27,7 +27,7 @@ use crate::pool::ThreadPool;
 pub type MapResult<J> = Result<<J as Job>::Output, MapError<J, <J as Job>::Error>>;
 
 /// A job in flight, or one the pool refused, kept for its turn in the input order.
-enum Slot<J: Job> {
+enum Turn<J: Job> {
     Running(JobHandle<J::Output, J::Error>),
     Refused(SubmitError<J>),
 }
@@ -36,7 +36,7 @@ struct Ordered<'a, J: Job, I> {
     pool: &'a ThreadPool<J>,
     jobs: I,
     limit: usize,
-    in_flight: VecDeque<Slot<J>>,
+    in_flight: VecDeque<Turn<J>>,
 }
 
 impl<J: Job, I: Iterator<Item = J>> Iterator for Ordered<'_, J, I> {
@@ -46,13 +46,13 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Ordered<'_, J, I> {
         while self.in_flight.len() < self.limit {
             let Some(job) = self.jobs.next() else { break };
             self.in_flight.push_back(match self.pool.submit(job) {
-                Ok(handle) => Slot::Running(handle),
-                Err(refused) => Slot::Refused(refused),
+                Ok(handle) => Turn::Running(handle),
+                Err(refused) => Turn::Refused(refused),
             });
         }
         Some(match self.in_flight.pop_front()? {
-            Slot::Running(handle) => handle.join().map_err(MapError::Job),
-            Slot::Refused(refused) => Err(MapError::Refused(refused)),
+            Turn::Running(handle) => handle.join().map_err(MapError::Job),
+            Turn::Refused(refused) => Err(MapError::Refused(refused)),
         })
     }
 }

@@ -8,7 +8,7 @@ use brigade_core::{
 };
 
 use crate::pool::may_block;
-use crate::{TokioHandle, TokioPool};
+use crate::{AsyncJobHandle, TokioPool};
 
 /// The blocking contract shared with the thread backend: each method blocks the calling
 /// thread on the async method of the same name.
@@ -40,11 +40,11 @@ impl<J: AsyncJob> Executor<J> for TokioPool<J> {
     type Output = J::Output;
     type Error = J::Error;
 
-    fn submit(&self, job: J) -> Result<TokioHandle<J>, SubmitError<J>> {
+    fn submit(&self, job: J) -> Result<AsyncJobHandle<J>, SubmitError<J>> {
         self.blocking_submit(job)
     }
 
-    fn try_submit(&self, job: J) -> Result<TokioHandle<J>, TrySubmitError<J>> {
+    fn try_submit(&self, job: J) -> Result<AsyncJobHandle<J>, TrySubmitError<J>> {
         TokioPool::try_submit(self, job)
     }
 
@@ -52,7 +52,7 @@ impl<J: AsyncJob> Executor<J> for TokioPool<J> {
         &self,
         job: J,
         timeout: Duration,
-    ) -> Result<TokioHandle<J>, SubmitTimeoutError<J>> {
+    ) -> Result<AsyncJobHandle<J>, SubmitTimeoutError<J>> {
         if !may_block() {
             return Err(SubmitTimeoutError::InAsyncContext(job));
         }

@@ -47,4 +47,4 @@ mod worker;
 pub use builder::Builder;
 pub use errgroup::ErrGroup;
 pub use map::MapResult;
-pub use pool::{BoxPool, TokioHandle, TokioPool};
+pub use pool::{AsyncJobHandle, BoxPool, TokioPool};

@@ -78,8 +78,9 @@ pub struct TokioPool<J: AsyncJob> {
 /// ```
 pub type BoxPool<T, E> = TokioPool<BoxAsyncJob<T, E>>;
 
-/// The handle of one job in a [`TokioPool`].
-pub type TokioHandle<J> = JobHandle<<J as AsyncJob>::Output, <J as AsyncJob>::Error>;
+/// The handle of one job in a [`TokioPool`]: a [`JobHandle`] of the job's output and error
+/// (not a tokio runtime `Handle`).
+pub type AsyncJobHandle<J> = JobHandle<<J as AsyncJob>::Output, <J as AsyncJob>::Error>;
 
 impl<J: AsyncJob> TokioPool<J> {
     /// Starts configuring a pool.
@@ -161,7 +162,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// assert_eq!(handle.await.unwrap(), "done");
     /// # }
     /// ```
-    pub async fn submit(&self, job: J) -> Result<TokioHandle<J>, SubmitError<J>> {
+    pub async fn submit(&self, job: J) -> Result<AsyncJobHandle<J>, SubmitError<J>> {
         let handle = self.enqueue(job, true).await?;
         Ok(handle.expect("asked for a handle"))
     }
@@ -171,7 +172,7 @@ impl<J: AsyncJob> TokioPool<J> {
         &self,
         job: J,
         with_handle: bool,
-    ) -> Result<Option<TokioHandle<J>>, SubmitError<J>> {
+    ) -> Result<Option<AsyncJobHandle<J>>, SubmitError<J>> {
         let mut job = job;
         loop {
             let mut room = pin!(self.shared.room());
@@ -207,7 +208,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// assert_eq!(handle.await.unwrap(), 1);
     /// # }
     /// ```
-    pub fn try_submit(&self, job: J) -> Result<TokioHandle<J>, TrySubmitError<J>> {
+    pub fn try_submit(&self, job: J) -> Result<AsyncJobHandle<J>, TrySubmitError<J>> {
         match self.shared.offer(job, None, true) {
             Offer::Accepted(handle) => Ok(handle.expect("asked for a handle")),
             Offer::Full(job) => Err(TrySubmitError::Full(job)),
@@ -250,7 +251,7 @@ impl<J: AsyncJob> TokioPool<J> {
         &self,
         job: J,
         timeout: Duration,
-    ) -> Result<TokioHandle<J>, SubmitTimeoutError<J>> {
+    ) -> Result<AsyncJobHandle<J>, SubmitTimeoutError<J>> {
         let deadline = tokio::time::Instant::now().checked_add(timeout);
         let mut job = job;
         loop {
@@ -329,7 +330,7 @@ impl<J: AsyncJob> TokioPool<J> {
     ///     .unwrap();
     /// assert_eq!(handle.join().unwrap(), 3);
     /// ```
-    pub fn blocking_submit(&self, job: J) -> Result<TokioHandle<J>, SubmitError<J>> {
+    pub fn blocking_submit(&self, job: J) -> Result<AsyncJobHandle<J>, SubmitError<J>> {
         if !may_block() {
             return Err(SubmitError::InAsyncContext(job));
         }

@@ -109,8 +109,8 @@ mod tests {
     use super::*;
     use crate::{DeadLetterSink, MemorySink};
     use brigade_core::{
-        CancellationToken, ConfigError, JobId, ShutdownReport, Stats, SubmitTimeoutError,
-        TrySubmitError,
+        CancellationToken, ConfigError, JobHandle, JobId, Rejection, ShutdownReport, Stats,
+        SubmitTimeoutError, TrySubmitError,
     };
     use std::sync::Mutex;
     use std::time::{Duration, SystemTime};

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::counters::WorkerCounters;
 use super::dispatch::Dispatch;
-use super::gate::Gate;
+use super::global_limits::GlobalLimits;
 use super::local_pool::OnPool;
 use super::{Settings, Worker};
 use crate::{GlobalConcurrency, GlobalRate, Handler, Store};
@@ -53,7 +53,7 @@ pub struct WorkerBuilder<S, E> {
     grace: Duration,
     store_timeout: Option<Duration>,
     retry: Option<Retry<E>>,
-    gate: Gate,
+    limits: GlobalLimits,
     error: PhantomData<fn(E)>,
 }
 
@@ -84,7 +84,7 @@ where
             grace: Duration::from_secs(30),
             store_timeout: None,
             retry: None,
-            gate: Gate {
+            limits: GlobalLimits {
                 rate: None,
                 units: None,
             },
@@ -158,14 +158,14 @@ where
 
     /// Starts no more jobs than `rate` allows across every worker naming it.
     pub fn rate_limit(mut self, rate: GlobalRate) -> Self {
-        self.gate.rate = Some(rate);
+        self.limits.rate = Some(rate);
         self
     }
 
     /// Runs jobs only while their [`weight`](Handler::weight) fits in `limit`, across every
     /// worker naming it.
     pub fn concurrency_limit(mut self, limit: GlobalConcurrency) -> Self {
-        self.gate.units = Some(limit);
+        self.limits.units = Some(limit);
         self
     }
 
@@ -319,7 +319,7 @@ where
                 grace: self.grace,
                 store_timeout,
             },
-            gate: self.gate,
+            limits: self.limits,
             dispatch,
             counters: WorkerCounters::default(),
         })

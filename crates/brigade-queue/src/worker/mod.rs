@@ -5,7 +5,7 @@ mod builder;
 mod counters;
 mod dispatch;
 mod fence;
-mod gate;
+mod global_limits;
 mod held;
 mod local_pool;
 
@@ -26,7 +26,7 @@ use acks::AckBatcher;
 use counters::Count;
 use dispatch::{Dispatch, RunEnd, RunMeta};
 use fence::{Fence, StopReason};
-use gate::{Gate, Passage};
+use global_limits::{GlobalLimits, Passage};
 use held::HeldLeases;
 
 use crate::{Ack, Claim, ClaimRequest, Lease, Store, StoreError};
@@ -65,7 +65,7 @@ pub struct Worker<S> {
     queue: Arc<str>,
     id: String,
     settings: Settings,
-    gate: Gate,
+    limits: GlobalLimits,
     dispatch: Arc<dyn Dispatch>,
     counters: WorkerCounters,
 }
@@ -96,7 +96,7 @@ struct Shared<S> {
     store: S,
     queue: Arc<str>,
     settings: Settings,
-    gate: Gate,
+    limits: GlobalLimits,
     dispatch: Arc<dyn Dispatch>,
     counters: WorkerCounters,
     held: HeldLeases,
@@ -165,7 +165,7 @@ impl<S: Store> Worker<S> {
             queue,
             id,
             settings,
-            gate,
+            limits,
             dispatch,
             counters,
         } = self;
@@ -174,7 +174,7 @@ impl<S: Store> Worker<S> {
             store,
             queue,
             settings,
-            gate,
+            limits,
             dispatch,
             counters,
             held: HeldLeases::default(),
@@ -318,13 +318,13 @@ async fn run_claim<S: Store>(
     let end = match shared.dispatch.prepare(claim.payload, meta) {
         Err(error) => RunEnd::Bury { error },
         Ok(prepared) => {
-            let passage = if shared.gate.is_open() {
+            let passage = if shared.limits.is_open() {
                 Passage::Open { holds_units: false }
             } else {
                 let weight = prepared.weight();
                 let settings = shared.settings;
                 shared
-                    .gate
+                    .limits
                     .pass(
                         &shared.store,
                         lease,
@@ -379,7 +379,7 @@ fn vouched_for<S>(shared: &Shared<S>, lease: Lease) -> bool {
 }
 
 async fn give_back_units<S: Store>(shared: &Shared<S>, lease: Lease) {
-    let Some(units) = &shared.gate.units else {
+    let Some(units) = &shared.limits.units else {
         return;
     };
     if let Err(error) = call(

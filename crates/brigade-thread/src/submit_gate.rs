@@ -18,7 +18,7 @@ const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// See the module docs.
 #[derive(Debug)]
-pub(crate) struct Gate {
+pub(crate) struct SubmitGate {
     // Alone on its cache line: every submit writes it twice, and no worker should pay.
     state: CachePadded<AtomicUsize>,
     // Only shutdown waits here, and only the last submitter out after a close notifies.
@@ -29,12 +29,12 @@ pub(crate) struct Gate {
 /// A submitter's presence inside the gate; leaving is dropping it.
 #[derive(Debug)]
 pub(crate) struct Pass<'a> {
-    gate: &'a Gate,
+    gate: &'a SubmitGate,
 }
 
-impl Gate {
+impl SubmitGate {
     pub(crate) fn new() -> Self {
-        Gate {
+        SubmitGate {
             state: CachePadded::new(AtomicUsize::new(0)),
             lock: Mutex::new(()),
             emptied: Condvar::new(),
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_closed_gate_turns_submitters_back() {
-        let gate = Gate::new();
+        let gate = SubmitGate::new();
         let pass = gate.enter();
         assert!(pass.is_some());
         drop(pass);
@@ -134,7 +134,7 @@ mod loom_models {
     #[test]
     fn loom_submit_racing_shutdown_loses_no_job() {
         loom::model(|| {
-            let gate = Arc::new(Gate::new());
+            let gate = Arc::new(SubmitGate::new());
             let queue = Arc::new(Mutex::new(VecDeque::new()));
             let submitter = {
                 let (gate, queue) = (gate.clone(), queue.clone());

@@ -6,12 +6,12 @@ use crate::{GlobalConcurrency, GlobalRate, Lease, Store};
 
 /// The limits every host shares, checked in the store before a claimed job starts.
 #[derive(Clone, Debug)]
-pub(crate) struct Gate {
+pub(crate) struct GlobalLimits {
     pub(crate) rate: Option<GlobalRate>,
     pub(crate) units: Option<GlobalConcurrency>,
 }
 
-/// How a job left the gate.
+/// How a job passed the global limits.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Passage {
     /// It may start; `holds_units` says whether it must give units back after.
@@ -25,7 +25,7 @@ pub(crate) enum Passage {
 const MIN_WAIT: Duration = Duration::from_millis(10);
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
-impl Gate {
+impl GlobalLimits {
     pub(crate) fn is_open(&self) -> bool {
         self.rate.is_none() && self.units.is_none()
     }
