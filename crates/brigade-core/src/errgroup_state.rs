@@ -14,7 +14,8 @@ use crate::CancellationToken;
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{CancellationToken, ErrGroupState};
+/// use brigade_core::CancellationToken;
+/// use brigade_core::backend::ErrGroupState;
 ///
 /// let group = ErrGroupState::new(CancellationToken::new());
 /// group.started();
@@ -81,7 +82,8 @@ impl<E> ErrGroupState<E> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::{CancellationToken, ErrGroupState};
+    /// use brigade_core::CancellationToken;
+    /// use brigade_core::backend::ErrGroupState;
     ///
     /// let request = CancellationToken::new();
     /// let group = ErrGroupState::<String>::new(request.child_token());
@@ -104,7 +106,7 @@ impl<E> ErrGroupState<E> {
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_core::ErrGroupState::<()>::new(Default::default());
+    /// let group = brigade_core::backend::ErrGroupState::<()>::new(Default::default());
     /// assert!(!group.token().is_cancelled());
     /// ```
     #[must_use]
@@ -117,7 +119,7 @@ impl<E> ErrGroupState<E> {
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_core::ErrGroupState::<()>::new(Default::default());
+    /// let group = brigade_core::backend::ErrGroupState::<()>::new(Default::default());
     /// group.started();
     /// assert_eq!(group.counts().running(), 1);
     /// ```
@@ -131,7 +133,7 @@ impl<E> ErrGroupState<E> {
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_core::ErrGroupState::new(Default::default());
+    /// let group = brigade_core::backend::ErrGroupState::new(Default::default());
     /// group.started();
     /// assert!(!group.finish(Ok::<(), String>(())));
     /// assert!(!group.token().is_cancelled());
@@ -164,7 +166,7 @@ impl<E> ErrGroupState<E> {
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_core::ErrGroupState::<String>::new(Default::default());
+    /// let group = brigade_core::backend::ErrGroupState::<String>::new(Default::default());
     /// group.started();
     /// group.finish_panicked();
     /// assert!(group.token().is_cancelled());
@@ -182,7 +184,7 @@ impl<E> ErrGroupState<E> {
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_core::ErrGroupState::<()>::new(Default::default());
+    /// let group = brigade_core::backend::ErrGroupState::<()>::new(Default::default());
     /// assert!(!group.has_failed());
     /// ```
     #[must_use]
@@ -195,7 +197,7 @@ impl<E> ErrGroupState<E> {
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_core::ErrGroupState::new(Default::default());
+    /// let group = brigade_core::backend::ErrGroupState::new(Default::default());
     /// group.finish(Err::<(), _>(7));
     /// assert_eq!(group.take_error(), Some(7));
     /// assert_eq!(group.take_error(), None);
@@ -217,7 +219,7 @@ impl<E> ErrGroupState<E> {
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_core::ErrGroupState::<()>::new(Default::default());
+    /// let group = brigade_core::backend::ErrGroupState::<()>::new(Default::default());
     /// assert_eq!(group.counts(), brigade_core::ErrGroupCounts::default());
     /// ```
     #[must_use]

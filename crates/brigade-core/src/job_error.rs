@@ -408,7 +408,7 @@ impl<E: std::error::Error + 'static> std::error::Error for JobError<E> {
 ///
 /// ```
 /// let payload = std::panic::catch_unwind(|| panic!("disk full")).unwrap_err();
-/// assert_eq!(brigade_core::panic_message(payload.as_ref()), "disk full");
+/// assert_eq!(brigade_core::backend::panic_message(payload.as_ref()), "disk full");
 /// ```
 #[must_use]
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -9,7 +9,7 @@ use crate::{JobError, JobId, JobResult};
 /// # Examples
 ///
 /// ```
-/// use brigade_core::RunEnd;
+/// use brigade_core::backend::RunEnd;
 ///
 /// let end: RunEnd<u8, String> = RunEnd::Panicked("boom".into());
 /// assert!(!end.is_success());
@@ -28,7 +28,7 @@ impl<T, E> RunEnd<T, E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(brigade_core::RunEnd::<u8, ()>::Returned(Ok(1)).is_success());
+    /// assert!(brigade_core::backend::RunEnd::<u8, ()>::Returned(Ok(1)).is_success());
     /// ```
     #[must_use]
     pub fn is_success(&self) -> bool {
@@ -43,7 +43,8 @@ impl<T, E> RunEnd<T, E> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::{ErrorKind, RunEnd};
+    /// use brigade_core::ErrorKind;
+    /// use brigade_core::backend::RunEnd;
     ///
     /// let end = RunEnd::<u8, String>::Returned(Err("stopped".into()));
     /// let error = end.into_result(1, true, false).unwrap_err();
@@ -119,7 +120,7 @@ impl Attempts {
 /// # Examples
 ///
 /// ```
-/// use brigade_core::Settled;
+/// use brigade_core::backend::Settled;
 ///
 /// let settled: Settled<(), u8, String> = Settled::Finished(Ok(3));
 /// assert!(matches!(settled, Settled::Finished(Ok(3))));
@@ -149,7 +150,8 @@ pub enum Settled<J, T, E> {
 ///
 /// ```
 /// use std::time::Instant;
-/// use brigade_core::{Attempts, FinishedRun, JobId, RunEnd};
+/// use brigade_core::{Attempts, JobId};
+/// use brigade_core::backend::{FinishedRun, RunEnd};
 ///
 /// let run = FinishedRun {
 ///     id: JobId::new(1),
@@ -203,7 +205,8 @@ pub struct FinishedRun<T, E> {
 /// ```
 /// use std::time::Instant;
 /// use brigade_core::middleware::Layers;
-/// use brigade_core::{Attempts, FinishedRun, JobId, RunEnd, Settled, settle};
+/// use brigade_core::{Attempts, JobId};
+/// use brigade_core::backend::{FinishedRun, RunEnd, Settled, settle};
 ///
 /// let layers = Layers::<&str, String>::new();
 /// let run = FinishedRun {
@@ -242,7 +245,8 @@ impl<T, E: std::fmt::Display + 'static> FinishedRun<T, E> {
     /// ```
     /// use std::time::Instant;
     /// use brigade_core::middleware::Layers;
-    /// use brigade_core::{Attempts, FinishedRun, JobId, RunEnd, Settled};
+    /// use brigade_core::{Attempts, JobId};
+    /// use brigade_core::backend::{FinishedRun, RunEnd, Settled};
     ///
     /// let layers = Layers::<&str, String>::new();
     /// let run = FinishedRun {

@@ -115,7 +115,8 @@ impl Stats {
 /// # Examples
 ///
 /// ```
-/// use brigade_core::{ErrorKind, Gauges, StatsCounters};
+/// use brigade_core::ErrorKind;
+/// use brigade_core::backend::{Gauges, StatsCounters};
 ///
 /// let counters = StatsCounters::new();
 /// counters.record_submitted();
@@ -140,7 +141,7 @@ pub struct StatsCounters {
 /// # Examples
 ///
 /// ```
-/// let gauges = brigade_core::Gauges { workers: 4, ..Default::default() };
+/// let gauges = brigade_core::backend::Gauges { workers: 4, ..Default::default() };
 /// assert_eq!(gauges.busy, 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -175,7 +176,7 @@ impl StatsCounters {
     /// # Examples
     ///
     /// ```
-    /// let stats = brigade_core::StatsCounters::new().snapshot(Default::default());
+    /// let stats = brigade_core::backend::StatsCounters::new().snapshot(Default::default());
     /// assert_eq!(stats, brigade_core::Stats::default());
     /// ```
     #[must_use]
@@ -188,7 +189,7 @@ impl StatsCounters {
     /// # Examples
     ///
     /// ```
-    /// let counters = brigade_core::StatsCounters::new();
+    /// let counters = brigade_core::backend::StatsCounters::new();
     /// counters.record_submitted();
     /// assert_eq!(counters.snapshot(Default::default()).submitted, 1);
     /// ```
@@ -201,7 +202,7 @@ impl StatsCounters {
     /// # Examples
     ///
     /// ```
-    /// let counters = brigade_core::StatsCounters::new();
+    /// let counters = brigade_core::backend::StatsCounters::new();
     /// counters.record_rejected();
     /// assert_eq!(counters.snapshot(Default::default()).rejected, 1);
     /// ```
@@ -214,7 +215,7 @@ impl StatsCounters {
     /// # Examples
     ///
     /// ```
-    /// let counters = brigade_core::StatsCounters::new();
+    /// let counters = brigade_core::backend::StatsCounters::new();
     /// counters.record_completed();
     /// assert_eq!(counters.snapshot(Default::default()).completed, 1);
     /// ```
@@ -227,7 +228,7 @@ impl StatsCounters {
     /// # Examples
     ///
     /// ```
-    /// let counters = brigade_core::StatsCounters::new();
+    /// let counters = brigade_core::backend::StatsCounters::new();
     /// counters.record_ended(brigade_core::ErrorKind::Dropped);
     /// assert_eq!(counters.snapshot(Default::default()).dropped, 1);
     /// ```
@@ -240,7 +241,7 @@ impl StatsCounters {
     /// # Examples
     ///
     /// ```
-    /// let counters = brigade_core::StatsCounters::new();
+    /// let counters = brigade_core::backend::StatsCounters::new();
     /// counters.record_retried();
     /// assert_eq!(counters.snapshot(Default::default()).retried, 1);
     /// ```
@@ -256,7 +257,7 @@ impl StatsCounters {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::{Gauges, StatsCounters};
+    /// use brigade_core::backend::{Gauges, StatsCounters};
     /// let stats = StatsCounters::new().snapshot(Gauges { queued: 3, ..Default::default() });
     /// assert_eq!(stats.queued, 3);
     /// ```

@@ -9,7 +9,8 @@ use crate::{ConfigError, available_cores};
 ///
 /// ```
 /// use std::time::Duration;
-/// use brigade_core::{ConfigError, WorkerRange};
+/// use brigade_core::ConfigError;
+/// use brigade_core::backend::WorkerRange;
 ///
 /// let range = WorkerRange::resolve(Some(2), Some(10));
 /// assert_eq!((range.min, range.max), (2, 10));
@@ -36,7 +37,7 @@ impl WorkerRange {
     ///
     /// ```
     /// let cores = brigade_core::available_cores();
-    /// let range = brigade_core::WorkerRange::resolve(None, None);
+    /// let range = brigade_core::backend::WorkerRange::resolve(None, None);
     /// assert_eq!((range.min, range.max), (cores, cores));
     /// ```
     #[must_use]
@@ -63,7 +64,8 @@ impl WorkerRange {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use brigade_core::{ConfigError, WorkerRange};
+    /// use brigade_core::ConfigError;
+    /// use brigade_core::backend::WorkerRange;
     ///
     /// let elastic = WorkerRange { min: 1, max: 4 };
     /// assert_eq!(

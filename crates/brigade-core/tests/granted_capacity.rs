@@ -5,9 +5,10 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use brigade_core::JobId;
+use brigade_core::backend::RunEnd;
 use brigade_core::backend::{Backend, Done, JobDriver, Task};
 use brigade_core::middleware::{DropReason, Layers, Middleware, Start};
-use brigade_core::{JobId, RunEnd};
 
 /// One unit of capacity: a start takes it, a release gives it back.
 struct OneUnit {

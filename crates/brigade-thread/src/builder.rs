@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brigade_core::backend::JobDriver;
+use brigade_core::backend::WorkerRange;
 use brigade_core::middleware::{Layers, Middleware};
-use brigade_core::{ConfigError, Job, WorkerRange};
+use brigade_core::{ConfigError, Job};
 
 use crate::hooks::Hooks;
 use crate::idle::IdleSignal;

@@ -5,7 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
-use brigade_core::{CancellationToken, ConfigError, ErrGroupCounts, ErrGroupState};
+use brigade_core::backend::ErrGroupState;
+use brigade_core::{CancellationToken, ConfigError, ErrGroupCounts};
 
 /// A group of threads where the first error cancels the others and [`wait`](Self::wait)
 /// returns it: Go's `errgroup.WithContext` with `SetLimit`, on OS threads (the async twin is

@@ -107,7 +107,8 @@ impl IdleSignal {
 /// job's handle holds exactly one result.
 #[cfg(all(test, brigade_loom))]
 mod loom_models {
-    use brigade_core::{JobError, RunEnd};
+    use brigade_core::JobError;
+    use brigade_core::backend::RunEnd;
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicU64};
 

@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use brigade_core::backend::WorkerRange;
 use brigade_core::{
     BoxJob, ConfigError, Executor, Job, JobHandle, ShutdownReport, Stats, SubmitError,
-    SubmitTimeoutError, TrySubmitError, WorkerRange,
+    SubmitTimeoutError, TrySubmitError,
 };
 
 use crate::builder::{Builder, spawn_to_min};

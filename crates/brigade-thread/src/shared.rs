@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use brigade_core::backend::Gauges;
 use brigade_core::backend::{Backend, JobDriver};
-use brigade_core::{Gauges, Job, Stats};
+use brigade_core::{Job, Stats};
 
 use crate::hooks::Hooks;
 use crate::idle::IdleSignal;

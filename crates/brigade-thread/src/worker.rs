@@ -33,10 +33,33 @@ struct Enrolled<'a, J: Job> {
     /// not restart its keep-alive. `None` after a job, set when it next blocks, so the hot
     /// path reads no clock.
     idle_since: Option<Instant>,
+    /// Whether `brigade_workers_busy` counts this worker: from the job it takes until it
+    /// next waits for work (so a worker going from job to job moves the gauge not at all).
+    #[cfg(feature = "metrics")]
+    busy: bool,
 }
 
 impl<J: Job> Enrolled<'_, J> {
+    /// The worker took a job.
+    #[inline]
+    fn took_job(&mut self) {
+        #[cfg(feature = "metrics")]
+        if !std::mem::replace(&mut self.busy, true) {
+            self.shared.driver.metrics().busy().add(1);
+        }
+    }
+
+    /// The worker is done with jobs for now (it waits for work, or it ends).
+    #[inline]
+    fn no_job(&mut self) {
+        #[cfg(feature = "metrics")]
+        if std::mem::take(&mut self.busy) {
+            self.shared.driver.metrics().busy().sub(1);
+        }
+    }
+
     fn begin_wait(&mut self) {
+        self.no_job();
         if !self.idle {
             self.shared.roster.begin_wait();
             self.idle = true;
@@ -56,6 +79,7 @@ impl<J: Job> Drop for Enrolled<'_, J> {
         // The thread ends, whichever way: by a stop, retiring, or unwinding.
         #[cfg(feature = "metrics")]
         self.shared.driver.metrics().workers().sub(1);
+        self.no_job();
         self.end_wait();
         if self.enrolled {
             self.shared.roster.worker_exited();
@@ -85,6 +109,8 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
         enrolled: true,
         idle: true,
         idle_since: None,
+        #[cfg(feature = "metrics")]
+        busy: false,
     };
     loop {
         if shared.roster.above_max()
@@ -98,6 +124,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
         }
         match next_message(&mut enrolled) {
             Some(Message::Run(task)) => {
+                enrolled.took_job();
                 // Jobs, results and hooks are contained closer in; this is the last line
                 // of defence, so that a bug cannot cost the pool a worker.
                 if catch_unwind(AssertUnwindSafe(|| run(shared, task))).is_err() {
@@ -213,10 +240,6 @@ fn from_signal<J: Job>(signal: Signal) -> Message<J> {
 /// Takes one dequeued task through core's driver: its start, its run (with the deadline
 /// armed on the timer), its end.
 pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, task: Task<J>) {
-    // From the job's dequeue to its end or its move elsewhere (delayed, parked), as
-    // `Stats::busy` counts it; a guard, so a panic caught further out uncounts it too.
-    #[cfg(feature = "metrics")]
-    let _busy = Busy::new(shared.driver.metrics().busy());
     let engine = Engine(shared);
     let Some(mut run) = shared.driver.begin(&engine, task) else {
         return;
@@ -230,23 +253,4 @@ pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, task: Task<J>) {
         timer.disarm(armed);
     }
     shared.driver.end(&engine, run, end);
-}
-
-/// A worker holding a job, for the `brigade_workers_busy` gauge.
-#[cfg(feature = "metrics")]
-struct Busy<'a>(&'a brigade_core::backend::CountGauge);
-
-#[cfg(feature = "metrics")]
-impl<'a> Busy<'a> {
-    fn new(gauge: &'a brigade_core::backend::CountGauge) -> Self {
-        gauge.add(1);
-        Busy(gauge)
-    }
-}
-
-#[cfg(feature = "metrics")]
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.sub(1);
-    }
 }

@@ -2,8 +2,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use brigade_core::backend::WorkerRange;
 use brigade_core::middleware::{Layers, Middleware};
-use brigade_core::{AsyncJob, ConfigError, WorkerRange};
+use brigade_core::{AsyncJob, ConfigError};
 use tokio::runtime::{Handle, Runtime};
 
 use crate::TokioPool;
@@ -331,7 +332,7 @@ fn own_runtime(name: &str, threads: usize) -> Result<Runtime, ConfigError> {
     match built {
         Ok(built) => built.map_err(ConfigError::spawn),
         Err(payload) => Err(ConfigError::spawn(std::io::Error::other(
-            brigade_core::panic_message(&*payload),
+            brigade_core::backend::panic_message(&*payload),
         ))),
     }
 }

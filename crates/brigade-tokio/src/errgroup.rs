@@ -3,7 +3,8 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use brigade_core::{CancellationToken, ConfigError, ErrGroupCounts, ErrGroupState};
+use brigade_core::backend::ErrGroupState;
+use brigade_core::{CancellationToken, ConfigError, ErrGroupCounts};
 use futures_util::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;

@@ -533,7 +533,7 @@ impl<J: AsyncJob> TokioPool<J> {
         let finished_before = shared
             .driver
             .counters()
-            .snapshot(brigade_core::Gauges::default())
+            .snapshot(brigade_core::backend::Gauges::default())
             .finished();
         let drained = match timeout {
             None => {
@@ -562,7 +562,7 @@ impl<J: AsyncJob> TokioPool<J> {
         let finished_after = shared
             .driver
             .counters()
-            .snapshot(brigade_core::Gauges::default())
+            .snapshot(brigade_core::backend::Gauges::default())
             .finished();
         let handed_back_now = shared.driver.take_handed_back();
         report.finished =

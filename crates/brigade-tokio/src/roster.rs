@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use brigade_core::{ConfigError, WorkerRange};
+use brigade_core::ConfigError;
+use brigade_core::backend::WorkerRange;
 
 /// See the module docs.
 pub(crate) struct Roster {

@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use brigade_core::backend::Gauges;
 use brigade_core::backend::{Backend, Done, JobDriver};
 use brigade_core::middleware::{Admission, DropReason, Layers};
-use brigade_core::{AsyncJob, ConfigError, Gauges, JobHandle, JobId, Rejection, Stats};
+use brigade_core::{AsyncJob, ConfigError, JobHandle, JobId, Rejection, Stats};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;

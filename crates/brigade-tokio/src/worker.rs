@@ -6,7 +6,8 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use brigade_core::{AsyncJob, RunEnd, panic_message};
+use brigade_core::AsyncJob;
+use brigade_core::backend::{RunEnd, panic_message};
 use tracing::Instrument;
 
 use crate::roster::IdleWait;

@@ -10,11 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use super::{CapacityWaits, RunTicket, Task};
+use crate::backend::{FinishedRun, RunEnd, Settled, StatsCounters, panic_message};
 use crate::middleware::{Admission, DropReason, Layers, QueueState, Start};
-use crate::{
-    CancellationToken, ErrorKind, FinishedRun, Job, JobContext, JobError, JobResult, RunEnd,
-    Settled, StatsCounters, panic_message,
-};
+use crate::{CancellationToken, ErrorKind, Job, JobContext, JobError, JobResult};
 
 /// What the [`JobDriver`] needs from a backend: its clock, its queues and its wake-ups.
 ///

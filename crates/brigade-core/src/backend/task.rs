@@ -1,4 +1,5 @@
-use crate::{Attempts, CancellationToken, Completer, JobError, JobId, JobResult};
+use crate::backend::Completer;
+use crate::{Attempts, CancellationToken, JobError, JobId, JobResult};
 
 /// Where a job's result goes: its handle, or nowhere (`execute`). The detached variant
 /// carries only the id, so a job run without a handle allocates nothing of its own.
