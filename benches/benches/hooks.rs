@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use brigade_benches::{BenchJob, Work};
 use brigade_core::JobId;
-use brigade_core::middleware::{Layers, Middleware, QueueState, RunOutcome, RunReport};
+use brigade_core::hooks::{Layers, Middleware, QueueState, RunOutcome, RunReport};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// A layer that keeps every default: the price of the call itself.

@@ -1,7 +1,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use brigade_core::middleware::Middleware;
+use brigade_core::hooks::Middleware;
 use brigade_middleware::{Backpressure, Overflow, Rate, RateLimit, Retry};
 
 use crate::BenchJob;

@@ -3,7 +3,7 @@
 //!
 //! This crate has no threads and no runtime; the backends (`brigade-thread`,
 //! `brigade-tokio`) run jobs, and the policies of `brigade-middleware` decide through
-//! [`middleware::Middleware`]. A job written against this crate runs on either backend.
+//! [`hooks::Middleware`]. A job written against this crate runs on either backend.
 //!
 //! ```
 //! use brigade_core::{CancellationToken, Job, JobContext, JobHandle, JobId};
@@ -38,11 +38,11 @@ mod context;
 mod errgroup_state;
 mod executor;
 mod handle;
+pub mod hooks;
 mod instant_after;
 mod job;
 mod job_error;
 mod map_error;
-pub mod middleware;
 mod run_result;
 mod shutdown;
 mod sizing;

@@ -1,7 +1,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Instant, SystemTime};
 
-use crate::middleware::{AfterRunDecision, DeadLetter, Layers, RunOutcome, RunReport};
+use crate::hooks::{AfterRun, DeadLetter, Layers, RunOutcome, RunReport};
 use crate::{JobError, JobId, JobResult};
 
 /// What one run of a job returned, as a backend caught it: its result or its panic.
@@ -35,8 +35,8 @@ impl<T, E> RunEnd<T, E> {
         matches!(self, RunEnd::Returned(Ok(_)))
     }
 
-    /// The run's terminal result when no layer has a say: what [`settle`] gives with no
-    /// layers, by the same rules, without the clock readings a [`FinishedRun`] needs. A
+    /// The run's terminal result when no layer has a say: what the driver's settling of a
+    /// run gives with no layers, by the same rules, without its clock readings. A
     /// backend's path for pools without middleware uses this. `attempt` is this run's
     /// number (1 for the first).
     ///
@@ -117,20 +117,12 @@ impl Attempts {
 /// What a backend does with a job after a run, decided once for every backend by
 /// [`settle`].
 ///
-/// # Examples
-///
-/// ```
-/// use brigade_core::backend::Settled;
-///
-/// let settled: Settled<(), u8, String> = Settled::Finished(Ok(3));
-/// assert!(matches!(settled, Settled::Finished(Ok(3))));
-/// ```
 #[derive(Debug)]
 #[must_use]
-pub enum Settled<J, T, E> {
+pub(crate) enum Settled<J, T, E> {
     /// The job reached its terminal state: complete its handle with this result and count
     /// it (`Ok` as completed, `Err` by [`JobError::kind`]). The job itself was dropped
-    /// (see [`FinishedRun::settle_with`]) or taken by a dead-letter sink.
+    /// (through `drop_job`) or taken by a dead-letter sink.
     Finished(JobResult<T, E>),
     /// Run the job again, not before `at`; count a retry. It waits in a delay queue,
     /// never on a worker.
@@ -146,37 +138,20 @@ pub enum Settled<J, T, E> {
 
 /// Everything a backend knows about a run that just ended.
 ///
-/// # Examples
-///
-/// ```
-/// use std::time::Instant;
-/// use brigade_core::{Attempts, JobId};
-/// use brigade_core::backend::{FinishedRun, RunEnd};
-///
-/// let run = FinishedRun {
-///     id: JobId::new(1),
-///     end: RunEnd::<u8, String>::Returned(Ok(1)),
-///     attempts: Attempts::default(),
-///     started: Instant::now(),
-///     cancelled: false,
-///     past_deadline: false,
-/// };
-/// assert_eq!(run.attempts.next(), 1);
-/// ```
 #[derive(Debug)]
-pub struct FinishedRun<T, E> {
+pub(crate) struct FinishedRun<T, E> {
     /// The job's id.
-    pub id: JobId,
+    pub(crate) id: JobId,
     /// What the run returned.
-    pub end: RunEnd<T, E>,
+    pub(crate) end: RunEnd<T, E>,
     /// The job's attempts before this run.
-    pub attempts: Attempts,
+    pub(crate) attempts: Attempts,
     /// When the run started.
-    pub started: Instant,
+    pub(crate) started: Instant,
     /// Whether the job's token was cancelled when the run ended.
-    pub cancelled: bool,
+    pub(crate) cancelled: bool,
     /// Whether the run's deadline had passed (the backend cancelled the token for it).
-    pub past_deadline: bool,
+    pub(crate) past_deadline: bool,
 }
 
 /// Turns a finished run and the layers' decision into what the backend does next: the one
@@ -198,83 +173,13 @@ pub struct FinishedRun<T, E> {
 ///   the panic is caught and the job ends with its own outcome, so a policy bug can never
 ///   make a job vanish from the books.
 ///
-/// `now` is the backend's clock reading at the end of the run.
+/// `now` is the backend's clock reading at the end of the run. What the backend no longer
+/// needs is handed back to it to drop instead of being dropped here: `drop_job` gets the
+/// job once it has ended and no dead-letter sink took it, `drop_end` what the run returned
+/// when the job goes on to a retry. A backend that contains panics in `Drop`
+/// implementations passes its own containment; each is called at most once.
 ///
-/// # Examples
-///
-/// ```
-/// use std::time::Instant;
-/// use brigade_core::middleware::Layers;
-/// use brigade_core::{Attempts, JobId};
-/// use brigade_core::backend::{FinishedRun, RunEnd, Settled, settle};
-///
-/// let layers = Layers::<&str, String>::new();
-/// let run = FinishedRun {
-///     id: JobId::new(1),
-///     end: RunEnd::<u8, String>::Returned(Err("disk full".into())),
-///     attempts: Attempts::default(),
-///     started: Instant::now(),
-///     cancelled: false,
-///     past_deadline: false,
-/// };
-/// match settle(&layers, "write report", run, Instant::now()) {
-///     Settled::Finished(Err(error)) => {
-///         assert_eq!(error.into_error().as_deref(), Some("disk full"));
-///     }
-///     other => panic!("unexpected {other:?}"),
-/// }
-/// ```
-pub fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
-    layers: &Layers<J, E>,
-    job: J,
-    run: FinishedRun<T, E>,
-    now: Instant,
-) -> Settled<J, T, E> {
-    run.settle_with(layers, job, now, drop, drop)
-}
-
-impl<T, E: std::fmt::Display + 'static> FinishedRun<T, E> {
-    /// As [`settle`], but what the backend no longer needs is handed back to it to drop
-    /// instead of being dropped here: `drop_job` gets the job once it has ended and no
-    /// dead-letter sink took it, `drop_end` what the run returned when the job goes on to a
-    /// retry. A backend that contains panics in `Drop` implementations passes its own
-    /// containment; each is called at most once.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use brigade_core::middleware::Layers;
-    /// use brigade_core::{Attempts, JobId};
-    /// use brigade_core::backend::{FinishedRun, RunEnd, Settled};
-    ///
-    /// let layers = Layers::<&str, String>::new();
-    /// let run = FinishedRun {
-    ///     id: JobId::new(1),
-    ///     end: RunEnd::<u8, String>::Returned(Ok(3)),
-    ///     attempts: Attempts::default(),
-    ///     started: Instant::now(),
-    ///     cancelled: false,
-    ///     past_deadline: false,
-    /// };
-    /// let mut ended = None;
-    /// let settled = run.settle_with(&layers, "count", Instant::now(), |job| ended = Some(job), drop);
-    /// assert!(matches!(settled, Settled::Finished(Ok(3))));
-    /// assert_eq!(ended, Some("count"));
-    /// ```
-    pub fn settle_with<J: 'static>(
-        self,
-        layers: &Layers<J, E>,
-        job: J,
-        now: Instant,
-        drop_job: impl FnOnce(J),
-        drop_end: impl FnOnce(RunEnd<T, E>),
-    ) -> Settled<J, T, E> {
-        settle_run(layers, job, self, now, drop_job, drop_end)
-    }
-}
-
-fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
+pub(crate) fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
     layers: &Layers<J, E>,
     job: J,
     run: FinishedRun<T, E>,
@@ -292,7 +197,7 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
     } = run;
     let attempt = attempts.next();
     let decision = if layers.is_empty() {
-        AfterRunDecision::Done
+        (AfterRun::Done, None)
     } else {
         let outcome = match &end {
             RunEnd::Returned(Ok(_)) => RunOutcome::Succeeded,
@@ -311,7 +216,7 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
         // A panicking policy must not take the job with it: the run ended, so the job ends
         // with its own outcome, counted like any other (the panic hook reports the bug).
         catch_unwind(AssertUnwindSafe(|| layers.after_run(&job, &report, now)))
-            .unwrap_or(AfterRunDecision::Done)
+            .unwrap_or((AfterRun::Done, None))
     };
     let after = Attempts {
         ran: attempt,
@@ -322,7 +227,7 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
         },
     };
     match decision {
-        AfterRunDecision::RetryAt(at) => {
+        (AfterRun::RetryAt(at), _) => {
             drop_end(end);
             Settled::Retry {
                 job,
@@ -330,7 +235,7 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
                 at,
             }
         }
-        AfterRunDecision::DeadLetter(index) if !end.is_success() => {
+        (AfterRun::DeadLetter, Some(index)) if !end.is_success() => {
             let error = match &end {
                 RunEnd::Returned(Err(error)) => error.to_string(),
                 RunEnd::Panicked(message) => message.clone(),
@@ -360,7 +265,7 @@ fn settle_run<J: 'static, T, E: std::fmt::Display + 'static>(
             };
             Settled::Finished(terminal(end, attempt, cancelled, past_deadline, taken))
         }
-        AfterRunDecision::Done | AfterRunDecision::DeadLetter(_) => {
+        _ => {
             drop_job(job);
             Settled::Finished(terminal(end, attempt, cancelled, past_deadline, false))
         }
@@ -398,7 +303,7 @@ mod tests {
 
     use super::*;
     use crate::ErrorKind;
-    use crate::middleware::{AfterRun, Middleware};
+    use crate::hooks::{AfterRun, Middleware};
 
     fn run(end: RunEnd<u8, String>, attempts: Attempts) -> FinishedRun<u8, String> {
         FinishedRun {
@@ -440,7 +345,7 @@ mod tests {
         let now = Instant::now();
         let end = RunEnd::Returned(Err("flaky".into()));
         let Settled::Retry { job, attempts, at } =
-            settle(&layers, 7, run(end, Attempts::default()), now)
+            settle(&layers, 7, run(end, Attempts::default()), now, drop, drop)
         else {
             panic!("expected a retry");
         };
@@ -448,7 +353,9 @@ mod tests {
         assert!(at > now);
         assert!(attempts.first_failure().is_some());
         let end = RunEnd::Returned(Err("flaky".into()));
-        let Settled::Finished(Err(error)) = settle(&layers, job, run(end, attempts), now) else {
+        let Settled::Finished(Err(error)) =
+            settle(&layers, job, run(end, attempts), now, drop, drop)
+        else {
             panic!("the second failure ends the job");
         };
         assert_eq!((error.kind(), error.attempts()), (ErrorKind::Failed, 2));
@@ -459,9 +366,14 @@ mod tests {
         let sink = Arc::new(Sink::default());
         let layers = Layers::new().with(Arc::clone(&sink));
         let end = RunEnd::Returned(Err("bad input".into()));
-        let Settled::Finished(Err(error)) =
-            settle(&layers, 9, run(end, Attempts::default()), Instant::now())
-        else {
+        let Settled::Finished(Err(error)) = settle(
+            &layers,
+            9,
+            run(end, Attempts::default()),
+            Instant::now(),
+            drop,
+            drop,
+        ) else {
             panic!("expected a terminal state");
         };
         assert!(error.is_dead_lettered());
@@ -478,9 +390,10 @@ mod tests {
         let layers = Layers::new().with(RetryOnce);
         let mut dropped_end = None;
         let end = RunEnd::Returned(Err("flaky".into()));
-        let settled = run(end, Attempts::default()).settle_with(
+        let settled = settle(
             &layers,
             7,
+            run(end, Attempts::default()),
             Instant::now(),
             |_| panic!("a retried job is kept"),
             |end| dropped_end = Some(end),
@@ -491,9 +404,10 @@ mod tests {
         assert!(matches!(dropped_end, Some(RunEnd::Returned(Err(ref e))) if e == "flaky"));
         let mut dropped_job = None;
         let end = RunEnd::Returned(Err("flaky".into()));
-        let settled = run(end, attempts).settle_with(
+        let settled = settle(
             &layers,
             job,
+            run(end, attempts),
             Instant::now(),
             |job| dropped_job = Some(job),
             |_| panic!("the run's end is the job's result"),
@@ -515,9 +429,10 @@ mod tests {
         let layers = Layers::new().with(Refusing);
         let mut dropped_job = None;
         let end = RunEnd::Panicked("boom".into());
-        let settled = run(end, Attempts::default()).settle_with(
+        let settled = settle(
             &layers,
             5,
+            run(end, Attempts::default()),
             Instant::now(),
             |job| dropped_job = Some(job),
             |_| panic!("no retry"),
@@ -544,7 +459,8 @@ mod tests {
                 let mut finished = run(end, Attempts::default());
                 finished.cancelled = cancelled;
                 finished.past_deadline = past_deadline;
-                let Settled::Finished(settled) = settle(&layers, 1, finished, Instant::now())
+                let Settled::Finished(settled) =
+                    settle(&layers, 1, finished, Instant::now(), drop, drop)
                 else {
                     panic!("no layers, no retry");
                 };
@@ -564,20 +480,24 @@ mod tests {
         let mut timed_out = run(RunEnd::Returned(Err("slow".into())), Attempts::default());
         timed_out.past_deadline = true;
         timed_out.cancelled = true;
-        let Settled::Finished(Err(error)) = settle(&layers, 1, timed_out, Instant::now()) else {
+        let Settled::Finished(Err(error)) =
+            settle(&layers, 1, timed_out, Instant::now(), drop, drop)
+        else {
             panic!("expected a terminal state");
         };
         assert!(error.is_timeout());
         let mut cancelled = run(RunEnd::Returned(Err("stop".into())), Attempts::default());
         cancelled.cancelled = true;
-        let Settled::Finished(Err(error)) = settle(&layers, 1, cancelled, Instant::now()) else {
+        let Settled::Finished(Err(error)) =
+            settle(&layers, 1, cancelled, Instant::now(), drop, drop)
+        else {
             panic!("expected a terminal state");
         };
         assert!(error.is_cancelled());
         let mut late_success = run(RunEnd::Returned(Ok(4)), Attempts::default());
         late_success.cancelled = true;
         assert!(matches!(
-            settle(&layers, 1, late_success, Instant::now()),
+            settle(&layers, 1, late_success, Instant::now(), drop, drop),
             Settled::Finished(Ok(4))
         ));
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use brigade_core::JobId;
 use brigade_core::backend::RunEnd;
 use brigade_core::backend::{Backend, Done, JobDriver, Task};
-use brigade_core::middleware::{DropReason, Layers, Middleware, Start};
+use brigade_core::hooks::{DropReason, Layers, Middleware, Start};
 
 /// One unit of capacity: a start takes it, a release gives it back.
 struct OneUnit {

@@ -28,7 +28,7 @@
 //! # Ok::<(), brigade_core::ConfigError>(())
 //! ```
 //!
-//! Each policy is a [`Middleware`](brigade_core::middleware::Middleware): the backend
+//! Each policy is a [`Middleware`](brigade_core::hooks::Middleware): the backend
 //! (`brigade-thread`, `brigade-tokio`) calls it at a job's admission, start and end,
 //! passing the current time, and acts on its decision with its own clock and timers. No
 //! policy owns a thread, sleeps, or needs a runtime, so one implementation serves both
@@ -37,7 +37,7 @@
 //! # Composition order
 //!
 //! Layers compose in the order they are added, by the rules of
-//! [`Layers`](brigade_core::middleware::Layers):
+//! [`Layers`](brigade_core::hooks::Layers):
 //!
 //! 1. **[`Backpressure`] first.** Admission stops at the first layer that does not accept;
 //!    a drop policy placed after a rejecting layer would never see those jobs, and one

@@ -123,7 +123,7 @@ fn weighted_units_never_exceed_the_limit_and_heavy_jobs_are_refused() {
 #[cfg(all(feature = "timeout", feature = "retry"))]
 #[test]
 fn a_timed_out_run_is_retried_then_ends_timed_out() {
-    use brigade_core::middleware::RunOutcome;
+    use brigade_core::hooks::RunOutcome;
     use brigade_middleware::{Backoff, Retry, Timeout};
 
     let pool: Pool = BoxPool::builder()
@@ -162,7 +162,7 @@ fn a_timed_out_run_is_retried_then_ends_timed_out() {
 #[cfg(feature = "drop")]
 mod backpressure {
     use super::*;
-    use brigade_core::middleware::DropReason;
+    use brigade_core::hooks::DropReason;
     use brigade_middleware::{Backpressure, Overflow};
 
     /// One worker held on a gate and a queue of 2: every later submit meets a full queue.

@@ -141,7 +141,7 @@ async fn weighted_units_never_exceed_the_limit_on_tokio() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_run_is_retried_then_ends_timed_out_on_tokio() {
     use brigade_core::ErrorKind;
-    use brigade_core::middleware::RunOutcome;
+    use brigade_core::hooks::RunOutcome;
     use brigade_middleware::{Backoff, Retry, Timeout};
 
     let pool = TokioPool::<BoxAsyncJob<(), String>>::builder()

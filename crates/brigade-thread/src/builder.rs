@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use brigade_core::backend::JobDriver;
 use brigade_core::backend::WorkerRange;
-use brigade_core::middleware::{Layers, Middleware};
+use brigade_core::hooks::{Layers, Middleware};
 use brigade_core::{ConfigError, Job};
 
 use crate::hooks::Hooks;
@@ -271,12 +271,12 @@ impl<J: Job> Builder<J> {
     }
 
     /// Adds a middleware after those already added (see
-    /// [`Layers`](brigade_core::middleware::Layers) for how they compose).
+    /// [`Layers`](brigade_core::hooks::Layers) for how they compose).
     ///
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::middleware::{Admission, Middleware, QueueState};
+    /// use brigade_core::hooks::{Admission, Middleware, QueueState};
     /// use brigade_core::{BoxJob, Rejection};
     ///
     /// struct RejectAll;
@@ -303,7 +303,7 @@ impl<J: Job> Builder<J> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use brigade_core::middleware::Middleware;
+    /// use brigade_core::hooks::Middleware;
     /// use brigade_core::BoxJob;
     ///
     /// struct Nothing;
@@ -326,7 +326,7 @@ impl<J: Job> Builder<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::middleware::{Layers, Middleware};
+    /// use brigade_core::hooks::{Layers, Middleware};
     /// use brigade_core::BoxJob;
     ///
     /// struct Nothing;

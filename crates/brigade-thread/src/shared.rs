@@ -146,7 +146,7 @@ impl<J: Job> Shared<J> {
 mod metrics_tests {
     use std::time::{Duration, Instant};
 
-    use brigade_core::middleware::{Middleware, Start};
+    use brigade_core::hooks::{Middleware, Start};
     use brigade_core::{CancellationToken, Job, JobContext};
     use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use brigade_core::backend::Done;
-use brigade_core::middleware::{Admission, DropReason, QueueState};
+use brigade_core::hooks::{Admission, DropReason, QueueState};
 use brigade_core::{Job, JobHandle, Rejection};
 
 pub(crate) use crate::ready_queue::Wait;

@@ -49,7 +49,7 @@ impl<J: Job> Enrolled<'_, J> {
         }
     }
 
-    /// The worker is done with jobs for now (it waits for work, or it ends).
+    /// The worker is done with jobs for now (it blocks waiting for work, or it ends).
     #[inline]
     fn no_job(&mut self) {
         #[cfg(feature = "metrics")]
@@ -59,7 +59,6 @@ impl<J: Job> Enrolled<'_, J> {
     }
 
     fn begin_wait(&mut self) {
-        self.no_job();
         if !self.idle {
             self.shared.roster.begin_wait();
             self.idle = true;
@@ -185,6 +184,8 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
         }
         backoff.snooze();
     }
+    // Nothing came while it spun: it blocks, and stops counting as busy.
+    worker.no_job();
     // A pool without hooks has no re-entry queue: wait on one that never delivers.
     let never = never();
     let reentry: &Receiver<Task<J>> = shared

@@ -1,7 +1,7 @@
 //! The conformance kit of `brigade-core`, run against the thread backend.
 
 use brigade_core::ConfigError;
-use brigade_core::middleware::Layers;
+use brigade_core::hooks::Layers;
 use brigade_core::testkit::{Backend, KitConfig, KitJob};
 use brigade_thread::ThreadPool;
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{
+use brigade_core::hooks::{
     Admission, AfterRun, DeadLetter, DropReason, Middleware, QueueState, RunReport, Start,
 };
 use brigade_core::{BoxJob, CancellationToken, ErrorKind, Job, JobContext, Rejection, SubmitError};

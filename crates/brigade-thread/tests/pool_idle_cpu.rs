@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use brigade_core::middleware::Middleware;
+use brigade_core::hooks::Middleware;
 use brigade_core::{BoxJob, JobContext};
 use brigade_thread::BoxPool;
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{AfterRun, Middleware, QueueState, RunReport};
+use brigade_core::hooks::{AfterRun, Middleware, QueueState, RunReport};
 use brigade_core::{BoxJob, CancellationToken, JobContext, TrySubmitError};
 use brigade_thread::BoxPool;
 use common::{Job, eventually, returns, waits_for};
@@ -95,9 +95,9 @@ impl Middleware<Job, String> for RetryAfter {
 struct SeesQueue(std::sync::Arc<std::sync::Mutex<Vec<usize>>>);
 
 impl Middleware<Job, String> for SeesQueue {
-    fn admit(&self, _: &Job, queue: QueueState) -> brigade_core::middleware::Admission {
+    fn admit(&self, _: &Job, queue: QueueState) -> brigade_core::hooks::Admission {
         self.0.lock().unwrap().push(queue.len);
-        brigade_core::middleware::Admission::Accept
+        brigade_core::hooks::Admission::Accept
     }
 }
 

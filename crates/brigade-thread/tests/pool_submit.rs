@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use brigade_core::middleware::{Admission, Middleware, QueueState};
+use brigade_core::hooks::{Admission, Middleware, QueueState};
 use brigade_core::{
     BoxJob, CancellationToken, ErrorKind, JobContext, MapError, Rejection, SubmitError,
     SubmitTimeoutError, TrySubmitError,

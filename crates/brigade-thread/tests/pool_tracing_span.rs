@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{AfterRun, Middleware, RunReport};
+use brigade_core::hooks::{AfterRun, Middleware, RunReport};
 use brigade_core::testkit::{TraceRecorder, expected_retry_trace};
 use brigade_core::{BoxJob, JobContext};
 use brigade_thread::BoxPool;

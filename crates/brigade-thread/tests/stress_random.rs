@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{AfterRun, Middleware, RunReport};
+use brigade_core::hooks::{AfterRun, Middleware, RunReport};
 use brigade_core::testkit::Tally;
 use brigade_core::{BoxJob, ErrorKind, JobContext, JobHandle, SubmitError, TrySubmitError};
 use brigade_thread::BoxPool;

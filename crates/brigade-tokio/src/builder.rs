@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_core::backend::WorkerRange;
-use brigade_core::middleware::{Layers, Middleware};
+use brigade_core::hooks::{Layers, Middleware};
 use brigade_core::{AsyncJob, ConfigError};
 use tokio::runtime::{Handle, Runtime};
 
@@ -163,7 +163,7 @@ impl<J: AsyncJob> Builder<J> {
     ///
     /// ```
     /// use brigade_core::BoxAsyncJob;
-    /// use brigade_core::middleware::Middleware;
+    /// use brigade_core::hooks::Middleware;
     ///
     /// struct Audit;
     /// impl<J, E> Middleware<J, E> for Audit {}
@@ -183,7 +183,7 @@ impl<J: AsyncJob> Builder<J> {
     /// ```
     /// use std::sync::Arc;
     /// use brigade_core::BoxAsyncJob;
-    /// use brigade_core::middleware::Middleware;
+    /// use brigade_core::hooks::Middleware;
     ///
     /// struct Audit;
     /// impl<J, E> Middleware<J, E> for Audit {}
@@ -203,7 +203,7 @@ impl<J: AsyncJob> Builder<J> {
     ///
     /// ```
     /// use brigade_core::BoxAsyncJob;
-    /// use brigade_core::middleware::Layers;
+    /// use brigade_core::hooks::Layers;
     ///
     /// let builder = brigade_tokio::TokioPool::<BoxAsyncJob<(), String>>::builder().layers(Layers::new());
     /// # let _ = builder;

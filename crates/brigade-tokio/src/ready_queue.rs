@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use brigade_core::AsyncJob;
-use brigade_core::middleware::QueueState;
+use brigade_core::hooks::QueueState;
 
 use crate::shared::Task;
 

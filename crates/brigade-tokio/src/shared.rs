@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use brigade_core::backend::Gauges;
 use brigade_core::backend::{Backend, Done, JobDriver};
-use brigade_core::middleware::{Admission, DropReason, Layers};
+use brigade_core::hooks::{Admission, DropReason, Layers};
 use brigade_core::{AsyncJob, ConfigError, JobHandle, JobId, Rejection, Stats};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -559,7 +559,7 @@ impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
 mod metrics_tests {
     use std::time::{Duration, Instant};
 
-    use brigade_core::middleware::{Middleware, Start};
+    use brigade_core::hooks::{Middleware, Start};
     use brigade_core::{AsyncJob, CancellationToken, JobContext};
     use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 

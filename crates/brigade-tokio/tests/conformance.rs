@@ -1,7 +1,7 @@
 //! The conformance kit of brigade-core, run against the tokio backend through its blocking
 //! `Executor` methods.
 
-use brigade_core::middleware::Layers;
+use brigade_core::hooks::Layers;
 use brigade_core::testkit::{Backend, KitConfig, KitJob};
 use brigade_core::{AsyncJob, ConfigError, JobContext};
 use brigade_tokio::TokioPool;

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{
+use brigade_core::hooks::{
     Admission, AfterRun, DropReason, Middleware, QueueState, RunOutcome, RunReport,
 };
 use brigade_core::{BoxAsyncJob, ErrorKind, JobContext};

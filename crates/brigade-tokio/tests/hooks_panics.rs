@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use brigade_core::middleware::{AfterRun, Middleware, RunReport, Start};
+use brigade_core::hooks::{AfterRun, Middleware, RunReport, Start};
 use brigade_core::{BoxAsyncJob, ErrorKind, JobContext};
 use brigade_tokio::TokioPool;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{AfterRun, Middleware, RunOutcome, RunReport, Start};
+use brigade_core::hooks::{AfterRun, Middleware, RunOutcome, RunReport, Start};
 use brigade_core::{BoxAsyncJob, ErrorKind, JobContext};
 use brigade_tokio::TokioPool;
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{AfterRun, Middleware, RunOutcome, RunReport};
+use brigade_core::hooks::{AfterRun, Middleware, RunOutcome, RunReport};
 use brigade_core::{BoxAsyncJob, JobContext};
 use brigade_tokio::TokioPool;
 use tokio::runtime::Handle;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{AfterRun, Middleware, RunOutcome, RunReport};
+use brigade_core::hooks::{AfterRun, Middleware, RunOutcome, RunReport};
 use brigade_core::testkit::{TraceRecorder, expected_retry_trace};
 use brigade_core::{BoxAsyncJob, JobContext};
 use brigade_tokio::TokioPool;

@@ -65,9 +65,9 @@ pub use brigade_core::{
     async_trait, available_cores, job_fn,
 };
 
-/// The hooks through which backends drive middleware (`brigade_core::middleware`).
+/// The hooks through which backends drive middleware (`brigade_core::hooks`).
 #[doc(inline)]
-pub use brigade_core::middleware as hooks;
+pub use brigade_core::hooks;
 
 #[cfg(feature = "thread")]
 #[cfg_attr(docsrs, doc(cfg(feature = "thread")))]

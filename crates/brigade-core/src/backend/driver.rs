@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use super::{CapacityWaits, RunTicket, Task};
-use crate::backend::{FinishedRun, RunEnd, Settled, StatsCounters, panic_message};
-use crate::middleware::{Admission, DropReason, Layers, QueueState, Start};
+use crate::backend::{RunEnd, StatsCounters, panic_message};
+use crate::hooks::{Admission, DropReason, Layers, QueueState, Start};
+use crate::run_result::{FinishedRun, Settled, settle};
 use crate::{CancellationToken, ErrorKind, Job, JobContext, JobError, JobResult};
 
 /// What the [`JobDriver`] needs from a backend: its clock, its queues and its wake-ups.
@@ -299,7 +300,7 @@ where
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::middleware::{Admission, QueueState};
+    /// use brigade_core::hooks::{Admission, QueueState};
     ///
     /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
     /// let queue = QueueState { len: 0, capacity: 1 };
@@ -334,7 +335,7 @@ where
     /// #     fn offer_parked_later(&self) {}
     /// #     fn job_ended(&self) {}
     /// # }
-    /// use brigade_core::middleware::DropReason;
+    /// use brigade_core::hooks::DropReason;
     /// use brigade_core::{CancellationToken, JobHandle, JobId};
     ///
     /// let driver = JobDriver::<&str, (), String>::new("p".into(), Default::default());
@@ -581,7 +582,7 @@ where
         };
         // The after-run hooks and a dead-letter sink run in there, which contains their
         // panics: the job then ends with its own outcome.
-        match run.settle_with(&self.layers, job, now, drop_quietly, drop_quietly) {
+        match settle(&self.layers, job, run, now, drop_quietly, drop_quietly) {
             Settled::Finished(result) => {
                 if result.as_ref().is_err_and(JobError::is_dead_lettered) {
                     tracing::debug!(pool = %self.name, id = id.get(), attempt, "dead-lettered a job");

@@ -24,7 +24,7 @@ use std::time::Duration;
 use ::metrics::{Counter, Gauge, Histogram, Unit};
 
 use crate::ErrorKind;
-use crate::middleware::DropReason;
+use crate::hooks::DropReason;
 
 /// The handles of one pool's series, bound to the recorder current when it was made (the
 /// global one, or the one a [`with_local_recorder`](::metrics::with_local_recorder) scope

@@ -29,11 +29,11 @@ pub use driver::{Backend, JobDriver, Run, drop_quietly};
 pub use task::{Done, Task};
 
 // The vocabulary only a backend speaks: how a handle is completed, the counters and gauges
-// behind `Stats`, the worker range both builders check, what `ErrGroup`s share, and how a
-// run's end becomes a terminal state.
+// behind `Stats`, the worker range both builders check, what `ErrGroup`s share, and what a
+// run returned.
 pub use crate::errgroup_state::ErrGroupState;
 pub use crate::handle::Completer;
 pub use crate::job_error::panic_message;
-pub use crate::run_result::{FinishedRun, RunEnd, Settled, settle};
+pub use crate::run_result::RunEnd;
 pub use crate::stats::{Gauges, StatsCounters};
 pub use crate::worker_range::WorkerRange;

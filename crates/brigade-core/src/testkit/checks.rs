@@ -13,7 +13,7 @@ use super::layers::{
     DeadLetterList, DeadlineAfter, DelayFirstStarts, FullQueuePolicy, RetryEvery, Units, WhenFull,
 };
 use super::{Backend, Behaviour, Gate, KitConfig, KitJob, Probe, Tally};
-use crate::middleware::{DropReason, Layers, Middleware};
+use crate::hooks::{DropReason, Layers, Middleware};
 use crate::{
     ConfigError, ErrorKind, Executor, JobHandle, JobResult, Stats, SubmitError, SubmitTimeoutError,
     TrySubmitError,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Rejection;
-use crate::middleware::{
+use crate::hooks::{
     Admission, AfterRun, DeadLetter, DropReason, Middleware, QueueState, RunOutcome, RunReport,
     Start,
 };

@@ -31,7 +31,7 @@ pub use trace::{TraceRecord, TraceRecorder, expected_retry_trace};
 
 use std::time::Duration;
 
-use crate::middleware::Layers;
+use crate::hooks::Layers;
 use crate::{ConfigError, Executor};
 
 /// The pool settings a check asks for.

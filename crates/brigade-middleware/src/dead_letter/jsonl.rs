@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use brigade_core::JobId;
-use brigade_core::middleware::DeadLetter;
+use brigade_core::hooks::DeadLetter;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +40,7 @@ use super::sink::{DeadLetterSink, SinkError};
 /// ```
 /// use std::time::SystemTime;
 /// use brigade_core::JobId;
-/// use brigade_core::middleware::DeadLetter;
+/// use brigade_core::hooks::DeadLetter;
 /// use brigade_middleware::{DeadLetterSink, JsonlSink};
 ///
 /// let path = std::env::temp_dir().join(format!("brigade-doc-{}.jsonl", std::process::id()));
@@ -81,7 +81,7 @@ struct FileState {
 ///
 /// ```
 /// # use std::time::SystemTime;
-/// # use brigade_core::{JobId, middleware::DeadLetter};
+/// # use brigade_core::{JobId, hooks::DeadLetter};
 /// # let now = SystemTime::now();
 /// let stored = brigade_middleware::StoredLetter {
 ///     seq: 1,

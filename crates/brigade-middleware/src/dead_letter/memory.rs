@@ -3,7 +3,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use brigade_core::middleware::DeadLetter;
+use brigade_core::hooks::DeadLetter;
 use brigade_core::{ConfigError, Executor, SubmitError};
 
 use super::replay_report::ReplayReport;
@@ -22,7 +22,7 @@ use super::sink::{DeadLetterSink, SinkError};
 /// ```
 /// use std::time::SystemTime;
 /// use brigade_core::JobId;
-/// use brigade_core::middleware::DeadLetter;
+/// use brigade_core::hooks::DeadLetter;
 /// use brigade_middleware::{DeadLetterSink, MemorySink};
 ///
 /// let sink = MemorySink::new(1)?;

@@ -4,7 +4,7 @@ use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::{Instant, SystemTime};
 
 use brigade_core::JobId;
-use brigade_core::middleware::{AfterRun, DeadLetter, Middleware, RunOutcome, RunReport};
+use brigade_core::hooks::{AfterRun, DeadLetter, Middleware, RunOutcome, RunReport};
 
 use super::sink::DeadLetterSink;
 
@@ -29,7 +29,7 @@ type Label<J> = dyn Fn(&J) -> String + Send + Sync;
 /// ```
 /// use std::time::{Instant, SystemTime};
 /// use brigade_core::JobId;
-/// use brigade_core::middleware::{DeadLetter, Middleware};
+/// use brigade_core::hooks::{DeadLetter, Middleware};
 /// use brigade_middleware::{DeadLetterQueue, MemorySink};
 ///
 /// let sink = MemorySink::new(100)?;
@@ -314,7 +314,7 @@ mod tests {
     #[test]
     fn retry_then_dead_letter_compose_in_order() {
         use crate::{Backoff, Retry};
-        use brigade_core::middleware::{AfterRunDecision, Layers};
+        use brigade_core::hooks::{AfterRun, Layers};
         use std::time::Duration;
 
         let sink = MemorySink::new(4).unwrap();
@@ -338,15 +338,15 @@ mod tests {
         };
         assert_eq!(
             layers.after_run(&1, &run(1), now),
-            AfterRunDecision::RetryAt(now + Duration::from_millis(100))
+            (AfterRun::RetryAt(now + Duration::from_millis(100)), Some(0))
         );
         assert_eq!(
             layers.after_run(&1, &run(2), now),
-            AfterRunDecision::RetryAt(now + Duration::from_millis(200))
+            (AfterRun::RetryAt(now + Duration::from_millis(200)), Some(0))
         );
         assert_eq!(
             layers.after_run(&1, &run(3), now),
-            AfterRunDecision::DeadLetter(1)
+            (AfterRun::DeadLetter, Some(1))
         );
         assert!(layers.dead_letter(1, letter(1)).is_ok());
         assert_eq!(sink.len(), 1);

@@ -1,6 +1,6 @@
 use std::io;
 
-use brigade_core::middleware::DeadLetter;
+use brigade_core::hooks::DeadLetter;
 use brigade_core::{Executor, SubmitError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

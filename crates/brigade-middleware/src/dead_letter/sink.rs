@@ -2,7 +2,7 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use brigade_core::middleware::DeadLetter;
+use brigade_core::hooks::DeadLetter;
 
 /// Where dead letters go: a store that takes a letter or gives it back.
 ///
@@ -18,7 +18,7 @@ use brigade_core::middleware::DeadLetter;
 /// ```
 /// use std::sync::mpsc;
 /// use std::sync::Mutex;
-/// use brigade_core::middleware::DeadLetter;
+/// use brigade_core::hooks::DeadLetter;
 /// use brigade_middleware::{DeadLetterSink, SinkError};
 ///
 /// struct ChannelSink(Mutex<mpsc::Sender<DeadLetter<String>>>);
@@ -49,7 +49,7 @@ pub trait DeadLetterSink<J>: Send + Sync + 'static {
 /// ```
 /// use std::time::SystemTime;
 /// use brigade_core::JobId;
-/// use brigade_core::middleware::DeadLetter;
+/// use brigade_core::hooks::DeadLetter;
 /// use brigade_middleware::SinkError;
 ///
 /// let now = SystemTime::now();
@@ -75,7 +75,7 @@ impl<J> SinkError<J> {
     ///
     /// ```
     /// # use std::time::SystemTime;
-    /// # use brigade_core::{JobId, middleware::DeadLetter};
+    /// # use brigade_core::{JobId, hooks::DeadLetter};
     /// # let now = SystemTime::now();
     /// # let letter = DeadLetter { job: 'x', id: JobId::new(1), error: String::new(), attempts: 1, first_failure: now, last_failure: now };
     /// let error = brigade_middleware::SinkError::Io(letter, std::io::Error::other("disk full"));

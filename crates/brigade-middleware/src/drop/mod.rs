@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use brigade_core::Rejection;
-use brigade_core::middleware::{Admission, DropReason, Middleware, QueueState};
+use brigade_core::hooks::{Admission, DropReason, Middleware, QueueState};
 
 /// The choice when a job arrives at a full queue.
 ///
@@ -43,7 +43,7 @@ type OnDrop<J> = dyn Fn(J, DropReason) + Send + Sync;
 /// # Examples
 ///
 /// ```
-/// use brigade_core::middleware::{Admission, DropReason, Middleware, QueueState};
+/// use brigade_core::hooks::{Admission, DropReason, Middleware, QueueState};
 /// use brigade_middleware::{Backpressure, Overflow};
 ///
 /// let policy = Backpressure::new(Overflow::DropNewest)
@@ -145,7 +145,7 @@ impl<J: 'static> Backpressure<J> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::middleware::{Admission, QueueState};
+    /// use brigade_core::hooks::{Admission, QueueState};
     /// use brigade_middleware::{Backpressure, Overflow};
     /// let policy = Backpressure::<()>::new(Overflow::DropOldest);
     /// assert_eq!(policy.decide(QueueState { len: 1, capacity: 2 }), Admission::Accept);
@@ -203,7 +203,7 @@ impl<J> fmt::Debug for Backpressure<J> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brigade_core::middleware::Layers;
+    use brigade_core::hooks::Layers;
     use proptest::prelude::*;
     use std::collections::VecDeque;
     use std::sync::Mutex;

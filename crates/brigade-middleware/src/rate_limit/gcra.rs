@@ -3,7 +3,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use brigade_core::ConfigError;
-use brigade_core::middleware::{Middleware, Start};
+use brigade_core::hooks::{Middleware, Start};
 
 use super::rate::Rate;
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -69,14 +69,14 @@ pub(crate) fn nanos_since(epoch: Instant, now: Instant) -> u64 {
 /// the state is one `AtomicU64` updated by compare-and-swap.
 ///
 /// Add it last among the layers that decide starts (see
-/// [`Layers`](brigade_core::middleware::Layers)): a start it grants is spent even if a later
+/// [`Layers`](brigade_core::hooks::Layers)): a start it grants is spent even if a later
 /// layer defers the job.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use brigade_core::middleware::{Middleware, Start};
+/// use brigade_core::hooks::{Middleware, Start};
 /// use brigade_middleware::{Rate, RateLimit};
 ///
 /// let limit = RateLimit::builder(Rate::per_second(10)).burst(2).build()?;

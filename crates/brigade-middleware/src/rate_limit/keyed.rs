@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use brigade_core::ConfigError;
-use brigade_core::middleware::{Middleware, Start};
+use brigade_core::hooks::{Middleware, Start};
 
 use super::gcra::{GcraParams, nanos_since};
 use super::rate::Rate;
@@ -32,7 +32,7 @@ const MIN_SWEEP_LEN: usize = 64;
 ///
 /// ```
 /// use std::time::Instant;
-/// use brigade_core::middleware::{Middleware, Start};
+/// use brigade_core::hooks::{Middleware, Start};
 /// use brigade_middleware::{KeyedRateLimit, Rate};
 ///
 /// struct Fetch { host: &'static str }

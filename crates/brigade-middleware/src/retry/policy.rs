@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use brigade_core::middleware::{AfterRun, Middleware, RunOutcome, RunReport};
+use brigade_core::hooks::{AfterRun, Middleware, RunOutcome, RunReport};
 use brigade_core::{ConfigError, JobId};
 
 use super::backoff::Backoff;
@@ -32,7 +32,7 @@ type RetryIf<E> = dyn Fn(&RunOutcome<'_, E>) -> bool + Send + Sync;
 /// ```
 /// use std::time::{Duration, Instant};
 /// use brigade_core::JobId;
-/// use brigade_core::middleware::{AfterRun, RunOutcome};
+/// use brigade_core::hooks::{AfterRun, RunOutcome};
 /// use brigade_middleware::{Backoff, Retry};
 ///
 /// let retry = Retry::<String>::builder()
@@ -63,7 +63,7 @@ pub struct Retry<E> {
 /// # Examples
 ///
 /// ```
-/// use brigade_core::middleware::RunOutcome;
+/// use brigade_core::hooks::RunOutcome;
 /// let retry = brigade_middleware::Retry::<std::io::Error>::builder()
 ///     .max_attempts(5)
 ///     .retry_if(|outcome| match outcome {
@@ -162,7 +162,7 @@ impl<E: 'static> Retry<E> {
     /// ```
     /// use std::time::Instant;
     /// use brigade_core::JobId;
-    /// use brigade_core::middleware::{AfterRun, RunOutcome};
+    /// use brigade_core::hooks::{AfterRun, RunOutcome};
     ///
     /// let retry = brigade_middleware::Retry::<String>::builder().build()?;
     /// let outcome = RunOutcome::Panicked("bug");
@@ -245,7 +245,7 @@ impl<E: 'static> RetryBuilder<E> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::middleware::RunOutcome;
+    /// use brigade_core::hooks::RunOutcome;
     /// // Retry everything, panics and timeouts included.
     /// let retry = brigade_middleware::Retry::<String>::builder().retry_if(|_| true).build()?;
     /// # let _ = retry;
@@ -362,7 +362,7 @@ impl<E> fmt::Debug for RetryBuilder<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brigade_core::middleware::{AfterRunDecision, Layers};
+    use brigade_core::hooks::{AfterRun, Layers};
 
     fn report<'a>(
         attempt: u32,
@@ -391,10 +391,10 @@ mod tests {
         for attempt in 1..3 {
             let decision =
                 layers.after_run(&(), &report(attempt, RunOutcome::Failed(&error), now), now);
-            assert!(matches!(decision, AfterRunDecision::RetryAt(at) if at > now));
+            assert!(matches!(decision, (AfterRun::RetryAt(at), Some(0)) if at > now));
         }
         let last = layers.after_run(&(), &report(3, RunOutcome::Failed(&error), now), now);
-        assert_eq!(last, AfterRunDecision::Done);
+        assert_eq!(last, (AfterRun::Done, None));
     }
 
     #[test]

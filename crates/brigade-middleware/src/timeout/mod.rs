@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brigade_core::ConfigError;
-use brigade_core::middleware::Middleware;
+use brigade_core::hooks::Middleware;
 
 type TimeoutFn<J> = dyn Fn(&J) -> Option<Duration> + Send + Sync;
 
 /// A deadline for each run: past it the backend cancels the job's token, and a run that
 /// gives up ends [`TimedOut`](brigade_core::ErrorKind::TimedOut) — an outcome
-/// ([`RunOutcome::TimedOut`](brigade_core::middleware::RunOutcome::TimedOut)) that a
+/// ([`RunOutcome::TimedOut`](brigade_core::hooks::RunOutcome::TimedOut)) that a
 /// [`Retry`](crate::Retry) layer may act on.
 ///
 /// Cancellation is cooperative: a job sees the deadline in
@@ -22,7 +22,7 @@ type TimeoutFn<J> = dyn Fn(&J) -> Option<Duration> + Send + Sync;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use brigade_core::middleware::Middleware;
+/// use brigade_core::hooks::Middleware;
 /// use brigade_middleware::Timeout;
 ///
 /// let timeout = Timeout::after(Duration::from_secs(2))?;
@@ -70,7 +70,7 @@ impl<J: 'static> Timeout<J> {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// use brigade_core::middleware::Middleware;
+    /// use brigade_core::hooks::Middleware;
     ///
     /// struct Upload { megabytes: u64 }
     /// let timeout = brigade_middleware::Timeout::per_job(|job: &Upload| {
@@ -128,7 +128,7 @@ impl<J> fmt::Debug for Timeout<J> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brigade_core::middleware::Layers;
+    use brigade_core::hooks::Layers;
 
     #[test]
     fn the_earliest_deadline_of_the_layers_wins() {

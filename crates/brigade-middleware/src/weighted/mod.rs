@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Instant;
 
-use brigade_core::middleware::{Admission, Middleware, QueueState, Start};
+use brigade_core::hooks::{Admission, Middleware, QueueState, Start};
 use brigade_core::{ConfigError, Rejection};
 
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -25,14 +25,14 @@ type WeightFn<J> = dyn Fn(&J) -> u64 + Send + Sync;
 /// order is kept per pool; pools sharing one limit each keep their own.
 ///
 /// Add it last among the layers that decide starts (see
-/// [`Layers`](brigade_core::middleware::Layers)); units a later layer's deferral would
+/// [`Layers`](brigade_core::hooks::Layers)); units a later layer's deferral would
 /// waste are released, but a rate limit's token is not.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Instant;
-/// use brigade_core::middleware::{Admission, Middleware, QueueState, Start};
+/// use brigade_core::hooks::{Admission, Middleware, QueueState, Start};
 /// use brigade_middleware::WeightedLimit;
 ///
 /// // 100 units; an item weighs its size in KiB, at least 1 (the seed's rule).
@@ -269,7 +269,7 @@ mod loom_model {
 #[cfg(all(test, not(brigade_loom)))]
 mod tests {
     use super::*;
-    use brigade_core::middleware::Layers;
+    use brigade_core::hooks::Layers;
     use proptest::prelude::*;
 
     fn units(running: &[u64]) -> u64 {

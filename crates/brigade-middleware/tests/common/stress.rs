@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use brigade_core::middleware::{Layers, RunOutcome};
+use brigade_core::hooks::{Layers, RunOutcome};
 use brigade_core::testkit::Tally;
 use brigade_core::{ErrorKind, Executor, JobContext, JobHandle, ShutdownReport, SubmitError};
 use brigade_middleware::{

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use brigade_core::middleware::{AfterRun, RunOutcome};
+use brigade_core::hooks::{AfterRun, RunOutcome};
 use brigade_core::{ErrorKind, JobError, JobHandle, JobId};
 use brigade_middleware::Retry;
 use serde_json::Value;

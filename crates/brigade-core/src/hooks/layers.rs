@@ -27,7 +27,7 @@ use super::{
 ///
 /// ```
 /// use std::time::Instant;
-/// use brigade_core::middleware::{Admission, Layers, Middleware, QueueState};
+/// use brigade_core::hooks::{Admission, Layers, Middleware, QueueState};
 ///
 /// struct RejectWhenFull;
 /// impl<J, E> Middleware<J, E> for RejectWhenFull {
@@ -48,32 +48,13 @@ pub struct Layers<J, E> {
     layers: Arc<[Arc<dyn Middleware<J, E>>]>,
 }
 
-/// What the layers decided after a run, with the layer that decided where it matters.
-///
-/// # Examples
-///
-/// ```
-/// use brigade_core::middleware::AfterRunDecision;
-/// assert_eq!(AfterRunDecision::Done, AfterRunDecision::Done);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum AfterRunDecision {
-    /// The job ends with this run's outcome.
-    Done,
-    /// Run again, not before this time.
-    RetryAt(Instant),
-    /// Dead-letter the job through the layer at this index.
-    DeadLetter(usize),
-}
-
 impl<J: 'static, E: 'static> Layers<J, E> {
     /// No layers.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(brigade_core::middleware::Layers::<(), ()>::new().is_empty());
+    /// assert!(brigade_core::hooks::Layers::<(), ()>::new().is_empty());
     /// ```
     #[must_use]
     pub fn new() -> Self {
@@ -87,7 +68,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::middleware::{Layers, Middleware};
+    /// use brigade_core::hooks::{Layers, Middleware};
     /// struct Nothing;
     /// impl<J, E> Middleware<J, E> for Nothing {}
     /// assert_eq!(Layers::<(), ()>::new().with(Nothing).len(), 1);
@@ -103,7 +84,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use brigade_core::middleware::{Layers, Middleware};
+    /// use brigade_core::hooks::{Layers, Middleware};
     /// struct Nothing;
     /// impl<J, E> Middleware<J, E> for Nothing {}
     /// let shared: Arc<dyn Middleware<(), ()>> = Arc::new(Nothing);
@@ -125,7 +106,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(brigade_core::middleware::Layers::<(), ()>::new().is_empty());
+    /// assert!(brigade_core::hooks::Layers::<(), ()>::new().is_empty());
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -137,7 +118,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(brigade_core::middleware::Layers::<(), ()>::new().len(), 0);
+    /// assert_eq!(brigade_core::hooks::Layers::<(), ()>::new().len(), 0);
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
@@ -149,7 +130,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::middleware::{Admission, Layers, QueueState};
+    /// use brigade_core::hooks::{Admission, Layers, QueueState};
     /// let queue = QueueState { len: 0, capacity: 1 };
     /// assert_eq!(Layers::<(), ()>::new().admit(&(), queue), (Admission::Accept, None));
     /// ```
@@ -168,7 +149,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::middleware::{DropReason, Layers};
+    /// use brigade_core::hooks::{DropReason, Layers};
     /// // With no layer at the index the job is simply dropped.
     /// Layers::<u8, ()>::new().dropped(0, 7, DropReason::Newest);
     /// ```
@@ -184,7 +165,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     ///
     /// ```
     /// use std::time::Instant;
-    /// use brigade_core::middleware::{Layers, Start};
+    /// use brigade_core::hooks::{Layers, Start};
     /// assert_eq!(Layers::<(), ()>::new().before_start(&(), Instant::now()), Start::Now);
     /// ```
     pub fn before_start(&self, job: &J, now: Instant) -> Start {
@@ -207,7 +188,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// # Examples
     ///
     /// ```
-    /// brigade_core::middleware::Layers::<(), ()>::new().release(&());
+    /// brigade_core::hooks::Layers::<(), ()>::new().release(&());
     /// ```
     pub fn release(&self, job: &J) {
         for layer in self.layers.iter() {
@@ -221,7 +202,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     ///
     /// ```
     /// use std::time::Instant;
-    /// assert_eq!(brigade_core::middleware::Layers::<(), ()>::new().deadline(&(), Instant::now()), None);
+    /// assert_eq!(brigade_core::hooks::Layers::<(), ()>::new().deadline(&(), Instant::now()), None);
     /// ```
     #[must_use]
     pub fn deadline(&self, job: &J, started: Instant) -> Option<Instant> {
@@ -231,38 +212,42 @@ impl<J: 'static, E: 'static> Layers<J, E> {
             .min()
     }
 
-    /// Shows the run to every layer and returns the first decision that is not `Done`.
-    /// Successful and cancelled runs always end `Done`.
+    /// Shows the run to every layer and returns the first decision that is not `Done`,
+    /// with the index of the layer that made it (as [`admit`](Self::admit) does): a
+    /// dead letter goes to that layer's sink. Successful and cancelled runs always end
+    /// `Done`.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Instant;
     /// use brigade_core::JobId;
-    /// use brigade_core::middleware::{AfterRunDecision, Layers, RunOutcome, RunReport};
+    /// use brigade_core::hooks::{AfterRun, Layers, RunOutcome, RunReport};
     ///
     /// let now = Instant::now();
     /// let run = RunReport::<String> {
     ///     id: JobId::new(1), outcome: RunOutcome::Succeeded, attempt: 1, started: now, first_failure: None,
     /// };
-    /// assert_eq!(Layers::<(), String>::new().after_run(&(), &run, now), AfterRunDecision::Done);
+    /// assert_eq!(Layers::<(), String>::new().after_run(&(), &run, now), (AfterRun::Done, None));
     /// ```
-    pub fn after_run(&self, job: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRunDecision {
+    pub fn after_run(
+        &self,
+        job: &J,
+        run: &RunReport<'_, E>,
+        now: Instant,
+    ) -> (AfterRun, Option<usize>) {
         let final_run = matches!(
             run.outcome,
             super::RunOutcome::Succeeded | super::RunOutcome::Cancelled(_)
         );
-        let mut decision = AfterRunDecision::Done;
+        let mut decision = (AfterRun::Done, None);
         for (index, layer) in self.layers.iter().enumerate() {
+            // Every layer sees every run (policies keep tallies); the first that does not
+            // say `Done` decides.
             let said = layer.after_run(job, run, now);
-            if final_run || decision != AfterRunDecision::Done {
-                continue;
+            if !final_run && decision.0 == AfterRun::Done && said != AfterRun::Done {
+                decision = (said, Some(index));
             }
-            decision = match said {
-                AfterRun::Done => AfterRunDecision::Done,
-                AfterRun::RetryAt(at) => AfterRunDecision::RetryAt(at),
-                AfterRun::DeadLetter => AfterRunDecision::DeadLetter(index),
-            };
         }
         decision
     }
@@ -279,7 +264,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// ```
     /// use std::time::SystemTime;
     /// use brigade_core::JobId;
-    /// use brigade_core::middleware::{DeadLetter, Layers};
+    /// use brigade_core::hooks::{DeadLetter, Layers};
     ///
     /// let now = SystemTime::now();
     /// let letter = DeadLetter {
@@ -299,7 +284,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(brigade_core::middleware::Layers::<(), ()>::new().name(0), "none");
+    /// assert_eq!(brigade_core::hooks::Layers::<(), ()>::new().name(0), "none");
     /// ```
     #[must_use]
     pub fn name(&self, index: usize) -> &'static str {

@@ -8,7 +8,7 @@ use crate::{JobId, Rejection};
 /// # Examples
 ///
 /// ```
-/// let queue = brigade_core::middleware::QueueState { len: 8, capacity: 8 };
+/// let queue = brigade_core::hooks::QueueState { len: 8, capacity: 8 };
 /// assert!(queue.is_full());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ impl QueueState {
     /// # Examples
     ///
     /// ```
-    /// let queue = brigade_core::middleware::QueueState { len: 1, capacity: 8 };
+    /// let queue = brigade_core::hooks::QueueState { len: 1, capacity: 8 };
     /// assert!(!queue.is_full());
     /// ```
     #[must_use]
@@ -39,7 +39,7 @@ impl QueueState {
 /// # Examples
 ///
 /// ```
-/// use brigade_core::middleware::{Admission, QueueState};
+/// use brigade_core::hooks::{Admission, QueueState};
 ///
 /// fn drop_when_full(queue: QueueState) -> Admission {
 ///     if queue.is_full() { Admission::DropNewest } else { Admission::Accept }
@@ -66,7 +66,7 @@ pub enum Admission {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use brigade_core::middleware::Start;
+/// use brigade_core::hooks::Start;
 ///
 /// let now = Instant::now();
 /// let decision = Start::NotBefore(now + Duration::from_millis(100));
@@ -89,7 +89,7 @@ pub enum Start {
 /// # Examples
 ///
 /// ```
-/// use brigade_core::middleware::RunOutcome;
+/// use brigade_core::hooks::RunOutcome;
 ///
 /// let outcome: RunOutcome<'_, String> = RunOutcome::Panicked("index out of bounds");
 /// assert!(!outcome.is_success());
@@ -115,7 +115,7 @@ impl<E> RunOutcome<'_, E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(brigade_core::middleware::RunOutcome::<()>::Succeeded.is_success());
+    /// assert!(brigade_core::hooks::RunOutcome::<()>::Succeeded.is_success());
     /// ```
     #[must_use]
     pub fn is_success(&self) -> bool {
@@ -130,7 +130,7 @@ impl<E> RunOutcome<'_, E> {
 /// ```
 /// use std::time::Instant;
 /// use brigade_core::JobId;
-/// use brigade_core::middleware::{RunOutcome, RunReport};
+/// use brigade_core::hooks::{RunOutcome, RunReport};
 ///
 /// let now = Instant::now();
 /// let report = RunReport::<String> {
@@ -161,7 +161,7 @@ pub struct RunReport<'a, E> {
 /// # Examples
 ///
 /// ```
-/// use brigade_core::middleware::AfterRun;
+/// use brigade_core::hooks::AfterRun;
 /// assert_eq!(AfterRun::default(), AfterRun::Done);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -184,7 +184,7 @@ pub enum AfterRun {
 /// ```
 /// use std::time::SystemTime;
 /// use brigade_core::JobId;
-/// use brigade_core::middleware::DeadLetter;
+/// use brigade_core::hooks::DeadLetter;
 ///
 /// let now = SystemTime::now();
 /// let letter = DeadLetter {
@@ -230,7 +230,7 @@ impl<J> fmt::Debug for DeadLetter<J> {
 /// # Examples
 ///
 /// ```
-/// assert_ne!(brigade_core::middleware::DropReason::Newest, brigade_core::middleware::DropReason::Evicted);
+/// assert_ne!(brigade_core::hooks::DropReason::Newest, brigade_core::hooks::DropReason::Evicted);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

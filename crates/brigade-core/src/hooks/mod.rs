@@ -18,7 +18,7 @@ mod layers;
 pub use decisions::{
     Admission, AfterRun, DeadLetter, DropReason, QueueState, RunOutcome, RunReport, Start,
 };
-pub use layers::{AfterRunDecision, Layers};
+pub use layers::Layers;
 
 use std::time::Instant;
 
@@ -34,7 +34,7 @@ use std::time::Instant;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use brigade_core::middleware::{AfterRun, Middleware, RunOutcome, RunReport};
+/// use brigade_core::hooks::{AfterRun, Middleware, RunOutcome, RunReport};
 ///
 /// struct OneMoreTry;
 ///
