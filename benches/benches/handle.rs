@@ -5,7 +5,8 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 
-use brigade_core::{CancellationToken, JobHandle, JobId};
+use brigade_core::backend::job_handle;
+use brigade_core::{CancellationToken, JobId};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn handle(c: &mut Criterion) {
@@ -13,7 +14,7 @@ fn handle(c: &mut Criterion) {
     let pool_token = CancellationToken::new();
     group.bench_function("job_handle new + complete + join", |b| {
         b.iter(|| {
-            let (handle, completer) = JobHandle::<u64, Infallible>::new(JobId::new(1), &pool_token);
+            let (handle, completer) = job_handle::<u64, Infallible>(JobId::new(1), &pool_token);
             completer.complete(Ok(black_box(7)));
             handle.join().expect("completed")
         });

@@ -17,11 +17,12 @@ use crate::{JobHandle, JobId, JobResult};
 ///
 /// ```
 /// use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+/// use brigade_core::backend::job_handle;
 ///
 /// let pool = CancellationToken::new();
 /// let mut completions = Completions::new();
-/// let (first, first_completer) = JobHandle::<u32, ()>::new(JobId::new(1), &pool);
-/// let (second, second_completer) = JobHandle::<u32, ()>::new(JobId::new(2), &pool);
+/// let (first, first_completer) = job_handle::<u32, ()>(JobId::new(1), &pool);
+/// let (second, second_completer) = job_handle::<u32, ()>(JobId::new(2), &pool);
 /// completions.push(first);
 /// completions.push(second);
 /// second_completer.complete(Ok(20));
@@ -91,8 +92,9 @@ impl<T, E> Completions<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+    /// # use brigade_core::backend::job_handle;
     /// let mut completions = Completions::new();
-    /// let (handle, _completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// let (handle, _completer) = job_handle::<u8, ()>(JobId::new(1), &CancellationToken::new());
     /// completions.push(handle);
     /// assert_eq!(completions.len(), 1);
     /// ```
@@ -131,8 +133,9 @@ impl<T, E> Completions<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+    /// # use brigade_core::backend::job_handle;
     /// let mut completions = Completions::new();
-    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// let (handle, completer) = job_handle::<u8, ()>(JobId::new(1), &CancellationToken::new());
     /// completions.push(handle);
     /// assert!(completions.try_next().is_none());
     /// completer.complete(Ok(3));
@@ -160,9 +163,10 @@ impl<T, E> Completions<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+    /// # use brigade_core::backend::job_handle;
     /// # futures_executor_block_on(async {
     /// let mut completions = Completions::new();
-    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// let (handle, completer) = job_handle::<u8, ()>(JobId::new(1), &CancellationToken::new());
     /// completions.push(handle);
     /// completer.complete(Ok(3));
     /// assert_eq!(completions.next().await.unwrap().1.unwrap(), 3);
@@ -191,8 +195,9 @@ impl<T, E> Completions<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, Completions, JobHandle, JobId};
+    /// # use brigade_core::backend::job_handle;
     /// let mut completions = Completions::new();
-    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// let (handle, completer) = job_handle::<u8, ()>(JobId::new(1), &CancellationToken::new());
     /// completions.push(handle);
     /// std::thread::spawn(move || completer.complete(Ok(3)));
     /// assert_eq!(completions.blocking_next().unwrap().1.unwrap(), 3);

@@ -26,9 +26,10 @@ pub type JobResult<T, E> = Result<T, JobError<E>>;
 ///
 /// ```
 /// use brigade_core::{CancellationToken, JobHandle, JobId};
+/// use brigade_core::backend::job_handle;
 ///
 /// let pool_token = CancellationToken::new();
-/// let (handle, completer) = JobHandle::<u32, String>::new(JobId::new(1), &pool_token);
+/// let (handle, completer) = job_handle::<u32, String>(JobId::new(1), &pool_token);
 /// std::thread::spawn(move || completer.complete(Ok(42)));
 /// assert_eq!(handle.join().unwrap(), 42);
 /// ```
@@ -49,8 +50,9 @@ pub struct JobHandle<T, E> {
 ///
 /// ```
 /// use brigade_core::{CancellationToken, JobHandle, JobId};
+/// use brigade_core::backend::job_handle;
 ///
-/// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+/// let (handle, completer) = job_handle::<(), ()>(JobId::new(1), &CancellationToken::new());
 /// drop(completer);
 /// assert!(handle.join().unwrap_err().is_returned());
 /// ```
@@ -116,49 +118,55 @@ impl<T, E> Slot<T, E> {
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> JobHandle<T, E> {
-    /// Makes the two ends for job `id`, whose token is a child of `pool_token`.
-    ///
-    /// Backends call this once per submitted job: it is the only allocation a handle costs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use brigade_core::{CancellationToken, JobHandle, JobId};
-    ///
-    /// let pool = CancellationToken::new();
-    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(9), &pool);
-    /// pool.cancel();
-    /// assert!(completer.token().is_cancelled());
-    /// # drop((handle, completer));
-    /// ```
-    pub fn new(id: JobId, pool_token: &CancellationToken) -> (Self, Completer<T, E>) {
-        let cell = Arc::new(JobCell {
-            id,
-            done: AtomicBool::new(false),
-            token: TokenState::new(Some(pool_token.clone())),
-            slot: Mutex::new(Slot::Pending {
-                waker: None,
-                inbox: None,
-                blocked: 0,
-            }),
-            finished: Condvar::new(),
-        });
-        (
-            JobHandle {
-                cell: Arc::clone(&cell),
-            },
-            Completer { cell: Some(cell) },
-        )
-    }
+/// Makes the two ends of job `id`'s result, whose token is a child of `pool_token`: the
+/// [`JobHandle`] the submitter gets and the [`Completer`] the backend keeps with the job.
+///
+/// Backends call this once per submitted job: it is the only allocation a handle costs.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{CancellationToken, JobHandle, JobId};
+/// use brigade_core::backend::job_handle;
+///
+/// let pool = CancellationToken::new();
+/// let (handle, completer) = job_handle::<u8, ()>(JobId::new(9), &pool);
+/// pool.cancel();
+/// assert!(completer.token().is_cancelled());
+/// # drop((handle, completer));
+/// ```
+pub fn job_handle<T: Send + 'static, E: Send + 'static>(
+    id: JobId,
+    pool_token: &CancellationToken,
+) -> (JobHandle<T, E>, Completer<T, E>) {
+    let cell = Arc::new(JobCell {
+        id,
+        done: AtomicBool::new(false),
+        token: TokenState::new(Some(pool_token.clone())),
+        slot: Mutex::new(Slot::Pending {
+            waker: None,
+            inbox: None,
+            blocked: 0,
+        }),
+        finished: Condvar::new(),
+    });
+    (
+        JobHandle {
+            cell: Arc::clone(&cell),
+        },
+        Completer { cell: Some(cell) },
+    )
+}
 
+impl<T: Send + 'static, E: Send + 'static> JobHandle<T, E> {
     /// The job's token: cancelled by [`cancel`](Self::cancel) or by the pool.
     ///
     /// # Examples
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (handle, _completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, _completer) = job_handle::<(), ()>(JobId::new(1), &CancellationToken::new());
     /// assert!(!handle.token().is_cancelled());
     /// ```
     #[must_use]
@@ -174,7 +182,8 @@ impl<T, E> JobHandle<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (handle, _completer) = JobHandle::<(), ()>::new(JobId::new(4), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, _completer) = job_handle::<(), ()>(JobId::new(4), &CancellationToken::new());
     /// assert_eq!(handle.id(), JobId::new(4));
     /// ```
     #[must_use]
@@ -190,7 +199,8 @@ impl<T, E> JobHandle<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, completer) = job_handle::<(), ()>(JobId::new(1), &CancellationToken::new());
     /// handle.cancel();
     /// assert!(completer.is_cancelled());
     /// ```
@@ -204,7 +214,8 @@ impl<T, E> JobHandle<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, completer) = job_handle::<(), ()>(JobId::new(1), &CancellationToken::new());
     /// assert!(!handle.is_finished());
     /// completer.complete(Ok(()));
     /// assert!(handle.is_finished());
@@ -225,7 +236,8 @@ impl<T, E> JobHandle<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId, JobError};
-    /// let (handle, completer) = JobHandle::<(), &str>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, completer) = job_handle::<(), &str>(JobId::new(1), &CancellationToken::new());
     /// completer.complete(Err(JobError::failed("no", 1)));
     /// assert_eq!(handle.join().unwrap_err().into_error(), Some("no"));
     /// ```
@@ -261,7 +273,8 @@ impl<T, E> JobHandle<T, E> {
     /// ```
     /// # use std::time::Duration;
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, completer) = job_handle::<u8, ()>(JobId::new(1), &CancellationToken::new());
     /// let handle = handle.join_timeout(Duration::from_millis(1)).unwrap_err();
     /// completer.complete(Ok(5));
     /// assert_eq!(handle.join_timeout(Duration::from_secs(1)).ok().unwrap().unwrap(), 5);
@@ -302,7 +315,8 @@ impl<T, E> JobHandle<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, completer) = job_handle::<u8, ()>(JobId::new(1), &CancellationToken::new());
     /// let handle = handle.try_join().unwrap_err();
     /// completer.complete(Ok(5));
     /// assert_eq!(handle.try_join().ok().unwrap().unwrap(), 5);
@@ -366,7 +380,8 @@ impl<T: Send + 'static, E: Send + 'static> Completer<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, completer) = job_handle::<(), ()>(JobId::new(1), &CancellationToken::new());
     /// handle.cancel();
     /// assert!(completer.token().is_cancelled());
     /// ```
@@ -389,7 +404,8 @@ impl<T, E> Completer<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (_handle, completer) = JobHandle::<(), ()>::new(JobId::new(2), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (_handle, completer) = job_handle::<(), ()>(JobId::new(2), &CancellationToken::new());
     /// assert_eq!(completer.id(), JobId::new(2));
     /// ```
     #[must_use]
@@ -403,7 +419,8 @@ impl<T, E> Completer<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (_handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (_handle, completer) = job_handle::<(), ()>(JobId::new(1), &CancellationToken::new());
     /// assert!(!completer.is_cancelled());
     /// ```
     #[must_use]
@@ -417,7 +434,8 @@ impl<T, E> Completer<T, E> {
     ///
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId};
-    /// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+    /// # use brigade_core::backend::job_handle;
+    /// let (handle, completer) = job_handle::<u8, ()>(JobId::new(1), &CancellationToken::new());
     /// completer.complete(Ok(1));
     /// assert_eq!(handle.join().unwrap(), 1);
     /// ```
@@ -477,7 +495,7 @@ mod tests {
     fn a_blocked_join_wakes_when_the_job_completes() {
         for _ in 0..50 {
             let (handle, completer) =
-                JobHandle::<u32, ()>::new(JobId::new(1), &CancellationToken::new());
+                job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
             let finisher = thread::spawn(move || {
                 thread::sleep(Duration::from_millis(1));
                 completer.complete(Ok(9));
@@ -489,8 +507,7 @@ mod tests {
 
     #[test]
     fn a_timed_out_join_leaves_the_handle_usable() {
-        let (handle, completer) =
-            JobHandle::<u32, ()>::new(JobId::new(1), &CancellationToken::new());
+        let (handle, completer) = job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
         let handle = handle
             .join_timeout(Duration::from_millis(5))
             .expect_err("not finished yet");

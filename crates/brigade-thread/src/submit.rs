@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use brigade_core::backend::Done;
+use brigade_core::backend::{Done, job_handle};
 use brigade_core::hooks::{Admission, DropReason, QueueState};
 use brigade_core::{Job, JobHandle, Rejection};
 
@@ -91,7 +91,7 @@ pub(crate) fn submit<J: Job>(
 fn accept<J: Job>(shared: &Shared<J>, with_handle: bool) -> (Option<Handle<J>>, JobDone<J>) {
     let id = shared.intake.next_id();
     if with_handle {
-        let (handle, completer) = JobHandle::new(id, shared.driver.token());
+        let (handle, completer) = job_handle(id, shared.driver.token());
         (Some(handle), Done::Handle(completer))
     } else {
         (None, Done::Detached(id))

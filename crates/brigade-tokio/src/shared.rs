@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use brigade_core::backend::Gauges;
-use brigade_core::backend::{Backend, Done, JobDriver};
+use brigade_core::backend::{Backend, Done, Gauges, JobDriver, job_handle};
 use brigade_core::hooks::{Admission, DropReason, Layers};
 use brigade_core::{AsyncJob, ConfigError, JobHandle, JobId, Rejection, Stats};
 use tokio::runtime::Handle;
@@ -209,7 +208,7 @@ impl<J: AsyncJob> Shared<J> {
     fn accept(&self, with_handle: bool) -> (Option<Handle_<J>>, JobDone<J>) {
         let id = JobId::new(self.next_id.fetch_add(1, Ordering::Relaxed));
         if with_handle {
-            let (handle, completer) = JobHandle::new(id, self.driver.token());
+            let (handle, completer) = job_handle(id, self.driver.token());
             (Some(handle), Done::Handle(completer))
         } else {
             (None, Done::Detached(id))

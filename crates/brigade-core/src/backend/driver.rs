@@ -107,7 +107,7 @@ pub struct Run<J, T, E> {
     ticket: Option<RunTicket>,
     /// When the run started, for the run-time histogram.
     #[cfg(feature = "metrics")]
-    started_at: Instant,
+    started_at: super::metrics::Stamp,
 }
 
 /// What became of a parked job offered its start.
@@ -337,9 +337,10 @@ where
     /// # }
     /// use brigade_core::hooks::DropReason;
     /// use brigade_core::{CancellationToken, JobHandle, JobId};
+    /// use brigade_core::backend::job_handle;
     ///
     /// let driver = JobDriver::<&str, (), String>::new("p".into(), Default::default());
-    /// let (handle, completer) = JobHandle::new(JobId::new(1), driver.token());
+    /// let (handle, completer) = job_handle(JobId::new(1), driver.token());
     /// driver.drop_admitted(&Inline, Task::new("late", Done::Handle(completer)), None, DropReason::Newest);
     /// assert!(handle.join().unwrap_err().is_dropped());
     /// ```
@@ -494,11 +495,11 @@ where
     /// A run starts now: a job's first run records how long it waited since its submit.
     /// On the wall clock, as the submit's time is, whatever the backend's clock.
     #[cfg(feature = "metrics")]
-    fn run_starts(&self, task: &Task<J, T, E>, attempt: u32) -> Instant {
-        let now = Instant::now();
+    fn run_starts(&self, task: &Task<J, T, E>, attempt: u32) -> super::metrics::Stamp {
+        let now = super::metrics::stamp();
         if attempt == 1 {
             self.metrics
-                .queue_wait(now.saturating_duration_since(task.submitted_at));
+                .queue_wait(super::metrics::between(task.submitted_at, now));
         }
         now
     }
@@ -511,7 +512,10 @@ where
     /// See [`Backend`].
     pub fn end(&self, backend: &impl Backend<J, T, E>, mut run: Run<J, T, E>, end: RunEnd<T, E>) {
         #[cfg(feature = "metrics")]
-        self.metrics.run_time(run.started_at.elapsed());
+        self.metrics.run_time(super::metrics::between(
+            run.started_at,
+            super::metrics::stamp(),
+        ));
         let ticket = run.ticket.take();
         let mut settled = false;
         let ended = catch_unwind(AssertUnwindSafe(|| {

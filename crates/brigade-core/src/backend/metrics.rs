@@ -83,6 +83,21 @@ pub struct PoolMetrics {
 #[derive(Clone)]
 pub struct CountGauge(Gauge);
 
+/// A time on the metrics' clock: when a job was submitted, or a run started.
+pub(crate) type Stamp = quanta::Instant;
+
+/// The metrics' clock now.
+#[inline]
+pub(crate) fn stamp() -> Stamp {
+    quanta::Instant::now()
+}
+
+/// From `earlier` to `later`, zero if the clock went back.
+#[inline]
+pub(crate) fn between(earlier: Stamp, later: Stamp) -> Duration {
+    later.saturating_duration_since(earlier)
+}
+
 /// `outcome` label values, in slot order.
 const OUTCOMES: [&str; 8] = [
     "completed",

@@ -32,7 +32,7 @@ pub use task::{Done, Task};
 // behind `Stats`, the worker range both builders check, what `ErrGroup`s share, and what a
 // run returned.
 pub use crate::errgroup_state::ErrGroupState;
-pub use crate::handle::Completer;
+pub use crate::handle::{Completer, job_handle};
 pub use crate::job_error::panic_message;
 pub use crate::run_result::RunEnd;
 pub use crate::stats::{Gauges, StatsCounters};

@@ -9,8 +9,9 @@ use crate::{Attempts, CancellationToken, JobError, JobId, JobResult};
 /// ```
 /// use brigade_core::backend::Done;
 /// use brigade_core::{CancellationToken, JobHandle, JobId};
+/// use brigade_core::backend::job_handle;
 ///
-/// let (handle, completer) = JobHandle::<u8, ()>::new(JobId::new(1), &CancellationToken::new());
+/// let (handle, completer) = job_handle::<u8, ()>(JobId::new(1), &CancellationToken::new());
 /// let done = Done::Handle(completer);
 /// assert_eq!(done.id(), JobId::new(1));
 /// done.deliver(Ok(5));
@@ -127,7 +128,7 @@ pub struct Task<J, T, E> {
     pub(crate) granted: bool,
     /// When the pool accepted it, for the queue-wait histogram.
     #[cfg(feature = "metrics")]
-    pub(crate) submitted_at: std::time::Instant,
+    pub(crate) submitted_at: super::metrics::Stamp,
 }
 
 impl<J, T: Send + 'static, E: Send + 'static> Task<J, T, E> {
@@ -150,7 +151,7 @@ impl<J, T: Send + 'static, E: Send + 'static> Task<J, T, E> {
             attempts: Attempts::default(),
             granted: false,
             #[cfg(feature = "metrics")]
-            submitted_at: std::time::Instant::now(),
+            submitted_at: super::metrics::stamp(),
         }
     }
 
@@ -178,8 +179,9 @@ impl<J, T: Send + 'static, E: Send + 'static> Task<J, T, E> {
     /// ```
     /// use brigade_core::{CancellationToken, JobHandle, JobId};
     /// use brigade_core::backend::{Done, Task};
+    /// use brigade_core::backend::job_handle;
     ///
-    /// let (handle, completer) = JobHandle::<(), ()>::new(JobId::new(1), &CancellationToken::new());
+    /// let (handle, completer) = job_handle::<(), ()>(JobId::new(1), &CancellationToken::new());
     /// assert_eq!(Task::new("job", Done::Handle(completer)).return_unstarted(), "job");
     /// assert!(handle.join().unwrap_err().is_returned());
     /// ```

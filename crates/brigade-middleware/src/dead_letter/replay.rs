@@ -108,6 +108,7 @@ where
 mod tests {
     use super::*;
     use crate::{DeadLetterSink, MemorySink};
+    use brigade_core::backend::job_handle;
     use brigade_core::{
         CancellationToken, ConfigError, JobHandle, JobId, Rejection, ShutdownReport, Stats,
         SubmitTimeoutError, TrySubmitError,
@@ -140,7 +141,7 @@ mod tests {
             let mut accepted = self.accepted.lock().unwrap();
             if accepted.len() < self.accept {
                 accepted.push(job);
-                let (handle, completer) = JobHandle::new(JobId::new(job.into()), &self.token);
+                let (handle, completer) = job_handle(JobId::new(job.into()), &self.token);
                 completer.complete(Ok(()));
                 Ok(handle)
             } else if job % 2 == 1 {
