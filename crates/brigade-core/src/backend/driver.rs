@@ -493,7 +493,7 @@ where
     }
 
     /// A run starts now: a job's first run records how long it waited since its submit.
-    /// On the wall clock, as the submit's time is, whatever the backend's clock.
+    /// On the metrics' clock, as the submit's time is, whatever the backend's clock.
     #[cfg(feature = "metrics")]
     fn run_starts(&self, task: &Task<J, T, E>, attempt: u32) -> super::metrics::Stamp {
         let now = super::metrics::stamp();
