@@ -172,6 +172,12 @@ pub(crate) fn evaluate(summary: &Summary, idle_round_trip: Option<&Estimate>) ->
             over("brigade-tokio+mw", "brigade-tokio"),
         ),
         target(
+            "metrics on, recorder installed: noop ≤ 1.10× bare",
+            "time brigade-thread+metrics / brigade-thread",
+            Goal::AtMost(1.10),
+            ratio(noop("brigade-thread+metrics"), noop("brigade-thread")),
+        ),
+        target(
             "≤ 96 B pool overhead per queued job (threads, submit)",
             "brigade-thread bytes per queued job − job size, handle kept",
             Goal::AtMost(96.0),
