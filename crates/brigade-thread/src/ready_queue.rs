@@ -12,6 +12,15 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError, TrySen
 
 use crate::task::Task;
 
+/// Why a task did not enter the queue; it comes back inside.
+pub(crate) enum PushError<J: Job> {
+    /// No room, at once (`Wait::Never`) or by the deadline (`Wait::Until`).
+    NoRoom(Task<J>),
+    /// The receiving end is gone: the pool no longer takes jobs. (The pool holds the
+    /// receiver for as long as it lives, so a submit should never see this.)
+    Disconnected(Task<J>),
+}
+
 /// How long a submit may wait for room.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Wait {
@@ -60,8 +69,9 @@ impl<J: Job> ReadyQueue<J> {
         self.tx.is_full()
     }
 
-    /// Queues `task`, waiting for room as `wait` says; gives it back if there was none.
-    pub(crate) fn push(&self, task: Task<J>, wait: Wait) -> Result<(), Task<J>> {
+    /// Queues `task`, waiting for room as `wait` says; gives it back, saying why, if it
+    /// could not.
+    pub(crate) fn push(&self, task: Task<J>, wait: Wait) -> Result<(), PushError<J>> {
         let pushed = self.send(task, wait);
         // Counted once in: a job refused here was never accepted.
         #[cfg(feature = "metrics")]
@@ -72,18 +82,22 @@ impl<J: Job> ReadyQueue<J> {
         pushed
     }
 
-    fn send(&self, task: Task<J>, wait: Wait) -> Result<(), Task<J>> {
-        // The pool holds the receiver, so the queue never disconnects while it lives.
+    fn send(&self, task: Task<J>, wait: Wait) -> Result<(), PushError<J>> {
         match wait {
-            Wait::Block => self.tx.send(task).map_err(|error| error.into_inner()),
+            Wait::Block => self
+                .tx
+                .send(task)
+                .map_err(|error| PushError::Disconnected(error.into_inner())),
             Wait::Never => self.tx.try_send(task).map_err(|error| match error {
-                TrySendError::Full(task) | TrySendError::Disconnected(task) => task,
+                TrySendError::Full(task) => PushError::NoRoom(task),
+                TrySendError::Disconnected(task) => PushError::Disconnected(task),
             }),
             Wait::Until(deadline) => self
                 .tx
                 .send_timeout(task, deadline.saturating_duration_since(Instant::now()))
                 .map_err(|error| match error {
-                    SendTimeoutError::Timeout(task) | SendTimeoutError::Disconnected(task) => task,
+                    SendTimeoutError::Timeout(task) => PushError::NoRoom(task),
+                    SendTimeoutError::Disconnected(task) => PushError::Disconnected(task),
                 }),
         }
     }

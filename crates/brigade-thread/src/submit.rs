@@ -7,6 +7,7 @@ use brigade_core::backend::{Done, job_handle};
 use brigade_core::hooks::{Admission, DropReason, QueueState};
 use brigade_core::{Job, JobHandle, Rejection};
 
+use crate::ready_queue::PushError;
 pub(crate) use crate::ready_queue::Wait;
 use crate::shared::{Engine, Shared};
 use crate::task::Task;
@@ -73,15 +74,15 @@ pub(crate) fn submit<J: Job>(
             shared.after_enqueue();
             Ok(handle)
         }
-        Err(task) => {
+        Err(refused) => {
             // Never accepted after all: not submitted, and the handle nobody saw resolves
             // as returned when its completer drops here.
             shared.intake.refuse();
             shared.idle.notify(|| shared.in_flight());
-            let job = task.job;
-            Err(match wait {
-                Wait::Never => Refusal::Full(job),
-                Wait::Block | Wait::Until(_) => Refusal::Timeout(job),
+            Err(match refused {
+                PushError::NoRoom(task) if matches!(wait, Wait::Never) => Refusal::Full(task.job),
+                PushError::NoRoom(task) => Refusal::Timeout(task.job),
+                PushError::Disconnected(task) => Refusal::Closed(task.job),
             })
         }
     }
