@@ -1,3 +1,4 @@
+use crate::backend::job_errors;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -237,8 +238,9 @@ impl<T, E> JobHandle<T, E> {
     /// ```
     /// # use brigade_core::{CancellationToken, JobHandle, JobId, JobError};
     /// # use brigade_core::backend::job_handle;
+    /// use brigade_core::backend::job_errors;
     /// let (handle, completer) = job_handle::<(), &str>(JobId::new(1), &CancellationToken::new());
-    /// completer.complete(Err(JobError::failed("no", 1)));
+    /// completer.complete(Err(job_errors::failed("no", 1)));
     /// assert_eq!(handle.join().unwrap_err().into_error(), Some("no"));
     /// ```
     pub fn join(self) -> JobResult<T, E> {
@@ -472,7 +474,7 @@ fn deliver<T, E>(cell: &JobCell<T, E>, result: JobResult<T, E>) {
 impl<T, E> Drop for Completer<T, E> {
     fn drop(&mut self) {
         if let Some(cell) = self.cell.take() {
-            deliver(&cell, Err(JobError::returned(0)));
+            deliver(&cell, Err(job_errors::returned(0)));
         }
     }
 }

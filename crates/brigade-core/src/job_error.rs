@@ -7,8 +7,9 @@ use std::fmt;
 ///
 /// ```
 /// use brigade_core::{ErrorKind, JobError};
+/// use brigade_core::backend::job_errors;
 ///
-/// let error: JobError<String> = JobError::cancelled(None, 0);
+/// let error: JobError<String> = job_errors::cancelled(None, 0);
 /// assert_eq!(error.kind(), ErrorKind::Cancelled);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,8 +52,9 @@ impl ErrorKind {
 ///
 /// ```
 /// use brigade_core::JobError;
+/// use brigade_core::backend::job_errors;
 ///
-/// let error = JobError::failed("SMTP connection failed".to_string(), 3);
+/// let error = job_errors::failed("SMTP connection failed".to_string(), 3);
 /// assert!(!error.is_panic());
 /// assert_eq!(error.attempts(), 3);
 /// assert_eq!(error.error().map(String::as_str), Some("SMTP connection failed"));
@@ -74,7 +76,7 @@ enum Detail<E> {
 }
 
 impl<E> JobError<E> {
-    fn new(kind: ErrorKind, error: Option<E>, attempts: u32) -> Self {
+    pub(crate) fn new(kind: ErrorKind, error: Option<E>, attempts: u32) -> Self {
         JobError {
             kind,
             attempts,
@@ -82,119 +84,12 @@ impl<E> JobError<E> {
         }
     }
 
-    fn with_panic(kind: ErrorKind, message: String, attempts: u32) -> Self {
+    pub(crate) fn with_panic(kind: ErrorKind, message: String, attempts: u32) -> Self {
         JobError {
             kind,
             attempts,
             detail: Some(Box::new(Detail::Panic(message))),
         }
-    }
-
-    /// The job returned `error` on its last attempt.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let error = brigade_core::JobError::failed("boom", 1);
-    /// assert_eq!(error.into_error(), Some("boom"));
-    /// ```
-    #[must_use]
-    pub fn failed(error: E, attempts: u32) -> Self {
-        Self::new(ErrorKind::Failed, Some(error), attempts)
-    }
-
-    /// The job panicked with `message`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let error: brigade_core::JobError<()> = brigade_core::JobError::panicked("oops".into(), 1);
-    /// assert_eq!(error.panic_message(), Some("oops"));
-    /// ```
-    #[must_use]
-    pub fn panicked(message: String, attempts: u32) -> Self {
-        Self::with_panic(ErrorKind::Panicked, message, attempts)
-    }
-
-    /// The job was cancelled; `error` is what it returned when it gave up, if it ran.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let error: brigade_core::JobError<()> = brigade_core::JobError::cancelled(None, 0);
-    /// assert!(error.is_cancelled());
-    /// ```
-    #[must_use]
-    pub fn cancelled(error: Option<E>, attempts: u32) -> Self {
-        Self::new(ErrorKind::Cancelled, error, attempts)
-    }
-
-    /// The job ran past its deadline; `error` is what it returned when it gave up.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let error = brigade_core::JobError::timed_out(Some("late"), 1);
-    /// assert!(error.is_timeout());
-    /// ```
-    #[must_use]
-    pub fn timed_out(error: Option<E>, attempts: u32) -> Self {
-        Self::new(ErrorKind::TimedOut, error, attempts)
-    }
-
-    /// The job failed for good with `error` and now sits in a dead-letter sink.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let error = brigade_core::JobError::dead_lettered("gone", 3);
-    /// assert!(error.is_dead_lettered());
-    /// ```
-    #[must_use]
-    pub fn dead_lettered(error: E, attempts: u32) -> Self {
-        Self::new(ErrorKind::DeadLettered, Some(error), attempts)
-    }
-
-    /// The job panicked on its last run and now sits in a dead-letter sink; the panic's
-    /// message stays available.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let error: brigade_core::JobError<()> =
-    ///     brigade_core::JobError::dead_lettered_panic("oops".into(), 2);
-    /// assert!(error.is_dead_lettered());
-    /// assert_eq!(error.panic_message(), Some("oops"));
-    /// ```
-    #[must_use]
-    pub fn dead_lettered_panic(message: String, attempts: u32) -> Self {
-        Self::with_panic(ErrorKind::DeadLettered, message, attempts)
-    }
-
-    /// A backpressure policy dropped the job before it ran.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let error: brigade_core::JobError<()> = brigade_core::JobError::dropped();
-    /// assert!(error.is_dropped());
-    /// ```
-    #[must_use]
-    pub fn dropped() -> Self {
-        Self::new(ErrorKind::Dropped, None, 0)
-    }
-
-    /// The pool shut down before the job started and handed the job back to its owner.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let error: brigade_core::JobError<()> = brigade_core::JobError::returned(0);
-    /// assert!(error.is_returned());
-    /// ```
-    #[must_use]
-    pub fn returned(attempts: u32) -> Self {
-        Self::new(ErrorKind::Returned, None, attempts)
     }
 
     /// Which terminal state the job reached.
@@ -203,7 +98,8 @@ impl<E> JobError<E> {
     ///
     /// ```
     /// use brigade_core::{ErrorKind, JobError};
-    /// assert_eq!(JobError::failed((), 1).kind(), ErrorKind::Failed);
+    /// use brigade_core::backend::job_errors;
+    /// assert_eq!(job_errors::failed((), 1).kind(), ErrorKind::Failed);
     /// ```
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
@@ -215,7 +111,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(!brigade_core::JobError::failed((), 1).is_panic());
+    /// use brigade_core::backend::job_errors;
+    /// assert!(!job_errors::failed((), 1).is_panic());
     /// ```
     #[must_use]
     pub fn is_panic(&self) -> bool {
@@ -227,7 +124,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(!brigade_core::JobError::failed((), 1).is_cancelled());
+    /// use brigade_core::backend::job_errors;
+    /// assert!(!job_errors::failed((), 1).is_cancelled());
     /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
@@ -239,7 +137,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(!brigade_core::JobError::failed((), 1).is_timeout());
+    /// use brigade_core::backend::job_errors;
+    /// assert!(!job_errors::failed((), 1).is_timeout());
     /// ```
     #[must_use]
     pub fn is_timeout(&self) -> bool {
@@ -251,7 +150,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(!brigade_core::JobError::failed((), 1).is_dead_lettered());
+    /// use brigade_core::backend::job_errors;
+    /// assert!(!job_errors::failed((), 1).is_dead_lettered());
     /// ```
     #[must_use]
     pub fn is_dead_lettered(&self) -> bool {
@@ -263,7 +163,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(!brigade_core::JobError::failed((), 1).is_dropped());
+    /// use brigade_core::backend::job_errors;
+    /// assert!(!job_errors::failed((), 1).is_dropped());
     /// ```
     #[must_use]
     pub fn is_dropped(&self) -> bool {
@@ -275,7 +176,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert!(!brigade_core::JobError::failed((), 1).is_returned());
+    /// use brigade_core::backend::job_errors;
+    /// assert!(!job_errors::failed((), 1).is_returned());
     /// ```
     #[must_use]
     pub fn is_returned(&self) -> bool {
@@ -287,7 +189,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(brigade_core::JobError::failed(5, 1).error(), Some(&5));
+    /// use brigade_core::backend::job_errors;
+    /// assert_eq!(job_errors::failed(5, 1).error(), Some(&5));
     /// ```
     #[must_use]
     pub fn error(&self) -> Option<&E> {
@@ -302,7 +205,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(brigade_core::JobError::failed(5, 1).into_error(), Some(5));
+    /// use brigade_core::backend::job_errors;
+    /// assert_eq!(job_errors::failed(5, 1).into_error(), Some(5));
     /// ```
     #[must_use]
     pub fn into_error(self) -> Option<E> {
@@ -317,7 +221,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// let error: brigade_core::JobError<()> = brigade_core::JobError::panicked("x".into(), 1);
+    /// use brigade_core::backend::job_errors;
+    /// let error: brigade_core::JobError<()> = job_errors::panicked("x".into(), 1);
     /// assert_eq!(error.panic_message(), Some("x"));
     /// ```
     #[must_use]
@@ -333,7 +238,8 @@ impl<E> JobError<E> {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(brigade_core::JobError::failed((), 2).attempts(), 2);
+    /// use brigade_core::backend::job_errors;
+    /// assert_eq!(job_errors::failed((), 2).attempts(), 2);
     /// ```
     #[must_use]
     pub fn attempts(&self) -> u32 {
@@ -388,8 +294,9 @@ impl<E: fmt::Display> fmt::Display for JobError<E> {
 /// use std::error::Error;
 /// use std::io;
 /// use brigade_core::JobError;
+/// use brigade_core::backend::job_errors;
 ///
-/// let error = JobError::failed(io::Error::new(io::ErrorKind::TimedOut, "SMTP timed out"), 2);
+/// let error = job_errors::failed(io::Error::new(io::ErrorKind::TimedOut, "SMTP timed out"), 2);
 /// let source = error.source().and_then(|s| s.downcast_ref::<io::Error>()).unwrap();
 /// assert_eq!(source.kind(), io::ErrorKind::TimedOut);
 /// ```

@@ -8,6 +8,7 @@
 //! ```
 //! use brigade_core::{CancellationToken, Job, JobContext, JobHandle, JobId};
 //! use brigade_core::backend::job_handle;
+//! use brigade_core::backend::job_errors;
 //!
 //! // A job: a closure from its context to a result.
 //! let mut job = |cx: &JobContext| -> Result<String, String> {
@@ -18,7 +19,7 @@
 //! let pool_token = CancellationToken::new();
 //! let (handle, completer) = job_handle(JobId::new(1), &pool_token);
 //! let cx = JobContext::new(completer.id(), "demo".into(), completer.token());
-//! completer.complete(job.run(&cx).map_err(|e| brigade_core::JobError::failed(e, 1)));
+//! completer.complete(job.run(&cx).map_err(|e| job_errors::failed(e, 1)));
 //! assert_eq!(handle.join().unwrap(), "job #1 ran on attempt 1");
 //! ```
 //!

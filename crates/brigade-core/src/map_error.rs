@@ -10,6 +10,7 @@ use crate::{JobError, SubmitError};
 ///
 /// ```
 /// use brigade_core::{JobError, MapError, SubmitError};
+/// use brigade_core::backend::job_errors;
 ///
 /// fn total(items: Vec<Result<u32, MapError<&'static str, String>>>) -> Result<u32, MapError<&'static str, String>> {
 ///     let mut sum = 0;
@@ -22,7 +23,7 @@ use crate::{JobError, SubmitError};
 /// assert_eq!(total(vec![Ok(1), Ok(2)]).unwrap(), 3);
 /// let refused = total(vec![Ok(1), Err(MapError::Refused(SubmitError::Closed("job")))]);
 /// assert_eq!(refused.unwrap_err().into_job(), Some("job"));
-/// let failed = total(vec![Err(MapError::Job(JobError::failed("boom".to_string(), 1)))]);
+/// let failed = total(vec![Err(MapError::Job(job_errors::failed("boom".to_string(), 1)))]);
 /// assert_eq!(failed.unwrap_err().to_string(), "job failed: boom");
 /// ```
 pub enum MapError<J, E> {
@@ -57,7 +58,8 @@ impl<J, E> MapError<J, E> {
     ///
     /// ```
     /// use brigade_core::{ErrorKind, JobError, MapError};
-    /// let error = MapError::<u8, String>::Job(JobError::cancelled(None, 0));
+    /// use brigade_core::backend::job_errors;
+    /// let error = MapError::<u8, String>::Job(job_errors::cancelled(None, 0));
     /// assert_eq!(error.job_error().map(JobError::kind), Some(ErrorKind::Cancelled));
     /// ```
     #[must_use]

@@ -1,8 +1,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Instant, SystemTime};
 
+use crate::backend::job_errors;
 use crate::hooks::{AfterRun, DeadLetter, Layers, RunOutcome, RunReport};
-use crate::{JobError, JobId, JobResult};
+use crate::{JobId, JobResult};
 
 /// What one run of a job returned, as a backend caught it: its result or its panic.
 ///
@@ -282,17 +283,19 @@ fn terminal<T, E>(
     match end {
         RunEnd::Returned(Ok(output)) => Ok(output),
         RunEnd::Returned(Err(error)) if dead_lettered => {
-            Err(JobError::dead_lettered(error, attempt))
+            Err(job_errors::dead_lettered(error, attempt))
         }
         RunEnd::Returned(Err(error)) if past_deadline => {
-            Err(JobError::timed_out(Some(error), attempt))
+            Err(job_errors::timed_out(Some(error), attempt))
         }
-        RunEnd::Returned(Err(error)) if cancelled => Err(JobError::cancelled(Some(error), attempt)),
-        RunEnd::Returned(Err(error)) => Err(JobError::failed(error, attempt)),
+        RunEnd::Returned(Err(error)) if cancelled => {
+            Err(job_errors::cancelled(Some(error), attempt))
+        }
+        RunEnd::Returned(Err(error)) => Err(job_errors::failed(error, attempt)),
         RunEnd::Panicked(message) if dead_lettered => {
-            Err(JobError::dead_lettered_panic(message, attempt))
+            Err(job_errors::dead_lettered_panic(message, attempt))
         }
-        RunEnd::Panicked(message) => Err(JobError::panicked(message, attempt)),
+        RunEnd::Panicked(message) => Err(job_errors::panicked(message, attempt)),
     }
 }
 

@@ -109,6 +109,7 @@ impl IdleSignal {
 mod loom_models {
     use brigade_core::JobError;
     use brigade_core::backend::RunEnd;
+    use brigade_core::backend::job_errors;
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicU64};
 
@@ -136,7 +137,7 @@ mod loom_models {
                 loom::thread::spawn(move || {
                     // As `worker::run_plain`: cancelled before start never runs.
                     let result = if cancelled.load(Ordering::SeqCst) {
-                        Err(JobError::cancelled(None, 0))
+                        Err(job_errors::cancelled(None, 0))
                     } else {
                         ran.store(true, Ordering::SeqCst);
                         let end = RunEnd::Returned(if cancelled.load(Ordering::SeqCst) {

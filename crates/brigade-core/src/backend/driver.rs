@@ -3,6 +3,7 @@
 //! terminal state, a retry or a dead letter, and the books. A backend keeps only how it
 //! queues, waits, wakes and keeps time (the [`Backend`] it hands in).
 
+use crate::backend::job_errors;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -368,7 +369,7 @@ where
         } = task;
         tracing::warn!(pool = %self.name, id = done.id().get(), attempts = attempts.ran(), ?reason, "job dropped under backpressure");
         // Settled first, so a panicking callback cannot unbalance the books.
-        self.finish(backend, done, Err(JobError::dropped()));
+        self.finish(backend, done, Err(job_errors::dropped()));
         if let Some(index) = index {
             if catch_unwind(AssertUnwindSafe(|| self.layers.dropped(index, job, reason))).is_err() {
                 tracing::error!(pool = %self.name, "a middleware hook panicked in dropped");
@@ -761,7 +762,7 @@ where
         self.give_back_grant(&mut task);
         let runs = task.attempts.ran();
         drop_quietly(task.job);
-        self.finish(backend, task.done, Err(JobError::cancelled(None, runs)));
+        self.finish(backend, task.done, Err(job_errors::cancelled(None, runs)));
     }
 
     /// A job whose start was granted but will not run gives its units back.

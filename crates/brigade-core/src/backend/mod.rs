@@ -10,12 +10,15 @@
 //! - [`Task`] and [`Done`]: what travels through a backend's queues.
 //! - [`CapacityWaits`]: jobs waiting for capacity, served first in, first out.
 //! - [`DelayQueue`]: jobs waiting for a time, earliest first.
+//! - [`job_errors`]: the constructors of a [`JobError`](crate::JobError), one per terminal
+//!   state.
 //! - `PoolMetrics` (feature `metrics`): the pool's series in the `metrics` facade, which the
 //!   driver and the backend move as jobs do.
 
 mod capacity_waits;
 mod delay_queue;
 mod driver;
+pub mod job_errors;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod task;

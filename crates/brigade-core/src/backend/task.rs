@@ -1,5 +1,5 @@
-use crate::backend::Completer;
-use crate::{Attempts, CancellationToken, JobError, JobId, JobResult};
+use crate::backend::{Completer, job_errors};
+use crate::{Attempts, CancellationToken, JobId, JobResult};
 
 /// Where a job's result goes: its handle, or nowhere (`execute`). The detached variant
 /// carries only the id, so a job run without a handle allocates nothing of its own.
@@ -187,7 +187,7 @@ impl<J, T: Send + 'static, E: Send + 'static> Task<J, T, E> {
     /// ```
     pub fn return_unstarted(self) -> J {
         let runs = self.attempts.ran();
-        self.done.deliver(Err(JobError::returned(runs)));
+        self.done.deliver(Err(job_errors::returned(runs)));
         self.job
     }
 }

@@ -8,10 +8,11 @@ use crate::{ErrorKind, JobResult, Stats};
 /// ```
 /// use brigade_core::testkit::Tally;
 /// use brigade_core::{JobError, Stats};
+/// use brigade_core::backend::job_errors;
 ///
 /// let mut tally = Tally::new();
 /// tally.record(&Ok::<u8, JobError<String>>(1));
-/// tally.record(&Err::<u8, _>(JobError::failed("no".to_string(), 1)));
+/// tally.record(&Err::<u8, _>(job_errors::failed("no".to_string(), 1)));
 /// assert_eq!(tally.counts().finished(), 2);
 /// assert_eq!(tally.only_kinds(&[Some(brigade_core::ErrorKind::Failed), None]), Ok(()));
 /// ```
@@ -38,9 +39,10 @@ impl Tally {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::{ErrorKind, JobError};
+    /// use brigade_core::ErrorKind;
+    /// use brigade_core::backend::job_errors;
     /// let mut tally = brigade_core::testkit::Tally::new();
-    /// let kind = tally.record(&Err::<(), _>(JobError::<()>::dropped()));
+    /// let kind = tally.record(&Err::<(), _>(job_errors::dropped::<()>()));
     /// assert_eq!(kind, Some(ErrorKind::Dropped));
     /// ```
     pub fn record<T, E>(&mut self, result: &JobResult<T, E>) -> Option<ErrorKind> {
@@ -120,9 +122,10 @@ impl Tally {
     /// # Examples
     ///
     /// ```
-    /// use brigade_core::{ErrorKind, JobError};
+    /// use brigade_core::ErrorKind;
+    /// use brigade_core::backend::job_errors;
     /// let mut tally = brigade_core::testkit::Tally::new();
-    /// tally.record(&Err::<(), _>(JobError::<()>::dropped()));
+    /// tally.record(&Err::<(), _>(job_errors::dropped::<()>()));
     /// assert_eq!(tally.only_kinds(&[None]), Err(ErrorKind::Dropped));
     /// ```
     pub fn only_kinds(&self, kinds: &[Option<ErrorKind>]) -> Result<(), ErrorKind> {
@@ -149,13 +152,13 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::JobError;
+    use crate::backend::job_errors;
 
     #[test]
     #[should_panic(expected = "disagree on dropped")]
     fn a_counter_the_handles_do_not_match_fails() {
         let mut tally = Tally::new();
-        tally.record(&Err::<(), _>(JobError::<()>::dropped()));
+        tally.record(&Err::<(), _>(job_errors::dropped::<()>()));
         let stats = Stats {
             submitted: 1,
             returned: 1,
