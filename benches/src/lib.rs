@@ -34,10 +34,12 @@ pub use measure::{
     measure_memory, stopwatch, throughput_batch,
 };
 pub use subject::{Held, Run, Subject};
+#[cfg(feature = "metrics")]
+pub use subjects::BrigadeThreadMetrics;
 pub use subjects::{
-    BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeThreadMetrics, BrigadeTokio,
-    BrigadeTokioMap, CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet,
-    TokioMpscPool, middleware_stack,
+    BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeTokio, BrigadeTokioMap,
+    CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet, TokioMpscPool,
+    middleware_stack,
 };
 pub use work::{BenchJob, Gate, Work, calibrate_spin, clock_ns, spin};
 pub use workload::{Scale, Workload};
@@ -57,6 +59,7 @@ pub fn all_subjects() -> Vec<Box<dyn Subject>> {
         Box::new(BrigadeThread { layered: true }),
         Box::new(BrigadeThreadMap),
         Box::new(BrigadeThreadExecute),
+        #[cfg(feature = "metrics")]
         Box::new(BrigadeThreadMetrics::new()),
         Box::new(BrigadeTokio { layered: false }),
         Box::new(BrigadeTokio { layered: true }),

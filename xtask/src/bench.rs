@@ -42,7 +42,10 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
         let rest: Vec<String> = args.into_iter().filter(|arg| arg != "durable").collect();
         return durable::run(&rest);
     }
-    let collected = collect(&args)?;
+    // Off by default: with it, every brigade-thread row would carry the feature's cost.
+    let metrics = args.iter().any(|arg| arg == "--metrics");
+    let args: Vec<String> = args.into_iter().filter(|arg| arg != "--metrics").collect();
+    let collected = collect(&args, if metrics { &["metrics"] } else { &[] })?;
     let machine = Machine::describe();
     let summary = Summary::new(&collected);
     println!("{}", summary.table());
@@ -55,8 +58,8 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
-fn collect(args: &[String]) -> Result<Collected, String> {
-    let mut child = crate::runner("brigade-benches", "brigade-bench")
+fn collect(args: &[String], features: &[&str]) -> Result<Collected, String> {
+    let mut child = crate::runner("brigade-benches", "brigade-bench", features)
         .args(args)
         .current_dir(crate::workspace_root())
         .stdout(Stdio::piped())

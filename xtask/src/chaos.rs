@@ -6,7 +6,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
         println!("{}", crate::USAGE);
         return Ok(());
     }
-    let mut command = crate::runner("brigade-chaos", "brigade-chaos");
+    let mut command = crate::runner("brigade-chaos", "brigade-chaos", &[]);
     command.current_dir(crate::workspace_root()).arg("run");
     if !args.iter().any(|arg| arg == "--out") {
         command

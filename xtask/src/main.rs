@@ -28,6 +28,8 @@ usage: cargo xtask bench [--quick] [--rounds N] [FILTER...]
 bench:
   --quick      smoke-test sizes (the whole run takes well under a minute)
   --rounds N   rounds per workload (default 5, quick 2; memory, idle, latency at most 3)
+  --metrics    build the runner with brigade-thread's metrics, adding the
+               brigade-thread+metrics subject (noop) that its target row reads
   FILTER       run only `workload/subject` keys containing it, e.g. `noop` or `/rayon`
   (the idle round-trip target reads criterion's last
    `cargo bench -p brigade-benches --bench submit -- submit_join`)
@@ -75,10 +77,10 @@ fn cargo() -> String {
 }
 
 /// The command that runs binary `bin` of `package`, its arguments to follow: by default
-/// `cargo run --release` (built first if needed). With `$BRIGADE_RUNNERS` set to a
+/// `cargo run --release` with `features` (built first if needed). With `$BRIGADE_RUNNERS` set to a
 /// directory, the binary already built there instead: CI points it at the binaries its
 /// test build made, so its smoke runs cost no second build of the tree.
-fn runner(package: &str, bin: &str) -> Command {
+fn runner(package: &str, bin: &str, features: &[&str]) -> Command {
     match std::env::var_os("BRIGADE_RUNNERS") {
         Some(dir) => Command::new(workspace_root().join(dir).join(bin)),
         None => {
@@ -91,8 +93,11 @@ fn runner(package: &str, bin: &str) -> Command {
                 package,
                 "--bin",
                 bin,
-                "--",
             ]);
+            if !features.is_empty() {
+                command.arg("--features").arg(features.join(","));
+            }
+            command.arg("--");
             command
         }
     }

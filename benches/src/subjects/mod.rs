@@ -2,6 +2,7 @@
 
 mod brigade_thread;
 mod brigade_thread_execute;
+#[cfg(feature = "metrics")]
 mod brigade_thread_metrics;
 mod brigade_tokio;
 mod crossbeam_pool;
@@ -14,6 +15,7 @@ mod tokio_mpsc_pool;
 
 pub use brigade_thread::{BrigadeThread, BrigadeThreadMap};
 pub use brigade_thread_execute::BrigadeThreadExecute;
+#[cfg(feature = "metrics")]
 pub use brigade_thread_metrics::BrigadeThreadMetrics;
 pub use brigade_tokio::{BrigadeTokio, BrigadeTokioMap};
 pub use crossbeam_pool::CrossbeamPool;

@@ -140,7 +140,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn collect(quick: bool, engines: &[&String]) -> Result<Collected, String> {
-    let mut command = crate::runner("brigade-benches", "brigade-durable");
+    let mut command = crate::runner("brigade-benches", "brigade-durable", &[]);
     command.args(engines);
     if quick {
         command.arg("--quick");
