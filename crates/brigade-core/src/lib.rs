@@ -27,6 +27,9 @@
 //!
 //! - `testkit`: the conformance kit, the design's contracts written once as checks that
 //!   each backend runs against itself.
+//! - `metrics`: the pool's series in the [`metrics`](https://docs.rs/metrics) facade
+//!   (`backend::PoolMetrics`), which the pools' own `metrics` features turn on; the names
+//!   are listed in `docs/metrics.md`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -55,6 +55,13 @@
 //! arrives looks at the queue again after leaving the roster, so no job is left without a
 //! worker, even with `min_workers(0)`. These protocols are checked with loom
 //! (`RUSTFLAGS="--cfg brigade_loom" cargo test -p brigade-thread --release --lib loom`).
+//!
+//! # Features
+//!
+//! - `metrics`: the pool emits its counters, gauges and histograms through the
+//!   [`metrics`](https://docs.rs/metrics) facade, Prometheus-named and labelled with the
+//!   pool's name, to whatever recorder is installed when the pool is built
+//!   (`docs/metrics.md` lists every series). Off, nothing of it is compiled in.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -29,6 +29,13 @@
 //!   carried out with tokio's clock, and a job waiting for a retry or a start time waits in
 //!   a delay queue, never on a worker.
 //! - [`ErrGroup`]: a bounded group of tasks where the first error cancels the rest.
+//!
+//! # Features
+//!
+//! - `metrics`: the pool emits its counters, gauges and histograms through the
+//!   [`metrics`](https://docs.rs/metrics) facade, Prometheus-named and labelled with the
+//!   pool's name, to whatever recorder is installed when the pool is built
+//!   (`docs/metrics.md` lists every series). Off, nothing of it is compiled in.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
