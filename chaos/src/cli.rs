@@ -86,17 +86,26 @@ impl Command {
         let mut flags = Flags::new(rest)?;
         let command = match role.as_str() {
             "-h" | "--help" | "help" => Command::Help,
-            "run" => Command::Run(RunOptions {
-                store: flags.optional("--store")?.unwrap_or(StoreKind::Postgres),
-                fsync: flags.optional("--redis-fsync")?.unwrap_or(Fsync::Always),
-                quick: flags.switch("--quick"),
-                cycles: flags.optional("--cycles")?,
-                seed: flags.optional("--seed")?,
-                workers: flags.optional("--workers")?.unwrap_or(4),
-                out: flags
-                    .optional::<String>("--out")?
-                    .map_or_else(|| PathBuf::from("target/brigade-chaos"), PathBuf::from),
-            }),
+            "run" => {
+                let store = flags.optional("--store")?.unwrap_or(StoreKind::Postgres);
+                // Refused whenever it is given without Redis, its default value included: a
+                // flag that would be ignored is a mistake worth saying before a long run.
+                let fsync: Option<Fsync> = flags.optional("--redis-fsync")?;
+                if fsync.is_some() && store != StoreKind::Redis {
+                    return Err("--redis-fsync is for --store redis".to_owned());
+                }
+                Command::Run(RunOptions {
+                    store,
+                    fsync: fsync.unwrap_or(Fsync::Always),
+                    quick: flags.switch("--quick"),
+                    cycles: flags.optional("--cycles")?,
+                    seed: flags.optional("--seed")?,
+                    workers: flags.optional("--workers")?.unwrap_or(4),
+                    out: flags
+                        .optional::<String>("--out")?
+                        .map_or_else(|| PathBuf::from("target/brigade-chaos"), PathBuf::from),
+                })
+            }
             "check" => Command::Check {
                 ledger_dir: PathBuf::from(flags.required::<String>("--ledger-dir")?),
             },
@@ -122,9 +131,6 @@ impl Command {
         if let Command::Run(options) = &command {
             if !(3..=4).contains(&options.workers) {
                 return Err("--workers takes 3 or 4".to_owned());
-            }
-            if options.fsync != Fsync::Always && options.store != StoreKind::Redis {
-                return Err("--redis-fsync is for --store redis".to_owned());
             }
         }
         Ok(command)
@@ -215,6 +221,10 @@ mod tests {
         assert!(parse("run --workers 9").is_err());
         assert!(parse("run --store mysql").is_err());
         assert!(parse("run --store sqlite --redis-fsync everysec").is_err());
+        assert!(
+            parse("run --redis-fsync always").is_err(),
+            "refused even at its default value: without Redis it would be ignored"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn a_bad_invocation_is_refused_with_the_usage() {
         &["explode"][..],
         &["run", "--workers", "9"],
         &["run", "--redis-fsync", "everysec"],
+        &["run", "--redis-fsync", "always"],
     ] {
         let output = chaos(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
