@@ -39,22 +39,7 @@ impl Subject for BrigadeThread {
     }
 
     fn run(&self, batch: &Batch) -> Run {
-        let pool = self.pool(batch.workers, batch.queue_capacity);
-        let mut handles = Vec::with_capacity(batch.jobs);
-        let mut outputs = Vec::with_capacity(batch.jobs);
-        let (elapsed, ()) = stopwatch(|| {
-            for input in batch.inputs() {
-                let job = BenchJob::new(batch.work, input);
-                handles.push(pool.submit(job).expect("pool accepts"));
-            }
-            outputs.extend(
-                handles
-                    .drain(..)
-                    .map(|handle| handle.join().expect("job ran")),
-            );
-        });
-        let _ = pool.shutdown();
-        Run { elapsed, outputs }
+        submit_then_join(&self.pool(batch.workers, batch.queue_capacity), batch)
     }
 
     fn hold(&self, batch: &Batch, probe: &mut dyn FnMut(Held)) -> Option<usize> {
@@ -141,4 +126,24 @@ impl Subject for BrigadeThreadMap {
             Workload::Noop | Workload::Spin | Workload::Cpu | Workload::Sleep
         )
     }
+}
+
+/// The submit-then-join run on `pool`: every job submitted (waiting while the queue is
+/// full), then every handle joined, timed; the pool shut down after.
+pub(crate) fn submit_then_join(pool: &ThreadPool<BenchJob>, batch: &Batch) -> Run {
+    let mut handles = Vec::with_capacity(batch.jobs);
+    let mut outputs = Vec::with_capacity(batch.jobs);
+    let (elapsed, ()) = stopwatch(|| {
+        for input in batch.inputs() {
+            let job = BenchJob::new(batch.work, input);
+            handles.push(pool.submit(job).expect("pool accepts"));
+        }
+        outputs.extend(
+            handles
+                .drain(..)
+                .map(|handle| handle.join().expect("job ran")),
+        );
+    });
+    let _ = pool.shutdown();
+    Run { elapsed, outputs }
 }

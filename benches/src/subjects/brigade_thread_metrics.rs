@@ -3,8 +3,8 @@ use std::mem::size_of;
 use brigade_thread::ThreadPool;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
-use crate::subjects::brigade_thread::BrigadeThread;
-use crate::{Batch, BenchJob, Run, Subject, Workload, stopwatch};
+use crate::subjects::brigade_thread::{BrigadeThread, submit_then_join};
+use crate::{Batch, BenchJob, Run, Subject, Workload};
 
 /// [`BrigadeThread`]'s submit-then-join with the pool's metrics recorded by a Prometheus
 /// recorder: the pool is built inside [`metrics::with_local_recorder`], so its series (and
@@ -50,24 +50,10 @@ impl Subject for BrigadeThreadMetrics {
     }
 
     fn run(&self, batch: &Batch) -> Run {
-        let pool = self.pool(batch.workers, batch.queue_capacity);
-        let mut handles = Vec::with_capacity(batch.jobs);
-        let mut outputs = Vec::with_capacity(batch.jobs);
-        let (elapsed, ()) = stopwatch(|| {
-            for input in batch.inputs() {
-                let job = BenchJob::new(batch.work, input);
-                handles.push(pool.submit(job).expect("pool accepts"));
-            }
-            outputs.extend(
-                handles
-                    .drain(..)
-                    .map(|handle| handle.join().expect("job ran")),
-            );
-        });
-        let _ = pool.shutdown();
+        let run = submit_then_join(&self.pool(batch.workers, batch.queue_capacity), batch);
         // The histograms keep their samples until a render or an upkeep takes them.
         self.recorder.handle().run_upkeep();
-        Run { elapsed, outputs }
+        run
     }
 
     fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
