@@ -8,7 +8,7 @@
 //!
 //! | fault | how | the system must |
 //! | --- | --- | --- |
-//! | kill | SIGKILL to a worker holding at least one run | redeliver its jobs within lease + 2 sweeps |
+//! | kill | SIGKILL to a worker holding at least one run | redeliver its jobs within lease + 2 sweeps + a store call |
 //! | pause | SIGSTOP for lease + 1 s, then SIGCONT | refuse the zombie's late acks |
 //! | link down | the worker's veth down for lease + 1 s, then up | self-fence, rejoin with no action |
 //! | db crash | `pg_ctl stop -m immediate` or `redis-server` SIGKILL, ~1 s, start | workers reconnect with no action |

@@ -35,10 +35,12 @@ pub(crate) const RATE_BURST: u32 = 20;
 pub(crate) const POISON_MAX_ATTEMPTS: u32 = 3;
 
 /// The bound on the time from a kill -9 to the next start of each job the killed worker
-/// held: the lease runs out, one sweep finds it, and the next sweep interval covers the
-/// claim and the trip through the gate.
+/// held: the lease runs out, one sweep finds it, the next sweep interval covers the claim
+/// and the trip through the gate, and one store call's timeout covers a claim or a sweep
+/// that waits on a busy store (on two cores shared with debug builds of every process, a
+/// SQLite writer lock or a PostgreSQL commit now and then takes several hundred ms).
 pub(crate) fn redelivery_bound() -> Duration {
-    LEASE + SWEEP * 2
+    LEASE + SWEEP * 2 + STORE_TIMEOUT
 }
 
 /// The global rate limit every worker names.

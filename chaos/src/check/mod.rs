@@ -214,7 +214,7 @@ fn judge(evidence: &Evidence) -> Report {
             ),
             _ => "no job held at a kill".to_owned(),
         },
-        &format!("≤ {} ms (lease + 2 sweeps)", bound.as_millis()),
+        &format!("≤ {} ms (lease + 2 sweeps + a store call)", bound.as_millis()),
         late.is_empty(),
         late,
     ));
