@@ -399,7 +399,7 @@ impl<J: Job> Builder<J> {
         }
 
         // Built first: with the `metrics` feature it registers the pool's series, which the
-        // ready queue and the hooks move too.
+        // ready queue counts submits in.
         let driver = JobDriver::new(Arc::from(self.name), self.layers.clone());
         let shared = Arc::new(Shared {
             intake: Intake::new(),
@@ -408,11 +408,19 @@ impl<J: Job> Builder<J> {
             roster: Roster::new(min, max),
             keep_alive: self.keep_alive,
             idle: IdleSignal::new(),
-            hooks: (!self.layers.is_empty()).then(|| Hooks::new(&driver)),
+            hooks: (!self.layers.is_empty()).then(Hooks::new),
             driver,
             threads: Threads::new(thread_name, self.stack_size),
             shut_down: Mutex::new(false),
         });
+        #[cfg(feature = "metrics")]
+        {
+            let books = Arc::downgrade(&shared);
+            shared
+                .driver
+                .metrics()
+                .publish_from(move || Some(books.upgrade()?.stats()));
+        }
         if let Err(error) = start(&shared) {
             shut_down(&shared, Mode::Now);
             return Err(error);

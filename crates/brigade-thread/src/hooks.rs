@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use brigade_core::backend::JobDriver;
 use brigade_core::{Job, instant_after};
 use crossbeam_channel::{Receiver, Sender};
 
@@ -28,24 +27,17 @@ pub(crate) struct Hooks<J: Job> {
     pub(crate) timer: Timer<J>,
     /// Jobs in the delay queue.
     delayed: AtomicUsize,
-    #[cfg(feature = "metrics")]
-    metrics: brigade_core::backend::PoolMetrics,
 }
 
 impl<J: Job> Hooks<J> {
-    /// The queues of a pool with layers; `driver` lends them the pool's metrics, when
-    /// compiled in.
-    pub(crate) fn new(driver: &JobDriver<J, J::Output, J::Error>) -> Self {
+    /// The queues of a pool with layers.
+    pub(crate) fn new() -> Self {
         let (reentry_tx, reentry_rx) = crossbeam_channel::unbounded();
-        #[cfg(not(feature = "metrics"))]
-        let _ = driver;
         Hooks {
             reentry_tx,
             reentry_rx,
             timer: Timer::new(),
             delayed: AtomicUsize::new(0),
-            #[cfg(feature = "metrics")]
-            metrics: driver.metrics().clone(),
         }
     }
 
@@ -64,8 +56,6 @@ impl<J: Job> Hooks<J> {
     /// Holds `task` until `at`, without a worker.
     pub(crate) fn delay(&self, task: Task<J>, at: Instant) {
         self.delayed.fetch_add(1, Ordering::Relaxed);
-        #[cfg(feature = "metrics")]
-        self.metrics.delayed().add(1);
         self.timer.schedule(at, Due::Run(task));
     }
 
@@ -80,8 +70,6 @@ impl<J: Job> Hooks<J> {
     /// A delayed task is due: back into the ready queues.
     pub(crate) fn due(&self, shared: &Arc<Shared<J>>, task: Task<J>) {
         self.delayed.fetch_sub(1, Ordering::Relaxed);
-        #[cfg(feature = "metrics")]
-        self.metrics.delayed().sub(1);
         self.reenter(shared, task);
     }
 
@@ -90,32 +78,19 @@ impl<J: Job> Hooks<J> {
         // The pool holds the receiver, so this send cannot fail. Idle workers block on this
         // channel too, so one of them takes it; busy ones look here before their next job.
         let _ = self.reentry_tx.send(task);
-        #[cfg(feature = "metrics")]
-        self.metrics.queued().add(1);
         shared.after_enqueue();
     }
 
     /// The next task coming back, if any, without waiting.
     pub(crate) fn try_take_reentry(&self) -> Option<Task<J>> {
-        let task = self.reentry_rx.try_recv().ok()?;
-        self.took_reentry();
-        Some(task)
-    }
-
-    /// A task left the re-entry queue through `reentry_rx`.
-    #[inline]
-    pub(crate) fn took_reentry(&self) {
-        #[cfg(feature = "metrics")]
-        self.metrics.queued().sub(1);
+        self.reentry_rx.try_recv().ok()
     }
 
     /// Every unstarted task this part holds, for a shutdown that hands them back.
     pub(crate) fn take_unstarted(&self) -> Vec<Task<J>> {
         let mut tasks = self.timer.take_tasks();
         self.delayed.fetch_sub(tasks.len(), Ordering::Relaxed);
-        #[cfg(feature = "metrics")]
-        self.metrics.delayed().sub(tasks.len());
-        tasks.extend(self.reentry_rx.try_iter().inspect(|_| self.took_reentry()));
+        tasks.extend(self.reentry_rx.try_iter());
         tasks
     }
 }

@@ -77,7 +77,7 @@ impl<J: Job> ReadyQueue<J> {
         #[cfg(feature = "metrics")]
         if pushed.is_ok() {
             self.metrics.submitted();
-            self.metrics.queued().add(1);
+            self.metrics.touched();
         }
         pushed
     }
@@ -104,21 +104,11 @@ impl<J: Job> ReadyQueue<J> {
 
     /// The oldest queued task, if any, without waiting.
     pub(crate) fn try_pop(&self) -> Result<Task<J>, TryRecvError> {
-        let task = self.rx.try_recv()?;
-        self.took_one();
-        Ok(task)
+        self.rx.try_recv()
     }
 
-    /// The receiving end, for a worker to block on with its other channels; whoever
-    /// receives a task through it calls [`took_one`](Self::took_one).
+    /// The receiving end, for a worker to block on with its other channels.
     pub(crate) fn receiver(&self) -> &Receiver<Task<J>> {
         &self.rx
-    }
-
-    /// A task left the queue through [`receiver`](Self::receiver).
-    #[inline]
-    pub(crate) fn took_one(&self) {
-        #[cfg(feature = "metrics")]
-        self.metrics.queued().sub(1);
     }
 }

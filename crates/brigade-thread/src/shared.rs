@@ -75,6 +75,13 @@ impl<J: Job> Shared<J> {
             .expect("only a pool with layers delays or parks a job")
     }
 
+    /// Publishes the pool's books to its metrics, as a worker waits for work, starts or
+    /// ends (see `brigade_core::backend::PoolMetrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics(&self) {
+        self.driver.metrics().publish(|| self.stats());
+    }
+
     pub(crate) fn notify_idle(&self) {
         self.idle.notify(|| self.in_flight());
     }

@@ -68,6 +68,9 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     report.unstarted = handed_back_before;
     report.unstarted.extend(handed_back_now);
     report.finished = finished.saturating_sub(handed_back_now_count);
+    // The pool is at rest: its books as the report leaves them.
+    #[cfg(feature = "metrics")]
+    shared.publish_metrics();
     *shut_down = true;
     report
 }

@@ -33,31 +33,9 @@ struct Enrolled<'a, J: Job> {
     /// not restart its keep-alive. `None` after a job, set when it next blocks, so the hot
     /// path reads no clock.
     idle_since: Option<Instant>,
-    /// Whether `brigade_workers_busy` counts this worker: from the job it takes until it
-    /// next waits for work (so a worker going from job to job moves the gauge not at all).
-    #[cfg(feature = "metrics")]
-    busy: bool,
 }
 
 impl<J: Job> Enrolled<'_, J> {
-    /// The worker took a job.
-    #[inline]
-    fn took_job(&mut self) {
-        #[cfg(feature = "metrics")]
-        if !std::mem::replace(&mut self.busy, true) {
-            self.shared.driver.metrics().busy().add(1);
-        }
-    }
-
-    /// The worker is done with jobs for now (it blocks waiting for work, or it ends).
-    #[inline]
-    fn no_job(&mut self) {
-        #[cfg(feature = "metrics")]
-        if std::mem::take(&mut self.busy) {
-            self.shared.driver.metrics().busy().sub(1);
-        }
-    }
-
     fn begin_wait(&mut self) {
         if !self.idle {
             self.shared.roster.begin_wait();
@@ -76,13 +54,12 @@ impl<J: Job> Enrolled<'_, J> {
 impl<J: Job> Drop for Enrolled<'_, J> {
     fn drop(&mut self) {
         // The thread ends, whichever way: by a stop, retiring, or unwinding.
-        #[cfg(feature = "metrics")]
-        self.shared.driver.metrics().workers().sub(1);
-        self.no_job();
         self.end_wait();
         if self.enrolled {
             self.shared.roster.worker_exited();
         }
+        #[cfg(feature = "metrics")]
+        self.shared.publish_metrics();
     }
 }
 
@@ -99,17 +76,13 @@ pub(crate) fn is_own_worker<J: Job>(shared: &Shared<J>) -> bool {
 
 fn work<J: Job>(shared: &Arc<Shared<J>>) {
     WORKER_OF.with(|pool| pool.set(Arc::as_ptr(shared) as usize));
-    // Counted from its thread, which `Enrolled` uncounts when it ends: a slot reserved for
-    // a thread that never started is not a worker.
     #[cfg(feature = "metrics")]
-    shared.driver.metrics().workers().add(1);
+    shared.publish_metrics();
     let mut enrolled = Enrolled {
         shared,
         enrolled: true,
         idle: true,
         idle_since: None,
-        #[cfg(feature = "metrics")]
-        busy: false,
     };
     loop {
         if shared.roster.above_max()
@@ -123,7 +96,6 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
         }
         match next_message(&mut enrolled) {
             Some(Message::Run(task)) => {
-                enrolled.took_job();
                 // Jobs, results and hooks are contained closer in; this is the last line
                 // of defence, so that a bug cannot cost the pool a worker.
                 if catch_unwind(AssertUnwindSafe(|| run(shared, task))).is_err() {
@@ -184,8 +156,10 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
         }
         backoff.snooze();
     }
-    // Nothing came while it spun: it blocks, and stops counting as busy.
-    worker.no_job();
+    // Nothing came while it spun: it blocks, after showing the books as they are (a pool
+    // whose workers all wait has published everything that happened).
+    #[cfg(feature = "metrics")]
+    shared.publish_metrics();
     // A pool without hooks has no re-entry queue: wait on one that never delivers.
     let never = never();
     let reentry: &Receiver<Task<J>> = shared
@@ -204,16 +178,8 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     };
     let (ready, signals) = (shared.ready.receiver(), shared.signals.receiver());
     // `select!` keeps its operations on the stack: blocking allocates nothing.
-    let from_ready = |task: Task<J>| {
-        shared.ready.took_one();
-        Message::Run(task)
-    };
-    let from_reentry = |task: Task<J>| {
-        if let Some(hooks) = &shared.hooks {
-            hooks.took_reentry();
-        }
-        Message::Run(task)
-    };
+    let from_ready = Message::Run;
+    let from_reentry = Message::Run;
     let message = match timeout {
         Some(remaining) => select! {
             recv(ready) -> task => Some(task.map_or(Message::Stop, from_ready)),

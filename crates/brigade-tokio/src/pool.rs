@@ -568,6 +568,9 @@ impl<J: AsyncJob> TokioPool<J> {
         report.finished =
             (finished_after - finished_before).saturating_sub(handed_back_now.len() as u64);
         report.unstarted = earlier.into_iter().chain(handed_back_now).collect();
+        // The pool is at rest: its books as the report leaves them.
+        #[cfg(feature = "metrics")]
+        shared.publish_metrics();
         report
     }
 

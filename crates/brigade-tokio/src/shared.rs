@@ -2,10 +2,8 @@
 //! worker roster, the timer's schedule, the lifecycle) and the wake-ups between submitters,
 //! workers and the timer. Every lock of the pool's state is taken here.
 //!
-//! With the `metrics` feature, the gauges of what the lock guards (queued, busy, workers)
-//! are set under it by the step that moved them, so the last value set is the current one;
-//! the delay queue's share of `brigade_jobs_delayed` is added and subtracted, since the
-//! driver moves the same gauge for the jobs parked for capacity, outside the lock.
+//! With the `metrics` feature, the books are published to the recorder as a worker waits
+//! for work, starts or ends, always outside the lock (see `brigade_core::backend::PoolMetrics`).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,7 +91,7 @@ impl<J: AsyncJob> Shared<J> {
         layers: Layers<J, Error<J>>,
         runtime: Handle,
     ) -> Arc<Self> {
-        Arc::new(Shared {
+        let shared = Arc::new(Shared {
             driver: JobDriver::new(name, layers),
             state: Mutex::new(State {
                 ready: ReadyQueue::new(capacity),
@@ -109,7 +107,23 @@ impl<J: AsyncJob> Shared<J> {
             tracker: TaskTracker::new(),
             runtime,
             next_id: AtomicU64::new(1),
-        })
+        });
+        #[cfg(feature = "metrics")]
+        {
+            let books = Arc::downgrade(&shared);
+            shared
+                .driver
+                .metrics()
+                .publish_from(move || Some(books.upgrade()?.stats()));
+        }
+        shared
+    }
+
+    /// Publishes the pool's books to its metrics, as a worker waits for work, starts or
+    /// ends; never under the lock (see `brigade_core::backend::PoolMetrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics(&self) {
+        self.driver.metrics().publish(|| self.stats());
     }
 
     pub(crate) fn runtime(&self) -> &Handle {
@@ -192,9 +206,11 @@ impl<J: AsyncJob> Shared<J> {
         let (handle, done) = self.accept(with_handle);
         self.driver.counters().record_submitted();
         #[cfg(feature = "metrics")]
-        self.driver.metrics().submitted();
+        {
+            self.driver.metrics().submitted();
+            self.driver.metrics().touched();
+        }
         self.enqueue(&mut state, Task::new(job, done));
-        self.publish_queued(&state);
         drop(state);
         if let Some((index, oldest)) = evicted {
             self.driver
@@ -240,7 +256,6 @@ impl<J: AsyncJob> Shared<J> {
 
     fn spawn_worker(self: &Arc<Self>, state: &mut State<J>) {
         state.roster.add();
-        self.publish_workers(state);
         self.tracker
             .spawn_on(crate::worker::work(Arc::clone(self)), &self.runtime);
     }
@@ -248,8 +263,6 @@ impl<J: AsyncJob> Shared<J> {
     /// Puts a job aside until `at`, in the delay queue the timer task serves.
     fn delay(self: &Arc<Self>, state: &mut State<J>, at: Instant, task: Task<J>) {
         let earliest = state.schedule.delay(at, task);
-        #[cfg(feature = "metrics")]
-        self.driver.metrics().delayed().add(1);
         self.ensure_timer(state);
         if earliest {
             self.timer_wake.notify_one();
@@ -261,33 +274,6 @@ impl<J: AsyncJob> Shared<J> {
             self.tracker
                 .spawn_on(crate::timer::serve(Arc::clone(self)), &self.runtime);
         }
-    }
-
-    /// Sets the queue's gauge, read under the lock.
-    #[inline]
-    fn publish_queued(&self, state: &State<J>) {
-        #[cfg(feature = "metrics")]
-        self.driver.metrics().queued().set(state.ready.len());
-        #[cfg(not(feature = "metrics"))]
-        let _ = state;
-    }
-
-    /// Sets the gauge of workers holding a job, read under the lock.
-    #[inline]
-    fn publish_busy(&self, state: &State<J>) {
-        #[cfg(feature = "metrics")]
-        self.driver.metrics().busy().set(state.roster.busy());
-        #[cfg(not(feature = "metrics"))]
-        let _ = state;
-    }
-
-    /// Sets the gauge of live workers, read under the lock.
-    #[inline]
-    fn publish_workers(&self, state: &State<J>) {
-        #[cfg(feature = "metrics")]
-        self.driver.metrics().workers().set(state.roster.live());
-        #[cfg(not(feature = "metrics"))]
-        let _ = state;
     }
 
     /// Wakes `wait_idle` callers if nothing is queued, delayed or running.
@@ -316,11 +302,8 @@ impl<J: AsyncJob> Shared<J> {
     pub(crate) fn take_unstarted(&self) -> (Vec<Task<J>>, usize) {
         let mut state = self.lock();
         let mut unstarted = state.ready.take_all();
-        self.publish_queued(&state);
         unstarted.extend(self.driver.take_parked());
         let delayed = state.schedule.take_all();
-        #[cfg(feature = "metrics")]
-        self.driver.metrics().delayed().sub(delayed.len());
         unstarted.extend(delayed);
         let running = state.roster.busy();
         self.check_idle(&mut state);
@@ -387,7 +370,6 @@ impl<J: AsyncJob> Shared<J> {
     pub(crate) fn next_job(&self, job_ready: Pin<&mut Notified<'_>>) -> NextJob<J> {
         let mut state = self.lock();
         if state.roster.retire_if_above_max() {
-            self.publish_workers(&state);
             drop(state);
             // The timer exits once the last worker has; let it look.
             self.timer_wake.notify_one();
@@ -395,15 +377,12 @@ impl<J: AsyncJob> Shared<J> {
         }
         if let Some(task) = state.ready.pop_front() {
             state.roster.job_started();
-            self.publish_queued(&state);
-            self.publish_busy(&state);
             drop(state);
             self.room.notify_one();
             return NextJob::Run(task);
         }
         if state.is_drained(self.driver.parked()) {
             state.roster.retire();
-            self.publish_workers(&state);
             drop(state);
             // Let the other idle workers and the timer see the pool is done.
             self.job_ready.notify_waiters();
@@ -421,7 +400,6 @@ impl<J: AsyncJob> Shared<J> {
         if !state.ready.is_empty() || !state.roster.retire_if_above_min() {
             return false;
         }
-        self.publish_workers(&state);
         drop(state);
         self.timer_wake.notify_one();
         true
@@ -431,7 +409,6 @@ impl<J: AsyncJob> Shared<J> {
     pub(crate) fn job_left_worker(&self) {
         let mut state = self.lock();
         state.roster.job_left();
-        self.publish_busy(&state);
         self.check_idle(&mut state);
     }
 
@@ -443,12 +420,9 @@ impl<J: AsyncJob> Shared<J> {
         let mut moved = false;
         while let Some(task) = state.schedule.pop_due(now) {
             state.ready.push_back(task);
-            #[cfg(feature = "metrics")]
-            self.driver.metrics().delayed().sub(1);
             moved = true;
         }
         if moved {
-            self.publish_queued(&state);
             self.grow_for_queue(&mut state);
             self.job_ready.notify_waiters();
             self.job_ready.notify_one();
@@ -531,7 +505,6 @@ impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
     fn requeue(&self, task: Task<J>) {
         let mut state = self.shared.lock();
         state.ready.push_granted(task);
-        self.shared.publish_queued(&state);
         self.shared.grow_for_queue(&mut state);
         drop(state);
         self.shared.job_ready.notify_one();

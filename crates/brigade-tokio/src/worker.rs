@@ -18,10 +18,14 @@ type Run<J> = brigade_core::backend::Run<J, <J as AsyncJob>::Output, <J as Async
 /// The body of one worker task. A pool's concurrency is its number of workers: each runs at
 /// most one job at a time, so `max_workers` bounds how many jobs run at once.
 pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
+    #[cfg(feature = "metrics")]
+    shared.publish_metrics();
     while let Some(task) = next_job(&shared).await {
         run_one(&shared, task).await;
         shared.job_left_worker();
     }
+    #[cfg(feature = "metrics")]
+    shared.publish_metrics();
 }
 
 /// Waits for the next job; `None` when this worker should exit (the pool is closed and
@@ -29,11 +33,18 @@ pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
 async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>) -> Option<Task<J>> {
     loop {
         let mut job_ready = pin!(shared.job_ready());
-        match shared.next_job(job_ready.as_mut()) {
+        let wait = match shared.next_job(job_ready.as_mut()) {
             NextJob::Run(task) => return Some(task),
             NextJob::Exit => return None,
-            NextJob::Wait(IdleWait::Forever) => job_ready.await,
-            NextJob::Wait(IdleWait::KeepAlive(keep_alive)) => {
+            NextJob::Wait(wait) => wait,
+        };
+        // It waits, after showing the books as they are (a pool whose workers all wait has
+        // published everything that happened).
+        #[cfg(feature = "metrics")]
+        shared.publish_metrics();
+        match wait {
+            IdleWait::Forever => job_ready.await,
+            IdleWait::KeepAlive(keep_alive) => {
                 if tokio::time::timeout(keep_alive, job_ready).await.is_err()
                     && shared.keep_alive_ran_out()
                 {

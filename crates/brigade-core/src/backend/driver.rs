@@ -106,9 +106,9 @@ pub struct Run<J, T, E> {
     /// With a deadline the run's token is a child of the job's, kept here.
     job_token: Option<CancellationToken>,
     ticket: Option<RunTicket>,
-    /// When the run started, for the run-time histogram.
+    /// When the run started, if the histograms sample it.
     #[cfg(feature = "metrics")]
-    started_at: super::metrics::Stamp,
+    sampled_at: Option<super::metrics::Stamp>,
 }
 
 /// What became of a parked job offered its start.
@@ -188,8 +188,8 @@ where
         &self.counters
     }
 
-    /// The pool's metrics: the backend moves its own series (submits that reach its queue,
-    /// the queue, the workers, its delay queue) through these handles.
+    /// The pool's metrics: the backend counts the submits that reach its queue, reports
+    /// them as changes and publishes its books through these handles.
     ///
     /// # Examples
     ///
@@ -200,8 +200,9 @@ where
     /// let driver = metrics::with_local_recorder(&recorder, || {
     ///     brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default())
     /// });
-    /// driver.metrics().workers().set(2);
-    /// assert!(recorder.handle().render().contains(r#"brigade_workers{pool="p"} 2"#));
+    /// driver.metrics().submitted();
+    /// let text = recorder.handle().render();
+    /// assert!(text.contains(r#"brigade_jobs_submitted_total{pool="p"} 1"#));
     /// ```
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
@@ -283,10 +284,7 @@ where
     /// ```
     #[must_use]
     pub fn take_parked(&self) -> Vec<Task<J, T, E>> {
-        let parked = self.parked.take_all();
-        #[cfg(feature = "metrics")]
-        self.metrics.delayed().sub(parked.len());
-        parked
+        self.parked.take_all()
     }
 
     fn handed_back(&self) -> std::sync::MutexGuard<'_, Vec<J>> {
@@ -311,8 +309,6 @@ where
         let decision = self.layers.admit(job, queue);
         if let (Admission::Reject(_), _) = decision {
             self.counters.record_rejected();
-            #[cfg(feature = "metrics")]
-            self.metrics.rejected();
         }
         decision
     }
@@ -426,7 +422,7 @@ where
             .with_attempt(attempt);
             return Some(Run {
                 #[cfg(feature = "metrics")]
-                started_at: self.run_starts(&task, attempt),
+                sampled_at: self.run_starts(&task, attempt),
                 task,
                 cx,
                 started: None,
@@ -484,7 +480,7 @@ where
             .with_deadline(deadline);
         Some(Run {
             #[cfg(feature = "metrics")]
-            started_at: self.run_starts(&task, attempt),
+            sampled_at: self.run_starts(&task, attempt),
             task,
             cx,
             started: Some(now),
@@ -493,16 +489,22 @@ where
         })
     }
 
-    /// A run starts now: a job's first run records how long it waited since its submit.
-    /// On the metrics' clock, as the submit's time is, whatever the backend's clock.
+    /// A run starts now: the books change (the trailing publish hears of it), and if the
+    /// histograms sample this run, a first run records how long it waited since its submit
+    /// and the run keeps when it started. On the metrics' clock, as the submit's time is,
+    /// whatever the backend's clock.
     #[cfg(feature = "metrics")]
-    fn run_starts(&self, task: &Task<J, T, E>, attempt: u32) -> super::metrics::Stamp {
+    fn run_starts(&self, task: &Task<J, T, E>, attempt: u32) -> Option<super::metrics::Stamp> {
+        self.metrics.touched();
         let now = super::metrics::stamp();
+        if !self.metrics.sample_due(now) {
+            return None;
+        }
         if attempt == 1 {
             self.metrics
                 .queue_wait(super::metrics::between(task.submitted_at, now));
         }
-        now
+        Some(now)
     }
 
     /// Takes a run's end to the job's next step: its terminal state (counted and delivered),
@@ -513,10 +515,10 @@ where
     /// See [`Backend`].
     pub fn end(&self, backend: &impl Backend<J, T, E>, mut run: Run<J, T, E>, end: RunEnd<T, E>) {
         #[cfg(feature = "metrics")]
-        self.metrics.run_time(super::metrics::between(
-            run.started_at,
-            super::metrics::stamp(),
-        ));
+        if let Some(started) = run.sampled_at {
+            self.metrics
+                .run_time(super::metrics::between(started, super::metrics::stamp()));
+        }
         let ticket = run.ticket.take();
         let mut settled = false;
         let ended = catch_unwind(AssertUnwindSafe(|| {
@@ -609,8 +611,6 @@ where
                     self.hand_back(backend, task);
                 } else {
                     self.counters.record_retried();
-                    #[cfg(feature = "metrics")]
-                    self.metrics.retried();
                     tracing::debug!(pool = %self.name, id = id.get(), attempt, "run failed, retry scheduled");
                     backend.delay(task, at);
                 }
@@ -653,9 +653,6 @@ where
             Ok(_) => self.counters.record_completed(),
             Err(error) => self.counters.record_ended(error.kind()),
         }
-        #[cfg(feature = "metrics")]
-        self.metrics
-            .finished(result.as_ref().err().map(JobError::kind));
         if catch_unwind(AssertUnwindSafe(move || done.deliver(result))).is_err() {
             tracing::error!(pool = %self.name, "a job's result panicked while being dropped");
         }
@@ -686,8 +683,6 @@ where
     pub fn hand_back(&self, backend: &impl Backend<J, T, E>, mut task: Task<J, T, E>) {
         self.give_back_grant(&mut task);
         self.counters.record_ended(ErrorKind::Returned);
-        #[cfg(feature = "metrics")]
-        self.metrics.finished(Some(ErrorKind::Returned));
         let job = catch_unwind(AssertUnwindSafe(move || task.return_unstarted()));
         match job {
             Ok(job) => self.handed_back().push(job),
@@ -729,8 +724,6 @@ where
                 Err(_) => Some(Offered::HookPanicked),
             }
         });
-        #[cfg(feature = "metrics")]
-        self.metrics.delayed().sub(offered.len());
         for (mut task, offered) in offered {
             match offered {
                 Offered::Start => {
@@ -749,9 +742,6 @@ where
     }
 
     fn park(&self, backend: &impl Backend<J, T, E>, task: Task<J, T, E>) {
-        // Counted before it can be offered and uncounted, so the gauge never dips below 0.
-        #[cfg(feature = "metrics")]
-        self.metrics.delayed().add(1);
         if self.parked.park(task) {
             backend.offer_parked_later();
         }
@@ -785,8 +775,6 @@ where
         tracing::error!(pool = %self.name, "a middleware hook panicked");
         if !settled {
             self.counters.record_ended(ErrorKind::Returned);
-            #[cfg(feature = "metrics")]
-            self.metrics.finished(Some(ErrorKind::Returned));
             backend.job_ended();
         }
     }

@@ -12,8 +12,8 @@
 //! - [`DelayQueue`]: jobs waiting for a time, earliest first.
 //! - [`job_errors`]: the constructors of a [`JobError`](crate::JobError), one per terminal
 //!   state.
-//! - `PoolMetrics` (feature `metrics`): the pool's series in the `metrics` facade, which the
-//!   driver and the backend move as jobs do.
+//! - `PoolMetrics` (feature `metrics`): the pool's series in the `metrics` facade: its books
+//!   published to the recorder, and sampled histograms of queue wait and run time.
 
 mod capacity_waits;
 mod delay_queue;
@@ -25,7 +25,7 @@ mod task;
 
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-pub use self::metrics::{CountGauge, PoolMetrics};
+pub use self::metrics::PoolMetrics;
 pub use capacity_waits::{CapacityWaits, RunTicket};
 pub use delay_queue::DelayQueue;
 pub use driver::{Backend, JobDriver, Run, drop_quietly};
