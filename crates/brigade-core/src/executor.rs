@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use crate::{
-    ConfigError, JobHandle, ShutdownReport, Stats, SubmitError, SubmitTimeoutError, TrySubmitError,
+    ConfigError, InAsyncContext, JobHandle, ShutdownReport, Stats, SubmitError, SubmitTimeoutError,
+    TrySubmitError,
 };
 
 /// A pool that accepts jobs of type `J`: the contract every backend keeps, callable from
@@ -39,11 +40,11 @@ use crate::{
 /// #     fn submit_timeout(&self, j: (), _: std::time::Duration) -> Result<brigade_core::JobHandle<(), ()>, brigade_core::SubmitTimeoutError<()>> { Err(brigade_core::SubmitTimeoutError::Closed(j)) }
 /// #     fn execute(&self, j: ()) -> Result<(), brigade_core::SubmitError<()>> { Err(brigade_core::SubmitError::Closed(j)) }
 /// #     fn stats(&self) -> brigade_core::Stats { Default::default() }
-/// #     fn wait_idle(&self) {}
+/// #     fn wait_idle(&self) -> Result<(), brigade_core::InAsyncContext> { Ok(()) }
 /// #     fn resize(&self, _: usize, _: usize) -> Result<(), brigade_core::ConfigError> { Ok(()) }
-/// #     fn shutdown(&self) -> brigade_core::ShutdownReport<()> { Default::default() }
-/// #     fn shutdown_timeout(&self, _: std::time::Duration) -> brigade_core::ShutdownReport<()> { Default::default() }
-/// #     fn shutdown_now(&self) -> brigade_core::ShutdownReport<()> { Default::default() }
+/// #     fn shutdown(&self) -> Result<brigade_core::ShutdownReport<()>, brigade_core::InAsyncContext> { Ok(Default::default()) }
+/// #     fn shutdown_timeout(&self, _: std::time::Duration) -> Result<brigade_core::ShutdownReport<()>, brigade_core::InAsyncContext> { Ok(Default::default()) }
+/// #     fn shutdown_now(&self) -> Result<brigade_core::ShutdownReport<()>, brigade_core::InAsyncContext> { Ok(Default::default()) }
 /// # }
 /// ```
 pub trait Executor<J> {
@@ -93,7 +94,12 @@ pub trait Executor<J> {
     fn stats(&self) -> Stats;
 
     /// Blocks until nothing is queued, delayed or running, without shutting down.
-    fn wait_idle(&self);
+    ///
+    /// # Errors
+    ///
+    /// [`InAsyncContext`] from an async backend called on a thread that drives a
+    /// current-thread runtime (it waited for nothing); never from a thread pool.
+    fn wait_idle(&self) -> Result<(), InAsyncContext>;
 
     /// Changes the elastic range of workers at run time.
     ///
@@ -104,13 +110,26 @@ pub trait Executor<J> {
 
     /// Stops accepting jobs, runs everything accepted (retries included) and waits for the
     /// workers to exit. Calling it again returns an empty report.
-    fn shutdown(&self) -> ShutdownReport<J>;
+    ///
+    /// # Errors
+    ///
+    /// [`InAsyncContext`] as for [`wait_idle`](Self::wait_idle); the pool is left as it
+    /// was, still accepting jobs.
+    fn shutdown(&self) -> Result<ShutdownReport<J>, InAsyncContext>;
 
     /// As [`shutdown`](Self::shutdown), but at `timeout` cancels the running jobs' tokens,
     /// hands back the jobs that never started, and waits for the running ones to return.
-    fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport<J>;
+    ///
+    /// # Errors
+    ///
+    /// As [`shutdown`](Self::shutdown).
+    fn shutdown_timeout(&self, timeout: Duration) -> Result<ShutdownReport<J>, InAsyncContext>;
 
     /// Stops accepting jobs, cancels the running ones and hands back all unstarted jobs
     /// at once, then waits for the running ones to return.
-    fn shutdown_now(&self) -> ShutdownReport<J>;
+    ///
+    /// # Errors
+    ///
+    /// As [`shutdown`](Self::shutdown).
+    fn shutdown_now(&self) -> Result<ShutdownReport<J>, InAsyncContext>;
 }

@@ -220,7 +220,7 @@ fn drop_oldest_with_retries_balances_on_tokio() {
             .unwrap()
         })
         .collect();
-    Executor::shutdown(&pool);
+    Executor::shutdown(&pool).expect("called from a plain thread");
     let stats = pool.stats();
     let returned = handles
         .into_iter()

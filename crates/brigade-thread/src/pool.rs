@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use brigade_core::backend::WorkerRange;
 use brigade_core::{
-    BoxJob, ConfigError, Executor, Job, JobHandle, ShutdownReport, Stats, SubmitError,
-    SubmitTimeoutError, TrySubmitError,
+    BoxJob, ConfigError, Executor, InAsyncContext, Job, JobHandle, ShutdownReport, Stats,
+    SubmitError, SubmitTimeoutError, TrySubmitError,
 };
 
 use crate::builder::{Builder, spawn_to_min};
@@ -394,24 +394,25 @@ impl<J: Job> Executor<J> for ThreadPool<J> {
         ThreadPool::stats(self)
     }
 
-    fn wait_idle(&self) {
+    fn wait_idle(&self) -> Result<(), InAsyncContext> {
         ThreadPool::wait_idle(self);
+        Ok(())
     }
 
     fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
         ThreadPool::resize(self, min, max)
     }
 
-    fn shutdown(&self) -> ShutdownReport<J> {
-        ThreadPool::shutdown(self)
+    fn shutdown(&self) -> Result<ShutdownReport<J>, InAsyncContext> {
+        Ok(ThreadPool::shutdown(self))
     }
 
-    fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport<J> {
-        ThreadPool::shutdown_timeout(self, timeout)
+    fn shutdown_timeout(&self, timeout: Duration) -> Result<ShutdownReport<J>, InAsyncContext> {
+        Ok(ThreadPool::shutdown_timeout(self, timeout))
     }
 
-    fn shutdown_now(&self) -> ShutdownReport<J> {
-        ThreadPool::shutdown_now(self)
+    fn shutdown_now(&self) -> Result<ShutdownReport<J>, InAsyncContext> {
+        Ok(ThreadPool::shutdown_now(self))
     }
 }
 

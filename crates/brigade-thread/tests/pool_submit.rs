@@ -475,5 +475,5 @@ fn the_pool_is_send_and_sync_and_usable_through_the_executor_trait() {
     }
     let pool = pool(2, 8);
     assert_eq!(run_all(&pool), 10);
-    assert!(brigade_core::Executor::shutdown(&pool).is_clean());
+    assert!(brigade_core::Executor::shutdown(&pool).unwrap().is_clean());
 }

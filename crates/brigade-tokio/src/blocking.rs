@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use brigade_core::{
-    AsyncJob, ConfigError, Executor, ShutdownReport, Stats, SubmitError, SubmitTimeoutError,
-    TrySubmitError,
+    AsyncJob, ConfigError, Executor, InAsyncContext, ShutdownReport, Stats, SubmitError,
+    SubmitTimeoutError, TrySubmitError,
 };
 
 use crate::pool::may_block;
@@ -18,13 +18,9 @@ use crate::{AsyncJobHandle, TokioPool};
 /// (a dead-letter replay into a tokio pool from async code works this way). On a thread
 /// that drives a current-thread runtime, blocking would stall the only thread that runs the
 /// pool's tasks: the submits hand the job back as `InAsyncContext`
-/// ([`SubmitError::InAsyncContext`], [`SubmitTimeoutError::InAsyncContext`]).
-///
-/// # Panics
-///
-/// `wait_idle` and the shutdowns, which have no error to return, panic on a thread that
-/// drives a current-thread runtime; await [`TokioPool::wait_idle`] or
-/// [`TokioPool::shutdown`] there.
+/// ([`SubmitError::InAsyncContext`], [`SubmitTimeoutError::InAsyncContext`]), and
+/// `wait_idle` and the shutdowns do nothing and return [`InAsyncContext`]; await
+/// [`TokioPool::wait_idle`] or [`TokioPool::shutdown`] there.
 ///
 /// # Examples
 ///
@@ -34,7 +30,7 @@ use crate::{AsyncJobHandle, TokioPool};
 /// let pool = brigade_tokio::TokioPool::builder().own_runtime(2).workers(2).build().unwrap();
 /// let handle = Executor::submit(&pool, async_job_fn(|_cx| async { Ok::<_, String>(4) })).unwrap();
 /// assert_eq!(handle.join().unwrap(), 4);
-/// assert!(Executor::shutdown(&pool).is_clean());
+/// assert!(Executor::shutdown(&pool).unwrap().is_clean());
 /// ```
 impl<J: AsyncJob> Executor<J> for TokioPool<J> {
     type Output = J::Output;
@@ -70,23 +66,23 @@ impl<J: AsyncJob> Executor<J> for TokioPool<J> {
         TokioPool::stats(self)
     }
 
-    fn wait_idle(&self) {
-        self.block_on(TokioPool::wait_idle(self));
+    fn wait_idle(&self) -> Result<(), InAsyncContext> {
+        self.block_on_checked(TokioPool::wait_idle(self))
     }
 
     fn resize(&self, min: usize, max: usize) -> Result<(), ConfigError> {
         TokioPool::resize(self, min, max)
     }
 
-    fn shutdown(&self) -> ShutdownReport<J> {
-        self.block_on(TokioPool::shutdown(self))
+    fn shutdown(&self) -> Result<ShutdownReport<J>, InAsyncContext> {
+        self.block_on_checked(TokioPool::shutdown(self))
     }
 
-    fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport<J> {
-        self.block_on(TokioPool::shutdown_timeout(self, timeout))
+    fn shutdown_timeout(&self, timeout: Duration) -> Result<ShutdownReport<J>, InAsyncContext> {
+        self.block_on_checked(TokioPool::shutdown_timeout(self, timeout))
     }
 
-    fn shutdown_now(&self) -> ShutdownReport<J> {
-        self.block_on(TokioPool::shutdown_now(self))
+    fn shutdown_now(&self) -> Result<ShutdownReport<J>, InAsyncContext> {
+        self.block_on_checked(TokioPool::shutdown_now(self))
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_core::{
-    AsyncJob, BoxAsyncJob, ConfigError, JobHandle, ShutdownReport, Stats, SubmitError,
-    SubmitTimeoutError, TrySubmitError,
+    AsyncJob, BoxAsyncJob, ConfigError, InAsyncContext, JobHandle, ShutdownReport, Stats,
+    SubmitError, SubmitTimeoutError, TrySubmitError,
 };
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 
@@ -335,6 +335,19 @@ impl<J: AsyncJob> TokioPool<J> {
             return Err(SubmitError::InAsyncContext(job));
         }
         self.block_on(self.submit(job))
+    }
+
+    /// As [`block_on`](Self::block_on) where the calling thread may block, else
+    /// [`InAsyncContext`] without polling `future`.
+    pub(crate) fn block_on_checked<F: Future>(
+        &self,
+        future: F,
+    ) -> Result<F::Output, InAsyncContext> {
+        if may_block() {
+            Ok(self.block_on(future))
+        } else {
+            Err(InAsyncContext)
+        }
     }
 
     /// Blocks the calling thread on `future`, on the pool's runtime: directly outside any

@@ -60,9 +60,9 @@
 #[doc(inline)]
 pub use brigade_core::{
     AsyncJob, BoxAsyncJob, BoxJob, CancellationToken, Completions, ConfigError, ErrorKind,
-    Executor, Job, JobContext, JobError, JobHandle, JobId, JobResult, MapError, Rejection,
-    ShutdownReport, Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload, async_job_fn,
-    async_trait, available_cores, job_fn,
+    Executor, InAsyncContext, Job, JobContext, JobError, JobHandle, JobId, JobResult, MapError,
+    Rejection, ShutdownReport, Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload,
+    async_job_fn, async_trait, available_cores, job_fn,
 };
 
 /// The hooks through which backends drive middleware (`brigade_core::hooks`).

@@ -3,8 +3,8 @@
 #[allow(unused_imports)]
 use brigade::{
     AsyncJob, BoxAsyncJob, BoxJob, CancellationToken, Completions, ConfigError, ErrorKind,
-    Executor, Job, JobContext, JobError, JobHandle, JobId, JobResult, Rejection, ShutdownReport,
-    Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload, async_job_fn,
+    Executor, InAsyncContext, Job, JobContext, JobError, JobHandle, JobId, JobResult, Rejection,
+    ShutdownReport, Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload, async_job_fn,
     available_cores, job_fn,
 };
 

@@ -19,6 +19,10 @@ use crate::{
     TrySubmitError,
 };
 
+/// Why a blocking call of the kit cannot meet [`InAsyncContext`](crate::InAsyncContext):
+/// the checks call every pool from plain threads.
+const OUTSIDE_ANY_RUNTIME: &str = "the kit calls pools outside any async runtime";
+
 /// How long any wait in the kit may take before the check fails instead of hanging.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -93,7 +97,7 @@ fn occupy<B: Backend>(backend: &B, pool: &B::Pool, workers: usize) -> (Gate, Vec
 }
 
 fn quiescent<P: Executor<J>, J>(pool: &P) -> Stats {
-    pool.wait_idle();
+    pool.wait_idle().expect(OUTSIDE_ANY_RUNTIME);
     let stats = pool.stats();
     assert!(stats.is_balanced(), "nothing lost: {stats:?}");
     stats
@@ -160,7 +164,7 @@ pub fn hands_back_refused_jobs<B: Backend>(backend: &B) {
     running
         .into_iter()
         .for_each(|handle| assert_eq!(join(handle), Ok(1)));
-    let report = pool.shutdown();
+    let report = pool.shutdown().expect(OUTSIDE_ANY_RUNTIME);
     assert!(report.unstarted.is_empty());
 
     match pool.submit(backend.job(KitJob::new(Behaviour::Return(79)))) {
@@ -332,7 +336,7 @@ pub fn waits_until_idle<B: Backend>(backend: &B) {
             &probe,
         ));
     }
-    pool.wait_idle();
+    pool.wait_idle().expect(OUTSIDE_ANY_RUNTIME);
     let stats = pool.stats();
     assert_eq!(
         (stats.queued, stats.busy, stats.delayed),
@@ -353,7 +357,7 @@ pub fn shutdown_runs_everything<B: Backend>(backend: &B) {
     let handles: Vec<_> = (0..50)
         .map(|_| submit(backend, &pool, Behaviour::Sleep(Duration::from_millis(1))))
         .collect();
-    let report = pool.shutdown();
+    let report = pool.shutdown().expect(OUTSIDE_ANY_RUNTIME);
     assert!(report.is_clean(), "{report:?}");
     handles
         .into_iter()
@@ -361,7 +365,10 @@ pub fn shutdown_runs_everything<B: Backend>(backend: &B) {
     let stats = pool.stats();
     assert_eq!(stats.completed, 50);
     assert!(stats.is_balanced(), "{stats:?}");
-    assert!(pool.shutdown().is_clean(), "a second shutdown is harmless");
+    assert!(
+        pool.shutdown().expect(OUTSIDE_ANY_RUNTIME).is_clean(),
+        "a second shutdown is harmless"
+    );
 }
 
 /// At a shutdown deadline, running jobs are cancelled and unstarted ones handed back.
@@ -376,7 +383,9 @@ pub fn shutdown_deadline_cancels_and_hands_back<B: Backend>(backend: &B) {
         .map(|i| submit(backend, &pool, Behaviour::Return(i)))
         .collect();
 
-    let report = pool.shutdown_timeout(Duration::from_millis(50));
+    let report = pool
+        .shutdown_timeout(Duration::from_millis(50))
+        .expect(OUTSIDE_ANY_RUNTIME);
     assert!(report.deadline_passed, "{report:?}");
     assert_eq!(report.cancelled, 2, "{report:?}");
     let mut returned: Vec<_> = report
@@ -411,7 +420,7 @@ pub fn shutdown_now_hands_back_unstarted<B: Backend>(backend: &B) {
     let queued: Vec<_> = (0..10)
         .map(|i| submit(backend, &pool, Behaviour::Return(i)))
         .collect();
-    let report = pool.shutdown_now();
+    let report = pool.shutdown_now().expect(OUTSIDE_ANY_RUNTIME);
     assert_eq!(report.unstarted.len(), 10, "{report:?}");
     assert_eq!(report.cancelled, 1, "{report:?}");
     assert_eq!(kind(&join(running)), Some(ErrorKind::Cancelled));
@@ -540,7 +549,7 @@ pub fn accounts_for_every_job<B: Backend>(backend: &B) {
         }
         handles.push(handle);
     }
-    let report = pool.shutdown_now();
+    let report = pool.shutdown_now().expect(OUTSIDE_ANY_RUNTIME);
     let mut tally = Tally::new();
     for handle in handles {
         tally.record(&join(handle));
@@ -747,7 +756,7 @@ pub fn submit_racing_shutdown_loses_nothing<B: Backend>(backend: &B) {
                 });
             }
             thread::sleep(Duration::from_micros(300));
-            pool.shutdown();
+            pool.shutdown().expect(OUTSIDE_ANY_RUNTIME);
         });
         let accepted = accepted.into_inner().expect("not poisoned");
         let mut ids = HashSet::new();

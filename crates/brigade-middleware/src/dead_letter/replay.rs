@@ -110,8 +110,8 @@ mod tests {
     use crate::{DeadLetterSink, MemorySink};
     use brigade_core::backend::job_handle;
     use brigade_core::{
-        CancellationToken, ConfigError, JobHandle, JobId, Rejection, ShutdownReport, Stats,
-        SubmitTimeoutError, TrySubmitError,
+        CancellationToken, ConfigError, InAsyncContext, JobHandle, JobId, Rejection,
+        ShutdownReport, Stats, SubmitTimeoutError, TrySubmitError,
     };
     use std::sync::Mutex;
     use std::time::{Duration, SystemTime};
@@ -169,18 +169,20 @@ mod tests {
         fn stats(&self) -> Stats {
             Stats::default()
         }
-        fn wait_idle(&self) {}
+        fn wait_idle(&self) -> Result<(), InAsyncContext> {
+            Ok(())
+        }
         fn resize(&self, _: usize, _: usize) -> Result<(), ConfigError> {
             Ok(())
         }
-        fn shutdown(&self) -> ShutdownReport<u32> {
-            ShutdownReport::default()
+        fn shutdown(&self) -> Result<ShutdownReport<u32>, InAsyncContext> {
+            Ok(ShutdownReport::default())
         }
-        fn shutdown_timeout(&self, _: Duration) -> ShutdownReport<u32> {
-            ShutdownReport::default()
+        fn shutdown_timeout(&self, _: Duration) -> Result<ShutdownReport<u32>, InAsyncContext> {
+            Ok(ShutdownReport::default())
         }
-        fn shutdown_now(&self) -> ShutdownReport<u32> {
-            ShutdownReport::default()
+        fn shutdown_now(&self) -> Result<ShutdownReport<u32>, InAsyncContext> {
+            Ok(ShutdownReport::default())
         }
     }
 

@@ -216,7 +216,8 @@ where
                 ShutdownKind::Graceful => pool.shutdown(),
                 ShutdownKind::Deadline(deadline) => pool.shutdown_timeout(deadline),
                 ShutdownKind::Now => pool.shutdown_now(),
-            };
+            }
+            .expect("the stress test shuts down from a plain thread");
             let handles = producers
                 .into_iter()
                 .map(|p| p.join().expect("producer"))
