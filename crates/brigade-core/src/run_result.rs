@@ -72,9 +72,16 @@ impl<T, E> RunEnd<T, E> {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Attempts {
+    /// `None` before the first run ends, which is all most jobs ever carry: a run that
+    /// ends a job leaves nothing to keep. Boxed, so every queued job carries 8 bytes.
+    after_runs: Option<Box<AfterRuns>>,
+}
+
+/// What a job that goes on after a run carries (a retry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AfterRuns {
     ran: u32,
-    /// Boxed: it is set only once a run failed, and every queued job carries its attempts.
-    first_failure: Option<Box<(Instant, SystemTime)>>,
+    first_failure: Option<(Instant, SystemTime)>,
 }
 
 impl Attempts {
@@ -87,7 +94,7 @@ impl Attempts {
     /// ```
     #[must_use]
     pub fn next(&self) -> u32 {
-        self.ran + 1
+        self.ran() + 1
     }
 
     /// How many runs have ended.
@@ -99,7 +106,7 @@ impl Attempts {
     /// ```
     #[must_use]
     pub fn ran(&self) -> u32 {
-        self.ran
+        self.after_runs.as_ref().map_or(0, |after| after.ran)
     }
 
     /// When the job first failed, if it has.
@@ -111,7 +118,11 @@ impl Attempts {
     /// ```
     #[must_use]
     pub fn first_failure(&self) -> Option<Instant> {
-        self.first_failure.as_deref().map(|&(at, _)| at)
+        self.first_failure_at().map(|(at, _)| at)
+    }
+
+    fn first_failure_at(&self) -> Option<(Instant, SystemTime)> {
+        self.after_runs.as_ref()?.first_failure
     }
 }
 
@@ -219,20 +230,24 @@ pub(crate) fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
         catch_unwind(AssertUnwindSafe(|| layers.after_run(&job, &report, now)))
             .unwrap_or((AfterRun::Done, None))
     };
-    let after = Attempts {
-        ran: attempt,
-        first_failure: match (&end, attempts.first_failure) {
-            (RunEnd::Returned(Ok(_)), first) => first,
-            (_, Some(first)) => Some(first),
-            (_, None) => Some(Box::new((now, SystemTime::now()))),
-        },
+    // Needed only by a job that goes on (a retry) or a dead letter.
+    let first_failure = |end: &RunEnd<T, E>| match (end, attempts.first_failure_at()) {
+        (RunEnd::Returned(Ok(_)), first) => first,
+        (_, Some(first)) => Some(first),
+        (_, None) => Some((now, SystemTime::now())),
     };
     match decision {
         (AfterRun::RetryAt(at), _) => {
+            let after = AfterRuns {
+                ran: attempt,
+                first_failure: first_failure(&end),
+            };
             drop_end(end);
             Settled::Retry {
                 job,
-                attempts: after,
+                attempts: Attempts {
+                    after_runs: Some(Box::new(after)),
+                },
                 at,
             }
         }
@@ -242,10 +257,7 @@ pub(crate) fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
                 RunEnd::Panicked(message) => message.clone(),
                 RunEnd::Returned(Ok(_)) => unreachable!("guarded by is_success"),
             };
-            let first_failure = after
-                .first_failure
-                .as_deref()
-                .map_or_else(SystemTime::now, |&(_, at)| at);
+            let first_failure = first_failure(&end).map_or_else(SystemTime::now, |(_, at)| at);
             let letter = DeadLetter {
                 job,
                 id,
@@ -340,6 +352,11 @@ mod tests {
             self.0.lock().unwrap().push(letter);
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_queued_job_carries_a_pointer_of_attempts() {
+        assert_eq!(size_of::<Attempts>(), size_of::<usize>());
     }
 
     #[test]
