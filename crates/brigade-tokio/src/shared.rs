@@ -365,10 +365,17 @@ impl<J: AsyncJob> Shared<J> {
         self.became_idle.notified()
     }
 
-    /// What a worker looking for work is to do. When it is to wait, `job_ready` is
-    /// registered before the lock is released, so a job queued in between is not missed.
-    pub(crate) fn next_job(&self, job_ready: Pin<&mut Notified<'_>>) -> NextJob<J> {
+    /// What a worker looking for work is to do, after its last job left it if `left`
+    /// says so (ended, delayed or parked: its slot is free). When it is to wait,
+    /// `job_ready` is registered before the lock is released, so a job queued in between
+    /// is not missed.
+    pub(crate) fn next_job(&self, job_ready: Pin<&mut Notified<'_>>, left: JobLeft) -> NextJob<J> {
         let mut state = self.lock();
+        if left == JobLeft::Yes {
+            // Under the same lock as the next take: one acquisition per job, not two.
+            state.roster.job_left();
+            self.check_idle(&mut state);
+        }
         if state.roster.retire_if_above_max() {
             drop(state);
             // The timer exits once the last worker has; let it look.
@@ -405,13 +412,6 @@ impl<J: AsyncJob> Shared<J> {
         true
     }
 
-    /// A worker's job left it (ended, delayed or parked): its slot is free.
-    pub(crate) fn job_left_worker(&self) {
-        let mut state = self.lock();
-        state.roster.job_left();
-        self.check_idle(&mut state);
-    }
-
     /// One turn of the timer: moves the jobs whose time came to the ready queue, then says
     /// what the timer does next. `woken` must be registered before the call.
     pub(crate) fn timer_turn(self: &Arc<Self>) -> TimerTurn {
@@ -436,6 +436,13 @@ impl<J: AsyncJob> Shared<J> {
         }
         TimerTurn::Sleep(state.schedule.next_wake())
     }
+}
+
+/// Whether a worker asking for its next job has just finished one with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JobLeft {
+    Yes,
+    No,
 }
 
 /// What a worker looking for work is to do.

@@ -11,7 +11,7 @@ use brigade_core::backend::{RunEnd, panic_message};
 use tracing::Instrument;
 
 use crate::roster::IdleWait;
-use crate::shared::{Engine, NextJob, Shared, Task};
+use crate::shared::{Engine, JobLeft, NextJob, Shared, Task};
 
 type Run<J> = brigade_core::backend::Run<J, <J as AsyncJob>::Output, <J as AsyncJob>::Error>;
 
@@ -20,9 +20,10 @@ type Run<J> = brigade_core::backend::Run<J, <J as AsyncJob>::Output, <J as Async
 pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
     #[cfg(feature = "metrics")]
     shared.publish_metrics();
-    while let Some(task) = next_job(&shared).await {
+    let mut left = JobLeft::No;
+    while let Some(task) = next_job(&shared, left).await {
         run_one(&shared, task).await;
-        shared.job_left_worker();
+        left = JobLeft::Yes;
     }
     #[cfg(feature = "metrics")]
     shared.publish_metrics();
@@ -30,10 +31,14 @@ pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
 
 /// Waits for the next job; `None` when this worker should exit (the pool is closed and
 /// drained, the range shrank, or it stayed idle past its keep-alive above the minimum).
-async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>) -> Option<Task<J>> {
+/// `left` says whether the worker's last job just left it, which the first look counts.
+async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>, mut left: JobLeft) -> Option<Task<J>> {
     loop {
         let mut job_ready = pin!(shared.job_ready());
-        let wait = match shared.next_job(job_ready.as_mut()) {
+        let wait = match shared.next_job(
+            job_ready.as_mut(),
+            std::mem::replace(&mut left, JobLeft::No),
+        ) {
             NextJob::Run(task) => return Some(task),
             NextJob::Exit => return None,
             NextJob::Wait(wait) => wait,
