@@ -414,13 +414,10 @@ impl<J: Job> Builder<J> {
             shut_down: Mutex::new(false),
         });
         #[cfg(feature = "metrics")]
-        {
-            let books = Arc::downgrade(&shared);
-            shared
-                .driver
-                .metrics()
-                .publish_from(move || Some(books.upgrade()?.stats()));
-        }
+        shared
+            .driver
+            .metrics()
+            .publish_from_pool(&shared, Shared::stats);
         if let Err(error) = start(&shared) {
             shut_down(&shared, Mode::Now);
             return Err(error);

@@ -109,13 +109,10 @@ impl<J: AsyncJob> Shared<J> {
             next_id: AtomicU64::new(1),
         });
         #[cfg(feature = "metrics")]
-        {
-            let books = Arc::downgrade(&shared);
-            shared
-                .driver
-                .metrics()
-                .publish_from(move || Some(books.upgrade()?.stats()));
-        }
+        shared
+            .driver
+            .metrics()
+            .publish_from_pool(&shared, Shared::stats);
         shared
     }
 

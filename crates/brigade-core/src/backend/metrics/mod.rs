@@ -287,6 +287,31 @@ impl PoolMetrics {
         self.trailing.set_source(Arc::new(stats));
     }
 
+    /// [`publish_from`](Self::publish_from) the books `stats` reads off `pool`, through a
+    /// weak reference, so the publisher never keeps the pool alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use brigade_core::Stats;
+    /// use brigade_core::backend::PoolMetrics;
+    ///
+    /// struct Pool { metrics: PoolMetrics }
+    /// impl Pool { fn stats(&self) -> Stats { Stats::default() } }
+    ///
+    /// let pool = Arc::new(Pool { metrics: PoolMetrics::new("p") });
+    /// pool.metrics.publish_from_pool(&pool, Pool::stats);
+    /// ```
+    pub fn publish_from_pool<P: Send + Sync + 'static>(
+        &self,
+        pool: &Arc<P>,
+        stats: fn(&P) -> Stats,
+    ) {
+        let pool = Arc::downgrade(pool);
+        self.publish_from(move || Some(stats(&*pool.upgrade()?)));
+    }
+
     /// The books changed, or are about to (a job was queued, a run starts): they reach the
     /// recorder within [`PUBLISH_EVERY`](Self::PUBLISH_EVERY) even if nothing else
     /// happens. A relaxed load, most of the time.
