@@ -153,8 +153,8 @@ impl<J: Job> Shared<J> {
 mod metrics_tests {
     use std::time::{Duration, Instant};
 
-    use brigade_core::hooks::{Middleware, Start};
-    use brigade_core::{CancellationToken, Job, JobContext};
+    use brigade_core::hooks::{Admission, Middleware, QueueState, Start};
+    use brigade_core::{CancellationToken, Job, JobContext, Rejection};
     use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
     use crate::ThreadPool;
@@ -220,6 +220,36 @@ mod metrics_tests {
                 Instant::now() < deadline,
                 "gauges {read:?}, want {expected:?}"
             );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    struct RejectAll;
+
+    impl Middleware<Step, String> for RejectAll {
+        fn admit(&self, _: &Step, _: QueueState) -> Admission {
+            Admission::Reject(Rejection::new("closed for the test"))
+        }
+    }
+
+    #[test]
+    fn a_rejection_on_an_idle_pool_reaches_the_recorder() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let pool = metrics::with_local_recorder(&recorder, || {
+            ThreadPool::builder()
+                .name("gauges")
+                .workers(1)
+                .layer(RejectAll)
+                .build()
+        })
+        .expect("a valid pool");
+        wait_for(&recorder, [0.0, 0.0, 1.0, 0.0]);
+        assert!(pool.submit(Step::Later).is_err());
+        // No worker moves after a rejection: the trailing publish carries it.
+        let published = r#"brigade_jobs_rejected_total{pool="gauges"} 1"#;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !recorder.handle().render().contains(published) {
+            assert!(Instant::now() < deadline, "{}", recorder.handle().render());
             std::thread::sleep(Duration::from_millis(1));
         }
     }

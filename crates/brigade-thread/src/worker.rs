@@ -178,18 +178,16 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     };
     let (ready, signals) = (shared.ready.receiver(), shared.signals.receiver());
     // `select!` keeps its operations on the stack: blocking allocates nothing.
-    let from_ready = Message::Run;
-    let from_reentry = Message::Run;
     let message = match timeout {
         Some(remaining) => select! {
-            recv(ready) -> task => Some(task.map_or(Message::Stop, from_ready)),
-            recv(reentry) -> task => Some(task.map_or(Message::Stop, from_reentry)),
+            recv(ready) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(reentry) -> task => Some(task.map_or(Message::Stop, Message::Run)),
             recv(signals) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
             default(remaining) => None,
         },
         None => select! {
-            recv(ready) -> task => Some(task.map_or(Message::Stop, from_ready)),
-            recv(reentry) -> task => Some(task.map_or(Message::Stop, from_reentry)),
+            recv(ready) -> task => Some(task.map_or(Message::Stop, Message::Run)),
+            recv(reentry) -> task => Some(task.map_or(Message::Stop, Message::Run)),
             recv(signals) -> signal => Some(signal.map_or(Message::Stop, from_signal)),
         },
     };

@@ -309,6 +309,9 @@ where
         let decision = self.layers.admit(job, queue);
         if let (Admission::Reject(_), _) = decision {
             self.counters.record_rejected();
+            // A submitter's change, which no worker will publish.
+            #[cfg(feature = "metrics")]
+            self.metrics.touched();
         }
         decision
     }
@@ -356,6 +359,7 @@ where
                 self.metrics.submitted();
             }
             self.metrics.dropped(reason);
+            self.metrics.touched();
         }
         let Task {
             job,
