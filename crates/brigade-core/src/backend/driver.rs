@@ -568,7 +568,15 @@ where
         // These may hold the last reference to the handle's cell (when the handle is gone):
         // dropped here, the result is dropped inside `finish`, which contains its `Drop`.
         drop((cx, job_token));
-        let Some(started) = started else {
+        if started.is_some()
+            && catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err()
+        {
+            tracing::error!(pool = %self.name, id = id.get(), "a middleware hook panicked in release");
+        }
+        // Without layers, or when no layer wants a successful run's end and no deadline is
+        // to be compared with the clock, the run ends as it returned, reading no clock.
+        let hooks_wanted = !end.is_success() || deadline.is_some() || self.layers.sees_successes();
+        let Some(started) = started.filter(|_| hooks_wanted) else {
             drop_quietly(job);
             *settled = true;
             self.finish(
@@ -578,9 +586,6 @@ where
             );
             return;
         };
-        if catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err() {
-            tracing::error!(pool = %self.name, id = id.get(), "a middleware hook panicked in release");
-        }
         let now = backend.now();
         let attempt = attempts.next();
         let run = FinishedRun {

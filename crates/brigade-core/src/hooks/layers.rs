@@ -46,6 +46,8 @@ use super::{
 /// ```
 pub struct Layers<J, E> {
     layers: Arc<[Arc<dyn Middleware<J, E>>]>,
+    /// Whether any layer's `after_run` wants successful runs (asked once, when added).
+    sees_successes: bool,
 }
 
 impl<J: 'static, E: 'static> Layers<J, E> {
@@ -60,6 +62,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     pub fn new() -> Self {
         Layers {
             layers: Arc::from(Vec::new()),
+            sees_successes: false,
         }
     }
 
@@ -94,11 +97,31 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// ```
     #[must_use]
     pub fn with_shared(self, layer: Arc<dyn Middleware<J, E>>) -> Self {
+        let sees_successes = self.sees_successes || layer.sees_successes();
         let mut layers = self.layers.to_vec();
         layers.push(layer);
         Layers {
             layers: Arc::from(layers),
+            sees_successes,
         }
+    }
+
+    /// Whether any layer's `after_run` is to see successful runs
+    /// ([`Middleware::sees_successes`]); when none is, a successful run skips the after-run
+    /// hooks and their clock read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::hooks::{Layers, Middleware};
+    /// struct Tally;
+    /// impl<J, E> Middleware<J, E> for Tally {}
+    /// assert!(!Layers::<(), ()>::new().sees_successes());
+    /// assert!(Layers::<(), ()>::new().with(Tally).sees_successes());
+    /// ```
+    #[must_use]
+    pub fn sees_successes(&self) -> bool {
+        self.sees_successes
     }
 
     /// Whether there are no layers (backends skip every hook then).
@@ -236,14 +259,15 @@ impl<J: 'static, E: 'static> Layers<J, E> {
         run: &RunReport<'_, E>,
         now: Instant,
     ) -> (AfterRun, Option<usize>) {
-        let final_run = matches!(
-            run.outcome,
-            super::RunOutcome::Succeeded | super::RunOutcome::Cancelled(_)
-        );
+        let succeeded = matches!(run.outcome, super::RunOutcome::Succeeded);
+        let final_run = succeeded || matches!(run.outcome, super::RunOutcome::Cancelled(_));
         let mut decision = (AfterRun::Done, None);
         for (index, layer) in self.layers.iter().enumerate() {
-            // Every layer sees every run (policies keep tallies); the first that does not
-            // say `Done` decides.
+            if succeeded && !layer.sees_successes() {
+                continue;
+            }
+            // Every layer sees every run it asked for (policies keep tallies); the first
+            // that does not say `Done` decides.
             let said = layer.after_run(job, run, now);
             if !final_run && decision.0 == AfterRun::Done && said != AfterRun::Done {
                 decision = (said, Some(index));
@@ -296,6 +320,7 @@ impl<J: 'static, E: 'static> Clone for Layers<J, E> {
     fn clone(&self) -> Self {
         Layers {
             layers: Arc::clone(&self.layers),
+            sees_successes: self.sees_successes,
         }
     }
 }

@@ -86,12 +86,47 @@ pub trait Middleware<J, E>: Send + Sync + 'static {
         None
     }
 
-    /// Decides what happens after a run. Called after every run, successful or not, so a
-    /// policy can keep its own tallies; the decision only counts for a run that did not
-    /// succeed and was not cancelled.
+    /// Decides what happens after a run. Called after every run, successful or not (unless
+    /// [`sees_successes`](Self::sees_successes) says otherwise), so a policy can keep its
+    /// own tallies; the decision only counts for a run that did not succeed and was not
+    /// cancelled.
     fn after_run(&self, job: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
         let _ = (job, run, now);
         AfterRun::Done
+    }
+
+    /// Whether [`after_run`](Self::after_run) is to see runs that succeeded. A layer that
+    /// acts only on failures (a retry, a dead-letter queue), or has no `after_run` at all,
+    /// says `false`: when no layer of a pool wants them, a successful run ends without the
+    /// after-run hooks and without the clock read their `now` costs. `true` by default, so
+    /// a layer that does not say sees every run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use brigade_core::hooks::{AfterRun, Middleware, RunOutcome, RunReport};
+    ///
+    /// /// Retries every failure once, a second later; successes are none of its business.
+    /// struct RetryOnce;
+    /// impl<J, E> Middleware<J, E> for RetryOnce {
+    ///     fn after_run(&self, _: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
+    ///         match run.outcome {
+    ///             RunOutcome::Failed(_) if run.attempt == 1 => {
+    ///                 AfterRun::RetryAt(now + Duration::from_secs(1))
+    ///             }
+    ///             _ => AfterRun::Done,
+    ///         }
+    ///     }
+    ///
+    ///     fn sees_successes(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Middleware::<(), String>::sees_successes(&RetryOnce));
+    /// ```
+    fn sees_successes(&self) -> bool {
+        true
     }
 
     /// Takes a job this layer chose to dead-letter. A sink that cannot take it (its file

@@ -263,6 +263,10 @@ where
         }
     }
 
+    fn sees_successes(&self) -> bool {
+        false
+    }
+
     fn dead_letter(&self, letter: DeadLetter<J>) -> Result<(), DeadLetter<J>> {
         // The alert is prepared before the sink takes the letter (by value) and sent only
         // once the sink has kept it.

@@ -172,6 +172,11 @@ impl<J: Send + 'static, E> Middleware<J, E> for Backpressure<J> {
         "backpressure"
     }
 
+    /// No `after_run`: successful runs need not come here.
+    fn sees_successes(&self) -> bool {
+        false
+    }
+
     fn admit(&self, _job: &J, queue: QueueState) -> Admission {
         self.decide(queue)
     }

@@ -262,6 +262,11 @@ impl<J, E> Middleware<J, E> for RateLimit {
         "rate-limit"
     }
 
+    /// No `after_run`: successful runs need not come here.
+    fn sees_successes(&self) -> bool {
+        false
+    }
+
     fn before_start(&self, _job: &J, now: Instant) -> Start {
         match self.try_acquire(now) {
             Ok(()) => Start::Now,

@@ -321,6 +321,11 @@ where
         "keyed-rate-limit"
     }
 
+    /// No `after_run`: successful runs need not come here.
+    fn sees_successes(&self) -> bool {
+        false
+    }
+
     fn before_start(&self, job: &J, now: Instant) -> Start {
         match self.try_acquire(job, now) {
             Ok(()) => Start::Now,

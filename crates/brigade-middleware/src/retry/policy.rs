@@ -337,6 +337,11 @@ impl<J, E: 'static> Middleware<J, E> for Retry<E> {
     fn after_run(&self, _job: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
         self.decide(run.id, &run.outcome, run.attempt, now)
     }
+
+    /// Only a retry budget, which every first run pays into, needs the successes.
+    fn sees_successes(&self) -> bool {
+        self.budget.is_some()
+    }
 }
 
 impl<E> fmt::Debug for Retry<E> {

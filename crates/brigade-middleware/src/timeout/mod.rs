@@ -111,6 +111,11 @@ impl<J: 'static, E> Middleware<J, E> for Timeout<J> {
         "timeout"
     }
 
+    /// No `after_run`: successful runs need not come here.
+    fn sees_successes(&self) -> bool {
+        false
+    }
+
     fn deadline(&self, job: &J, started: Instant) -> Option<Instant> {
         self.limit(job).and_then(|limit| started.checked_add(limit))
     }

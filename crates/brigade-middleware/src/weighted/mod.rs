@@ -183,6 +183,11 @@ impl<J: Send + Sync + 'static, E> Middleware<J, E> for WeightedLimit<J> {
         "weighted"
     }
 
+    /// No `after_run`: successful runs need not come here.
+    fn sees_successes(&self) -> bool {
+        false
+    }
+
     fn admit(&self, job: &J, _queue: QueueState) -> Admission {
         let weight = self.inner.weight_of(job);
         if weight > self.inner.capacity {
