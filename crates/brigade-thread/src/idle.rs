@@ -6,10 +6,14 @@
 //! before it leaves, whatever the pool does next. A waiter that re-checked idleness after
 //! waking instead would miss the moment whenever another waiter, released first, had
 //! already submitted new work, and could miss every later one the same way.
+//!
+//! A waiter registers (reads the current generation) before anything it could block on,
+//! the lock included: a caller asleep in `wait_idle` is registered, so the next idle
+//! moment releases it even if it was still queued for the lock when the moment began.
 
 use std::time::Instant;
 
-use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 use crate::sync::{Condvar, Mutex, lock};
 
 /// See the module docs. Waiters sleep on a condvar; whoever settles a job notifies only
@@ -19,7 +23,10 @@ pub(crate) struct IdleSignal {
     waiters: AtomicUsize,
     /// Idle generations, by how many jobs in flight count as idle (0 for outside callers;
     /// 1 for a waiter inside one of the pool's own jobs, which waits for everything else).
-    generations: Mutex<[u64; 2]>,
+    /// Moved only under `lock`; read by a waiter before it takes it, to register.
+    generations: [AtomicU64; 2],
+    /// Orders a generation's move with the waiters' checks before they sleep on `changed`.
+    lock: Mutex<()>,
     changed: Condvar,
 }
 
@@ -27,7 +34,8 @@ impl IdleSignal {
     pub(crate) fn new() -> Self {
         IdleSignal {
             waiters: AtomicUsize::new(0),
-            generations: Mutex::new([0; 2]),
+            generations: [AtomicU64::new(0), AtomicU64::new(0)],
+            lock: Mutex::new(()),
             changed: Condvar::new(),
         }
     }
@@ -42,19 +50,19 @@ impl IdleSignal {
         if self.waiters.load(Ordering::Relaxed) == 0 || in_flight() > 1 {
             return;
         }
-        let mut generations = lock(&self.generations);
-        // Read under the lock, so a waiter registers either before this reading (and this
-        // idle moment happened while it waited) or after the new generation began.
+        let guard = lock(&self.lock);
+        // Read under the lock, so a waiter checks either before this reading (and then
+        // sleeps, to be woken below) or after the new generation began.
         let in_flight = in_flight();
         if in_flight > 1 {
             return;
         }
-        for (idle_at, generation) in generations.iter_mut().enumerate() {
+        for (idle_at, generation) in self.generations.iter().enumerate() {
             if in_flight <= idle_at as u64 {
-                *generation += 1;
+                generation.fetch_add(1, Ordering::SeqCst);
             }
         }
-        drop(generations);
+        drop(guard);
         self.changed.notify_all();
     }
 
@@ -71,17 +79,19 @@ impl IdleSignal {
         self.waiters.fetch_add(1, Ordering::SeqCst);
         // Pairs with the fence in `notify`: our checks of `in_flight` read after it.
         fence(Ordering::SeqCst);
-        let mut generations = lock(&self.generations);
-        let registered = generations[index];
+        // Registered before the lock, which this thread may have to wait for.
+        let generation = &self.generations[index];
+        let registered = generation.load(Ordering::SeqCst);
+        let mut guard = lock(&self.lock);
         let idle = loop {
-            if generations[index] != registered || in_flight() <= own {
+            if generation.load(Ordering::SeqCst) != registered || in_flight() <= own {
                 break true;
             }
             match deadline {
                 None => {
-                    generations = self
+                    guard = self
                         .changed
-                        .wait(generations)
+                        .wait(guard)
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
                 Some(deadline) => {
@@ -89,15 +99,15 @@ impl IdleSignal {
                     if now >= deadline {
                         break false;
                     }
-                    generations = self
+                    guard = self
                         .changed
-                        .wait_timeout(generations, deadline - now)
+                        .wait_timeout(guard, deadline - now)
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .0;
                 }
             }
         };
-        drop(generations);
+        drop(guard);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         idle
     }
