@@ -77,7 +77,6 @@ impl<J: Job> ReadyQueue<J> {
         #[cfg(feature = "metrics")]
         if pushed.is_ok() {
             self.metrics.submitted();
-            self.metrics.touched();
         }
         pushed
     }

@@ -203,10 +203,7 @@ impl<J: AsyncJob> Shared<J> {
         let (handle, done) = self.accept(with_handle);
         self.driver.counters().record_submitted();
         #[cfg(feature = "metrics")]
-        {
-            self.driver.metrics().submitted();
-            self.driver.metrics().touched();
-        }
+        self.driver.metrics().submitted();
         self.enqueue(&mut state, Task::new(job, done));
         drop(state);
         if let Some((index, oldest)) = evicted {

@@ -359,6 +359,7 @@ where
                 self.metrics.submitted();
             }
             self.metrics.dropped(reason);
+            // Its end is a change too, which no worker will publish.
             self.metrics.touched();
         }
         let Task {

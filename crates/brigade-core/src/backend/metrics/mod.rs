@@ -52,9 +52,9 @@ use crate::hooks::DropReason;
 ///
 /// A backend gets it from [`JobDriver::metrics`](super::JobDriver::metrics) and tells it
 /// where to read its books ([`publish_from`](Self::publish_from)). The driver samples runs,
-/// counts drops and reports each start as a change; the backend counts submits, reports
-/// them as changes ([`touched`](Self::touched)) and publishes whenever a worker waits for
-/// work, starts or ends, and when a shutdown returns.
+/// counts drops and reports each start as a change; the backend counts submits (each a
+/// change too) and publishes whenever a worker waits for work, starts or ends, and when a
+/// shutdown returns.
 ///
 /// # Examples
 ///
@@ -225,7 +225,7 @@ impl PoolMetrics {
     /// ```
     /// let metrics = brigade_core::backend::PoolMetrics::new("quiet");
     /// metrics.publish(brigade_core::Stats::default);
-    /// metrics.touched();
+    /// metrics.submitted();
     /// ```
     #[must_use]
     pub fn new(pool: &str) -> Self {
@@ -281,7 +281,7 @@ impl PoolMetrics {
     /// let metrics = PoolMetrics::new("p");
     /// let weak = Arc::downgrade(&books);
     /// metrics.publish_from(move || weak.upgrade().map(|books| *books));
-    /// metrics.touched();
+    /// metrics.submitted(); // a change: published within `PUBLISH_EVERY`
     /// ```
     pub fn publish_from(&self, stats: impl Fn() -> Option<Stats> + Send + Sync + 'static) {
         self.trailing.set_source(Arc::new(stats));
@@ -312,15 +312,11 @@ impl PoolMetrics {
         self.publish_from(move || Some(stats(&*pool.upgrade()?)));
     }
 
-    /// The books changed, or are about to (a job was queued, a run starts): they reach the
-    /// recorder within [`PUBLISH_EVERY`](Self::PUBLISH_EVERY) even if nothing else
-    /// happens. A relaxed load, most of the time.
-    ///
-    /// # Examples
-    ///
-    /// See [`publish_from`](Self::publish_from).
+    /// The books changed, or are about to (a run starts, a job is rejected or dropped):
+    /// they reach the recorder within [`PUBLISH_EVERY`](Self::PUBLISH_EVERY) even if nothing
+    /// else happens. A relaxed load, most of the time.
     #[inline]
-    pub fn touched(&self) {
+    pub(crate) fn touched(&self) {
         self.trailing.touched();
     }
 
@@ -336,8 +332,9 @@ impl PoolMetrics {
         let _ = self.series.publish_books(|| Some(stats()));
     }
 
-    /// Counts a job accepted. The backend calls it when a submitted job enters its queue;
-    /// the driver, for a job dropped as the newest, which never does.
+    /// Counts a job accepted, a change of the books the trailing publish hears of. The
+    /// backend calls it when a submitted job enters its queue; the driver, for a job
+    /// dropped as the newest, which never does.
     ///
     /// # Examples
     ///
@@ -345,6 +342,7 @@ impl PoolMetrics {
     #[inline]
     pub fn submitted(&self) {
         self.series.submitted.increment(1);
+        self.touched();
     }
 
     /// Whether the run starting at `at` is the histograms' sample for its window.
