@@ -140,64 +140,66 @@ fn gauges_follow_the_queue_the_workers_and_the_jobs_put_aside(
     wait_for(recorder, [0.0, 0.0, 0.0, 0.0]);
 }
 
-#[test]
-fn thread_pool_gauges_follow_the_queue_the_workers_and_the_jobs_put_aside() {
-    let recorder = PrometheusBuilder::new().build_recorder();
-    let pool = metrics::with_local_recorder(&recorder, || {
+/// A thread pool called [`POOL`] of one worker, room for 4 and `layer`, reporting to
+/// `recorder`.
+fn thread_pool(
+    recorder: &PrometheusRecorder,
+    layer: impl Middleware<Step, String>,
+) -> ThreadPool<Step> {
+    metrics::with_local_recorder(recorder, || {
         ThreadPool::builder()
             .name(POOL)
             .workers(1)
             .queue_capacity(4)
-            .layer(PutAside)
+            .layer(layer)
             .build()
     })
-    .expect("a valid pool");
+    .expect("a valid pool")
+}
+
+/// As [`thread_pool`], a tokio pool on a runtime of its own.
+fn tokio_pool(
+    recorder: &PrometheusRecorder,
+    layer: impl Middleware<Step, String>,
+) -> TokioPool<Step> {
+    metrics::with_local_recorder(recorder, || {
+        TokioPool::builder()
+            .name(POOL)
+            .own_runtime(2)
+            .workers(1)
+            .queue_capacity(4)
+            .layer(layer)
+            .build()
+    })
+    .expect("a valid pool")
+}
+
+#[test]
+fn thread_pool_gauges_follow_the_queue_the_workers_and_the_jobs_put_aside() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let pool = thread_pool(&recorder, PutAside);
     gauges_follow_the_queue_the_workers_and_the_jobs_put_aside(&recorder, &pool);
 }
 
 #[test]
 fn tokio_pool_gauges_follow_the_queue_the_workers_and_the_jobs_put_aside() {
     let recorder = PrometheusBuilder::new().build_recorder();
-    let pool = metrics::with_local_recorder(&recorder, || {
-        TokioPool::builder()
-            .name(POOL)
-            .own_runtime(2)
-            .workers(1)
-            .queue_capacity(4)
-            .layer(PutAside)
-            .build()
-    })
-    .expect("a valid pool");
+    let pool = tokio_pool(&recorder, PutAside);
     gauges_follow_the_queue_the_workers_and_the_jobs_put_aside(&recorder, &pool);
+}
+
+/// A rejection changes the books with no worker to publish after it: the trailing
+/// publish must carry it.
+fn a_rejection_reaches_the_recorder(recorder: &PrometheusRecorder, pool: &impl Executor<Step>) {
+    wait_for(recorder, [0.0, 0.0, 1.0, 0.0]);
+    assert!(pool.submit(Step::Later).is_err());
+    wait_for_series(recorder, "brigade_jobs_rejected_total", 1.0);
 }
 
 #[test]
 fn a_rejection_on_an_idle_pool_reaches_the_recorder() {
     let recorder = PrometheusBuilder::new().build_recorder();
-    let threads = metrics::with_local_recorder(&recorder, || {
-        ThreadPool::builder()
-            .name(POOL)
-            .workers(1)
-            .layer(RejectAll)
-            .build()
-    })
-    .expect("a valid pool");
-    wait_for(&recorder, [0.0, 0.0, 1.0, 0.0]);
-    // No worker moves after a rejection: the trailing publish carries it.
-    assert!(threads.submit(Step::Later).is_err());
-    wait_for_series(&recorder, "brigade_jobs_rejected_total", 1.0);
-
+    a_rejection_reaches_the_recorder(&recorder, &thread_pool(&recorder, RejectAll));
     let recorder = PrometheusBuilder::new().build_recorder();
-    let tokio = metrics::with_local_recorder(&recorder, || {
-        TokioPool::builder()
-            .name(POOL)
-            .own_runtime(1)
-            .workers(1)
-            .layer(RejectAll)
-            .build()
-    })
-    .expect("a valid pool");
-    wait_for(&recorder, [0.0, 0.0, 1.0, 0.0]);
-    assert!(Executor::submit(&tokio, Step::Later).is_err());
-    wait_for_series(&recorder, "brigade_jobs_rejected_total", 1.0);
+    a_rejection_reaches_the_recorder(&recorder, &tokio_pool(&recorder, RejectAll));
 }
