@@ -300,11 +300,19 @@ impl Drop for Grenade {
 fn a_panic_dropping_an_unclaimed_output_or_the_job_is_contained_and_counted() {
     let pool: ThreadPool<BoxJob<Grenade, String>> =
         ThreadPool::builder().workers(1).build().unwrap();
-    // Nobody holds the handle, so the worker drops the output.
+    // Nobody holds the handle, so the worker drops the output: the job waits until the
+    // handle is gone, or a fast worker would finish first and leave the output in the
+    // handle, for this thread to drop.
+    let handle_gone = CancellationToken::new();
+    let gone = handle_gone.clone();
     drop(
-        pool.submit(BoxJob::new(|_: &JobContext| Ok(Grenade)))
-            .unwrap(),
+        pool.submit(BoxJob::new(move |_: &JobContext| {
+            gone.wait_timeout(Duration::from_secs(30));
+            Ok(Grenade)
+        }))
+        .unwrap(),
     );
+    handle_gone.cancel();
     pool.execute(BoxJob::new(|_: &JobContext| Ok(Grenade)))
         .unwrap();
     // The job's own captured state panics when the job is dropped after its run.
