@@ -262,6 +262,76 @@ impl RedisStore {
         })
     }
 
+    /// Claims from a claim script's rows; this process remembers each claimed job's queue.
+    fn claimed(&self, rows: Vec<ClaimRow>, queue: &str) -> Result<Vec<Claim>, StoreError> {
+        let claims = rows
+            .into_iter()
+            .map(|row| records::claim(row, queue))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !claims.is_empty() {
+            let queue: Arc<str> = Arc::from(queue);
+            let mut leased = lock(&self.inner.leased_queues);
+            for claim in &claims {
+                leased.insert(claim.id.get(), Arc::clone(&queue));
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The indices of `leases` by queue; a lease whose job is gone or whose queue cannot be
+    /// read gets its answer here.
+    async fn by_queue(
+        &self,
+        leases: &[Lease],
+        answers: &mut Answers,
+    ) -> HashMap<Arc<str>, Vec<usize>> {
+        let mut by_queue: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+        for (at, lease) in leases.iter().enumerate() {
+            match self.queue_of(lease.id).await {
+                Ok(Some(queue)) => by_queue.entry(queue).or_default().push(at),
+                Ok(None) => answers.set(at, Ok(Ack::Stale)),
+                Err(error) => answers.set(at, Err(error)),
+            }
+        }
+        by_queue
+    }
+
+    /// Answers the acks at `indices` of `leases` from one script's reply (1 recorded, 0
+    /// stale); a recorded job's queue is forgotten.
+    fn acked(
+        &self,
+        leases: &[Lease],
+        indices: &[usize],
+        acked: Result<Vec<i64>, StoreError>,
+        answers: &mut Answers,
+    ) {
+        match acked {
+            Ok(done) if done.len() == indices.len() => {
+                let mut leased = lock(&self.inner.leased_queues);
+                for (&at, done) in indices.iter().zip(done) {
+                    leased.remove(&leases[at].id.get());
+                    answers.set(at, Ok(if done == 1 { Ack::Recorded } else { Ack::Stale }));
+                }
+            }
+            Ok(done) => {
+                let error = StoreError::Corrupt(format!(
+                    "{} answers to {} acks",
+                    done.len(),
+                    indices.len()
+                ));
+                for &at in indices {
+                    answers.set(at, Err(error.replicate()));
+                }
+            }
+            // One script: nothing of this queue was recorded, and every ack hears why.
+            Err(error) => {
+                for &at in indices {
+                    answers.set(at, Err(error.replicate()));
+                }
+            }
+        }
+    }
+
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
@@ -497,18 +567,7 @@ impl Store for RedisStore {
         let rows: Vec<ClaimRow> = self
             .run(&invocation!(self.inner.scripts.claim, keys: [], args: [&base, request.worker, request.limit, duration_micros(request.lease)]))
             .await?;
-        let claims = rows
-            .into_iter()
-            .map(|row| records::claim(row, request.queue))
-            .collect::<Result<Vec<_>, _>>()?;
-        if !claims.is_empty() {
-            let queue: Arc<str> = Arc::from(request.queue);
-            let mut leased = lock(&self.inner.leased_queues);
-            for claim in &claims {
-                leased.insert(claim.id.get(), Arc::clone(&queue));
-            }
-        }
-        Ok(claims)
+        self.claimed(rows, request.queue)
     }
 
     async fn heartbeat(&self, leases: &[Lease], lease: Duration) -> Result<Vec<Lease>, StoreError> {
@@ -558,17 +617,8 @@ impl Store for RedisStore {
 
     async fn complete_many(&self, leases: &[Lease]) -> Vec<Result<Ack, StoreError>> {
         // One script per queue (one slot each): usually all the leases are of one queue.
-        let mut answers: Vec<Option<Result<Ack, StoreError>>> =
-            std::iter::repeat_with(|| None).take(leases.len()).collect();
-        let mut by_queue: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
-        for (at, lease) in leases.iter().enumerate() {
-            match self.queue_of(lease.id).await {
-                Ok(Some(queue)) => by_queue.entry(queue).or_default().push(at),
-                Ok(None) => answers[at] = Some(Ok(Ack::Stale)),
-                Err(error) => answers[at] = Some(Err(error)),
-            }
-        }
-        for (queue, indices) in by_queue {
+        let mut answers = Answers::new(leases.len());
+        for (queue, indices) in self.by_queue(leases, &mut answers).await {
             let acked = match self.inner.keys.queue_base(&queue) {
                 Ok(base) => {
                     let mut invocation =
@@ -582,36 +632,62 @@ impl Store for RedisStore {
                 }
                 Err(error) => Err(error),
             };
-            match acked {
-                Ok(done) if done.len() == indices.len() => {
-                    let mut leased = lock(&self.inner.leased_queues);
-                    for (&at, done) in indices.iter().zip(done) {
-                        leased.remove(&leases[at].id.get());
-                        answers[at] = Some(Ok(if done == 1 { Ack::Recorded } else { Ack::Stale }));
-                    }
+            self.acked(leases, &indices, acked, &mut answers);
+        }
+        answers.finish()
+    }
+
+    /// One script records the acks and claims: one round trip, one write to the
+    /// append-only file (with `appendfsync always`, one flush of the disk) for both.
+    fn claims_carry_acks(&self) -> bool {
+        true
+    }
+
+    async fn complete_and_claim(
+        &self,
+        completed: &[Lease],
+        request: ClaimRequest<'_>,
+    ) -> (Vec<Result<Ack, StoreError>>, Result<Vec<Claim>, StoreError>) {
+        let base = match self.inner.keys.queue_base(request.queue) {
+            Ok(base) if request.limit > 0 => base,
+            _ => {
+                let acks = self.complete_many(completed).await;
+                return (acks, self.claim(request).await);
+            }
+        };
+        let mut answers = Answers::new(completed.len());
+        let mut claimed = None;
+        for (queue, indices) in self.by_queue(completed, &mut answers).await {
+            if *queue != *request.queue {
+                // A store shared by workers of several queues: these go on their own.
+                let others: Vec<Lease> = indices.iter().map(|&at| completed[at]).collect();
+                for (&at, answer) in indices.iter().zip(self.complete_many(&others).await) {
+                    answers.set(at, answer);
                 }
-                Ok(done) => {
-                    let error = StoreError::Corrupt(format!(
-                        "{} answers to {} acks",
-                        done.len(),
-                        indices.len()
-                    ));
-                    for &at in &indices {
-                        answers[at] = Some(Err(error.replicate()));
-                    }
+                continue;
+            }
+            let mut invocation = invocation!(self.inner.scripts.complete_and_claim, keys: [], args: [&base, request.worker, request.limit, duration_micros(request.lease)]);
+            for &at in &indices {
+                invocation
+                    .arg(completed[at].id.get())
+                    .arg(completed[at].token.get());
+            }
+            match self.run::<(Vec<i64>, Vec<ClaimRow>)>(&invocation).await {
+                Ok((acked, rows)) => {
+                    self.acked(completed, &indices, Ok(acked), &mut answers);
+                    claimed = Some(self.claimed(rows, request.queue));
                 }
-                // One script: nothing of this queue was recorded, and every ack hears why.
                 Err(error) => {
-                    for &at in &indices {
-                        answers[at] = Some(Err(error.replicate()));
-                    }
+                    self.acked(completed, &indices, Err(error.replicate()), &mut answers);
+                    claimed = Some(Err(error));
                 }
             }
         }
-        answers
-            .into_iter()
-            .map(|answer| answer.unwrap_or(Ok(Ack::Stale)))
-            .collect()
+        let claimed = match claimed {
+            Some(claimed) => claimed,
+            None => self.claim(request).await,
+        };
+        (answers.finish(), claimed)
     }
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
@@ -836,5 +912,26 @@ impl Store for RedisStore {
             .await?;
         self.inner.units.gave_back(holder, limit.key());
         Ok(())
+    }
+}
+
+/// One answer per ack of a batch, filled in as the scripts of its queues reply.
+struct Answers(Vec<Option<Result<Ack, StoreError>>>);
+
+impl Answers {
+    fn new(len: usize) -> Self {
+        Self(std::iter::repeat_with(|| None).take(len).collect())
+    }
+
+    fn set(&mut self, at: usize, answer: Result<Ack, StoreError>) {
+        self.0[at] = Some(answer);
+    }
+
+    /// The answers in order; an ack no script answered is stale.
+    fn finish(self) -> Vec<Result<Ack, StoreError>> {
+        self.0
+            .into_iter()
+            .map(|answer| answer.unwrap_or(Ok(Ack::Stale)))
+            .collect()
     }
 }

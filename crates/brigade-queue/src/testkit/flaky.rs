@@ -62,6 +62,16 @@ impl<S: Store> Store for FlakyStore<S> {
     async fn complete_many(&self, leases: &[Lease]) -> Vec<Result<Ack, StoreError>> {
         self.inner.complete_many(leases).await
     }
+    fn claims_carry_acks(&self) -> bool {
+        self.inner.claims_carry_acks()
+    }
+    async fn complete_and_claim(
+        &self,
+        completed: &[Lease],
+        request: ClaimRequest<'_>,
+    ) -> (Vec<Result<Ack, StoreError>>, Result<Vec<Claim>, StoreError>) {
+        self.inner.complete_and_claim(completed, request).await
+    }
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
         self.inner.retry(lease, delay, error).await
     }

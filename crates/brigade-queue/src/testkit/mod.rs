@@ -105,6 +105,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@checks $fresh;
             enqueue_claim_complete,
             complete_many_answers_each_lease,
+            complete_and_claim_records_then_claims,
             claims_are_exclusive,
             stale_token_is_refused,
             expired_lease_is_redelivered_as_an_attempt,

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::{LONG_LEASE, SHORT_LEASE, claim, claim_one_eventually, rescue_after};
 use crate::{
-    Ack, DurableId, EnqueueOptions, GlobalConcurrency, GlobalRate, JobState, Lease, NewJob, Queue,
-    Store,
+    Ack, ClaimRequest, DurableId, EnqueueOptions, GlobalConcurrency, GlobalRate, JobState, Lease,
+    NewJob, Queue, Store,
 };
 
 fn job(queue: &str, n: u64) -> NewJob {
@@ -87,6 +87,51 @@ pub async fn complete_many_answers_each_lease<S: Store>(store: S) {
         store.counts("batch-ack").await.expect("counts").completed,
         3
     );
+}
+
+/// Acks sent with a claim are answered as `complete_many` answers them (current leases
+/// recorded, a stale one refused, an ack of another queue's job recorded too), and the
+/// claim leases the jobs still waiting.
+pub async fn complete_and_claim_records_then_claims<S: Store>(store: S) {
+    store
+        .enqueue_batch((0..4).map(|n| job("ack-claim", n)).collect())
+        .await
+        .expect("enqueue");
+    let other = enqueue(&store, job("ack-claim-other", 9)).await;
+    let held = claim(&store, "ack-claim", 2, LONG_LEASE).await;
+    let elsewhere = claim(&store, "ack-claim-other", 1, LONG_LEASE).await;
+    assert_eq!((held.len(), elsewhere.len()), (2, 1));
+    assert_eq!(
+        store.complete(held[1].lease()).await.expect("complete"),
+        Ack::Recorded
+    );
+    let acks = [held[0].lease(), held[1].lease(), elsewhere[0].lease()];
+    let request = ClaimRequest::new("ack-claim", "testkit", 10, LONG_LEASE);
+    let (answers, claimed) = store.complete_and_claim(&acks, request).await;
+    let answers: Vec<Ack> = answers
+        .into_iter()
+        .map(|answer| answer.expect("ack"))
+        .collect();
+    assert_eq!(answers, [Ack::Recorded, Ack::Stale, Ack::Recorded]);
+    let claimed = claimed.expect("claim");
+    assert_eq!(claimed.len(), 2, "the two jobs still waiting");
+    assert!(
+        claimed
+            .iter()
+            .all(|claim| !held.iter().any(|done| done.id == claim.id))
+    );
+    assert_eq!(state(&store, other).await, JobState::Completed);
+    let counts = store.counts("ack-claim").await.expect("counts");
+    assert_eq!((counts.completed, counts.running), (2, 2));
+
+    let (answers, claimed) = store
+        .complete_and_claim(
+            &[],
+            ClaimRequest::new("ack-claim", "testkit", 10, LONG_LEASE),
+        )
+        .await;
+    assert!(answers.is_empty());
+    assert!(claimed.expect("claim").is_empty(), "nothing left to claim");
 }
 
 /// Eight claimers at once never get the same job, and together get every job.

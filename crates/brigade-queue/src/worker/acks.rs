@@ -1,12 +1,18 @@
 //! Successful runs are acknowledged in batches: while one batch is on its way to the store,
 //! the acks of runs that end meanwhile queue up and go together in the next. No ack waits
 //! for a timer, and under load one round trip (and one commit) records many jobs.
+//!
+//! With a backlog, the claim that refills the slots of runs that just ended is about to
+//! leave too: on a store whose claims carry acks ([`Store::claims_carry_acks`]) the
+//! flusher leaves theirs to it, and the claim loop takes them along
+//! ([`Store::complete_and_claim`]), one round trip for both.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use crate::{Ack, Lease, Store, StoreError};
 
@@ -18,10 +24,60 @@ const GATHER_YIELDS: usize = 4;
 
 type Reply = oneshot::Sender<Result<Ack, StoreError>>;
 
+/// Acks waiting to go to the store, with whoever waits for each answer.
+#[derive(Debug)]
+pub(crate) struct PendingAcks {
+    batch: Vec<(Lease, Reply)>,
+}
+
+impl PendingAcks {
+    /// The leases to record, in order.
+    pub(crate) fn leases(&self) -> Vec<Lease> {
+        self.batch.iter().map(|(lease, _)| *lease).collect()
+    }
+
+    /// Hands each ack its answer, in order; an answer missing is an error for its ack.
+    pub(crate) fn answer(self, answers: Vec<Result<Ack, StoreError>>) {
+        let answers = if answers.len() == self.batch.len() {
+            answers
+        } else {
+            let error = StoreError::Corrupt(format!(
+                "{} answers for {} acks",
+                answers.len(),
+                self.batch.len()
+            ));
+            self.batch.iter().map(|_| Err(error.replicate())).collect()
+        };
+        for ((_, reply), answer) in self.batch.into_iter().zip(answers) {
+            // A run's task that has gone (aborted by the shutdown) needs no answer.
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// Hands every ack the same failure.
+    pub(crate) fn fail(self, error: &StoreError) {
+        let answers = self.batch.iter().map(|_| Err(error.replicate())).collect();
+        self.answer(answers);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+}
+
 /// Where a run's task sends its ack and waits for the store's answer.
 #[derive(Debug, Clone)]
 pub(crate) struct AckBatcher {
-    pending: mpsc::UnboundedSender<(Lease, Reply)>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pending: Mutex<Vec<(Lease, Reply)>>,
+    /// An ack joined `pending`, or a claim that was to take them left without.
+    queued: Notify,
+    /// A claim is about to leave and will take the pending acks with it.
+    claim_due: AtomicBool,
 }
 
 impl AckBatcher {
@@ -30,54 +86,86 @@ impl AckBatcher {
         store: S,
         timeout: Duration,
     ) -> (Self, impl Future<Output = ()> + Send + 'static) {
-        let (pending, queued) = mpsc::unbounded_channel();
-        (Self { pending }, flush(store, queued, timeout))
+        let batcher = Self {
+            inner: Arc::new(Inner {
+                pending: Mutex::new(Vec::new()),
+                queued: Notify::new(),
+                claim_due: AtomicBool::new(false),
+            }),
+        };
+        (batcher.clone(), flush(batcher, store, timeout))
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Vec<(Lease, Reply)>> {
+        // Every change under this lock is one push or one take: a poisoned lock is sound.
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records the run under `lease` as completed, in the next batch.
     pub(crate) async fn complete(&self, lease: Lease) -> Result<Ack, StoreError> {
         let (reply, answer) = oneshot::channel();
-        if self.pending.send((lease, reply)).is_err() {
-            return Err(StoreError::Unavailable(
-                "the worker's ack batcher has stopped".into(),
-            ));
-        }
+        self.pending().push((lease, reply));
+        self.inner.queued.notify_one();
         answer.await.unwrap_or_else(|_| {
             Err(StoreError::Unavailable(
                 "the worker's ack batcher has stopped".into(),
             ))
         })
     }
+
+    /// A claim is about to leave: the flusher leaves the pending acks for it to
+    /// [`take`](Self::take).
+    pub(crate) fn claim_due(&self) {
+        self.inner.claim_due.store(true, Ordering::Release);
+    }
+
+    /// Takes up to a batch of pending acks for the claim about to leave, and lets the
+    /// flusher send whatever joins after.
+    pub(crate) fn take(&self) -> PendingAcks {
+        let batch = take_batch(&mut self.pending());
+        self.inner.claim_due.store(false, Ordering::Release);
+        // Acks that came while the flusher left them to this claim: wake it for those.
+        self.inner.queued.notify_one();
+        PendingAcks { batch }
+    }
 }
 
-async fn flush<S: Store>(
-    store: S,
-    mut queued: mpsc::UnboundedReceiver<(Lease, Reply)>,
-    timeout: Duration,
-) {
-    let store = Arc::new(store);
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        gather_acks(&mut queued, &mut batch).await;
-        let leases: Vec<Lease> = batch.iter().map(|(lease, _)| *lease).collect();
-        let answers = match tokio::time::timeout(timeout, store.complete_many(&leases)).await {
-            Ok(answers) if answers.len() == leases.len() => answers,
-            Ok(answers) => {
-                let error = StoreError::Corrupt(format!(
-                    "{} answers for {} acks",
-                    answers.len(),
-                    leases.len()
-                ));
-                leases.iter().map(|_| Err(error.replicate())).collect()
-            }
-            Err(_elapsed) => {
-                let error = StoreError::Unavailable(format!("no answer within {timeout:?}").into());
-                leases.iter().map(|_| Err(error.replicate())).collect()
-            }
+fn take_batch(pending: &mut Vec<(Lease, Reply)>) -> Vec<(Lease, Reply)> {
+    if pending.len() <= MAX_BATCH {
+        std::mem::take(pending)
+    } else {
+        pending.drain(..MAX_BATCH).collect()
+    }
+}
+
+async fn flush<S: Store>(batcher: AckBatcher, store: S, timeout: Duration) {
+    let inner = &batcher.inner;
+    loop {
+        inner.queued.notified().await;
+        gather_acks(&batcher).await;
+        if inner.claim_due.load(Ordering::Acquire) {
+            // `take` wakes this loop again.
+            continue;
+        }
+        let pending = PendingAcks {
+            batch: take_batch(&mut batcher.pending()),
         };
-        for ((_, reply), answer) in batch.drain(..).zip(answers) {
-            // A run's task that has gone (aborted by the shutdown) needs no answer.
-            let _ = reply.send(answer);
+        if pending.is_empty() {
+            continue;
+        }
+        if !batcher.pending().is_empty() {
+            // More than a batch waits: come round again without a new ack.
+            inner.queued.notify_one();
+        }
+        let leases = pending.leases();
+        match tokio::time::timeout(timeout, store.complete_many(&leases)).await {
+            Ok(answers) => pending.answer(answers),
+            Err(_elapsed) => pending.fail(&StoreError::Unavailable(
+                format!("no answer within {timeout:?}").into(),
+            )),
         }
     }
 }
@@ -85,23 +173,14 @@ async fn flush<S: Store>(
 /// Runs that end together (a claimed batch of short jobs) send their acks over the next
 /// few microseconds, their tasks queued behind the flusher: a few yields take them into
 /// this batch instead of leaving them to one more round trip of their own.
-async fn gather_acks(
-    queued: &mut mpsc::UnboundedReceiver<(Lease, Reply)>,
-    batch: &mut Vec<(Lease, Reply)>,
-) {
+async fn gather_acks(batcher: &AckBatcher) {
     for _ in 0..GATHER_YIELDS {
-        if batch.len() >= MAX_BATCH {
+        let before = batcher.pending().len();
+        if before >= MAX_BATCH {
             return;
         }
         tokio::task::yield_now().await;
-        let before = batch.len();
-        while batch.len() < MAX_BATCH {
-            match queued.try_recv() {
-                Ok(ack) => batch.push(ack),
-                Err(_) => break,
-            }
-        }
-        if batch.len() == before {
+        if batcher.pending().len() == before {
             return;
         }
     }

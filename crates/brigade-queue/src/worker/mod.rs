@@ -22,7 +22,7 @@ use tracing::Instrument;
 pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, WorkerBuilder};
 pub use counters::{WorkerCounters, WorkerReport};
 
-use acks::AckBatcher;
+use acks::{AckBatcher, PendingAcks};
 use counters::Count;
 use dispatch::{Dispatch, RunEnd, RunMeta};
 use fence::{Fence, StopReason};
@@ -220,7 +220,13 @@ async fn claim_until<S: Store>(
             },
         };
         let mut free = vec![first];
+        if backlog && shared.store.claims_carry_acks() {
+            // The runs whose slots this claim gathers are ending: their acks go with it.
+            shared.acks.claim_due();
+        }
         gather_slots(&slots, &mut free, backlog, shared.settings.concurrency).await;
+        // A store that records acks in the claim's round trip gets them with it.
+        let acks = shared.store.claims_carry_acks().then(|| shared.acks.take());
         let woken = wakeup.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
@@ -228,7 +234,11 @@ async fn claim_until<S: Store>(
         let settings = shared.settings;
         let sent = Instant::now();
         let request = ClaimRequest::new(&shared.queue, worker, free.len(), settings.lease);
-        let idle_wait = match call(settings.store_timeout, shared.store.claim(request)).await {
+        let claimed = match acks {
+            Some(acks) if !acks.is_empty() => complete_and_claim(shared, acks, request).await,
+            _ => call(settings.store_timeout, shared.store.claim(request)).await,
+        };
+        let idle_wait = match claimed {
             Ok(claims) => {
                 failures = 0;
                 let dry = claims.len() < free.len();
@@ -263,6 +273,28 @@ async fn claim_until<S: Store>(
                 () = &mut woken => {}
                 () = tokio::time::sleep(wait) => {}
             }
+        }
+    }
+}
+
+/// Sends `acks` with the claim `request`; answers the acks and returns the claim's outcome.
+async fn complete_and_claim<S: Store>(
+    shared: &Shared<S>,
+    acks: PendingAcks,
+    request: ClaimRequest<'_>,
+) -> Result<Vec<Claim>, StoreError> {
+    let timeout = shared.settings.store_timeout;
+    let leases = acks.leases();
+    let both = shared.store.complete_and_claim(&leases, request);
+    match tokio::time::timeout(timeout, both).await {
+        Ok((answers, claimed)) => {
+            acks.answer(answers);
+            claimed
+        }
+        Err(_elapsed) => {
+            let error = StoreError::Unavailable(format!("no answer within {timeout:?}").into());
+            acks.fail(&error);
+            Err(error)
         }
     }
 }
