@@ -1,9 +1,10 @@
 use std::convert::Infallible;
 use std::mem::size_of;
+use std::sync::OnceLock;
 
 use brigade_core::{Job, JobContext};
 use brigade_thread::ThreadPool;
-use crossbeam_channel::{Sender, unbounded};
+use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::subject::fill;
 use crate::subjects::brigade_thread::BrigadeThread;
@@ -12,6 +13,12 @@ use crate::{Batch, BenchJob, Held, Run, Subject, Workload, stopwatch};
 /// brigade's OS-thread pool fed with `execute` (fire and forget, no handle): each job sends
 /// its output on a crossbeam results channel that the caller drains, as the crossbeam pool's
 /// workers do. Next to [`BrigadeThread`], it shows what the handle costs.
+///
+/// The jobs refer to the channel as the peer's workers refer to theirs, without a reference
+/// count of their own: a `Sender` cloned into each job would add and subtract on a line the
+/// submitter and every worker share, once per job, which the peer never pays (it was a tenth
+/// of this subject's profile). Every run of the subject uses the one process-wide channel
+/// ([`results`]) and takes exactly its own jobs' outputs from it.
 ///
 /// Its memory row queues plain [`BenchJob`]s and counts completions from the pool's stats,
 /// so it shows what the queue alone costs per job: a results sender carried by each job
@@ -23,7 +30,13 @@ pub struct BrigadeThreadExecute;
 #[derive(Debug)]
 struct ChannelJob {
     job: BenchJob,
-    results: Sender<u64>,
+    results: &'static Sender<u64>,
+}
+
+/// The results channel of every run of this subject.
+fn results() -> &'static (Sender<u64>, Receiver<u64>) {
+    static RESULTS: OnceLock<(Sender<u64>, Receiver<u64>)> = OnceLock::new();
+    RESULTS.get_or_init(unbounded)
 }
 
 impl Job for ChannelJob {
@@ -50,14 +63,14 @@ impl Subject for BrigadeThreadExecute {
             .queue_capacity(batch.queue_capacity)
             .build()
             .expect("valid pool configuration");
-        let (results_tx, results) = unbounded();
+        let (results_tx, results) = results();
         let mut outputs = Vec::with_capacity(batch.jobs);
         let work = batch.work;
         let (elapsed, ()) = stopwatch(|| {
             for input in batch.inputs() {
                 let job = ChannelJob {
                     job: BenchJob::new(work, input),
-                    results: results_tx.clone(),
+                    results: results_tx,
                 };
                 pool.execute(job).expect("pool accepts");
             }
