@@ -60,10 +60,13 @@ fn an_evicted_granted_job_gives_its_capacity_back() {
     let layers = Layers::new().with_shared(unit.clone());
     let driver = JobDriver::<u32, (), String>::new("granted".into(), layers);
     let backend = Requeued::default();
+    let seat = driver.seat();
 
-    let holder = driver.begin(&backend, task(1)).expect("the unit is free");
+    let holder = driver
+        .begin(&backend, &seat, task(1))
+        .expect("the unit is free");
     assert!(
-        driver.begin(&backend, task(2)).is_none(),
+        driver.begin(&backend, &seat, task(2)).is_none(),
         "parks for the unit"
     );
     assert_eq!(driver.parked(), 1);

@@ -65,7 +65,11 @@ fn run_once(layers: Layers<u32, String>, end: RunEnd<(), String>) -> u32 {
     let driver = JobDriver::new("p".into(), layers);
     let backend = CountingClock::default();
     let run = driver
-        .begin(&backend, Task::new(7, Done::Detached(JobId::new(1))))
+        .begin(
+            &backend,
+            &driver.seat(),
+            Task::new(7, Done::Detached(JobId::new(1))),
+        )
         .expect("nothing holds the start");
     driver.end(&backend, run, end);
     backend.0.get()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use brigade_core::Job;
+use brigade_core::backend::WorkerSeat;
 use crossbeam_channel::{Receiver, TryRecvError, never, select};
 use crossbeam_utils::Backoff;
 
@@ -84,6 +85,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
         idle: true,
         idle_since: None,
     };
+    let seat = shared.driver.seat();
     loop {
         if shared.roster.above_max()
             && shared
@@ -98,7 +100,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
             Some(Message::Run(task)) => {
                 // Jobs, results and hooks are contained closer in; this is the last line
                 // of defence, so that a bug cannot cost the pool a worker.
-                if catch_unwind(AssertUnwindSafe(|| run(shared, task))).is_err() {
+                if catch_unwind(AssertUnwindSafe(|| run(shared, &seat, task))).is_err() {
                     tracing::error!(pool = %shared.driver.name(), "a worker caught a panic");
                 }
                 enrolled.idle_since = None;
@@ -132,6 +134,16 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     if let Some(hooks) = &shared.hooks {
         if let Some(task) = hooks.try_take_reentry() {
             worker.end_wait();
+            return Some(Message::Run(task));
+        }
+    }
+    // A worker coming from a job that finds the next one at once takes it without telling
+    // the roster it waited: under load that is every job, and the roster's idle count is a
+    // line every worker writes (it was a sixth of a noop job's cost). Submits read that
+    // count only to decide whether to grow, and a worker between two jobs is busy to them
+    // already.
+    if !worker.idle {
+        if let Ok(task) = shared.ready.try_pop() {
             return Some(Message::Run(task));
         }
     }
@@ -204,9 +216,9 @@ fn from_signal<J: Job>(signal: Signal) -> Message<J> {
 
 /// Takes one dequeued task through core's driver: its start, its run (with the deadline
 /// armed on the timer), its end.
-pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, task: Task<J>) {
+pub(crate) fn run<J: Job>(shared: &Arc<Shared<J>>, seat: &WorkerSeat, task: Task<J>) {
     let engine = Engine(shared);
-    let Some(mut run) = shared.driver.begin(&engine, task) else {
+    let Some(mut run) = shared.driver.begin(&engine, seat, task) else {
         return;
     };
     let armed = run.deadline().and_then(|at| {

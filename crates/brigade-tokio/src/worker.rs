@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use brigade_core::AsyncJob;
-use brigade_core::backend::{RunEnd, panic_message};
+use brigade_core::backend::{RunEnd, WorkerSeat, panic_message};
 use tracing::Instrument;
 
 use crate::roster::IdleWait;
@@ -20,9 +20,10 @@ type Run<J> = brigade_core::backend::Run<J, <J as AsyncJob>::Output, <J as Async
 pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
     #[cfg(feature = "metrics")]
     shared.publish_metrics();
+    let seat = shared.driver.seat();
     let mut left = JobLeft::No;
     while let Some(task) = next_job(&shared, left).await {
-        run_one(&shared, task).await;
+        run_one(&shared, &seat, task).await;
         left = JobLeft::Yes;
     }
     #[cfg(feature = "metrics")]
@@ -62,9 +63,9 @@ async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>, mut left: JobLeft) -> Op
 
 /// Takes one job from the queue through core's driver: its start, its run (inside its span,
 /// its deadline on tokio's clock), its end.
-async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, task: Task<J>) {
+async fn run_one<J: AsyncJob>(shared: &Arc<Shared<J>>, seat: &WorkerSeat, task: Task<J>) {
     let engine = Engine::worker(shared);
-    let Some(mut run) = shared.driver.begin(&engine, task) else {
+    let Some(mut run) = shared.driver.begin(&engine, seat, task) else {
         return;
     };
     let span = run.span();

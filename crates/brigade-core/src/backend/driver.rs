@@ -43,7 +43,7 @@ use crate::{CancellationToken, ErrorKind, Job, JobContext, JobError, JobResult};
 ///
 /// let driver = JobDriver::new("inline".into(), Default::default());
 /// let job = job_fn(|_| Ok::<_, String>(6 * 7));
-/// let mut run = driver.begin(&Inline, Task::new(job, Done::Detached(JobId::new(1)))).unwrap();
+/// let mut run = driver.begin(&Inline, &driver.seat(), Task::new(job, Done::Detached(JobId::new(1)))).unwrap();
 /// let end = run.run_blocking();
 /// assert!(end.is_success());
 /// driver.end(&Inline, run, end);
@@ -111,6 +111,48 @@ pub struct Run<J, T, E> {
     sampled_at: Option<super::metrics::Stamp>,
 }
 
+/// What one worker keeps of its pool for the contexts of the jobs it runs: its own copy of
+/// the pool's name and a child of the pool's token. A context holds both, so each run
+/// counts a reference up and down on each; with the pool's own, every worker would count
+/// on the same two cache lines.
+///
+/// # Examples
+///
+/// ```
+/// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+/// let seat = driver.seat();
+/// driver.token().cancel();
+/// assert!(seat.token().is_cancelled());
+/// assert_eq!(seat.name().as_ref(), "p");
+/// ```
+#[derive(Clone, Debug)]
+pub struct WorkerSeat {
+    name: Arc<str>,
+    token: CancellationToken,
+}
+
+impl WorkerSeat {
+    /// The pool's name, this worker's copy.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerSeat`].
+    #[must_use]
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// A child of the pool's token: cancelled when the pool's is.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerSeat`].
+    #[must_use]
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
 /// What became of a parked job offered its start.
 enum Offered {
     Start,
@@ -173,6 +215,20 @@ where
     #[must_use]
     pub fn token(&self) -> &CancellationToken {
         &self.token
+    }
+
+    /// A seat for one worker: call once per worker and pass it to every
+    /// [`begin`](Self::begin) of that worker.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerSeat`].
+    #[must_use]
+    pub fn seat(&self) -> WorkerSeat {
+        WorkerSeat {
+            name: Arc::from(&*self.name),
+            token: self.token.child_token(),
+        }
     }
 
     /// The pool's counters.
@@ -388,11 +444,12 @@ where
     pub fn begin(
         &self,
         backend: &impl Backend<J, T, E>,
+        seat: &WorkerSeat,
         task: Task<J, T, E>,
     ) -> Option<Run<J, T, E>> {
         let mut settled = false;
         let begun = catch_unwind(AssertUnwindSafe(|| {
-            self.begin_contained(backend, task, &mut settled)
+            self.begin_contained(backend, seat, task, &mut settled)
         }));
         begun.unwrap_or_else(|_| {
             self.hook_panicked(backend, settled);
@@ -403,6 +460,7 @@ where
     fn begin_contained(
         &self,
         backend: &impl Backend<J, T, E>,
+        seat: &WorkerSeat,
         mut task: Task<J, T, E>,
         settled: &mut bool,
     ) -> Option<Run<J, T, E>> {
@@ -421,8 +479,8 @@ where
             // Nothing has a deadline, and nothing reads a clock.
             let cx = JobContext::new(
                 task.id(),
-                Arc::clone(&self.name),
-                task.done.token(&self.token),
+                Arc::clone(&seat.name),
+                task.done.token(&seat.token),
             )
             .with_attempt(attempt);
             return Some(Run {
@@ -475,12 +533,12 @@ where
         let ticket = self.parked.run_started();
         // A deadline cancels a child of the job's token, so it ends this run only: a retry
         // gets a fresh one. Without a deadline the run uses the job's token itself.
-        let job_token = task.done.token(&self.token);
+        let job_token = task.done.token(&seat.token);
         let (run_token, job_token) = match deadline {
             Some(_) => (job_token.child_token(), Some(job_token)),
             None => (job_token, None),
         };
-        let cx = JobContext::new(task.id(), Arc::clone(&self.name), run_token)
+        let cx = JobContext::new(task.id(), Arc::clone(&seat.name), run_token)
             .with_attempt(attempt)
             .with_deadline(deadline);
         Some(Run {

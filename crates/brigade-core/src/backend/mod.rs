@@ -28,7 +28,7 @@ mod task;
 pub use self::metrics::PoolMetrics;
 pub use capacity_waits::{CapacityWaits, RunTicket};
 pub use delay_queue::DelayQueue;
-pub use driver::{Backend, JobDriver, Run, drop_quietly};
+pub use driver::{Backend, JobDriver, Run, WorkerSeat, drop_quietly};
 pub use task::{Done, Task};
 
 // The vocabulary only a backend speaks: how a handle is completed, the counters and gauges
