@@ -18,7 +18,7 @@ use crate::{Batch, BenchJob, Held, Run, Subject, Workload, stopwatch};
 /// count of their own: a `Sender` cloned into each job would add and subtract on a line the
 /// submitter and every worker share, once per job, which the peer never pays (it was a tenth
 /// of this subject's profile). Every run of the subject uses the one process-wide channel
-/// ([`results`]) and takes exactly its own jobs' outputs from it.
+/// (`results`) and takes exactly its own jobs' outputs from it.
 ///
 /// Its memory row queues plain [`BenchJob`]s and counts completions from the pool's stats,
 /// so it shows what the queue alone costs per job: a results sender carried by each job

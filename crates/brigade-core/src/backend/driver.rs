@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use super::{CapacityWaits, RunTicket, Task};
+use super::{CapacityWaits, RunTicket, Task, WorkerSeat};
 use crate::backend::{RunEnd, StatsCounters, panic_message};
 use crate::hooks::{Admission, DropReason, Layers, QueueState, Start};
 use crate::run_result::{FinishedRun, Settled, settle};
@@ -111,48 +111,6 @@ pub struct Run<J, T, E> {
     sampled_at: Option<super::metrics::Stamp>,
 }
 
-/// What one worker keeps of its pool for the contexts of the jobs it runs: its own copy of
-/// the pool's name and a child of the pool's token. A context holds both, so each run
-/// counts a reference up and down on each; with the pool's own, every worker would count
-/// on the same two cache lines.
-///
-/// # Examples
-///
-/// ```
-/// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
-/// let seat = driver.seat();
-/// driver.token().cancel();
-/// assert!(seat.token().is_cancelled());
-/// assert_eq!(seat.name().as_ref(), "p");
-/// ```
-#[derive(Clone, Debug)]
-pub struct WorkerSeat {
-    name: Arc<str>,
-    token: CancellationToken,
-}
-
-impl WorkerSeat {
-    /// The pool's name, this worker's copy.
-    ///
-    /// # Examples
-    ///
-    /// See [`WorkerSeat`].
-    #[must_use]
-    pub fn name(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    /// A child of the pool's token: cancelled when the pool's is.
-    ///
-    /// # Examples
-    ///
-    /// See [`WorkerSeat`].
-    #[must_use]
-    pub fn token(&self) -> &CancellationToken {
-        &self.token
-    }
-}
-
 /// What became of a parked job offered its start.
 enum Offered {
     Start,
@@ -225,10 +183,7 @@ where
     /// See [`WorkerSeat`].
     #[must_use]
     pub fn seat(&self) -> WorkerSeat {
-        WorkerSeat {
-            name: Arc::from(&*self.name),
-            token: self.token.child_token(),
-        }
+        WorkerSeat::new(Arc::from(&*self.name), self.token.child_token())
     }
 
     /// The pool's counters.
@@ -479,8 +434,8 @@ where
             // Nothing has a deadline, and nothing reads a clock.
             let cx = JobContext::new(
                 task.id(),
-                Arc::clone(&seat.name),
-                task.done.token(&seat.token),
+                Arc::clone(seat.name()),
+                task.done.token(seat.token()),
             )
             .with_attempt(attempt);
             return Some(Run {
@@ -533,12 +488,12 @@ where
         let ticket = self.parked.run_started();
         // A deadline cancels a child of the job's token, so it ends this run only: a retry
         // gets a fresh one. Without a deadline the run uses the job's token itself.
-        let job_token = task.done.token(&seat.token);
+        let job_token = task.done.token(seat.token());
         let (run_token, job_token) = match deadline {
             Some(_) => (job_token.child_token(), Some(job_token)),
             None => (job_token, None),
         };
-        let cx = JobContext::new(task.id(), Arc::clone(&seat.name), run_token)
+        let cx = JobContext::new(task.id(), Arc::clone(seat.name()), run_token)
             .with_attempt(attempt)
             .with_deadline(deadline);
         Some(Run {

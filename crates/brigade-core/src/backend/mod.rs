@@ -22,14 +22,16 @@ pub mod job_errors;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod task;
+mod worker_seat;
 
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use self::metrics::PoolMetrics;
 pub use capacity_waits::{CapacityWaits, RunTicket};
 pub use delay_queue::DelayQueue;
-pub use driver::{Backend, JobDriver, Run, WorkerSeat, drop_quietly};
+pub use driver::{Backend, JobDriver, Run, drop_quietly};
 pub use task::{Done, Task};
+pub use worker_seat::WorkerSeat;
 
 // The vocabulary only a backend speaks: how a handle is completed, the counters and gauges
 // behind `Stats`, the worker range both builders check, what `ErrGroup`s share, and what a
