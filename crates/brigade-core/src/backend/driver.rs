@@ -426,7 +426,14 @@ where
         }
         if task.done.is_cancelled(&self.token) {
             *settled = true;
-            self.end_unstarted(backend, task);
+            // A shutdown that stops running jobs marks the pool aborting before it cancels
+            // the pool's token: a job that saw the cancel but not the mark a moment ago
+            // never started, and goes back with the others.
+            if self.is_aborting() {
+                self.hand_back(backend, task);
+            } else {
+                self.end_unstarted(backend, task);
+            }
             return None;
         }
         let attempt = task.attempts.next();
