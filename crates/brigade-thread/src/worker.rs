@@ -139,7 +139,7 @@ fn next_message<J: Job>(worker: &mut Enrolled<'_, J>) -> Option<Message<J>> {
     }
     // A worker coming from a job that finds the next one at once takes it without telling
     // the roster it waited: under load that is every job, and the roster's idle count is a
-    // line every worker writes (it was a sixth of a noop job's cost). Submits read that
+    // line every worker writes (15% of the execute bench's profile). Submits read that
     // count only to decide whether to grow, and a worker between two jobs is busy to them
     // already.
     if !worker.idle {
