@@ -37,10 +37,6 @@ struct State<J: AsyncJob> {
     roster: Roster,
     schedule: Schedule<J>,
     closed: bool,
-    /// Counts idle moments: a `wait_idle` caller leaves when this moves past what it saw
-    /// when it began, even if the pool is busy again by the time it runs (another caller,
-    /// released first, may have submitted more work already).
-    idle_generation: u64,
 }
 
 impl<J: AsyncJob> State<J> {
@@ -67,6 +63,12 @@ pub(crate) struct Shared<J: AsyncJob> {
     room: Notify,
     /// Wakes `wait_idle` callers.
     became_idle: Notify,
+    /// Counts idle moments: a `wait_idle` caller leaves when this moves past what it saw
+    /// when it began, even if the pool is busy again by the time it runs (another caller,
+    /// released first, may have submitted more work already). Moved only under the state
+    /// lock; read by a caller before it takes that lock, so that a caller still waiting
+    /// for the lock when an idle moment comes and goes counts it.
+    idle_generation: AtomicU64,
     /// Wakes the timer: an earlier time was added, or the pool may be done.
     timer_wake: Notify,
     tracker: TaskTracker,
@@ -98,11 +100,11 @@ impl<J: AsyncJob> Shared<J> {
                 roster: Roster::new(min, max, keep_alive),
                 schedule: Schedule::new(),
                 closed: false,
-                idle_generation: 0,
             }),
             job_ready: Notify::new(),
             room: Notify::new(),
             became_idle: Notify::new(),
+            idle_generation: AtomicU64::new(0),
             timer_wake: Notify::new(),
             tracker: TaskTracker::new(),
             runtime,
@@ -273,7 +275,7 @@ impl<J: AsyncJob> Shared<J> {
     /// Wakes `wait_idle` callers if nothing is queued, delayed or running.
     fn check_idle(&self, state: &mut State<J>) {
         if state.is_idle(self.driver.parked()) {
-            state.idle_generation += 1;
+            self.idle_generation.fetch_add(1, Ordering::AcqRel);
             self.became_idle.notify_waiters();
         }
     }
@@ -343,11 +345,13 @@ impl<J: AsyncJob> Shared<J> {
     /// keeps the idle count it first saw). When not, `idle` is registered before the lock
     /// is released, so an idle moment in between is not missed.
     pub(crate) fn idle_since(&self, began: &mut Option<u64>, idle: Pin<&mut Notified<'_>>) -> bool {
+        let generation = *began.get_or_insert_with(|| self.idle_generation.load(Ordering::Acquire));
         let state = self.lock();
         // An idle moment since the call began releases it, though another caller may have
         // made the pool busy again before this one was polled.
-        let generation = *began.get_or_insert(state.idle_generation);
-        if state.is_idle(self.driver.parked()) || state.idle_generation != generation {
+        if state.is_idle(self.driver.parked())
+            || self.idle_generation.load(Ordering::Acquire) != generation
+        {
             return true;
         }
         idle.enable();
