@@ -419,21 +419,19 @@ where
         mut task: Task<J, T, E>,
         settled: &mut bool,
     ) -> Option<Run<J, T, E>> {
+        // The job's cancellation is read before the pool's abort mark: a shutdown that
+        // stops running jobs sets the mark before it cancels the pool's token, so a job
+        // that shutdown cancelled is seen aborting here and goes back with the other
+        // unstarted ones, not as cancelled.
+        let cancelled = task.done.is_cancelled(&self.token);
         if self.is_aborting() {
             *settled = true;
             self.hand_back(backend, task);
             return None;
         }
-        if task.done.is_cancelled(&self.token) {
+        if cancelled {
             *settled = true;
-            // A shutdown that stops running jobs marks the pool aborting before it cancels
-            // the pool's token: a job that saw the cancel but not the mark a moment ago
-            // never started, and goes back with the others.
-            if self.is_aborting() {
-                self.hand_back(backend, task);
-            } else {
-                self.end_unstarted(backend, task);
-            }
+            self.end_unstarted(backend, task);
             return None;
         }
         let attempt = task.attempts.next();
