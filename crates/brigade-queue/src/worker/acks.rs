@@ -126,9 +126,10 @@ impl AckBatcher {
     /// flusher send whatever joins after.
     pub(crate) fn take(&self) -> PendingAcks {
         let batch = take_batch(&mut self.pending());
-        self.inner.claim_due.store(false, Ordering::Release);
-        // Acks that came while the flusher left them to this claim: wake it for those.
-        self.inner.queued.notify_one();
+        if self.inner.claim_due.swap(false, Ordering::AcqRel) {
+            // Acks that came while the flusher left them to this claim: wake it for those.
+            self.inner.queued.notify_one();
+        }
         PendingAcks { batch }
     }
 }
