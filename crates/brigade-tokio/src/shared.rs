@@ -157,27 +157,32 @@ impl<J: AsyncJob> Shared<J> {
 
     /// Offers `job` to the queue. When the queue is full and `room` is given, `room` is
     /// registered before the lock is released, so a slot freed in between is not missed.
+    ///
+    /// The job's handle is made before the lock is taken and the worker woken after it is
+    /// released: the submitter and every worker share this lock, so it guards the queue
+    /// and the roster and nothing slower (an allocation, a wake-up that may be a system
+    /// call). A refused job drops its unused handle, and its id is not reused.
     pub(crate) fn offer(
         self: &Arc<Self>,
         job: J,
         room: Option<Pin<&mut Notified<'_>>>,
         with_handle: bool,
     ) -> Offer<J> {
+        let (handle, done) = self.accept(with_handle);
+        let task = Task::new(job, done);
         let mut state = self.lock();
         if state.closed {
-            return Offer::Closed(job);
+            return Offer::Closed(task.job);
         }
         let mut evicted = None;
         if !self.driver.layers().is_empty() {
-            match self.driver.admit(&job, state.ready.state()) {
+            match self.driver.admit(&task.job, state.ready.state()) {
                 (Admission::Accept, _) => {}
-                (Admission::Reject(reason), _) => return Offer::Rejected(job, reason),
+                (Admission::Reject(reason), _) => return Offer::Rejected(task.job, reason),
                 (Admission::DropNewest, index) => {
-                    let (handle, done) = self.accept(with_handle);
                     drop(state);
                     // Counted as submitted by the driver's metrics too, as it drops it.
                     self.driver.counters().record_submitted();
-                    let task = Task::new(job, done);
                     self.driver.drop_admitted(
                         &Engine::outside(self),
                         task,
@@ -200,14 +205,14 @@ impl<J: AsyncJob> Shared<J> {
             if let Some(room) = room {
                 room.enable();
             }
-            return Offer::Full(job);
+            return Offer::Full(task.job);
         }
-        let (handle, done) = self.accept(with_handle);
         self.driver.counters().record_submitted();
         #[cfg(feature = "metrics")]
         self.driver.metrics().submitted();
-        self.enqueue(&mut state, Task::new(job, done));
+        self.enqueue(&mut state, task);
         drop(state);
+        self.job_ready.notify_one();
         if let Some((index, oldest)) = evicted {
             self.driver
                 .drop_admitted(&Engine::outside(self), oldest, index, DropReason::Evicted);
@@ -227,11 +232,11 @@ impl<J: AsyncJob> Shared<J> {
         }
     }
 
-    /// Puts a job in the ready queue, starting a worker if none is free to take it.
+    /// Puts a job in the ready queue, starting a worker if none is free to take it. The
+    /// caller wakes a worker once it has released the lock.
     fn enqueue(self: &Arc<Self>, state: &mut State<J>, task: Task<J>) {
         state.ready.push_back(task);
         self.grow_for_queue(state);
-        self.job_ready.notify_one();
     }
 
     /// Starts workers while the queue holds more jobs than there are idle workers to take
@@ -365,9 +370,14 @@ impl<J: AsyncJob> Shared<J> {
 
     /// What a worker looking for work is to do, after its last job left it if `left`
     /// says so (ended, delayed or parked: its slot is free). When it is to wait,
-    /// `job_ready` is registered before the lock is released, so a job queued in between
-    /// is not missed.
-    pub(crate) fn next_job(&self, job_ready: Pin<&mut Notified<'_>>, left: JobLeft) -> NextJob<J> {
+    /// `job_ready` (if given) is registered before the lock is released, so a job queued
+    /// in between is not missed; without one, the worker must look again with one before
+    /// it waits.
+    pub(crate) fn next_job(
+        &self,
+        job_ready: Option<Pin<&mut Notified<'_>>>,
+        left: JobLeft,
+    ) -> NextJob<J> {
         let mut state = self.lock();
         if left == JobLeft::Yes {
             // Under the same lock as the next take: one acquisition per job, not two.
@@ -394,7 +404,9 @@ impl<J: AsyncJob> Shared<J> {
             self.timer_wake.notify_one();
             return NextJob::Exit;
         }
-        job_ready.enable();
+        if let Some(job_ready) = job_ready {
+            job_ready.enable();
+        }
         NextJob::Wait(state.roster.idle_wait())
     }
 
