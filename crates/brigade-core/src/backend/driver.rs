@@ -6,7 +6,6 @@
 use crate::backend::job_errors;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -14,6 +13,7 @@ use super::{CapacityWaits, RunTicket, Task, WorkerSeat};
 use crate::backend::{RunEnd, StatsCounters, panic_message};
 use crate::hooks::{Admission, DropReason, Layers, QueueState, Start};
 use crate::run_result::{FinishedRun, Settled, settle};
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::{CancellationToken, ErrorKind, Job, JobContext, JobError, JobResult};
 
 /// What the [`JobDriver`] needs from a backend: its clock, its queues and its wake-ups.
@@ -86,7 +86,9 @@ pub struct JobDriver<J, T, E> {
     parked: CapacityWaits<Task<J, T, E>>,
     /// Jobs ended unstarted as returned, for the next shutdown's report.
     handed_back: Mutex<Vec<J>>,
-    /// Set when a shutdown stops running jobs: unstarted jobs are handed back.
+    /// Set when a shutdown stops running jobs: unstarted jobs are handed back. Set before
+    /// the shutdown cancels `token`, whose release the jobs' cancellation checks acquire
+    /// (modelled below).
     aborting: AtomicBool,
     #[cfg(feature = "metrics")]
     metrics: super::PoolMetrics,
@@ -919,5 +921,75 @@ impl<J, T, E> fmt::Debug for Run<J, T, E> {
             .field("cx", &self.cx)
             .field("started", &self.started)
             .finish_non_exhaustive()
+    }
+}
+
+/// Model: a shutdown that aborts (marks the pool, then cancels its token) racing a worker's
+/// `begin`. The worker may start the job (the abort then cancels it while it runs) or hand
+/// it back, but never end it as cancelled: a job cancelled only by the abort is unstarted
+/// work the shutdown report must return.
+#[cfg(all(test, brigade_loom))]
+mod loom_models {
+    use loom::sync::Arc;
+
+    use super::*;
+    use crate::JobId;
+    use crate::backend::{Done, Gauges, job_handle};
+
+    struct NoTimer;
+
+    impl Backend<u8, (), String> for NoTimer {
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+        fn delay(&self, _task: Task<u8, (), String>, _at: Instant) {
+            unreachable!("no layer defers a start here")
+        }
+        fn requeue(&self, _task: Task<u8, (), String>) {}
+        fn offer_parked_later(&self) {}
+        fn job_ended(&self) {}
+    }
+
+    fn begin_racing_an_abort(with_handle: bool) {
+        loom::model(move || {
+            let driver = Arc::new(JobDriver::<u8, (), String>::new(
+                "loom".into(),
+                Layers::default(),
+            ));
+            let seat = driver.seat();
+            let id = JobId::new(1);
+            let (handle, done) = if with_handle {
+                let (handle, completer) = job_handle(id, driver.token());
+                (Some(handle), Done::Handle(completer))
+            } else {
+                (None, Done::Detached(id))
+            };
+            let shutdown = {
+                let driver = Arc::clone(&driver);
+                loom::thread::spawn(move || {
+                    driver.abort();
+                    driver.token().cancel();
+                })
+            };
+            let started = driver.begin(&NoTimer, &seat, Task::new(7, done)).is_some();
+            shutdown.join().unwrap();
+            let stats = driver.counters().snapshot(Gauges::default());
+            assert_eq!(stats.cancelled, 0, "an unstarted job ended as cancelled");
+            assert!(
+                started || stats.returned == 1,
+                "the job neither started nor went back"
+            );
+            drop(handle);
+        });
+    }
+
+    #[test]
+    fn loom_a_job_begun_during_an_abort_starts_or_goes_back() {
+        begin_racing_an_abort(false);
+    }
+
+    #[test]
+    fn loom_a_job_with_a_handle_begun_during_an_abort_starts_or_goes_back() {
+        begin_racing_an_abort(true);
     }
 }
