@@ -33,7 +33,7 @@ pub(crate) fn submit<J: Job>(
     let Some(_pass) = shared.intake.enter() else {
         return Err(Refusal::Closed(job));
     };
-    if shared.hooks.is_some() {
+    if shared.driver.layers().sees_submits() {
         let queue = QueueState {
             len: shared.ready.len(),
             capacity: shared.ready.capacity(),

@@ -175,7 +175,7 @@ impl<J: AsyncJob> Shared<J> {
             return Offer::Closed(task.job);
         }
         let mut evicted = None;
-        if !self.driver.layers().is_empty() {
+        if self.driver.layers().sees_submits() {
             match self.driver.admit(&task.job, state.ready.state()) {
                 (Admission::Accept, _) => {}
                 (Admission::Reject(reason), _) => return Offer::Rejected(task.job, reason),

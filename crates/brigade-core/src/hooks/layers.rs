@@ -48,6 +48,8 @@ pub struct Layers<J, E> {
     layers: Arc<[Arc<dyn Middleware<J, E>>]>,
     /// Whether any layer's `after_run` wants successful runs (asked once, when added).
     sees_successes: bool,
+    /// Whether any layer's `admit` wants submitted jobs (asked once, when added).
+    sees_submits: bool,
 }
 
 impl<J: 'static, E: 'static> Layers<J, E> {
@@ -63,6 +65,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
         Layers {
             layers: Arc::from(Vec::new()),
             sees_successes: false,
+            sees_submits: false,
         }
     }
 
@@ -98,11 +101,13 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     #[must_use]
     pub fn with_shared(self, layer: Arc<dyn Middleware<J, E>>) -> Self {
         let sees_successes = self.sees_successes || layer.sees_successes();
+        let sees_submits = self.sees_submits || layer.sees_submits();
         let mut layers = self.layers.to_vec();
         layers.push(layer);
         Layers {
             layers: Arc::from(layers),
             sees_successes,
+            sees_submits,
         }
     }
 
@@ -122,6 +127,24 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     #[must_use]
     pub fn sees_successes(&self) -> bool {
         self.sees_successes
+    }
+
+    /// Whether any layer's `admit` is to see submitted jobs ([`Middleware::sees_submits`]);
+    /// when none is, backends accept a submit without asking the layers or reading the
+    /// queue's length.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::hooks::{Layers, Middleware};
+    /// struct Screen;
+    /// impl<J, E> Middleware<J, E> for Screen {}
+    /// assert!(!Layers::<(), ()>::new().sees_submits());
+    /// assert!(Layers::<(), ()>::new().with(Screen).sees_submits());
+    /// ```
+    #[must_use]
+    pub fn sees_submits(&self) -> bool {
+        self.sees_submits
     }
 
     /// Whether there are no layers (backends skip every hook then).
@@ -321,6 +344,7 @@ impl<J: 'static, E: 'static> Clone for Layers<J, E> {
         Layers {
             layers: Arc::clone(&self.layers),
             sees_successes: self.sees_successes,
+            sees_submits: self.sees_submits,
         }
     }
 }

@@ -129,6 +129,35 @@ pub trait Middleware<J, E>: Send + Sync + 'static {
         true
     }
 
+    /// Whether [`admit`](Self::admit) is to see submitted jobs. A layer whose `admit`
+    /// accepts every job (it has none, or it is a backpressure policy that waits for room,
+    /// which a full queue does anyway) says `false`: when no layer of a pool wants them, a
+    /// submit skips admission and the read of the queue's length it costs (a line the
+    /// workers write). `true` by default, so a layer that does not say sees every submit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use brigade_core::hooks::{Middleware, Start};
+    ///
+    /// /// Holds every start back until a fixed time; admission is none of its business.
+    /// struct NotBefore(Instant);
+    /// impl<J, E> Middleware<J, E> for NotBefore {
+    ///     fn before_start(&self, _: &J, now: Instant) -> Start {
+    ///         if now < self.0 { Start::At(self.0) } else { Start::Now }
+    ///     }
+    ///
+    ///     fn sees_submits(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Middleware::<(), String>::sees_submits(&NotBefore(Instant::now())));
+    /// ```
+    fn sees_submits(&self) -> bool {
+        true
+    }
+
     /// Takes a job this layer chose to dead-letter. A sink that cannot take it (its file
     /// cannot be written) gives it back, and the job ends as failed instead.
     ///

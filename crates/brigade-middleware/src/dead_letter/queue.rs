@@ -267,6 +267,11 @@ where
         false
     }
 
+    /// No `admit`: submits need not come here.
+    fn sees_submits(&self) -> bool {
+        false
+    }
+
     fn dead_letter(&self, letter: DeadLetter<J>) -> Result<(), DeadLetter<J>> {
         // The alert is prepared before the sink takes the letter (by value) and sent only
         // once the sink has kept it.

@@ -177,6 +177,12 @@ impl<J: Send + 'static, E> Middleware<J, E> for Backpressure<J> {
         false
     }
 
+    /// A policy that waits for room accepts every job: a full queue makes the submit wait
+    /// anyway, so it need not see submits.
+    fn sees_submits(&self) -> bool {
+        !matches!(self.overflow, Overflow::Block)
+    }
+
     fn admit(&self, _job: &J, queue: QueueState) -> Admission {
         self.decide(queue)
     }
@@ -305,5 +311,15 @@ mod tests {
             Admission::Reject(reason) => assert_eq!(reason.reason(), "queue full (8 of 8 jobs)"),
             other => panic!("expected a rejection, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn only_a_policy_that_may_refuse_or_drop_sees_submits() {
+        let sees =
+            |overflow| Middleware::<(), String>::sees_submits(&Backpressure::<()>::new(overflow));
+        assert!(!sees(Overflow::Block), "a full queue waits anyway");
+        assert!(sees(Overflow::Reject));
+        assert!(sees(Overflow::DropNewest));
+        assert!(sees(Overflow::DropOldest));
     }
 }

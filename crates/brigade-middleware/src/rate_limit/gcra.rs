@@ -267,6 +267,11 @@ impl<J, E> Middleware<J, E> for RateLimit {
         false
     }
 
+    /// No `admit`: submits need not come here.
+    fn sees_submits(&self) -> bool {
+        false
+    }
+
     fn before_start(&self, _job: &J, now: Instant) -> Start {
         match self.try_acquire(now) {
             Ok(()) => Start::Now,

@@ -326,6 +326,11 @@ where
         false
     }
 
+    /// No `admit`: submits need not come here.
+    fn sees_submits(&self) -> bool {
+        false
+    }
+
     fn before_start(&self, job: &J, now: Instant) -> Start {
         match self.try_acquire(job, now) {
             Ok(()) => Start::Now,

@@ -342,6 +342,11 @@ impl<J, E: 'static> Middleware<J, E> for Retry<E> {
     fn sees_successes(&self) -> bool {
         self.budget.is_some()
     }
+
+    /// No `admit`: submits need not come here.
+    fn sees_submits(&self) -> bool {
+        false
+    }
 }
 
 impl<E> fmt::Debug for Retry<E> {

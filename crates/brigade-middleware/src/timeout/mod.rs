@@ -116,6 +116,11 @@ impl<J: 'static, E> Middleware<J, E> for Timeout<J> {
         false
     }
 
+    /// No `admit`: submits need not come here.
+    fn sees_submits(&self) -> bool {
+        false
+    }
+
     fn deadline(&self, job: &J, started: Instant) -> Option<Instant> {
         self.limit(job).and_then(|limit| started.checked_add(limit))
     }
