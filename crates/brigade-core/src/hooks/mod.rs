@@ -145,7 +145,7 @@ pub trait Middleware<J, E>: Send + Sync + 'static {
     /// struct NotBefore(Instant);
     /// impl<J, E> Middleware<J, E> for NotBefore {
     ///     fn before_start(&self, _: &J, now: Instant) -> Start {
-    ///         if now < self.0 { Start::At(self.0) } else { Start::Now }
+    ///         if now < self.0 { Start::NotBefore(self.0) } else { Start::Now }
     ///     }
     ///
     ///     fn sees_submits(&self) -> bool {
