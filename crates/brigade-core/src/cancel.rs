@@ -7,6 +7,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::atomic::{AtomicBool, Ordering};
 
 /// A cooperative cancellation signal, shared by a pool, its jobs and their handles.
@@ -51,6 +53,12 @@ pub(crate) struct TokenState {
 static NEXT_WAITER_KEY: AtomicU64 = AtomicU64::new(0);
 
 impl TokenNode for TokenState {
+    fn token_state(&self) -> &TokenState {
+        self
+    }
+}
+
+impl TokenNode for CachePadded<TokenState> {
     fn token_state(&self) -> &TokenState {
         self
     }
@@ -115,6 +123,16 @@ impl CancellationToken {
     pub fn new() -> Self {
         CancellationToken {
             node: Arc::new(TokenState::new(None)),
+        }
+    }
+
+    /// A root token for a pool: every job's token is its child, so workers read its state
+    /// on each job while the submitter clones it into each job's handle. Its state sits on
+    /// a cache line of its own, away from the reference count those clones write, so the
+    /// readers and the writer do not steal one line from each other.
+    pub(crate) fn new_shared_root() -> Self {
+        CancellationToken {
+            node: Arc::new(CachePadded::new(TokenState::new(None))),
         }
     }
 

@@ -145,7 +145,7 @@ where
             #[cfg(feature = "metrics")]
             metrics: super::PoolMetrics::new(&name),
             name,
-            token: CancellationToken::new(),
+            token: CancellationToken::new_shared_root(),
             counters: StatsCounters::new(),
             layers,
             parked: CapacityWaits::new(),
