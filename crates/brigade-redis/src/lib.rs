@@ -36,9 +36,8 @@
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `P:{q}:job:<id>` | hash | the job: payload, state, attempt, max attempts, priority, run-at, times, last error, unique key, current fencing token and owner, stream entry (a finished job may keep its last one) |
-//! | `P:{q}:ready:<priority>` | stream | one entry per job of that priority waiting there or running from there, consumer group `workers`; finished entries until the next trim |
-//! | `P:{q}:returned:<priority>` | list | released and rescued jobs of that priority, in the order they came back, claimed before the stream |
-//! | `P:{q}:levels` | sorted set | the priority levels with jobs waiting (undelivered entries or returned jobs) |
+//! | `P:{q}:ready:<priority>` | stream | one entry per waiting or running job of that priority, consumer group `workers`; finished entries until the next trim |
+//! | `P:{q}:levels` | sorted set | the priority levels with undelivered entries |
 //! | `P:{q}:streams` | set | every priority level that has a stream |
 //! | `P:{q}:tidied` | string | present for a minute after the rescuer tidied the consumer group |
 //! | `P:{q}:delayed` | sorted set | scheduled and retrying jobs by run-at (µs) |
@@ -59,9 +58,6 @@
 //! - **Priorities**: a stream delivers in arrival order only, so there is one stream per
 //!   priority level; a claim reads the levels from the highest down. Within a level, jobs
 //!   come out in the order they became due (scheduled jobs join their stream when due).
-//!   A released or rescued job goes onto its level's `returned` list, which a claim empties
-//!   before it reads the stream: a fresh stream entry would queue it behind every job that
-//!   arrived after it (a crashed worker's jobs behind the whole backlog).
 //! - **Fencing**: a plain `XACK` succeeds from any consumer, so every run's end is a script
 //!   that first checks the job's current token (kept in its hash) and only then
 //!   acknowledges and deletes the entry. A worker whose lease was rescued and whose job was
@@ -69,9 +65,8 @@
 //! - **Leases**: a lease is a score in `leases` (expiry on the server's clock), not the
 //!   pending entry's idle time: leases of different lengths in one queue, a heartbeat that
 //!   answers exactly which leases are still held, and a cancel that revokes one all need
-//!   per-job state. The pending entries list holds every running job that came from its
-//!   stream (`XPENDING` shows them, and heartbeats reset their idle time with
-//!   `XCLAIM … JUSTID`); one claimed from a `returned` list has no entry.
+//!   per-job state. The pending entries list still holds every running job (`XPENDING`
+//!   shows them, and heartbeats reset their idle time with `XCLAIM … JUSTID`).
 //! - **Attempts** are a counter in the job hash, charged at claim: a release gives its
 //!   attempt back and a replay starts over, which a delivery count cannot do. An expired
 //!   lease counts as a run; at the job's last attempt the rescuer buries it.

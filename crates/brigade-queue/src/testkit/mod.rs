@@ -113,7 +113,6 @@ macro_rules! store_conformance_tests {
             retry_waits_for_its_time,
             dead_after_max_attempts_counting_expiries,
             release_is_uncharged,
-            returned_jobs_go_before_later_arrivals,
             unique_keys_allow_one_live_job,
             priority_orders_claims,
             scheduled_jobs_not_early,

@@ -360,47 +360,6 @@ pub async fn release_is_uncharged<S: Store>(store: S) {
     assert_eq!((record.state, record.attempt), (JobState::Available, 0));
 }
 
-/// A job that comes back unfinished (released, or rescued from an expired lease) is
-/// claimed before the jobs of its priority that arrived after it: it does not queue behind
-/// a backlog it was ahead of.
-pub async fn returned_jobs_go_before_later_arrivals<S: Store>(store: S) {
-    let released = enqueue(&store, job("returned", 1)).await;
-    let held = claim(&store, "returned", 1, LONG_LEASE)
-        .await
-        .pop()
-        .expect("claim");
-    store
-        .enqueue_batch((2..5).map(|n| job("returned", n)).collect())
-        .await
-        .expect("enqueue");
-    assert_eq!(
-        store.release(held.lease()).await.expect("release"),
-        Ack::Recorded
-    );
-    let next = claim(&store, "returned", 1, LONG_LEASE)
-        .await
-        .pop()
-        .expect("claim");
-    assert_eq!(next.id, released, "the released job first");
-
-    let rescued = enqueue(&store, job("returned-rescued", 1)).await;
-    let lost = claim(&store, "returned-rescued", 1, SHORT_LEASE).await;
-    assert_eq!(lost.len(), 1);
-    store
-        .enqueue_batch((2..5).map(|n| job("returned-rescued", n)).collect())
-        .await
-        .expect("enqueue");
-    rescue_after(&store, "returned-rescued", SHORT_LEASE, 1).await;
-    let claims = claim(&store, "returned-rescued", 2, LONG_LEASE).await;
-    assert_eq!(claims.len(), 2);
-    assert_eq!(
-        (claims[0].id, claims[0].attempt),
-        (rescued, 2),
-        "the rescued job first"
-    );
-    assert_ne!(claims[1].id, rescued);
-}
-
 /// At most one live job per unique key; once it ends, the key is free.
 pub async fn unique_keys_allow_one_live_job<S: Store>(store: S) {
     let keyed = |n| job("unique", n).with_options(EnqueueOptions::new().unique_key("report-42"));

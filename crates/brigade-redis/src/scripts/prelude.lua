@@ -32,11 +32,6 @@ local function stream_key(priority)
   return base .. 'ready:' .. priority
 end
 
--- The level's line of returned jobs (rescued or released), claimed before its stream.
-local function returned_key(priority)
-  return base .. 'returned:' .. priority
-end
-
 -- Moves one job between the per-state counters behind `counts` and the depth cap.
 local function count(from, to)
   if from then redis.call('HINCRBY', base .. 'counts', from, -1) end
@@ -90,15 +85,6 @@ end
 -- Makes a job wait in its priority's stream (again).
 local function make_ready(id, priority)
   redis.call('HSET', job_key(id), 'entry', append_entry(id, priority))
-end
-
--- Makes a job that was running (and has left its stream) wait again ahead of its level's
--- stream: it arrived before every job waiting there, so it should not queue behind them,
--- as a fresh entry at the stream's end would. Returned jobs come out in the order they
--- came back.
-local function make_returned(id, priority)
-  open_level(priority)
-  redis.call('RPUSH', returned_key(priority), id)
 end
 
 -- Acknowledges and deletes the job's stream entry, delivered or not: the work stream only
@@ -235,35 +221,6 @@ local function replay_one(id)
   return 1
 end
 
--- The job fields a claim reads: its state and entry to check it still waits, the rest for
--- the claim it answers.
-local CLAIM_FIELDS = {'state', 'entry', 'attempt', 'max_attempts', 'payload', 'enqueued_at'}
-
-local function claim_fields(id)
-  return redis.call('HMGET', job_key(id), unpack(CLAIM_FIELDS))
-end
-
--- Leases `fresh` ({id, fields} pairs of one priority level) to `worker`: per job one write
--- of its hash; the token counter once for the batch. Appends to `claims` and to `leased`
--- (score, member pairs for `leases`).
-local function lease_jobs(fresh, priority, worker, expires, claims, leased)
-  if #fresh == 0 then return end
-  local last = redis.call('INCRBY', base .. 'tokens', #fresh)
-  for i, claim in ipairs(fresh) do
-    local id, job = claim[1], claim[2]
-    -- Attempts are counted here, not taken from the delivery count: a release gives its
-    -- attempt back and a replay starts over, which a delivery count cannot do.
-    local attempt = tonumber(job[3]) + 1
-    local token = last - #fresh + i
-    redis.call('HSET', job_key(id), 'state', 'running', 'attempt', fmt(attempt),
-      'token', fmt(token), 'owner', worker)
-    leased[#leased + 1] = expires
-    leased[#leased + 1] = id
-    claims[#claims + 1] = {tonumber(id), token, job[5], attempt, tonumber(job[4]),
-      tonumber(priority), job[6]}
-  end
-end
-
 -- Leases up to `limit` due jobs, highest priority first, for consumer `worker`, at `now`.
 -- Returns per claim {id, token, payload, attempt, max_attempts, priority, enqueued_at_us}.
 local function claim_jobs(worker, limit, lease_us, now)
@@ -279,26 +236,13 @@ local function claim_jobs(worker, limit, lease_us, now)
     end
   end
 
-  -- Levels are read from the highest down; within a level, its returned jobs first, then
-  -- its stream in arrival order. The keys every claim touches (`tokens`, `leases`,
-  -- `counts`) are written once for the batch.
+  -- One stream per priority level, read highest level first: a single stream delivers in
+  -- arrival order only. Per job one read and one write of its hash; the keys every claim
+  -- touches (`tokens`, `leases`, `counts`) are written once for the batch.
   local claims, leased = {}, {}
   local levels = redis.call('ZREVRANGE', base .. 'levels', 0, -1)
   local expires = fmt(now + lease_us)
   for _, priority in ipairs(levels) do
-    while #claims < limit do
-      local want = limit - #claims
-      local ids = redis.call('LPOP', returned_key(priority), want) or {}
-      local fresh = {}
-      for _, id in ipairs(ids) do
-        local job = claim_fields(id)
-        -- A job cancelled or purged while it waited here just leaves the line.
-        if job[1] == 'available' and not job[2] then fresh[#fresh + 1] = {id, job} end
-      end
-      lease_jobs(fresh, priority, worker, expires, claims, leased)
-      if #ids < want then break end
-    end
-
     local stream = stream_key(priority)
     while #claims < limit do
       local want = limit - #claims
@@ -308,7 +252,8 @@ local function claim_jobs(worker, limit, lease_us, now)
       local fresh, stale = {}, {}
       for _, entry in ipairs(delivered) do
         local entry_id, id = entry[1], entry[2][2]
-        local job = claim_fields(id)
+        local job = redis.call('HMGET', job_key(id), 'state', 'entry', 'attempt',
+          'max_attempts', 'payload', 'enqueued_at')
         if job[1] == 'available' and job[2] == entry_id then
           fresh[#fresh + 1] = {id, job}
         else
@@ -316,14 +261,29 @@ local function claim_jobs(worker, limit, lease_us, now)
           stale[#stale + 1] = entry_id
         end
       end
-      lease_jobs(fresh, priority, worker, expires, claims, leased)
+      if #fresh > 0 then
+        local last = redis.call('INCRBY', base .. 'tokens', #fresh)
+        for i, claim in ipairs(fresh) do
+          local id, job = claim[1], claim[2]
+          -- Attempts are counted here, not taken from the delivery count: a release gives
+          -- its attempt back and a replay starts over, which a delivery count cannot do.
+          local attempt = tonumber(job[3]) + 1
+          local token = last - #fresh + i
+          redis.call('HSET', job_key(id), 'state', 'running', 'attempt', fmt(attempt),
+            'token', fmt(token), 'owner', worker)
+          leased[#leased + 1] = expires
+          leased[#leased + 1] = id
+          claims[#claims + 1] = {tonumber(id), token, job[5], attempt, tonumber(job[4]),
+            tonumber(priority), job[6]}
+        end
+      end
       if #stale > 0 then
         call_batched('XACK', stream, {GROUP}, stale)
         call_batched('XDEL', stream, {}, stale)
       end
       if #delivered < want then
-        -- Nothing is left at this level (its returned jobs were taken first): it leaves
-        -- the index until a job joins it again.
+        -- Nothing undelivered is left at this level: it leaves the index until a job joins
+        -- it again.
         redis.call('ZREM', base .. 'levels', priority)
         break
       end

@@ -1,6 +1,5 @@
 -- Ends the runs whose lease expired: the expired run counts as an attempt, so a job whose
--- run was its last is dead and the others wait again, ahead of their level's stream.
--- ARGV: base.
+-- run was its last is dead and the others are ready again. ARGV: base.
 -- Returns {requeued, dead}.
 local now = now_us()
 local expired = redis.call('ZRANGEBYSCORE', base .. 'leases', '-inf', '(' .. fmt(now),
@@ -21,7 +20,7 @@ for _, id in ipairs(expired) do
       dead = dead + 1
     else
       redis.call('HSET', key, 'state', 'available')
-      make_returned(id, job[3])
+      make_ready(id, job[3])
       count('running', 'available')
       requeued = requeued + 1
     end
