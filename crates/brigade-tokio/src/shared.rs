@@ -285,6 +285,17 @@ impl<J: AsyncJob> Shared<J> {
         }
     }
 
+    /// Releases the `wait_idle` callers registered before an idle moment that has already
+    /// happened. The count moves under the lock, where callers read it before they
+    /// register their wake-up, so none is lost.
+    #[cfg(feature = "metrics")]
+    fn announce_idle(&self) {
+        let state = self.lock();
+        self.idle_generation.fetch_add(1, Ordering::AcqRel);
+        drop(state);
+        self.became_idle.notify_waiters();
+    }
+
     /// Closes intake; returns whether this call closed it.
     pub(crate) fn close(&self) -> bool {
         let mut state = self.lock();
@@ -377,7 +388,18 @@ impl<J: AsyncJob> Shared<J> {
         if left == JobLeft::Yes {
             // Under the same lock as the next take: one acquisition per job, not two.
             state.roster.job_left();
+            #[cfg(not(feature = "metrics"))]
             self.check_idle(&mut state);
+            #[cfg(feature = "metrics")]
+            if state.is_idle(self.driver.parked()) {
+                // The books go out before the idle moment is announced: a `wait_idle`
+                // caller it releases reads them settled. The moment happened under this
+                // lock, so it is announced even if a submit makes the pool busy meanwhile.
+                drop(state);
+                self.publish_metrics();
+                self.announce_idle();
+                state = self.lock();
+            }
         }
         if state.roster.retire_if_above_max() {
             drop(state);
