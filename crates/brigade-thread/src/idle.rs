@@ -10,6 +10,8 @@
 //! A waiter registers (reads the current generation) before anything it could block on,
 //! the lock included: a caller asleep in `wait_idle` is registered, so the next idle
 //! moment releases it even if it was still queued for the lock when the moment began.
+//! A waiter that finds the pool idle by its own look (under the lock, before the job that
+//! emptied it got there) starts the moment itself, exactly as that job would have.
 
 use std::time::Instant;
 
@@ -53,17 +55,24 @@ impl IdleSignal {
         let guard = lock(&self.lock);
         // Read under the lock, so a waiter checks either before this reading (and then
         // sleeps, to be woken below) or after the new generation began.
-        let in_flight = in_flight();
-        if in_flight > 1 {
+        if !self.begin_moment(in_flight()) {
             return;
-        }
-        for (idle_at, generation) in self.generations.iter().enumerate() {
-            if in_flight <= idle_at as u64 {
-                generation.fetch_add(1, Ordering::SeqCst);
-            }
         }
         drop(guard);
         self.changed.notify_all();
+    }
+
+    /// Ends the idle generations that `in_flight` (read under the lock) reaches; returns
+    /// whether it ended any.
+    fn begin_moment(&self, in_flight: u64) -> bool {
+        let mut began = false;
+        for (idle_at, generation) in self.generations.iter().enumerate() {
+            if in_flight <= idle_at as u64 {
+                generation.fetch_add(1, Ordering::SeqCst);
+                began = true;
+            }
+        }
+        began
     }
 
     /// Blocks until at most `own` jobs are in flight (0 or 1), or until `deadline`; returns
@@ -75,16 +84,43 @@ impl IdleSignal {
         in_flight: impl Fn() -> u64,
         deadline: Option<Instant>,
     ) -> bool {
-        let index = usize::from(own > 0);
+        self.wait_registered(self.register(own), in_flight, deadline)
+    }
+
+    /// Counts a waiter in and notes the generation it waits to see end; done before
+    /// anything the waiter could block on, the lock included.
+    fn register(&self, own: u64) -> Registration {
         self.waiters.fetch_add(1, Ordering::SeqCst);
         // Pairs with the fence in `notify`: our checks of `in_flight` read after it.
         fence(Ordering::SeqCst);
-        // Registered before the lock, which this thread may have to wait for.
-        let generation = &self.generations[index];
-        let registered = generation.load(Ordering::SeqCst);
+        let index = usize::from(own > 0);
+        Registration {
+            own,
+            index,
+            generation: self.generations[index].load(Ordering::SeqCst),
+        }
+    }
+
+    fn wait_registered(
+        &self,
+        registered: Registration,
+        in_flight: impl Fn() -> u64,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let generation = &self.generations[registered.index];
         let mut guard = lock(&self.lock);
+        let mut began_moment = false;
         let idle = loop {
-            if generation.load(Ordering::SeqCst) != registered || in_flight() <= own {
+            if generation.load(Ordering::SeqCst) != registered.generation {
+                break true;
+            }
+            let now_in_flight = in_flight();
+            if now_in_flight <= registered.own {
+                // This thread saw the moment before the job that made it did (that job's
+                // `notify` waits for the lock): it starts the moment for every waiter, or
+                // one that submits as it leaves would leave the others registered on a
+                // generation the job's `notify` then finds busy again and never ends.
+                began_moment = self.begin_moment(now_in_flight);
                 break true;
             }
             match deadline {
@@ -108,9 +144,19 @@ impl IdleSignal {
             }
         };
         drop(guard);
+        if began_moment && self.waiters.load(Ordering::SeqCst) > 1 {
+            self.changed.notify_all();
+        }
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         idle
     }
+}
+
+/// A waiter's place: what counts as idle for it, and the generation it saw at its start.
+struct Registration {
+    own: u64,
+    index: usize,
+    generation: u64,
 }
 
 /// Model: a job completing (possibly cancelled) racing a waiter: the waiter wakes, and the
@@ -179,6 +225,51 @@ mod loom_models {
             }
             worker.join().unwrap();
             canceller.join().unwrap();
+        });
+    }
+
+    /// Model: two jobs end on two workers while two callers wait; the first caller out
+    /// submits again at once. The second is released all the same: whoever sees the pool
+    /// idle, a waiter included, starts the moment for everyone registered.
+    #[test]
+    fn loom_a_waiter_that_sees_idle_first_and_submits_releases_the_others() {
+        loom::model(|| {
+            let idle = Arc::new(IdleSignal::new());
+            let submitted = Arc::new(AtomicU64::new(2));
+            let finished = Arc::new(AtomicU64::new(0));
+            // Both callers wait before either job ends, as in `pool_wait_idle.rs`.
+            let (registered, first_registered) = (idle.register(0), idle.register(0));
+            let in_flight = |submitted: &AtomicU64, finished: &AtomicU64| {
+                let submitted = submitted.load(Ordering::SeqCst);
+                submitted.saturating_sub(finished.load(Ordering::SeqCst))
+            };
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (idle, submitted, finished) =
+                        (idle.clone(), submitted.clone(), finished.clone());
+                    loom::thread::spawn(move || {
+                        finished.fetch_add(1, Ordering::SeqCst);
+                        idle.notify(|| in_flight(&submitted, &finished));
+                    })
+                })
+                .collect();
+            let first = {
+                let (idle, submitted, finished) =
+                    (idle.clone(), submitted.clone(), finished.clone());
+                loom::thread::spawn(move || {
+                    let wait = || in_flight(&submitted, &finished);
+                    assert!(idle.wait_registered(first_registered, wait, None));
+                    // The next round's job, never finished in this model.
+                    submitted.fetch_add(1, Ordering::SeqCst);
+                })
+            };
+            // A deadlock here (this waiter never woken) is loom's failure.
+            let wait = || in_flight(&submitted, &finished);
+            assert!(idle.wait_registered(registered, wait, None));
+            for worker in workers {
+                worker.join().unwrap();
+            }
+            first.join().unwrap();
         });
     }
 }
