@@ -6,12 +6,10 @@
 //! lease expires), and what a zombie does after SIGCONT is the refused duplicate counted
 //! elsewhere. A poison run counts for no time at all: it aborts on its first line.
 //!
-//! Rate: the starts in every one-second window, against `rate + burst`. The store grants
-//! a token (on its own clock) and then the worker takes a unit of the concurrency limit
-//! before it writes `start`; that second store round trip (and, when units are short, the
-//! wait for one) shifts starts later than their tokens, and a start that waited can land
-//! in a window with the tokens granted after it. The allowance adds the tokens of 50 ms
-//! at the rate for that skew; the ledgers' clock itself resolves microseconds.
+//! Rate: the starts in every one-second window, against `rate + burst`. The worker takes
+//! its units of the concurrency limit first and the rate token last, on the store's clock,
+//! and writes `start` after that round trip returns; the allowance adds the tokens of
+//! 50 ms at the rate for that skew (the ledgers' clock itself resolves microseconds).
 
 use super::evidence::{End, Evidence};
 use crate::settings;

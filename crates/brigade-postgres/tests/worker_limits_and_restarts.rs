@@ -163,6 +163,70 @@ async fn a_global_rate_limit_holds_across_workers() {
     );
 }
 
+/// A job waiting for units has taken no rate token yet: the token comes last, just before
+/// the start, so a long wait for units cannot spend it in a later second on top of that
+/// second's own tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_waiting_for_units_holds_no_rate_token() {
+    let store = common::fresh_store_with(20).await;
+    Queue::<PgStore, u32>::new(store.clone(), "render")
+        .enqueue_batch(vec![1, 2])
+        .await
+        .expect("enqueue");
+    let units = GlobalConcurrency::new("render-units", 1).expect("limit");
+    // Three tokens at once, then one every 2 s: none comes back during the look below.
+    let rate = GlobalRate::new("render-rate", 1, Duration::from_secs(2))
+        .expect("rate")
+        .burst(3)
+        .expect("burst");
+    let first_running = CancellationToken::new();
+    let finish_first = CancellationToken::new();
+    let started = Arc::new(AtomicU32::new(0));
+    let worker = {
+        let (first_running, finish_first) = (first_running.clone(), finish_first.clone());
+        let started = Arc::clone(&started);
+        Worker::builder(store.clone(), "render")
+            .concurrency(2)
+            .concurrency_limit(units)
+            .rate_limit(rate.clone())
+            .handle(move |_: u32, _: Delivery| {
+                let first = started.fetch_add(1, Ordering::SeqCst) == 0;
+                let (first_running, finish_first) = (first_running.clone(), finish_first.clone());
+                async move {
+                    if first {
+                        first_running.cancel();
+                        finish_first.cancelled().await;
+                    }
+                    Ok::<(), String>(())
+                }
+            })
+            .expect("worker")
+    };
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    first_running.cancelled().await;
+    // Both jobs claimed: the second waits at the limits while the first holds the unit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.counts("render").await.expect("counts").running < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second job was never claimed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Time for a worker that takes the token before the units to have taken it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let left = store.take_rate(&rate, 2).await.expect("take_rate");
+    assert_eq!(
+        left.granted, 2,
+        "the first job took one token of three, the waiting one none: {left:?}"
+    );
+    finish_first.cancel();
+    drained(&store, "render", 2, Duration::from_secs(60)).await;
+    shutdown.cancel();
+    assert_eq!(running.await.expect("worker").completed, 2);
+}
+
 /// The server crashes (`pg_ctl stop -m immediate`) while workers run and comes back; the
 /// workers carry on with no action, and every job ends completed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,8 +16,8 @@ pub(crate) struct GlobalLimits {
 pub(crate) enum Passage {
     /// It may start; `holds_units` says whether it must give units back after.
     Open { holds_units: bool },
-    /// Its run was stopped while it waited.
-    Stopped,
+    /// Its run was stopped while it waited; `holds_units` as for `Open`.
+    Stopped { holds_units: bool },
     /// It can never pass: heavier than the limit's whole capacity.
     Never(String),
 }
@@ -30,7 +30,12 @@ impl GlobalLimits {
         self.rate.is_none() && self.units.is_none()
     }
 
-    /// Waits for a rate token, then for `weight` units, stopping when the fence does.
+    /// Waits for `weight` units, then for a rate token, stopping when the fence does.
+    ///
+    /// The token comes last, one store round trip before the start: a wait for units has
+    /// no bound (they come back as other runs end), and a token taken before it would be
+    /// spent in whatever later second the job finally starts in, on top of that second's
+    /// own tokens, so the starts in a second could exceed the rate and burst.
     pub(crate) async fn pass<S: Store>(
         &self,
         store: &S,
@@ -40,50 +45,79 @@ impl GlobalLimits {
         fence: &Fence,
         counters: &WorkerCounters,
     ) -> Passage {
-        if let Some(units) = &self.units {
-            if weight > units.capacity() {
+        let holds_units = match &self.units {
+            None => false,
+            Some(units) if weight > units.capacity() => {
                 return Passage::Never(format!(
                     "job weight {weight} exceeds the {} units of global limit {:?}",
                     units.capacity(),
                     units.key()
                 ));
             }
-        }
-        if let Some(rate) = &self.rate {
-            loop {
-                let wait = match store.take_rate(rate, 1).await {
-                    Ok(grant) if grant.is_granted() => break,
-                    Ok(grant) => grant
-                        .retry_after
-                        .clamp(Duration::from_micros(100), MAX_WAIT),
-                    Err(error) => {
-                        counters.add(Count::StoreError, 1);
-                        tracing::warn!(%error, limit = rate.key(), "global rate limit unavailable");
-                        MAX_WAIT / 4
-                    }
-                };
-                if !sleep_unless_stopped(wait, fence).await {
-                    return Passage::Stopped;
+            Some(units) => {
+                if !take_units(store, units, lease, weight, lease_for, fence, counters).await {
+                    return Passage::Stopped { holds_units: false };
                 }
+                true
             }
-        }
-        let Some(units) = &self.units else {
-            return Passage::Open { holds_units: false };
         };
-        let mut wait = MIN_WAIT;
-        loop {
-            match store.acquire_units(units, lease, weight, lease_for).await {
-                Ok(true) => return Passage::Open { holds_units: true },
-                Ok(false) => {}
-                Err(error) => {
-                    counters.add(Count::StoreError, 1);
-                    tracing::warn!(%error, limit = units.key(), "global concurrency limit unavailable");
-                }
+        if let Some(rate) = &self.rate {
+            if !take_token(store, rate, fence, counters).await {
+                return Passage::Stopped { holds_units };
             }
-            if !sleep_unless_stopped(wait, fence).await {
-                return Passage::Stopped;
+        }
+        Passage::Open { holds_units }
+    }
+}
+
+/// Waits for `weight` units of `units`; false if the fence stopped the run first.
+async fn take_units<S: Store>(
+    store: &S,
+    units: &GlobalConcurrency,
+    lease: Lease,
+    weight: u32,
+    lease_for: Duration,
+    fence: &Fence,
+    counters: &WorkerCounters,
+) -> bool {
+    let mut wait = MIN_WAIT;
+    loop {
+        match store.acquire_units(units, lease, weight, lease_for).await {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(error) => {
+                counters.add(Count::StoreError, 1);
+                tracing::warn!(%error, limit = units.key(), "global concurrency limit unavailable");
             }
-            wait = (wait * 2).min(MAX_WAIT);
+        }
+        if !sleep_unless_stopped(wait, fence).await {
+            return false;
+        }
+        wait = (wait * 2).min(MAX_WAIT);
+    }
+}
+
+/// Waits for one token of `rate`; false if the fence stopped the run first.
+async fn take_token<S: Store>(
+    store: &S,
+    rate: &GlobalRate,
+    fence: &Fence,
+    counters: &WorkerCounters,
+) -> bool {
+    loop {
+        let wait = match store.take_rate(rate, 1).await {
+            Ok(grant) if grant.is_granted() => return true,
+            Ok(grant) => grant
+                .retry_after
+                .clamp(Duration::from_micros(100), MAX_WAIT),
+            Err(error) => {
+                counters.add(Count::StoreError, 1);
+                tracing::warn!(%error, limit = rate.key(), "global rate limit unavailable");
+                MAX_WAIT / 4
+            }
+        };
+        if !sleep_unless_stopped(wait, fence).await {
+            return false;
         }
     }
 }

@@ -385,7 +385,12 @@ async fn run_claim<S: Store>(
                     }
                     end
                 }
-                Passage::Stopped => RunEnd::stopped(&fence),
+                Passage::Stopped { holds_units } => {
+                    if holds_units {
+                        give_back_units(&shared, lease).await;
+                    }
+                    RunEnd::stopped(&fence)
+                }
                 Passage::Never(error) => RunEnd::Bury { error },
             }
         }
