@@ -381,9 +381,14 @@ impl<J: AsyncJob> Shared<J> {
 
     /// What a worker looking for work is to do, after its last job left it if `left`
     /// says so (ended, delayed or parked: its slot is free). When it is to wait,
-    /// `job_ready` is registered before the lock is released, so a job queued in between
-    /// is not missed.
-    pub(crate) fn next_job(&self, job_ready: Pin<&mut Notified<'_>>, left: JobLeft) -> NextJob<J> {
+    /// `job_ready` (if given) is registered before the lock is released, so a job queued
+    /// in between is not missed; without one, the worker must look again with one before
+    /// it waits.
+    pub(crate) fn next_job(
+        &self,
+        job_ready: Option<Pin<&mut Notified<'_>>>,
+        left: JobLeft,
+    ) -> NextJob<J> {
         let mut state = self.lock();
         if left == JobLeft::Yes {
             // Under the same lock as the next take: one acquisition per job, not two.
@@ -421,7 +426,9 @@ impl<J: AsyncJob> Shared<J> {
             self.timer_wake.notify_one();
             return NextJob::Exit;
         }
-        job_ready.enable();
+        if let Some(job_ready) = job_ready {
+            job_ready.enable();
+        }
         NextJob::Wait(state.roster.idle_wait())
     }
 

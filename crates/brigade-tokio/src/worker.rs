@@ -33,13 +33,17 @@ pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
 /// Waits for the next job; `None` when this worker should exit (the pool is closed and
 /// drained, the range shrank, or it stayed idle past its keep-alive above the minimum).
 /// `left` says whether the worker's last job just left it, which the first look counts.
-async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>, mut left: JobLeft) -> Option<Task<J>> {
+async fn next_job<J: AsyncJob>(shared: &Arc<Shared<J>>, left: JobLeft) -> Option<Task<J>> {
+    // A first look with no wake-up registered: a worker that finds a job at once, as a
+    // busy pool's do, never touches the wake-up's state, which every submit writes.
+    match shared.next_job(None, left) {
+        NextJob::Run(task) => return Some(task),
+        NextJob::Exit => return None,
+        NextJob::Wait(_) => {}
+    }
     loop {
         let mut job_ready = pin!(shared.job_ready());
-        let wait = match shared.next_job(
-            job_ready.as_mut(),
-            std::mem::replace(&mut left, JobLeft::No),
-        ) {
+        let wait = match shared.next_job(Some(job_ready.as_mut()), JobLeft::No) {
             NextJob::Run(task) => return Some(task),
             NextJob::Exit => return None,
             NextJob::Wait(wait) => wait,
