@@ -10,8 +10,10 @@ use crate::BenchJob;
 /// would add it: retry (3 attempts; the noop job never fails, so it only decides "done"), a
 /// rate limit too high to ever defer a start (a billion per second: every job still pays
 /// the GCRA compare-and-swap), and a backpressure layer. The backpressure layer blocks
-/// rather than drops, so every job still runs and the result check holds; its admission
-/// hook runs for every submit all the same.
+/// rather than drops, so every job still runs and the result check holds. A blocking
+/// backpressure layer screens no submits (`Middleware::sees_submits` is false for it: the
+/// bounded queue already blocks the submitter), so this stack's submits skip admission, as
+/// a user's with the same stack would.
 ///
 /// # Examples
 ///

@@ -36,6 +36,22 @@ impl<T, E> RunEnd<T, E> {
         matches!(self, RunEnd::Returned(Ok(_)))
     }
 
+    /// Whether the run returned an error (not a panic): the one end that reads differently
+    /// when the job's token was cancelled or its deadline passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::backend::RunEnd;
+    ///
+    /// assert!(RunEnd::<u8, &str>::Returned(Err("no")).is_error());
+    /// assert!(!RunEnd::<u8, &str>::Panicked("boom".into()).is_error());
+    /// ```
+    #[must_use]
+    pub fn is_error(&self) -> bool {
+        matches!(self, RunEnd::Returned(Err(_)))
+    }
+
     /// The run's terminal result when no layer has a say: what the driver's settling of a
     /// run gives with no layers, by the same rules, without its clock readings. A
     /// backend's path for pools without middleware uses this. `attempt` is this run's

@@ -583,9 +583,13 @@ where
         } = run;
         let id = done.id();
         let deadline = cx.deadline();
-        let cancelled = job_token
-            .as_ref()
-            .map_or_else(|| cx.is_cancelled(), CancellationToken::is_cancelled);
+        // Only an error reads differently once the job was cancelled (it ends `Cancelled`):
+        // a run that returned its output or panicked ends so whatever the token says, so a
+        // success reads no token (a walk up to the pool's).
+        let cancelled = end.is_error()
+            && job_token
+                .as_ref()
+                .map_or_else(|| cx.is_cancelled(), CancellationToken::is_cancelled);
         // These may hold the last reference to the handle's cell (when the handle is gone):
         // dropped here, the result is dropped inside `finish`, which contains its `Drop`.
         drop((cx, job_token));
