@@ -19,6 +19,7 @@ mod capacity_waits;
 mod delay_queue;
 mod driver;
 pub mod job_errors;
+mod job_span;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod task;
