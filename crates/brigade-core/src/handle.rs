@@ -75,8 +75,9 @@ enum Slot<T, E> {
         waker: Option<Waker>,
         inbox: Option<Arc<Inbox>>,
         /// Threads blocked in `join`: delivery signals the condvar only when there are
-        /// some, which spares a futex call per job when nobody waits yet.
-        blocked: usize,
+        /// some, which spares a futex call per job when nobody waits yet. (At most one:
+        /// `join` takes the handle. 32 bits let it share a word with the slot's tag.)
+        blocked: u32,
     },
     Done(JobResult<T, E>),
     Taken,
