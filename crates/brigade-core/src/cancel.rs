@@ -3,13 +3,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::task::{Context, Poll, Waker};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
 use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::thread_waker::current_thread_waker;
 
 /// A cooperative cancellation signal, shared by a pool, its jobs and their handles.
 ///
@@ -46,6 +47,10 @@ pub(crate) trait TokenNode: Send + Sync {
 /// The shared state behind a [`CancellationToken`].
 pub(crate) struct TokenState {
     cancelled: AtomicBool,
+    /// A flag the value that embeds this state may keep for itself (a job's handle cell
+    /// marks its result delivered there): it sits in the padding after `cancelled`, where
+    /// a flag of the cell's own would cost the cell another word.
+    marked: AtomicBool,
     parent: Option<CancellationToken>,
     /// Who waits for the cancel (`cancelled` futures, `wait_timeout` threads). Boxed when
     /// the first one comes: a job's token lives in its handle's cell, and most jobs' tokens
@@ -73,6 +78,7 @@ impl TokenState {
     pub(crate) fn new(parent: Option<CancellationToken>) -> Self {
         TokenState {
             cancelled: AtomicBool::new(false),
+            marked: AtomicBool::new(false),
             parent,
             waiters: Mutex::new(None),
         }
@@ -94,6 +100,16 @@ impl TokenState {
         for (_, waker) in waiters.into_iter().flat_map(|waiters| *waiters) {
             waker.wake();
         }
+    }
+
+    /// Sets the embedding value's flag (see `marked`), with release ordering.
+    pub(crate) fn mark(&self) {
+        self.marked.store(true, Ordering::Release);
+    }
+
+    /// Whether [`mark`](Self::mark) was called, with acquire ordering.
+    pub(crate) fn is_marked(&self) -> bool {
+        self.marked.load(Ordering::Acquire)
     }
 
     fn lock_waiters(&self) -> std::sync::MutexGuard<'_, Option<Box<Waiters>>> {
@@ -212,7 +228,7 @@ impl CancellationToken {
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let deadline = Instant::now().checked_add(timeout);
-        let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+        let waker = current_thread_waker();
         let mut registration = Registration::new(self);
         loop {
             if self.is_cancelled() {
@@ -340,18 +356,6 @@ impl fmt::Debug for Cancelled<'_> {
         f.debug_struct("Cancelled")
             .field("token", self.registration.token)
             .finish()
-    }
-}
-
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
     }
 }
 

@@ -2,8 +2,7 @@ use crate::backend::job_errors;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,8 @@ use crossbeam_utils::Backoff;
 
 use crate::cancel::{TokenNode, TokenState};
 use crate::completions::Inbox;
+use crate::sync::{Mutex, MutexGuard, lock, park};
+use crate::thread_waker::current_thread_waker;
 use crate::{CancellationToken, JobError, JobId};
 
 /// The result of a job, once it has one.
@@ -63,21 +64,18 @@ pub struct Completer<T, E> {
 
 pub(crate) struct JobCell<T, E> {
     id: JobId,
-    /// Set once the slot holds the result: `join` spins on it briefly before it blocks.
-    done: AtomicBool,
+    /// The job's token. Its mark is the cell's "done": set once the slot holds the result,
+    /// and what `join` spins on briefly before it blocks.
     token: TokenState,
     slot: Mutex<Slot<T, E>>,
-    finished: Condvar,
 }
 
 enum Slot<T, E> {
     Pending {
+        /// Who waits: the task awaiting the handle, or the thread blocked in `join` (a
+        /// waker that unparks it). One at a time: either takes the handle.
         waker: Option<Waker>,
         inbox: Option<Arc<Inbox>>,
-        /// Threads blocked in `join`: delivery signals the condvar only when there are
-        /// some, which spares a futex call per job when nobody waits yet. (At most one:
-        /// `join` takes the handle. 32 bits let it share a word with the slot's tag.)
-        blocked: u32,
     },
     Done(JobResult<T, E>),
     Taken,
@@ -92,20 +90,25 @@ impl<T: Send + 'static, E: Send + 'static> TokenNode for JobCell<T, E> {
 impl<T, E> JobCell<T, E> {
     fn lock(&self) -> MutexGuard<'_, Slot<T, E>> {
         // Nothing panics while the slot is locked; a poisoned lock still holds a valid slot.
-        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.slot)
     }
 }
 
 impl<T, E> Slot<T, E> {
-    fn block(&mut self) {
-        if let Slot::Pending { blocked, .. } = self {
-            *blocked += 1;
+    /// Has `waker` woken when the result comes, replacing whoever was to be woken before.
+    fn wake_on_delivery(&mut self, with: &Waker) {
+        if let Slot::Pending { waker, .. } = self {
+            match waker {
+                Some(existing) => existing.clone_from(with),
+                None => *waker = Some(with.clone()),
+            }
         }
     }
 
-    fn unblock(&mut self) {
-        if let Slot::Pending { blocked, .. } = self {
-            *blocked -= 1;
+    /// Forgets the waker of a wait that gave up.
+    fn forget_waker(&mut self) {
+        if let Slot::Pending { waker, .. } = self {
+            *waker = None;
         }
     }
 
@@ -143,14 +146,11 @@ pub fn job_handle<T: Send + 'static, E: Send + 'static>(
 ) -> (JobHandle<T, E>, Completer<T, E>) {
     let cell = Arc::new(JobCell {
         id,
-        done: AtomicBool::new(false),
         token: TokenState::new(Some(pool_token.clone())),
         slot: Mutex::new(Slot::Pending {
             waker: None,
             inbox: None,
-            blocked: 0,
         }),
-        finished: Condvar::new(),
     });
     (
         JobHandle {
@@ -247,21 +247,20 @@ impl<T, E> JobHandle<T, E> {
     pub fn join(self) -> JobResult<T, E> {
         // A brief, bounded spin first: a short job ends before a futex round trip would.
         let backoff = Backoff::new();
-        while !self.cell.done.load(Ordering::Acquire) && !backoff.is_completed() {
+        while !cfg!(brigade_loom) && !self.cell.token.is_marked() && !backoff.is_completed() {
             backoff.snooze();
         }
-        let mut slot = self.cell.lock();
+        let waker = current_thread_waker();
         loop {
+            let mut slot = self.cell.lock();
             if let Some(result) = slot.take_done() {
                 return result;
             }
-            slot.block();
-            slot = self
-                .cell
-                .finished
-                .wait(slot)
-                .unwrap_or_else(PoisonError::into_inner);
-            slot.unblock();
+            slot.wake_on_delivery(&waker);
+            drop(slot);
+            // Delivery unparks after it stored the result: an unpark before this park
+            // makes it return at once, and an early return only loops.
+            park();
         }
     }
 
@@ -284,27 +283,25 @@ impl<T, E> JobHandle<T, E> {
     /// ```
     pub fn join_timeout(self, timeout: Duration) -> Result<JobResult<T, E>, Self> {
         let deadline = Instant::now().checked_add(timeout);
-        let mut slot = self.cell.lock();
+        let waker = current_thread_waker();
         loop {
+            let mut slot = self.cell.lock();
             if let Some(result) = slot.take_done() {
                 return Ok(result);
             }
-            let remaining = match deadline {
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if remaining.is_zero() {
+            let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|left| left.is_zero()) {
+                // Nobody is to be unparked for this wait any more.
+                slot.forget_waker();
                 drop(slot);
                 return Err(self);
             }
-            slot.block();
-            slot = self
-                .cell
-                .finished
-                .wait_timeout(slot, remaining)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            slot.unblock();
+            slot.wake_on_delivery(&waker);
+            drop(slot);
+            match remaining {
+                Some(left) => std::thread::park_timeout(left),
+                None => park(),
+            }
         }
     }
 
@@ -354,11 +351,8 @@ impl<T, E> Future for JobHandle<T, E> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut slot = self.cell.lock();
         match &mut *slot {
-            Slot::Pending { waker, .. } => {
-                match waker {
-                    Some(existing) => existing.clone_from(cx.waker()),
-                    None => *waker = Some(cx.waker().clone()),
-                }
+            Slot::Pending { .. } => {
+                slot.wake_on_delivery(cx.waker());
                 Poll::Pending
             }
             Slot::Done(_) => Poll::Ready(slot.take_done().expect("slot holds a result")),
@@ -451,19 +445,11 @@ impl<T, E> Completer<T, E> {
 
 fn deliver<T, E>(cell: &JobCell<T, E>, result: JobResult<T, E>) {
     let mut slot = cell.lock();
-    let Slot::Pending {
-        waker,
-        inbox,
-        blocked,
-    } = std::mem::replace(&mut *slot, Slot::Done(result))
-    else {
+    let Slot::Pending { waker, inbox } = std::mem::replace(&mut *slot, Slot::Done(result)) else {
         return;
     };
-    cell.done.store(true, Ordering::Release);
+    cell.token.mark();
     drop(slot);
-    if blocked > 0 {
-        cell.finished.notify_all();
-    }
     if let Some(waker) = waker {
         waker.wake();
     }
@@ -488,7 +474,7 @@ impl<T, E> fmt::Debug for Completer<T, E> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(brigade_loom)))]
 mod tests {
     use std::thread;
 
@@ -509,6 +495,24 @@ mod tests {
     }
 
     #[test]
+    fn a_join_after_a_poll_is_the_one_woken() {
+        let (mut handle, completer) =
+            job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut handle).poll(&mut cx).is_pending());
+        let finisher = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(5));
+            completer.complete(Ok(5));
+        });
+        // Bounded, so that a wake-up going to the poll's waker fails instead of hanging.
+        assert_eq!(
+            handle.join_timeout(Duration::from_secs(30)).ok(),
+            Some(Ok(5))
+        );
+        finisher.join().unwrap();
+    }
+
+    #[test]
     fn a_timed_out_join_leaves_the_handle_usable() {
         let (handle, completer) = job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
         let handle = handle
@@ -523,5 +527,34 @@ mod tests {
             Some(Ok(3))
         );
         finisher.join().unwrap();
+    }
+}
+
+/// Models: a blocked `join` racing the job's delivery always gets the result (the waker
+/// stored under the slot's lock, the unpark after it), whichever comes first.
+#[cfg(all(test, brigade_loom))]
+mod loom_models {
+    use super::*;
+
+    #[test]
+    fn loom_a_join_racing_the_delivery_gets_the_result() {
+        loom::model(|| {
+            let (handle, completer) =
+                job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
+            let worker = loom::thread::spawn(move || completer.complete(Ok(7)));
+            assert_eq!(handle.join(), Ok(7));
+            worker.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_a_join_racing_a_dropped_completer_gets_returned() {
+        loom::model(|| {
+            let (handle, completer) =
+                job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
+            let worker = loom::thread::spawn(move || drop(completer));
+            assert!(handle.join().unwrap_err().is_returned());
+            worker.join().unwrap();
+        });
     }
 }

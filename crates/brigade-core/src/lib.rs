@@ -58,6 +58,7 @@ mod sync;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+mod thread_waker;
 mod worker_range;
 
 pub use async_job::{AsyncJob, BoxAsyncJob, async_job_fn};

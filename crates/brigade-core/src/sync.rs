@@ -3,8 +3,12 @@
 
 #[cfg(brigade_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard, atomic};
+#[cfg(brigade_loom)]
+pub(crate) use loom::thread::{Thread, current, park};
 #[cfg(not(brigade_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard, atomic};
+#[cfg(not(brigade_loom))]
+pub(crate) use std::thread::{Thread, current, park};
 
 /// Locks `mutex`, ignoring poison: the modelled critical sections leave their data valid at
 /// every point where a caller's closure could panic.
