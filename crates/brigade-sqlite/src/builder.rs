@@ -5,7 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_queue::StoreError;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    SqliteTransactionManager,
+};
+use sqlx::{SqliteConnection, TransactionManager};
 
 use crate::error::store_error;
 use crate::store::SqliteStore;
@@ -191,6 +195,7 @@ impl SqliteStoreBuilder {
                 let hooks = Arc::clone(&hooks);
                 Box::pin(async move { hooks.install(conn).await })
             })
+            .after_release(|conn, _meta| Box::pin(end_abandoned_transaction(conn)))
             .connect_with(options)
             .await
             .map_err(store_error)?;
@@ -200,4 +205,37 @@ impl SqliteStoreBuilder {
         }
         Ok(store)
     }
+}
+
+/// Rolls back a transaction still open on a connection on its way back to the pool, so
+/// that the pool never lends out a connection inside a transaction or holding the file's
+/// write lock. `Ok(false)` would close the connection instead; an error closes it too.
+///
+/// A store call is cancelled wherever its caller stops waiting (a worker's store timeout
+/// drops the future), and sqlx 0.8 does not always roll back what a dropped future began:
+/// `begin_with` runs the `BEGIN` on the connection's thread, then awaits that thread once
+/// more to check that a transaction opened, and only then builds the `Transaction` whose
+/// drop rolls back. Dropped in between, it gives the connection back inside a transaction
+/// that nothing will end: it keeps SQLite's write lock, so every other writer of the file,
+/// in this process or another, waits the busy timeout out, and its next borrower's `BEGIN`
+/// fails ("non-zero transaction depth"). Every connection passes through here whatever
+/// point it was abandoned at, and whoever began the transaction (a store call, a caller's
+/// [`SqliteStore::begin`], a migration); running each store call to its end in a task of
+/// its own instead would cover the store's calls but not a caller's `begin`.
+///
+/// sqlx's count of open transactions is exact: the connection's thread raises it when a
+/// `BEGIN` succeeds and rolls back a `BEGIN` whose answer nobody took. A transaction
+/// dropped the ordinary way has queued its own rollback, which may still be ahead of this
+/// one on the connection's thread; the rollback here then finds nothing open and does
+/// nothing.
+async fn end_abandoned_transaction(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    // Each rollback ends one level (a savepoint, then the transaction) or fails; the count
+    // bounds the loop.
+    for _ in 0..SqliteTransactionManager::get_transaction_depth(conn) {
+        if SqliteTransactionManager::get_transaction_depth(conn) == 0 {
+            break;
+        }
+        SqliteTransactionManager::rollback(conn).await?;
+    }
+    Ok(true)
 }

@@ -102,7 +102,10 @@ impl Waiting {
     pub(crate) async fn answer(self) -> Result<Recorded, StoreError> {
         self.0.await.unwrap_or_else(|_| {
             // The call that took this end onto its commit was cancelled (a store timeout)
-            // before it committed: nothing was recorded, and trying again is safe.
+            // before it heard the commit's answer: most often nothing was recorded (the
+            // transaction is rolled back, see `builder.rs`), but a commit already on its
+            // way to SQLite still lands. Trying again is safe either way: an end already
+            // recorded answers `Ack::Stale`.
             Err(StoreError::Unavailable(
                 "the commit carrying this end was abandoned".into(),
             ))

@@ -188,6 +188,11 @@ impl SqliteStore {
     /// [`StoreError::Unavailable`] when the lock stays held past the busy timeout or no
     /// connection is free.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancelling the call leaves nothing open: a transaction it began is rolled back when
+    /// its connection goes back to the pool, before any other call can borrow it.
+    ///
     /// # Examples
     ///
     /// See [`SqliteStore`].
