@@ -41,10 +41,12 @@ pub(crate) struct Delivery {
     pub(crate) paused_runs: usize,
     pub(crate) fenced_on_wake: usize,
     pub(crate) zombie_acks: usize,
-    /// Zombie acks the paused process did not count as refused (`stale`).
+    /// Zombie acks the store took: more than the paused process counted as refused
+    /// (`stale`) or unanswered (`unrecorded`), or one whose job only it could have completed.
     pub(crate) zombie_acks_taken: Vec<String>,
-    /// Zombie acks whose process left no counters line their answers could have reached (it
-    /// died within a store timeout of them).
+    /// Zombie acks whose answer is unknown: their process left no counters line the answers
+    /// could have reached (it died within a store timeout of them), or counted them
+    /// unanswered (`unrecorded`) and nothing shows the store took them.
     pub(crate) zombie_acks_unverified: usize,
     /// Links that came back with work left to take, and those whose host started a run
     /// afterwards.
@@ -181,9 +183,14 @@ fn redelivery(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &m
 /// For each pause: the runs the process held. One that finished after SIGCONT while its
 /// job had meanwhile started on another claim is a zombie: its ack must have been refused,
 /// which the process counts as `stale`.
+///
+/// An ack can also go unanswered (a store timeout: the process counts it `unrecorded`):
+/// the store may or may not have taken it, so it is unverified, unless the job's row shows
+/// it was taken (completed, with no other run that finished its work). Only the acks the
+/// process counted neither refused nor unanswered were surely taken.
 fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut Delivery) {
     let answer_within = u64::try_from(settings::STORE_TIMEOUT.as_micros()).unwrap_or(u64::MAX);
-    let mut zombies: BTreeMap<&str, Vec<(u64, &Run)>> = BTreeMap::new();
+    let mut zombies: BTreeMap<&str, Vec<Zombie<'_>>> = BTreeMap::new();
     for (process, span) in &evidence.faults.pauses {
         let held = evidence.runs.iter().filter(|run| {
             &run.process == process
@@ -195,16 +202,27 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
             match run.end {
                 Some(End::Cancelled(_)) => found.fenced_on_wake += 1,
                 Some(End::Done(done)) => {
-                    let taken_over = runs_of.get(&run.job).is_some_and(|runs| {
-                        runs.iter()
-                            .any(|other| other.start > span.from && other.start < done)
-                    });
+                    let runs = runs_of.get(&run.job).map_or(&[][..], Vec::as_slice);
+                    let taken_over = runs
+                        .iter()
+                        .any(|other| other.start > span.from && other.start < done);
                     if taken_over {
                         found.zombie_acks += 1;
-                        zombies
-                            .entry(process.as_str())
-                            .or_default()
-                            .push((done, run));
+                        let completed_alone = !run.poison
+                            && evidence
+                                .rows
+                                .get(&run.job)
+                                .is_some_and(|row| row.state == "completed")
+                            && !runs.iter().any(|other| {
+                                !std::ptr::eq(*other, run)
+                                    && matches!(other.end, Some(End::Done(_)))
+                            });
+                        zombies.entry(process.as_str()).or_default().push(Zombie {
+                            paused_at: span.from,
+                            done,
+                            run,
+                            completed_alone,
+                        });
                     }
                 }
                 None => {}
@@ -212,35 +230,74 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
         }
     }
     for (process, runs) in zombies {
-        let latest = runs.iter().map(|(done, _)| *done).max().unwrap_or(0);
+        let latest = runs.iter().map(|zombie| zombie.done).max().unwrap_or(0);
+        let paused_at = runs
+            .iter()
+            .map(|zombie| zombie.paused_at)
+            .min()
+            .unwrap_or(0);
+        let lines = evidence
+            .counters
+            .get(process)
+            .map_or(&[][..], Vec::as_slice);
         // Only a line that the acks' answers could have reached counts: one written a store
         // timeout after the last of them, or at a graceful exit. A process woken by SIGCONT
         // writes its missed periodic lines at once, before its late acks have even been
         // sent; if it dies right after (a poison job), its refusals go uncounted.
         let answered_by = latest.saturating_add(answer_within);
-        let counted = evidence
-            .counters
-            .get(process)
-            .and_then(|lines| {
-                lines
-                    .iter()
-                    .rev()
-                    .find(|line| line.t > answered_by || (line.last && line.t > latest))
-            })
-            .map(|line| line.stale);
-        match counted {
-            None => found.zombie_acks_unverified += runs.len(),
-            Some(stale) if (stale as usize) < runs.len() => {
-                for (done, run) in runs {
-                    found.zombie_acks_taken.push(format!(
-                        "job {} (n={}) run {} on {process} done at {done} after another claim started it; {process} counted {stale} refused ack(s)",
-                        run.job, run.n, run.attempt
-                    ));
-                }
-            }
-            Some(_) => {}
+        let Some(after) = lines
+            .iter()
+            .rev()
+            .find(|line| line.t > answered_by || (line.last && line.t > latest))
+        else {
+            found.zombie_acks_unverified += runs.len();
+            continue;
+        };
+        // What the process counted before its pause was not about these acks.
+        let before = lines.iter().rev().find(|line| line.t <= paused_at);
+        let (stale_before, unrecorded_before) =
+            before.map_or((0, 0), |line| (line.stale, line.unrecorded));
+        let refused =
+            usize::try_from(after.stale.saturating_sub(stale_before)).unwrap_or(usize::MAX);
+        let unanswered = usize::try_from(after.unrecorded.saturating_sub(unrecorded_before))
+            .unwrap_or(usize::MAX);
+        let not_refused = runs.len().saturating_sub(refused);
+        let maybe_taken = not_refused.min(unanswered);
+        let surely_taken = not_refused - maybe_taken;
+        let shown_taken = runs.iter().filter(|zombie| zombie.completed_alone).count();
+        // Which acks were taken is known only from the rows; a count says how many, not which.
+        let taken = runs
+            .iter()
+            .filter(|zombie| surely_taken > 0 || zombie.completed_alone);
+        for zombie in taken {
+            let run = zombie.run;
+            let why = if zombie.completed_alone {
+                "the job is completed and no other run finished it"
+            } else {
+                "not all its late acks were counted refused or unanswered"
+            };
+            found.zombie_acks_taken.push(format!(
+                "job {} (n={}) run {} on {process} done at {} after another claim started it: {why}; \
+                 {process} counted {refused} refused and {unanswered} unanswered ack(s) since its pause",
+                run.job, run.n, run.attempt, zombie.done
+            ));
+        }
+        if surely_taken == 0 {
+            found.zombie_acks_unverified += maybe_taken.saturating_sub(shown_taken);
         }
     }
+}
+
+/// A run that finished after its process woke from a pause, on a job another claim had
+/// meanwhile started.
+#[derive(Debug)]
+struct Zombie<'a> {
+    paused_at: u64,
+    done: u64,
+    run: &'a Run,
+    /// The job is completed and no other run of it finished its work: this run's ack was
+    /// taken, whatever its process heard back.
+    completed_alone: bool,
 }
 
 /// For each link down: the runs then open on that host must end (done, or stopped by
@@ -299,5 +356,154 @@ fn partitions(evidence: &Evidence, found: &mut Delivery) {
                 found.rejoined += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::evidence::{Counters, Row, Span};
+
+    const PAUSED: u64 = 10_000_000;
+    const WOKEN: u64 = 13_000_000;
+
+    fn run(job: i64, attempt: u32, process: &str, start: u64, end: End) -> Run {
+        Run {
+            job,
+            n: u64::try_from(job).unwrap_or(0),
+            attempt,
+            process: process.to_owned(),
+            start,
+            end: Some(end),
+            poison: false,
+        }
+    }
+
+    fn counters(t: u64, stale: u64, unrecorded: u64) -> Counters {
+        Counters {
+            t,
+            troubled: stale + unrecorded,
+            stale,
+            unrecorded,
+            last: false,
+        }
+    }
+
+    /// `w4#1` paused holding jobs 1 to 3; each started again on `w1#1` and finished there
+    /// (or, with `other_done` false, was stopped there) before `w4#1` woke and finished
+    /// them too. `w4#1` then counted `after`, a store timeout and more after its last end.
+    fn paused_evidence(other_done: bool, after: Counters) -> Evidence {
+        let mut evidence = Evidence::default();
+        evidence.faults.pauses.push((
+            "w4#1".to_owned(),
+            Span {
+                from: PAUSED,
+                to: WOKEN,
+            },
+        ));
+        for job in 1..=3 {
+            evidence
+                .runs
+                .push(run(job, 1, "w4#1", PAUSED - 100, End::Done(WOKEN + 100)));
+            let other_end = if other_done {
+                End::Done(PAUSED + 2_100_000)
+            } else {
+                End::Cancelled(PAUSED + 2_100_000)
+            };
+            evidence
+                .runs
+                .push(run(job, 2, "w1#1", PAUSED + 2_000_000, other_end));
+            evidence.rows.insert(
+                job,
+                Row {
+                    state: "completed".to_owned(),
+                    n: u64::try_from(job).unwrap_or(0),
+                    poison: false,
+                    attempt: 2,
+                    max_attempts: 20,
+                    last_error: String::new(),
+                },
+            );
+        }
+        evidence.counters.insert(
+            "w4#1".to_owned(),
+            vec![counters(PAUSED - 1_000, 0, 0), after],
+        );
+        evidence
+    }
+
+    fn paused(evidence: &Evidence) -> Delivery {
+        let mut runs_of: BTreeMap<i64, Vec<&Run>> = BTreeMap::new();
+        for run in &evidence.runs {
+            runs_of.entry(run.job).or_default().push(run);
+        }
+        let mut found = Delivery::default();
+        pauses(evidence, &runs_of, &mut found);
+        found
+    }
+
+    const COUNTED: u64 = WOKEN + 5_000_000;
+
+    #[test]
+    fn refused_late_acks_pass() {
+        let found = paused(&paused_evidence(true, counters(COUNTED, 3, 0)));
+        assert_eq!((found.paused_runs, found.zombie_acks), (3, 3));
+        assert!(
+            found.zombie_acks_taken.is_empty(),
+            "{:?}",
+            found.zombie_acks_taken
+        );
+        assert_eq!(found.zombie_acks_unverified, 0);
+    }
+
+    #[test]
+    fn unanswered_late_acks_are_unverified_not_taken() {
+        // Seed 729347 on SQLite: the three acks timed out, the jobs were completed by the
+        // runs that took them over.
+        let found = paused(&paused_evidence(true, counters(COUNTED, 0, 3)));
+        assert!(
+            found.zombie_acks_taken.is_empty(),
+            "{:?}",
+            found.zombie_acks_taken
+        );
+        assert_eq!(found.zombie_acks_unverified, 3);
+    }
+
+    #[test]
+    fn an_accepted_late_ack_fails() {
+        // Two refused, none unanswered: the third was recorded.
+        let found = paused(&paused_evidence(true, counters(COUNTED, 2, 0)));
+        assert_eq!(found.zombie_acks_taken.len(), 3, "which one is not known");
+        // Refusals and timeouts counted before the pause do not excuse it.
+        let mut evidence = paused_evidence(true, counters(COUNTED, 2, 5));
+        evidence.counters.insert(
+            "w4#1".to_owned(),
+            vec![counters(PAUSED - 1_000, 0, 5), counters(COUNTED, 2, 5)],
+        );
+        let found = paused(&evidence);
+        assert_eq!(found.zombie_acks_taken.len(), 3);
+        assert_eq!(found.zombie_acks_unverified, 0);
+    }
+
+    #[test]
+    fn an_unanswered_ack_the_row_shows_taken_fails() {
+        // The runs that took the jobs over were stopped: only the late acks can have
+        // completed them, whatever the paused process heard back.
+        let found = paused(&paused_evidence(false, counters(COUNTED, 0, 3)));
+        assert_eq!(
+            found.zombie_acks_taken.len(),
+            3,
+            "{:?}",
+            found.zombie_acks_taken
+        );
+        assert_eq!(found.zombie_acks_unverified, 0);
+    }
+
+    #[test]
+    fn acks_never_counted_are_unverified() {
+        // The process died before a line the answers could reach.
+        let found = paused(&paused_evidence(true, counters(WOKEN + 200, 0, 0)));
+        assert!(found.zombie_acks_taken.is_empty());
+        assert_eq!(found.zombie_acks_unverified, 3);
     }
 }

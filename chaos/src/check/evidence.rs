@@ -172,7 +172,11 @@ pub(crate) struct Counters {
     pub(crate) t: u64,
     /// lost_leases + unrecorded + stale: runs whose end the store did not take from it.
     pub(crate) troubled: u64,
+    /// Ends the store refused: the lease had passed to another claim.
     pub(crate) stale: u64,
+    /// Ends whose answer never came (the call failed or timed out): recorded or not, the
+    /// process cannot tell.
+    pub(crate) unrecorded: u64,
     /// Written at a graceful exit, after every run's end was answered.
     pub(crate) last: bool,
 }
@@ -351,6 +355,7 @@ impl Evidence {
                     t: line.t,
                     troubled: count("lost_leases") + count("unrecorded") + count("stale"),
                     stale: count("stale"),
+                    unrecorded: count("unrecorded"),
                     last: count("final") == 1,
                 });
                 continue;

@@ -312,7 +312,7 @@ fn judge(evidence: &Evidence) -> Report {
             delivery.fenced_on_wake,
             match delivery.zombie_acks_unverified {
                 0 => String::new(),
-                unverified => format!("; {unverified} unverified (process died before its acks were answered and counted)"),
+                unverified => format!("; {unverified} unverified (unanswered, or the process died before it counted the answers)"),
             }
         ),
         "all refused (stale)",
