@@ -389,6 +389,16 @@ fn refusal<T>(job: T, refused: Refused) -> EnqueueError<T> {
 #[async_trait]
 impl Store for PgStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EnqueueError<NewJob>> {
+        if job.max_depth().is_some() {
+            // Through the batch's own task (below), as a batch of one.
+            let spare = job.clone();
+            return match self.enqueue_batch(vec![job]).await {
+                Ok(enqueued) => enqueued.into_iter().next().ok_or_else(|| {
+                    EnqueueError::Store(spare, StoreError::Corrupt("insert returned no row".into()))
+                }),
+                Err(refused) => Err(refused.map(|_| spare)),
+            };
+        }
         let mut conn = match self.inner.pool.acquire().await {
             Ok(conn) => conn,
             Err(error) => return Err(EnqueueError::Store(job, store_error(error))),
@@ -404,7 +414,32 @@ impl Store for PgStore {
             Ok(conn) => conn,
             Err(error) => return Err(EnqueueError::Store(jobs, store_error(error))),
         };
-        self.enqueue_batch_in(&mut conn, jobs).await
+        if jobs.iter().all(|job| job.max_depth().is_none()) {
+            return self.enqueue_batch_in(&mut conn, jobs).await;
+        }
+        // A depth cap takes a transaction (the count and the insert must see the same
+        // queue), and sqlx 0.8 cannot always roll back one whose `BEGIN` future is dropped:
+        // dropped while it waits for the server's answer, it leaves the connection inside
+        // a transaction sqlx does not count, which goes back to the pool holding the
+        // queue's depth lock, and every later capped enqueue of that queue waits on it for
+        // ever. So the transaction runs in a task of its own: a caller that stops waiting
+        // (a timeout, a dropped request) abandons only the wait, and the transaction
+        // commits or rolls back as if it had waited. The caller's own transactions
+        // (`enqueue_in`) end with the caller's `Transaction`, whose drop rolls back.
+        let store = self.clone();
+        let spare = jobs.clone();
+        let insert = tokio::spawn(async move {
+            let mut conn = conn;
+            store.enqueue_batch_in(&mut conn, jobs).await
+        });
+        match insert.await {
+            Ok(result) => result,
+            Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+            Err(cancelled) => Err(EnqueueError::Store(
+                spare,
+                StoreError::Unavailable(cancelled.to_string().into()),
+            )),
+        }
     }
 
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<Vec<Claim>, StoreError> {
