@@ -418,14 +418,16 @@ impl Store for PgStore {
             return self.enqueue_batch_in(&mut conn, jobs).await;
         }
         // A depth cap takes a transaction (the count and the insert must see the same
-        // queue), and sqlx 0.8 cannot always roll back one whose `BEGIN` future is dropped:
-        // dropped while it waits for the server's answer, it leaves the connection inside
-        // a transaction sqlx does not count, which goes back to the pool holding the
-        // queue's depth lock, and every later capped enqueue of that queue waits on it for
-        // ever. So the transaction runs in a task of its own: a caller that stops waiting
-        // (a timeout, a dropped request) abandons only the wait, and the transaction
-        // commits or rolls back as if it had waited. The caller's own transactions
-        // (`enqueue_in`) end with the caller's `Transaction`, whose drop rolls back.
+        // queue), and a dropped future does not end one cleanly on sqlx 0.8: a `BEGIN`
+        // dropped while it waits for the server's answer leaves the session in a
+        // transaction sqlx does not count, and a transaction dropped later only queues its
+        // rollback until the connection's next use. Either way the connection goes back to
+        // the pool idle in a transaction, in the second case holding the queue's depth
+        // lock, which every later capped enqueue of that queue then waits on. So the
+        // transaction runs in a task of its own: a caller that stops waiting (a timeout, a
+        // dropped request) abandons only the wait, and the transaction commits or rolls
+        // back as if it had waited. The caller's own transactions (`enqueue_in`) end with
+        // the caller's `Transaction`.
         let store = self.clone();
         let spare = jobs.clone();
         let insert = tokio::spawn(async move {
