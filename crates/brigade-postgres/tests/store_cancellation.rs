@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use brigade_postgres::PgStore;
+use brigade_queue::testkit::abandon_after;
 use brigade_queue::{NewJob, Store};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -19,27 +17,6 @@ const CONNECTIONS: u32 = 3;
 const ROUNDS: u32 = 1_000;
 /// Bounds the rounds on a slow machine; the checks after them hold however many ran.
 const TIME_BOUND: Duration = Duration::from_secs(30);
-
-/// Polls `future` at most `polls` times, asking to be polled again at once each time, then
-/// drops it unfinished: a cancellation at a point that moves with `polls` and with how far
-/// the server got in between.
-async fn abandon_after<F: Future>(future: F, polls: u32) -> Option<F::Output> {
-    let mut future = pin!(future);
-    let mut polled = 0;
-    poll_fn(|cx| match future.as_mut().poll(cx) {
-        Poll::Ready(output) => Poll::Ready(Some(output)),
-        Poll::Pending => {
-            polled += 1;
-            if polled >= polls {
-                Poll::Ready(None)
-            } else {
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }
-    })
-    .await
-}
 
 fn capped(n: u32) -> NewJob {
     NewJob::new("capped", json!(n)).with_max_depth(Some(1_000_000))

@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use brigade_queue::testkit::abandon_after;
 use brigade_queue::{Ack, ClaimRequest, Lease, NewJob, Store};
 use brigade_sqlite::SqliteStore;
 use serde_json::json;
@@ -20,27 +18,6 @@ const ROUNDS: u32 = 5_000;
 /// Bounds the rounds on a slow machine; the checks after them hold however many ran.
 const TIME_BOUND: Duration = Duration::from_secs(30);
 const LEASE: Duration = Duration::from_secs(60);
-
-/// Polls `future` at most `polls` times, asking to be polled again at once each time, then
-/// drops it unfinished: a cancellation at a point that moves with `polls` and with how far
-/// SQLite's connection threads got in between.
-async fn abandon_after<F: Future>(future: F, polls: u32) -> Option<F::Output> {
-    let mut future = pin!(future);
-    let mut polled = 0;
-    poll_fn(|cx| match future.as_mut().poll(cx) {
-        Poll::Ready(output) => Poll::Ready(Some(output)),
-        Poll::Pending => {
-            polled += 1;
-            if polled >= polls {
-                Poll::Ready(None)
-            } else {
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_cancelled_at_any_point_leave_no_transaction_open() {

@@ -15,6 +15,7 @@
 //! whole-system check: thousands of jobs through two workers with failures, panics,
 //! cancels and shutdowns, every job held to exactly one terminal state.
 
+mod abandon;
 mod flaky;
 mod random;
 mod store_checks;
@@ -22,6 +23,7 @@ mod worker_checks;
 
 use std::time::{Duration, Instant};
 
+pub use abandon::abandon_after;
 pub use flaky::FlakyStore;
 pub use random::{AccountingReport, random_accounting};
 pub use store_checks::*;
