@@ -250,13 +250,14 @@ impl<T, E> JobHandle<T, E> {
         while !cfg!(brigade_loom) && !self.cell.token.is_marked() && !backoff.is_completed() {
             backoff.snooze();
         }
-        let waker = current_thread_waker();
+        // Made only when the result is not there: most joins after the spin need none.
+        let mut waker = None;
         loop {
             let mut slot = self.cell.lock();
             if let Some(result) = slot.take_done() {
                 return result;
             }
-            slot.wake_on_delivery(&waker);
+            slot.wake_on_delivery(waker.get_or_insert_with(current_thread_waker));
             drop(slot);
             // Delivery unparks after it stored the result: an unpark before this park
             // makes it return at once, and an early return only loops.
@@ -283,7 +284,7 @@ impl<T, E> JobHandle<T, E> {
     /// ```
     pub fn join_timeout(self, timeout: Duration) -> Result<JobResult<T, E>, Self> {
         let deadline = Instant::now().checked_add(timeout);
-        let waker = current_thread_waker();
+        let mut waker = None;
         loop {
             let mut slot = self.cell.lock();
             if let Some(result) = slot.take_done() {
@@ -296,7 +297,7 @@ impl<T, E> JobHandle<T, E> {
                 drop(slot);
                 return Err(self);
             }
-            slot.wake_on_delivery(&waker);
+            slot.wake_on_delivery(waker.get_or_insert_with(current_thread_waker));
             drop(slot);
             match remaining {
                 Some(left) => std::thread::park_timeout(left),
