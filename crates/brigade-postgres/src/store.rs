@@ -428,17 +428,23 @@ impl Store for PgStore {
         // dropped request) abandons only the wait, and the transaction commits or rolls
         // back as if it had waited. The caller's own transactions (`enqueue_in`) end with
         // the caller's `Transaction`.
-        let store = self.clone();
-        let spare = jobs.clone();
-        let insert = tokio::spawn(async move {
-            let mut conn = conn;
-            store.enqueue_batch_in(&mut conn, jobs).await
-        });
-        match insert.await {
-            Ok(result) => result,
+        // The task borrows the jobs through an `Arc`; once it has ended (finished or
+        // dropped), the caller owns them again to hand back with a refusal.
+        let jobs = Arc::new(jobs);
+        let task = {
+            let (store, jobs) = (self.clone(), Arc::clone(&jobs));
+            tokio::spawn(async move {
+                let mut conn = conn;
+                insert(&mut conn, &store.inner.sql, &jobs).await
+            })
+        };
+        let ended = task.await;
+        let jobs = Arc::try_unwrap(jobs).unwrap_or_else(|jobs| jobs.as_ref().clone());
+        match ended {
+            Ok(inserted) => inserted.map_err(|refused| refusal(jobs, refused)),
             Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
             Err(cancelled) => Err(EnqueueError::Store(
-                spare,
+                jobs,
                 StoreError::Unavailable(cancelled.to_string().into()),
             )),
         }
