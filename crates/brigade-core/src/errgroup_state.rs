@@ -179,6 +179,46 @@ impl<E> ErrGroupState<E> {
         self.token.cancel();
     }
 
+    /// Records how a task ended, then frees `permit` (the room under the group's limit the
+    /// task held), in that order: an error cancels the token before a spawn waiting for room
+    /// starts another task, and `counts().running()` never exceeds the limit. A panic goes
+    /// through the same books (it cancels the token now, not when the group's `wait` reaches
+    /// it) and is then resumed, to travel on to `wait` through the task's join.
+    ///
+    /// # Panics
+    ///
+    /// Resumes the task's panic when `ended` holds one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::panic::{AssertUnwindSafe, catch_unwind};
+    /// let group = brigade_core::backend::ErrGroupState::new(Default::default());
+    /// group.started();
+    /// let permit = ();
+    /// group.end_task(catch_unwind(|| Err::<(), _>("broken")), permit);
+    /// assert!(group.token().is_cancelled());
+    /// assert_eq!(group.take_error(), Some("broken"));
+    ///
+    /// group.started();
+    /// let ended = catch_unwind(|| -> Result<(), &str> { panic!("exploded") });
+    /// assert!(catch_unwind(AssertUnwindSafe(|| group.end_task(ended, ()))).is_err());
+    /// assert_eq!(group.counts().running(), 0);
+    /// ```
+    pub fn end_task<P>(&self, ended: std::thread::Result<Result<(), E>>, permit: P) {
+        match ended {
+            Ok(result) => {
+                self.finish(result);
+                drop(permit);
+            }
+            Err(payload) => {
+                self.finish_panicked();
+                drop(permit);
+                std::panic::resume_unwind(payload);
+            }
+        }
+    }
+
     /// Whether a task has failed.
     ///
     /// # Examples

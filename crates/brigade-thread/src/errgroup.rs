@@ -1,7 +1,7 @@
 //! Go's `errgroup` with `SetLimit`, on OS threads.
 
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
@@ -150,27 +150,35 @@ impl<E: Send + 'static> ErrGroup<E> {
         }
     }
 
-    /// The group's token, cancelled by the first error (or by the parent).
+    /// The group's token, cancelled by the first error (or by the parent): hand it to work
+    /// the group's tasks start elsewhere, so that stops with them.
     ///
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_thread::ErrGroup::<String>::new();
+    /// let mut group = brigade_thread::ErrGroup::new();
     /// let token = group.token();
-    /// # drop(token);
+    /// group.spawn(|_token| Err("disk full"));
+    /// assert_eq!(group.wait(), Err("disk full"));
+    /// assert!(token.is_cancelled(), "the error cancelled the group's token");
     /// ```
     #[must_use]
     pub fn token(&self) -> CancellationToken {
         self.state.token().clone()
     }
 
-    /// How many tasks started, finished and failed so far.
+    /// How many tasks started, finished and failed so far; a panicked task counts as
+    /// finished and failed.
     ///
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_thread::ErrGroup::<String>::new();
-    /// assert_eq!(group.counts().started, 0);
+    /// let mut group = brigade_thread::ErrGroup::with_limit(1).unwrap();
+    /// group.spawn(|_token| Err("one"));
+    /// group.spawn(|_token| Ok(())); // waits for the first to end: the limit is one
+    /// let counts = group.counts();
+    /// assert_eq!((counts.started, counts.failed), (2, 1));
+    /// assert!(counts.running() <= 1);
     /// ```
     #[must_use]
     pub fn counts(&self) -> ErrGroupCounts {
@@ -239,22 +247,8 @@ impl<E: Send + 'static> ErrGroup<E> {
         state.started();
         self.threads.push(thread::spawn(move || {
             let token = state.token().clone();
-            let result = catch_unwind(AssertUnwindSafe(move || task(token)));
-            // Record first, then free the permit (when `permit` drops): an error cancels the
-            // token before a blocked `spawn` starts another task. A panic goes through the
-            // same books (it cancels the token now, not when `wait` joins this thread),
-            // then travels on to `wait` through the join.
-            match result {
-                Ok(result) => {
-                    state.finish(result);
-                    drop(permit);
-                }
-                Err(payload) => {
-                    state.finish_panicked();
-                    drop(permit);
-                    resume_unwind(payload);
-                }
-            }
+            let ended = catch_unwind(AssertUnwindSafe(move || task(token)));
+            state.end_task(ended, permit);
         }));
     }
 

@@ -110,27 +110,40 @@ impl<E: Send + 'static> ErrGroup<E> {
         }
     }
 
-    /// The group's token, cancelled by the first error (or by the parent).
+    /// The group's token, cancelled by the first error (or by the parent): a task that
+    /// selects on `token.cancelled()` stops when a sibling fails.
     ///
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_tokio::ErrGroup::<String>::new();
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut group = brigade_tokio::ErrGroup::new();
     /// let token = group.token();
-    /// # drop(token);
+    /// group.spawn(|_token| async { Err("disk full") }).await;
+    /// token.cancelled().await; // woken by the failure
+    /// assert_eq!(group.wait().await, Err("disk full"));
+    /// # }
     /// ```
     #[must_use]
     pub fn token(&self) -> CancellationToken {
         self.state.token().clone()
     }
 
-    /// How many tasks started, finished and failed so far.
+    /// How many tasks started, finished and failed so far; a panicked task counts as
+    /// finished and failed.
     ///
     /// # Examples
     ///
     /// ```
-    /// let group = brigade_tokio::ErrGroup::<String>::new();
-    /// assert_eq!(group.counts().started, 0);
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut group = brigade_tokio::ErrGroup::<&str>::new();
+    /// group.spawn(|_token| async { Ok(()) }).await;
+    /// assert_eq!(group.counts().started, 1);
+    /// assert_eq!(group.counts().running(), 1, "spawned, not yet run: nothing has yielded");
+    /// assert_eq!(group.wait().await, Ok(()));
+    /// # }
     /// ```
     #[must_use]
     pub fn counts(&self) -> ErrGroupCounts {
@@ -224,22 +237,8 @@ impl<E: Send + 'static> ErrGroup<E> {
         state.started();
         let running = task(state.token().clone());
         self.tasks.spawn(async move {
-            let result = AssertUnwindSafe(running).catch_unwind().await;
-            // Record first, then free the slot: `counts().running()` never exceeds the limit,
-            // and an error cancels the token before a waiting `spawn` starts another task.
-            // A panic goes through the same books (it cancels the token now, not when
-            // `wait` gets to it), then travels on to `wait` through the join.
-            match result {
-                Ok(result) => {
-                    state.finish(result);
-                    drop(permit);
-                }
-                Err(payload) => {
-                    state.finish_panicked();
-                    drop(permit);
-                    std::panic::resume_unwind(payload);
-                }
-            }
+            let ended = AssertUnwindSafe(running).catch_unwind().await;
+            state.end_task(ended, permit);
         });
     }
 
