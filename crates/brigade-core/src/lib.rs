@@ -49,6 +49,7 @@ mod instant_after;
 mod job;
 mod job_error;
 mod map_error;
+mod pool_settings;
 mod run_result;
 mod shutdown;
 mod sizing;

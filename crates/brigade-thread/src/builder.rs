@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brigade_core::backend::JobDriver;
-use brigade_core::backend::WorkerRange;
+use brigade_core::backend::{JobDriver, PoolSettings, WorkerRange};
 use brigade_core::hooks::{Layers, Middleware};
 use brigade_core::{ConfigError, Job};
 
@@ -29,7 +28,7 @@ use crate::threads::Threads;
 /// assert_eq!(pool.name(), brigade_thread::DEFAULT_NAME);
 /// # Ok::<(), brigade_core::ConfigError>(())
 /// ```
-pub const DEFAULT_NAME: &str = "brigade";
+pub const DEFAULT_NAME: &str = brigade_core::backend::DEFAULT_POOL_NAME;
 
 /// The default keep-alive of workers above the minimum.
 ///
@@ -38,7 +37,7 @@ pub const DEFAULT_NAME: &str = "brigade";
 /// ```
 /// assert_eq!(brigade_thread::DEFAULT_KEEP_ALIVE, std::time::Duration::from_secs(60));
 /// ```
-pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
+pub const DEFAULT_KEEP_ALIVE: Duration = brigade_core::backend::DEFAULT_KEEP_ALIVE;
 
 /// Queue slots per worker when no capacity is set: enough to keep every worker fed between
 /// two submits, small enough that a fast producer feels backpressure early.
@@ -62,7 +61,8 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// gate.cancel();
 /// # Ok::<(), brigade_core::ConfigError>(())
 /// ```
-pub const DEFAULT_QUEUE_SLOTS_PER_WORKER: usize = 10;
+pub const DEFAULT_QUEUE_SLOTS_PER_WORKER: usize =
+    brigade_core::backend::DEFAULT_QUEUE_SLOTS_PER_WORKER;
 
 /// The largest queue a pool takes: its slots are allocated when the pool is built (the
 /// channel is a ring buffer), so a larger one is refused rather than attempted. It holds
@@ -112,27 +112,17 @@ pub const MAX_QUEUE_CAPACITY: usize = 1 << 24;
 /// # Ok::<(), brigade_core::ConfigError>(())
 /// ```
 pub struct Builder<J: Job> {
-    name: String,
-    min: Option<usize>,
-    max: Option<usize>,
-    keep_alive: Duration,
-    queue_capacity: Option<usize>,
+    settings: PoolSettings<J, J::Error>,
     thread_name: Option<String>,
     stack_size: Option<usize>,
-    layers: Layers<J, J::Error>,
 }
 
 impl<J: Job> Builder<J> {
     pub(crate) fn new() -> Self {
         Builder {
-            name: DEFAULT_NAME.to_owned(),
-            min: None,
-            max: None,
-            keep_alive: DEFAULT_KEEP_ALIVE,
-            queue_capacity: None,
+            settings: PoolSettings::new(),
             thread_name: None,
             stack_size: None,
-            layers: Layers::new(),
         }
     }
 
@@ -148,7 +138,7 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.settings.name = Arc::from(name.into());
         self
     }
 
@@ -163,8 +153,8 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn workers(mut self, n: usize) -> Self {
-        self.min = Some(n);
-        self.max = Some(n);
+        self.settings.min = Some(n);
+        self.settings.max = Some(n);
         self
     }
 
@@ -182,7 +172,7 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn min_workers(mut self, n: usize) -> Self {
-        self.min = Some(n);
+        self.settings.min = Some(n);
         self
     }
 
@@ -197,7 +187,7 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn max_workers(mut self, n: usize) -> Self {
-        self.max = Some(n);
+        self.settings.max = Some(n);
         self
     }
 
@@ -216,7 +206,7 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
-        self.keep_alive = keep_alive;
+        self.settings.keep_alive = keep_alive;
         self
     }
 
@@ -231,7 +221,7 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = Some(capacity);
+        self.settings.capacity = Some(capacity);
         self
     }
 
@@ -293,7 +283,7 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn layer(mut self, layer: impl Middleware<J, J::Error>) -> Self {
-        self.layers = self.layers.with(layer);
+        self.settings.layers = self.settings.layers.with(layer);
         self
     }
 
@@ -316,7 +306,7 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn layer_shared(mut self, layer: Arc<dyn Middleware<J, J::Error>>) -> Self {
-        self.layers = self.layers.with_shared(layer);
+        self.settings.layers = self.settings.layers.with_shared(layer);
         self
     }
 
@@ -338,7 +328,7 @@ impl<J: Job> Builder<J> {
     /// ```
     #[must_use]
     pub fn layers(mut self, layers: Layers<J, J::Error>) -> Self {
-        self.layers = layers;
+        self.settings.layers = layers;
         self
     }
 
@@ -363,15 +353,8 @@ impl<J: Job> Builder<J> {
     /// assert_eq!(error, ConfigError::ZeroWorkers);
     /// ```
     pub fn build(self) -> Result<ThreadPool<J>, ConfigError> {
-        let WorkerRange { min, max } =
-            WorkerRange::resolve(self.min, self.max).validate(self.keep_alive)?;
-        let capacity = self.queue_capacity.unwrap_or_else(|| {
-            max.saturating_mul(DEFAULT_QUEUE_SLOTS_PER_WORKER)
-                .min(MAX_QUEUE_CAPACITY)
-        });
-        if capacity == 0 {
-            return Err(ConfigError::ZeroCapacity);
-        }
+        let settings = self.settings.resolve(MAX_QUEUE_CAPACITY)?;
+        let (capacity, WorkerRange { min, max }) = (settings.capacity, settings.workers);
         // The channel allocates every slot up front (and panics past what its indices
         // hold): refuse here what it could not build.
         if capacity > MAX_QUEUE_CAPACITY {
@@ -390,7 +373,9 @@ impl<J: Job> Builder<J> {
                 expected: "between one byte and half the address space",
             });
         }
-        let thread_name = self.thread_name.unwrap_or_else(|| self.name.clone());
+        let thread_name = self
+            .thread_name
+            .unwrap_or_else(|| settings.name.to_string());
         if thread_name.contains('\0') {
             return Err(ConfigError::OutOfRange {
                 setting: "thread_name",
@@ -400,15 +385,15 @@ impl<J: Job> Builder<J> {
 
         // Built first: with the `metrics` feature it registers the pool's series, which the
         // ready queue counts submits in.
-        let driver = JobDriver::new(Arc::from(self.name), self.layers.clone());
+        let driver = JobDriver::new(settings.name, settings.layers.clone());
         let shared = Arc::new(Shared {
             intake: Intake::new(),
             ready: ReadyQueue::new(capacity, &driver),
             signals: Signals::new(),
             roster: Roster::new(min, max),
-            keep_alive: self.keep_alive,
+            keep_alive: settings.keep_alive,
             idle: IdleSignal::new(),
-            hooks: (!self.layers.is_empty()).then(Hooks::new),
+            hooks: (!settings.layers.is_empty()).then(Hooks::new),
             driver,
             threads: Threads::new(thread_name, self.stack_size),
             shut_down: Mutex::new(false),
@@ -455,14 +440,9 @@ pub(crate) fn spawn_to_min<J: Job>(shared: &Arc<Shared<J>>) -> Result<(), Config
 impl<J: Job> fmt::Debug for Builder<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("name", &self.name)
-            .field("min_workers", &self.min)
-            .field("max_workers", &self.max)
-            .field("keep_alive", &self.keep_alive)
-            .field("queue_capacity", &self.queue_capacity)
+            .field("settings", &self.settings)
             .field("thread_name", &self.thread_name)
             .field("stack_size", &self.stack_size)
-            .field("layers", &self.layers)
             .finish()
     }
 }

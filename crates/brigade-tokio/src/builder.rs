@@ -2,7 +2,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use brigade_core::backend::WorkerRange;
+use brigade_core::backend::{PoolSettings, WorkerRange};
 use brigade_core::hooks::{Layers, Middleware};
 use brigade_core::{AsyncJob, ConfigError};
 use tokio::runtime::{Handle, Runtime};
@@ -39,17 +39,9 @@ use crate::shared::Shared;
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder<J: AsyncJob> {
-    name: Arc<str>,
-    min: Option<usize>,
-    max: Option<usize>,
-    keep_alive: Duration,
-    capacity: Option<usize>,
-    layers: Layers<J, J::Error>,
+    settings: PoolSettings<J, J::Error>,
     runtime: RuntimeChoice,
 }
-
-/// Queue slots per maximum worker when no capacity is set (the thread backend's default too).
-const QUEUE_SLOTS_PER_WORKER: usize = 10;
 
 enum RuntimeChoice {
     Current,
@@ -60,12 +52,7 @@ enum RuntimeChoice {
 impl<J: AsyncJob> Builder<J> {
     pub(crate) fn new() -> Self {
         Builder {
-            name: Arc::from("brigade"),
-            min: None,
-            max: None,
-            keep_alive: Duration::from_secs(60),
-            capacity: None,
-            layers: Layers::new(),
+            settings: PoolSettings::new(),
             runtime: RuntimeChoice::Current,
         }
     }
@@ -80,7 +67,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = name.into();
+        self.settings.name = name.into();
         self
     }
 
@@ -94,8 +81,8 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn workers(mut self, n: usize) -> Self {
-        self.min = Some(n);
-        self.max = Some(n);
+        self.settings.min = Some(n);
+        self.settings.max = Some(n);
         self
     }
 
@@ -109,7 +96,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn min_workers(mut self, n: usize) -> Self {
-        self.min = Some(n);
+        self.settings.min = Some(n);
         self
     }
 
@@ -123,7 +110,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn max_workers(mut self, n: usize) -> Self {
-        self.max = Some(n);
+        self.settings.max = Some(n);
         self
     }
 
@@ -139,7 +126,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
-        self.keep_alive = keep_alive;
+        self.settings.keep_alive = keep_alive;
         self
     }
 
@@ -153,7 +140,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
+        self.settings.capacity = Some(capacity);
         self
     }
 
@@ -172,7 +159,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn layer(mut self, layer: impl Middleware<J, J::Error>) -> Self {
-        self.layers = self.layers.with(layer);
+        self.settings.layers = self.settings.layers.with(layer);
         self
     }
 
@@ -193,7 +180,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn layer_shared(mut self, layer: Arc<dyn Middleware<J, J::Error>>) -> Self {
-        self.layers = self.layers.with_shared(layer);
+        self.settings.layers = self.settings.layers.with_shared(layer);
         self
     }
 
@@ -209,7 +196,7 @@ impl<J: AsyncJob> Builder<J> {
     /// # let _ = builder;
     /// ```
     pub fn layers(mut self, layers: Layers<J, J::Error>) -> Self {
-        self.layers = layers;
+        self.settings.layers = layers;
         self
     }
 
@@ -275,14 +262,7 @@ impl<J: AsyncJob> Builder<J> {
     /// assert_eq!(error, ConfigError::ZeroWorkers);
     /// ```
     pub fn build(self) -> Result<TokioPool<J>, ConfigError> {
-        let WorkerRange { min, max } =
-            WorkerRange::resolve(self.min, self.max).validate(self.keep_alive)?;
-        let capacity = self
-            .capacity
-            .unwrap_or_else(|| max.saturating_mul(QUEUE_SLOTS_PER_WORKER));
-        if capacity == 0 {
-            return Err(ConfigError::ZeroCapacity);
-        }
+        let settings = self.settings.resolve(usize::MAX)?;
         let (handle, own) = match self.runtime {
             RuntimeChoice::Handle(handle) => (handle, None),
             RuntimeChoice::Current => match Handle::try_current() {
@@ -297,21 +277,22 @@ impl<J: AsyncJob> Builder<J> {
             }
             RuntimeChoice::Own(threads) => {
                 // Its threads carry the pool's name; std panics at spawn on a NUL byte.
-                if self.name.contains('\0') {
+                if settings.name.contains('\0') {
                     return Err(ConfigError::OutOfRange {
                         setting: "name",
                         expected: "free of NUL bytes (it names the runtime's threads)",
                     });
                 }
-                let runtime = own_runtime(&self.name, threads)?;
+                let runtime = own_runtime(&settings.name, threads)?;
                 (runtime.handle().clone(), Some(runtime))
             }
         };
+        let WorkerRange { min, max } = settings.workers;
         let shared = Shared::new(
-            self.name,
-            capacity,
-            (min, max, self.keep_alive),
-            self.layers,
+            settings.name,
+            settings.capacity,
+            (min, max, settings.keep_alive),
+            settings.layers,
             handle,
         );
         shared.start_workers();
@@ -340,12 +321,7 @@ fn own_runtime(name: &str, threads: usize) -> Result<Runtime, ConfigError> {
 impl<J: AsyncJob> fmt::Debug for Builder<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("name", &self.name)
-            .field("min_workers", &self.min)
-            .field("max_workers", &self.max)
-            .field("keep_alive", &self.keep_alive)
-            .field("queue_capacity", &self.capacity)
-            .field("layers", &self.layers)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }

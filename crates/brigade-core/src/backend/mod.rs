@@ -35,11 +35,15 @@ pub use task::{Done, Task};
 pub use worker_seat::WorkerSeat;
 
 // The vocabulary only a backend speaks: how a handle is completed, the counters and gauges
-// behind `Stats`, the worker range both builders check, what `ErrGroup`s share, and what a
+// behind `Stats`, the settings and worker range both builders check, what `ErrGroup`s share, and what a
 // run returned.
 pub use crate::errgroup_state::ErrGroupState;
 pub use crate::handle::{Completer, job_handle};
 pub use crate::job_error::panic_message;
+pub use crate::pool_settings::{
+    DEFAULT_KEEP_ALIVE, DEFAULT_POOL_NAME, DEFAULT_QUEUE_SLOTS_PER_WORKER, PoolSettings,
+    ResolvedSettings,
+};
 pub use crate::run_result::RunEnd;
 pub use crate::stats::{Gauges, StatsCounters};
 pub use crate::worker_range::WorkerRange;
