@@ -33,6 +33,14 @@ use crate::wakeups::Wakeups;
 ///
 /// Cloning is cheap and shares the connection pool.
 ///
+/// # Cancel safety
+///
+/// A call dropped part way (a caller's timeout) leaves no transaction open. The ends of
+/// runs (`complete`, `retry`, `bury`, `release`) share commits with the other ends waiting
+/// in this process, and a shared commit runs in a task of its own. Dropping one of these
+/// calls abandons only its wait: its end is committed as if it had waited, and the other
+/// ends of its commit get the commit's answer.
+///
 /// # Examples
 ///
 /// ```
@@ -327,28 +335,49 @@ impl SqliteStore {
 
     /// Records the ends of runs, in a commit shared with every other end waiting in this
     /// process (see `ends.rs`), and wakes the queues of released jobs.
+    ///
+    /// The commit runs in a task of its own, which the call waits for: dropping the call
+    /// abandons only its wait, and the ends it added are recorded all the same.
     async fn end_runs(&self, ends: Vec<(Lease, End)>) -> Vec<Result<Ack, StoreError>> {
+        // sqlx panics outside a Tokio runtime, so every call of the store needs one; here
+        // the caller hears it, before any end joins a list no task would commit.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return ends
+                .iter()
+                .map(|_| {
+                    Err(StoreError::invalid(
+                        "the SQLite store is called outside a Tokio runtime",
+                    ))
+                })
+                .collect();
+        };
         let waiting: Vec<_> = ends
             .into_iter()
             .map(|(lease, end)| self.inner.ends.add(lease, end))
             .collect();
-        {
-            let _turn = self.inner.writer.lock().await;
-            self.inner
+        let store = self.clone();
+        let commit = runtime.spawn(async move {
+            let _turn = store.inner.writer.lock().await;
+            store
+                .inner
                 .ends
-                .flush(&self.inner.pool, &self.inner.sql)
+                .flush(&store.inner.pool, &store.inner.sql)
                 .await;
-        }
-        let mut acks = Vec::with_capacity(waiting.len());
-        for waiting in waiting {
-            acks.push(waiting.answer().await.map(|(ack, released_from)| {
-                if let Some(queue) = released_from {
-                    self.inner.wakeups.wake(&queue);
-                }
-                ack
-            }));
-        }
-        acks
+        });
+        // However the task ended, the answers it could give are in: a panic is answered by
+        // the batch it took (`ends.rs`).
+        let _ = commit.await;
+        waiting
+            .into_iter()
+            .map(|waiting| {
+                waiting.answer().map(|(ack, released_from)| {
+                    if let Some(queue) = released_from {
+                        self.inner.wakeups.wake(&queue);
+                    }
+                    ack
+                })
+            })
+            .collect()
     }
 
     async fn end_run(&self, lease: Lease, end: End) -> Result<Ack, StoreError> {

@@ -1,13 +1,14 @@
 //! Store calls abandoned part way, as a worker's store timeout abandons them: whatever
 //! point a call was dropped at, no connection of the pool stays inside a transaction, the
-//! file's write lock is free, and the store answers the next call at once.
+//! file's write lock is free, and the store answers the next call at once; and the ends of
+//! runs that share a commit with the abandoned call get that commit's real answer.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use brigade_queue::testkit::abandon_after;
-use brigade_queue::{Ack, ClaimRequest, Lease, NewJob, Store};
+use brigade_queue::{Ack, ClaimRequest, DurableId, JobState, Lease, NewJob, QueueCounts, Store};
 use brigade_sqlite::SqliteStore;
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteTransactionManager};
@@ -140,4 +141,116 @@ async fn calls_cancelled_at_any_point_leave_no_transaction_open() {
     assert_eq!(ack, Ack::Recorded);
     let tx = store.begin().await.expect("begin after the cancellations");
     tx.rollback().await.expect("rollback");
+}
+
+/// Jobs claimed per round of the shared-commit test: one for the abandoned caller, five for
+/// the callers sharing its commit.
+const SHARED: usize = 6;
+/// Rounds in which the abandoned caller finished before its polls ran out: past the last
+/// point it could be dropped at.
+const FINISHED_ROUNDS: u32 = 3;
+
+/// Several workers' ends ride in one commit (`ends.rs`); the caller that would run it is
+/// dropped after 1, 2, 3, ... polls, until it outlives the commit. Every other caller of
+/// the batch hears what the commit did: recorded, never an error (whose retry would be
+/// counted stale though the end had landed), and the store holds every end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_caller_does_not_abandon_the_commit_it_shares() {
+    const CONNECTIONS: u32 = 2;
+    let dir = common::TempDir::new();
+    let store = SqliteStore::builder(dir.path().join("jobs.db"))
+        .max_connections(CONNECTIONS)
+        .open()
+        .await
+        .expect("open");
+    let queue = "shared";
+
+    let mut polls = 1;
+    let (mut rounds, mut abandoned, mut finished) = (0_u64, 0_u32, 0_u32);
+    let deadline = Instant::now() + TIME_BOUND;
+    while finished < FINISHED_ROUNDS && rounds < u64::from(ROUNDS) && Instant::now() < deadline {
+        let jobs = (0..SHARED).map(|n| NewJob::new(queue, json!(n))).collect();
+        store.enqueue_batch(jobs).await.expect("enqueue");
+        let claims = store
+            .claim(ClaimRequest::new(queue, "w", SHARED, LEASE))
+            .await
+            .expect("claim");
+        assert_eq!(claims.len(), SHARED, "round {rounds}: claim");
+        let leases: Vec<Lease> = claims.iter().map(|claim| claim.lease()).collect();
+
+        // The turn to write is held (by a call waiting for a connection, all of which the
+        // test holds) while every end joins the list, the abandoned caller's first, so
+        // that one commit carries them all and, without a task of its own, the abandoned
+        // caller would be the one running it.
+        let mut connections = Vec::new();
+        for _ in 0..CONNECTIONS {
+            connections.push(store.pool().acquire().await.expect("acquire"));
+        }
+        let (cancelled, dropped, completed, completed_many, retried, buried, ()) = tokio::join!(
+            biased;
+            store.cancel(DurableId::new(0)),
+            abandon_after(store.complete(leases[0]), polls),
+            store.complete(leases[1]),
+            store.complete_many(&leases[2..4]),
+            store.retry(leases[4], Duration::from_secs(3_600), "again"),
+            store.bury(leases[5], "for good"),
+            async move { drop(connections) },
+        );
+        assert!(!cancelled.expect("the call holding the turn"));
+        match dropped {
+            None => abandoned += 1,
+            Some(ack) => {
+                assert_eq!(ack.expect("the caller that was not dropped"), Ack::Recorded);
+                finished += 1;
+            }
+        }
+        let acks = [completed, retried, buried]
+            .into_iter()
+            .chain(completed_many);
+        for (n, ack) in acks.enumerate() {
+            match ack {
+                Ok(Ack::Recorded) => {}
+                other => panic!(
+                    "round {rounds}, abandoned after {polls} polls: end {n} sharing the commit got {other:?}"
+                ),
+            }
+        }
+
+        // Each end is in the store, the abandoned caller's too: it rode in the same commit.
+        let expected = [
+            JobState::Completed,
+            JobState::Completed,
+            JobState::Completed,
+            JobState::Completed,
+            JobState::Available,
+            JobState::Dead,
+        ];
+        for (claim, state) in claims.iter().zip(expected) {
+            let record = store
+                .job(claim.id)
+                .await
+                .expect("job")
+                .expect("the job exists");
+            assert_eq!(record.state, state, "round {rounds}: job {}", claim.id);
+        }
+        let done = rounds + 1;
+        assert_eq!(
+            store.counts(queue).await.expect("counts"),
+            QueueCounts {
+                completed: 4 * done,
+                scheduled: done,
+                dead: done,
+                ..QueueCounts::default()
+            },
+            "round {rounds}, abandoned after {polls} polls"
+        );
+
+        rounds += 1;
+        // Every point in the first polls, then steps that grow with the count.
+        polls += 1 + polls / 32;
+    }
+    assert!(
+        abandoned > 0,
+        "no round dropped the caller before its commit ended"
+    );
 }
