@@ -27,8 +27,8 @@ impl Keys {
     }
 
     /// `<prefix>:{<queue>}:`, the start of every key of `queue`; the scripts append
-    /// `job:<id>`, `ready:<priority>`, `levels`, `delayed`, `leases`, `dead`, `finished`,
-    /// `unique`, `counts` and `tokens`.
+    /// `job:<id>`, `ready:<priority>`, `returned:<priority>`, `levels`, `delayed`, `leases`,
+    /// `dead`, `finished`, `unique`, `counts` and `tokens`.
     pub(crate) fn queue_base(&self, queue: &str) -> Result<String, StoreError> {
         check_name("queue", queue)?;
         Ok(format!("{}:{{{queue}}}:", self.prefix))

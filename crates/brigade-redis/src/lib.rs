@@ -37,7 +37,8 @@
 //! | --- | --- | --- |
 //! | `P:{q}:job:<id>` | hash | the job: payload, state, attempt, max attempts, priority, run-at, times, last error, unique key, current fencing token and owner, stream entry (a finished job may keep its last one) |
 //! | `P:{q}:ready:<priority>` | stream | one entry per waiting or running job of that priority, consumer group `workers`; finished entries until the next trim |
-//! | `P:{q}:levels` | sorted set | the priority levels with undelivered entries |
+//! | `P:{q}:returned:<priority>` | sorted set | jobs given back (rescued, released) on their pending entry, by the entry's time |
+//! | `P:{q}:levels` | sorted set | the priority levels with undelivered entries or given-back jobs |
 //! | `P:{q}:streams` | set | every priority level that has a stream |
 //! | `P:{q}:tidied` | string | present for a minute after the rescuer tidied the consumer group |
 //! | `P:{q}:delayed` | sorted set | scheduled and retrying jobs by run-at (µs) |
@@ -58,6 +59,10 @@
 //! - **Priorities**: a stream delivers in arrival order only, so there is one stream per
 //!   priority level; a claim reads the levels from the highest down. Within a level, jobs
 //!   come out in the order they became due (scheduled jobs join their stream when due).
+//! - **Given-back jobs keep their place**: a rescued or released job keeps its pending
+//!   entry and waits in its level's `returned` set, read before the level's new entries,
+//!   one per claim, so that jobs that came back together (a poison job's neighbours) go
+//!   out in different claims.
 //! - **Fencing**: a plain `XACK` succeeds from any consumer, so every run's end is a script
 //!   that first checks the job's current token (kept in its hash) and only then
 //!   acknowledges and deletes the entry. A worker whose lease was rescued and whose job was
@@ -66,7 +71,8 @@
 //!   pending entry's idle time: leases of different lengths in one queue, a heartbeat that
 //!   answers exactly which leases are still held, and a cancel that revokes one all need
 //!   per-job state. The pending entries list still holds every running job (`XPENDING`
-//!   shows them, and heartbeats reset their idle time with `XCLAIM … JUSTID`).
+//!   shows them, and heartbeats reset their idle time with `XCLAIM … JUSTID`), and every
+//!   given-back job until a claim moves its entry to the claiming worker.
 //! - **Attempts** are a counter in the job hash, charged at claim: a release gives its
 //!   attempt back and a replay starts over, which a delivery count cannot do. An expired
 //!   lease counts as a run; at the job's last attempt the rescuer buries it.

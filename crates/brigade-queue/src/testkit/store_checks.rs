@@ -234,6 +234,42 @@ pub async fn expired_lease_is_redelivered_as_an_attempt<S: Store>(store: S) {
     assert_eq!((second.id, second.attempt), (id, 2));
 }
 
+/// A job given back keeps its place: rescued from a dead worker or released by one shutting
+/// down, it is claimed before the jobs enqueued after it, so a crashed worker's jobs do not
+/// wait behind the backlog that queued up meanwhile.
+pub async fn returned_jobs_keep_their_place<S: Store>(store: S) {
+    let expired = enqueue(&store, job("place", 0)).await;
+    let released = enqueue(&store, job("place", 1)).await;
+    let dying = claim(&store, "place", 1, SHORT_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert_eq!(dying.id, expired);
+    let leaving = claim(&store, "place", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert_eq!(leaving.id, released);
+    let mut expected = vec![expired, released];
+    for n in 2..6 {
+        expected.push(enqueue(&store, job("place", n)).await);
+    }
+    rescue_after(&store, "place", SHORT_LEASE, 1).await;
+    assert_eq!(
+        store.release(leaving.lease()).await.expect("release"),
+        Ack::Recorded
+    );
+    let mut order = Vec::new();
+    for _ in 0..expected.len() {
+        let claimed = claim(&store, "place", 1, LONG_LEASE).await;
+        order.extend(claimed.iter().map(|claim| claim.id));
+    }
+    assert_eq!(
+        order, expected,
+        "given-back jobs first, in their first order"
+    );
+}
+
 /// Heartbeats keep a short lease alive well past its length; the rescuer leaves it alone.
 pub async fn heartbeat_keeps_the_lease<S: Store>(store: S) {
     enqueue(&store, job("beat", 1)).await;

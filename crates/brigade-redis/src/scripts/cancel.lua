@@ -4,6 +4,7 @@ local id = ARGV[2]
 local job = redis.call('HMGET', job_key(id), 'state', 'entry', 'priority', 'unique_key')
 if job[1] == 'available' then
   redis.call('ZREM', base .. 'delayed', id)
+  redis.call('ZREM', returned_key(job[3]), returned_member(id))
   drop_entry(id, job[3], job[2])
 elseif job[1] == 'running' then
   leave_running(id, job[3], job[2])

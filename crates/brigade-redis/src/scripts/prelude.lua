@@ -87,6 +87,39 @@ local function make_ready(id, priority)
   redis.call('HSET', job_key(id), 'entry', append_entry(id, priority))
 end
 
+-- Jobs given back (rescued from an expired lease, released by a worker shutting down) wait
+-- for their next claim on the entry they already have, still pending in the group: a
+-- stream only appends, and a fresh entry would put them behind every job that queued up
+-- meanwhile. A claim takes one of them before its level's new entries, in the order their
+-- entries were added (then by id), as PostgreSQL orders by run-at then id. One per claim:
+-- jobs that came back together (the batch of a worker a poison job killed) go out in
+-- different claims, so a job that kills its worker does not take the same neighbours
+-- down with it on every attempt.
+local function returned_key(priority)
+  return base .. 'returned:' .. priority
+end
+
+-- Ids sort as members of the returned set only when they are the same length.
+local function returned_member(id)
+  return string.rep('0', 20 - #id) .. id
+end
+
+local function returned_id(member)
+  return string.match(member, '^0*(%d+)$')
+end
+
+-- Makes a given-back job wait again: on its pending entry when it has one, else on a
+-- fresh one.
+local function make_returned(id, priority, entry)
+  if not entry then
+    make_ready(id, priority)
+    return
+  end
+  open_level(priority)
+  local added_ms = string.match(entry, '^(%d+)')
+  redis.call('ZADD', returned_key(priority), added_ms, returned_member(id))
+end
+
 -- Acknowledges and deletes the job's stream entry, delivered or not: the work stream only
 -- ever holds waiting and running jobs, so it needs no MAXLEN trimming (which would delete
 -- undelivered jobs).
@@ -242,8 +275,45 @@ local function claim_jobs(worker, limit, lease_us, now)
   local claims, leased = {}, {}
   local levels = redis.call('ZREVRANGE', base .. 'levels', 0, -1)
   local expires = fmt(now + lease_us)
+  local function hash_of(id)
+    return redis.call('HMGET', job_key(id), 'state', 'entry', 'attempt', 'max_attempts',
+      'payload', 'enqueued_at')
+  end
+  local function lease_all(fresh, priority)
+    if #fresh == 0 then return end
+    local last = redis.call('INCRBY', base .. 'tokens', #fresh)
+    for i, claim in ipairs(fresh) do
+      local id, job = claim[1], claim[2]
+      -- Attempts are counted here, not taken from the delivery count: a release gives
+      -- its attempt back and a replay starts over, which a delivery count cannot do.
+      local attempt = tonumber(job[3]) + 1
+      local token = last - #fresh + i
+      redis.call('HSET', job_key(id), 'state', 'running', 'attempt', fmt(attempt),
+        'token', fmt(token), 'owner', worker)
+      leased[#leased + 1] = expires
+      leased[#leased + 1] = id
+      claims[#claims + 1] = {tonumber(id), token, job[5], attempt, tonumber(job[4]),
+        tonumber(priority), job[6]}
+    end
+  end
+  local took_returned = false
   for _, priority in ipairs(levels) do
     local stream = stream_key(priority)
+    local returned = returned_key(priority)
+    -- A given-back job first, if this claim has not taken one yet: its entry is pending
+    -- already (a read of new entries never sees it) and moves to this worker as it goes.
+    while not took_returned do
+      local member = redis.call('ZRANGE', returned, 0, 0)[1]
+      if not member then break end
+      redis.call('ZREM', returned, member)
+      local id = returned_id(member)
+      local job = hash_of(id)
+      if job[1] == 'available' and job[2] then
+        redis.call('XCLAIM', stream, GROUP, worker, 0, job[2], 'JUSTID')
+        lease_all({{id, job}}, priority)
+        took_returned = true
+      end
+    end
     while #claims < limit do
       local want = limit - #claims
       local read = redis.call('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', want,
@@ -252,8 +322,7 @@ local function claim_jobs(worker, limit, lease_us, now)
       local fresh, stale = {}, {}
       for _, entry in ipairs(delivered) do
         local entry_id, id = entry[1], entry[2][2]
-        local job = redis.call('HMGET', job_key(id), 'state', 'entry', 'attempt',
-          'max_attempts', 'payload', 'enqueued_at')
+        local job = hash_of(id)
         if job[1] == 'available' and job[2] == entry_id then
           fresh[#fresh + 1] = {id, job}
         else
@@ -261,30 +330,17 @@ local function claim_jobs(worker, limit, lease_us, now)
           stale[#stale + 1] = entry_id
         end
       end
-      if #fresh > 0 then
-        local last = redis.call('INCRBY', base .. 'tokens', #fresh)
-        for i, claim in ipairs(fresh) do
-          local id, job = claim[1], claim[2]
-          -- Attempts are counted here, not taken from the delivery count: a release gives
-          -- its attempt back and a replay starts over, which a delivery count cannot do.
-          local attempt = tonumber(job[3]) + 1
-          local token = last - #fresh + i
-          redis.call('HSET', job_key(id), 'state', 'running', 'attempt', fmt(attempt),
-            'token', fmt(token), 'owner', worker)
-          leased[#leased + 1] = expires
-          leased[#leased + 1] = id
-          claims[#claims + 1] = {tonumber(id), token, job[5], attempt, tonumber(job[4]),
-            tonumber(priority), job[6]}
-        end
-      end
+      lease_all(fresh, priority)
       if #stale > 0 then
         call_batched('XACK', stream, {GROUP}, stale)
         call_batched('XDEL', stream, {}, stale)
       end
       if #delivered < want then
-        -- Nothing undelivered is left at this level: it leaves the index until a job joins
-        -- it again.
-        redis.call('ZREM', base .. 'levels', priority)
+        -- Nothing undelivered is left at this level: unless given-back jobs still wait
+        -- there, it leaves the index until a job joins it again.
+        if redis.call('ZCARD', returned) == 0 then
+          redis.call('ZREM', base .. 'levels', priority)
+        end
         break
       end
     end

@@ -11,16 +11,17 @@ for _, id in ipairs(expired) do
     'max_attempts', 'owner', 'unique_key')
   redis.call('ZREM', base .. 'leases', id)
   if job[1] == 'running' then
-    drop_entry(id, job[3], job[2])
     redis.call('HSET', key, 'last_error',
       'lease expired: ' .. (job[6] or 'its worker') .. ' stopped renewing it')
     if tonumber(job[4]) >= tonumber(job[5]) then
+      drop_entry(id, job[3], job[2])
       finish(id, 'dead', now, job[7])
       count('running', 'dead')
       dead = dead + 1
     else
+      -- Back in its place, not behind the backlog that queued up while it ran.
       redis.call('HSET', key, 'state', 'available')
-      make_ready(id, job[3])
+      make_returned(id, job[3], job[2])
       count('running', 'available')
       requeued = requeued + 1
     end
