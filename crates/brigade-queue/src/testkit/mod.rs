@@ -131,6 +131,7 @@ macro_rules! store_conformance_tests {
             worker_fences_itself_when_heartbeats_fail,
             worker_counts_a_zombie_ack_as_stale,
             worker_refuses_undecodable_payloads,
+            worker_claims_nothing_more_until_a_rerun_starts,
         );
     };
     (@checks $fresh:path; $($check:ident),* $(,)?) => {

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 
 use super::{FlakyStore, PATIENCE};
 use crate::{
-    Delivery, EnqueueOptions, JobState, NewJob, Queue, QueueCounts, Store, Worker, WorkerReport,
+    Delivery, DurableId, EnqueueOptions, FencingToken, GlobalConcurrency, JobState, Lease, NewJob,
+    Queue, QueueCounts, Store, Worker, WorkerReport,
 };
 
 /// Waits until `queue`'s counts satisfy `done`, or panics after [`PATIENCE`].
@@ -29,6 +30,10 @@ async fn wait_for<S: Store>(
         assert!(Instant::now() < deadline, "{queue} stuck at {counts:?}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+async fn state<S: Store>(store: &S, id: DurableId) -> JobState {
+    store.job(id).await.expect("job").expect("job exists").state
 }
 
 async fn stop(
@@ -251,6 +256,72 @@ pub async fn worker_counts_a_zombie_ack_as_stale<S: Store>(store: S) {
     );
     let report = stop(&shutdown, running).await;
     assert_eq!((report.stale, report.completed), (1, 0), "{report:?}");
+}
+
+/// After claiming a rerun (a job past its first attempt), a worker claims nothing more until
+/// that run has started. Jobs that came back together from a dead worker must not all land
+/// on one worker again before the first of them runs, or a job that kills its worker takes
+/// the same neighbours down with it on every attempt.
+pub async fn worker_claims_nothing_more_until_a_rerun_starts<S: Store>(store: S) {
+    let limit = GlobalConcurrency::new("kit-rerun-units", 1).expect("limit");
+    let rerun = store
+        .enqueue(NewJob::new("rerun", json!(0)))
+        .await
+        .expect("enqueue")
+        .id;
+    let first = super::claim(&store, "rerun", 1, super::SHORT_LEASE).await;
+    assert_eq!(first.len(), 1);
+    super::rescue_after(&store, "rerun", super::SHORT_LEASE, 1).await;
+    // Someone else holds the limit's one unit: the rerun waits at the limit, unstarted.
+    let outsider = Lease::new(DurableId::new(i64::MAX), FencingToken::new(1));
+    assert!(
+        store
+            .acquire_units(&limit, outsider, 1, super::LONG_LEASE)
+            .await
+            .expect("acquire")
+    );
+    let (started, mut starts) = mpsc::unbounded_channel();
+    let worker = Worker::builder(store.clone(), "rerun")
+        .concurrency(2)
+        .poll(Duration::from_millis(20))
+        .concurrency_limit(limit.clone())
+        .handle(move |n: u64, delivery: Delivery| {
+            let started = started.clone();
+            async move {
+                let _ = started.send((n, delivery.attempt()));
+                Ok::<(), String>(())
+            }
+        })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "rerun", |counts| counts.running == 1).await;
+    let later = store
+        .enqueue(NewJob::new("rerun", json!(1)))
+        .await
+        .expect("enqueue")
+        .id;
+    // Many poll intervals and a wake-up: a worker free to claim would have taken it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        (state(&store, rerun).await, state(&store, later).await),
+        (JobState::Running, JobState::Available),
+        "the worker claimed again before its rerun started"
+    );
+    store
+        .release_units(&limit, outsider)
+        .await
+        .expect("release");
+    let order = [
+        tokio::time::timeout(PATIENCE, starts.recv()).await,
+        tokio::time::timeout(PATIENCE, starts.recv()).await,
+    ];
+    assert_eq!(
+        order.map(|start| start.expect("a start in time").expect("a start")),
+        [(0, 2), (1, 1)]
+    );
+    wait_for(&store, "rerun", |counts| counts.completed == 2).await;
+    stop(&shutdown, running).await;
 }
 
 /// A payload the handler's type cannot decode is dead at once: no run could succeed.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brigade_core::CancellationToken;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -209,8 +209,13 @@ async fn claim_until<S: Store>(
     let mut failures = 0u32;
     // Whether the last claim filled every slot it asked for: jobs are waiting.
     let mut backlog = false;
+    // Reruns the last claim took that have not started yet (see `await_starts`).
+    let mut unstarted: Vec<oneshot::Receiver<()>> = Vec::new();
     loop {
         while jobs.try_join_next().is_some() {}
+        if !await_starts(&mut unstarted, shutdown).await {
+            return;
+        }
         let first = tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
@@ -241,8 +246,8 @@ async fn claim_until<S: Store>(
         let idle_wait = match claimed {
             Ok(claims) => {
                 failures = 0;
-                let dry = claims.len() < free.len();
-                backlog = !dry;
+                let filled = claims.len() == free.len();
+                backlog = filled;
                 shared.counters.add(Count::Claimed, claims.len() as u64);
                 for claim in claims {
                     let Some(slot) = free.pop() else { break };
@@ -253,9 +258,17 @@ async fn claim_until<S: Store>(
                         id = claim.id.get(),
                         attempt = claim.attempt
                     );
-                    jobs.spawn(run_claim(Arc::clone(shared), claim, fence, slot).instrument(span));
+                    let started = (claim.attempt > 1).then(|| {
+                        let (started, starts) = oneshot::channel();
+                        unstarted.push(starts);
+                        started
+                    });
+                    let run = run_claim(Arc::clone(shared), claim, fence, slot, started);
+                    jobs.spawn(run.instrument(span));
                 }
-                dry.then_some(settings.poll)
+                // After a rerun more may wait though the claim came back short (the Redis
+                // store hands out one given-back job per claim): claim again at once.
+                (!filled && unstarted.is_empty()).then_some(settings.poll)
             }
             Err(error) => {
                 backlog = false;
@@ -338,12 +351,39 @@ async fn gather_slots(
     }
 }
 
+/// Waits until the reruns of the last claim have started (or ended without starting);
+/// false when the worker shuts down first.
+///
+/// A job that kills its worker process (a poison job: an abort, a segfault) takes every job
+/// the process holds with it, and each of those runs counts as an attempt. Jobs that came
+/// back together from such a death must not go out together again, or the same neighbours
+/// die on every attempt. This worker claims nothing more until the reruns it holds have
+/// started, so no later claim adds a neighbour to one that has not; the Redis store also
+/// hands out one given-back job per claim (PostgreSQL and SQLite order given-back jobs
+/// first too, but one claim may carry several). A rerun is any claim past its first
+/// attempt: a rescued job, or a retry after its delay.
+async fn await_starts(
+    unstarted: &mut Vec<oneshot::Receiver<()>>,
+    shutdown: &CancellationToken,
+) -> bool {
+    for starts in unstarted.drain(..) {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return false,
+            // Sent as the run starts; dropped unsent if it ends before.
+            _ = starts => {}
+        }
+    }
+    true
+}
+
 /// One claimed job, from its payload to the record of its end.
 async fn run_claim<S: Store>(
     shared: Arc<Shared<S>>,
     claim: Claim,
     fence: Arc<Fence>,
     slot: OwnedSemaphorePermit,
+    started: Option<oneshot::Sender<()>>,
 ) {
     let lease = claim.lease();
     let meta = RunMeta::of(&claim, &shared.queue);
@@ -378,6 +418,9 @@ async fn run_claim<S: Store>(
                         fence.stop(StopReason::LeaseLost);
                         RunEnd::stopped(&fence)
                     } else {
+                        if let Some(started) = started {
+                            let _ = started.send(());
+                        }
                         prepared.start(Arc::clone(&fence)).await
                     };
                     if holds_units {
