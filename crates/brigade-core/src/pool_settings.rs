@@ -127,14 +127,14 @@ impl<J: 'static, E: 'static> PoolSettings<J, E> {
 
     /// Checks the settings and fills in what was left out: the worker range from the core
     /// count ([`WorkerRange::resolve`]), the capacity from the maximum of workers, up to
-    /// `largest_default_capacity` (a backend whose queue has a size limit passes it; one
-    /// without passes `usize::MAX`). A capacity set above that limit is the backend's to
-    /// refuse.
+    /// `largest_capacity`: the largest queue the backend can build (a queue allocated up
+    /// front has one; a backend without a limit passes `usize::MAX`).
     ///
     /// # Errors
     ///
-    /// What [`WorkerRange::validate`] refuses, and [`ConfigError::ZeroCapacity`] for a
-    /// queue of no jobs.
+    /// What [`WorkerRange::validate`] refuses, [`ConfigError::ZeroCapacity`] for a queue of
+    /// no jobs, and [`ConfigError::OutOfRange`] for a capacity set above
+    /// `largest_capacity`.
     ///
     /// # Examples
     ///
@@ -145,20 +145,30 @@ impl<J: 'static, E: 'static> PoolSettings<J, E> {
     /// let mut settings = PoolSettings::<BoxJob<(), String>, String>::new();
     /// settings.capacity = Some(0);
     /// assert_eq!(settings.resolve(usize::MAX).err(), Some(ConfigError::ZeroCapacity));
+    ///
+    /// let mut settings = PoolSettings::<BoxJob<(), String>, String>::new();
+    /// settings.capacity = Some(1_000);
+    /// assert!(matches!(
+    ///     settings.resolve(100),
+    ///     Err(ConfigError::OutOfRange { setting: "queue_capacity", .. })
+    /// ));
     /// ```
-    pub fn resolve(
-        self,
-        largest_default_capacity: usize,
-    ) -> Result<ResolvedSettings<J, E>, ConfigError> {
+    pub fn resolve(self, largest_capacity: usize) -> Result<ResolvedSettings<J, E>, ConfigError> {
         let workers = WorkerRange::resolve(self.min, self.max).validate(self.keep_alive)?;
         let capacity = self.capacity.unwrap_or_else(|| {
             workers
                 .max
                 .saturating_mul(DEFAULT_QUEUE_SLOTS_PER_WORKER)
-                .min(largest_default_capacity)
+                .min(largest_capacity)
         });
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
+        }
+        if capacity > largest_capacity {
+            return Err(ConfigError::OutOfRange {
+                setting: "queue_capacity",
+                expected: "at most the largest queue the backend builds (on threads, MAX_QUEUE_CAPACITY: 16,777,216 jobs)",
+            });
         }
         Ok(ResolvedSettings {
             name: self.name,

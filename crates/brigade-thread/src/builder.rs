@@ -353,16 +353,10 @@ impl<J: Job> Builder<J> {
     /// assert_eq!(error, ConfigError::ZeroWorkers);
     /// ```
     pub fn build(self) -> Result<ThreadPool<J>, ConfigError> {
+        // The channel allocates every slot up front (and panics past what its indices
+        // hold): the settings refuse a queue it could not build.
         let settings = self.settings.resolve(MAX_QUEUE_CAPACITY)?;
         let (capacity, WorkerRange { min, max }) = (settings.capacity, settings.workers);
-        // The channel allocates every slot up front (and panics past what its indices
-        // hold): refuse here what it could not build.
-        if capacity > MAX_QUEUE_CAPACITY {
-            return Err(ConfigError::OutOfRange {
-                setting: "queue_capacity",
-                expected: "at most MAX_QUEUE_CAPACITY (16,777,216) jobs",
-            });
-        }
         // The upper bound keeps the platform's page rounding of the size from overflowing.
         if self
             .stack_size
