@@ -383,7 +383,7 @@ async fn run_claim<S: Store>(
     claim: Claim,
     fence: Arc<Fence>,
     slot: OwnedSemaphorePermit,
-    started: Option<oneshot::Sender<()>>,
+    mut started: Option<oneshot::Sender<()>>,
 ) {
     let lease = claim.lease();
     let meta = RunMeta::of(&claim, &shared.queue);
@@ -418,7 +418,7 @@ async fn run_claim<S: Store>(
                         fence.stop(StopReason::LeaseLost);
                         RunEnd::stopped(&fence)
                     } else {
-                        if let Some(started) = started {
+                        if let Some(started) = started.take() {
                             let _ = started.send(());
                         }
                         prepared.start(Arc::clone(&fence)).await
@@ -438,6 +438,9 @@ async fn run_claim<S: Store>(
             }
         }
     };
+    // A run that ended without starting tells the claim loop now, not after its record's
+    // round trip to the store.
+    drop(started);
     // The slot starts another job while this end is on its way to the store, so the next
     // claim can travel with this ack instead of waiting a round trip behind it. No more
     // ends wait than there are slots: a worker holds at most twice its concurrency in
