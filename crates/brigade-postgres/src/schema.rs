@@ -42,6 +42,11 @@ impl Schema {
     pub(crate) fn channel(&self) -> String {
         format!("{}_jobs", self.name)
     }
+
+    /// The LISTEN/NOTIFY channel of this schema's global concurrency limits.
+    pub(crate) fn units_channel(&self) -> String {
+        format!("{}_units", self.name)
+    }
 }
 
 impl fmt::Display for Schema {

@@ -9,6 +9,7 @@ const LIVE: &str = "('available', 'running')";
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) channel: String,
+    pub(crate) units_channel: String,
     pub(crate) insert: String,
     pub(crate) live_with_key: String,
     pub(crate) lock_depth: String,
@@ -39,6 +40,7 @@ impl Statements {
         let sql = |text: &str| schema.render(&text.replace("{live}", LIVE));
         Self {
             channel: schema.channel(),
+            units_channel: schema.units_channel(),
             // Ids are drawn first so that every input row, inserted or not, maps back to
             // its job; a unique key already live makes the row a no-op.
             insert: sql(
@@ -189,8 +191,13 @@ impl Statements {
             ),
             take_rate: sql("SELECT granted, retry_after_us FROM {schema}.take_rate($1, $2, $3, $4)"),
             acquire_units: sql("SELECT {schema}.acquire_units($1, $2, $3, $4, $5, $6)"),
+            // Waiters in every process hear of the units at the commit.
             release_units: sql(
-                "DELETE FROM {schema}.unit_holders WHERE key = $1 AND job_id = $2 AND token = $3",
+                "WITH released AS (
+                     DELETE FROM {schema}.unit_holders WHERE key = $1 AND job_id = $2 AND token = $3
+                     RETURNING key
+                 )
+                 SELECT pg_notify($4, key) FROM released LIMIT 1",
             ),
         }
     }

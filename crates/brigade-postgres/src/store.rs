@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use brigade_queue::{
     Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate,
     JobRecord, JobState, Lease, NewJob, QueueCounts, RateGrant, Rescued, Store, StoreError,
+    Wakeups,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
@@ -17,7 +18,7 @@ use crate::error::store_error;
 use crate::rows::{self, duration_micros};
 use crate::schema::Schema;
 use crate::statements::Statements;
-use crate::wakeups::{Wakeups, listen};
+use crate::wakeups::{Channels, listen};
 
 /// The schema a store uses unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "brigade";
@@ -211,7 +212,10 @@ impl PgStore {
         }
         tokio::spawn(listen(
             store.inner.pool.clone(),
-            store.inner.sql.channel.clone(),
+            Channels {
+                jobs: store.inner.sql.channel.clone(),
+                units: store.inner.sql.units_channel.clone(),
+            },
             Arc::downgrade(&store.inner.wakeups),
             closed_rx,
         ));
@@ -587,7 +591,11 @@ impl Store for PgStore {
     }
 
     fn wakeup(&self, queue: &str) -> Arc<Notify> {
-        self.inner.wakeups.of(queue)
+        self.inner.wakeups.queue(queue)
+    }
+
+    fn units_wakeup(&self, limit: &str) -> Arc<Notify> {
+        self.inner.wakeups.units(limit)
     }
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {
@@ -728,6 +736,7 @@ impl Store for PgStore {
             .bind(limit.key())
             .bind(holder.id.get())
             .bind(holder.token.get())
+            .bind(&self.inner.sql.units_channel)
             .execute(&self.inner.pool)
             .await
             .map_err(store_error)?;

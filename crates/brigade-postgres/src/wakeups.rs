@@ -1,56 +1,30 @@
-//! LISTEN/NOTIFY: enqueues and releases notify the schema's channel with the queue's name;
-//! one listening connection per store wakes the workers of that queue.
+//! LISTEN/NOTIFY: enqueues and releases notify the schema's jobs channel with the queue's
+//! name, and a release of a global limit's units notifies its units channel with the
+//! limit's key; one listening connection per store fires the process's wake-ups.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
+use brigade_queue::Wakeups;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
-/// The wake-up of every queue a worker of this process waits on.
-#[derive(Debug, Default)]
-pub(crate) struct Wakeups {
-    queues: Mutex<HashMap<String, Arc<Notify>>>,
+/// The two channels a store listens on.
+#[derive(Clone, Debug)]
+pub(crate) struct Channels {
+    /// Payload: a queue whose jobs may be claimable.
+    pub(crate) jobs: String,
+    /// Payload: a global concurrency limit whose units came back.
+    pub(crate) units: String,
 }
 
-impl Wakeups {
-    pub(crate) fn of(&self, queue: &str) -> Arc<Notify> {
-        let mut queues = self
-            .queues
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Arc::clone(queues.entry(queue.to_owned()).or_default())
-    }
-
-    fn wake(&self, queue: &str) {
-        let queues = self
-            .queues
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(notify) = queues.get(queue) {
-            notify.notify_waiters();
-        }
-    }
-
-    fn wake_all(&self) {
-        let queues = self
-            .queues
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for notify in queues.values() {
-            notify.notify_waiters();
-        }
-    }
-}
-
-/// Listens on `channel` until the store is dropped (`closed` fires), reconnecting after
-/// any loss. After each (re)connect every queue is woken, since notifications sent while
+/// Listens on `channels` until the store is dropped (`closed` fires), reconnecting after
+/// any loss. After each (re)connect every waiter is woken, since notifications sent while
 /// nobody listened are gone; the workers' polling covers the gap before that.
 pub(crate) async fn listen(
     pool: PgPool,
-    channel: String,
+    channels: Channels,
     wakeups: Weak<Wakeups>,
     mut closed: watch::Receiver<()>,
 ) {
@@ -59,7 +33,7 @@ pub(crate) async fn listen(
         tokio::select! {
             biased;
             _ = closed.changed() => return,
-            () = listen_once(&pool, &channel, &wakeups) => {}
+            () = listen_once(&pool, &channels, &wakeups) => {}
         }
         if wakeups.strong_count() == 0 {
             return;
@@ -72,12 +46,15 @@ pub(crate) async fn listen(
     }
 }
 
-async fn listen_once(pool: &PgPool, channel: &str, wakeups: &Weak<Wakeups>) {
+async fn listen_once(pool: &PgPool, channels: &Channels, wakeups: &Weak<Wakeups>) {
     let mut listener = match PgListener::connect_with(pool).await {
         Ok(listener) => listener,
         Err(error) => return tracing::debug!(%error, "LISTEN connection failed; polling meanwhile"),
     };
-    if let Err(error) = listener.listen(channel).await {
+    let listened = listener
+        .listen_all([channels.jobs.as_str(), channels.units.as_str()])
+        .await;
+    if let Err(error) = listened {
         return tracing::debug!(%error, "LISTEN failed; polling meanwhile");
     }
     match wakeups.upgrade() {
@@ -86,10 +63,16 @@ async fn listen_once(pool: &PgPool, channel: &str, wakeups: &Weak<Wakeups>) {
     }
     loop {
         match listener.try_recv().await {
-            Ok(Some(notification)) => match wakeups.upgrade() {
-                Some(wakeups) => wakeups.wake(notification.payload()),
-                None => return,
-            },
+            Ok(Some(notification)) => {
+                let Some(wakeups) = wakeups.upgrade() else {
+                    return;
+                };
+                if notification.channel() == channels.units {
+                    wakeups.wake_units(notification.payload());
+                } else {
+                    wakeups.wake_queue(notification.payload());
+                }
+            }
             Ok(None) => return tracing::debug!("LISTEN connection lost; reconnecting"),
             Err(error) => return tracing::debug!(%error, "LISTEN connection failed; reconnecting"),
         }

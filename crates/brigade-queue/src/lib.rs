@@ -60,6 +60,7 @@ mod store;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+mod wakeups;
 mod worker;
 
 pub use claim::{Claim, ClaimRequest};
@@ -73,6 +74,7 @@ pub use options::{EnqueueOptions, RunAt};
 pub use queue::Queue;
 pub use record::{JobRecord, JobState, QueueCounts};
 pub use store::{Ack, Enqueued, Rescued, Store};
+pub use wakeups::Wakeups;
 pub use worker::{
     DEFAULT_CONCURRENCY, DEFAULT_LEASE, Worker, WorkerBuilder, WorkerCounters, WorkerReport,
 };

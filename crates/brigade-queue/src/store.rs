@@ -226,6 +226,19 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// hint, never the only way a job is found.
     fn wakeup(&self, queue: &str) -> Arc<Notify>;
 
+    /// A wake-up that fires when units of global concurrency limit `limit` may have come
+    /// back ([`release_units`](Self::release_units), here or in another process), waking
+    /// one waiting run per release. A hint like [`wakeup`](Self::wakeup): runs waiting for
+    /// units still ask again now and then (units of a dead holder come back with its
+    /// lease, and nothing announces that).
+    ///
+    /// The default never fires, so waiting runs only ask again now and then; a store
+    /// with a notification channel keeps a [`Wakeups`](crate::Wakeups) and fires it.
+    fn units_wakeup(&self, limit: &str) -> Arc<Notify> {
+        let _ = limit;
+        Arc::new(Notify::new())
+    }
+
     /// How many jobs of `queue` are in each state.
     ///
     /// # Errors

@@ -44,6 +44,18 @@ impl Keys {
         format!("{}:{{ids}}:queue", self.prefix)
     }
 
+    /// The pub/sub channel of queue wake-ups: queue names, published when a job becomes
+    /// claimable.
+    pub(crate) fn jobs_channel(&self) -> String {
+        format!("{}:wakeups", self.prefix)
+    }
+
+    /// The pub/sub channel of unit releases: global concurrency limit keys, published
+    /// when a run gives units back.
+    pub(crate) fn units_channel(&self) -> String {
+        format!("{}:units", self.prefix)
+    }
+
     /// The set of queue names, for retention across queues.
     pub(crate) fn queues(&self) -> String {
         format!("{}:queues", self.prefix)

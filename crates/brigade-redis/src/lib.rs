@@ -51,6 +51,7 @@
 //! | `P:{ids}:next`, `P:{ids}:queue` | string, hash | the job id counter; id → queue |
 //! | `P:queues` | set | every queue, for retention |
 //! | `P:wakeups` | pub/sub channel | queue names, published when a job becomes claimable |
+//! | `P:units` | pub/sub channel | global concurrency limit keys, published when a run gives units back |
 //! | `P:{rate:<key>}` | string | a global rate limit's theoretical arrival time (µs) |
 //! | `P:{units:<key>}:holders`, `:weights` | sorted set, hash | a global concurrency limit's holders by lease expiry, and their weights |
 //!
@@ -91,8 +92,9 @@
 //!   hash once; with `appendfsync always` every script waits for a disk flush, so a worker
 //!   claims for all its free slots and acknowledges every run that ended in one script.
 //! - **Wake-ups**: the scripts that make a job claimable (enqueue, release, rescue,
-//!   replay) `PUBLISH` the queue's name on `P:wakeups`; each store keeps one subscribed
-//!   connection of its own and wakes its workers. Workers still poll behind it. Claims do
+//!   replay) `PUBLISH` the queue's name on `P:wakeups`, and a release of units the
+//!   limit's key on `P:units`; each store keeps one subscribed connection of its own and
+//!   wakes its workers (or one run waiting for the units). Workers still poll behind it. Claims do
 //!   not block in `XREADGROUP BLOCK`: a blocking read cannot run inside the claim script,
 //!   nor respect priorities.
 //!

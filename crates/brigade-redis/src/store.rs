@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use brigade_queue::{
     Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate,
-    JobRecord, Lease, NewJob, QueueCounts, RateGrant, Rescued, RunAt, Store, StoreError,
+    JobRecord, Lease, NewJob, QueueCounts, RateGrant, Rescued, RunAt, Store, StoreError, Wakeups,
 };
 use redis::aio::ConnectionManager;
 use redis::{Script, ScriptInvocation, Value};
@@ -17,7 +17,7 @@ use crate::keys::Keys;
 use crate::limits::UnitHolders;
 use crate::records::{self, ClaimRow, duration_micros, to_micros};
 use crate::scripts::Scripts;
-use crate::wakeups::{Wakeups, listen};
+use crate::wakeups::{Channels, listen};
 
 /// The key prefix a store uses unless told otherwise.
 ///
@@ -153,7 +153,10 @@ impl RedisStoreBuilder {
         let (closed, closed_rx) = watch::channel(());
         tokio::spawn(listen(
             client,
-            format!("{}:wakeups", keys.prefix()),
+            Channels {
+                jobs: keys.jobs_channel(),
+                units: keys.units_channel(),
+            },
             Arc::downgrade(&wakeups),
             closed_rx,
         ));
@@ -453,7 +456,7 @@ impl RedisStore {
         if !unused.is_empty() {
             self.forget_ids(&unused).await?;
         }
-        self.inner.wakeups.wake(queue);
+        self.inner.wakeups.wake_queue(queue);
         Ok(rows
             .into_iter()
             .map(|(id, added)| Enqueued {
@@ -714,7 +717,7 @@ impl Store for RedisStore {
             .end_run(&self.inner.scripts.release, lease, &[])
             .await?;
         if let (Ack::Recorded, Some(queue)) = (ack, queue) {
-            self.inner.wakeups.wake(&queue);
+            self.inner.wakeups.wake_queue(&queue);
         }
         Ok(ack)
     }
@@ -725,13 +728,17 @@ impl Store for RedisStore {
             .run(&invocation!(self.inner.scripts.rescue, keys: [], args: [&base]))
             .await?;
         if requeued > 0 {
-            self.inner.wakeups.wake(queue);
+            self.inner.wakeups.wake_queue(queue);
         }
         Ok(Rescued { requeued, dead })
     }
 
     fn wakeup(&self, queue: &str) -> Arc<Notify> {
-        self.inner.wakeups.of(queue)
+        self.inner.wakeups.queue(queue)
+    }
+
+    fn units_wakeup(&self, limit: &str) -> Arc<Notify> {
+        self.inner.wakeups.units(limit)
     }
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {
@@ -808,7 +815,7 @@ impl Store for RedisStore {
             .run(&invocation!(self.inner.scripts.replay, keys: [], args: [&base, &id.get()]))
             .await?;
         if replayed == 1 {
-            self.inner.wakeups.wake(&queue);
+            self.inner.wakeups.wake_queue(&queue);
         }
         Ok(replayed == 1)
     }
@@ -828,7 +835,7 @@ impl Store for RedisStore {
             }
         }
         if total > 0 {
-            self.inner.wakeups.wake(queue);
+            self.inner.wakeups.wake_queue(queue);
         }
         Ok(total)
     }
@@ -908,7 +915,7 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         let (holders, weights) = self.inner.keys.units(limit.key())?;
         let _: i64 = self
-            .run(&invocation!(self.inner.scripts.release_units, keys: [&holders, &weights], args: [&UnitHolders::member(holder)]))
+            .run(&invocation!(self.inner.scripts.release_units, keys: [&holders, &weights], args: [&UnitHolders::member(holder), &self.inner.keys.units_channel(), limit.key()]))
             .await?;
         self.inner.units.gave_back(holder, limit.key());
         Ok(())

@@ -1,54 +1,33 @@
-//! Per-queue wake-ups. The scripts that make a job claimable (enqueue, release, rescue,
-//! replay) `PUBLISH` the queue's name on the store's channel, `<prefix>:wakeups`; one
-//! subscribed connection per store (pub/sub needs a connection of its own) wakes the
-//! workers of that queue in this process. This process's own enqueues and releases also
+//! Wake-ups from other processes. The scripts that make a job claimable (enqueue,
+//! release, rescue, replay) `PUBLISH` the queue's name on the store's jobs channel,
+//! `<prefix>:wakeups`, and the script that gives units back publishes the limit's key on
+//! `<prefix>:units`; one subscribed connection per store (pub/sub needs a connection of
+//! its own) fires this process's wake-ups. This process's own enqueues and releases also
 //! wake its workers directly, without the round trip. A wake-up is a hint: messages sent
-//! while the subscriber reconnects are lost, so every (re)subscription wakes every queue,
-//! and workers poll behind it.
+//! while the subscriber reconnects are lost, so every (re)subscription wakes every
+//! waiter, and workers poll behind it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
+use brigade_queue::Wakeups;
 use futures_util::StreamExt;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
-/// The wake-up of every queue a worker of this process waits on.
-#[derive(Debug, Default)]
-pub(crate) struct Wakeups {
-    queues: Mutex<HashMap<String, Arc<Notify>>>,
+/// The two channels a store subscribes to.
+#[derive(Clone, Debug)]
+pub(crate) struct Channels {
+    /// Payload: a queue whose jobs may be claimable.
+    pub(crate) jobs: String,
+    /// Payload: a global concurrency limit whose units came back.
+    pub(crate) units: String,
 }
 
-impl Wakeups {
-    pub(crate) fn of(&self, queue: &str) -> Arc<Notify> {
-        let mut queues = self.lock();
-        Arc::clone(queues.entry(queue.to_owned()).or_default())
-    }
-
-    pub(crate) fn wake(&self, queue: &str) {
-        if let Some(notify) = self.lock().get(queue) {
-            notify.notify_waiters();
-        }
-    }
-
-    fn wake_all(&self) {
-        for notify in self.lock().values() {
-            notify.notify_waiters();
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
-        self.queues
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Listens on `channel` until the store is dropped (`closed` fires), reconnecting after
+/// Listens on `channels` until the store is dropped (`closed` fires), reconnecting after
 /// any loss with a backoff of up to 5 s.
 pub(crate) async fn listen(
     client: redis::Client,
-    channel: String,
+    channels: Channels,
     wakeups: Weak<Wakeups>,
     mut closed: watch::Receiver<()>,
 ) {
@@ -57,7 +36,7 @@ pub(crate) async fn listen(
         tokio::select! {
             biased;
             _ = closed.changed() => return,
-            subscribed = listen_once(&client, &channel, &wakeups) => {
+            subscribed = listen_once(&client, &channels, &wakeups) => {
                 if subscribed {
                     retry = Duration::from_millis(100);
                 }
@@ -75,7 +54,7 @@ pub(crate) async fn listen(
 }
 
 /// One subscription, until its connection is lost; whether it got as far as subscribing.
-async fn listen_once(client: &redis::Client, channel: &str, wakeups: &Weak<Wakeups>) -> bool {
+async fn listen_once(client: &redis::Client, channels: &Channels, wakeups: &Weak<Wakeups>) -> bool {
     let mut pubsub = match client.get_async_pubsub().await {
         Ok(pubsub) => pubsub,
         Err(error) => {
@@ -83,7 +62,10 @@ async fn listen_once(client: &redis::Client, channel: &str, wakeups: &Weak<Wakeu
             return false;
         }
     };
-    if let Err(error) = pubsub.subscribe(channel).await {
+    let subscribed = pubsub
+        .subscribe(&[channels.jobs.as_str(), channels.units.as_str()])
+        .await;
+    if let Err(error) = subscribed {
         tracing::debug!(%error, "SUBSCRIBE failed; polling meanwhile");
         return false;
     }
@@ -97,8 +79,13 @@ async fn listen_once(client: &redis::Client, channel: &str, wakeups: &Weak<Wakeu
         let Some(wakeups) = wakeups.upgrade() else {
             return true;
         };
-        if let Ok(queue) = message.get_payload::<String>() {
-            wakeups.wake(&queue);
+        let Ok(name) = message.get_payload::<String>() else {
+            continue;
+        };
+        if message.get_channel_name() == channels.units {
+            wakeups.wake_units(&name);
+        } else {
+            wakeups.wake_queue(&name);
         }
     }
     true

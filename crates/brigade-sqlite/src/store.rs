@@ -372,7 +372,7 @@ impl SqliteStore {
             .map(|waiting| {
                 waiting.answer().map(|(ack, released_from)| {
                     if let Some(queue) = released_from {
-                        self.inner.wakeups.wake(&queue);
+                        self.inner.wakeups.wake_queue(&queue);
                     }
                     ack
                 })
@@ -536,13 +536,17 @@ impl Store for SqliteStore {
             dead,
         };
         if rescued.requeued > 0 {
-            self.inner.wakeups.wake(queue);
+            self.inner.wakeups.wake_queue(queue);
         }
         Ok(rescued)
     }
 
     fn wakeup(&self, queue: &str) -> Arc<Notify> {
-        self.inner.wakeups.of(queue)
+        self.inner.wakeups.queue(queue)
+    }
+
+    fn units_wakeup(&self, limit: &str) -> Arc<Notify> {
+        self.inner.wakeups.units(limit)
     }
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {
@@ -593,7 +597,7 @@ impl Store for SqliteStore {
                 .map_err(store_error)?
         };
         if let Some(queue) = &queue {
-            self.inner.wakeups.wake(queue);
+            self.inner.wakeups.wake_queue(queue);
         }
         Ok(queue.is_some())
     }
@@ -609,7 +613,7 @@ impl Store for SqliteStore {
                 .rows_affected()
         };
         if replayed > 0 {
-            self.inner.wakeups.wake(queue);
+            self.inner.wakeups.wake_queue(queue);
         }
         Ok(replayed)
     }
@@ -732,13 +736,16 @@ impl Store for SqliteStore {
         holder: Lease,
     ) -> Result<(), StoreError> {
         let (_turn, mut conn) = self.writer().await?;
-        sqlx::query(&self.inner.sql.units_release)
+        let released = sqlx::query(&self.inner.sql.units_release)
             .bind(limit.key())
             .bind(holder.id.get())
             .bind(holder.token.get())
             .execute(&mut *conn)
             .await
             .map_err(store_error)?;
+        if released.rows_affected() > 0 {
+            self.inner.wakeups.wake_units(limit.key());
+        }
         Ok(())
     }
 }

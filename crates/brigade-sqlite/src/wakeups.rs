@@ -1,6 +1,7 @@
 //! Wake-ups within one process: an enqueue wakes that queue's idle workers when its
-//! transaction commits. SQLite has no notification channel between processes: workers in
-//! other processes find the job at their next poll.
+//! transaction commits, and a release of units wakes a run waiting for them. SQLite has
+//! no notification channel between processes: workers in other processes find the job,
+//! or the units, at their next poll.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,11 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sqlx::SqliteConnection;
 use tokio::sync::Notify;
 
-/// The wake-up of every queue a worker of this process waits on, and the wake-ups that
-/// wait for a transaction to commit.
+/// The process's wake-ups (by queue and by limit), and the wake-ups that wait for a
+/// transaction to commit.
 #[derive(Debug, Default)]
 pub(crate) struct Wakeups {
-    queues: Mutex<HashMap<String, Arc<Notify>>>,
+    /// The wake-ups that go out at once.
+    now: brigade_queue::Wakeups,
     /// Queues that an open transaction enqueued into, by connection (the address of its
     /// SQLite handle, which the store's pool keeps open for the store's life).
     pending: Mutex<HashMap<usize, Vec<String>>>,
@@ -29,14 +31,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Wakeups {
-    pub(crate) fn of(&self, queue: &str) -> Arc<Notify> {
-        Arc::clone(lock(&self.queues).entry(queue.to_owned()).or_default())
+    pub(crate) fn queue(&self, queue: &str) -> Arc<Notify> {
+        self.now.queue(queue)
     }
 
-    pub(crate) fn wake(&self, queue: &str) {
-        if let Some(notify) = lock(&self.queues).get(queue) {
-            notify.notify_waiters();
-        }
+    pub(crate) fn wake_queue(&self, queue: &str) {
+        self.now.wake_queue(queue);
+    }
+
+    pub(crate) fn units(&self, limit: &str) -> Arc<Notify> {
+        self.now.units(limit)
+    }
+
+    pub(crate) fn wake_units(&self, limit: &str) {
+        self.now.wake_units(limit);
     }
 
     /// Hooks `conn` so that wake-ups recorded by [`Wakeups::on_commit`] go out when its
@@ -52,7 +60,7 @@ impl Wakeups {
             if let Some(wakeups) = committed.upgrade() {
                 let queues = lock(&wakeups.pending).remove(&key);
                 for queue in queues.unwrap_or_default() {
-                    wakeups.wake(&queue);
+                    wakeups.wake_queue(&queue);
                 }
             }
             // `false` would turn the commit into a rollback.
@@ -86,7 +94,7 @@ impl Wakeups {
                 .extend(queues.into_iter().map(str::to_owned));
         } else {
             for queue in queues {
-                self.wake(queue);
+                self.wake_queue(queue);
             }
         }
         Ok(())

@@ -87,6 +87,9 @@ impl<S: Store> Store for FlakyStore<S> {
     fn wakeup(&self, queue: &str) -> Arc<Notify> {
         self.inner.wakeup(queue)
     }
+    fn units_wakeup(&self, limit: &str) -> Arc<Notify> {
+        self.inner.units_wakeup(limit)
+    }
     async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {
         self.inner.counts(queue).await
     }

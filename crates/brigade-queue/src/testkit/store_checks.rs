@@ -810,3 +810,80 @@ pub async fn global_units_are_bounded<S: Store>(store: S) {
         "expired units are free"
     );
 }
+
+/// A store with a notification channel wakes a run waiting for units when another run
+/// gives them back ([`Store::units_wakeup`]), through the same channel other processes
+/// hear. Not in [`store_conformance_tests!`](crate::store_conformance_tests): a store
+/// without one keeps the default, which never wakes, and its waiters poll.
+///
+/// # Panics
+///
+/// When the waiter is not woken within [`PATIENCE`](super::PATIENCE).
+pub async fn released_units_wake_a_waiter<S: Store>(store: S) {
+    let holder = |n| Lease::new(DurableId::new(n), crate::FencingToken::new(n));
+    // First a release on a limit of its own, until it wakes its waiter: by then the
+    // store's channel is up (its (re)connect wakes every waiter, this one included), so
+    // the wake-up below can come from the release alone.
+    let warm_up = GlobalConcurrency::new("kit-wake-warm-up", 1).expect("limit");
+    let warm_up_waiter = store.units_wakeup(warm_up.key());
+    let deadline = Instant::now() + super::PATIENCE;
+    for n in 1.. {
+        let woken = warm_up_waiter.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        assert!(
+            store
+                .acquire_units(&warm_up, holder(n), 1, LONG_LEASE)
+                .await
+                .expect("acquire")
+        );
+        store
+            .release_units(&warm_up, holder(n))
+            .await
+            .expect("release");
+        if tokio::time::timeout(Duration::from_millis(500), woken)
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no release of units woke a waiter within {:?}",
+            super::PATIENCE
+        );
+    }
+
+    let limit = GlobalConcurrency::new("kit-wake-units", 1).expect("limit");
+    assert!(
+        store
+            .acquire_units(&limit, holder(100), 1, LONG_LEASE)
+            .await
+            .expect("acquire")
+    );
+    let waiting = store.units_wakeup(limit.key());
+    let woken = waiting.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    assert!(
+        !store
+            .acquire_units(&limit, holder(101), 1, LONG_LEASE)
+            .await
+            .expect("acquire"),
+        "the one unit is held"
+    );
+    store
+        .release_units(&limit, holder(100))
+        .await
+        .expect("release");
+    tokio::time::timeout(super::PATIENCE, woken)
+        .await
+        .expect("the release woke the waiting run");
+    assert!(
+        store
+            .acquire_units(&limit, holder(101), 1, LONG_LEASE)
+            .await
+            .expect("acquire"),
+        "the woken run takes the unit"
+    );
+}

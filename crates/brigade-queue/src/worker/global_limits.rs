@@ -24,12 +24,13 @@ pub(crate) enum Passage {
 
 const MIN_WAIT: Duration = Duration::from_millis(10);
 const MAX_WAIT: Duration = Duration::from_secs(1);
-/// The longest wait between two asks for units. Units come back when runs end, or when a
-/// dead holder's lease runs out; nothing tells a waiter, so it starts up to this long after
-/// they came back. At a second, a crash of the processes holding the units added that
-/// second to the redelivery of every job queued behind them (5.1 s after a kill of every
-/// SQLite worker in a full fault run, against a 4 s bound); a quarter second keeps each
-/// waiter to four store calls a second.
+/// The longest wait between two asks for units. A release wakes one waiter at once
+/// (`Store::units_wakeup`), but units of a dead holder come back when its lease runs out,
+/// which nothing announces, and a store's notifications can be lost: a waiter then
+/// starts up to this long after the units came back. At a second, a crash of the
+/// processes holding the units added that second to the redelivery of every job queued
+/// behind them (5.1 s after a kill of every SQLite worker in a full fault run, against a
+/// 4 s bound); a quarter second keeps each waiter to four store calls a second.
 const UNITS_MAX_WAIT: Duration = Duration::from_millis(250);
 
 impl GlobalLimits {
@@ -77,7 +78,9 @@ impl GlobalLimits {
     }
 }
 
-/// Waits for `weight` units of `units`; false if the fence stopped the run first.
+/// Waits for `weight` units of `units`; false if the fence stopped the run first. Asks
+/// again when the store says units came back, or after a wait that doubles up to
+/// [`UNITS_MAX_WAIT`].
 async fn take_units<S: Store>(
     store: &S,
     units: &GlobalConcurrency,
@@ -87,8 +90,15 @@ async fn take_units<S: Store>(
     fence: &Fence,
     counters: &WorkerCounters,
 ) -> bool {
+    let released = store.units_wakeup(units.key());
     let mut wait = MIN_WAIT;
     loop {
+        // Waiting from before the ask: a release between a refusal and the wait below
+        // still wakes this run. Dropped unused (the units were free), the wake-up goes to
+        // the next waiter.
+        let woken = released.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         match store.acquire_units(units, lease, weight, lease_for).await {
             Ok(true) => return true,
             Ok(false) => {}
@@ -97,8 +107,10 @@ async fn take_units<S: Store>(
                 tracing::warn!(%error, limit = units.key(), "global concurrency limit unavailable");
             }
         }
-        if !sleep_unless_stopped(wait, fence).await {
-            return false;
+        tokio::select! {
+            () = woken => {}
+            () = tokio::time::sleep(wait) => {}
+            () = fence.token().cancelled() => return false,
         }
         wait = (wait * 2).min(UNITS_MAX_WAIT);
     }
