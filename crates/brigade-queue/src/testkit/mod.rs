@@ -132,6 +132,7 @@ macro_rules! store_conformance_tests {
             worker_counts_a_zombie_ack_as_stale,
             worker_refuses_undecodable_payloads,
             worker_claims_nothing_more_until_a_rerun_starts,
+            worker_shuts_down_while_a_rerun_waits_to_start,
         );
     };
     (@checks $fresh:path; $($check:ident),* $(,)?) => {

@@ -324,6 +324,55 @@ pub async fn worker_claims_nothing_more_until_a_rerun_starts<S: Store>(store: S)
     stop(&shutdown, running).await;
 }
 
+/// A worker shutting down while its claim loop waits for a rerun to start (held at a
+/// global limit that never frees) stops at once and gives the rerun back uncharged: the
+/// grace period is for running jobs, not for claimed ones waiting at a limit.
+pub async fn worker_shuts_down_while_a_rerun_waits_to_start<S: Store>(store: S) {
+    let limit = GlobalConcurrency::new("kit-held-rerun-units", 1).expect("limit");
+    let rerun = store
+        .enqueue(NewJob::new("held-rerun", json!(0)))
+        .await
+        .expect("enqueue")
+        .id;
+    let first = super::claim(&store, "held-rerun", 1, super::SHORT_LEASE).await;
+    assert_eq!(first.len(), 1);
+    super::rescue_after(&store, "held-rerun", super::SHORT_LEASE, 1).await;
+    let outsider = Lease::new(DurableId::new(i64::MAX), FencingToken::new(1));
+    assert!(
+        store
+            .acquire_units(&limit, outsider, 1, super::LONG_LEASE)
+            .await
+            .expect("acquire")
+    );
+    let (started, mut starts) = mpsc::unbounded_channel();
+    let worker = Worker::builder(store.clone(), "held-rerun")
+        .concurrency(2)
+        .poll(Duration::from_millis(20))
+        .concurrency_limit(limit.clone())
+        .handle(move |n: u64, _: Delivery| {
+            let started = started.clone();
+            async move {
+                let _ = started.send(n);
+                Ok::<(), String>(())
+            }
+        })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "held-rerun", |counts| counts.running == 1).await;
+    let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
+        .await
+        .expect("the worker stopped while its rerun waited to start");
+    assert_eq!(report.released, 1, "{report:?}");
+    assert!(starts.try_recv().is_err(), "the held rerun started");
+    let record = store.job(rerun).await.expect("job").expect("exists");
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Available, 1),
+        "given back, charged only for the rescued run"
+    );
+}
+
 /// A payload the handler's type cannot decode is dead at once: no run could succeed.
 pub async fn worker_refuses_undecodable_payloads<S: Store>(store: S) {
     let id = store

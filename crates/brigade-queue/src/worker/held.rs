@@ -118,6 +118,14 @@ impl HeldLeases {
         fenced
     }
 
+    /// Stops every run that has not started yet (claimed jobs waiting at the global
+    /// limits), for `reason`.
+    pub(crate) fn stop_unstarted(&self, reason: StopReason) {
+        for held in self.lock().values() {
+            held.fence.stop_unstarted(reason);
+        }
+    }
+
     /// Stops every run, for `reason`.
     pub(crate) fn stop_all(&self, reason: StopReason) {
         for held in self.lock().values() {

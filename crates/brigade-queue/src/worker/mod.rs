@@ -149,8 +149,9 @@ impl<S: Store> Worker<S> {
         self.counters.clone()
     }
 
-    /// Runs until `shutdown` is cancelled, then stops claiming, lets running jobs finish
-    /// within the grace period, stops the rest and gives their jobs back uncharged.
+    /// Runs until `shutdown` is cancelled, then stops claiming, gives back the claimed jobs
+    /// that have not started (waiting at a global limit), lets running jobs finish within
+    /// the grace period, stops the rest and gives their jobs back uncharged.
     ///
     /// A store that cannot be reached is retried with backoff for as long as it takes:
     /// a worker rides out a database restart with no action. While it cannot renew a
@@ -409,10 +410,11 @@ async fn run_claim<S: Store>(
             };
             match passage {
                 Passage::Open { holds_units } => {
-                    // A last look before the handler runs: a wait for the limits can
-                    // outlast the lease (a paused process, a long queue for units), and
-                    // the self-fencing tick may not have run since.
-                    let end = if fence.reason() != StopReason::None {
+                    // A last look before the handler runs: a shutdown stops runs that
+                    // have not started, and a wait for the limits can outlast the lease
+                    // (a paused process, a long queue for units), and the self-fencing
+                    // tick may not have run since.
+                    let end = if !fence.start() {
                         RunEnd::stopped(&fence)
                     } else if !vouched_for(&shared, lease) {
                         fence.stop(StopReason::LeaseLost);
@@ -601,10 +603,13 @@ async fn rescue<S: Store>(shared: Arc<Shared<S>>) {
     }
 }
 
-/// The graceful end: wait for running jobs up to the grace period, then stop them and
-/// give their jobs back uncharged.
+/// The graceful end: give back the jobs that have not started, wait for running jobs up
+/// to the grace period, then stop them and give their jobs back uncharged.
 async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> WorkerReport {
     let settings = shared.settings;
+    // The grace is for runs: claimed jobs still waiting at the global limits go back now,
+    // where another worker may start them, instead of holding the shutdown.
+    shared.held.stop_unstarted(StopReason::Shutdown);
     if !shared
         .held
         .wait_empty(Instant::now() + settings.grace)
