@@ -25,11 +25,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "limits",
         sql: include_str!("migrations/0002_limits.sql"),
     },
+    Migration {
+        version: 3,
+        name: "rescued",
+        sql: include_str!("migrations/0003_rescued.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
 #[cfg(test)]
-const LATEST: i32 = 2;
+const LATEST: i32 = 3;
 
 /// Brings `schema` up to the newest version; returns the versions it applied.
 pub(crate) async fn migrate(

@@ -78,16 +78,27 @@ impl Statements {
                  ) AS live",
             ),
             // SKIP LOCKED: concurrent claimers take disjoint rows without waiting on each other.
+            // Of the claimable jobs in order, every one not rescued and the first rescued
+            // one: rescued jobs go out one per claim (migration 3). The others are locked
+            // only until this statement commits.
             claim: sql(&format!(
-                "WITH picked AS (
-                     SELECT id FROM {{schema}}.jobs
+                "WITH claimable AS (
+                     SELECT id, priority, run_at, rescued FROM {{schema}}.jobs
                      WHERE queue = $1 AND state = 'available' AND run_at <= now()
                      ORDER BY priority DESC, run_at, id
                      LIMIT $2
                      FOR UPDATE SKIP LOCKED
+                 ),
+                 picked AS (
+                     SELECT id FROM (
+                         SELECT id, rescued,
+                                row_number() OVER (PARTITION BY rescued ORDER BY priority DESC, run_at, id) AS nth
+                         FROM claimable
+                     ) ranked
+                     WHERE NOT rescued OR nth = 1
                  )
                  UPDATE {{schema}}.jobs j
-                 SET state = 'running', attempt = j.attempt + 1,
+                 SET state = 'running', attempt = j.attempt + 1, rescued = false,
                      lease_token = nextval('{{schema}}.lease_tokens'), lease_owner = $3,
                      lease_until = now() + $4 * interval '1 microsecond'
                  FROM picked WHERE j.id = picked.id
@@ -142,6 +153,7 @@ impl Statements {
                  )
                  UPDATE {schema}.jobs j
                  SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
+                     rescued = j.attempt < j.max_attempts,
                      finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
                      last_error = 'lease expired: ' || coalesce(j.lease_owner, 'its worker') || ' stopped renewing it',
                      lease_until = NULL

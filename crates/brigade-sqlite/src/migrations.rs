@@ -26,11 +26,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "limits",
         sql: include_str!("migrations/0002_limits.sql"),
     },
+    Migration {
+        version: 3,
+        name: "rescued",
+        sql: include_str!("migrations/0003_rescued.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
 #[cfg(test)]
-const LATEST: i64 = 2;
+const LATEST: i64 = 3;
 
 /// The oldest SQLite the statements run on: `unixepoch('subsec')` is 3.42 (STRICT tables
 /// 3.37, `->>` 3.38, RETURNING 3.35, UPDATE FROM 3.33). The bundled library is newer; a

@@ -68,19 +68,26 @@ impl Statements {
             // Runs under the write lock (BEGIN IMMEDIATE), so no other claimer sees these
             // rows as available. The inner LIMIT reads at most `?2` rows from the claim
             // index; tokens are the counter's value plus each row's rank, and the counter
-            // moves past them in the same transaction (`take_tokens`).
+            // moves past them in the same transaction (`take_tokens`). Of those rows it
+            // takes every one not rescued and the first rescued one: rescued jobs go out
+            // one per claim (migration 3).
             claim: sql(&format!(
                 "WITH picked AS (
                      SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS rank
                      FROM (
-                         SELECT id, priority, run_at FROM jobs
-                         WHERE queue = ?1 AND state = 'available' AND run_at <= {{now}}
-                         ORDER BY priority DESC, run_at, id
-                         LIMIT ?2
+                         SELECT id, priority, run_at, rescued,
+                                row_number() OVER (PARTITION BY rescued ORDER BY priority DESC, run_at, id) AS nth
+                         FROM (
+                             SELECT id, priority, run_at, rescued FROM jobs
+                             WHERE queue = ?1 AND state = 'available' AND run_at <= {{now}}
+                             ORDER BY priority DESC, run_at, id
+                             LIMIT ?2
+                         )
                      )
+                     WHERE rescued = 0 OR nth = 1
                  )
                  UPDATE jobs
-                 SET state = 'running', attempt = attempt + 1,
+                 SET state = 'running', attempt = attempt + 1, rescued = 0,
                      lease_token = (SELECT value FROM counters WHERE name = 'lease_token') + picked.rank,
                      lease_owner = ?3, lease_until = {{now}} + ?4
                  FROM picked WHERE jobs.id = picked.id
@@ -121,6 +128,7 @@ impl Statements {
             rescue: sql(
                 "UPDATE jobs
                  SET state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'available' END,
+                     rescued = attempt < max_attempts,
                      finished_at = CASE WHEN attempt >= max_attempts THEN {now} END,
                      last_error = 'lease expired: ' || coalesce(lease_owner, 'its worker') || ' stopped renewing it',
                      lease_until = NULL

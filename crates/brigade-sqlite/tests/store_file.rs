@@ -56,7 +56,7 @@ async fn migrations_apply_once_per_file() {
         .open()
         .await
         .expect("open");
-    assert_eq!(first.migrate().await.expect("migrate"), vec![1, 2]);
+    assert_eq!(first.migrate().await.expect("migrate"), vec![1, 2, 3]);
     assert!(first.migrate().await.expect("again").is_empty());
     let second = SqliteStore::open(&path).await.expect("open again");
     assert!(second.migrate().await.expect("migrate").is_empty());
@@ -64,7 +64,7 @@ async fn migrations_apply_once_per_file() {
         .fetch_all(second.pool())
         .await
         .expect("versions");
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,6 +112,7 @@ macro_rules! store_conformance_tests {
             stale_token_is_refused,
             expired_lease_is_redelivered_as_an_attempt,
             returned_jobs_keep_their_place,
+            rescued_jobs_go_out_one_per_claim,
             heartbeat_keeps_the_lease,
             retry_waits_for_its_time,
             dead_after_max_attempts_counting_expiries,

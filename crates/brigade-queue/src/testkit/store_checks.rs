@@ -270,6 +270,42 @@ pub async fn returned_jobs_keep_their_place<S: Store>(store: S) {
     );
 }
 
+/// Jobs a dead worker held together go out one per claim when rescued, the first first,
+/// beside the fresh jobs a claim can take: if one of them is what killed the worker, the
+/// others do not die with it again.
+pub async fn rescued_jobs_go_out_one_per_claim<S: Store>(store: S) {
+    let mut rescued = Vec::new();
+    for n in 0..4 {
+        rescued.push(enqueue(&store, job("scatter", n)).await);
+    }
+    let held = claim(&store, "scatter", 4, SHORT_LEASE).await;
+    assert_eq!(held.len(), 4, "one worker holds all four");
+    rescue_after(&store, "scatter", SHORT_LEASE, 4).await;
+    let fresh = [
+        enqueue(&store, job("scatter", 4)).await,
+        enqueue(&store, job("scatter", 5)).await,
+    ];
+    let first: HashSet<_> = claim(&store, "scatter", 10, LONG_LEASE)
+        .await
+        .iter()
+        .map(|claim| claim.id)
+        .collect();
+    assert_eq!(
+        first,
+        HashSet::from([rescued[0], fresh[0], fresh[1]]),
+        "one rescued job, the first, and the fresh ones"
+    );
+    for &next in &rescued[1..] {
+        let claimed: Vec<_> = claim(&store, "scatter", 10, LONG_LEASE)
+            .await
+            .iter()
+            .map(|claim| claim.id)
+            .collect();
+        assert_eq!(claimed, [next], "rescued jobs one per claim, in order");
+    }
+    assert!(claim(&store, "scatter", 10, LONG_LEASE).await.is_empty());
+}
+
 /// Heartbeats keep a short lease alive well past its length; the rescuer leaves it alone.
 pub async fn heartbeat_keeps_the_lease<S: Store>(store: S) {
     enqueue(&store, job("beat", 1)).await;
