@@ -258,21 +258,29 @@ pub async fn worker_counts_a_zombie_ack_as_stale<S: Store>(store: S) {
     assert_eq!((report.stale, report.completed), (1, 0), "{report:?}");
 }
 
-/// After claiming a rerun (a job past its first attempt), a worker claims nothing more until
-/// that run has started. Jobs that came back together from a dead worker must not all land
-/// on one worker again before the first of them runs, or a job that kills its worker takes
-/// the same neighbours down with it on every attempt.
-pub async fn worker_claims_nothing_more_until_a_rerun_starts<S: Store>(store: S) {
-    let limit = GlobalConcurrency::new("kit-rerun-units", 1).expect("limit");
+/// A worker on `queue` (2 slots) holding a rerun that waits at a global limit: job 0 was
+/// claimed, its lease expired and it was rescued; an outsider holds the limit's one unit;
+/// the worker claimed the rerun, which cannot start. Its handler reports each start as
+/// `(payload, attempt)`.
+struct HeldRerun {
+    rerun: DurableId,
+    limit: GlobalConcurrency,
+    outsider: Lease,
+    starts: mpsc::UnboundedReceiver<(u64, u32)>,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<WorkerReport>,
+}
+
+async fn hold_a_rerun<S: Store>(store: &S, queue: &str) -> HeldRerun {
+    let limit = GlobalConcurrency::new(format!("kit-{queue}-units"), 1).expect("limit");
     let rerun = store
-        .enqueue(NewJob::new("rerun", json!(0)))
+        .enqueue(NewJob::new(queue, json!(0)))
         .await
         .expect("enqueue")
         .id;
-    let first = super::claim(&store, "rerun", 1, super::SHORT_LEASE).await;
+    let first = super::claim(store, queue, 1, super::SHORT_LEASE).await;
     assert_eq!(first.len(), 1);
-    super::rescue_after(&store, "rerun", super::SHORT_LEASE, 1).await;
-    // Someone else holds the limit's one unit: the rerun waits at the limit, unstarted.
+    super::rescue_after(store, queue, super::SHORT_LEASE, 1).await;
     let outsider = Lease::new(DurableId::new(i64::MAX), FencingToken::new(1));
     assert!(
         store
@@ -280,8 +288,8 @@ pub async fn worker_claims_nothing_more_until_a_rerun_starts<S: Store>(store: S)
             .await
             .expect("acquire")
     );
-    let (started, mut starts) = mpsc::unbounded_channel();
-    let worker = Worker::builder(store.clone(), "rerun")
+    let (started, starts) = mpsc::unbounded_channel();
+    let worker = Worker::builder(store.clone(), queue)
         .concurrency(2)
         .poll(Duration::from_millis(20))
         .concurrency_limit(limit.clone())
@@ -295,7 +303,23 @@ pub async fn worker_claims_nothing_more_until_a_rerun_starts<S: Store>(store: S)
         .expect("worker");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone()));
-    wait_for(&store, "rerun", |counts| counts.running == 1).await;
+    wait_for(store, queue, |counts| counts.running == 1).await;
+    HeldRerun {
+        rerun,
+        limit,
+        outsider,
+        starts,
+        shutdown,
+        running,
+    }
+}
+
+/// After claiming a rerun (a job past its first attempt), a worker claims nothing more until
+/// that run has started. Jobs that came back together from a dead worker must not all land
+/// on one worker again before the first of them runs, or a job that kills its worker takes
+/// the same neighbours down with it on every attempt.
+pub async fn worker_claims_nothing_more_until_a_rerun_starts<S: Store>(store: S) {
+    let mut held = hold_a_rerun(&store, "rerun").await;
     let later = store
         .enqueue(NewJob::new("rerun", json!(1)))
         .await
@@ -304,68 +328,37 @@ pub async fn worker_claims_nothing_more_until_a_rerun_starts<S: Store>(store: S)
     // Many poll intervals and a wake-up: a worker free to claim would have taken it.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        (state(&store, rerun).await, state(&store, later).await),
+        (state(&store, held.rerun).await, state(&store, later).await),
         (JobState::Running, JobState::Available),
         "the worker claimed again before its rerun started"
     );
     store
-        .release_units(&limit, outsider)
+        .release_units(&held.limit, held.outsider)
         .await
         .expect("release");
     let order = [
-        tokio::time::timeout(PATIENCE, starts.recv()).await,
-        tokio::time::timeout(PATIENCE, starts.recv()).await,
+        tokio::time::timeout(PATIENCE, held.starts.recv()).await,
+        tokio::time::timeout(PATIENCE, held.starts.recv()).await,
     ];
     assert_eq!(
         order.map(|start| start.expect("a start in time").expect("a start")),
         [(0, 2), (1, 1)]
     );
     wait_for(&store, "rerun", |counts| counts.completed == 2).await;
-    stop(&shutdown, running).await;
+    stop(&held.shutdown, held.running).await;
 }
 
 /// A worker shutting down while its claim loop waits for a rerun to start (held at a
 /// global limit that never frees) stops at once and gives the rerun back uncharged: the
 /// grace period is for running jobs, not for claimed ones waiting at a limit.
 pub async fn worker_shuts_down_while_a_rerun_waits_to_start<S: Store>(store: S) {
-    let limit = GlobalConcurrency::new("kit-held-rerun-units", 1).expect("limit");
-    let rerun = store
-        .enqueue(NewJob::new("held-rerun", json!(0)))
-        .await
-        .expect("enqueue")
-        .id;
-    let first = super::claim(&store, "held-rerun", 1, super::SHORT_LEASE).await;
-    assert_eq!(first.len(), 1);
-    super::rescue_after(&store, "held-rerun", super::SHORT_LEASE, 1).await;
-    let outsider = Lease::new(DurableId::new(i64::MAX), FencingToken::new(1));
-    assert!(
-        store
-            .acquire_units(&limit, outsider, 1, super::LONG_LEASE)
-            .await
-            .expect("acquire")
-    );
-    let (started, mut starts) = mpsc::unbounded_channel();
-    let worker = Worker::builder(store.clone(), "held-rerun")
-        .concurrency(2)
-        .poll(Duration::from_millis(20))
-        .concurrency_limit(limit.clone())
-        .handle(move |n: u64, _: Delivery| {
-            let started = started.clone();
-            async move {
-                let _ = started.send(n);
-                Ok::<(), String>(())
-            }
-        })
-        .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
-    wait_for(&store, "held-rerun", |counts| counts.running == 1).await;
-    let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
+    let mut held = hold_a_rerun(&store, "held-rerun").await;
+    let report = tokio::time::timeout(PATIENCE, stop(&held.shutdown, held.running))
         .await
         .expect("the worker stopped while its rerun waited to start");
     assert_eq!(report.released, 1, "{report:?}");
-    assert!(starts.try_recv().is_err(), "the held rerun started");
-    let record = store.job(rerun).await.expect("job").expect("exists");
+    assert!(held.starts.try_recv().is_err(), "the held rerun started");
+    let record = store.job(held.rerun).await.expect("job").expect("exists");
     assert_eq!(
         (record.state, record.attempt),
         (JobState::Available, 1),
