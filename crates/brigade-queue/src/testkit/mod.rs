@@ -113,6 +113,7 @@ macro_rules! store_conformance_tests {
             expired_lease_is_redelivered_as_an_attempt,
             returned_jobs_keep_their_place,
             rescued_jobs_go_out_one_per_claim,
+            claims_take_at_most_their_limit,
             heartbeat_keeps_the_lease,
             retry_waits_for_its_time,
             dead_after_max_attempts_counting_expiries,

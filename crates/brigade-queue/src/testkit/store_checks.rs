@@ -270,6 +270,32 @@ pub async fn returned_jobs_keep_their_place<S: Store>(store: S) {
     );
 }
 
+/// A claim never takes more jobs than it asked for, and a given-back job waits behind
+/// fresher jobs of a higher priority: a rescued low-priority job must not ride along with
+/// a claim the high-priority level already filled.
+pub async fn claims_take_at_most_their_limit<S: Store>(store: S) {
+    let with = |n, priority| job("limit", n).with_options(EnqueueOptions::new().priority(priority));
+    let low = enqueue(&store, with(0, 0)).await;
+    assert_eq!(claim(&store, "limit", 1, SHORT_LEASE).await.len(), 1);
+    rescue_after(&store, "limit", SHORT_LEASE, 1).await;
+    let high = [
+        enqueue(&store, with(1, 5)).await,
+        enqueue(&store, with(2, 5)).await,
+    ];
+    let first: Vec<_> = claim(&store, "limit", 2, LONG_LEASE)
+        .await
+        .iter()
+        .map(|claim| claim.id)
+        .collect();
+    assert_eq!(first, high, "the two high-priority jobs, and nothing more");
+    let next: Vec<_> = claim(&store, "limit", 2, LONG_LEASE)
+        .await
+        .iter()
+        .map(|claim| claim.id)
+        .collect();
+    assert_eq!(next, [low], "then the rescued one");
+}
+
 /// Jobs a dead worker held together go out one per claim when rescued, the first first,
 /// beside the fresh jobs a claim can take: if one of them is what killed the worker, the
 /// others do not die with it again.

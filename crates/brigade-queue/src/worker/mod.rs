@@ -267,8 +267,8 @@ async fn claim_until<S: Store>(
                     let run = run_claim(Arc::clone(shared), claim, fence, slot, started);
                     jobs.spawn(run.instrument(span));
                 }
-                // After a rerun more may wait though the claim came back short (the Redis
-                // store hands out one given-back job per claim): claim again at once.
+                // After a rerun more may wait though the claim came back short (a store
+                // hands out one rescued job per claim): claim again at once.
                 (!filled && unstarted.is_empty()).then_some(settings.poll)
             }
             Err(error) => {
@@ -359,10 +359,9 @@ async fn gather_slots(
 /// the process holds with it, and each of those runs counts as an attempt. Jobs that came
 /// back together from such a death must not go out together again, or the same neighbours
 /// die on every attempt. This worker claims nothing more until the reruns it holds have
-/// started, so no later claim adds a neighbour to one that has not; the Redis store also
-/// hands out one given-back job per claim (PostgreSQL and SQLite order given-back jobs
-/// first too, but one claim may carry several). A rerun is any claim past its first
-/// attempt: a rescued job, or a retry after its delay.
+/// started, so no later claim adds a neighbour to one that has not; every store also hands
+/// out one rescued job per claim (kit check `rescued_jobs_go_out_one_per_claim`). A rerun
+/// is any claim past its first attempt: a rescued job, or a retry after its delay.
 async fn await_starts(
     unstarted: &mut Vec<oneshot::Receiver<()>>,
     shutdown: &CancellationToken,
