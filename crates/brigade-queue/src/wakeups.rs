@@ -45,7 +45,7 @@ impl Wakeups {
     /// ```
     #[must_use]
     pub fn queue(&self, queue: &str) -> Arc<Notify> {
-        Arc::clone(lock(&self.queues).entry(queue.to_owned()).or_default())
+        notify_of(&self.queues, queue)
     }
 
     /// Wakes every worker of this process waiting on `queue`.
@@ -80,7 +80,7 @@ impl Wakeups {
     /// ```
     #[must_use]
     pub fn units(&self, limit: &str) -> Arc<Notify> {
-        Arc::clone(lock(&self.limits).entry(limit.to_owned()).or_default())
+        notify_of(&self.limits, limit)
     }
 
     /// Units of `limit` came back: wakes the run that has waited longest for them (or, if
@@ -119,6 +119,16 @@ impl Wakeups {
             notify.notify_waiters();
         }
     }
+}
+
+/// The wake-up under `name`, made on first use. A run waiting for units asks once per
+/// job: a name already known costs no allocation.
+fn notify_of(map: &Mutex<HashMap<String, Arc<Notify>>>, name: &str) -> Arc<Notify> {
+    let mut map = lock(map);
+    if let Some(notify) = map.get(name) {
+        return Arc::clone(notify);
+    }
+    Arc::clone(map.entry(name.to_owned()).or_default())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
