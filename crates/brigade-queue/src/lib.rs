@@ -76,5 +76,6 @@ pub use record::{JobRecord, JobState, QueueCounts};
 pub use store::{Ack, Enqueued, Rescued, Store};
 pub use wakeups::Wakeups;
 pub use worker::{
-    DEFAULT_CONCURRENCY, DEFAULT_LEASE, Worker, WorkerBuilder, WorkerCounters, WorkerReport,
+    DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, Worker, WorkerBuilder,
+    WorkerCounters, WorkerReport,
 };

@@ -239,6 +239,17 @@ pub trait Store: Clone + Send + Sync + 'static {
         Arc::new(Notify::new())
     }
 
+    /// Whether `name` can name a queue or a global limit here; `Err` says what a name
+    /// must be. A worker builder asks for its queue and its limits, so a name this store
+    /// would refuse on every call is a [`ConfigError`](brigade_core::ConfigError) when the
+    /// worker is built rather than a warning on every claim.
+    ///
+    /// The default accepts every name.
+    fn check_name(&self, name: &str) -> Result<(), &'static str> {
+        let _ = name;
+        Ok(())
+    }
+
     /// How many jobs of `queue` are in each state.
     ///
     /// # Errors

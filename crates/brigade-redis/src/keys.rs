@@ -78,11 +78,18 @@ impl Keys {
     }
 }
 
-/// A queue or limit name becomes a hash tag: it must be non-empty and brace-free.
+/// What a queue or limit name must be: it becomes the keys' hash tag.
+pub(crate) const NAME_RULE: &str = "non-empty and without braces (it is the keys' hash tag)";
+
+/// Whether `name` can be a hash tag.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['{', '}'])
+}
+
 fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
-    if name.is_empty() || name.contains(['{', '}']) {
+    if !is_valid_name(name) {
         return Err(StoreError::invalid(format!(
-            "a {what} name is non-empty and has no braces (it is the keys' hash tag), not {name:?}"
+            "a {what} name is {NAME_RULE}, not {name:?}"
         )));
     }
     Ok(())

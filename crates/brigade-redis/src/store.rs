@@ -13,7 +13,7 @@ use redis::{Script, ScriptInvocation, Value};
 use tokio::sync::{Notify, watch};
 
 use crate::connection::{connect, store_error};
-use crate::keys::Keys;
+use crate::keys::{self, Keys};
 use crate::limits::UnitHolders;
 use crate::records::{self, ClaimRow, duration_micros, to_micros};
 use crate::scripts::Scripts;
@@ -739,6 +739,14 @@ impl Store for RedisStore {
 
     fn units_wakeup(&self, limit: &str) -> Arc<Notify> {
         self.inner.wakeups.units(limit)
+    }
+
+    fn check_name(&self, name: &str) -> Result<(), &'static str> {
+        if keys::is_valid_name(name) {
+            Ok(())
+        } else {
+            Err(keys::NAME_RULE)
+        }
     }
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {

@@ -100,7 +100,8 @@ pub async fn rescue_after<S: Store>(
 
 /// Generates one `#[tokio::test]` per check of the kit, each on a store from `$fresh`
 /// (an async function returning a fresh, empty store). Needs `tokio` with `macros` and
-/// `rt-multi-thread` among the caller's dev-dependencies.
+/// `rt-multi-thread` among the caller's dev-dependencies, and brigade-queue's `thread`
+/// feature (on by default): a check runs blocking handlers.
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($fresh:path) => {
@@ -135,6 +136,11 @@ macro_rules! store_conformance_tests {
             worker_refuses_undecodable_payloads,
             worker_claims_nothing_more_until_a_rerun_starts,
             worker_shuts_down_while_a_rerun_waits_to_start,
+            worker_shutdown_leaves_a_deaf_run,
+            worker_builder_refuses_unworkable_settings,
+            worker_runs_with_the_longest_settings,
+            worker_charges_runs_its_local_pool_refuses,
+            worker_waits_for_room_in_a_small_blocking_pool,
         );
     };
     (@checks $fresh:path; $($check:ident),* $(,)?) => {

@@ -4,15 +4,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use brigade_core::CancellationToken;
+use brigade_core::{CancellationToken, ConfigError};
 use brigade_middleware::{Backoff, Retry};
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{FlakyStore, PATIENCE};
 use crate::{
-    Delivery, DurableId, EnqueueOptions, FencingToken, GlobalConcurrency, JobState, Lease, NewJob,
-    Queue, QueueCounts, Store, Worker, WorkerReport,
+    Delivery, DurableId, EnqueueOptions, FencingToken, GlobalConcurrency, GlobalRate, JobState,
+    Lease, MAX_CONCURRENCY, MAX_LEASE, NewJob, Queue, QueueCounts, Store, Worker, WorkerReport,
 };
 
 /// Waits until `queue`'s counts satisfy `done`, or panics after [`PATIENCE`].
@@ -385,5 +385,242 @@ pub async fn worker_refuses_undecodable_payloads<S: Store>(store: S) {
         record
             .last_error
             .is_some_and(|error| error.contains("decode"))
+    );
+}
+
+/// A shutdown ends even when a run ignores its token: past the grace period and the wait
+/// for stopped runs, the worker gives the job back uncharged, counts the run as
+/// `unstopped` and returns without waiting for it, on both local pools. (The run keeps
+/// its local worker until it returns; anything it records then is refused as stale.)
+pub async fn worker_shutdown_leaves_a_deaf_run<S: Store>(store: S) {
+    let queue = "deaf-async";
+    let finish = Arc::new(tokio::sync::Notify::new());
+    let gate = Arc::clone(&finish);
+    let (started, started_rx) = mpsc::unbounded_channel();
+    let worker = deaf_worker(&store, queue).handle(move |_: serde_json::Value, _: Delivery| {
+        let (started, gate) = (started.clone(), Arc::clone(&gate));
+        async move {
+            let _ = started.send(());
+            gate.notified().await; // deaf to its token
+            Ok::<(), String>(())
+        }
+    });
+    stop_beside_a_deaf_run(&store, queue, worker.expect("worker"), started_rx).await;
+    finish.notify_one();
+
+    #[cfg(feature = "thread")]
+    {
+        let queue = "deaf-blocking";
+        let finish = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gate = Arc::clone(&finish);
+        let (started, started_rx) = mpsc::unbounded_channel();
+        let worker =
+            deaf_worker(&store, queue).handle_blocking(move |_: serde_json::Value, _: Delivery| {
+                let _ = started.send(());
+                while !gate.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(5)); // deaf to its token
+                }
+                Ok::<(), String>(())
+            });
+        stop_beside_a_deaf_run(&store, queue, worker.expect("worker"), started_rx).await;
+        finish.store(true, Ordering::SeqCst);
+    }
+}
+
+fn deaf_worker<S: Store>(store: &S, queue: &str) -> crate::WorkerBuilder<S, String> {
+    Worker::builder(store.clone(), queue)
+        .concurrency(1)
+        .grace(Duration::from_millis(100))
+        .store_timeout(Duration::from_millis(200))
+}
+
+async fn stop_beside_a_deaf_run<S: Store>(
+    store: &S,
+    queue: &str,
+    worker: Worker<S>,
+    mut started: mpsc::UnboundedReceiver<()>,
+) {
+    let id = store
+        .enqueue(NewJob::new(queue, json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    tokio::time::timeout(PATIENCE, started.recv())
+        .await
+        .expect("job started");
+    let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
+        .await
+        .unwrap_or_else(|_| panic!("{queue}: the shutdown waited for a run deaf to its token"));
+    assert_eq!(
+        (report.released, report.unstopped),
+        (1, 1),
+        "{queue}: {report:?}"
+    );
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Available, 0),
+        "{queue}: given back uncharged"
+    );
+}
+
+/// A worker that could not work is refused when it is built, with the setting named: no
+/// panic later, and no claim loop warning about a name the store refuses on every call.
+pub async fn worker_builder_refuses_unworkable_settings<S: Store>(store: S) {
+    let refused = |builder: crate::WorkerBuilder<S, String>| {
+        builder
+            .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
+            .err()
+    };
+    let setting = |error: Option<ConfigError>| match error {
+        Some(ConfigError::OutOfRange { setting, .. }) => Some(setting),
+        Some(ConfigError::ZeroWorkers) => Some("zero concurrency"),
+        _ => None,
+    };
+    let builder = || Worker::builder(store.clone(), "settings");
+    for (builder, expected) in [
+        (builder().concurrency(0), "zero concurrency"),
+        (builder().concurrency(MAX_CONCURRENCY + 1), "concurrency"),
+        (builder().lease(Duration::MAX), "lease"),
+        (Worker::builder(store.clone(), ""), "queue name"),
+    ] {
+        assert_eq!(setting(refused(builder)), Some(expected));
+    }
+    // The longest waits a user may mean as "for good" build, and shut down.
+    let patient = builder()
+        .lease(MAX_LEASE)
+        .grace(Duration::MAX)
+        .store_timeout(Duration::MAX)
+        .poll(Duration::MAX)
+        .sweep(Duration::MAX);
+    assert_eq!(refused(patient), None);
+
+    // A name the store refuses on every call is refused here, for the queue and limits.
+    let odd = "odd{name}";
+    if store.check_name(odd).is_err() {
+        let rate = GlobalRate::new(odd, 1, Duration::from_secs(1)).expect("rate");
+        let units = GlobalConcurrency::new(odd, 1).expect("units");
+        for (builder, expected) in [
+            (Worker::builder(store.clone(), odd), "queue name"),
+            (builder().rate_limit(rate), "global rate key"),
+            (builder().concurrency_limit(units), "global concurrency key"),
+        ] {
+            assert_eq!(setting(refused(builder)), Some(expected));
+        }
+    }
+}
+
+/// A worker whose every setting is as long as it may be runs a job and shuts down: no
+/// arithmetic on its durations overflows.
+pub async fn worker_runs_with_the_longest_settings<S: Store>(store: S) {
+    store
+        .enqueue(NewJob::new("patient", json!(null)))
+        .await
+        .expect("enqueue");
+    let worker = Worker::builder(store.clone(), "patient")
+        .concurrency(2)
+        .lease(MAX_LEASE)
+        .grace(Duration::MAX)
+        .store_timeout(Duration::MAX)
+        .sweep(Duration::MAX)
+        .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "patient", |counts| counts.completed == 1).await;
+    let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
+        .await
+        .expect("the worker stopped");
+    assert_eq!((report.claimed, report.completed), (1, 1), "{report:?}");
+}
+
+/// A local layer that refuses every job.
+struct RefuseAll;
+
+impl<J, E> brigade_core::hooks::Middleware<J, E> for RefuseAll {
+    fn admit(&self, _: &J, _: brigade_core::hooks::QueueState) -> brigade_core::hooks::Admission {
+        brigade_core::hooks::Admission::Reject(brigade_core::Rejection::new("closed for lunch"))
+    }
+}
+
+/// A run its local pool refuses (a local layer's decision) is a failed attempt, retried
+/// after the policy's backoff and dead at its last attempt, not handed back and forth with
+/// the store for good.
+pub async fn worker_charges_runs_its_local_pool_refuses<S: Store>(store: S) {
+    let id = store
+        .enqueue(
+            NewJob::new("refused", json!(null)).with_options(EnqueueOptions::new().max_attempts(3)),
+        )
+        .await
+        .expect("enqueue")
+        .id;
+    let pool: brigade_tokio::BoxPool<(), String> = brigade_tokio::BoxPool::builder()
+        .workers(1)
+        .layer(RefuseAll)
+        .build()
+        .expect("pool");
+    let retry = Retry::builder()
+        .max_attempts(u32::MAX)
+        .backoff(Backoff::constant(Duration::from_millis(10)))
+        .build()
+        .expect("retry");
+    let worker = Worker::builder(store.clone(), "refused")
+        .concurrency(1)
+        .poll(Duration::from_millis(20))
+        .retry(retry)
+        .handle_on(pool, |_: serde_json::Value, _: Delivery| async {
+            Ok::<(), String>(())
+        })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "refused", |counts| counts.dead == 1).await;
+    let report = stop(&shutdown, running).await;
+    assert_eq!(
+        (report.retried, report.dead, report.released),
+        (2, 1, 0),
+        "{report:?}"
+    );
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!(record.attempt, 3);
+    assert!(
+        record
+            .last_error
+            .is_some_and(|error| error.contains("closed for lunch")),
+        "the layer's reason is the job's last error"
+    );
+}
+
+/// A blocking pool with less room than the worker's concurrency makes claimed jobs wait
+/// for room: each runs once, none goes back to the store.
+#[cfg(feature = "thread")]
+pub async fn worker_waits_for_room_in_a_small_blocking_pool<S: Store>(store: S) {
+    let queue = Queue::<S, u64>::new(store.clone(), "small-pool");
+    queue
+        .enqueue_batch((0..12).collect())
+        .await
+        .expect("enqueue");
+    let pool: brigade_thread::BoxPool<(), String> = brigade_thread::BoxPool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .expect("pool");
+    let worker = Worker::builder(store.clone(), "small-pool")
+        .concurrency(6)
+        .handle_blocking_on(pool, |_: u64, _: Delivery| {
+            std::thread::sleep(Duration::from_millis(5));
+            Ok::<(), String>(())
+        })
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "small-pool", |counts| counts.completed == 12).await;
+    let report = stop(&shutdown, running).await;
+    assert_eq!(
+        (report.claimed, report.completed, report.released),
+        (12, 12, 0),
+        "{report:?}"
     );
 }

@@ -19,6 +19,11 @@ use crate::{GlobalConcurrency, GlobalRate, Handler, Store};
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 /// How many jobs a worker runs at once, unless set.
 pub const DEFAULT_CONCURRENCY: usize = 10;
+/// The most jobs a worker runs at once.
+pub const MAX_CONCURRENCY: usize = 1 << 16;
+/// The longest lease a worker takes. Its arithmetic and every store's clock stay far
+/// from overflow; a run longer than this keeps a shorter lease renewed by heartbeats.
+pub const MAX_LEASE: Duration = Duration::from_secs(86_400);
 
 /// Configures a [`Worker`]; [`Worker::builder`] makes one, a `handle*` method finishes it.
 ///
@@ -96,13 +101,14 @@ where
     /// worker claims only for free slots, so it never holds a job its pool cannot start
     /// soon. A slot is free again when its run ends, while the store records that end, so
     /// a worker holds at most twice this many leases: the runs, and the ends on their way.
+    /// At most [`MAX_CONCURRENCY`].
     pub fn concurrency(mut self, jobs: usize) -> Self {
         self.concurrency = jobs;
         self
     }
 
-    /// How long a claim lasts unless renewed (default 30 s). A crashed worker's jobs are
-    /// claimable again within the lease plus one sweep interval.
+    /// How long a claim lasts unless renewed (default 30 s), at most [`MAX_LEASE`]. A
+    /// crashed worker's jobs are claimable again within the lease plus one sweep interval.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -195,8 +201,10 @@ where
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for zero concurrency, a zero lease, sweep or poll interval, or a
-    /// heartbeat not under half the lease (a missed beat must leave time for the next).
+    /// [`ConfigError`] for a concurrency of zero or above [`MAX_CONCURRENCY`], a zero
+    /// sweep or poll interval, a lease of zero or above [`MAX_LEASE`], a heartbeat not
+    /// under half the lease (a missed beat must leave time for the next), or a queue or
+    /// limit name the store refuses ([`Store::check_name`]).
     pub fn handle_on<T, H>(
         mut self,
         pool: brigade_tokio::BoxPool<(), E>,
@@ -283,6 +291,13 @@ where
         if self.concurrency == 0 {
             return Err(ConfigError::ZeroWorkers);
         }
+        if self.concurrency > MAX_CONCURRENCY {
+            return Err(ConfigError::OutOfRange {
+                setting: "concurrency",
+                expected: "at most MAX_CONCURRENCY (65,536) jobs at once",
+            });
+        }
+        self.check_names()?;
         for (setting, value) in [
             ("lease", self.lease),
             ("sweep", self.sweep),
@@ -291,6 +306,12 @@ where
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration { setting });
             }
+        }
+        if self.lease > MAX_LEASE {
+            return Err(ConfigError::OutOfRange {
+                setting: "lease",
+                expected: "at most MAX_LEASE (a day): longer runs keep a shorter lease with heartbeats",
+            });
         }
         let heartbeat = self.heartbeat.unwrap_or(self.lease / 3);
         if heartbeat.is_zero() || heartbeat >= self.lease / 2 {
@@ -323,6 +344,36 @@ where
             dispatch,
             counters: WorkerCounters::default(),
         })
+    }
+}
+
+impl<S: Store, E> WorkerBuilder<S, E> {
+    /// The queue's and the limits' names, as the store takes them.
+    fn check_names(&self) -> Result<(), ConfigError> {
+        let names = [
+            ("queue name", Some(self.queue.as_str())),
+            (
+                "global rate key",
+                self.limits.rate.as_ref().map(GlobalRate::key),
+            ),
+            (
+                "global concurrency key",
+                self.limits.units.as_ref().map(GlobalConcurrency::key),
+            ),
+        ];
+        for (setting, name) in names {
+            let Some(name) = name else { continue };
+            if name.is_empty() {
+                return Err(ConfigError::OutOfRange {
+                    setting,
+                    expected: "a name",
+                });
+            }
+            self.store
+                .check_name(name)
+                .map_err(|expected| ConfigError::OutOfRange { setting, expected })?;
+        }
+        Ok(())
     }
 }
 

@@ -25,6 +25,7 @@ struct Counts {
     lost_leases: AtomicU64,
     unrecorded: AtomicU64,
     store_errors: AtomicU64,
+    unstopped: AtomicU64,
 }
 
 /// A snapshot of a worker's counters. Each claimed run ends as exactly one of completed,
@@ -63,6 +64,10 @@ pub struct WorkerReport {
     pub unrecorded: u64,
     /// Store calls that failed (each retried or given up as above).
     pub store_errors: u64,
+    /// Runs still going when the worker returned: they ignored the shutdown's stop, so the
+    /// worker gave their jobs back (counted in `released`) and did not wait for them.
+    /// Anything they record later is refused as stale. Not an end of its own.
+    pub unstopped: u64,
 }
 
 impl WorkerReport {
@@ -108,6 +113,7 @@ pub(crate) enum Count {
     LostLease,
     Unrecorded,
     StoreError,
+    Unstopped,
 }
 
 impl WorkerCounters {
@@ -122,6 +128,7 @@ impl WorkerCounters {
             Count::LostLease => &self.inner.lost_leases,
             Count::Unrecorded => &self.inner.unrecorded,
             Count::StoreError => &self.inner.store_errors,
+            Count::Unstopped => &self.inner.unstopped,
         };
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -144,6 +151,7 @@ impl WorkerCounters {
             lost_leases: read(&self.inner.lost_leases),
             unrecorded: read(&self.inner.unrecorded),
             store_errors: read(&self.inner.store_errors),
+            unstopped: read(&self.inner.unstopped),
         }
     }
 }

@@ -98,6 +98,23 @@ pub(crate) async fn await_run<E>(
     }
 }
 
+/// What the store must record for a run its local pool refused (a local layer's decision)
+/// or did not run: a failed attempt, run again after the retry policy's backoff, so a
+/// pool that refuses every job buries it at its last attempt instead of taking it back
+/// and forth with the store for good.
+pub(crate) fn refused_end<E: 'static>(reason: &str, retry: &Retry<E>, meta: &RunMeta) -> RunEnd {
+    let error = format!("the local pool did not run the job: {reason}");
+    if meta.attempt >= meta.max_attempts.min(retry.max_attempts()) {
+        return RunEnd::Bury { error };
+    }
+    // The store's ids are positive; the cast only seeds the jitter.
+    let id = JobId::new(meta.id.get().unsigned_abs());
+    RunEnd::Retry {
+        delay: retry.delay(id, meta.attempt),
+        error,
+    }
+}
+
 /// What the store must record for a run that ended with `result`.
 ///
 /// The job's own `max_attempts` is a hard bound; below it the worker's [`Retry`] policy
@@ -121,8 +138,12 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
         StopReason::None => {}
     }
     let outcome = match error.kind() {
-        ErrorKind::Cancelled | ErrorKind::Dropped | ErrorKind::Returned => {
-            return RunEnd::stopped(fence);
+        // Nothing but the local pool's shutdown cancels a run the fence did not stop.
+        ErrorKind::Cancelled => return RunEnd::stopped(fence),
+        // A local layer dropped the job, or the pool gave it back unrun (a hook panicked
+        // before its start): the job did not run, and would not if it came straight back.
+        ErrorKind::Dropped | ErrorKind::Returned => {
+            return refused_end(&error.to_string(), retry, meta);
         }
         ErrorKind::Panicked => RunOutcome::Panicked(error.panic_message().unwrap_or("panic")),
         ErrorKind::TimedOut => RunOutcome::TimedOut(error.error()),

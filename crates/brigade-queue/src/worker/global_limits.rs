@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::counters::{Count, WorkerCounters};
 use super::fence::Fence;
+use super::{Settings, call};
 use crate::{GlobalConcurrency, GlobalRate, Lease, Store};
 
 /// The limits every host shares, checked in the store before a claimed job starts.
@@ -44,12 +45,16 @@ impl GlobalLimits {
     /// no bound (they come back as other runs end), and a token taken before it would be
     /// spent in whatever later second the job finally starts in, on top of that second's
     /// own tokens, so the starts in a second could exceed the rate and burst.
+    ///
+    /// Each ask is one store call bounded by the worker's store timeout: a store that
+    /// stops answering holds the run no longer than that before it asks again (or the
+    /// fence stops it).
     pub(crate) async fn pass<S: Store>(
         &self,
         store: &S,
         lease: Lease,
         weight: u32,
-        lease_for: Duration,
+        settings: &Settings,
         fence: &Fence,
         counters: &WorkerCounters,
     ) -> Passage {
@@ -63,14 +68,20 @@ impl GlobalLimits {
                 ));
             }
             Some(units) => {
-                if !take_units(store, units, lease, weight, lease_for, fence, counters).await {
+                let ask = UnitsAsk {
+                    units,
+                    lease,
+                    weight,
+                    settings,
+                };
+                if !take_units(store, &ask, fence, counters).await {
                     return Passage::Stopped { holds_units: false };
                 }
                 true
             }
         };
         if let Some(rate) = &self.rate {
-            if !take_token(store, rate, fence, counters).await {
+            if !take_token(store, rate, settings.store_timeout, fence, counters).await {
                 return Passage::Stopped { holds_units };
             }
         }
@@ -78,18 +89,29 @@ impl GlobalLimits {
     }
 }
 
-/// Waits for `weight` units of `units`; false if the fence stopped the run first. Asks
-/// again when the store says units came back, or after a wait that doubles up to
+/// One run's ask for units: `weight` units of `units`, held under `lease`.
+struct UnitsAsk<'a> {
+    units: &'a GlobalConcurrency,
+    lease: Lease,
+    weight: u32,
+    settings: &'a Settings,
+}
+
+/// Waits for the units `ask` wants; false if the fence stopped the run first. Asks again
+/// when the store says units came back, or after a wait that doubles up to
 /// [`UNITS_MAX_WAIT`].
 async fn take_units<S: Store>(
     store: &S,
-    units: &GlobalConcurrency,
-    lease: Lease,
-    weight: u32,
-    lease_for: Duration,
+    ask: &UnitsAsk<'_>,
     fence: &Fence,
     counters: &WorkerCounters,
 ) -> bool {
+    let UnitsAsk {
+        units,
+        lease,
+        weight,
+        settings,
+    } = *ask;
     let released = store.units_wakeup(units.key());
     let mut wait = MIN_WAIT;
     loop {
@@ -99,7 +121,8 @@ async fn take_units<S: Store>(
         let woken = released.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        match store.acquire_units(units, lease, weight, lease_for).await {
+        let acquired = store.acquire_units(units, lease, weight, settings.lease);
+        match call(settings.store_timeout, acquired).await {
             Ok(true) => return true,
             Ok(false) => {}
             Err(error) => {
@@ -120,11 +143,12 @@ async fn take_units<S: Store>(
 async fn take_token<S: Store>(
     store: &S,
     rate: &GlobalRate,
+    store_timeout: Duration,
     fence: &Fence,
     counters: &WorkerCounters,
 ) -> bool {
     loop {
-        let wait = match store.take_rate(rate, 1).await {
+        let wait = match call(store_timeout, store.take_rate(rate, 1)).await {
             Ok(grant) if grant.is_granted() => return true,
             Ok(grant) => grant
                 .retry_after

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use brigade_core::{BoxAsyncJob, JobContext, JobHandle};
+use brigade_core::{BoxAsyncJob, JobContext, JobHandle, SubmitError};
 use brigade_middleware::Retry;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::dispatch::{Dispatch, Prepared, RunEnd, RunMeta, await_run, run_end};
+use super::dispatch::{Dispatch, Prepared, RunEnd, RunMeta, await_run, refused_end, run_end};
 use super::fence::Fence;
 use crate::{Delivery, Handler};
 
@@ -25,18 +25,36 @@ pub(crate) trait LocalPool<T, H>: Send + Sync + 'static {
     /// The units of a global concurrency limit `job` holds.
     fn weight(handler: &H, job: &T) -> u32;
 
-    /// Hands the run to the pool; `None` if the pool refused it (it is shutting down).
+    /// Hands the run to the pool, waiting for room in its queue while `fence` lets it.
     async fn start(
         &self,
         handler: Arc<H>,
         job: T,
         payload: Value,
         meta: RunMeta,
-    ) -> Option<JobHandle<(), Self::Error>>;
+        fence: &Fence,
+    ) -> Result<JobHandle<(), Self::Error>, Refused>;
 
     /// Stops the pool, waiting up to `timeout` for what it still runs.
     async fn shut_down(self: Arc<Self>, timeout: Duration);
 }
+
+/// Why a local pool did not take a run.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The fence stopped the run while it waited for room.
+    Stopped,
+    /// The pool is shut down.
+    Closed,
+    /// A local layer refused the job, for this reason.
+    Rejected(String),
+}
+
+/// Room in the thread pool's queue is looked for this often at first, doubling to
+/// [`ROOM_MAX_WAIT`]: a pool given less room than the worker's concurrency has its
+/// claimed jobs wait for room, holding their leases, rather than go back and come again.
+const ROOM_FIRST_WAIT: Duration = Duration::from_millis(1);
+const ROOM_MAX_WAIT: Duration = Duration::from_millis(100);
 
 /// The job to hand the handler on each run: the decoded one first; should a local layer
 /// run the job again, the payload decodes again (it decoded once, so it does again).
@@ -74,7 +92,8 @@ where
         job: T,
         payload: Value,
         meta: RunMeta,
-    ) -> Option<JobHandle<(), H::Error>> {
+        fence: &Fence,
+    ) -> Result<JobHandle<(), H::Error>, Refused> {
         let mut decoded = Some(job);
         let local = BoxAsyncJob::new(move |cx: JobContext| {
             let job = next_job(&mut decoded, &payload);
@@ -87,7 +106,15 @@ where
                 }
             }
         });
-        self.submit(local).await.ok()
+        // The submit waits for room in the queue.
+        tokio::select! {
+            biased;
+            () = fence.token().cancelled() => Err(Refused::Stopped),
+            submitted = self.submit(local) => submitted.map_err(|error| match error {
+                SubmitError::Closed(_) => Refused::Closed,
+                other => Refused::Rejected(other.to_string()),
+            }),
+        }
     }
 
     async fn shut_down(self: Arc<Self>, timeout: Duration) {
@@ -114,9 +141,12 @@ where
         job: T,
         payload: Value,
         meta: RunMeta,
-    ) -> Option<JobHandle<(), H::Error>> {
+        fence: &Fence,
+    ) -> Result<JobHandle<(), H::Error>, Refused> {
+        use brigade_core::TrySubmitError;
+
         let mut decoded = Some(job);
-        let local = brigade_core::BoxJob::new(move |cx: &JobContext| {
+        let mut local = brigade_core::BoxJob::new(move |cx: &JobContext| {
             let job = next_job(&mut decoded, &payload);
             let delivery = delivery(&meta, cx.clone());
             match job {
@@ -124,13 +154,36 @@ where
                 None => panic!("payload of {} stopped decoding", delivery.id()),
             }
         });
-        // The worker claims no more than the pool's workers, so its queue has room.
-        self.try_submit(local).ok()
+        let mut wait = ROOM_FIRST_WAIT;
+        loop {
+            local = match self.try_submit(local) {
+                Ok(handle) => return Ok(handle),
+                Err(TrySubmitError::Full(job)) => job,
+                Err(TrySubmitError::Closed(_)) => return Err(Refused::Closed),
+                Err(other) => return Err(Refused::Rejected(other.to_string())),
+            };
+            tokio::select! {
+                () = fence.token().cancelled() => return Err(Refused::Stopped),
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(ROOM_MAX_WAIT);
+        }
     }
 
     async fn shut_down(self: Arc<Self>, timeout: Duration) {
-        // The thread pool's shutdown blocks while its threads finish.
-        let _joined = tokio::task::spawn_blocking(move || self.shutdown_timeout(timeout)).await;
+        // The thread pool's shutdown blocks while its threads finish: on a thread of its
+        // own, not the runtime's blocking pool, so a run deaf to its token cannot hold the
+        // runtime's own shutdown too.
+        let (stopped, on_stop) = tokio::sync::oneshot::channel();
+        let stopping = std::thread::Builder::new()
+            .name("brigade-worker-pool-stop".into())
+            .spawn(move || {
+                let _report = self.shutdown_timeout(timeout);
+                let _ = stopped.send(());
+            });
+        if stopping.is_ok() {
+            let _ = on_stop.await;
+        }
     }
 }
 
@@ -199,8 +252,15 @@ where
             retry,
             ..
         } = *self;
-        let Some(handle) = pool.start(handler, job, payload, meta.clone()).await else {
-            return RunEnd::Release;
+        let handle = match pool
+            .start(handler, job, payload, meta.clone(), &fence)
+            .await
+        {
+            Ok(handle) => handle,
+            Err(Refused::Stopped) => return RunEnd::stopped(&fence),
+            // Only the worker's shutdown closes its pool, after its last run.
+            Err(Refused::Closed) => return RunEnd::Release,
+            Err(Refused::Rejected(reason)) => return refused_end(&reason, &retry, &meta),
         };
         let result = await_run(handle, &fence).await;
         run_end(result, &fence, &retry, &meta)

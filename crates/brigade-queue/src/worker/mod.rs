@@ -14,12 +14,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brigade_core::CancellationToken;
+use brigade_core::{CancellationToken, instant_after};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, WorkerBuilder};
+pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, WorkerBuilder};
 pub use counters::{WorkerCounters, WorkerReport};
 
 use acks::{AckBatcher, PendingAcks};
@@ -401,7 +401,7 @@ async fn run_claim<S: Store>(
                         &shared.store,
                         lease,
                         weight,
-                        settings.lease,
+                        &settings,
                         &fence,
                         &shared.counters,
                     )
@@ -611,14 +611,17 @@ async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> Work
     shared.held.stop_unstarted(StopReason::Shutdown);
     if !shared
         .held
-        .wait_empty(Instant::now() + settings.grace)
+        .wait_empty(instant_after(Instant::now(), settings.grace))
         .await
     {
         shared.held.stop_all(StopReason::Shutdown);
         // Runs that heed their token end now and give their job back themselves.
         let heeded = shared
             .held
-            .wait_empty(Instant::now() + settings.store_timeout * 2)
+            .wait_empty(instant_after(
+                Instant::now(),
+                settings.store_timeout.saturating_mul(2),
+            ))
             .await;
         if !heeded {
             // Runs that ignore their token: give their jobs back from here; whatever
@@ -627,11 +630,24 @@ async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> Work
             for lease in shared.held.leases() {
                 record(shared, lease, RunEnd::Release).await;
                 shared.held.remove(lease);
+                shared.counters.add(Count::Unstopped, 1);
             }
         }
     }
     while jobs.join_next().await.is_some() {}
-    shared.dispatch.shutdown(settings.store_timeout).await;
+    // Every job is accounted for. The local pool waits for its runs; one deaf to its token
+    // would hold the shutdown for good, so the wait is as long as a store call's.
+    let pool_stopped = tokio::time::timeout(
+        settings.store_timeout,
+        shared.dispatch.shutdown(settings.store_timeout),
+    )
+    .await;
+    if pool_stopped.is_err() {
+        tracing::warn!(
+            queue = %shared.queue,
+            "runs that ignored their stop are still going; their jobs were given back"
+        );
+    }
     shared.counters.snapshot()
 }
 
