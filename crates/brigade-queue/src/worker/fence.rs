@@ -16,16 +16,18 @@ pub(crate) enum StopReason {
 }
 
 /// The stop signal of one claimed job: a token the run watches, the first reason given,
-/// and whether the run started (a claimed job waits at the global limits first).
+/// whether the run started (a claimed job waits at the global limits first) and whether it
+/// ended (its end may still be on its way to the store).
 #[derive(Debug)]
 pub(crate) struct Fence {
     token: CancellationToken,
-    /// The reason's code in the low bits, and [`STARTED`].
+    /// The reason's code in the low bits, [`STARTED`] and [`ENDED`].
     state: AtomicU8,
 }
 
 const REASON: u8 = 0b11;
 const STARTED: u8 = 0b100;
+const ENDED: u8 = 0b1000;
 
 impl Fence {
     pub(crate) fn new() -> Self {
@@ -72,6 +74,16 @@ impl Fence {
             .is_ok()
     }
 
+    /// Marks the run ended: its handler returned, or it never started.
+    pub(crate) fn end(&self) {
+        self.state.fetch_or(ENDED, Ordering::AcqRel);
+    }
+
+    /// Whether the run started and has not ended.
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.load(Ordering::Acquire) & (STARTED | ENDED) == STARTED
+    }
+
     pub(crate) fn reason(&self) -> StopReason {
         match self.state.load(Ordering::Acquire) & REASON {
             1 => StopReason::Shutdown,
@@ -106,6 +118,21 @@ mod tests {
         fence.stop(StopReason::LeaseLost);
         assert_eq!(fence.reason(), StopReason::LeaseLost);
         assert!(fence.token().is_cancelled());
+    }
+
+    #[test]
+    fn a_run_is_running_from_its_start_to_its_end() {
+        let fence = Fence::new();
+        assert!(!fence.is_running());
+        assert!(fence.start());
+        fence.stop(StopReason::Shutdown);
+        assert!(
+            fence.is_running(),
+            "stopped, but its handler has not returned"
+        );
+        fence.end();
+        assert!(!fence.is_running());
+        assert_eq!(fence.reason(), StopReason::Shutdown);
     }
 
     #[test]

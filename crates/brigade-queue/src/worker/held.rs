@@ -76,6 +76,14 @@ impl HeldLeases {
         self.lock().values().map(|held| held.lease).collect()
     }
 
+    /// How many held leases have a run that started and has not ended.
+    pub(crate) fn running(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|held| held.fence.is_running())
+            .count()
+    }
+
     /// After a heartbeat sent at `sent`: the leases in `renewed` now last until
     /// `sent + lease`; every other lease in `asked` is lost and its run is stopped.
     /// Returns how many were lost.

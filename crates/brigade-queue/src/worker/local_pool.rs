@@ -53,7 +53,9 @@ pub(crate) enum Refused {
 /// Room in the thread pool's queue is looked for this often at first, doubling to
 /// [`ROOM_MAX_WAIT`]: a pool given less room than the worker's concurrency has its
 /// claimed jobs wait for room, holding their leases, rather than go back and come again.
+#[cfg(feature = "thread")]
 const ROOM_FIRST_WAIT: Duration = Duration::from_millis(1);
+#[cfg(feature = "thread")]
 const ROOM_MAX_WAIT: Duration = Duration::from_millis(100);
 
 /// The job to hand the handler on each run: the decoded one first; should a local layer

@@ -439,6 +439,7 @@ async fn run_claim<S: Store>(
             }
         }
     };
+    fence.end();
     // A run that ended without starting tells the claim loop now, not after its record's
     // round trip to the store.
     drop(started);
@@ -625,12 +626,15 @@ async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> Work
             .await;
         if !heeded {
             // Runs that ignore their token: give their jobs back from here; whatever
-            // they record later is refused as stale.
+            // they record later is refused as stale. (The other leases left are ends the
+            // store has not taken yet.)
+            shared
+                .counters
+                .add(Count::Unstopped, shared.held.running() as u64);
             jobs.abort_all();
             for lease in shared.held.leases() {
                 record(shared, lease, RunEnd::Release).await;
                 shared.held.remove(lease);
-                shared.counters.add(Count::Unstopped, 1);
             }
         }
     }
