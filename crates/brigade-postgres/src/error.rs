@@ -1,8 +1,9 @@
 use brigade_queue::StoreError;
 
 /// Sorts a driver error into what a worker does next: wait and retry (the server is
-/// unreachable, restarting, out of connections, or chose this transaction as a deadlock
-/// victim), or give up on the call.
+/// unreachable, restarting, out of connections or resources, read-only after a failover
+/// to a standby, timed the statement out, or chose this transaction as a deadlock victim),
+/// refuse the request (a value its column cannot hold), or give up on the call.
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Io(_)
@@ -15,11 +16,17 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
             let code = database.code().unwrap_or_default();
             let transient = code.starts_with("08") // connection exception
                 || code.starts_with("57P") // admin shutdown, crash shutdown, cannot connect now
-                || code == "53300" // too many connections
+                || code.starts_with("53") // insufficient resources: connections, memory, disk
+                || code == "57014" // query cancelled: a statement timeout
+                || code == "55P03" // lock not available: a lock timeout
+                || code == "25006" // read-only transaction: connected to a standby
                 || code == "40001" // serialization failure
                 || code == "40P01"; // deadlock detected
             if transient {
                 StoreError::Unavailable(Box::new(error))
+            } else if code.starts_with("22") {
+                // Data exception: a NUL in text, `\u0000` in jsonb, a time out of range.
+                StoreError::Invalid(error.to_string())
             } else {
                 StoreError::Backend(Box::new(error))
             }

@@ -50,4 +50,4 @@ mod wakeups;
 #[cfg(feature = "local-cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "local-cluster")))]
 pub use local_cluster::{LocalCluster, LocalClusterError, fresh_database};
-pub use store::{DEFAULT_SCHEMA, PgStore, PgStoreBuilder};
+pub use store::{DEFAULT_SCHEMA, MAX_ACQUIRE_TIMEOUT, PgStore, PgStoreBuilder};

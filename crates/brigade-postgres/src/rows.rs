@@ -20,6 +20,22 @@ pub(crate) fn duration_micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// `text` as a `text` column holds it: PostgreSQL text has no NUL byte, so each becomes
+/// U+FFFD. A handler's error is then recorded whatever it holds, not refused on every
+/// attempt while the job runs again.
+pub(crate) fn storable_text(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
+/// What a queue or limit name must be here: it travels as a `NOTIFY` payload (under 8,000
+/// bytes) and in `text` columns.
+pub(crate) const NAME_RULE: &str = "at most 1,000 bytes, without NUL (it is a NOTIFY payload)";
+
+/// Whether `name` follows [`NAME_RULE`].
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 1_000 && !name.contains('\0')
+}
+
 fn count(value: i32) -> u32 {
     u32::try_from(value).unwrap_or(0)
 }

@@ -15,13 +15,18 @@ use tokio::sync::{Notify, watch};
 
 use crate::enqueue::{Refused, insert};
 use crate::error::store_error;
-use crate::rows::{self, duration_micros};
+use crate::rows::{self, duration_micros, storable_text};
 use crate::schema::Schema;
 use crate::statements::Statements;
 use crate::wakeups::{Channels, listen};
 
 /// The schema a store uses unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "brigade";
+
+/// The longest [`PgStoreBuilder::acquire_timeout`]: a call that waits longer for a
+/// connection is better told the store is unavailable, and the pool's own arithmetic
+/// stays far from overflow.
+pub const MAX_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A durable job queue in PostgreSQL: a [`Store`] for [`brigade_queue`]'s `Queue` and
 /// `Worker`, plus enqueueing inside your own transaction.
@@ -102,14 +107,15 @@ impl PgStoreBuilder {
         self
     }
 
-    /// The most connections the store's pool opens (default 10), one more for LISTEN.
+    /// The most connections the store's calls use (default 10); the pool opens one more,
+    /// which `LISTEN` keeps.
     pub fn max_connections(mut self, connections: u32) -> Self {
         self.max_connections = connections;
         self
     }
 
     /// How long a call waits for a free connection before it fails as unavailable
-    /// (default 5 s).
+    /// (default 5 s; more than zero, at most [`MAX_ACQUIRE_TIMEOUT`]).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
@@ -126,11 +132,17 @@ impl PgStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Invalid`] for a bad URL or schema name, or zero connections;
-    /// [`StoreError::Unavailable`] when the server cannot be reached.
+    /// [`StoreError::Invalid`] for a bad URL or schema name, zero connections or an
+    /// acquire timeout out of range; [`StoreError::Unavailable`] when the server cannot be
+    /// reached.
     pub async fn connect(self) -> Result<PgStore, StoreError> {
         if self.max_connections == 0 {
             return Err(StoreError::invalid("max_connections must be at least 1"));
+        }
+        if self.acquire_timeout.is_zero() || self.acquire_timeout > MAX_ACQUIRE_TIMEOUT {
+            return Err(StoreError::invalid(
+                "acquire_timeout must be more than zero and at most MAX_ACQUIRE_TIMEOUT (an hour)",
+            ));
         }
         Schema::new(&self.schema)?;
         let options: PgConnectOptions = self
@@ -138,7 +150,7 @@ impl PgStoreBuilder {
             .parse()
             .map_err(|error| StoreError::invalid(format!("bad PostgreSQL URL: {error}")))?;
         let pool = PgPoolOptions::new()
-            .max_connections(self.max_connections)
+            .max_connections(self.max_connections.saturating_add(1))
             .acquire_timeout(self.acquire_timeout)
             // A broken connection fails its query and is dropped then; a ping before every
             // use would double the round trips of every claim and ack.
@@ -180,10 +192,13 @@ impl PgStore {
     }
 
     /// A store on a pool you already have, in `schema`, migrating it first when `migrate`.
+    /// Its `LISTEN` keeps one of the pool's connections for as long as the store lives, so
+    /// the pool needs at least two.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Invalid`] for a bad schema name; a store error if migrating fails.
+    /// [`StoreError::Invalid`] for a bad schema name or a pool of fewer than two
+    /// connections; a store error if migrating fails.
     ///
     /// # Examples
     ///
@@ -195,6 +210,11 @@ impl PgStore {
     /// ```
     pub async fn with_pool(pool: PgPool, schema: &str, migrate: bool) -> Result<Self, StoreError> {
         let schema = Schema::new(schema)?;
+        if pool.options().get_max_connections() < 2 {
+            return Err(StoreError::invalid(
+                "the pool needs at least 2 connections: LISTEN keeps one for the store's life",
+            ));
+        }
         let sql = Statements::new(&schema);
         let wakeups = Arc::new(Wakeups::default());
         let (closed, closed_rx) = watch::channel(());
@@ -541,7 +561,7 @@ impl Store for PgStore {
     }
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
-        let error = error.to_owned();
+        let error = storable_text(error);
         self.transition(&self.inner.sql.retry, lease, |query| {
             query.bind(duration_micros(delay)).bind(error)
         })
@@ -549,7 +569,7 @@ impl Store for PgStore {
     }
 
     async fn bury(&self, lease: Lease, error: &str) -> Result<Ack, StoreError> {
-        let error = error.to_owned();
+        let error = storable_text(error);
         self.transition(&self.inner.sql.bury, lease, |query| query.bind(error))
             .await
     }
@@ -596,6 +616,14 @@ impl Store for PgStore {
 
     fn units_wakeup(&self, limit: &str) -> Arc<Notify> {
         self.inner.wakeups.units(limit)
+    }
+
+    fn check_name(&self, name: &str) -> Result<(), &'static str> {
+        if rows::is_valid_name(name) {
+            Ok(())
+        } else {
+            Err(rows::NAME_RULE)
+        }
     }
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, StoreError> {

@@ -23,11 +23,12 @@ fn capped(n: u32) -> NewJob {
 }
 
 /// The states of this database's sessions that sit inside a transaction, seen from
-/// `observer` once every pooled connection but the wake-up listener's is back and held:
-/// whatever an abandoned call left running has ended by then.
+/// `observer` once every pooled connection but the wake-up listener's (the pool's one
+/// beyond `max_connections`) is back and held: whatever an abandoned call left running
+/// has ended by then.
 async fn left_in_a_transaction(store: &PgStore, observer: &mut PgConnection) -> Vec<String> {
     let mut pooled = Vec::new();
-    for _ in 1..CONNECTIONS {
+    for _ in 0..CONNECTIONS {
         pooled.push(store.pool().acquire().await.expect("acquire"));
     }
     sqlx::query_scalar(

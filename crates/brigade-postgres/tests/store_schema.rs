@@ -103,6 +103,14 @@ async fn bad_settings_are_typed_errors() {
         .await
         .expect_err("zero");
     assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
+    for timeout in [std::time::Duration::ZERO, std::time::Duration::MAX] {
+        let error = PgStore::builder("postgres://127.0.0.1:1/x")
+            .acquire_timeout(timeout)
+            .connect()
+            .await
+            .expect_err("acquire timeout out of range");
+        assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
+    }
     // Nothing listens on port 1: unreachable, and said so as transient.
     let error = PgStore::builder("postgres://postgres@127.0.0.1:1/x")
         .acquire_timeout(std::time::Duration::from_secs(2))
@@ -110,4 +118,45 @@ async fn bad_settings_are_typed_errors() {
         .await
         .expect_err("unreachable");
     assert!(error.is_transient(), "{error:?}");
+}
+
+/// `LISTEN` keeps a connection of the store's pool for the store's life: a store of one
+/// connection still has one for its calls, and a pool too small to spare one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_does_not_starve_a_one_connection_store() {
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = PgStore::builder(url.clone())
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .expect("connect");
+    // Long enough for the listener to take its connection.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for n in 0..3 {
+        store
+            .enqueue(NewJob::new("one-connection", json!(n)))
+            .await
+            .expect("a call gets a connection beside LISTEN");
+    }
+    assert_eq!(
+        store
+            .counts("one-connection")
+            .await
+            .expect("counts")
+            .available,
+        3
+    );
+
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("pool");
+    let error = PgStore::with_pool(pool, "brigade", false)
+        .await
+        .expect_err("one connection cannot serve LISTEN and the calls");
+    assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
 }

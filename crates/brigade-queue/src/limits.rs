@@ -167,6 +167,7 @@ impl RateGrant {
 /// let gpu = GlobalConcurrency::new("gpu-memory-gb", 80)?;
 /// assert_eq!(gpu.capacity(), 80);
 /// assert!(GlobalConcurrency::new("gpu", 0).is_err());
+/// assert!(GlobalConcurrency::new("gpu", u32::MAX).is_err());
 /// # Ok::<(), brigade_core::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,7 +182,7 @@ impl GlobalConcurrency {
     /// # Errors
     ///
     /// [`ConfigError::ZeroCapacity`] for a zero capacity, [`ConfigError::OutOfRange`] for an
-    /// empty key.
+    /// empty key or a capacity above `i32::MAX`.
     ///
     /// # Examples
     ///
@@ -196,6 +197,12 @@ impl GlobalConcurrency {
         }
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
+        }
+        if i32::try_from(capacity).is_err() {
+            return Err(ConfigError::OutOfRange {
+                setting: "global concurrency capacity",
+                expected: "at most i32::MAX units (the widest count every store keeps)",
+            });
         }
         Ok(Self { key, capacity })
     }

@@ -1,6 +1,13 @@
+use std::time::{Duration, SystemTime};
+
 use serde_json::Value;
 
-use crate::{EnqueueOptions, StoreError};
+use crate::{EnqueueOptions, RunAt, StoreError};
+
+/// How far ahead a job may be scheduled: a century, well inside every store's clock
+/// arithmetic (Redis scripts count microseconds in a double, exact to about 285 years
+/// after 1970).
+pub const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// The number of runs a job gets when neither its options nor its queue say otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 20;
@@ -142,8 +149,9 @@ impl NewJob {
             .unwrap_or(DEFAULT_MAX_ATTEMPTS)
     }
 
-    /// Checks what every store refuses: an empty queue name, and `max_attempts` outside
-    /// 1..=`i32::MAX` (the widest attempt counter the stores keep).
+    /// Checks what every store refuses: an empty queue name, `max_attempts` outside
+    /// 1..=`i32::MAX` (the widest attempt counter the stores keep), and a run-at more than
+    /// [`MAX_SCHEDULE_AHEAD`] away (past what every store's clock arithmetic holds).
     ///
     /// # Errors
     ///
@@ -157,10 +165,24 @@ impl NewJob {
     /// let never = NewJob::new("q", serde_json::json!(1)).with_options(EnqueueOptions::new().max_attempts(0));
     /// assert!(never.validate().is_err());
     /// assert!(NewJob::new("", serde_json::json!(1)).validate().is_err());
+    /// let later = EnqueueOptions::new().delay(std::time::Duration::MAX);
+    /// assert!(NewJob::new("q", serde_json::json!(1)).with_options(later).validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<(), StoreError> {
         if self.queue.is_empty() {
             return Err(StoreError::invalid("a job needs a queue name"));
+        }
+        let ahead = match self.options.run_at_value() {
+            Some(RunAt::After(delay)) => delay,
+            Some(RunAt::Time(time)) => time
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+            None => Duration::ZERO,
+        };
+        if ahead > MAX_SCHEDULE_AHEAD {
+            return Err(StoreError::invalid(format!(
+                "a job runs at most MAX_SCHEDULE_AHEAD (100 years) ahead, not {ahead:?}"
+            )));
         }
         let attempts = self.max_attempts();
         if attempts == 0 || i32::try_from(attempts).is_err() {

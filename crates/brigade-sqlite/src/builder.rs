@@ -5,6 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_queue::StoreError;
+
+/// The longest busy or acquire timeout: a statement that waits longer is better told the
+/// store is unavailable, and the driver's arithmetic stays far from overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     SqliteTransactionManager,
@@ -90,7 +94,8 @@ impl SqliteStoreBuilder {
     }
 
     /// How long a statement waits for another process's write lock before it fails as
-    /// [`StoreError::Unavailable`] (default 5 s); workers retry such failures.
+    /// [`StoreError::Unavailable`] (default 5 s, at most [`MAX_TIMEOUT`]); workers retry
+    /// such failures.
     ///
     /// # Examples
     ///
@@ -118,7 +123,7 @@ impl SqliteStoreBuilder {
     }
 
     /// How long a call waits for a free connection before it fails as unavailable
-    /// (default 5 s).
+    /// (default 5 s, at most [`MAX_TIMEOUT`]).
     ///
     /// # Examples
     ///
@@ -158,17 +163,17 @@ impl SqliteStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Invalid`] for zero connections or a SQLite too old for the store's
-    /// statements; [`StoreError::Unavailable`] when the file cannot be opened or stays
+    /// [`StoreError::Invalid`] for zero connections, a timeout out of range (zero, or
+    /// above [`MAX_TIMEOUT`]), a path that names no file (empty, `:memory:`, a `file:`
+    /// URI: each connection of the pool would open a database of its own) or a SQLite too
+    /// old for the store's statements; [`StoreError::Unavailable`] when the file cannot be opened or stays
     /// locked past the busy timeout.
     ///
     /// # Examples
     ///
     /// See [`SqliteStoreBuilder`].
     pub async fn open(self) -> Result<SqliteStore, StoreError> {
-        if self.max_connections == 0 {
-            return Err(StoreError::invalid("max_connections must be at least 1"));
-        }
+        self.check()?;
         let synchronous = match self.synchronous {
             Synchronous::Full => SqliteSynchronous::Full,
             Synchronous::Normal => SqliteSynchronous::Normal,
@@ -204,6 +209,36 @@ impl SqliteStoreBuilder {
             store.migrate().await?;
         }
         Ok(store)
+    }
+}
+
+impl SqliteStoreBuilder {
+    /// The settings the store cannot work with, refused before anything is opened.
+    fn check(&self) -> Result<(), StoreError> {
+        if self.max_connections == 0 {
+            return Err(StoreError::invalid("max_connections must be at least 1"));
+        }
+        for (setting, timeout) in [
+            ("busy_timeout", self.busy_timeout),
+            ("acquire_timeout", self.acquire_timeout),
+        ] {
+            if timeout.is_zero() || timeout > MAX_TIMEOUT {
+                return Err(StoreError::invalid(format!(
+                    "{setting} must be more than zero and at most MAX_TIMEOUT (an hour), not {timeout:?}"
+                )));
+            }
+        }
+        let path = self
+            .path
+            .to_str()
+            .ok_or_else(|| StoreError::invalid(format!("the path {:?} is not UTF-8", self.path)))?;
+        if path.is_empty() || path == ":memory:" || path.starts_with("file:") || path.contains('\0')
+        {
+            return Err(StoreError::invalid(format!(
+                "the store needs a file every connection opens, not {path:?}"
+            )));
+        }
+        Ok(())
     }
 }
 

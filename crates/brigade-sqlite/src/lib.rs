@@ -65,5 +65,5 @@ mod statements;
 mod store;
 mod wakeups;
 
-pub use builder::{SqliteStoreBuilder, Synchronous};
+pub use builder::{MAX_TIMEOUT, SqliteStoreBuilder, Synchronous};
 pub use store::SqliteStore;

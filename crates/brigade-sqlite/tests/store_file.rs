@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use brigade_queue::StoreError;
 use brigade_sqlite::{SqliteStore, Synchronous};
 
 async fn pragma(store: &SqliteStore, name: &str) -> String {
@@ -76,6 +77,37 @@ async fn zero_connections_is_refused() {
         .await
         .expect_err("no connections");
     assert!(!error.is_transient(), "{error}");
+}
+
+/// Settings that cannot work are refused before anything is opened: a path that names no
+/// file (each pooled connection would open a database of its own, and only the one that
+/// migrated would have the tables), a timeout of zero or past what the driver's clock
+/// arithmetic holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_that_cannot_work_are_refused() {
+    for path in ["", ":memory:", "file:jobs?mode=memory&cache=shared"] {
+        let error = SqliteStore::builder(path)
+            .open()
+            .await
+            .expect_err("no file");
+        assert!(matches!(error, StoreError::Invalid(_)), "{path}: {error:?}");
+    }
+    let dir = common::TempDir::new();
+    for timeout in [Duration::ZERO, Duration::MAX] {
+        let busy = SqliteStore::builder(dir.path().join("jobs.db"))
+            .busy_timeout(timeout)
+            .open()
+            .await
+            .expect_err("busy timeout out of range");
+        let acquire = SqliteStore::builder(dir.path().join("jobs.db"))
+            .acquire_timeout(timeout)
+            .open()
+            .await
+            .expect_err("acquire timeout out of range");
+        for error in [busy, acquire] {
+            assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

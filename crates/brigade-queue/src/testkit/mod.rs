@@ -128,6 +128,8 @@ macro_rules! store_conformance_tests {
             purge_keeps_what_it_should,
             global_rate_limit_is_gcra,
             global_units_are_bounded,
+            error_texts_of_any_characters_are_recorded,
+            far_future_jobs_are_refused,
             worker_runs_every_job,
             worker_retries_then_buries,
             worker_releases_on_shutdown,

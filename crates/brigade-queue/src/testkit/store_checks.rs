@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::{LONG_LEASE, SHORT_LEASE, claim, claim_one_eventually, rescue_after};
 use crate::{
-    Ack, ClaimRequest, DurableId, EnqueueOptions, GlobalConcurrency, GlobalRate, JobState, Lease,
-    NewJob, Queue, Store,
+    Ack, ClaimRequest, DurableId, EnqueueError, EnqueueOptions, GlobalConcurrency, GlobalRate,
+    JobState, Lease, NewJob, Queue, Store, StoreError,
 };
 
 fn job(queue: &str, n: u64) -> NewJob {
@@ -948,4 +948,56 @@ pub async fn released_units_wake_a_waiter<S: Store>(store: S) {
             .expect("acquire"),
         "the woken run takes the unit"
     );
+}
+
+/// A handler's error is recorded whatever characters it holds (a NUL byte included, which
+/// a store may have to replace): a run's end that could never be recorded would leave the
+/// job to run again at every lease's end, its message lost.
+pub async fn error_texts_of_any_characters_are_recorded<S: Store>(store: S) {
+    let id = enqueue(
+        &store,
+        job("odd-errors", 1).with_options(EnqueueOptions::new().max_attempts(2)),
+    )
+    .await;
+    let held = claim(&store, "odd-errors", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    let retried = store.retry(held.lease(), Duration::ZERO, "nul\0byte, é, 🦀");
+    assert_eq!(retried.await.expect("retry"), Ack::Recorded);
+    let record = store.job(id).await.expect("job").expect("exists");
+    let error = record.last_error.expect("an error");
+    assert!(
+        error.starts_with("nul") && error.ends_with("byte, é, 🦀"),
+        "{error:?}"
+    );
+    let held = claim(&store, "odd-errors", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim again");
+    let buried = store.bury(held.lease(), "\0");
+    assert_eq!(buried.await.expect("bury"), Ack::Recorded);
+    assert_eq!(state(&store, id).await, JobState::Dead);
+}
+
+/// A job scheduled past what the stores' clocks hold is refused as invalid, not stored
+/// with a time that no longer reads back.
+pub async fn far_future_jobs_are_refused<S: Store>(store: S) {
+    for options in [
+        EnqueueOptions::new().delay(Duration::MAX),
+        EnqueueOptions::new().run_at(SystemTime::now() + crate::MAX_SCHEDULE_AHEAD * 2),
+    ] {
+        match store.enqueue(job("far", 1).with_options(options)).await {
+            Err(EnqueueError::Store(_, StoreError::Invalid(_))) => {}
+            other => panic!("expected an invalid enqueue, got {other:?}"),
+        }
+    }
+    let soon_enough = EnqueueOptions::new().delay(crate::MAX_SCHEDULE_AHEAD);
+    let id = enqueue(&store, job("far", 2).with_options(soon_enough)).await;
+    let record = store
+        .job(id)
+        .await
+        .expect("job reads back")
+        .expect("exists");
+    assert!(record.run_at > SystemTime::now() + crate::MAX_SCHEDULE_AHEAD / 2);
 }
