@@ -142,4 +142,4 @@ mod wakeups;
 #[cfg(feature = "local-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "local-server")))]
 pub use local_server::{LocalServer, LocalServerError, fresh_store};
-pub use store::{DEFAULT_PREFIX, RedisStore, RedisStoreBuilder};
+pub use store::{DEFAULT_PREFIX, MAX_BATCH, RedisStore, RedisStoreBuilder};

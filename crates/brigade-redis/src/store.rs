@@ -507,9 +507,21 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The options no script should see: an empty queue name, zero attempts, and a batch
-/// spanning queues (one script runs on one queue's slot).
+/// The most jobs one batch enqueues on Redis. A batch is one script, and a script holds
+/// the whole server while it runs: other clients' calls, workers' heartbeats among them,
+/// wait behind it. Larger batches go in several calls.
+pub const MAX_BATCH: usize = 10_000;
+
+/// The options no script should see: an empty queue name, zero attempts, a batch
+/// spanning queues (one script runs on one queue's slot) or larger than [`MAX_BATCH`].
 fn check_options(jobs: &[NewJob]) -> Result<(), StoreError> {
+    if jobs.len() > MAX_BATCH {
+        return Err(StoreError::invalid(format!(
+            "a batch on Redis holds at most MAX_BATCH ({MAX_BATCH}) jobs, not {}: one script \
+             holds the server while it runs",
+            jobs.len()
+        )));
+    }
     let queue = jobs.first().map(NewJob::queue);
     for job in jobs {
         job.validate()?;

@@ -1,13 +1,14 @@
 //! What is particular to the Redis layout: every key of a queue carries its hash tag, the
 //! work stream holds only live jobs (no trimming needed), retention removes every trace of
-//! a job, and requests no single slot can serve are refused with the jobs handed back.
+//! a job, and requests no single slot can serve (or too large for one script) are refused
+//! with the jobs handed back.
 #![cfg(feature = "testkit")]
 
 mod common;
 
 use std::time::Duration;
 
-use brigade_queue::{ClaimRequest, EnqueueError, NewJob, Store};
+use brigade_queue::{ClaimRequest, EnqueueError, NewJob, Store, StoreError};
 use serde_json::json;
 
 /// `XPENDING key group`: pending entries, smallest and greatest id, per-consumer counts.
@@ -129,5 +130,15 @@ async fn requests_no_slot_can_serve_are_refused_with_the_jobs_back() {
     let refused = store.enqueue(braced.clone()).await.expect_err("brace");
     assert_eq!(refused.into_inner(), braced);
     assert!(store.counts("x{y").await.is_err());
+    // One script holds the server while it runs: a batch past the cap is refused whole.
+    let huge: Vec<NewJob> = (0..=brigade_redis::MAX_BATCH)
+        .map(|n| NewJob::new("a", json!(n)))
+        .collect();
+    let refused = store.enqueue_batch(huge).await.expect_err("too many");
+    assert!(matches!(
+        &refused,
+        EnqueueError::Store(_, StoreError::Invalid(_))
+    ));
+    assert_eq!(refused.into_inner().len(), brigade_redis::MAX_BATCH + 1);
     assert_eq!(store.counts("a").await.expect("counts").total(), 0);
 }
