@@ -24,6 +24,11 @@ impl Schema {
                 "schema name {name:?} must be 1 to 40 lowercase letters, digits or '_', not starting with a digit"
             )));
         }
+        if name.starts_with("pg_") || RESERVED.contains(&name) {
+            return Err(StoreError::invalid(format!(
+                "schema name {name:?} is reserved by PostgreSQL (a keyword, or the pg_ prefix)"
+            )));
+        }
         Ok(Self {
             name: name.to_owned(),
         })
@@ -49,6 +54,26 @@ impl Schema {
     }
 }
 
+/// PostgreSQL's reserved key words, those it refuses as an unquoted schema or table name
+/// (the "reserved" and "reserved (can be function or type)" rows of the manual's key word
+/// appendix).
+#[rustfmt::skip]
+const RESERVED: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
+    "authorization", "binary", "both", "case", "cast", "check", "collate", "collation",
+    "column", "concurrently", "constraint", "create", "cross", "current_catalog",
+    "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
+    "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except",
+    "false", "fetch", "for", "foreign", "freeze", "from", "full", "grant", "group", "having",
+    "ilike", "in", "initially", "inner", "intersect", "into", "is", "isnull", "join", "lateral",
+    "leading", "left", "like", "limit", "localtime", "localtimestamp", "natural", "not",
+    "notnull", "null", "offset", "on", "only", "or", "order", "outer", "overlaps", "placing",
+    "primary", "references", "returning", "right", "select", "session_user", "similar", "some",
+    "symmetric", "system_user", "table", "tablesample", "then", "to", "trailing", "true",
+    "union", "unique", "user", "using", "variadic", "verbose", "when", "where", "window",
+    "with",
+];
+
 impl fmt::Display for Schema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
@@ -72,6 +97,9 @@ mod tests {
             "a.b",
             "x\"y",
             &"a".repeat(41),
+            "user",
+            "order",
+            "pg_jobs",
         ] {
             assert!(Schema::new(bad).is_err(), "{bad}");
         }
