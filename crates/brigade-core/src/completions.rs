@@ -31,18 +31,18 @@ use crate::{JobHandle, JobId, JobResult};
 /// assert_eq!(order, vec![(2, 20), (1, 10)]);
 /// ```
 pub struct Completions<T, E> {
-    pending: HashMap<JobId, JobHandle<T, E>>,
+    pending: HashMap<usize, JobHandle<T, E>>,
     inbox: Arc<Inbox>,
 }
 
-/// The ids of finished jobs, in the order they finished.
+/// The keys of finished jobs' handles, in the order they finished.
 pub(crate) struct Inbox {
     finished: Mutex<InboxState>,
     ready: Condvar,
 }
 
 struct InboxState {
-    ids: VecDeque<JobId>,
+    keys: VecDeque<usize>,
     waker: Option<Waker>,
 }
 
@@ -51,9 +51,9 @@ impl Inbox {
         self.finished.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn push(&self, id: JobId) {
+    pub(crate) fn push(&self, key: usize) {
         let mut state = self.lock();
-        state.ids.push_back(id);
+        state.keys.push_back(key);
         let waker = state.waker.take();
         drop(state);
         self.ready.notify_one();
@@ -78,7 +78,7 @@ impl<T, E> Completions<T, E> {
             pending: HashMap::new(),
             inbox: Arc::new(Inbox {
                 finished: Mutex::new(InboxState {
-                    ids: VecDeque::new(),
+                    keys: VecDeque::new(),
                     waker: None,
                 }),
                 ready: Condvar::new(),
@@ -100,7 +100,8 @@ impl<T, E> Completions<T, E> {
     /// ```
     pub fn push(&mut self, handle: JobHandle<T, E>) {
         handle.notify(&self.inbox);
-        self.pending.insert(handle.id(), handle);
+        // Keyed by the handle, not its id: handles of several pools may share ids.
+        self.pending.insert(handle.key(), handle);
     }
 
     /// How many results have not come out yet.
@@ -143,8 +144,8 @@ impl<T, E> Completions<T, E> {
     /// ```
     pub fn try_next(&mut self) -> Option<(JobId, JobResult<T, E>)> {
         loop {
-            let id = self.inbox.lock().ids.pop_front()?;
-            if let Some(finished) = self.take(id) {
+            let key = self.inbox.lock().keys.pop_front()?;
+            if let Some(finished) = self.take(key) {
                 return Some(finished);
             }
         }
@@ -206,29 +207,30 @@ impl<T, E> Completions<T, E> {
     pub fn blocking_next(&mut self) -> Option<(JobId, JobResult<T, E>)> {
         while !self.pending.is_empty() {
             let mut state = self.inbox.lock();
-            while state.ids.is_empty() {
+            while state.keys.is_empty() {
                 state = self
                     .inbox
                     .ready
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            let id = state.ids.pop_front().expect("checked non-empty");
+            let key = state.keys.pop_front().expect("checked non-empty");
             drop(state);
-            if let Some(finished) = self.take(id) {
+            if let Some(finished) = self.take(key) {
                 return Some(finished);
             }
         }
         None
     }
 
-    fn take(&mut self, id: JobId) -> Option<(JobId, JobResult<T, E>)> {
-        let handle = self.pending.remove(&id)?;
+    fn take(&mut self, key: usize) -> Option<(JobId, JobResult<T, E>)> {
+        let handle = self.pending.remove(&key)?;
+        let id = handle.id();
         match handle.try_join() {
             Ok(result) => Some((id, result)),
             Err(handle) => {
-                // Unreachable by construction (ids arrive after results); keep the handle anyway.
-                self.pending.insert(id, handle);
+                // Unreachable by construction (keys arrive after results); keep the handle anyway.
+                self.pending.insert(key, handle);
                 None
             }
         }
@@ -270,17 +272,17 @@ impl<T, E> Stream for Completions<T, E> {
             if this.pending.is_empty() {
                 return Poll::Ready(None);
             }
-            let id = {
+            let key = {
                 let mut state = this.inbox.lock();
-                match state.ids.pop_front() {
-                    Some(id) => id,
+                match state.keys.pop_front() {
+                    Some(key) => key,
                     None => {
                         state.waker = Some(cx.waker().clone());
                         return Poll::Pending;
                     }
                 }
             };
-            if let Some(finished) = this.take(id) {
+            if let Some(finished) = this.take(key) {
                 return Poll::Ready(Some(finished));
             }
         }
@@ -292,5 +294,37 @@ impl<T, E> fmt::Debug for Completions<T, E> {
         f.debug_struct("Completions")
             .field("pending", &self.pending.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CancellationToken;
+    use crate::backend::job_handle;
+
+    #[test]
+    fn handles_of_different_pools_with_the_same_id_each_come_out() {
+        let pool_token = CancellationToken::new();
+        let mut completions = Completions::new();
+        let mut completers = Vec::new();
+        // Every pool numbers its jobs from 1: three pools, three jobs numbered 1.
+        for _ in 0..3 {
+            let (handle, completer) = job_handle::<u32, ()>(JobId::new(1), &pool_token);
+            completions.push(handle);
+            completers.push(completer);
+        }
+        assert_eq!(completions.len(), 3);
+        for (n, completer) in (0..).zip(completers) {
+            completer.complete(Ok(n));
+        }
+        let mut outputs: Vec<u32> = completions
+            .map(|(id, result)| {
+                assert_eq!(id, JobId::new(1));
+                result.expect("output")
+            })
+            .collect();
+        outputs.sort_unstable();
+        assert_eq!(outputs, [0, 1, 2]);
     }
 }

@@ -327,13 +327,20 @@ impl<T, E> JobHandle<T, E> {
         result.ok_or(self)
     }
 
-    /// Sends this job's id to `inbox` when it ends (at once if it already has).
+    /// Sends this handle's [`key`](Self::key) to `inbox` when the job ends (at once if it
+    /// already has).
     pub(crate) fn notify(&self, inbox: &Arc<Inbox>) {
         let mut slot = self.cell.lock();
         match &mut *slot {
             Slot::Pending { inbox: target, .. } => *target = Some(Arc::clone(inbox)),
-            Slot::Done(_) | Slot::Taken => inbox.push(self.cell.id),
+            Slot::Done(_) | Slot::Taken => inbox.push(self.key()),
         }
+    }
+
+    /// What tells this handle apart from every other live one, whatever pool it came
+    /// from (ids are per pool): its cell's address.
+    pub(crate) fn key(&self) -> usize {
+        cell_key(&self.cell)
     }
 }
 
@@ -455,8 +462,12 @@ fn deliver<T, E>(cell: &JobCell<T, E>, result: JobResult<T, E>) {
         waker.wake();
     }
     if let Some(inbox) = inbox {
-        inbox.push(cell.id);
+        inbox.push(cell_key(cell));
     }
+}
+
+fn cell_key<T, E>(cell: &JobCell<T, E>) -> usize {
+    std::ptr::from_ref(cell).addr()
 }
 
 impl<T, E> Drop for Completer<T, E> {
