@@ -269,7 +269,12 @@ pub(crate) fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
         }
         (AfterRun::DeadLetter, Some(index)) if !end.is_success() => {
             let error = match &end {
-                RunEnd::Returned(Err(error)) => error.to_string(),
+                // The error's `Display` is the job's code: a panic there is contained like
+                // the job's own, and the letter carries a placeholder instead.
+                RunEnd::Returned(Err(error)) => {
+                    catch_unwind(AssertUnwindSafe(|| error.to_string()))
+                        .unwrap_or_else(|_| "the job's error panicked while displayed".to_owned())
+                }
                 RunEnd::Panicked(message) => message.clone(),
                 RunEnd::Returned(Ok(_)) => unreachable!("guarded by is_success"),
             };
@@ -368,6 +373,49 @@ mod tests {
             self.0.lock().unwrap().push(letter);
             Ok(())
         }
+    }
+
+    /// An error whose `Display` panics: the job's own code, run while dead-lettering.
+    struct Unprintable;
+    impl std::fmt::Display for Unprintable {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("Display exploded")
+        }
+    }
+
+    #[derive(Default)]
+    struct ErrorTexts(Mutex<Vec<String>>);
+    impl Middleware<u8, Unprintable> for Arc<ErrorTexts> {
+        fn after_run(&self, _: &u8, _: &RunReport<'_, Unprintable>, _: Instant) -> AfterRun {
+            AfterRun::DeadLetter
+        }
+        fn dead_letter(&self, letter: DeadLetter<u8>) -> Result<(), DeadLetter<u8>> {
+            self.0.lock().unwrap().push(letter.error);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_error_that_panics_while_displayed_is_still_dead_lettered() {
+        let sink = Arc::new(ErrorTexts::default());
+        let layers = Layers::new().with(Arc::clone(&sink));
+        let finished = FinishedRun::<u8, Unprintable> {
+            id: JobId::new(1),
+            end: RunEnd::Returned(Err(Unprintable)),
+            attempts: Attempts::default(),
+            started: Instant::now(),
+            cancelled: false,
+            past_deadline: false,
+        };
+        let Settled::Finished(Err(error)) =
+            settle(&layers, 9, finished, Instant::now(), drop, drop)
+        else {
+            panic!("expected the job's end");
+        };
+        assert!(error.is_dead_lettered());
+        let texts = sink.0.lock().unwrap();
+        assert_eq!(texts.len(), 1);
+        assert!(texts[0].contains("panicked while displayed"), "{texts:?}");
     }
 
     #[test]

@@ -79,3 +79,34 @@ async fn a_job_whose_hook_panics_before_its_start_comes_back_in_the_report() {
     assert_eq!(report.unstarted.len(), 1, "the job is not lost");
     assert_eq!(report.finished, 0);
 }
+
+/// Panics when asked to admit a job.
+struct PanicsAtAdmission;
+
+impl Middleware<Job, String> for PanicsAtAdmission {
+    fn admit(&self, _: &Job, _: brigade_core::hooks::QueueState) -> brigade_core::hooks::Admission {
+        panic!("admit exploded");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_panicking_at_admission_hands_the_job_back_to_the_submitter() {
+    let pool = TokioPool::<Job>::builder()
+        .workers(1)
+        .layer(PanicsAtAdmission)
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let refused = pool
+            .submit(BoxAsyncJob::new(|_cx: JobContext| async { Ok(1) }))
+            .await
+            .expect_err("the hook's panic refuses the job");
+        assert!(
+            matches!(&refused, brigade_core::SubmitError::Rejected(_, reason) if reason.reason().contains("panicked")),
+            "{refused:?}"
+        );
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.rejected, stats.submitted), (2, 0), "{stats:?}");
+    assert!(pool.shutdown().await.is_clean());
+}

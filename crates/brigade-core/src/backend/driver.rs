@@ -307,7 +307,9 @@ where
     }
 
     /// Asks the layers whether to accept `job` into a queue in `queue`'s state; counts a
-    /// rejection. Returns the decision and the deciding layer's index.
+    /// rejection. Returns the decision and the deciding layer's index. A layer that panics
+    /// rejects the job (the submitter gets it back), as a hook's panic anywhere else ends
+    /// the job it was deciding about, not the caller.
     ///
     /// # Examples
     ///
@@ -319,7 +321,12 @@ where
     /// assert!(matches!(driver.admit(&(), queue), (Admission::Accept, None)));
     /// ```
     pub fn admit(&self, job: &J, queue: QueueState) -> (Admission, Option<usize>) {
-        let decision = self.layers.admit(job, queue);
+        let decision = catch_unwind(AssertUnwindSafe(|| self.layers.admit(job, queue)))
+            .unwrap_or_else(|_| {
+                tracing::error!(pool = %self.name, "a middleware hook panicked in admit");
+                let reason = crate::Rejection::new("a middleware hook panicked in admit");
+                (Admission::Reject(reason), None)
+            });
         if let (Admission::Reject(_), _) = decision {
             self.counters.record_rejected();
             // A submitter's change, which no worker will publish.

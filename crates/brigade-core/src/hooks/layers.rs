@@ -1,4 +1,5 @@
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -205,7 +206,8 @@ impl<J: 'static, E: 'static> Layers<J, E> {
         }
     }
 
-    /// Whether the job may start now, releasing earlier grants when a later layer defers.
+    /// Whether the job may start now, releasing earlier grants when a later layer defers
+    /// or panics (the panic then goes on to the caller, with nothing left taken).
     ///
     /// # Examples
     ///
@@ -216,20 +218,24 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// ```
     pub fn before_start(&self, job: &J, now: Instant) -> Start {
         for (index, layer) in self.layers.iter().enumerate() {
-            match layer.before_start(job, now) {
-                Start::Now => {}
-                deferred => {
-                    for granted in &self.layers[..index] {
-                        granted.release(job);
-                    }
+            let decided = catch_unwind(AssertUnwindSafe(|| layer.before_start(job, now)));
+            match decided {
+                Ok(Start::Now) => {}
+                Ok(deferred) => {
+                    release_each(&self.layers[..index], job);
                     return deferred;
+                }
+                Err(panic) => {
+                    release_each(&self.layers[..index], job);
+                    resume_unwind(panic);
                 }
             }
         }
         Start::Now
     }
 
-    /// Releases what every layer took for a run that has now ended.
+    /// Releases what every layer took for a run that has now ended. Every layer is asked
+    /// even if one panics; the first panic then goes on to the caller.
     ///
     /// # Examples
     ///
@@ -237,9 +243,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// brigade_core::hooks::Layers::<(), ()>::new().release(&());
     /// ```
     pub fn release(&self, job: &J) {
-        for layer in self.layers.iter() {
-            layer.release(job);
-        }
+        release_each(&self.layers, job);
     }
 
     /// The earliest deadline any layer sets for a run starting at `started`.
@@ -360,5 +364,77 @@ impl<J: 'static, E: 'static> fmt::Debug for Layers<J, E> {
         f.debug_list()
             .entries(self.layers.iter().map(|layer| layer.name()))
             .finish()
+    }
+}
+
+/// Asks each of `layers` to release what it took for `job`, every one of them even if one
+/// panics; the first panic goes on afterwards, so a layer after a panicking one still
+/// gives back its units.
+fn release_each<J: 'static, E: 'static>(layers: &[Arc<dyn Middleware<J, E>>], job: &J) {
+    let mut first_panic = None;
+    for layer in layers {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| layer.release(job))) {
+            first_panic.get_or_insert(panic);
+        }
+    }
+    if let Some(panic) = first_panic {
+        resume_unwind(panic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// Takes one unit per start and gives it back per release.
+    #[derive(Default)]
+    struct Units(AtomicU32);
+
+    impl Middleware<(), ()> for Units {
+        fn before_start(&self, _: &(), _: Instant) -> Start {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Start::Now
+        }
+        fn release(&self, _: &()) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    struct Panics;
+
+    impl Middleware<(), ()> for Panics {
+        fn before_start(&self, _: &(), _: Instant) -> Start {
+            panic!("a hook panicked before the start");
+        }
+        fn release(&self, _: &()) {
+            panic!("a hook panicked in release");
+        }
+    }
+
+    #[test]
+    fn a_panic_before_the_start_gives_back_what_earlier_layers_took() {
+        let units = Arc::new(Units::default());
+        let layers = Layers::new().with_shared(units.clone()).with(Panics);
+        let started = catch_unwind(AssertUnwindSafe(|| {
+            layers.before_start(&(), Instant::now())
+        }));
+        assert!(started.is_err(), "the panic goes on to the caller");
+        assert_eq!(units.0.load(Ordering::SeqCst), 0, "the unit came back");
+    }
+
+    #[test]
+    fn a_panic_in_release_does_not_keep_later_layers_from_releasing() {
+        let units = Arc::new(Units::default());
+        let layers = Layers::new().with(Panics).with_shared(units.clone());
+        units.0.store(1, Ordering::SeqCst);
+        let released = catch_unwind(AssertUnwindSafe(|| layers.release(&())));
+        assert!(released.is_err(), "the panic goes on to the caller");
+        assert_eq!(
+            units.0.load(Ordering::SeqCst),
+            0,
+            "the later layer released"
+        );
     }
 }

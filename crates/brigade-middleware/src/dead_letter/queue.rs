@@ -1,4 +1,5 @@
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::{Instant, SystemTime};
@@ -54,6 +55,7 @@ pub struct DeadLetterQueue<J, S> {
     on_alert: Option<Box<OnAlert>>,
     stored: AtomicU64,
     refused: AtomicU64,
+    alerts_panicked: AtomicU64,
 }
 
 /// What an alert says about a job that reached the dead-letter sink.
@@ -121,6 +123,7 @@ where
             on_alert: None,
             stored: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            alerts_panicked: AtomicU64::new(0),
         }
     }
 
@@ -228,6 +231,21 @@ where
         self.refused.load(Ordering::Relaxed)
     }
 
+    /// How many alerts panicked. Their letters were stored all the same, and their jobs
+    /// ended dead-lettered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_middleware::{DeadLetterQueue, MemorySink};
+    /// assert_eq!(DeadLetterQueue::<u32, _>::new(MemorySink::new(1)?).alerts_panicked(), 0);
+    /// # Ok::<(), brigade_core::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn alerts_panicked(&self) -> u64 {
+        self.alerts_panicked.load(Ordering::Relaxed)
+    }
+
     fn alert_for(&self, letter: &DeadLetter<J>) -> DeadLetterAlert {
         DeadLetterAlert {
             id: letter.id,
@@ -280,7 +298,11 @@ where
             Ok(()) => {
                 self.stored.fetch_add(1, Ordering::Relaxed);
                 if let (Some(on_alert), Some(alert)) = (&self.on_alert, alert) {
-                    on_alert(&alert);
+                    // The sink holds the letter now, whatever the alert does: a panicking
+                    // alert must not make the job end as if the letter were refused.
+                    if catch_unwind(AssertUnwindSafe(|| on_alert(&alert))).is_err() {
+                        self.alerts_panicked.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 Ok(())
             }
@@ -298,6 +320,7 @@ impl<J, S: fmt::Debug> fmt::Debug for DeadLetterQueue<J, S> {
             .field("sink", &self.sink)
             .field("stored", &self.stored)
             .field("refused", &self.refused)
+            .field("alerts_panicked", &self.alerts_panicked)
             .finish_non_exhaustive()
     }
 }
@@ -317,6 +340,16 @@ mod tests {
             first_failure: now,
             last_failure: now,
         }
+    }
+
+    #[test]
+    fn a_panicking_alert_leaves_the_letter_stored_and_taken() {
+        let sink = MemorySink::new(4).unwrap();
+        let dlq = DeadLetterQueue::new(sink.clone()).on_alert(|_| panic!("pager down"));
+        let taken = Middleware::<u32, String>::dead_letter(&dlq, letter(7));
+        assert!(taken.is_ok(), "the sink kept it: the job is dead-lettered");
+        assert_eq!((dlq.stored(), dlq.alerts_panicked()), (1, 1));
+        assert_eq!(sink.len(), 1);
     }
 
     #[cfg(feature = "retry")]
