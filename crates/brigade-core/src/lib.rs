@@ -100,3 +100,4 @@ pub use shutdown::ShutdownReport;
 pub use sizing::{Workload, available_cores};
 pub use stats::Stats;
 pub use submit_error::{Rejection, SubmitError, SubmitTimeoutError, TrySubmitError};
+pub use worker_range::MAX_WORKERS;

@@ -2,6 +2,23 @@ use std::time::Duration;
 
 use crate::{ConfigError, available_cores};
 
+/// The most workers a pool starts up front (its minimum): far more than any machine runs
+/// threads, and a bound that keeps a mistyped count a [`ConfigError`] instead of a pool
+/// that spawns until memory runs out. An elastic maximum may be larger (`usize::MAX`
+/// for "as many as the work needs"): those workers start one by one, as jobs come.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use brigade_core::backend::WorkerRange;
+/// let too_many = WorkerRange { min: brigade_core::MAX_WORKERS + 1, max: usize::MAX };
+/// assert!(too_many.validate(Duration::from_secs(1)).is_err());
+/// let unbounded = WorkerRange { min: 1, max: usize::MAX };
+/// assert!(unbounded.validate(Duration::from_secs(1)).is_ok());
+/// ```
+pub const MAX_WORKERS: usize = 1 << 20;
+
 /// How many workers a pool keeps (`min`) and may grow to (`max`), resolved and checked the
 /// same way by every backend's builder and `resize`.
 ///
@@ -56,7 +73,8 @@ impl WorkerRange {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ZeroWorkers`] when `max` is 0, [`ConfigError::MinAboveMax`] when the
+    /// [`ConfigError::ZeroWorkers`] when `max` is 0, [`ConfigError::OutOfRange`] when `min`
+    /// is above [`MAX_WORKERS`], [`ConfigError::MinAboveMax`] when the
     /// range is empty, [`ConfigError::ZeroDuration`] when an elastic range has a zero
     /// `keep_alive` (its extra workers would retire the moment they are idle).
     ///
@@ -77,6 +95,14 @@ impl WorkerRange {
         let WorkerRange { min, max } = self;
         if max == 0 {
             return Err(ConfigError::ZeroWorkers);
+        }
+        // Only the workers started up front: an elastic maximum of `usize::MAX` means
+        // "as many as the work needs", and they start one by one as it comes.
+        if min > MAX_WORKERS {
+            return Err(ConfigError::OutOfRange {
+                setting: "min_workers",
+                expected: "at most MAX_WORKERS (1,048,576)",
+            });
         }
         if min > max {
             return Err(ConfigError::MinAboveMax { min, max });

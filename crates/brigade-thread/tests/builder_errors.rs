@@ -225,3 +225,24 @@ fn extreme_worker_counts_and_durations_build_without_panicking() {
     );
     assert!(pool.resize(1, usize::MAX).is_ok());
 }
+
+/// A count of workers to start past any machine's threads is refused, at build and at
+/// resize, instead of a pool that spawns until the system refuses and then unwinds a count
+/// of `usize::MAX`. (An elastic maximum of `usize::MAX` is fine: see above.)
+#[test]
+fn a_worker_count_past_max_workers_is_an_error() {
+    let too_many = ConfigError::OutOfRange {
+        setting: "min_workers",
+        expected: "at most MAX_WORKERS (1,048,576)",
+    };
+    for workers in [brigade_core::MAX_WORKERS + 1, usize::MAX] {
+        assert_eq!(
+            Pool::builder().workers(workers).build().unwrap_err(),
+            too_many
+        );
+    }
+    let pool = Pool::builder().workers(1).build().unwrap();
+    assert_eq!(pool.resize(usize::MAX, usize::MAX).unwrap_err(), too_many);
+    assert_eq!(pool.stats().workers, 1);
+    pool.shutdown();
+}

@@ -176,7 +176,8 @@ impl Backoff {
         if !seconds.is_finite() || seconds >= self.cap.as_secs_f64() {
             self.cap
         } else {
-            Duration::from_secs_f64(seconds).min(self.cap)
+            // A factor the builder would refuse (below zero) gives no negative delay here.
+            Duration::from_secs_f64(seconds.max(0.0)).min(self.cap)
         }
     }
 
@@ -360,5 +361,14 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn an_unvalidated_negative_factor_gives_no_delay_rather_than_a_panic() {
+        let backoff = Backoff::exponential(Duration::from_millis(100)).factor(-2.0);
+        assert!(backoff.validate().is_err());
+        assert_eq!(backoff.ceiling(2), Duration::ZERO);
+        assert_eq!(backoff.ceiling(3), Duration::from_millis(400));
+        assert_eq!(backoff.delay(2, 7), Duration::ZERO);
     }
 }
