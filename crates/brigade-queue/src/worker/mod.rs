@@ -151,7 +151,9 @@ impl<S: Store> Worker<S> {
 
     /// Runs until `shutdown` is cancelled, then stops claiming, gives back the claimed jobs
     /// that have not started (waiting at a global limit), lets running jobs finish within
-    /// the grace period, stops the rest and gives their jobs back uncharged.
+    /// the grace period, stops the rest and gives their jobs back uncharged. A run that
+    /// ignores its token does not hold the return: its job is given back all the same and
+    /// the run counted in [`WorkerReport::unstopped`].
     ///
     /// A store that cannot be reached is retried with backoff for as long as it takes:
     /// a worker rides out a database restart with no action. While it cannot renew a
