@@ -61,6 +61,12 @@ impl RunMeta {
             enqueued_at: claim.enqueued_at,
         }
     }
+
+    /// The id the retry policy seeds its jitter with: the store's ids are positive, so
+    /// the conversion keeps them apart.
+    fn jitter_id(&self) -> JobId {
+        JobId::new(self.id.get().unsigned_abs())
+    }
 }
 
 /// A decoded job, ready to start once the global limits let it.
@@ -79,7 +85,7 @@ pub(crate) trait Dispatch: Send + Sync + 'static {
     /// Decodes the payload; the error text when it does not decode (the job is then dead:
     /// no run can succeed).
     fn prepare(&self, payload: Value, meta: RunMeta) -> Result<Box<dyn Prepared>, String>;
-    /// Stops the local pool, waiting up to `timeout` for what it still runs.
+    /// Stops the local pool, as [`LocalPool::shut_down`](super::local_pool::LocalPool::shut_down).
     async fn shutdown(&self, timeout: Duration);
 }
 
@@ -101,16 +107,15 @@ pub(crate) async fn await_run<E>(
 /// What the store must record for a run its local pool refused (a local layer's decision)
 /// or did not run: a failed attempt, run again after the retry policy's backoff, so a
 /// pool that refuses every job buries it at its last attempt instead of taking it back
-/// and forth with the store for good.
+/// and forth with the store for good. The policy's `retry_if` and budget are not asked:
+/// they judge a handler's error or panic, and a refusal is neither.
 pub(crate) fn refused_end<E: 'static>(reason: &str, retry: &Retry<E>, meta: &RunMeta) -> RunEnd {
     let error = format!("the local pool did not run the job: {reason}");
     if meta.attempt >= meta.max_attempts.min(retry.max_attempts()) {
         return RunEnd::Bury { error };
     }
-    // The store's ids are positive; the cast only seeds the jitter.
-    let id = JobId::new(meta.id.get().unsigned_abs());
     RunEnd::Retry {
-        delay: retry.delay(id, meta.attempt),
+        delay: retry.delay(meta.jitter_id(), meta.attempt),
         error,
     }
 }
@@ -160,9 +165,7 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
         return RunEnd::Bury { error: message };
     }
     let now = Instant::now();
-    // The store's ids are positive; the cast only seeds the jitter.
-    let id = JobId::new(meta.id.get().unsigned_abs());
-    match retry.decide(id, &outcome, meta.attempt, now) {
+    match retry.decide(meta.jitter_id(), &outcome, meta.attempt, now) {
         AfterRun::RetryAt(at) => RunEnd::Retry {
             delay: at.saturating_duration_since(now),
             error: message,

@@ -68,13 +68,7 @@ impl GlobalLimits {
                 ));
             }
             Some(units) => {
-                let ask = UnitsAsk {
-                    units,
-                    lease,
-                    weight,
-                    settings,
-                };
-                if !take_units(store, &ask, fence, counters).await {
+                if !take_units(store, units, lease, weight, settings, fence, counters).await {
                     return Passage::Stopped { holds_units: false };
                 }
                 true
@@ -89,29 +83,18 @@ impl GlobalLimits {
     }
 }
 
-/// One run's ask for units: `weight` units of `units`, held under `lease`.
-struct UnitsAsk<'a> {
-    units: &'a GlobalConcurrency,
-    lease: Lease,
-    weight: u32,
-    settings: &'a Settings,
-}
-
-/// Waits for the units `ask` wants; false if the fence stopped the run first. Asks again
-/// when the store says units came back, or after a wait that doubles up to
-/// [`UNITS_MAX_WAIT`].
+/// Waits for `weight` units of `units`, held under `lease`; false if the fence stopped the
+/// run first. Asks again when the store says units came back, or after a wait that doubles
+/// up to [`UNITS_MAX_WAIT`].
 async fn take_units<S: Store>(
     store: &S,
-    ask: &UnitsAsk<'_>,
+    units: &GlobalConcurrency,
+    lease: Lease,
+    weight: u32,
+    settings: &Settings,
     fence: &Fence,
     counters: &WorkerCounters,
 ) -> bool {
-    let UnitsAsk {
-        units,
-        lease,
-        weight,
-        settings,
-    } = *ask;
     let released = store.units_wakeup(units.key());
     let mut wait = MIN_WAIT;
     loop {

@@ -35,7 +35,8 @@ pub(crate) trait LocalPool<T, H>: Send + Sync + 'static {
         fence: &Fence,
     ) -> Result<JobHandle<(), Self::Error>, Refused>;
 
-    /// Stops the pool, waiting up to `timeout` for what it still runs.
+    /// Stops the pool: up to `timeout` for what it still runs, then cancels those runs and
+    /// waits for them to end (for good, if one ignores its token: the caller bounds it).
     async fn shut_down(self: Arc<Self>, timeout: Duration);
 }
 
