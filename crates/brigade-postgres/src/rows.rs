@@ -27,13 +27,13 @@ pub(crate) fn storable_text(text: &str) -> String {
     text.replace('\0', "\u{FFFD}")
 }
 
-/// What a queue or limit name must be here: it travels as a `NOTIFY` payload (under 8,000
-/// bytes) and in `text` columns.
-pub(crate) const NAME_RULE: &str = "at most 1,000 bytes, without NUL (it is a NOTIFY payload)";
+/// What a queue or limit name must be here: it travels as a `NOTIFY` payload, which
+/// PostgreSQL refuses from 8,000 bytes, and in `text` columns, which hold no NUL.
+pub(crate) const NAME_RULE: &str = "under 8,000 bytes, without NUL (it is a NOTIFY payload)";
 
-/// Whether `name` follows [`NAME_RULE`].
+/// Whether `name` follows [`NAME_RULE`]: whether PostgreSQL takes it on every call.
 pub(crate) fn is_valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 1_000 && !name.contains('\0')
+    !name.is_empty() && name.len() < 8_000 && !name.contains('\0')
 }
 
 fn count(value: i32) -> u32 {
