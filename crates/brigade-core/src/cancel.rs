@@ -38,13 +38,17 @@ pub struct CancellationToken {
     node: Arc<dyn TokenNode>,
 }
 
-/// Something that carries a token's state; lets a job's handle cell be its token without a
-/// second allocation.
+/// Something that carries a token's state and its list of waiters; lets a job's handle
+/// cell be its token without a second allocation, and keep the list under the lock it
+/// already has.
 pub(crate) trait TokenNode: Send + Sync {
     fn token_state(&self) -> &TokenState;
+
+    /// Runs `f` on the node's waiters, locked.
+    fn with_waiters(&self, f: &mut dyn FnMut(&mut Option<Box<Waiters>>));
 }
 
-/// The shared state behind a [`CancellationToken`].
+/// The flags and the parent behind a [`CancellationToken`]: what the hot path reads.
 pub(crate) struct TokenState {
     cancelled: AtomicBool,
     /// A flag the value that embeds this state may keep for itself (a job's handle cell
@@ -52,26 +56,82 @@ pub(crate) struct TokenState {
     /// a flag of the cell's own would cost the cell another word.
     marked: AtomicBool,
     parent: Option<CancellationToken>,
-    /// Who waits for the cancel (`cancelled` futures, `wait_timeout` threads). Boxed when
-    /// the first one comes: a job's token lives in its handle's cell, and most jobs' tokens
-    /// are never waited on, so an empty list costs them 8 bytes instead of 24.
-    waiters: Mutex<Option<Box<Waiters>>>,
 }
 
-type Waiters = Vec<(u64, Waker)>;
+/// Who waits for a token's cancel (`cancelled` futures, `wait_timeout` threads), each under
+/// its registration's key. Boxed when the first one comes: most jobs' tokens are never
+/// waited on, so an empty list costs them one word.
+pub(crate) type Waiters = Vec<(u64, Waker)>;
 
 static NEXT_WAITER_KEY: AtomicU64 = AtomicU64::new(0);
 
-impl TokenNode for TokenState {
-    fn token_state(&self) -> &TokenState {
-        self
+/// A token that is nothing else: its state and its own lock for the waiters.
+struct PlainToken {
+    state: TokenState,
+    waiters: Mutex<Option<Box<Waiters>>>,
+}
+
+impl PlainToken {
+    fn new(parent: Option<CancellationToken>) -> Self {
+        PlainToken {
+            state: TokenState::new(parent),
+            waiters: Mutex::new(None),
+        }
     }
 }
 
-impl TokenNode for CachePadded<TokenState> {
+impl TokenNode for PlainToken {
     fn token_state(&self) -> &TokenState {
-        self
+        &self.state
     }
+
+    fn with_waiters(&self, f: &mut dyn FnMut(&mut Option<Box<Waiters>>)) {
+        // Wakers never panic while the lock is held, so a poisoned lock still holds a
+        // valid list.
+        f(&mut self.waiters.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+impl TokenNode for CachePadded<PlainToken> {
+    fn token_state(&self) -> &TokenState {
+        &self.state
+    }
+
+    fn with_waiters(&self, f: &mut dyn FnMut(&mut Option<Box<Waiters>>)) {
+        (**self).with_waiters(f);
+    }
+}
+
+/// Cancels `node`'s token and wakes whoever waits on it. Cancelling twice does nothing.
+fn cancel(node: &dyn TokenNode) {
+    node.token_state().cancel(|| {
+        let mut waiters = None;
+        node.with_waiters(&mut |list| waiters = list.take());
+        waiters
+    });
+}
+
+/// Registers `waker` on `node` under `key`, replacing an earlier registration with the
+/// same key.
+fn register(node: &dyn TokenNode, key: u64, waker: &Waker) {
+    node.with_waiters(&mut |waiters| {
+        let waiters = waiters.get_or_insert_with(Box::default);
+        match waiters.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, existing)) => existing.clone_from(waker),
+            None => waiters.push((key, waker.clone())),
+        }
+    });
+}
+
+fn deregister(node: &dyn TokenNode, key: u64) {
+    node.with_waiters(&mut |waiters| {
+        if let Some(list) = waiters.as_mut() {
+            list.retain(|(k, _)| *k != key);
+            if list.is_empty() {
+                *waiters = None;
+            }
+        }
+    });
 }
 
 impl TokenState {
@@ -80,7 +140,17 @@ impl TokenState {
             cancelled: AtomicBool::new(false),
             marked: AtomicBool::new(false),
             parent,
-            waiters: Mutex::new(None),
+        }
+    }
+
+    /// Cancels the token, then wakes the waiters `take_waiters` takes from where the node
+    /// keeps them. Cancelling twice does nothing.
+    pub(crate) fn cancel(&self, take_waiters: impl FnOnce() -> Option<Box<Waiters>>) {
+        if self.cancelled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for (_, waker) in take_waiters().into_iter().flat_map(|waiters| *waiters) {
+            waker.wake();
         }
     }
 
@@ -92,16 +162,6 @@ impl TokenState {
                 .is_some_and(CancellationToken::is_cancelled)
     }
 
-    pub(crate) fn cancel(&self) {
-        if self.cancelled.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let waiters = self.lock_waiters().take();
-        for (_, waker) in waiters.into_iter().flat_map(|waiters| *waiters) {
-            waker.wake();
-        }
-    }
-
     /// Sets the embedding value's flag (see `marked`), with release ordering.
     pub(crate) fn mark(&self) {
         self.marked.store(true, Ordering::Release);
@@ -110,31 +170,6 @@ impl TokenState {
     /// Whether [`mark`](Self::mark) was called, with acquire ordering.
     pub(crate) fn is_marked(&self) -> bool {
         self.marked.load(Ordering::Acquire)
-    }
-
-    fn lock_waiters(&self) -> std::sync::MutexGuard<'_, Option<Box<Waiters>>> {
-        // Wakers never panic while the lock is held, so a poisoned lock still holds a valid list.
-        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Registers `waker` under `key`, replacing an earlier registration with the same key.
-    fn register(&self, key: u64, waker: &Waker) {
-        let mut waiters = self.lock_waiters();
-        let waiters = waiters.get_or_insert_with(Box::default);
-        match waiters.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, existing)) => existing.clone_from(waker),
-            None => waiters.push((key, waker.clone())),
-        }
-    }
-
-    fn deregister(&self, key: u64) {
-        let mut waiters = self.lock_waiters();
-        if let Some(list) = waiters.as_mut() {
-            list.retain(|(k, _)| *k != key);
-            if list.is_empty() {
-                *waiters = None;
-            }
-        }
     }
 }
 
@@ -150,7 +185,7 @@ impl CancellationToken {
     #[must_use]
     pub fn new() -> Self {
         CancellationToken {
-            node: Arc::new(TokenState::new(None)),
+            node: Arc::new(PlainToken::new(None)),
         }
     }
 
@@ -160,7 +195,7 @@ impl CancellationToken {
     /// readers and the writer do not steal one line from each other.
     pub(crate) fn new_shared_root() -> Self {
         CancellationToken {
-            node: Arc::new(CachePadded::new(TokenState::new(None))),
+            node: Arc::new(CachePadded::new(PlainToken::new(None))),
         }
     }
 
@@ -182,7 +217,7 @@ impl CancellationToken {
     #[must_use]
     pub fn child_token(&self) -> Self {
         CancellationToken {
-            node: Arc::new(TokenState::new(Some(self.clone()))),
+            node: Arc::new(PlainToken::new(Some(self.clone()))),
         }
     }
 
@@ -197,7 +232,7 @@ impl CancellationToken {
     /// assert!(token.is_cancelled());
     /// ```
     pub fn cancel(&self) {
-        self.state().cancel();
+        cancel(&*self.node);
     }
 
     /// Reports whether this token or one of its ancestors was cancelled.
@@ -311,7 +346,7 @@ impl<'a> Registration<'a> {
             .get_or_insert_with(|| NEXT_WAITER_KEY.fetch_add(1, Ordering::Relaxed));
         let mut token = Some(self.token);
         while let Some(current) = token {
-            current.state().register(key, waker);
+            register(&*current.node, key, waker);
             token = current.state().parent.as_ref();
         }
     }
@@ -322,7 +357,7 @@ impl Drop for Registration<'_> {
         let Some(key) = self.key else { return };
         let mut token = Some(self.token);
         while let Some(current) = token {
-            current.state().deregister(key);
+            deregister(&*current.node, key);
             token = current.state().parent.as_ref();
         }
     }
@@ -380,7 +415,10 @@ mod tests {
         for _ in 0..10 {
             assert!(!child.wait_timeout(Duration::from_millis(1)));
         }
-        assert!(parent.state().lock_waiters().is_none());
-        assert!(child.state().lock_waiters().is_none());
+        for token in [&parent, &child] {
+            token
+                .node
+                .with_waiters(&mut |waiters| assert!(waiters.is_none()));
+        }
     }
 }
