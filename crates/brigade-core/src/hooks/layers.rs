@@ -15,11 +15,13 @@ use super::{
 ///
 /// - **admit**: the first layer that does not [`Accept`](Admission::Accept) decides;
 ///   a dropped job goes to that layer's [`dropped`](Middleware::dropped).
-/// - **before start**: the first layer that does not say [`Start::Now`] decides, and the
-///   layers before it that granted the start are [`release`](Middleware::release)d. Put
-///   layers that take something when they grant (a rate limit's token, a weighted limit's
-///   units) last, so a later deferral does not waste it.
-/// - **deadline**: the earliest deadline of all layers.
+/// - **before start**: among the layers that [see starts](Middleware::sees_starts), the
+///   first that does not say [`Start::Now`] decides, and those before it that granted the
+///   start are [`release`](Middleware::release)d. Put layers that take something when they
+///   grant (a rate limit's token, a weighted limit's units) last, so a later deferral does
+///   not waste it.
+/// - **deadline**: the earliest deadline of the layers that
+///   [set deadlines](Middleware::sets_deadlines).
 /// - **after run**: every layer sees every run; the first that does not say
 ///   [`Done`](AfterRun::Done) decides. Add retry before dead-letter: retry decides while
 ///   attempts remain, then dead-letter takes the job.
@@ -47,6 +49,11 @@ use super::{
 /// ```
 pub struct Layers<J, E> {
     layers: Arc<[Arc<dyn Middleware<J, E>>]>,
+    /// The layers that see starts ([`Middleware::sees_starts`]), in order: the only ones
+    /// asked before a start and at its release.
+    starters: Arc<[Arc<dyn Middleware<J, E>>]>,
+    /// The layers that may set a deadline ([`Middleware::sets_deadlines`]).
+    deadline_setters: Arc<[Arc<dyn Middleware<J, E>>]>,
     /// Whether any layer's `after_run` wants successful runs (asked once, when added).
     sees_successes: bool,
     /// Whether any layer's `admit` wants submitted jobs (asked once, when added).
@@ -65,6 +72,8 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     pub fn new() -> Self {
         Layers {
             layers: Arc::from(Vec::new()),
+            starters: Arc::from(Vec::new()),
+            deadline_setters: Arc::from(Vec::new()),
             sees_successes: false,
             sees_submits: false,
         }
@@ -103,10 +112,17 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     pub fn with_shared(self, layer: Arc<dyn Middleware<J, E>>) -> Self {
         let sees_successes = self.sees_successes || layer.sees_successes();
         let sees_submits = self.sees_submits || layer.sees_submits();
-        let mut layers = self.layers.to_vec();
-        layers.push(layer);
+        let with_layer = |layers: &[Arc<dyn Middleware<J, E>>], wanted: bool| {
+            let mut layers = layers.to_vec();
+            if wanted {
+                layers.push(Arc::clone(&layer));
+            }
+            Arc::from(layers)
+        };
         Layers {
-            layers: Arc::from(layers),
+            starters: with_layer(&self.starters, layer.sees_starts()),
+            deadline_setters: with_layer(&self.deadline_setters, layer.sets_deadlines()),
+            layers: with_layer(&self.layers, true),
             sees_successes,
             sees_submits,
         }
@@ -206,8 +222,9 @@ impl<J: 'static, E: 'static> Layers<J, E> {
         }
     }
 
-    /// Whether the job may start now, releasing earlier grants when a later layer defers
-    /// or panics (the panic then goes on to the caller, with nothing left taken).
+    /// Whether the job may start now, asking the layers that see starts, and releasing
+    /// earlier grants when a later layer defers or panics (the panic then goes on to the
+    /// caller, with nothing left taken).
     ///
     /// # Examples
     ///
@@ -217,16 +234,16 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// assert_eq!(Layers::<(), ()>::new().before_start(&(), Instant::now()), Start::Now);
     /// ```
     pub fn before_start(&self, job: &J, now: Instant) -> Start {
-        for (index, layer) in self.layers.iter().enumerate() {
+        for (index, layer) in self.starters.iter().enumerate() {
             let decided = catch_unwind(AssertUnwindSafe(|| layer.before_start(job, now)));
             match decided {
                 Ok(Start::Now) => {}
                 Ok(deferred) => {
-                    release_each(&self.layers[..index], job);
+                    release_each(&self.starters[..index], job);
                     return deferred;
                 }
                 Err(panic) => {
-                    release_each(&self.layers[..index], job);
+                    release_each(&self.starters[..index], job);
                     resume_unwind(panic);
                 }
             }
@@ -234,8 +251,8 @@ impl<J: 'static, E: 'static> Layers<J, E> {
         Start::Now
     }
 
-    /// Releases what every layer took for a run that has now ended. Every layer is asked
-    /// even if one panics; the first panic then goes on to the caller.
+    /// Releases what the layers that see starts took for a run that has now ended. Every
+    /// one of them is asked even if one panics; the first panic then goes on to the caller.
     ///
     /// # Examples
     ///
@@ -243,7 +260,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// brigade_core::hooks::Layers::<(), ()>::new().release(&());
     /// ```
     pub fn release(&self, job: &J) {
-        release_each(&self.layers, job);
+        release_each(&self.starters, job);
     }
 
     /// The earliest deadline any layer sets for a run starting at `started`.
@@ -256,7 +273,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// ```
     #[must_use]
     pub fn deadline(&self, job: &J, started: Instant) -> Option<Instant> {
-        self.layers
+        self.deadline_setters
             .iter()
             .filter_map(|layer| layer.deadline(job, started))
             .min()
@@ -347,6 +364,8 @@ impl<J: 'static, E: 'static> Clone for Layers<J, E> {
     fn clone(&self) -> Self {
         Layers {
             layers: Arc::clone(&self.layers),
+            starters: Arc::clone(&self.starters),
+            deadline_setters: Arc::clone(&self.deadline_setters),
             sees_successes: self.sees_successes,
             sees_submits: self.sees_submits,
         }
@@ -422,6 +441,55 @@ mod tests {
         }));
         assert!(started.is_err(), "the panic goes on to the caller");
         assert_eq!(units.0.load(Ordering::SeqCst), 0, "the unit came back");
+    }
+
+    /// Panics in every start and deadline hook, and says it has none: never asked.
+    struct SaysNoStartsNoDeadlines;
+
+    impl Middleware<(), ()> for SaysNoStartsNoDeadlines {
+        fn before_start(&self, _: &(), _: Instant) -> Start {
+            panic!("asked before a start it said it does not see");
+        }
+        fn release(&self, _: &()) {
+            panic!("asked to release a start it said it does not see");
+        }
+        fn deadline(&self, _: &(), _: Instant) -> Option<Instant> {
+            panic!("asked for a deadline it said it does not set");
+        }
+        fn sees_starts(&self) -> bool {
+            false
+        }
+        fn sets_deadlines(&self) -> bool {
+            false
+        }
+    }
+
+    struct TenSeconds;
+
+    impl Middleware<(), ()> for TenSeconds {
+        fn deadline(&self, _: &(), started: Instant) -> Option<Instant> {
+            Some(started + std::time::Duration::from_secs(10))
+        }
+    }
+
+    #[test]
+    fn layers_that_say_they_neither_see_starts_nor_set_deadlines_are_not_asked() {
+        let units = Arc::new(Units::default());
+        let layers = Layers::new()
+            .with(SaysNoStartsNoDeadlines)
+            .with_shared(units.clone())
+            .with(TenSeconds)
+            .with(SaysNoStartsNoDeadlines);
+        let now = Instant::now();
+        assert_eq!(layers.before_start(&(), now), Start::Now);
+        assert_eq!(units.0.load(Ordering::SeqCst), 1, "the others still are");
+        assert_eq!(
+            layers.deadline(&(), now),
+            Some(now + std::time::Duration::from_secs(10))
+        );
+        layers.release(&());
+        assert_eq!(units.0.load(Ordering::SeqCst), 0);
+        assert_eq!(layers.len(), 4, "every layer still sees runs and submits");
     }
 
     #[test]

@@ -158,6 +158,57 @@ pub trait Middleware<J, E>: Send + Sync + 'static {
         true
     }
 
+    /// Whether [`before_start`](Self::before_start) and [`release`](Self::release) are to
+    /// see starts. A layer that never holds a start back nor takes anything for one (a
+    /// retry, a dead-letter queue, a timeout) says `false`: a pool asks only the layers
+    /// that do, so a job's start costs no call into the others. `true` by default, so a
+    /// layer that does not say sees every start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::hooks::Middleware;
+    ///
+    /// /// Counts nothing and limits nothing: starts are none of its business.
+    /// struct Quiet;
+    /// impl<J, E> Middleware<J, E> for Quiet {
+    ///     fn sees_starts(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Middleware::<(), String>::sees_starts(&Quiet));
+    /// ```
+    fn sees_starts(&self) -> bool {
+        true
+    }
+
+    /// Whether [`deadline`](Self::deadline) may set one. A layer without deadlines says
+    /// `false`, and a pool whose layers all say so starts runs without asking. `true` by
+    /// default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use brigade_core::hooks::{Middleware, Start};
+    ///
+    /// /// Holds starts back until a fixed time, and never sets a deadline.
+    /// struct NotBefore(Instant);
+    /// impl<J, E> Middleware<J, E> for NotBefore {
+    ///     fn before_start(&self, _: &J, now: Instant) -> Start {
+    ///         if now < self.0 { Start::NotBefore(self.0) } else { Start::Now }
+    ///     }
+    ///
+    ///     fn sets_deadlines(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Middleware::<(), String>::sets_deadlines(&NotBefore(Instant::now())));
+    /// ```
+    fn sets_deadlines(&self) -> bool {
+        true
+    }
+
     /// Takes a job this layer chose to dead-letter. A sink that cannot take it (its file
     /// cannot be written) gives it back, and the job ends as failed instead.
     ///

@@ -177,6 +177,16 @@ impl<J: Send + 'static, E> Middleware<J, E> for Backpressure<J> {
         false
     }
 
+    /// No `before_start`: starts need not come here.
+    fn sees_starts(&self) -> bool {
+        false
+    }
+
+    /// No `deadline`: runs start without asking it for one.
+    fn sets_deadlines(&self) -> bool {
+        false
+    }
+
     /// A policy that waits for room accepts every job: a full queue makes the submit wait
     /// anyway, so it need not see submits.
     fn sees_submits(&self) -> bool {

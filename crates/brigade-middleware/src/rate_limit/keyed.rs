@@ -326,6 +326,11 @@ where
         false
     }
 
+    /// No `deadline`: runs start without asking it for one.
+    fn sets_deadlines(&self) -> bool {
+        false
+    }
+
     /// No `admit`: submits need not come here.
     fn sees_submits(&self) -> bool {
         false

@@ -343,6 +343,16 @@ impl<J, E: 'static> Middleware<J, E> for Retry<E> {
         self.budget.is_some()
     }
 
+    /// No `before_start`: starts need not come here.
+    fn sees_starts(&self) -> bool {
+        false
+    }
+
+    /// No `deadline`: runs start without asking it for one.
+    fn sets_deadlines(&self) -> bool {
+        false
+    }
+
     /// No `admit`: submits need not come here.
     fn sees_submits(&self) -> bool {
         false

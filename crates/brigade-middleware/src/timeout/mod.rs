@@ -116,6 +116,11 @@ impl<J: 'static, E> Middleware<J, E> for Timeout<J> {
         false
     }
 
+    /// No `before_start`: starts need not come here.
+    fn sees_starts(&self) -> bool {
+        false
+    }
+
     /// No `admit`: submits need not come here.
     fn sees_submits(&self) -> bool {
         false

@@ -188,6 +188,11 @@ impl<J: Send + Sync + 'static, E> Middleware<J, E> for WeightedLimit<J> {
         false
     }
 
+    /// No `deadline`: runs start without asking it for one.
+    fn sets_deadlines(&self) -> bool {
+        false
+    }
+
     fn admit(&self, job: &J, _queue: QueueState) -> Admission {
         let weight = self.inner.weight_of(job);
         if weight > self.inner.capacity {
