@@ -77,7 +77,8 @@ impl<T, E> RunEnd<T, E> {
     }
 }
 
-/// One job's life across its runs: which attempt is next and when it first failed.
+/// One job's life across its runs: which attempt is next, when it first failed, and
+/// whether the layers already granted its next start (a job that waited for capacity).
 /// Backends keep one next to each queued job.
 ///
 /// # Examples
@@ -88,16 +89,18 @@ impl<T, E> RunEnd<T, E> {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Attempts {
-    /// `None` before the first run ends, which is all most jobs ever carry: a run that
-    /// ends a job leaves nothing to keep. Boxed, so every queued job carries 8 bytes.
-    after_runs: Option<Box<AfterRuns>>,
+    /// `None` until a run ends without ending the job or a start is granted ahead, which
+    /// is all most jobs ever carry. Boxed, so every queued job carries 8 bytes.
+    history: Option<Box<History>>,
 }
 
-/// What a job that goes on after a run carries (a retry).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct AfterRuns {
+/// What a job carries beyond its first pass: runs that ended (a retry), and a start the
+/// layers granted while it waited for capacity.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct History {
     ran: u32,
     first_failure: Option<(Instant, SystemTime)>,
+    start_granted: bool,
 }
 
 impl Attempts {
@@ -122,7 +125,7 @@ impl Attempts {
     /// ```
     #[must_use]
     pub fn ran(&self) -> u32 {
-        self.after_runs.as_ref().map_or(0, |after| after.ran)
+        self.history.as_ref().map_or(0, |history| history.ran)
     }
 
     /// When the job first failed, if it has.
@@ -138,7 +141,20 @@ impl Attempts {
     }
 
     fn first_failure_at(&self) -> Option<(Instant, SystemTime)> {
-        self.after_runs.as_ref()?.first_failure
+        self.history.as_ref()?.first_failure
+    }
+
+    /// Notes that the layers granted the next start: the job waited for capacity and was
+    /// offered it, so its start must not ask them again.
+    pub(crate) fn grant_start(&mut self) {
+        self.history.get_or_insert_default().start_granted = true;
+    }
+
+    /// Whether the layers granted the next start, forgetting it: a grant is used once.
+    pub(crate) fn take_granted_start(&mut self) -> bool {
+        self.history
+            .as_mut()
+            .is_some_and(|history| std::mem::take(&mut history.start_granted))
     }
 }
 
@@ -254,15 +270,16 @@ pub(crate) fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
     };
     match decision {
         (AfterRun::RetryAt(at), _) => {
-            let after = AfterRuns {
+            let history = History {
                 ran: attempt,
                 first_failure: first_failure(&end),
+                start_granted: false,
             };
             drop_end(end);
             Settled::Retry {
                 job,
                 attempts: Attempts {
-                    after_runs: Some(Box::new(after)),
+                    history: Some(Box::new(history)),
                 },
                 at,
             }

@@ -463,7 +463,7 @@ where
             });
         }
         let now = backend.now();
-        if !std::mem::take(&mut task.granted) {
+        if !task.attempts.take_granted_start() {
             // First in, first out: while jobs wait for capacity, this one waits behind them.
             let start = if self.parked.has_waiters() {
                 Ok(Start::WhenCapacityFrees)
@@ -644,7 +644,6 @@ where
                     job,
                     done,
                     attempts,
-                    granted: false,
                     #[cfg(feature = "metrics")]
                     submitted_at,
                 };
@@ -768,7 +767,7 @@ where
         for (mut task, offered) in offered {
             match offered {
                 Offered::Start => {
-                    task.granted = true;
+                    task.attempts.grant_start();
                     backend.requeue(task);
                 }
                 Offered::At(at) => backend.delay(task, at),
@@ -798,7 +797,7 @@ where
 
     /// A job whose start was granted but will not run gives its units back.
     fn give_back_grant(&self, task: &mut Task<J, T, E>) {
-        if std::mem::take(&mut task.granted)
+        if task.attempts.take_granted_start()
             && catch_unwind(AssertUnwindSafe(|| self.layers.release(&task.job))).is_err()
         {
             tracing::error!(pool = %self.name, id = task.id().get(), "a middleware hook panicked in release");

@@ -122,10 +122,8 @@ pub struct Task<J, T, E> {
     pub job: J,
     /// Where its result goes.
     pub done: Done<T, E>,
-    /// Its runs so far.
+    /// Its runs so far, and whether the layers already granted its next start.
     pub attempts: Attempts,
-    /// Whether the layers already granted its next start (a parked job offered capacity).
-    pub(crate) granted: bool,
     /// When the pool accepted it, for the queue-wait histogram.
     #[cfg(feature = "metrics")]
     pub(crate) submitted_at: super::metrics::Stamp,
@@ -149,7 +147,6 @@ impl<J, T: Send + 'static, E: Send + 'static> Task<J, T, E> {
             job,
             done,
             attempts: Attempts::default(),
-            granted: false,
             #[cfg(feature = "metrics")]
             submitted_at: super::metrics::stamp(),
         }
@@ -206,7 +203,22 @@ impl<J, T, E> std::fmt::Debug for Task<J, T, E> {
         f.debug_struct("Task")
             .field("done", &self.done)
             .field("attempts", &self.attempts)
-            .field("granted", &self.granted)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(feature = "metrics")))]
+mod tests {
+    use super::*;
+
+    /// What a queue slot holds for every job beyond the job itself (the metrics' submit
+    /// stamp aside): where its result goes (the handle's cell or the id, and which) and
+    /// its attempts, three words.
+    #[test]
+    fn a_task_is_its_job_and_three_words() {
+        assert_eq!(
+            std::mem::size_of::<Task<[u64; 3], u64, String>>(),
+            24 + 3 * 8
+        );
     }
 }
