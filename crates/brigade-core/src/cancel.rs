@@ -113,25 +113,37 @@ fn cancel(node: &dyn TokenNode) {
 
 /// Registers `waker` on `node` under `key`, replacing an earlier registration with the
 /// same key.
+///
+/// The waker is cloned before the node's lock and the one it replaces dropped after it: a
+/// waker's clone and drop are its executor's code, kept out of a lock that a job's result
+/// also takes (a job's cell keeps its token's waiters under its slot's lock).
 fn register(node: &dyn TokenNode, key: u64, waker: &Waker) {
+    let mut carried = Some(waker.clone());
     node.with_waiters(&mut |waiters| {
+        let Some(new) = carried.take() else { return };
         let waiters = waiters.get_or_insert_with(Box::default);
         match waiters.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, existing)) => existing.clone_from(waker),
-            None => waiters.push((key, waker.clone())),
+            Some((_, existing)) => carried = Some(std::mem::replace(existing, new)),
+            None => waiters.push((key, new)),
         }
     });
+    drop(carried);
 }
 
+/// Removes the registration under `key`, dropping its waker after the node's lock (see
+/// [`register`]).
 fn deregister(node: &dyn TokenNode, key: u64) {
+    let mut removed = None;
     node.with_waiters(&mut |waiters| {
-        if let Some(list) = waiters.as_mut() {
-            list.retain(|(k, _)| *k != key);
-            if list.is_empty() {
-                *waiters = None;
-            }
+        let Some(list) = waiters.as_mut() else { return };
+        if let Some(at) = list.iter().position(|(k, _)| *k == key) {
+            removed = Some(list.swap_remove(at));
+        }
+        if list.is_empty() {
+            *waiters = None;
         }
     });
+    drop(removed);
 }
 
 impl TokenState {
@@ -406,6 +418,44 @@ mod tests {
         thread::sleep(Duration::from_millis(20));
         parent.cancel();
         assert!(waiter.join().unwrap());
+    }
+
+    /// A waker whose drop cancels the token it waited on: dropped under the token's lock,
+    /// the cancel would take that lock again on the same thread.
+    struct CancelsOnDrop(CancellationToken);
+
+    impl std::task::Wake for CancelsOnDrop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    impl Drop for CancelsOnDrop {
+        fn drop(&mut self) {
+            self.0.cancel();
+        }
+    }
+
+    #[test]
+    fn a_replaced_waker_is_dropped_outside_the_token_lock() {
+        let (finished_tx, finished_rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let parent = CancellationToken::new();
+            let child = parent.child_token();
+            let mut cancelled = std::pin::pin!(child.cancelled());
+            let cancels = Waker::from(Arc::new(CancelsOnDrop(parent.clone())));
+            let pending = cancelled.as_mut().poll(&mut Context::from_waker(&cancels));
+            assert!(pending.is_pending());
+            drop(cancels);
+            // Replaces both registrations: the last clone goes with the parent's, and its
+            // drop cancels the parent.
+            let _ = cancelled
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
+            finished_tx.send(parent.is_cancelled()).unwrap();
+        });
+        let cancelled = finished_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the second poll returned (no lock taken twice)");
+        assert!(cancelled);
     }
 
     #[test]

@@ -103,7 +103,8 @@ impl<T: Send + 'static, E: Send + 'static> TokenNode for JobCell<T, E> {
 
 impl<T, E> JobCell<T, E> {
     fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
-        // Nothing panics while the slot is locked; a poisoned lock still holds a valid slot.
+        // Only a waker's clone (its executor's code, in `wake_on_delivery`) may panic while
+        // the slot is locked, and it leaves the slot valid: a poisoned lock still holds one.
         lock(&self.inner)
     }
 }
@@ -350,10 +351,14 @@ impl<T, E> JobHandle<T, E> {
     /// Sends this handle's [`key`](Self::key) to `inbox` when the job ends (at once if it
     /// already has).
     pub(crate) fn notify(&self, inbox: &Arc<Inbox>) {
-        let slot = &mut self.cell.lock().slot;
-        if slot.is_pending() {
-            *slot = Slot::Notify(Arc::clone(inbox));
+        let mut inner = self.cell.lock();
+        if inner.slot.is_pending() {
+            // A waker an earlier poll left is dropped after the lock, like every waker.
+            let replaced = std::mem::replace(&mut inner.slot, Slot::Notify(Arc::clone(inbox)));
+            drop(inner);
+            drop(replaced);
         } else {
+            drop(inner);
             inbox.push(self.key());
         }
     }

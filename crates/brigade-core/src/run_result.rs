@@ -79,7 +79,8 @@ impl<T, E> RunEnd<T, E> {
 
 /// One job's life across its runs: which attempt is next, when it first failed, and
 /// whether the layers already granted its next start (a job that waited for capacity).
-/// Backends keep one next to each queued job.
+/// Backends keep one next to each queued job, and move it with the job: a copy would
+/// carry the grant twice.
 ///
 /// # Examples
 ///
