@@ -26,6 +26,24 @@ pub const DEFAULT_SCHEMA: &str = "brigade";
 /// The longest [`PgStoreBuilder::acquire_timeout`]: a call that waits longer for a
 /// connection is better told the store is unavailable, and the pool's own arithmetic
 /// stays far from overflow.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use brigade_postgres::{MAX_ACQUIRE_TIMEOUT, PgStore};
+/// use brigade_queue::StoreError;
+///
+/// // Refused before anything connects: no server is asked.
+/// let refused = PgStore::builder("postgres://127.0.0.1:1/nowhere")
+///     .acquire_timeout(MAX_ACQUIRE_TIMEOUT + Duration::from_secs(1))
+///     .connect()
+///     .await;
+/// assert!(matches!(refused, Err(StoreError::Invalid(_))));
+/// # }
+/// ```
 pub const MAX_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A durable job queue in PostgreSQL: a [`Store`] for [`brigade_queue`]'s `Queue` and

@@ -7,6 +7,20 @@ use crate::{EnqueueOptions, RunAt, StoreError};
 /// How far ahead a job may be scheduled: a century, well inside every store's clock
 /// arithmetic (Redis scripts count microseconds in a double, exact to about 285 years
 /// after 1970).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use brigade_queue::{EnqueueOptions, MAX_SCHEDULE_AHEAD, NewJob};
+///
+/// let job = |delay| {
+///     NewJob::new("reports", serde_json::json!({}))
+///         .with_options(EnqueueOptions::default().delay(delay))
+/// };
+/// assert!(job(MAX_SCHEDULE_AHEAD).validate().is_ok());
+/// assert!(job(Duration::MAX).validate().is_err());
+/// ```
 pub const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// The number of runs a job gets when neither its options nor its queue say otherwise.

@@ -509,7 +509,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The most jobs one batch enqueues on Redis. A batch is one script, and a script holds
 /// the whole server while it runs: other clients' calls, workers' heartbeats among them,
-/// wait behind it. Larger batches go in several calls.
+/// wait behind it. A larger batch is refused whole (`StoreError::Invalid`, every job
+/// handed back): split it, each part enqueued all or nothing.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_queue::NewJob;
+///
+/// let jobs: Vec<NewJob> = (0..25_000)
+///     .map(|n| NewJob::new("emails", serde_json::json!(n)))
+///     .collect();
+/// // One `enqueue_batch` call per part.
+/// assert_eq!(jobs.chunks(brigade_redis::MAX_BATCH).count(), 3);
+/// ```
 pub const MAX_BATCH: usize = 10_000;
 
 /// The options no script should see: an empty queue name, zero attempts, a batch

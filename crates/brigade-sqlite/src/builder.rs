@@ -8,6 +8,26 @@ use brigade_queue::StoreError;
 
 /// The longest busy or acquire timeout: a statement that waits longer is better told the
 /// store is unavailable, and the driver's arithmetic stays far from overflow.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use brigade_queue::StoreError;
+/// use brigade_sqlite::{MAX_TIMEOUT, SqliteStore};
+///
+/// // Refused before the file is opened.
+/// let path = std::env::temp_dir().join("brigade-max-timeout-example.db");
+/// let refused = SqliteStore::builder(&path)
+///     .busy_timeout(MAX_TIMEOUT + Duration::from_secs(1))
+///     .open()
+///     .await;
+/// assert!(matches!(refused, Err(StoreError::Invalid(_))));
+/// assert!(!path.exists());
+/// # }
+/// ```
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,

@@ -19,10 +19,24 @@ use crate::{GlobalConcurrency, GlobalRate, Handler, Store};
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 /// How many jobs a worker runs at once, unless set.
 pub const DEFAULT_CONCURRENCY: usize = 10;
-/// The most jobs a worker runs at once.
+/// The most jobs a worker runs at once: [`WorkerBuilder::concurrency`] above it is a
+/// `ConfigError` at build.
+///
+/// # Examples
+///
+/// ```
+/// assert!(brigade_queue::DEFAULT_CONCURRENCY <= brigade_queue::MAX_CONCURRENCY);
+/// ```
 pub const MAX_CONCURRENCY: usize = 1 << 16;
-/// The longest lease a worker takes. Its arithmetic and every store's clock stay far
-/// from overflow; a run longer than this keeps a shorter lease renewed by heartbeats.
+/// The longest lease a worker takes: [`WorkerBuilder::lease`] above it is a `ConfigError`
+/// at build. Its arithmetic and every store's clock stay far from overflow; a run longer
+/// than this keeps a shorter lease renewed by heartbeats.
+///
+/// # Examples
+///
+/// ```
+/// assert!(brigade_queue::DEFAULT_LEASE <= brigade_queue::MAX_LEASE);
+/// ```
 pub const MAX_LEASE: Duration = Duration::from_secs(86_400);
 
 /// Configures a [`Worker`]; [`Worker::builder`] makes one, a `handle*` method finishes it.
