@@ -69,7 +69,7 @@ pub use error::{EnqueueError, StoreError};
 pub use handler::{BlockingHandler, Handler};
 pub use id::{DurableId, FencingToken, Lease};
 pub use limits::{GlobalConcurrency, GlobalRate, RateGrant};
-pub use new_job::{DEFAULT_MAX_ATTEMPTS, MAX_SCHEDULE_AHEAD, NewJob};
+pub use new_job::{DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_DEPTH, MAX_SCHEDULE_AHEAD, NewJob};
 pub use options::{EnqueueOptions, RunAt};
 pub use queue::Queue;
 pub use record::{JobRecord, JobState, QueueCounts};

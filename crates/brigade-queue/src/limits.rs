@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use brigade_core::ConfigError;
 
+use crate::MAX_SCHEDULE_AHEAD;
+
 /// A rate limit shared by every worker of every host, kept in the store and measured on the
 /// store's clock: GCRA, `count` starts per `period` with bursts of up to `burst`.
 ///
@@ -15,6 +17,9 @@ use brigade_core::ConfigError;
 /// assert_eq!(smtp.interval(), Duration::from_millis(20));
 /// assert_eq!(smtp.burst_size(), 5);
 /// assert!(GlobalRate::new("smtp", 0, Duration::from_secs(1)).is_err());
+/// let yearly = GlobalRate::new("audit", 1, Duration::from_secs(365 * 86_400))?;
+/// assert!(yearly.clone().burst(100).is_ok());
+/// assert!(yearly.burst(1_000).is_err(), "a millennium of starts at once");
 /// # Ok::<(), brigade_core::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,8 +35,8 @@ impl GlobalRate {
     /// # Errors
     ///
     /// [`ConfigError::InvalidRate`] for a zero count, [`ConfigError::ZeroDuration`] for a
-    /// zero period, [`ConfigError::OutOfRange`] for an empty key or an interval under a
-    /// microsecond (the store's resolution).
+    /// zero period, [`ConfigError::OutOfRange`] for an empty key, an interval under a
+    /// microsecond (the store's resolution) or over [`MAX_SCHEDULE_AHEAD`].
     ///
     /// # Examples
     ///
@@ -62,6 +67,12 @@ impl GlobalRate {
                 expected: "at most one start per microsecond (the store's clock resolution)",
             });
         }
+        if interval > MAX_SCHEDULE_AHEAD {
+            return Err(ConfigError::OutOfRange {
+                setting: "global rate",
+                expected: "at least one start per MAX_SCHEDULE_AHEAD (a century)",
+            });
+        }
         Ok(Self {
             key,
             interval,
@@ -73,7 +84,8 @@ impl GlobalRate {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::OutOfRange`] for a burst of 0.
+    /// [`ConfigError::OutOfRange`] for a burst of 0, or one whose intervals add up to more
+    /// than [`MAX_SCHEDULE_AHEAD`].
     ///
     /// # Examples
     ///
@@ -83,6 +95,18 @@ impl GlobalRate {
             return Err(ConfigError::OutOfRange {
                 setting: "global rate burst",
                 expected: "at least 1",
+            });
+        }
+        // The store keeps the limit as a time up to a burst of intervals ahead of now:
+        // past the horizon its clock arithmetic holds, every take would fail.
+        if self
+            .interval
+            .checked_mul(burst)
+            .is_none_or(|span| span > MAX_SCHEDULE_AHEAD)
+        {
+            return Err(ConfigError::OutOfRange {
+                setting: "global rate burst",
+                expected: "a burst of intervals within MAX_SCHEDULE_AHEAD (a century)",
             });
         }
         self.burst = burst;

@@ -23,6 +23,21 @@ use crate::{EnqueueOptions, RunAt, StoreError};
 /// ```
 pub const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(100 * 365 * 86_400);
 
+/// How deep a payload may nest arrays and objects: what `serde_json` parses back (its
+/// recursion limit of 128 refuses the 128th level). Every store keeps the payload as JSON text and a worker parses it at
+/// each claim, so a deeper payload would be stored and then fail every claim that took it.
+///
+/// # Examples
+///
+/// ```
+/// use brigade_queue::{MAX_PAYLOAD_DEPTH, NewJob};
+///
+/// let nested = |depth| (0..depth).fold(serde_json::json!(1), |inner, _| serde_json::json!([inner]));
+/// assert!(NewJob::new("trees", nested(MAX_PAYLOAD_DEPTH)).validate().is_ok());
+/// assert!(NewJob::new("trees", nested(MAX_PAYLOAD_DEPTH + 1)).validate().is_err());
+/// ```
+pub const MAX_PAYLOAD_DEPTH: usize = 127;
+
 /// The number of runs a job gets when neither its options nor its queue say otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 20;
 
@@ -164,8 +179,9 @@ impl NewJob {
     }
 
     /// Checks what every store refuses: an empty queue name, `max_attempts` outside
-    /// 1..=`i32::MAX` (the widest attempt counter the stores keep), and a run-at more than
-    /// [`MAX_SCHEDULE_AHEAD`] away (past what every store's clock arithmetic holds).
+    /// 1..=`i32::MAX` (the widest attempt counter the stores keep), a run-at more than
+    /// [`MAX_SCHEDULE_AHEAD`] away (past what every store's clock arithmetic holds), and a
+    /// payload nested deeper than [`MAX_PAYLOAD_DEPTH`].
     ///
     /// # Errors
     ///
@@ -205,6 +221,11 @@ impl NewJob {
                 i32::MAX
             )));
         }
+        if nests_deeper_than(&self.payload, MAX_PAYLOAD_DEPTH) {
+            return Err(StoreError::invalid(format!(
+                "a payload nests arrays and objects at most MAX_PAYLOAD_DEPTH ({MAX_PAYLOAD_DEPTH}) deep"
+            )));
+        }
         Ok(())
     }
 
@@ -218,5 +239,60 @@ impl NewJob {
     /// ```
     pub fn into_parts(self) -> (String, Value, EnqueueOptions) {
         (self.queue, self.payload, self.options)
+    }
+}
+
+/// Whether `value` nests arrays and objects more than `limit` deep, found without
+/// recursion (the payload being checked may be deep enough to exhaust a stack).
+fn nests_deeper_than(value: &Value, limit: usize) -> bool {
+    let mut open = vec![(value, 0usize)];
+    while let Some((value, depth)) = open.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(fields) => Box::new(fields.values()),
+            _ => continue,
+        };
+        let depth = depth + 1;
+        if depth > limit {
+            return true;
+        }
+        open.extend(children.map(|child| (child, depth)));
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(serde_json::json!({"leaf": 1}), |inner, _| {
+            serde_json::json!([inner])
+        })
+    }
+
+    #[test]
+    fn the_depth_limit_is_what_json_parses_back() {
+        // `nested(n)` is n arrays around an object: n + 1 levels.
+        let deepest = serde_json::to_string(&nested(MAX_PAYLOAD_DEPTH - 1)).unwrap();
+        assert!(serde_json::from_str::<Value>(&deepest).is_ok());
+        let deeper = serde_json::to_string(&nested(MAX_PAYLOAD_DEPTH)).unwrap();
+        assert!(serde_json::from_str::<Value>(&deeper).is_err());
+        assert!(!nests_deeper_than(
+            &nested(MAX_PAYLOAD_DEPTH - 1),
+            MAX_PAYLOAD_DEPTH
+        ));
+        assert!(nests_deeper_than(
+            &nested(MAX_PAYLOAD_DEPTH),
+            MAX_PAYLOAD_DEPTH
+        ));
+    }
+
+    #[test]
+    fn scalars_and_wide_payloads_are_shallow() {
+        assert!(!nests_deeper_than(&serde_json::json!(1), 0));
+        let wide = Value::Array((0..10_000).map(Value::from).collect());
+        assert!(!nests_deeper_than(&wide, 1));
+        assert!(nests_deeper_than(&wide, 0));
     }
 }

@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,12 +11,14 @@ use crate::{
 };
 
 /// A real store with one fault switched in: while [`FlakyStore::fail_heartbeats`] is on,
-/// heartbeats fail as if the network to the store were down, and everything else works.
-/// It shows self-fencing without cutting a real link (the fault harness does that).
+/// heartbeats fail as if the network to the store were down, and the heartbeats
+/// [`FlakyStore::stall_heartbeats`] names never answer; everything else works. It shows
+/// self-fencing without cutting a real link (the fault harness does that).
 #[derive(Clone, Debug)]
 pub struct FlakyStore<S> {
     inner: S,
     heartbeats_fail: Arc<AtomicBool>,
+    heartbeats_to_stall: Arc<AtomicU32>,
 }
 
 impl<S: Store> FlakyStore<S> {
@@ -25,7 +27,14 @@ impl<S: Store> FlakyStore<S> {
         Self {
             inner,
             heartbeats_fail: Arc::new(AtomicBool::new(false)),
+            heartbeats_to_stall: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// Makes the next `count` heartbeats hang without an answer, as calls to a store that
+    /// is restarting: the caller's timeout ends each.
+    pub fn stall_heartbeats(&self, count: u32) {
+        self.heartbeats_to_stall.store(count, Ordering::SeqCst);
     }
 
     /// Makes heartbeats fail (true) or work (false).
@@ -49,6 +58,15 @@ impl<S: Store> Store for FlakyStore<S> {
         self.inner.claim(request).await
     }
     async fn heartbeat(&self, leases: &[Lease], lease: Duration) -> Result<Vec<Lease>, StoreError> {
+        let stall = self
+            .heartbeats_to_stall
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if stall {
+            std::future::pending::<()>().await;
+        }
         if self.heartbeats_fail.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable(
                 "heartbeats switched off by the test".into(),

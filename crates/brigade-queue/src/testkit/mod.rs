@@ -134,6 +134,8 @@ macro_rules! store_conformance_tests {
             worker_retries_then_buries,
             worker_releases_on_shutdown,
             worker_fences_itself_when_heartbeats_fail,
+            worker_rides_out_a_slow_failed_heartbeat,
+            worker_buries_jobs_whose_code_panics_outside_the_pool,
             worker_counts_a_zombie_ack_as_stale,
             worker_refuses_undecodable_payloads,
             worker_claims_nothing_more_until_a_rerun_starts,

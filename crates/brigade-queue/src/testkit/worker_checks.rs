@@ -192,6 +192,101 @@ pub async fn worker_fences_itself_when_heartbeats_fail<S: Store>(store: S) {
     );
 }
 
+/// A heartbeat that fails slowly (no answer until the store timeout, as from a database
+/// restarting) is tried again soon after, not a whole interval later, so the runs it
+/// vouches for are renewed before their self-fencing point and finish.
+///
+/// With a 6 s lease, a 1.8 s heartbeat and store timeout, the first beat fails at 3.6 s;
+/// the next full interval would come at 5.4 s, past the fencing point at 4.5 s.
+pub async fn worker_rides_out_a_slow_failed_heartbeat<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(NewJob::new("stalled", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
+    let lease = Duration::from_secs(6);
+    let worker = Worker::builder(flaky.clone(), "stalled")
+        .lease(lease)
+        .heartbeat(Duration::from_millis(1_800))
+        .sweep(Duration::from_secs(3600))
+        .handle(move |_: serde_json::Value, delivery: Delivery| async move {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(5_500)) => Ok(()),
+                () = delivery.token().cancelled() => Err("fenced".to_string()),
+            }
+        })
+        .expect("worker");
+    flaky.stall_heartbeats(1);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "stalled", |counts| counts.live() == 0).await;
+    let report = stop(&shutdown, running).await;
+    assert_eq!(state(&store, id).await, JobState::Completed, "{report:?}");
+    assert_eq!((report.completed, report.lost_leases), (1, 0), "{report:?}");
+    assert!(
+        report.store_errors >= 1,
+        "the stalled heartbeat: {report:?}"
+    );
+}
+
+/// The user's code that runs in the worker's own task, not on the local pool, cannot
+/// strand a job by panicking: a job whose `Deserialize` or the handler's `weight` panics,
+/// or whose failure the retry policy's `retry_if` panics judging, is dead at once with
+/// the panic's message, and the worker goes on with the next jobs and shuts down.
+pub async fn worker_buries_jobs_whose_code_panics_outside_the_pool<S: Store>(store: S) {
+    struct Picky;
+
+    #[async_trait::async_trait]
+    impl crate::Handler<String> for Picky {
+        type Error = String;
+
+        async fn handle(&self, job: String, _delivery: Delivery) -> Result<(), String> {
+            if job == "judge" {
+                Err("judge me".into())
+            } else {
+                Ok(())
+            }
+        }
+
+        fn weight(&self, job: &String) -> u32 {
+            assert_ne!(job, "weigh", "cannot weigh this one");
+            1
+        }
+    }
+
+    let queue = Queue::<S, String>::new(store.clone(), "panicky");
+    let ids = queue
+        .enqueue_batch(vec!["weigh".into(), "judge".into(), "fine".into()])
+        .await
+        .expect("enqueue");
+    let retry = Retry::builder()
+        .retry_if(|_| panic!("no judgement today"))
+        .build()
+        .expect("retry");
+    let worker = Worker::builder(store.clone(), "panicky")
+        .retry(retry)
+        .handle(Picky)
+        .expect("worker");
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let counts = wait_for(&store, "panicky", |counts| counts.live() == 0).await;
+    assert_eq!((counts.dead, counts.completed), (2, 1));
+    let report = stop(&shutdown, running).await;
+    assert_eq!((report.dead, report.completed), (2, 1), "{report:?}");
+    let weighed = store.job(ids[0].id).await.expect("job").expect("exists");
+    assert_eq!(weighed.attempt, 1);
+    let weighed = weighed.last_error.unwrap_or_default();
+    assert!(weighed.contains("cannot weigh this one"), "{weighed}");
+    let judged = store.job(ids[1].id).await.expect("job").expect("exists");
+    assert_eq!(judged.attempt, 1);
+    let judged = judged.last_error.unwrap_or_default();
+    assert!(
+        judged.contains("judge me") && judged.contains("no judgement today"),
+        "{judged}"
+    );
+}
+
 /// A run that ignores its token and finishes after its job was claimed again (a zombie)
 /// has its end refused and counted as stale; the new holder's end stands.
 pub async fn worker_counts_a_zombie_ack_as_stale<S: Store>(store: S) {
@@ -497,15 +592,20 @@ pub async fn worker_builder_refuses_unworkable_settings<S: Store>(store: S) {
         .sweep(Duration::MAX);
     assert_eq!(refused(patient), None);
 
-    // A name the store refuses on every call is refused here, for the queue and limits.
-    let odd = "odd{name}";
-    if store.check_name(odd).is_err() {
+    // A name the store refuses on every call is refused here, for the queue, the limits
+    // and the worker's id (every claim names it as the holder).
+    assert_eq!(setting(refused(builder().worker_id(""))), Some("worker id"));
+    for odd in ["odd{name}", "odd\0name"] {
+        if store.check_name(odd).is_ok() {
+            continue;
+        }
         let rate = GlobalRate::new(odd, 1, Duration::from_secs(1)).expect("rate");
         let units = GlobalConcurrency::new(odd, 1).expect("units");
         for (builder, expected) in [
             (Worker::builder(store.clone(), odd), "queue name"),
             (builder().rate_limit(rate), "global rate key"),
             (builder().concurrency_limit(units), "global concurrency key"),
+            (builder().worker_id(odd), "worker id"),
         ] {
             assert_eq!(setting(refused(builder)), Some(expected));
         }

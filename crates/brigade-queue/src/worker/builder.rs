@@ -217,8 +217,8 @@ where
     ///
     /// [`ConfigError`] for a concurrency of zero or above [`MAX_CONCURRENCY`], a zero
     /// sweep or poll interval, a lease of zero or above [`MAX_LEASE`], a heartbeat not
-    /// under half the lease (a missed beat must leave time for the next), or a queue or
-    /// limit name the store refuses ([`Store::check_name`]).
+    /// under half the lease (a missed beat must leave time for the next), or a queue name,
+    /// limit name or worker id the store refuses ([`Store::check_name`]).
     pub fn handle_on<T, H>(
         mut self,
         pool: brigade_tokio::BoxPool<(), E>,
@@ -366,6 +366,8 @@ impl<S: Store, E> WorkerBuilder<S, E> {
     fn check_names(&self) -> Result<(), ConfigError> {
         let names = [
             ("queue name", Some(self.queue.as_str())),
+            // The id goes to the store with every claim, as the lease's holder.
+            ("worker id", self.worker_id.as_deref()),
             (
                 "global rate key",
                 self.limits.rate.as_ref().map(GlobalRate::key),

@@ -99,6 +99,7 @@ impl std::ops::AddAssign for WorkerReport {
         self.lost_leases += other.lost_leases;
         self.unrecorded += other.unrecorded;
         self.store_errors += other.store_errors;
+        self.unstopped += other.unstopped;
     }
 }
 
@@ -153,5 +154,48 @@ impl WorkerCounters {
             store_errors: read(&self.inner.store_errors),
             unstopped: read(&self.inner.unstopped),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_reports_sums_every_count() {
+        let counters = WorkerCounters::default();
+        for count in [
+            Count::Claimed,
+            Count::Completed,
+            Count::Retried,
+            Count::Dead,
+            Count::Released,
+            Count::Stale,
+            Count::LostLease,
+            Count::Unrecorded,
+            Count::StoreError,
+            Count::Unstopped,
+        ] {
+            counters.add(count, 1);
+        }
+        let one = counters.snapshot();
+        let mut sum = WorkerReport::default();
+        sum += one;
+        sum += one;
+        assert_eq!(
+            sum,
+            WorkerReport {
+                claimed: 2,
+                completed: 2,
+                retried: 2,
+                dead: 2,
+                released: 2,
+                stale: 2,
+                lost_leases: 2,
+                unrecorded: 2,
+                store_errors: 2,
+                unstopped: 2,
+            }
+        );
     }
 }

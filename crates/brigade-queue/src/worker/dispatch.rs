@@ -2,23 +2,27 @@
 //! and turn that end into what the store must record.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
+use brigade_core::backend::panic_message;
 use brigade_core::hooks::{AfterRun, RunOutcome};
 use brigade_core::{ErrorKind, JobError, JobHandle, JobId};
 use brigade_middleware::Retry;
 use serde_json::Value;
 
 use super::fence::{Fence, StopReason};
-use crate::{Claim, DurableId};
+use crate::{Claim, DurableId, MAX_SCHEDULE_AHEAD};
 
 /// What the store must record for a run.
 #[derive(Debug, PartialEq)]
 pub(crate) enum RunEnd {
     Succeeded,
     Retry {
+        /// At most [`MAX_SCHEDULE_AHEAD`], the horizon every store's clock arithmetic
+        /// holds: a backoff of "never" runs the job again then.
         delay: Duration,
         error: String,
     },
@@ -115,7 +119,9 @@ pub(crate) fn refused_end<E: 'static>(reason: &str, retry: &Retry<E>, meta: &Run
         return RunEnd::Bury { error };
     }
     RunEnd::Retry {
-        delay: retry.delay(meta.jitter_id(), meta.attempt),
+        delay: retry
+            .delay(meta.jitter_id(), meta.attempt)
+            .min(MAX_SCHEDULE_AHEAD),
         error,
     }
 }
@@ -165,11 +171,22 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
         return RunEnd::Bury { error: message };
     }
     let now = Instant::now();
-    match retry.decide(meta.jitter_id(), &outcome, meta.attempt, now) {
-        AfterRun::RetryAt(at) => RunEnd::Retry {
-            delay: at.saturating_duration_since(now),
+    // The policy's `retry_if` is the user's code: a panic in it leaves no decision, and
+    // would take the same path on every run, so the job is dead with both messages.
+    let decided = catch_unwind(AssertUnwindSafe(|| {
+        retry.decide(meta.jitter_id(), &outcome, meta.attempt, now)
+    }));
+    match decided {
+        Ok(AfterRun::RetryAt(at)) => RunEnd::Retry {
+            delay: at.saturating_duration_since(now).min(MAX_SCHEDULE_AHEAD),
             error: message,
         },
-        _ => RunEnd::Bury { error: message },
+        Ok(_) => RunEnd::Bury { error: message },
+        Err(panic) => RunEnd::Bury {
+            error: format!(
+                "{message} (the retry policy panicked judging it: {})",
+                panic_message(panic.as_ref())
+            ),
+        },
     }
 }

@@ -1,16 +1,15 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use super::fence::{Fence, StopReason};
-use crate::{DurableId, Lease};
+use crate::Lease;
 
 /// One lease the worker holds, with the local instant by which it must be renewed.
 #[derive(Debug)]
 struct Held {
-    lease: Lease,
     /// The lease's end as this host can vouch for it: when the renewing request was sent,
     /// plus the lease. The store's own end is later (its clock started after the send).
     expires: Instant,
@@ -19,14 +18,18 @@ struct Held {
 
 /// The leases a worker holds: what the heartbeat renews, what self-fencing watches and
 /// what a shutdown gives back.
+///
+/// Keyed by the whole lease, not the job: a run fenced off by a lost lease can still be
+/// going (its handler deaf to its token) when the rescued job comes back to this same
+/// worker under a new lease, and both runs must be waited for and given back.
 #[derive(Debug, Default)]
 pub(crate) struct HeldLeases {
-    leases: Mutex<HashMap<DurableId, Held>>,
+    leases: Mutex<HashMap<Lease, Held>>,
     emptied: Notify,
 }
 
 impl HeldLeases {
-    fn lock(&self) -> MutexGuard<'_, HashMap<DurableId, Held>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Lease, Held>> {
         // A panic while holding this lock cannot leave the map half-changed (every change
         // is one insert, remove or field store), so a poisoned lock is still sound.
         self.leases
@@ -37,9 +40,8 @@ impl HeldLeases {
     pub(crate) fn insert(&self, lease: Lease, expires: Instant) -> Arc<Fence> {
         let fence = Arc::new(Fence::new());
         self.lock().insert(
-            lease.id,
+            lease,
             Held {
-                lease,
                 expires,
                 fence: Arc::clone(&fence),
             },
@@ -49,12 +51,7 @@ impl HeldLeases {
 
     pub(crate) fn remove(&self, lease: Lease) {
         let mut leases = self.lock();
-        if leases
-            .get(&lease.id)
-            .is_some_and(|held| held.lease == lease)
-        {
-            leases.remove(&lease.id);
-        }
+        leases.remove(&lease);
         if leases.is_empty() {
             self.emptied.notify_waiters();
         }
@@ -62,10 +59,7 @@ impl HeldLeases {
 
     /// The local end of `lease`, if it is still held.
     pub(crate) fn expires(&self, lease: Lease) -> Option<Instant> {
-        self.lock()
-            .get(&lease.id)
-            .filter(|held| held.lease == lease)
-            .map(|held| held.expires)
+        self.lock().get(&lease).map(|held| held.expires)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -73,7 +67,7 @@ impl HeldLeases {
     }
 
     pub(crate) fn leases(&self) -> Vec<Lease> {
-        self.lock().values().map(|held| held.lease).collect()
+        self.lock().keys().copied().collect()
     }
 
     /// How many held leases have a run that started and has not ended.
@@ -94,15 +88,13 @@ impl HeldLeases {
         sent: Instant,
         lease: Duration,
     ) -> usize {
+        let renewed: HashSet<&Lease> = renewed.iter().collect();
         let mut lost = 0;
         let mut leases = self.lock();
         for lease_asked in asked {
-            let Some(held) = leases.get_mut(&lease_asked.id) else {
+            let Some(held) = leases.get_mut(lease_asked) else {
                 continue;
             };
-            if held.lease != *lease_asked {
-                continue;
-            }
             if renewed.contains(lease_asked) {
                 held.expires = sent + lease;
             } else if held.fence.reason() == StopReason::None {
@@ -157,5 +149,54 @@ impl HeldLeases {
                 return self.len() == 0;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DurableId, FencingToken};
+
+    fn lease(id: i64, token: i64) -> Lease {
+        Lease {
+            id: DurableId::new(id),
+            token: FencingToken::new(token),
+        }
+    }
+
+    #[test]
+    fn a_job_claimed_again_keeps_its_earlier_run_held() {
+        let held = HeldLeases::default();
+        let now = Instant::now();
+        let first = lease(7, 1);
+        let again = lease(7, 2);
+        let fence = held.insert(first, now);
+        assert!(fence.start(), "a handler deaf to its token keeps running");
+        held.insert(again, now + Duration::from_secs(30));
+        held.remove(again);
+        assert_eq!(held.leases(), vec![first], "the earlier run is still held");
+        assert_eq!(held.running(), 1);
+        assert_eq!(held.expires(first), Some(now));
+        held.remove(first);
+        assert_eq!(held.len(), 0);
+    }
+
+    #[test]
+    fn a_heartbeat_renews_only_the_leases_it_got_back() {
+        let held = HeldLeases::default();
+        let now = Instant::now();
+        let (kept, revoked, rescued) = (lease(1, 1), lease(2, 1), lease(3, 1));
+        let kept_fence = held.insert(kept, now);
+        let revoked_fence = held.insert(revoked, now);
+        held.insert(lease(3, 2), now);
+        let asked = [kept, revoked, rescued];
+        let lost = held.renewed(&asked, &[kept], now, Duration::from_secs(10));
+        assert_eq!(
+            lost, 1,
+            "the job claimed again under token 2 is not this lease"
+        );
+        assert_eq!(held.expires(kept), Some(now + Duration::from_secs(10)));
+        assert_eq!(kept_fence.reason(), StopReason::None);
+        assert_eq!(revoked_fence.reason(), StopReason::LeaseLost);
     }
 }

@@ -11,9 +11,11 @@ mod local_pool;
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use brigade_core::backend::panic_message;
 use brigade_core::{CancellationToken, instant_after};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
@@ -24,7 +26,7 @@ pub use counters::{WorkerCounters, WorkerReport};
 
 use acks::{AckBatcher, PendingAcks};
 use counters::Count;
-use dispatch::{Dispatch, RunEnd, RunMeta};
+use dispatch::{Dispatch, Prepared, RunEnd, RunMeta};
 use fence::{Fence, StopReason};
 use global_limits::{GlobalLimits, Passage};
 use held::HeldLeases;
@@ -388,8 +390,12 @@ async fn run_claim<S: Store>(
     mut started: Option<oneshot::Sender<()>>,
 ) {
     let lease = claim.lease();
+    let _let_go = LetGoOnUnwind {
+        held: &shared.held,
+        lease,
+    };
     let meta = RunMeta::of(&claim, &shared.queue);
-    let end = match shared.dispatch.prepare(claim.payload, meta) {
+    let end = match prepare(shared.dispatch.as_ref(), claim.payload, meta) {
         Err(error) => RunEnd::Bury { error },
         Ok(prepared) => {
             let passage = if shared.limits.is_open() {
@@ -454,6 +460,42 @@ async fn run_claim<S: Store>(
     record(&shared, lease, end).await;
     shared.held.remove(lease);
     drop(recording);
+}
+
+/// Decodes a claimed payload and weighs the job, turning a panic in the job's
+/// `Deserialize` or the handler's `weight` into the job's end: it would panic on every
+/// run, so it is dead at once, with the panic's message as its error.
+fn prepare(
+    dispatch: &dyn Dispatch,
+    payload: serde_json::Value,
+    meta: RunMeta,
+) -> Result<Box<dyn Prepared>, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| dispatch.prepare(payload, meta))).unwrap_or_else(
+        |panic| {
+            Err(format!(
+                "decoding or weighing the job panicked: {}",
+                panic_message(panic.as_ref())
+            ))
+        },
+    )
+}
+
+/// Lets go of a run's lease if the run's task unwinds. The user's code that runs in this
+/// task is caught where it runs; this is for a panic nothing caught. Without it the
+/// heartbeat would renew the lease of a run that no longer exists for as long as the
+/// worker lives, and the job would stay running, unrescued. Let go, the lease expires and
+/// the rescuer charges the attempt, so a job that keeps panicking here still dies.
+struct LetGoOnUnwind<'a> {
+    held: &'a HeldLeases,
+    lease: Lease,
+}
+
+impl Drop for LetGoOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.held.remove(self.lease);
+        }
+    }
 }
 
 /// Whether this host can still vouch for `lease` beyond the self-fencing margin.
@@ -535,10 +577,19 @@ async fn record<S: Store>(shared: &Shared<S>, lease: Lease, end: RunEnd) {
 }
 
 /// Renews every held lease in one call per heartbeat; stops the runs whose lease is gone.
+///
+/// A failed heartbeat is tried again soon, not a whole interval later: a call that fails
+/// slowly (a store timeout, a database restarting) can end most of an interval after it
+/// was sent, and a full interval more would pass the self-fencing point of every run
+/// this worker holds. The retries start at a tenth of the interval and double up to it.
 async fn keep_leases<S: Store>(shared: Arc<Shared<S>>) {
     let settings = shared.settings;
+    let first_retry = (settings.heartbeat / 10).max(Duration::from_millis(10));
+    let mut wait = settings.heartbeat;
+    let mut failures = 0u32;
     loop {
-        tokio::time::sleep(settings.heartbeat).await;
+        tokio::time::sleep(wait).await;
+        wait = settings.heartbeat;
         let asked = shared.held.leases();
         if asked.is_empty() {
             continue;
@@ -558,9 +609,15 @@ async fn keep_leases<S: Store>(shared: Arc<Shared<S>>) {
             }
             Err(error) => {
                 shared.counters.add(Count::StoreError, 1);
-                tracing::warn!(%error, queue = %shared.queue, "heartbeat failed");
+                tracing::warn!(%error, queue = %shared.queue, "heartbeat failed; trying again soon");
+                failures = failures.saturating_add(1);
+                wait = first_retry
+                    .saturating_mul(1 << (failures - 1).min(10))
+                    .min(settings.heartbeat);
+                continue;
             }
         }
+        failures = 0;
     }
 }
 
