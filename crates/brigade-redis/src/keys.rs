@@ -44,6 +44,13 @@ impl Keys {
         format!("{}:{{ids}}:queue", self.prefix)
     }
 
+    /// Where retention's sweep of unused ids stands (slot `{ids}`): the id counter as read
+    /// by the pass that finished the last sweep (`below`), when (`at`, server clock, µs),
+    /// and the `HSCAN` cursor of the sweep under way.
+    pub(crate) fn id_sweep(&self) -> String {
+        format!("{}:{{ids}}:sweep", self.prefix)
+    }
+
     /// The pub/sub channel of queue wake-ups: queue names, published when a job becomes
     /// claimable.
     pub(crate) fn jobs_channel(&self) -> String {

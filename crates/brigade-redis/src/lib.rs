@@ -49,6 +49,7 @@
 //! | `P:{q}:counts` | hash | jobs per state (the depth cap and `counts` read it) |
 //! | `P:{q}:tokens` | string | the fencing token counter |
 //! | `P:{ids}:next`, `P:{ids}:queue` | string, hash | the job id counter; id → queue |
+//! | `P:{ids}:sweep` | hash | where retention's sweep of `P:{ids}:queue` stands: the counter reading it judges ids up to, when that was read, the scan cursor |
 //! | `P:queues` | set | every queue, for retention |
 //! | `P:wakeups` | pub/sub channel | queue names, published when a job becomes claimable |
 //! | `P:units` | pub/sub channel | global concurrency limit keys, published when a run gives units back |
@@ -86,7 +87,10 @@
 //!   `XDEL` per entry. An entry acknowledged while an older run still runs stays until that
 //!   run ends. The job's hash stays until
 //!   [`Store::purge_finished`](brigade_queue::Store::purge_finished) (or
-//!   [`RedisStore::spawn_retention`]) deletes it, walking `finished` from its head.
+//!   [`RedisStore::spawn_retention`]) deletes it, walking `finished` from its head. Each
+//!   pass also scans a slice of `{ids}:queue` for ids no job was written for (an enqueue
+//!   that failed between drawing its ids and writing its jobs) and drops them, judging
+//!   only ids drawn at least an hour earlier, so an enqueue under way keeps its own.
 //! - **Batches**: claims and acks write the keys every job of a batch shares (tokens,
 //!   leases, counters, stream acknowledgements, `finished`) once per batch and each job's
 //!   hash once; with `appendfsync always` every script waits for a disk flush, so a worker
@@ -119,7 +123,8 @@
 //! # Limits
 //!
 //! A batch enqueue holds jobs of one queue (a queue is one hash slot, and a script is
-//! atomic only within one). Queue and limit names must not contain `{` or `}`.
+//! atomic only within one), at most [`MAX_BATCH`] of them; a claim takes at most as many.
+//! Queue and limit names must not contain `{` or `}`.
 //!
 //! # Features
 //!

@@ -41,8 +41,28 @@ impl UnitHolders {
         }
     }
 
+    /// Forgets every limit `holder` took units of: its run is over or its lease is lost,
+    /// and its units come back when their lease runs out.
+    pub(crate) fn forget(&self, holder: Lease) {
+        self.lock().remove(&holder);
+    }
+
+    /// The limits `holder` holds units of.
+    #[cfg(test)]
     pub(crate) fn held_by(&self, holder: Lease) -> Vec<String> {
         self.lock().get(&holder).cloned().unwrap_or_default()
+    }
+
+    /// The `holders` that hold units, by limit key.
+    pub(crate) fn by_limit(&self, holders: &[Lease]) -> HashMap<String, Vec<Lease>> {
+        let held = self.lock();
+        let mut by_limit: HashMap<String, Vec<Lease>> = HashMap::new();
+        for holder in holders {
+            for limit in held.get(holder).into_iter().flatten() {
+                by_limit.entry(limit.clone()).or_default().push(*holder);
+            }
+        }
+        by_limit
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Lease, Vec<String>>> {
@@ -70,5 +90,21 @@ mod tests {
         units.gave_back(run, "gpu");
         assert!(units.held_by(run).is_empty());
         assert_eq!(UnitHolders::member(run), "4:9");
+    }
+
+    #[test]
+    fn holders_group_by_limit_and_a_forgotten_run_holds_nothing() {
+        let units = UnitHolders::default();
+        let first = Lease::new(DurableId::new(1), FencingToken::new(1));
+        let second = Lease::new(DurableId::new(2), FencingToken::new(2));
+        units.took(first, "smtp");
+        units.took(first, "gpu");
+        units.took(second, "gpu");
+        let by_limit = units.by_limit(&[first, second]);
+        assert_eq!(by_limit["gpu"], vec![first, second]);
+        assert_eq!(by_limit["smtp"], vec![first]);
+        units.forget(first);
+        assert!(units.held_by(first).is_empty());
+        assert_eq!(units.held_by(second), vec!["gpu"]);
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use brigade_queue::{
     Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate,
-    JobRecord, Lease, NewJob, QueueCounts, RateGrant, Rescued, RunAt, Store, StoreError, Wakeups,
+    JobRecord, Lease, MAX_SCHEDULE_AHEAD, NewJob, QueueCounts, RateGrant, Rescued, RunAt, Store,
+    StoreError, Wakeups,
 };
 use redis::aio::ConnectionManager;
 use redis::{Script, ScriptInvocation, Value};
@@ -15,7 +16,7 @@ use tokio::sync::{Notify, watch};
 use crate::connection::{connect, store_error};
 use crate::keys::{self, Keys};
 use crate::limits::UnitHolders;
-use crate::records::{self, ClaimRow, duration_micros, to_micros};
+use crate::records::{self, Unreadable, duration_micros, to_micros};
 use crate::scripts::Scripts;
 use crate::wakeups::{Channels, listen};
 
@@ -35,6 +36,15 @@ pub const DEFAULT_PREFIX: &str = "brigade";
 /// How many jobs one pass of retention, replay-all or rescue handles in one script, so no
 /// script holds the server for long.
 const SLICE: usize = 1000;
+
+/// How long ago the id counter must have been read before retention judges the ids up to
+/// that reading: an enqueue draws its ids in one script and writes its jobs in the next,
+/// and an id's queue dropped between the two would hide the job that then arrives.
+const UNUSED_ID_GRACE: Duration = Duration::from_secs(3600);
+
+/// The most `HSCAN` calls (of [`SLICE`] fields each) one retention pass makes over the
+/// id → queue hash; the next pass resumes where it stopped.
+const UNUSED_ID_SCANS: usize = 10;
 
 /// A durable job queue in Redis (7.0 or newer): a [`Store`] for [`brigade_queue`]'s `Queue`
 /// and `Worker`.
@@ -266,11 +276,19 @@ impl RedisStore {
     }
 
     /// Claims from a claim script's rows; this process remembers each claimed job's queue.
-    fn claimed(&self, rows: Vec<ClaimRow>, queue: &str) -> Result<Vec<Claim>, StoreError> {
-        let claims = rows
-            .into_iter()
-            .map(|row| records::claim(row, queue))
-            .collect::<Result<Vec<_>, _>>()?;
+    ///
+    /// A row that cannot be read is a job no worker can ever run. Failing the whole claim
+    /// would strand the batch the script has already leased, every job of it to be rescued
+    /// and charged an attempt, again and again; so that job is buried at once under the
+    /// token it was just given, and the rest go out.
+    async fn claimed(&self, base: &str, rows: Vec<Value>, queue: &str) -> Vec<Claim> {
+        let mut claims = Vec::with_capacity(rows.len());
+        for row in rows {
+            match records::claim(row, queue) {
+                Ok(claim) => claims.push(claim),
+                Err(unreadable) => self.bury_unreadable(base, unreadable).await,
+            }
+        }
         if !claims.is_empty() {
             let queue: Arc<str> = Arc::from(queue);
             let mut leased = lock(&self.inner.leased_queues);
@@ -278,7 +296,42 @@ impl RedisStore {
                 leased.insert(claim.id.get(), Arc::clone(&queue));
             }
         }
-        Ok(claims)
+        claims
+    }
+
+    /// Forgets the queues and units of the `asked` leases a heartbeat did not renew: the
+    /// worker cancels those runs, and nothing of theirs is renewed again.
+    fn forget_lost(&self, asked: &[Lease], renewed: &[Lease]) {
+        let kept: HashSet<Lease> = renewed.iter().copied().collect();
+        let kept_ids: HashSet<i64> = renewed.iter().map(|lease| lease.id.get()).collect();
+        let mut leased = lock(&self.inner.leased_queues);
+        for lost in asked.iter().filter(|lease| !kept.contains(lease)) {
+            // A job this process claimed again under a new token keeps its entry.
+            if !kept_ids.contains(&lost.id.get()) {
+                leased.remove(&lost.id.get());
+            }
+            self.inner.units.forget(*lost);
+        }
+    }
+
+    /// Buries a claimed job whose hash cannot be read, with why as its last error.
+    async fn bury_unreadable(&self, base: &str, unreadable: Unreadable) {
+        let Unreadable { lease, reason } = unreadable;
+        let Some(lease) = lease else {
+            // Nothing names the run: its lease runs out, and the rescuer gives it back.
+            tracing::error!(%reason, "a claim answered a row that names no job");
+            return;
+        };
+        let id = lease.id.get();
+        let error = format!("this job cannot be read, so it can never run: {reason}");
+        let buried = self
+            .run::<i64>(&invocation!(self.inner.scripts.bury, keys: [], args: [base, id, lease.token.get(), &error]))
+            .await;
+        match buried {
+            Ok(_) => tracing::warn!(id, %error, "buried a job no worker can read"),
+            // Its lease runs out and a later claim meets it again.
+            Err(store) => tracing::warn!(id, %error, %store, "could not bury an unreadable job"),
+        }
     }
 
     /// The indices of `leases` by queue; a lease whose job is gone or whose queue cannot be
@@ -300,7 +353,7 @@ impl RedisStore {
     }
 
     /// Answers the acks at `indices` of `leases` from one script's reply (1 recorded, 0
-    /// stale); a recorded job's queue is forgotten.
+    /// stale); their jobs' queues are forgotten.
     fn acked(
         &self,
         leases: &[Lease],
@@ -308,11 +361,17 @@ impl RedisStore {
         acked: Result<Vec<i64>, StoreError>,
         answers: &mut Answers,
     ) {
+        // Forgotten whatever the answer: a recorded or stale end leaves no lease to renew,
+        // and an ack tried again after an error finds the queue in the store.
+        {
+            let mut leased = lock(&self.inner.leased_queues);
+            for &at in indices {
+                leased.remove(&leases[at].id.get());
+            }
+        }
         match acked {
             Ok(done) if done.len() == indices.len() => {
-                let mut leased = lock(&self.inner.leased_queues);
                 for (&at, done) in indices.iter().zip(done) {
-                    leased.remove(&leases[at].id.get());
                     answers.set(at, Ok(if done == 1 { Ack::Recorded } else { Ack::Stale }));
                 }
             }
@@ -387,6 +446,115 @@ impl RedisStore {
                 )
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Drops the id → queue entries of ids no job was written for (an enqueue that failed
+    /// between drawing its ids and writing its jobs), at most [`UNUSED_ID_SCANS`] slices a
+    /// pass, the next pass resuming where this one stopped. Returns how many it dropped.
+    ///
+    /// Only ids up to a reading of the id counter at least [`UNUSED_ID_GRACE`] old are
+    /// judged, so an enqueue still between its two scripts keeps its ids; each complete
+    /// sweep takes a new reading for the next one.
+    async fn sweep_unused_ids(&self) -> Result<u64, StoreError> {
+        let keys = &self.inner.keys;
+        let (id_queues, mark) = (keys.id_queues(), keys.id_sweep());
+        let mut conn = self.inner.conn.clone();
+        // The counter before the clock: every id up to it was drawn by that time.
+        let (counter, (seconds, micros), swept): (
+            Option<i64>,
+            (i64, i64),
+            HashMap<String, String>,
+        ) = redis::pipe()
+            .cmd("GET")
+            .arg(keys.id_counter())
+            .cmd("TIME")
+            .cmd("HGETALL")
+            .arg(&mark)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let now = seconds.saturating_mul(1_000_000).saturating_add(micros);
+        let reading = |field: &str| swept.get(field).and_then(|value| value.parse::<i64>().ok());
+        let (Some(below), Some(at)) = (reading("below"), reading("at")) else {
+            self.mark_id_sweep(counter.unwrap_or(0), now).await?;
+            return Ok(0);
+        };
+        if now.saturating_sub(at) < duration_micros(UNUSED_ID_GRACE) {
+            return Ok(0);
+        }
+        let mut cursor = swept
+            .get("cursor")
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut dropped = 0;
+        for _ in 0..UNUSED_ID_SCANS {
+            let (next, fields): (u64, Vec<String>) = self
+                .command(
+                    redis::cmd("HSCAN")
+                        .arg(&id_queues)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(SLICE),
+                )
+                .await?;
+            let judged: Vec<(&str, String)> = fields
+                .chunks_exact(2)
+                .filter_map(|pair| {
+                    let id = pair[0].parse::<i64>().ok().filter(|id| *id <= below)?;
+                    // An entry naming no valid queue names no job key to look for.
+                    let base = keys.queue_base(&pair[1]).ok()?;
+                    Some((pair[0].as_str(), format!("{base}job:{id}")))
+                })
+                .collect();
+            if !judged.is_empty() {
+                let mut exists = redis::pipe();
+                for (_, job) in &judged {
+                    exists.cmd("EXISTS").arg(job);
+                }
+                let found: Vec<bool> = exists.query_async(&mut conn).await.map_err(store_error)?;
+                let unused: Vec<&str> = judged
+                    .iter()
+                    .zip(&found)
+                    .filter(|(_, found)| !**found)
+                    .map(|((id, _), _)| *id)
+                    .collect();
+                if !unused.is_empty() {
+                    let gone: u64 = self
+                        .command(redis::cmd("HDEL").arg(&id_queues).arg(&unused))
+                        .await?;
+                    dropped += gone;
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        if cursor == 0 {
+            self.mark_id_sweep(counter.unwrap_or(0), now).await?;
+        } else {
+            let _: i64 = self
+                .command(redis::cmd("HSET").arg(&mark).arg("cursor").arg(cursor))
+                .await?;
+        }
+        Ok(dropped)
+    }
+
+    /// Starts the next sweep of unused ids: it judges ids up to `counter`, read at `now`.
+    async fn mark_id_sweep(&self, counter: i64, now: i64) -> Result<(), StoreError> {
+        let _: i64 = self
+            .command(
+                redis::cmd("HSET")
+                    .arg(self.inner.keys.id_sweep())
+                    .arg("below")
+                    .arg(counter)
+                    .arg("at")
+                    .arg(now)
+                    .arg("cursor")
+                    .arg(0),
+            )
+            .await?;
         Ok(())
     }
 
@@ -477,15 +645,24 @@ impl RedisStore {
         let Some(queue) = self.queue_of(lease.id).await? else {
             return Ok((Ack::Stale, None));
         };
-        let base = self.inner.keys.queue_base(&queue)?;
         let id = lease.id.get();
-        let mut invocation = invocation!(script, keys: [], args: [&base, id, lease.token.get()]);
-        for arg in extra {
-            invocation.arg(arg);
+        let done: Result<i64, StoreError> = async {
+            let base = self.inner.keys.queue_base(&queue)?;
+            let mut invocation =
+                invocation!(script, keys: [], args: [&base, id, lease.token.get()]);
+            for arg in extra {
+                invocation.arg(arg);
+            }
+            self.run(&invocation).await
         }
-        let done: i64 = self.run(&invocation).await?;
+        .await;
+        // Forgotten whatever the answer, as in `acked`.
         lock(&self.inner.leased_queues).remove(&id);
-        let ack = if done == 1 { Ack::Recorded } else { Ack::Stale };
+        let ack = if done? == 1 {
+            Ack::Recorded
+        } else {
+            Ack::Stale
+        };
         Ok((ack, Some(queue)))
     }
 }
@@ -507,10 +684,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The most jobs one batch enqueues on Redis. A batch is one script, and a script holds
-/// the whole server while it runs: other clients' calls, workers' heartbeats among them,
-/// wait behind it. A larger batch is refused whole (`StoreError::Invalid`, every job
-/// handed back): split it, each part enqueued all or nothing.
+/// The most jobs one batch enqueues on Redis, and the most one claim takes. A batch is one
+/// script, and a script holds the whole server while it runs: other clients' calls,
+/// workers' heartbeats among them, wait behind it. A larger batch is refused whole
+/// (`StoreError::Invalid`, every job handed back): split it, each part enqueued all or
+/// nothing. A claim for more takes up to this many (a claim may always take fewer than
+/// asked).
 ///
 /// # Examples
 ///
@@ -524,6 +703,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// assert_eq!(jobs.chunks(brigade_redis::MAX_BATCH).count(), 3);
 /// ```
 pub const MAX_BATCH: usize = 10_000;
+
+/// How many jobs a claim for `limit` asks its script for: at most [`MAX_BATCH`], a count
+/// `XREADGROUP` takes (a script that fails midway keeps what it did before failing).
+fn claim_limit(limit: usize) -> usize {
+    limit.min(MAX_BATCH)
+}
 
 /// The options no script should see: an empty queue name, zero attempts, a batch
 /// spanning queues (one script runs on one queue's slot) or larger than [`MAX_BATCH`].
@@ -592,10 +777,10 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let base = self.inner.keys.queue_base(request.queue)?;
-        let rows: Vec<ClaimRow> = self
-            .run(&invocation!(self.inner.scripts.claim, keys: [], args: [&base, request.worker, request.limit, duration_micros(request.lease)]))
+        let rows: Vec<Value> = self
+            .run(&invocation!(self.inner.scripts.claim, keys: [], args: [&base, request.worker, claim_limit(request.limit), duration_micros(request.lease)]))
             .await?;
-        self.claimed(rows, request.queue)
+        Ok(self.claimed(&base, rows, request.queue).await)
     }
 
     async fn heartbeat(&self, leases: &[Lease], lease: Duration) -> Result<Vec<Lease>, StoreError> {
@@ -625,13 +810,17 @@ impl Store for RedisStore {
                     .filter(|lease| ids.contains(&lease.id.get())),
             );
         }
-        for held in &renewed {
-            for limit in self.inner.units.held_by(*held) {
-                let (holders, _) = self.inner.keys.units(&limit)?;
-                let _: i64 = self
-                    .run(&invocation!(self.inner.scripts.renew_units, keys: [&holders], args: [&UnitHolders::member(*held), &lease_us]))
-                    .await?;
+        self.forget_lost(leases, &renewed);
+        // One script per limit, whatever its number of holders: a round trip per holder
+        // would, with thousands of runs, outlast the worker's store timeout.
+        for (limit, holders_of_limit) in self.inner.units.by_limit(&renewed) {
+            let (holders, _) = self.inner.keys.units(&limit)?;
+            let mut invocation =
+                invocation!(self.inner.scripts.renew_units, keys: [&holders], args: [lease_us]);
+            for held in holders_of_limit {
+                invocation.arg(UnitHolders::member(held));
             }
+            let _: i64 = self.run(&invocation).await?;
         }
         Ok(renewed)
     }
@@ -694,16 +883,16 @@ impl Store for RedisStore {
                 }
                 continue;
             }
-            let mut invocation = invocation!(self.inner.scripts.complete_and_claim, keys: [], args: [&base, request.worker, request.limit, duration_micros(request.lease)]);
+            let mut invocation = invocation!(self.inner.scripts.complete_and_claim, keys: [], args: [&base, request.worker, claim_limit(request.limit), duration_micros(request.lease)]);
             for &at in &indices {
                 invocation
                     .arg(completed[at].id.get())
                     .arg(completed[at].token.get());
             }
-            match self.run::<(Vec<i64>, Vec<ClaimRow>)>(&invocation).await {
+            match self.run::<(Vec<i64>, Vec<Value>)>(&invocation).await {
                 Ok((acked, rows)) => {
                     self.acked(completed, &indices, Ok(acked), &mut answers);
-                    claimed = Some(self.claimed(rows, request.queue));
+                    claimed = Some(Ok(self.claimed(&base, rows, request.queue).await));
                 }
                 Err(error) => {
                     self.acked(completed, &indices, Err(error.replicate()), &mut answers);
@@ -719,7 +908,9 @@ impl Store for RedisStore {
     }
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
-        let delay = duration_micros(delay);
+        // The horizon an enqueue's delay is held to: past it, now + delay leaves the range
+        // the job hash's times are read back in.
+        let delay = duration_micros(delay.min(MAX_SCHEDULE_AHEAD));
         Ok(self
             .end_run(
                 &self.inner.scripts.retry,
@@ -910,6 +1101,10 @@ impl Store for RedisStore {
                 }
             }
         }
+        let dropped = self.sweep_unused_ids().await?;
+        if dropped > 0 {
+            tracing::debug!(dropped, "retention dropped ids no job was written for");
+        }
         Ok(purged)
     }
 
@@ -946,11 +1141,13 @@ impl Store for RedisStore {
         limit: &GlobalConcurrency,
         holder: Lease,
     ) -> Result<(), StoreError> {
+        // Forgotten whatever the answer: the run is over, and units this process stops
+        // renewing come back when their lease runs out, if this release did not give them.
+        self.inner.units.gave_back(holder, limit.key());
         let (holders, weights) = self.inner.keys.units(limit.key())?;
         let _: i64 = self
             .run(&invocation!(self.inner.scripts.release_units, keys: [&holders, &weights], args: [&UnitHolders::member(holder), &self.inner.keys.units_channel(), limit.key()]))
             .await?;
-        self.inner.units.gave_back(holder, limit.key());
         Ok(())
     }
 }
@@ -973,5 +1170,109 @@ impl Answers {
             .into_iter()
             .map(|answer| answer.unwrap_or(Ok(Ack::Stale)))
             .collect()
+    }
+}
+
+#[cfg(all(test, feature = "local-server"))]
+mod tests {
+    use brigade_queue::{ClaimRequest, GlobalConcurrency, Lease, NewJob, Store};
+    use serde_json::json;
+
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    async fn store() -> RedisStore {
+        crate::fresh_store()
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Enqueues `n` jobs of `queue` and claims them.
+    async fn leases(store: &RedisStore, queue: &str, n: usize) -> Vec<Lease> {
+        let jobs = (0..n).map(|i| NewJob::new(queue, json!(i))).collect();
+        store.enqueue_batch(jobs).await.expect("enqueue");
+        let claims = store
+            .claim(ClaimRequest::new(queue, "w", n, LEASE))
+            .await
+            .expect("claim");
+        assert_eq!(claims.len(), n);
+        claims.iter().map(Claim::lease).collect()
+    }
+
+    fn knows_queue_of(store: &RedisStore, lease: Lease) -> bool {
+        lock(&store.inner.leased_queues).contains_key(&lease.id.get())
+    }
+
+    /// Replaces a key with a string, so every script that touches it fails.
+    async fn break_key(store: &RedisStore, key: String) {
+        let _: () = store
+            .command(redis::cmd("SET").arg(key).arg("not what you expect"))
+            .await
+            .expect("set");
+    }
+
+    fn job_key(store: &RedisStore, queue: &str, lease: Lease) -> String {
+        format!(
+            "{}job:{}",
+            store.inner.keys.queue_base(queue).expect("queue"),
+            lease.id.get()
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_heartbeat_forgets_the_leases_it_could_not_renew() {
+        let store = store().await;
+        let held = leases(&store, "lost", 2).await;
+        let limit = GlobalConcurrency::new("lost-units", 10).expect("limit");
+        for &lease in &held {
+            assert!(
+                store
+                    .acquire_units(&limit, lease, 1, LEASE)
+                    .await
+                    .expect("units")
+            );
+        }
+        assert!(store.cancel(held[0].id).await.expect("cancel"));
+
+        let renewed = store.heartbeat(&held, LEASE).await.expect("heartbeat");
+        assert_eq!(renewed, vec![held[1]]);
+        assert!(!knows_queue_of(&store, held[0]));
+        assert!(store.inner.units.held_by(held[0]).is_empty());
+        assert!(knows_queue_of(&store, held[1]));
+        assert_eq!(store.inner.units.held_by(held[1]), vec!["lost-units"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_end_that_fails_forgets_the_lease() {
+        let store = store().await;
+        let held = leases(&store, "failing", 3).await;
+        for &lease in &held {
+            break_key(&store, job_key(&store, "failing", lease)).await;
+        }
+        assert!(store.complete(held[0]).await.is_err());
+        assert!(!knows_queue_of(&store, held[0]));
+        for answer in store.complete_many(&held[1..]).await {
+            assert!(answer.is_err());
+        }
+        assert!(!knows_queue_of(&store, held[1]));
+        assert!(!knows_queue_of(&store, held[2]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_release_of_units_that_fails_forgets_them() {
+        let store = store().await;
+        let held = leases(&store, "units", 1).await;
+        let limit = GlobalConcurrency::new("broken-units", 10).expect("limit");
+        assert!(
+            store
+                .acquire_units(&limit, held[0], 1, LEASE)
+                .await
+                .expect("units")
+        );
+        let (holders, _) = store.inner.keys.units("broken-units").expect("key");
+        break_key(&store, holders).await;
+        assert!(store.release_units(&limit, held[0]).await.is_err());
+        assert!(store.inner.units.held_by(held[0]).is_empty());
     }
 }

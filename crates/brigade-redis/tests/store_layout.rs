@@ -142,3 +142,79 @@ async fn requests_no_slot_can_serve_are_refused_with_the_jobs_back() {
     assert_eq!(refused.into_inner().len(), brigade_redis::MAX_BATCH + 1);
     assert_eq!(store.counts("a").await.expect("counts").total(), 0);
 }
+
+async fn hexists(store: &brigade_redis::RedisStore, key: &str, field: i64) -> bool {
+    redis::cmd("HEXISTS")
+        .arg(key)
+        .arg(field)
+        .query_async(&mut store.connection())
+        .await
+        .expect("hexists")
+}
+
+/// An id drawn by an enqueue that failed before writing its job (the connection dropped
+/// between the two scripts) leaves a `{ids}:queue` entry no job will ever use.
+async fn draw_unused_id(store: &brigade_redis::RedisStore) -> i64 {
+    let mut conn = store.connection();
+    let id: i64 = redis::cmd("INCR")
+        .arg(format!("{}:{{ids}}:next", store.prefix()))
+        .query_async(&mut conn)
+        .await
+        .expect("incr");
+    let _: i64 = redis::cmd("HSET")
+        .arg(format!("{}:{{ids}}:queue", store.prefix()))
+        .arg(id)
+        .arg("mail")
+        .query_async(&mut conn)
+        .await
+        .expect("hset");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_id_entries_no_job_was_written_for() {
+    let store = common::fresh_store().await;
+    let ids = format!("{}:{{ids}}:queue", store.prefix());
+    let live = store
+        .enqueue(NewJob::new("mail", json!("x")))
+        .await
+        .expect("enqueue")
+        .id;
+    let unused = draw_unused_id(&store).await;
+
+    // A first pass only notes where the id counter stands: an enqueue may be between
+    // drawing its ids and writing its jobs.
+    store
+        .purge_finished(Duration::from_secs(3600), false)
+        .await
+        .expect("purge");
+    assert!(hexists(&store, &ids, unused).await, "too young to judge");
+
+    // Once that note is older than any enqueue still in flight (backdated here), ids up
+    // to it with no job are dropped; ids drawn since stay.
+    let _: i64 = redis::cmd("HSET")
+        .arg(format!("{}:{{ids}}:sweep", store.prefix()))
+        .arg("at")
+        .arg(0)
+        .query_async(&mut store.connection())
+        .await
+        .expect("backdate");
+    let in_flight = draw_unused_id(&store).await;
+    store
+        .purge_finished(Duration::from_secs(3600), false)
+        .await
+        .expect("purge");
+    assert!(
+        !hexists(&store, &ids, unused).await,
+        "the unused id is gone"
+    );
+    assert!(
+        hexists(&store, &ids, live.get()).await,
+        "the live job's stays"
+    );
+    assert!(
+        hexists(&store, &ids, in_flight).await,
+        "an id drawn since stays"
+    );
+    assert!(store.job(live).await.expect("job").is_some());
+}

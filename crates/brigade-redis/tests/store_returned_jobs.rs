@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashSet;
 
 use brigade_queue::testkit::{LONG_LEASE, SHORT_LEASE, claim, rescue_after};
-use brigade_queue::{Ack, NewJob, Store};
+use brigade_queue::{Ack, ClaimRequest, NewJob, Store};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,4 +75,78 @@ async fn a_cancelled_returned_job_is_not_claimed() {
     assert!(claim(&store, "gone", 5, LONG_LEASE).await.is_empty());
     let counts = store.counts("gone").await.expect("counts");
     assert_eq!((counts.available, counts.cancelled), (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_fails_midway_leaves_what_it_leased_rescuable() {
+    let store = common::fresh_store().await;
+    let id = store
+        .enqueue(NewJob::new("broken", json!(0)))
+        .await
+        .expect("enqueue")
+        .id;
+    let held = claim(&store, "broken", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert_eq!(
+        store.release(held.lease()).await.expect("release"),
+        Ack::Recorded
+    );
+    // A lower priority level whose stream key holds a string: the claim leases the
+    // given-back job, then fails reading that level. Redis keeps what the script did.
+    let base = format!("{}:{{broken}}:", store.prefix());
+    let mut conn = store.connection();
+    let _: () = redis::pipe()
+        .cmd("ZADD")
+        .arg(format!("{base}levels"))
+        .arg(-1)
+        .arg(-1)
+        .ignore()
+        .cmd("SET")
+        .arg(format!("{base}ready:-1"))
+        .arg("not a stream")
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .expect("break a level");
+    store
+        .claim(ClaimRequest::new("broken", "kit", 5, SHORT_LEASE))
+        .await
+        .expect_err("the claim fails");
+
+    let lease: Option<f64> = redis::cmd("ZSCORE")
+        .arg(format!("{base}leases"))
+        .arg(id.get())
+        .query_async(&mut conn)
+        .await
+        .expect("zscore");
+    assert!(lease.is_some(), "the leased job is in `leases`");
+    assert_eq!(store.counts("broken").await.expect("counts").running, 1);
+    let rescued = rescue_after(&store, "broken", SHORT_LEASE, 1).await;
+    assert_eq!((rescued.requeued, rescued.dead), (1, 0));
+
+    let _: () = redis::pipe()
+        .cmd("ZREM")
+        .arg(format!("{base}levels"))
+        .arg(-1)
+        .ignore()
+        .cmd("DEL")
+        .arg(format!("{base}ready:-1"))
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .expect("mend the level");
+    let again = claim(&store, "broken", 5, LONG_LEASE).await;
+    assert_eq!(again.iter().map(|c| c.id).collect::<Vec<_>>(), vec![id]);
+    assert_eq!(
+        store.complete(again[0].lease()).await.expect("ack"),
+        Ack::Recorded
+    );
+    let counts = store.counts("broken").await.expect("counts");
+    assert_eq!(
+        (counts.available, counts.running, counts.completed),
+        (0, 0, 1),
+        "{counts:?}"
+    );
 }

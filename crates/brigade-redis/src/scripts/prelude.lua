@@ -255,7 +255,8 @@ local function replay_one(id)
 end
 
 -- Leases up to `limit` due jobs, highest priority first, for consumer `worker`, at `now`.
--- Returns per claim {id, token, payload, attempt, max_attempts, priority, enqueued_at_us}.
+-- Returns per claim {id, token, payload, attempt, max_attempts, priority, enqueued_at_us},
+-- payload, max_attempts and enqueued_at_us as the job's hash holds them.
 local function claim_jobs(worker, limit, lease_us, now)
   -- The promoter: scheduled and retrying jobs whose time has come join their priority's
   -- stream, oldest first. Idempotent (each is removed from the set as it moves), so every
@@ -271,30 +272,38 @@ local function claim_jobs(worker, limit, lease_us, now)
 
   -- One stream per priority level, read highest level first: a single stream delivers in
   -- arrival order only. Per job one read and one write of its hash; the keys every claim
-  -- touches (`tokens`, `leases`, `counts`) are written once for the batch.
-  local claims, leased = {}, {}
+  -- touches (`tokens`, `leases`, `counts`) are written once per read.
+  local claims = {}
   local levels = redis.call('ZREVRANGE', base .. 'levels', 0, -1)
   local expires = fmt(now + lease_us)
   local function hash_of(id)
     return redis.call('HMGET', job_key(id), 'state', 'entry', 'attempt', 'max_attempts',
       'payload', 'enqueued_at')
   end
+  -- Each lease is in `leases` and the counters before the script reads on: Redis does not
+  -- undo a script that fails midway, and a job left running outside `leases` would never
+  -- be rescued.
   local function lease_all(fresh, priority)
     if #fresh == 0 then return end
     local last = redis.call('INCRBY', base .. 'tokens', #fresh)
+    local leased = {}
     for i, claim in ipairs(fresh) do
       local id, job = claim[1], claim[2]
       -- Attempts are counted here, not taken from the delivery count: a release gives
       -- its attempt back and a replay starts over, which a delivery count cannot do.
-      local attempt = tonumber(job[3]) + 1
+      local attempt = (tonumber(job[3]) or 0) + 1
       local token = last - #fresh + i
       redis.call('HSET', job_key(id), 'state', 'running', 'attempt', fmt(attempt),
         'token', fmt(token), 'owner', worker)
       leased[#leased + 1] = expires
       leased[#leased + 1] = id
-      claims[#claims + 1] = {tonumber(id), token, job[5], attempt, tonumber(job[4]),
-        tonumber(priority), job[6]}
+      -- Fields go back as stored (a nil would cut the row short): the caller reads them,
+      -- and buries a job whose hash it cannot read.
+      claims[#claims + 1] = {tonumber(id), token, job[5] or '', attempt, job[4] or '',
+        tonumber(priority), job[6] or ''}
     end
+    call_batched('ZADD', base .. 'leases', {}, leased)
+    count_many('available', 'running', #fresh)
   end
   local took_returned = false
   for _, priority in ipairs(levels) do
@@ -345,10 +354,6 @@ local function claim_jobs(worker, limit, lease_us, now)
       end
     end
     if #claims >= limit then break end
-  end
-  if #leased > 0 then
-    call_batched('ZADD', base .. 'leases', {}, leased)
-    count_many('available', 'running', #claims)
   end
   return claims
 end
