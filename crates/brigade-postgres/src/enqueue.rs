@@ -1,14 +1,17 @@
 //! Inserting jobs: one statement for any number of jobs, unique keys resolved by the
-//! partial unique index, and the depth cap checked under a per-queue advisory lock.
+//! partial unique index, and the depth cap checked under a per-queue advisory lock, waited
+//! for no longer than the store's lock-wait bound.
 
 use std::collections::BTreeMap;
 
 use brigade_queue::{DurableId, Enqueued, NewJob, RunAt, StoreError};
 use serde_json::Value;
+use sqlx::postgres::PgTransactionManager;
 use sqlx::types::Json;
-use sqlx::{Acquire, PgConnection, Row};
+use sqlx::{Connection, PgConnection, Row, TransactionManager};
 
 use crate::error::store_error;
+use crate::lock_wait::LockWait;
 use crate::rows::{duration_micros, to_micros};
 use crate::statements::Statements;
 
@@ -30,6 +33,7 @@ impl From<sqlx::Error> for Refused {
 pub(crate) async fn insert(
     conn: &mut PgConnection,
     sql: &Statements,
+    lock_wait: LockWait,
     jobs: &[NewJob],
 ) -> Result<Vec<Enqueued>, Refused> {
     check_options(jobs).map_err(Refused::Store)?;
@@ -40,8 +44,26 @@ pub(crate) async fn insert(
         return insert_rows(conn, sql, jobs).await;
     }
     // A savepoint inside the caller's transaction, or a transaction of our own: the count
-    // and the insert must see the same queue.
-    let mut tx = conn.begin().await?;
+    // and the insert must see the same queue. Either way the depth locks below are waited
+    // for no longer than the bound (see `lock_wait.rs`).
+    let callers = PgTransactionManager::get_transaction_depth(conn) > 0;
+    let mut tx = if callers {
+        conn.begin().await?
+    } else {
+        conn.begin_with(lock_wait.begin()).await?
+    };
+    // The caller's transaction outlives this call, and so would a `SET LOCAL` of ours: its
+    // own `lock_timeout` is put back once the locks are held. Should anything fail before
+    // that, rolling back the savepoint puts it back.
+    let callers_lock_timeout = if callers {
+        let saved: String = sqlx::query_scalar(&sql.bound_lock_wait)
+            .bind(lock_wait.setting())
+            .fetch_one(&mut *tx)
+            .await?;
+        Some(saved)
+    } else {
+        None
+    };
     let mut adding: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for job in jobs {
         if let Some(cap) = job.max_depth() {
@@ -65,6 +87,12 @@ pub(crate) async fn insert(
         if live.unsigned_abs() + new_jobs > *cap {
             return Err(Refused::Full);
         }
+    }
+    if let Some(saved) = callers_lock_timeout {
+        sqlx::query(&sql.restore_lock_wait)
+            .bind(saved)
+            .execute(&mut *tx)
+            .await?;
     }
     let enqueued = insert_rows(&mut tx, sql, jobs).await?;
     tx.commit().await?;

@@ -2,7 +2,8 @@ use brigade_queue::StoreError;
 
 /// Sorts a driver error into what a worker does next: wait and retry (the server is
 /// unreachable, restarting, out of connections or resources, read-only after a failover
-/// to a standby, timed the statement out, or chose this transaction as a deadlock victim),
+/// to a standby, timed the statement or a lock wait out, ended a transaction left idle,
+/// or chose this transaction as a deadlock victim),
 /// refuse the request (a value its column cannot hold), or give up on the call.
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     match &error {
@@ -20,6 +21,7 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
                 || code == "57014" // query cancelled: a statement timeout
                 || code == "55P03" // lock not available: a lock timeout
                 || code == "25006" // read-only transaction: connected to a standby
+                || code == "25P03" // the server ended a transaction left idle past its bound
                 || code == "40001" // serialization failure
                 || code == "40P01"; // deadlock detected
             if transient {

@@ -5,7 +5,8 @@
 //! renewed by batched heartbeats, rescued when a worker dies, and woken by `LISTEN/NOTIFY`
 //! with polling behind it. Enqueue inside your own transaction with
 //! [`PgStore::enqueue_in`]. Rate and concurrency limits shared by every host live in the
-//! same schema, on the database's clock.
+//! same schema, on the database's clock. It needs PostgreSQL 12 or newer (its statements
+//! use `WITH … AS MATERIALIZED`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,6 +41,7 @@ mod enqueue;
 mod error;
 #[cfg(feature = "local-cluster")]
 mod local_cluster;
+mod lock_wait;
 mod migrations;
 mod rows;
 mod schema;

@@ -3,6 +3,7 @@
 
 use sqlx::{Connection, Executor, PgConnection};
 
+use crate::lock_wait::LockWait;
 use crate::schema::Schema;
 
 /// One step of the schema's history.
@@ -40,6 +41,7 @@ const LATEST: i32 = 3;
 pub(crate) async fn migrate(
     conn: &mut PgConnection,
     schema: &Schema,
+    lock_wait: LockWait,
 ) -> Result<Vec<i32>, sqlx::Error> {
     // Every statement is an owned string made before the first await: a borrowed
     // temporary held across an await makes the future not `Send` for callers that spawn
@@ -66,8 +68,12 @@ pub(crate) async fn migrate(
         })
         .collect();
     let schema_name = schema.name().to_owned();
+    let begin = lock_wait.begin();
 
-    let mut tx = conn.begin().await?;
+    // Bounded waits (`lock_wait.rs`): a migrator paused while it holds the lock must not
+    // hold up every other process's start for longer than the bound, and a step waiting
+    // on a table's lock must not queue every claim and ack of that table behind it.
+    let mut tx = conn.begin_with(begin).await?;
     // One migrator per schema at a time; the others wait, then find nothing left to do.
     sqlx::query(lock)
         .bind(schema_name)

@@ -12,6 +12,8 @@ pub(crate) struct Statements {
     pub(crate) units_channel: String,
     pub(crate) insert: String,
     pub(crate) live_with_key: String,
+    pub(crate) bound_lock_wait: String,
+    pub(crate) restore_lock_wait: String,
     pub(crate) lock_depth: String,
     pub(crate) live_depth: String,
     pub(crate) claim: String,
@@ -71,6 +73,12 @@ impl Statements {
             live_with_key: sql(
                 "SELECT id FROM {schema}.jobs WHERE queue = $1 AND unique_key = $2 AND state IN {live}",
             ),
+            // Reads the caller's `lock_timeout` before setting ours: the fenced subquery
+            // yields its row before the outer select list runs `set_config`.
+            bound_lock_wait: "SELECT caller.lock_timeout, set_config('lock_timeout', $1, true)
+                 FROM (SELECT current_setting('lock_timeout') AS lock_timeout OFFSET 0) AS caller"
+                .to_owned(),
+            restore_lock_wait: "SELECT set_config('lock_timeout', $1, true)".to_owned(),
             lock_depth: sql("SELECT pg_advisory_xact_lock(hashtext('{schema}.depth'), hashtext($1))"),
             live_depth: sql(
                 "SELECT count(*) FROM (
@@ -80,9 +88,11 @@ impl Statements {
             // SKIP LOCKED: concurrent claimers take disjoint rows without waiting on each other.
             // Of the claimable jobs in order, every one not rescued and the first rescued
             // one: rescued jobs go out one per claim (migration 3). The others are locked
-            // only until this statement commits.
+            // only until this statement commits. MATERIALIZED: the rows are picked once.
+            // PostgreSQL keeps a locking CTE apart today; folded into the join and scanned
+            // again, it would lock, and claim, rows past the limit.
             claim: sql(&format!(
-                "WITH claimable AS (
+                "WITH claimable AS MATERIALIZED (
                      SELECT id, priority, run_at, rescued FROM {{schema}}.jobs
                      WHERE queue = $1 AND state = 'available' AND run_at <= now()
                      ORDER BY priority DESC, run_at, id
@@ -144,8 +154,9 @@ impl Statements {
                  RETURNING queue",
             ),
             // An expired lease counts as a run: at max attempts the job is dead.
+            // MATERIALIZED for the reason the claim's pick is.
             rescue: sql(
-                "WITH expired AS (
+                "WITH expired AS MATERIALIZED (
                      SELECT id FROM {schema}.jobs
                      WHERE queue = $1 AND state = 'running' AND lease_until < now()
                      ORDER BY lease_until LIMIT 1000
@@ -180,26 +191,43 @@ impl Statements {
                        WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live}))
                  RETURNING queue",
             ),
+            // Every row is checked against the live jobs as they were when the statement
+            // began, so of several dead jobs sharing a key only one may go (the newest):
+            // a second would collide with the first on the unique index, failing the
+            // whole replay, and every replay after it. The others wait, as in `replay`.
+            // The newest of each key are found once, not once per dead job.
             replay_all: sql(
                 "UPDATE {schema}.jobs d
                  SET state = 'available', attempt = 0, run_at = now(), finished_at = NULL, lease_until = NULL
                  WHERE d.queue = $1 AND d.state = 'dead'
-                   AND (d.unique_key IS NULL OR NOT EXISTS (
-                       SELECT 1 FROM {schema}.jobs l
-                       WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live}))",
+                   AND (d.unique_key IS NULL OR (
+                       d.id IN (
+                           SELECT max(n.id) FROM {schema}.jobs n
+                           WHERE n.queue = $1 AND n.state = 'dead' AND n.unique_key IS NOT NULL
+                           GROUP BY n.unique_key)
+                       AND NOT EXISTS (
+                           SELECT 1 FROM {schema}.jobs l
+                           WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live})))",
             ),
             cancel: sql(
                 "UPDATE {schema}.jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL
                  WHERE id = $1 AND state IN {live}",
             ),
-            // In slices, so retention never holds many row locks at once.
+            // In slices, so retention never holds many row locks at once. The conditions
+            // are stated again on the DELETE itself: a row the subquery chose that another
+            // transaction changed meanwhile (a dead job replayed) is checked, in its new
+            // version, against the DELETE's own conditions only (READ COMMITTED), and
+            // with none it would be deleted as it now is, live.
             purge: sql(
-                "DELETE FROM {schema}.jobs WHERE id IN (
+                "DELETE FROM {schema}.jobs
+                 WHERE id IN (
                      SELECT id FROM {schema}.jobs
                      WHERE finished_at < now() - $1 * interval '1 microsecond'
                        AND (state IN ('completed', 'cancelled') OR ($2 AND state = 'dead'))
                      LIMIT 10000
-                 )",
+                 )
+                   AND finished_at < now() - $1 * interval '1 microsecond'
+                   AND (state IN ('completed', 'cancelled') OR ($2 AND state = 'dead'))",
             ),
             take_rate: sql("SELECT granted, retry_after_us FROM {schema}.take_rate($1, $2, $3, $4)"),
             acquire_units: sql("SELECT {schema}.acquire_units($1, $2, $3, $4, $5, $6)"),

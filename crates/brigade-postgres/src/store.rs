@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use brigade_queue::{
     Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, GlobalConcurrency, GlobalRate,
-    JobRecord, JobState, Lease, NewJob, QueueCounts, RateGrant, Rescued, Store, StoreError,
-    Wakeups,
+    JobRecord, JobState, Lease, MAX_SCHEDULE_AHEAD, NewJob, QueueCounts, RateGrant, Rescued, Store,
+    StoreError, Wakeups,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
@@ -15,6 +15,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::enqueue::{Refused, insert};
 use crate::error::store_error;
+use crate::lock_wait::LockWait;
 use crate::rows::{self, duration_micros, storable_text};
 use crate::schema::Schema;
 use crate::statements::Statements;
@@ -80,6 +81,8 @@ struct Inner {
     pool: PgPool,
     schema: Schema,
     sql: Statements,
+    /// How long a call waits for a lock another session holds: the pool's acquire timeout.
+    lock_wait: LockWait,
     wakeups: Arc<Wakeups>,
     /// Dropped with the last clone of the store: stops the listener.
     _closed: watch::Sender<()>,
@@ -134,6 +137,14 @@ impl PgStoreBuilder {
 
     /// How long a call waits for a free connection before it fails as unavailable
     /// (default 5 s; more than zero, at most [`MAX_ACQUIRE_TIMEOUT`]).
+    ///
+    /// It also bounds how long a call waits for a lock another session holds: a
+    /// depth-capped enqueue for its queue's depth lock, a migration for the migration lock
+    /// (and for the table locks its steps take). A call that waits longer fails as
+    /// [`StoreError::Unavailable`], and a transaction of the store's own that sits idle
+    /// for as long (its process paused or cut off) is ended by the server, so that the
+    /// locks it holds do not stop every other host. Raise it if a migration of yours
+    /// runs longer than that while other hosts start.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
@@ -234,6 +245,7 @@ impl PgStore {
             ));
         }
         let sql = Statements::new(&schema);
+        let lock_wait = LockWait::new(pool.options().get_acquire_timeout());
         let wakeups = Arc::new(Wakeups::default());
         let (closed, closed_rx) = watch::channel(());
         let store = PgStore {
@@ -241,6 +253,7 @@ impl PgStore {
                 pool,
                 schema,
                 sql,
+                lock_wait,
                 wakeups,
                 _closed: closed,
             }),
@@ -261,11 +274,15 @@ impl PgStore {
     }
 
     /// Brings the schema up to the newest version this build knows; returns the versions
-    /// applied (none when it was current). Safe to run from many processes at once.
+    /// applied (none when it was current). Safe to run from many processes at once: one
+    /// migrates, the others wait for it, then find nothing left to do.
     ///
     /// # Errors
     ///
-    /// A store error when the server fails or refuses a step (the whole run is rolled back).
+    /// A store error when the server fails or refuses a step (the whole run is rolled
+    /// back); [`StoreError::Unavailable`] when another process held the migration lock
+    /// (or a step waited on a table's lock) past the pool's acquire timeout
+    /// ([`PgStoreBuilder::acquire_timeout`]).
     ///
     /// # Examples
     ///
@@ -277,7 +294,7 @@ impl PgStore {
     /// ```
     pub async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
-        crate::migrations::migrate(&mut conn, &self.inner.schema)
+        crate::migrations::migrate(&mut conn, &self.inner.schema, self.inner.lock_wait)
             .await
             .map_err(store_error)
     }
@@ -312,7 +329,10 @@ impl PgStore {
     /// # Errors
     ///
     /// As [`Store::enqueue`], with the job handed back. A statement error aborts the
-    /// caller's transaction, as any failed statement does in PostgreSQL.
+    /// caller's transaction, as any failed statement does in PostgreSQL, except for a
+    /// depth-capped job: it is inserted in a savepoint, so a full queue, or a depth lock
+    /// held elsewhere past the acquire timeout ([`StoreError::Unavailable`]), leaves the
+    /// transaction usable, its own settings as they were.
     ///
     /// # Examples
     ///
@@ -322,7 +342,14 @@ impl PgStore {
         conn: &mut PgConnection,
         job: NewJob,
     ) -> Result<Enqueued, EnqueueError<NewJob>> {
-        match insert(conn, &self.inner.sql, std::slice::from_ref(&job)).await {
+        let inserted = insert(
+            conn,
+            &self.inner.sql,
+            self.inner.lock_wait,
+            std::slice::from_ref(&job),
+        )
+        .await;
+        match inserted {
             Ok(enqueued) => enqueued.into_iter().next().ok_or_else(|| {
                 EnqueueError::Store(job, StoreError::Corrupt("insert returned no row".into()))
             }),
@@ -351,7 +378,7 @@ impl PgStore {
         conn: &mut PgConnection,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Enqueued>, EnqueueError<Vec<NewJob>>> {
-        insert(conn, &self.inner.sql, &jobs)
+        insert(conn, &self.inner.sql, self.inner.lock_wait, &jobs)
             .await
             .map_err(|refused| refusal(jobs, refused))
     }
@@ -477,7 +504,7 @@ impl Store for PgStore {
             let (store, jobs) = (self.clone(), Arc::clone(&jobs));
             tokio::spawn(async move {
                 let mut conn = conn;
-                insert(&mut conn, &store.inner.sql, &jobs).await
+                insert(&mut conn, &store.inner.sql, store.inner.lock_wait, &jobs).await
             })
         };
         let ended = task.await;
@@ -580,6 +607,10 @@ impl Store for PgStore {
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
         let error = storable_text(error);
+        // No later than an enqueue may schedule a job: past that the server's time
+        // arithmetic fails, the end would never be recorded, and the job would run again
+        // as soon as its lease ran out.
+        let delay = delay.min(MAX_SCHEDULE_AHEAD);
         self.transition(&self.inner.sql.retry, lease, |query| {
             query.bind(duration_micros(delay)).bind(error)
         })

@@ -159,19 +159,31 @@ impl Statements {
                        WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live}))
                  RETURNING queue",
             ),
+            // Of several dead jobs sharing a key only one may go (the newest): the rows are
+            // chosen before any is changed, so each would pass the live-key check, and the
+            // second would collide with the first on the unique index, failing the whole
+            // replay, and every replay after it. The others wait, as in `replay`. The newest
+            // of each key are found once, not once per dead job.
             replay_all: sql(
                 "UPDATE jobs AS d
                  SET state = 'available', attempt = 0, run_at = {now}, finished_at = NULL, lease_until = NULL
                  WHERE d.queue = ?1 AND d.state = 'dead'
-                   AND (d.unique_key IS NULL OR NOT EXISTS (
-                       SELECT 1 FROM jobs l
-                       WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live}))",
+                   AND (d.unique_key IS NULL OR (
+                       d.id IN (
+                           SELECT max(n.id) FROM jobs n
+                           WHERE n.queue = ?1 AND n.state = 'dead' AND n.unique_key IS NOT NULL
+                           GROUP BY n.unique_key)
+                       AND NOT EXISTS (
+                           SELECT 1 FROM jobs l
+                           WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live})))",
             ),
             cancel: sql(
                 "UPDATE jobs SET state = 'cancelled', finished_at = {now}, lease_until = NULL
                  WHERE id = ?1 AND state IN {live}",
             ),
-            // In slices, so retention never holds the write lock for long.
+            // In slices, so retention never holds the write lock for long. A write statement
+            // takes the write lock before it reads, so no replay can change a row between
+            // the subquery choosing it and the DELETE.
             purge: sql(
                 "DELETE FROM jobs WHERE id IN (
                      SELECT id FROM jobs

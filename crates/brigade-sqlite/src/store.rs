@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use brigade_queue::{
     Ack, Claim, ClaimRequest, DurableId, EnqueueError, Enqueued, FencingToken, GlobalConcurrency,
-    GlobalRate, JobRecord, JobState, Lease, NewJob, QueueCounts, RateGrant, Rescued, Store,
-    StoreError,
+    GlobalRate, JobRecord, JobState, Lease, MAX_SCHEDULE_AHEAD, NewJob, QueueCounts, RateGrant,
+    Rescued, Store, StoreError,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
@@ -500,8 +500,11 @@ impl Store for SqliteStore {
     }
 
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
+        // No later than an enqueue may schedule a job: past that the sum with the clock
+        // leaves SQLite's integers, the column refuses it, and the whole shared commit
+        // fails with it.
         let end = End::Retry {
-            delay_us: delay_micros(delay),
+            delay_us: delay_micros(delay.min(MAX_SCHEDULE_AHEAD)),
             error: error.to_owned(),
         };
         self.end_run(lease, end).await
