@@ -383,9 +383,10 @@ impl PgStore {
             .map_err(|refused| refusal(jobs, refused))
     }
 
-    /// Deletes finished jobs older than `keep` every `every`, until the returned task is
-    /// aborted or the runtime stops: retention as a periodic task. Any number of hosts may
-    /// run it.
+    /// Deletes finished jobs older than `keep` every `every` (at least
+    /// [`MIN_RETENTION_INTERVAL`](brigade_queue::MIN_RETENTION_INTERVAL)), until the
+    /// returned task is aborted or the runtime stops: retention as a periodic task
+    /// ([`brigade_queue::spawn_retention`]). Any number of hosts may run it.
     ///
     /// # Examples
     ///
@@ -398,19 +399,7 @@ impl PgStore {
     /// # }
     /// ```
     pub fn spawn_retention(&self, every: Duration, keep: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match store.purge_finished(keep, false).await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "retention deleted finished jobs"),
-                    Err(error) => {
-                        tracing::warn!(%error, "retention failed; trying again next round")
-                    }
-                }
-                tokio::time::sleep(every).await;
-            }
-        })
+        brigade_queue::spawn_retention(self.clone(), every, keep)
     }
 
     async fn transition(
@@ -752,6 +741,9 @@ impl Store for PgStore {
         older_than: Duration,
         include_dead: bool,
     ) -> Result<u64, StoreError> {
+        // Nothing finished more than a century ago, and a longer span leaves the range of
+        // PostgreSQL's interval arithmetic: keeping everything is keeping a century.
+        let older_than = older_than.min(MAX_SCHEDULE_AHEAD);
         let mut purged = 0;
         loop {
             let deleted = sqlx::query(&self.inner.sql.purge)

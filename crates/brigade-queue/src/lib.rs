@@ -56,6 +56,7 @@ mod new_job;
 mod options;
 mod queue;
 mod record;
+mod retention;
 mod store;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
@@ -73,6 +74,7 @@ pub use new_job::{DEFAULT_MAX_ATTEMPTS, MAX_PAYLOAD_DEPTH, MAX_SCHEDULE_AHEAD, N
 pub use options::{EnqueueOptions, RunAt};
 pub use queue::Queue;
 pub use record::{JobRecord, JobState, QueueCounts};
+pub use retention::{MIN_RETENTION_INTERVAL, spawn_retention};
 pub use store::{Ack, Enqueued, Rescued, Store};
 pub use wakeups::Wakeups;
 pub use worker::{

@@ -274,9 +274,10 @@ impl SqliteStore {
             .map_err(|refused| refusal(jobs, refused))
     }
 
-    /// Deletes finished jobs older than `keep` every `every`, until the returned task is
-    /// aborted or the runtime stops: retention as a periodic task. Any number of processes
-    /// may run it.
+    /// Deletes finished jobs older than `keep` every `every` (at least
+    /// [`MIN_RETENTION_INTERVAL`](brigade_queue::MIN_RETENTION_INTERVAL)), until the
+    /// returned task is aborted or the runtime stops: retention as a periodic task
+    /// ([`brigade_queue::spawn_retention`]). Any number of processes may run it.
     ///
     /// # Examples
     ///
@@ -289,19 +290,7 @@ impl SqliteStore {
     /// # }
     /// ```
     pub fn spawn_retention(&self, every: Duration, keep: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match store.purge_finished(keep, false).await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "retention deleted finished jobs"),
-                    Err(error) => {
-                        tracing::warn!(%error, "retention failed; trying again next round")
-                    }
-                }
-                tokio::time::sleep(every).await;
-            }
-        })
+        brigade_queue::spawn_retention(self.clone(), every, keep)
     }
 
     /// This process's turn to write, and a connection to write on.

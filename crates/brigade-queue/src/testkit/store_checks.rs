@@ -709,7 +709,8 @@ pub async fn replay_dead_jobs<S: Store>(store: S) {
     assert_eq!(store.counts("replay").await.expect("counts").dead, 0);
 }
 
-/// Retention deletes old completed and cancelled jobs, and dead ones only when asked.
+/// Retention deletes old completed and cancelled jobs, and dead ones only when asked; a
+/// span past every clock (`Duration::MAX`) keeps everything.
 pub async fn purge_keeps_what_it_should<S: Store>(store: S) {
     let done = enqueue(&store, job("purge", 1)).await;
     let held = claim(&store, "purge", 1, LONG_LEASE)
@@ -741,6 +742,13 @@ pub async fn purge_keeps_what_it_should<S: Store>(store: S) {
             .expect("purge"),
         0,
         "too recent"
+    );
+    assert_eq!(
+        store
+            .purge_finished(Duration::MAX, true)
+            .await
+            .expect("keeping everything is no error"),
+        0
     );
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
