@@ -115,18 +115,26 @@ impl<T, E> Slot<T, E> {
     }
 
     /// Has `waker` woken when the result comes, replacing whoever was to be woken before.
-    fn wake_on_delivery(&mut self, with: &Waker) {
+    /// Returns what it replaced, for the caller to drop once the cell is unlocked: a
+    /// waker's drop is its executor's code, which may touch this job (cancel it, drop its
+    /// handle) and so take this lock.
+    #[must_use]
+    fn wake_on_delivery(&mut self, with: &Waker) -> Option<Self> {
         match self {
-            Slot::Waiting(existing) => existing.clone_from(with),
-            Slot::Pending | Slot::Notify(_) => *self = Slot::Waiting(with.clone()),
-            Slot::Done(_) | Slot::Taken => {}
+            Slot::Waiting(existing) if existing.will_wake(with) => None,
+            Slot::Pending | Slot::Waiting(_) | Slot::Notify(_) => {
+                Some(std::mem::replace(self, Slot::Waiting(with.clone())))
+            }
+            Slot::Done(_) | Slot::Taken => None,
         }
     }
 
-    /// Forgets the waker of a wait that gave up.
-    fn forget_waker(&mut self) {
-        if let Slot::Waiting(_) = self {
-            *self = Slot::Pending;
+    /// Forgets the waker of a wait that gave up; returns it, to drop as above.
+    #[must_use]
+    fn forget_waker(&mut self) -> Option<Self> {
+        match self {
+            Slot::Waiting(_) => Some(std::mem::replace(self, Slot::Pending)),
+            _ => None,
         }
     }
 
@@ -277,8 +285,9 @@ impl<T, E> JobHandle<T, E> {
             if let Some(result) = slot.take_done() {
                 return result;
             }
-            slot.wake_on_delivery(waker.get_or_insert_with(current_thread_waker));
+            let replaced = slot.wake_on_delivery(waker.get_or_insert_with(current_thread_waker));
             drop(inner);
+            drop(replaced);
             // Delivery unparks after it stored the result: an unpark before this park
             // makes it return at once, and an early return only loops.
             park();
@@ -314,12 +323,14 @@ impl<T, E> JobHandle<T, E> {
             let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
             if remaining.is_some_and(|left| left.is_zero()) {
                 // Nobody is to be unparked for this wait any more.
-                slot.forget_waker();
+                let forgotten = slot.forget_waker();
                 drop(inner);
+                drop(forgotten);
                 return Err(self);
             }
-            slot.wake_on_delivery(waker.get_or_insert_with(current_thread_waker));
+            let replaced = slot.wake_on_delivery(waker.get_or_insert_with(current_thread_waker));
             drop(inner);
+            drop(replaced);
             match remaining {
                 Some(left) => std::thread::park_timeout(left),
                 None => park(),
@@ -383,12 +394,15 @@ impl<T, E> Future for JobHandle<T, E> {
     type Output = JobResult<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let slot = &mut self.cell.lock().slot;
+        let mut inner = self.cell.lock();
+        let slot = &mut inner.slot;
         match slot {
             Slot::Done(_) => Poll::Ready(slot.take_done().expect("slot holds a result")),
             Slot::Taken => panic!("JobHandle polled after it returned its result"),
             Slot::Pending | Slot::Waiting(_) | Slot::Notify(_) => {
-                slot.wake_on_delivery(cx.waker());
+                let replaced = slot.wake_on_delivery(cx.waker());
+                drop(inner);
+                drop(replaced);
                 Poll::Pending
             }
         }
@@ -556,6 +570,42 @@ mod tests {
     fn a_cell_for_a_word_sized_result_takes_72_bytes() {
         assert_eq!(std::mem::size_of::<JobCell<u64, std::io::Error>>(), 72);
         assert_eq!(std::mem::size_of::<JobCell<(), String>>(), 72);
+    }
+
+    /// Cancels a token when the last clone of the waker goes.
+    struct CancelsOnDrop(CancellationToken);
+
+    impl std::task::Wake for CancelsOnDrop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    impl Drop for CancelsOnDrop {
+        fn drop(&mut self) {
+            self.0.cancel();
+        }
+    }
+
+    /// The job's token keeps its waiters under the cell's lock: a replaced waker whose drop
+    /// cancels the job must be dropped after the handle's poll let go of that lock.
+    #[test]
+    fn a_replaced_waker_is_dropped_outside_the_cell_lock() {
+        let (finished_tx, finished_rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let (mut handle, _completer) =
+                job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
+            let cancels = Waker::from(Arc::new(CancelsOnDrop(handle.token())));
+            let pending = Pin::new(&mut handle).poll(&mut Context::from_waker(&cancels));
+            assert!(pending.is_pending());
+            drop(cancels);
+            // The poll's clone was the last: replacing it cancels the job's token.
+            let pending = Pin::new(&mut handle).poll(&mut Context::from_waker(Waker::noop()));
+            assert!(pending.is_pending());
+            let _ = finished_tx.send(handle.token().is_cancelled());
+        });
+        let cancelled = finished_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the second poll returned (no lock taken twice)");
+        assert!(cancelled);
     }
 
     #[test]

@@ -252,3 +252,63 @@ mod backpressure {
         assert_eq!((stats.rejected, stats.dropped, stats.completed), (1, 0, 3));
     }
 }
+
+/// Backpressure that evicts, put before a weighted limit (the order the architecture guide
+/// suggests): a job heavier than the limit is refused, not queued in an evicted job's
+/// place, where it could never start and every later job would wait behind it.
+#[cfg(all(feature = "weighted", feature = "drop"))]
+#[test]
+fn an_overweight_job_is_refused_even_when_backpressure_would_evict_for_it() {
+    use brigade_core::TrySubmitError;
+    use brigade_middleware::{Backpressure, Overflow, WeightedLimit};
+
+    /// Weighs `weight`; waits for `gate` if it has one.
+    struct Heavy {
+        weight: u64,
+        gate: Option<CancellationToken>,
+    }
+    impl brigade_core::Job for Heavy {
+        type Output = u64;
+        type Error = String;
+        fn run(&mut self, _: &JobContext) -> Result<u64, String> {
+            if let Some(gate) = &self.gate {
+                gate.wait_timeout(Duration::from_secs(20));
+            }
+            Ok(self.weight)
+        }
+    }
+
+    let gate = CancellationToken::new();
+    let pool = ThreadPool::<Heavy>::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .layer(Backpressure::new(Overflow::DropOldest))
+        .layer(WeightedLimit::new(10, |job: &Heavy| job.weight).unwrap())
+        .build()
+        .unwrap();
+    let job = |weight| Heavy { weight, gate: None };
+    let running = pool
+        .submit(Heavy {
+            weight: 1,
+            gate: Some(gate.clone()),
+        })
+        .unwrap();
+    while pool.stats().busy == 0 {
+        std::thread::yield_now();
+    }
+    let queued = pool.submit(job(2)).unwrap();
+    match pool.try_submit(job(20)) {
+        Err(TrySubmitError::Rejected(heavy, _)) => assert_eq!(heavy.weight, 20),
+        other => panic!("heavier than the limit: refused, not {:?}", other.is_ok()),
+    }
+    gate.cancel();
+    assert_eq!(running.join(), Ok(1));
+    assert_eq!(
+        queued.join(),
+        Ok(2),
+        "not evicted for a job that was refused"
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+    pool.shutdown();
+}

@@ -53,15 +53,21 @@ impl<J: Job> Hooks<J> {
         self.delayed.load(Ordering::Relaxed)
     }
 
-    /// Holds `task` until `at`, without a worker.
-    pub(crate) fn delay(&self, task: Task<J>, at: Instant) {
+    /// Holds `task` until `at`, without a worker; gives it back if the pool is shut down
+    /// (a job that shut down its own pool, then asked to run again).
+    pub(crate) fn delay(&self, task: Task<J>, at: Instant) -> Result<(), Task<J>> {
         self.delayed.fetch_add(1, Ordering::Relaxed);
-        self.timer.schedule(at, Due::Run(task));
+        if let Err(Due::Run(task)) = self.timer.schedule(at, Due::Run(task)) {
+            self.delayed.fetch_sub(1, Ordering::Relaxed);
+            return Err(task);
+        }
+        Ok(())
     }
 
-    /// Asks the timer to offer the parked jobs capacity again shortly.
+    /// Asks the timer to offer the parked jobs capacity again shortly (nothing to offer
+    /// once the pool is shut down: its shutdown handed the parked jobs back).
     pub(crate) fn offer_parked_later(&self) {
-        self.timer.schedule(
+        let _stopped = self.timer.schedule(
             instant_after(Instant::now(), REOFFER_FALLBACK),
             Due::OfferParked,
         );

@@ -50,7 +50,11 @@ impl<J: Job> Backend<J, J::Output, J::Error> for Engine<'_, J> {
     }
 
     fn delay(&self, task: Task<J>, at: Instant) {
-        self.0.hooks().delay(task, at);
+        if let Err(task) = self.0.hooks().delay(task, at) {
+            // The pool was shut down from inside one of its own jobs, which then failed and
+            // was to run again: nothing will, so it goes back, counted as returned.
+            self.0.driver.hand_back(self, task);
+        }
     }
 
     fn requeue(&self, task: Task<J>) {

@@ -7,7 +7,7 @@
 //!    token and handing back whatever has not started (`aborting`);
 //! 3. stops the workers (one stop message each) and the timer, and joins their threads.
 
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use brigade_core::{Job, ShutdownReport, instant_after};
@@ -28,7 +28,11 @@ pub(crate) enum Mode {
 }
 
 pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> ShutdownReport<J> {
-    let mut shut_down = lock(&shared.shut_down);
+    let mut shut_down = match shared.shut_down.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) => escalate(shared, mode),
+    };
     let mut report = ShutdownReport::default();
     if *shut_down {
         return report;
@@ -75,17 +79,51 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     report
 }
 
+/// A shutdown with a deadline, or `shutdown_now`, while another shutdown holds the lock
+/// (a graceful one, perhaps, waiting for jobs that will not end): past its own deadline
+/// this one stops the jobs, so the other ends too, and then waits for it. The jobs it
+/// hands back go out in the other shutdown's report; its own comes back empty.
+fn escalate<'a, J: Job>(shared: &'a Arc<Shared<J>>, mode: Mode) -> MutexGuard<'a, bool> {
+    let stop = match mode {
+        Mode::Graceful => false,
+        Mode::Deadline(deadline) => {
+            !(shared.intake.wait_empty_until(Some(deadline))
+                && shared.wait_idle_until(Some(deadline)))
+        }
+        Mode::Now => true,
+    };
+    if stop {
+        abort(shared, &mut ShutdownReport::default());
+    }
+    lock(&shared.shut_down)
+}
+
 /// Cancels the running jobs and hands back the unstarted ones until nothing is in flight.
 fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
     // Workers hand back what they dequeue from now on, so a submitter blocked on a full
     // queue gets room and leaves the gate.
     shared.driver.abort();
-    shared.intake.wait_empty_until(None);
+    let engine = Engine(shared);
+    // The workers may all be inside jobs that wait for the pool's token, which is
+    // cancelled only once the set of accepted jobs is final: hand back what is queued
+    // from here too, until no submitter waits for room.
+    let mut handed_back = false;
+    loop {
+        while let Ok(task) = shared.ready.try_pop() {
+            shared.driver.hand_back(&engine, task);
+            handed_back = true;
+        }
+        if shared
+            .intake
+            .wait_empty_until(Some(instant_after(Instant::now(), DRAIN_INTERVAL)))
+        {
+            break;
+        }
+    }
     let stats = shared.stats();
-    report.deadline_passed = stats.in_flight() > 0;
+    report.deadline_passed = handed_back || stats.in_flight() > 0;
     report.cancelled = stats.busy as u64;
     shared.driver.token().cancel();
-    let engine = Engine(shared);
     loop {
         while let Ok(task) = shared.ready.try_pop() {
             shared.driver.hand_back(&engine, task);

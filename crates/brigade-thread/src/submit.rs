@@ -50,14 +50,11 @@ pub(crate) fn submit<J: Job>(
                 return Ok(handle);
             }
             (Admission::EvictOldest, index) => {
-                if let Ok(oldest) = shared.ready.try_pop() {
-                    shared.driver.drop_admitted(
-                        &Engine(shared),
-                        oldest,
-                        index,
-                        DropReason::Evicted,
-                    );
-                }
+                let (handle, done) = accept(shared, with_handle);
+                return match push_evicting(shared, Task::new(job, done), index) {
+                    Ok(()) => Ok(handle),
+                    Err(refused) => Err(refuse(shared, refused, wait)),
+                };
             }
         }
     }
@@ -74,17 +71,47 @@ pub(crate) fn submit<J: Job>(
             shared.after_enqueue();
             Ok(handle)
         }
-        Err(refused) => {
-            // Never accepted after all: not submitted, and the handle nobody saw resolves
-            // as returned when its completer drops here.
-            shared.intake.refuse();
-            shared.idle.notify(|| shared.in_flight());
-            Err(match refused {
-                PushError::NoRoom(task) if matches!(wait, Wait::Never) => Refusal::Full(task.job),
-                PushError::NoRoom(task) => Refusal::Timeout(task.job),
-                PushError::Disconnected(task) => Refusal::Closed(task.job),
-            })
+        Err(refused) => Err(refuse(shared, refused, wait)),
+    }
+}
+
+/// Queues `task`, dropping the oldest queued jobs while there is no room. Submitters
+/// racing this one may take the room an eviction made, so it evicts until its own push
+/// lands: the new job is never refused for a full queue, as the layer decided.
+fn push_evicting<J: Job>(
+    shared: &Arc<Shared<J>>,
+    mut task: Task<J>,
+    index: Option<usize>,
+) -> Result<(), PushError<J>> {
+    loop {
+        match shared.ready.push(task, Wait::Never) {
+            Ok(()) => {
+                shared.after_enqueue();
+                return Ok(());
+            }
+            Err(PushError::NoRoom(back)) => {
+                task = back;
+                if let Ok(oldest) = shared.ready.try_pop() {
+                    let engine = Engine(shared);
+                    shared
+                        .driver
+                        .drop_admitted(&engine, oldest, index, DropReason::Evicted);
+                }
+            }
+            Err(closed) => return Err(closed),
         }
+    }
+}
+
+/// A job the queue did not take after all: not submitted, and the handle nobody saw
+/// resolves as returned when its completer drops here.
+fn refuse<J: Job>(shared: &Shared<J>, refused: PushError<J>, wait: Wait) -> Refusal<J> {
+    shared.intake.refuse();
+    shared.idle.notify(|| shared.in_flight());
+    match refused {
+        PushError::NoRoom(task) if matches!(wait, Wait::Never) => Refusal::Full(task.job),
+        PushError::NoRoom(task) => Refusal::Timeout(task.job),
+        PushError::Disconnected(task) => Refusal::Closed(task.job),
     }
 }
 

@@ -66,15 +66,21 @@ impl<J: Job> Timer<J> {
         }
     }
 
-    /// Schedules `due` at `at`, waking the timer thread if this is now the earliest entry.
-    pub(crate) fn schedule(&self, at: Instant, due: Due<J>) {
+    /// Schedules `due` at `at`, waking the timer thread if this is now the earliest entry;
+    /// gives it back once the timer has stopped (the pool is shut down), as nothing would
+    /// ever take it out.
+    pub(crate) fn schedule(&self, at: Instant, due: Due<J>) -> Result<(), Due<J>> {
         let mut state = lock(&self.state);
+        if state.stopped {
+            return Err(due);
+        }
         state.entries.push(at, due);
         let earliest = state.earliest() == Some(at);
         drop(state);
         if earliest {
             self.changed.notify_one();
         }
+        Ok(())
     }
 
     /// Cancels `token` at `at` unless [`disarm`](Self::disarm)ed first.

@@ -85,7 +85,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
         idle: true,
         idle_since: None,
     };
-    let seat = shared.driver.seat();
+    let mut seat = shared.driver.seat();
     loop {
         if shared.roster.above_max()
             && shared
@@ -103,6 +103,7 @@ fn work<J: Job>(shared: &Arc<Shared<J>>) {
                 if catch_unwind(AssertUnwindSafe(|| run(shared, &seat, task))).is_err() {
                     tracing::error!(pool = %shared.driver.name(), "a worker caught a panic");
                 }
+                shared.driver.mend_seat(&mut seat);
                 enrolled.idle_since = None;
             }
             Some(Message::Wake) => {}

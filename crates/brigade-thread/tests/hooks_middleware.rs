@@ -729,3 +729,45 @@ fn a_run_that_beats_its_deadline_leaves_nothing_behind_in_the_timer() {
         Arc::strong_count(&witness) == 1
     });
 }
+
+/// Retries every failed run once, `backoff` later.
+struct RetryOnce(Duration);
+
+impl<J> Middleware<J, String> for RetryOnce {
+    fn after_run(&self, _: &J, run: &RunReport<'_, String>, now: Instant) -> AfterRun {
+        if !run.outcome.is_success() && run.attempt < 2 {
+            AfterRun::RetryAt(now + self.0)
+        } else {
+            AfterRun::Done
+        }
+    }
+}
+
+#[test]
+fn a_job_that_shuts_down_its_own_pool_and_fails_comes_back_instead_of_waiting_forever() {
+    let pool: Arc<ThreadPool<BoxJob<u64, String>>> = Arc::new(
+        ThreadPool::builder()
+            .name("self-shutdown")
+            .workers(1)
+            .layer(RetryOnce(Duration::from_millis(1)))
+            .build()
+            .unwrap(),
+    );
+    let inner = Arc::downgrade(&pool);
+    let handle = pool
+        .submit(BoxJob::new(move |_: &JobContext| {
+            if let Some(pool) = inner.upgrade() {
+                let _report = pool.shutdown();
+            }
+            Err("failed after shutting its pool down".to_string())
+        }))
+        .unwrap();
+    let error = handle
+        .join_timeout(PATIENCE)
+        .expect("the handle resolves: the retry has nowhere to run")
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Returned);
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats:?}");
+    assert_eq!(stats.delayed, 0, "{stats:?}");
+}

@@ -295,3 +295,94 @@ fn dropping_the_last_reference_inside_a_job_does_not_hang() {
         .recv_timeout(PATIENCE)
         .expect("the pool's drop inside its own job returned");
 }
+
+/// A job that waits for its token, bounded far past the test's patience.
+fn waits_for_its_token(started: std::sync::mpsc::Sender<()>) -> common::Job {
+    BoxJob::new(move |cx: &JobContext| {
+        let _ = started.send(());
+        cx.token().wait_timeout(PATIENCE * 3);
+        Err("stopped".to_string())
+    })
+}
+
+#[test]
+fn shutdown_now_makes_room_for_a_submitter_blocked_behind_jobs_that_wait_for_their_token() {
+    let pool: Arc<BoxPool<u64, String>> = Arc::new(
+        BoxPool::builder()
+            .name("blocked-submitter")
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap(),
+    );
+    let (started, started_rx) = std::sync::mpsc::channel();
+    let running = pool.submit(waits_for_its_token(started)).unwrap();
+    started_rx.recv_timeout(PATIENCE).expect("the job started");
+    let queued = pool.submit(returns(2)).unwrap();
+    let submitter = {
+        let pool = Arc::clone(&pool);
+        // Blocks on the full queue, inside the submit gate.
+        thread::spawn(move || {
+            pool.submit(returns(3))
+                .map(drop)
+                .map_err(|e| e.into_inner())
+        })
+    };
+    thread::sleep(Duration::from_millis(50));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || {
+            let _ = done_tx.send(pool.shutdown_now());
+        });
+    }
+    let report = done_rx
+        .recv_timeout(PATIENCE)
+        .expect("shutdown_now returned: the blocked submitter got room");
+    let _ = submitter.join().unwrap();
+    assert!(running.join().unwrap_err().is_cancelled());
+    assert_eq!(queued.join().unwrap_err().kind(), ErrorKind::Returned);
+    assert!(!report.unstarted.is_empty(), "the queued job came back");
+    assert!(pool.stats().is_balanced());
+}
+
+#[test]
+fn shutdown_now_stops_jobs_a_graceful_shutdown_on_another_thread_waits_for() {
+    let pool: Arc<BoxPool<u64, String>> = Arc::new(pool(1));
+    let (started, started_rx) = std::sync::mpsc::channel();
+    let running = pool.submit(waits_for_its_token(started)).unwrap();
+    started_rx.recv_timeout(PATIENCE).expect("the job started");
+    let queued = pool.submit(returns(2)).unwrap();
+    let (graceful_tx, graceful_rx) = std::sync::mpsc::channel();
+    {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || {
+            let _ = graceful_tx.send(pool.shutdown());
+        });
+    }
+    // The graceful shutdown now waits for a job that waits for its token.
+    thread::sleep(Duration::from_millis(50));
+    let (now_tx, now_rx) = std::sync::mpsc::channel();
+    {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || {
+            let _ = now_tx.send(pool.shutdown_now());
+        });
+    }
+    now_rx
+        .recv_timeout(PATIENCE)
+        .expect("shutdown_now returned");
+    let graceful = graceful_rx
+        .recv_timeout(PATIENCE)
+        .expect("the graceful shutdown returned too");
+    assert!(running.join().unwrap_err().is_cancelled());
+    // The queued job either ran before the stop or came back in the graceful report.
+    match queued.join() {
+        Ok(value) => assert_eq!(value, 2),
+        Err(error) => {
+            assert_eq!(error.kind(), ErrorKind::Returned);
+            assert_eq!(graceful.unstarted.len(), 1);
+        }
+    }
+    assert!(pool.stats().is_balanced());
+}

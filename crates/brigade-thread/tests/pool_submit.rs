@@ -485,3 +485,28 @@ fn the_pool_is_send_and_sync_and_usable_through_the_executor_trait() {
     assert_eq!(run_all(&pool), 10);
     assert!(brigade_core::Executor::shutdown(&pool).unwrap().is_clean());
 }
+
+#[test]
+fn a_job_without_a_handle_that_cancels_its_token_leaves_later_jobs_uncancelled() {
+    let pool = pool(1, 8);
+    pool.execute(BoxJob::new(|cx: &JobContext| {
+        // Stops whatever it started under its token, as the token's docs suggest.
+        cx.token().cancel();
+        Ok(0)
+    }))
+    .unwrap();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    pool.execute(BoxJob::new(move |cx: &JobContext| {
+        let _ = seen_tx.send(cx.token().is_cancelled());
+        Ok(1)
+    }))
+    .unwrap();
+    let cancelled = seen_rx.recv_timeout(PATIENCE).expect("the second job ran");
+    assert!(
+        !cancelled,
+        "the next job on the same worker starts uncancelled"
+    );
+    pool.wait_idle();
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.cancelled), (2, 0), "{stats:?}");
+}

@@ -474,6 +474,9 @@ impl<J: AsyncJob> TokioPool<J> {
     /// (their handles end [`Returned`](brigade_core::ErrorKind::Returned)) and waits for the
     /// running ones to return.
     ///
+    /// Called while another shutdown is under way (a graceful one whose caller gave up
+    /// waiting, say), it still stops the jobs at its own deadline.
+    ///
     /// # Cancel safety
     ///
     /// Intake closes at the first poll. Dropping the future before the deadline leaves the
@@ -536,10 +539,13 @@ impl<J: AsyncJob> TokioPool<J> {
         let shared = &self.shared;
         let first = shared.close();
         let mut report = ShutdownReport::default();
-        if !first {
+        if !first && timeout.is_none() {
             shared.tracker().wait().await;
             return report;
         }
+        // A shutdown with a deadline after another began (a graceful one, perhaps given up
+        // by its caller, or waiting for jobs that will not end) stops what it waits for
+        // past its own deadline: its steps below may all run twice.
         // Jobs handed back earlier (a hook panicked before their start) come back in this
         // report too, but count as finished before it.
         let earlier = shared.driver.take_handed_back();

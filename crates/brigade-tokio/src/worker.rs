@@ -20,10 +20,11 @@ type Run<J> = brigade_core::backend::Run<J, <J as AsyncJob>::Output, <J as Async
 pub(crate) async fn work<J: AsyncJob>(shared: Arc<Shared<J>>) {
     #[cfg(feature = "metrics")]
     shared.publish_metrics();
-    let seat = shared.driver.seat();
+    let mut seat = shared.driver.seat();
     let mut left = JobLeft::No;
     while let Some(task) = next_job(&shared, left).await {
         run_one(&shared, &seat, task).await;
+        shared.driver.mend_seat(&mut seat);
         left = JobLeft::Yes;
     }
     #[cfg(feature = "metrics")]

@@ -137,3 +137,64 @@ async fn a_second_shutdown_is_empty_and_submits_are_refused() {
     assert!(matches!(refused, brigade_core::SubmitError::Closed(_)));
     assert_eq!(handle.await, Ok(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_now_after_a_graceful_shutdown_given_up_still_stops_the_jobs() {
+    let pool = TokioPool::<Job>::builder().workers(1).build().unwrap();
+    let (started, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+    let stubborn = pool
+        .submit(BoxAsyncJob::new(move |cx: JobContext| {
+            let started = started.clone();
+            async move {
+                let _ = started.send(());
+                cx.token().cancelled().await;
+                Err::<u32, _>("stopped".to_string())
+            }
+        }))
+        .await
+        .unwrap();
+    started_rx.recv().await.unwrap();
+    let queued = pool.submit(sleepy(2)).await.unwrap();
+    // The caller gives up on the graceful shutdown: intake is closed, the jobs go on.
+    let given_up = tokio::time::timeout(Duration::from_millis(20), pool.shutdown()).await;
+    assert!(given_up.is_err());
+    let report = tokio::time::timeout(Duration::from_secs(20), pool.shutdown_now())
+        .await
+        .expect("shutdown_now stopped the jobs the graceful one waited for");
+    assert_eq!(report.unstarted.len(), 1, "the queued job came back");
+    assert!(stubborn.await.unwrap_err().is_cancelled());
+    assert!(queued.await.unwrap_err().kind() == brigade_core::ErrorKind::Returned);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_without_a_handle_that_cancels_its_token_leaves_later_jobs_uncancelled() {
+    let pool = TokioPool::<Job>::builder().workers(1).build().unwrap();
+    pool.execute(BoxAsyncJob::new(|cx: JobContext| async move {
+        cx.token().cancel();
+        Ok::<u32, String>(0)
+    }))
+    .await
+    .unwrap();
+    let later = pool
+        .submit(BoxAsyncJob::new(|cx: JobContext| async move {
+            Ok::<u32, String>(u32::from(cx.token().is_cancelled()))
+        }))
+        .await
+        .unwrap();
+    assert_eq!(later.await, Ok(0));
+    let (seen, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    pool.execute(BoxAsyncJob::new(move |cx: JobContext| {
+        let seen = seen.clone();
+        async move {
+            let _ = seen.send(cx.token().is_cancelled());
+            Ok::<u32, String>(1)
+        }
+    }))
+    .await
+    .unwrap();
+    assert!(
+        !seen_rx.recv().await.unwrap(),
+        "a later job without a handle starts uncancelled"
+    );
+    pool.shutdown().await;
+}

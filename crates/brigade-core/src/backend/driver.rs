@@ -188,6 +188,29 @@ where
         WorkerSeat::new(Arc::from(&*self.name), self.token.child_token())
     }
 
+    /// Gives the worker a new seat if a job cancelled the one it has while the pool's token
+    /// stands: a job without a handle runs under its seat's token, and may cancel it (to
+    /// stop work it started), which must not start the worker's later jobs cancelled.
+    /// Call it after each run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let driver = brigade_core::backend::JobDriver::<(), (), String>::new("p".into(), Default::default());
+    /// let mut seat = driver.seat();
+    /// seat.token().cancel();
+    /// driver.mend_seat(&mut seat);
+    /// assert!(!seat.token().is_cancelled());
+    /// driver.token().cancel();
+    /// driver.mend_seat(&mut seat);
+    /// assert!(seat.token().is_cancelled(), "the pool's cancel stands");
+    /// ```
+    pub fn mend_seat(&self, seat: &mut WorkerSeat) {
+        if seat.token().is_cancelled() && !self.token.is_cancelled() {
+            *seat = self.seat();
+        }
+    }
+
     /// The pool's counters.
     ///
     /// # Examples

@@ -190,6 +190,11 @@ impl<J: 'static, E: 'static> Layers<J, E> {
 
     /// The admission decision and the index of the layer that made it, if one did.
     ///
+    /// The first refusal or drop decides. An eviction decides only if no later layer
+    /// refuses or drops the job: evicting a queued job to make room for one that a later
+    /// layer would refuse (a weighted limit's job heavier than its capacity, say) would
+    /// lose the evicted job for nothing and queue one that may never start.
+    ///
     /// # Examples
     ///
     /// ```
@@ -198,13 +203,20 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// assert_eq!(Layers::<(), ()>::new().admit(&(), queue), (Admission::Accept, None));
     /// ```
     pub fn admit(&self, job: &J, queue: QueueState) -> (Admission, Option<usize>) {
+        let mut evicting = None;
         for (index, layer) in self.layers.iter().enumerate() {
             match layer.admit(job, queue) {
                 Admission::Accept => {}
+                Admission::EvictOldest => {
+                    evicting.get_or_insert(index);
+                }
                 decision => return (decision, Some(index)),
             }
         }
-        (Admission::Accept, None)
+        match evicting {
+            Some(index) => (Admission::EvictOldest, Some(index)),
+            None => (Admission::Accept, None),
+        }
     }
 
     /// Gives a dropped job to the layer at `index` that dropped it.
@@ -503,6 +515,41 @@ mod tests {
             units.0.load(Ordering::SeqCst),
             0,
             "the later layer released"
+        );
+    }
+
+    /// Answers every submit with one admission.
+    struct Admits(Admission);
+
+    impl Middleware<(), ()> for Admits {
+        fn admit(&self, _: &(), _: QueueState) -> Admission {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn a_later_refusal_or_drop_wins_over_an_earlier_eviction() {
+        let queue = QueueState {
+            len: 1,
+            capacity: 1,
+        };
+        let refusal = Admission::Reject(crate::Rejection::new("too heavy"));
+        let refusing = Layers::new()
+            .with(Admits(Admission::EvictOldest))
+            .with(Admits(refusal.clone()));
+        assert_eq!(refusing.admit(&(), queue), (refusal, Some(1)));
+        let dropping = Layers::new()
+            .with(Admits(Admission::EvictOldest))
+            .with(Admits(Admission::DropNewest));
+        assert_eq!(dropping.admit(&(), queue), (Admission::DropNewest, Some(1)));
+        let evicting = Layers::new()
+            .with(Admits(Admission::Accept))
+            .with(Admits(Admission::EvictOldest))
+            .with(Admits(Admission::EvictOldest));
+        assert_eq!(
+            evicting.admit(&(), queue),
+            (Admission::EvictOldest, Some(1)),
+            "the first evicting layer is the one told of the eviction"
         );
     }
 }
