@@ -28,12 +28,19 @@ pub(crate) async fn listen(
     wakeups: Weak<Wakeups>,
     mut closed: watch::Receiver<()>,
 ) {
-    let mut retry = Duration::from_millis(100);
+    const FIRST_RETRY: Duration = Duration::from_millis(100);
+    let mut retry = FIRST_RETRY;
     loop {
         tokio::select! {
             biased;
             _ = closed.changed() => return,
-            () = listen_once(&pool, &channels, &wakeups) => {}
+            listened = listen_once(&pool, &channels, &wakeups) => {
+                // A connection that was listening and then dropped starts the backoff
+                // over: only failures in a row lengthen it.
+                if listened {
+                    retry = FIRST_RETRY;
+                }
+            }
         }
         if wakeups.strong_count() == 0 {
             return;
@@ -46,26 +53,31 @@ pub(crate) async fn listen(
     }
 }
 
-async fn listen_once(pool: &PgPool, channels: &Channels, wakeups: &Weak<Wakeups>) {
+/// Listens until the connection fails; whether it got as far as listening.
+async fn listen_once(pool: &PgPool, channels: &Channels, wakeups: &Weak<Wakeups>) -> bool {
     let mut listener = match PgListener::connect_with(pool).await {
         Ok(listener) => listener,
-        Err(error) => return tracing::debug!(%error, "LISTEN connection failed; polling meanwhile"),
+        Err(error) => {
+            tracing::debug!(%error, "LISTEN connection failed; polling meanwhile");
+            return false;
+        }
     };
     let listened = listener
         .listen_all([channels.jobs.as_str(), channels.units.as_str()])
         .await;
     if let Err(error) = listened {
-        return tracing::debug!(%error, "LISTEN failed; polling meanwhile");
+        tracing::debug!(%error, "LISTEN failed; polling meanwhile");
+        return false;
     }
     match wakeups.upgrade() {
         Some(wakeups) => wakeups.wake_all(),
-        None => return,
+        None => return true,
     }
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) => {
                 let Some(wakeups) = wakeups.upgrade() else {
-                    return;
+                    return true;
                 };
                 if notification.channel() == channels.units {
                     wakeups.wake_units(notification.payload());
@@ -73,8 +85,14 @@ async fn listen_once(pool: &PgPool, channels: &Channels, wakeups: &Weak<Wakeups>
                     wakeups.wake_queue(notification.payload());
                 }
             }
-            Ok(None) => return tracing::debug!("LISTEN connection lost; reconnecting"),
-            Err(error) => return tracing::debug!(%error, "LISTEN connection failed; reconnecting"),
+            Ok(None) => {
+                tracing::debug!("LISTEN connection lost; reconnecting");
+                return true;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "LISTEN connection failed; reconnecting");
+                return true;
+            }
         }
     }
 }

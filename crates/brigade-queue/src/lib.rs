@@ -78,6 +78,6 @@ pub use retention::{MIN_RETENTION_INTERVAL, spawn_retention};
 pub use store::{Ack, Enqueued, Rescued, Store};
 pub use wakeups::Wakeups;
 pub use worker::{
-    DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, Worker, WorkerBuilder,
-    WorkerCounters, WorkerReport,
+    DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, MIN_LEASE, Worker,
+    WorkerBuilder, WorkerCounters, WorkerReport,
 };

@@ -132,6 +132,40 @@ async fn insert_one(
         })
 }
 
+/// The most jobs one batch enqueues on SQLite. A batch is one transaction, and it holds
+/// the file's write lock while it inserts: every claim, ack and heartbeat of every process
+/// on the file waits behind it, and a batch long enough would cost every worker its leases.
+/// A larger batch is refused whole (`StoreError::Invalid`, every job handed back): split
+/// it, each part enqueued all or nothing.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use brigade_queue::{EnqueueError, NewJob, Store};
+/// use brigade_sqlite::{MAX_BATCH, SqliteStore};
+///
+/// let path = std::env::temp_dir().join(format!("brigade-max-batch-{}.db", std::process::id()));
+/// let store = SqliteStore::open(&path).await.unwrap();
+/// let jobs = |n: usize| (0..n).map(|i| NewJob::new("bulk", serde_json::json!(i))).collect::<Vec<_>>();
+/// let refused = store.enqueue_batch(jobs(MAX_BATCH + 1)).await;
+/// assert!(matches!(refused, Err(EnqueueError::Store(jobs, _)) if jobs.len() == MAX_BATCH + 1));
+/// for part in jobs(MAX_BATCH + 1).chunks(MAX_BATCH) {
+///     store.enqueue_batch(part.to_vec()).await.unwrap();
+/// }
+/// # drop(store);
+/// # let _ = std::fs::remove_file(&path);
+/// # }
+/// ```
+pub const MAX_BATCH: usize = 10_000;
+
 fn check_options(jobs: &[NewJob]) -> Result<(), StoreError> {
+    if jobs.len() > MAX_BATCH {
+        return Err(StoreError::invalid(format!(
+            "a batch is at most MAX_BATCH ({MAX_BATCH}) jobs on SQLite, not {}: split it",
+            jobs.len()
+        )));
+    }
     jobs.iter().try_for_each(NewJob::validate)
 }

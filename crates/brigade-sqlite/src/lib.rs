@@ -66,4 +66,5 @@ mod store;
 mod wakeups;
 
 pub use builder::{MAX_TIMEOUT, SqliteStoreBuilder, Synchronous};
+pub use enqueue::MAX_BATCH;
 pub use store::SqliteStore;

@@ -10,15 +10,17 @@ use crate::{
     JobRecord, Lease, NewJob, QueueCounts, RateGrant, Rescued, Store, StoreError,
 };
 
-/// A real store with one fault switched in: while [`FlakyStore::fail_heartbeats`] is on,
-/// heartbeats fail as if the network to the store were down, and the heartbeats
-/// [`FlakyStore::stall_heartbeats`] names never answer; everything else works. It shows
+/// A real store with faults switched in: while [`FlakyStore::fail_heartbeats`] is on,
+/// heartbeats fail as if the network to the store were down, the heartbeats
+/// [`FlakyStore::stall_heartbeats`] names never answer, and the claims
+/// [`FlakyStore::slow_claims`] names answer late; everything else works. It shows
 /// self-fencing without cutting a real link (the fault harness does that).
 #[derive(Clone, Debug)]
 pub struct FlakyStore<S> {
     inner: S,
     heartbeats_fail: Arc<AtomicBool>,
     heartbeats_to_stall: Arc<AtomicU32>,
+    claims_to_slow: Arc<AtomicU32>,
 }
 
 impl<S: Store> FlakyStore<S> {
@@ -28,7 +30,14 @@ impl<S: Store> FlakyStore<S> {
             inner,
             heartbeats_fail: Arc::new(AtomicBool::new(false)),
             heartbeats_to_stall: Arc::new(AtomicU32::new(0)),
+            claims_to_slow: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// Makes the next `count` claims answer a second after the store took them, as over a
+    /// link that stalls: the caller may give up on a claim that did happen.
+    pub fn slow_claims(&self, count: u32) {
+        self.claims_to_slow.store(count, Ordering::SeqCst);
     }
 
     /// Makes the next `count` heartbeats hang without an answer, as calls to a store that
@@ -55,16 +64,14 @@ impl<S: Store> Store for FlakyStore<S> {
         self.inner.enqueue_batch(jobs).await
     }
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<Vec<Claim>, StoreError> {
-        self.inner.claim(request).await
+        let claimed = self.inner.claim(request).await;
+        if take_one(&self.claims_to_slow) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        claimed
     }
     async fn heartbeat(&self, leases: &[Lease], lease: Duration) -> Result<Vec<Lease>, StoreError> {
-        let stall = self
-            .heartbeats_to_stall
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(1)
-            })
-            .is_ok();
-        if stall {
+        if take_one(&self.heartbeats_to_stall) {
             std::future::pending::<()>().await;
         }
         if self.heartbeats_fail.load(Ordering::SeqCst) {
@@ -152,4 +159,12 @@ impl<S: Store> Store for FlakyStore<S> {
     ) -> Result<(), StoreError> {
         self.inner.release_units(limit, holder).await
     }
+}
+
+/// Takes one from `left` if any is left; whether it did.
+fn take_one(left: &AtomicU32) -> bool {
+    left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+        left.checked_sub(1)
+    })
+    .is_ok()
 }

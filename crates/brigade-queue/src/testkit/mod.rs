@@ -135,6 +135,7 @@ macro_rules! store_conformance_tests {
             worker_releases_on_shutdown,
             worker_fences_itself_when_heartbeats_fail,
             worker_rides_out_a_slow_failed_heartbeat,
+            worker_gives_back_what_a_late_claim_took,
             worker_buries_jobs_whose_code_panics_outside_the_pool,
             worker_counts_a_zombie_ack_as_stale,
             worker_refuses_undecodable_payloads,

@@ -230,6 +230,39 @@ pub async fn worker_rides_out_a_slow_failed_heartbeat<S: Store>(store: S) {
     );
 }
 
+/// A claim the worker gave up on at its store timeout may still have happened: its jobs
+/// are given back, uncharged, when its answer comes, not left to wait out their leases
+/// and be charged an attempt (a job on its last attempt would die without a run).
+pub async fn worker_gives_back_what_a_late_claim_took<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(
+            NewJob::new("late", json!(null)).with_options(EnqueueOptions::new().max_attempts(1)),
+        )
+        .await
+        .expect("enqueue")
+        .id;
+    let worker = Worker::builder(flaky.clone(), "late")
+        .lease(Duration::from_secs(2))
+        .sweep(Duration::from_millis(100))
+        .poll(Duration::from_millis(50))
+        .store_timeout(Duration::from_millis(300))
+        .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    flaky.slow_claims(1);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "late", |counts| counts.live() == 0).await;
+    let report = stop(&shutdown, running).await;
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Completed, 1),
+        "run once, never charged for the claim given up: {report:?}"
+    );
+    assert_eq!(report.claimed, report.completed, "{report:?}");
+}
+
 /// The user's code that runs in the worker's own task, not on the local pool, cannot
 /// strand a job by panicking: a job whose `Deserialize` or the handler's `weight` panics,
 /// or whose failure the retry policy's `retry_if` panics judging, is dead at once with
@@ -579,6 +612,7 @@ pub async fn worker_builder_refuses_unworkable_settings<S: Store>(store: S) {
         (builder().concurrency(0), "zero concurrency"),
         (builder().concurrency(MAX_CONCURRENCY + 1), "concurrency"),
         (builder().lease(Duration::MAX), "lease"),
+        (builder().lease(Duration::from_millis(1)), "lease"),
         (Worker::builder(store.clone(), ""), "queue name"),
     ] {
         assert_eq!(setting(refused(builder)), Some(expected));

@@ -38,6 +38,17 @@ pub const MAX_CONCURRENCY: usize = 1 << 16;
 /// assert!(brigade_queue::DEFAULT_LEASE <= brigade_queue::MAX_LEASE);
 /// ```
 pub const MAX_LEASE: Duration = Duration::from_secs(86_400);
+/// The shortest lease a worker takes: [`WorkerBuilder::lease`] below it is a
+/// `ConfigError` at build. A run starts only while the worker can vouch for its lease,
+/// and a lease shorter than a claim's round trip (a commit waiting for a disk flush) would
+/// pass before any job started, each one charged an attempt until it died unrun.
+///
+/// # Examples
+///
+/// ```
+/// assert!(brigade_queue::MIN_LEASE <= brigade_queue::DEFAULT_LEASE);
+/// ```
+pub const MIN_LEASE: Duration = Duration::from_secs(1);
 
 /// Configures a [`Worker`]; [`Worker::builder`] makes one, a `handle*` method finishes it.
 ///
@@ -200,6 +211,8 @@ where
         T: DeserializeOwned + Send + 'static,
         H: Handler<T, Error = E>,
     {
+        // Before the pool is built: its workers are this many tasks.
+        self.check_concurrency()?;
         let pool = brigade_tokio::BoxPool::builder()
             .name(self.queue.clone())
             .workers(self.concurrency.max(1))
@@ -216,7 +229,7 @@ where
     /// # Errors
     ///
     /// [`ConfigError`] for a concurrency of zero or above [`MAX_CONCURRENCY`], a zero
-    /// sweep or poll interval, a lease of zero or above [`MAX_LEASE`], a heartbeat not
+    /// sweep or poll interval, a lease under [`MIN_LEASE`] or above [`MAX_LEASE`], a heartbeat not
     /// under half the lease (a missed beat must leave time for the next), or a queue name,
     /// limit name or worker id the store refuses ([`Store::check_name`]).
     pub fn handle_on<T, H>(
@@ -251,6 +264,8 @@ where
         T: DeserializeOwned + Send + 'static,
         H: crate::BlockingHandler<T, Error = E>,
     {
+        // Before the pool is built: its workers are this many threads.
+        self.check_concurrency()?;
         let pool = brigade_thread::BoxPool::builder()
             .name(self.queue.clone())
             .workers(self.concurrency.max(1))
@@ -301,7 +316,7 @@ where
         Ok(Arc::new(retry))
     }
 
-    fn finish(mut self, dispatch: Arc<dyn Dispatch>) -> Result<Worker<S>, ConfigError> {
+    fn check_concurrency(&self) -> Result<(), ConfigError> {
         if self.concurrency == 0 {
             return Err(ConfigError::ZeroWorkers);
         }
@@ -311,6 +326,11 @@ where
                 expected: "at most MAX_CONCURRENCY (65,536) jobs at once",
             });
         }
+        Ok(())
+    }
+
+    fn finish(mut self, dispatch: Arc<dyn Dispatch>) -> Result<Worker<S>, ConfigError> {
+        self.check_concurrency()?;
         self.check_names()?;
         for (setting, value) in [
             ("lease", self.lease),
@@ -320,6 +340,12 @@ where
             if value.is_zero() {
                 return Err(ConfigError::ZeroDuration { setting });
             }
+        }
+        if self.lease < MIN_LEASE {
+            return Err(ConfigError::OutOfRange {
+                setting: "lease",
+                expected: "at least MIN_LEASE (a second): a run starts only while its lease holds",
+            });
         }
         if self.lease > MAX_LEASE {
             return Err(ConfigError::OutOfRange {

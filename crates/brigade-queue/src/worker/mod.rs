@@ -21,7 +21,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, WorkerBuilder};
+pub use builder::{
+    DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, MIN_LEASE, WorkerBuilder,
+};
 pub use counters::{WorkerCounters, WorkerReport};
 
 use acks::{AckBatcher, PendingAcks};
@@ -193,7 +195,7 @@ impl<S: Store> Worker<S> {
         background.spawn(rescue(Arc::clone(&shared)));
 
         let mut jobs = JoinSet::new();
-        claim_until(&shared, &id, &shutdown, &mut jobs).await;
+        claim_until(&shared, &Arc::from(id), &shutdown, &mut jobs).await;
         let report = drain(&shared, jobs).await;
         background.abort_all();
         while background.join_next().await.is_some() {}
@@ -205,7 +207,7 @@ impl<S: Store> Worker<S> {
 /// wake-up or the poll interval when the queue runs dry.
 async fn claim_until<S: Store>(
     shared: &Arc<Shared<S>>,
-    worker: &str,
+    worker: &Arc<str>,
     shutdown: &CancellationToken,
     jobs: &mut JoinSet<()>,
 ) {
@@ -243,11 +245,7 @@ async fn claim_until<S: Store>(
 
         let settings = shared.settings;
         let sent = Instant::now();
-        let request = ClaimRequest::new(&shared.queue, worker, free.len(), settings.lease);
-        let claimed = match acks {
-            Some(acks) if !acks.is_empty() => complete_and_claim(shared, acks, request).await,
-            _ => call(settings.store_timeout, shared.store.claim(request)).await,
-        };
+        let claimed = claim(shared, worker, free.len(), acks).await;
         let idle_wait = match claimed {
             Ok(claims) => {
                 failures = 0;
@@ -295,26 +293,74 @@ async fn claim_until<S: Store>(
     }
 }
 
-/// Sends `acks` with the claim `request`; answers the acks and returns the claim's outcome.
-async fn complete_and_claim<S: Store>(
-    shared: &Shared<S>,
-    acks: PendingAcks,
-    request: ClaimRequest<'_>,
+/// Claims up to `limit` jobs, with `acks` if there are any (answering them), within the
+/// store timeout.
+///
+/// The store call runs in a task of its own. A claim given up at the timeout may still
+/// commit (its answer was only slow), and its jobs would then wait out their leases with
+/// nobody to run them, each charged an attempt: a job on its last attempt would die
+/// without a run. Given up on, the task releases what the claim took when its answer
+/// does come (uncharged), or leaves it to the rescuer if none comes within the lease.
+async fn claim<S: Store>(
+    shared: &Arc<Shared<S>>,
+    worker: &Arc<str>,
+    limit: usize,
+    acks: Option<PendingAcks>,
 ) -> Result<Vec<Claim>, StoreError> {
+    let acks = acks.filter(|acks| !acks.is_empty());
+    let leases = acks.as_ref().map(PendingAcks::leases);
+    let (answer, answered) = oneshot::channel();
+    let task = {
+        let (shared, worker) = (Arc::clone(shared), Arc::clone(worker));
+        async move {
+            let settings = shared.settings;
+            let request = ClaimRequest::new(&shared.queue, &worker, limit, settings.lease);
+            let both = async {
+                match &leases {
+                    Some(leases) => {
+                        let (answers, claimed) =
+                            shared.store.complete_and_claim(leases, request).await;
+                        (Some(answers), claimed)
+                    }
+                    None => (None, shared.store.claim(request).await),
+                }
+            };
+            let Ok(both) = tokio::time::timeout(settings.lease, both).await else {
+                return;
+            };
+            if let Err((_, Ok(claims))) = answer.send(both) {
+                release_unwanted(&shared, claims).await;
+            }
+        }
+    };
+    tokio::spawn(task);
     let timeout = shared.settings.store_timeout;
-    let leases = acks.leases();
-    let both = shared.store.complete_and_claim(&leases, request);
-    match tokio::time::timeout(timeout, both).await {
-        Ok((answers, claimed)) => {
-            acks.answer(answers);
+    match tokio::time::timeout(timeout, answered).await {
+        Ok(Ok((answers, claimed))) => {
+            if let (Some(acks), Some(answers)) = (acks, answers) {
+                acks.answer(answers);
+            }
             claimed
         }
-        Err(_elapsed) => {
+        Ok(Err(_)) | Err(_) => {
             let error = StoreError::Unavailable(format!("no answer within {timeout:?}").into());
-            acks.fail(&error);
+            if let Some(acks) = acks {
+                acks.fail(&error);
+            }
             Err(error)
         }
     }
+}
+
+/// Gives back the jobs of a claim whose caller stopped waiting, uncharged.
+async fn release_unwanted<S: Store>(shared: &Shared<S>, claims: Vec<Claim>) {
+    for claim in claims {
+        let lease = claim.lease();
+        if let Err(error) = call(shared.settings.store_timeout, shared.store.release(lease)).await {
+            tracing::warn!(%error, id = %lease.id, "a late claim's job not given back; it returns when its lease expires");
+        }
+    }
+    tracing::info!(queue = %shared.queue, "gave back the jobs of a claim answered after its timeout");
 }
 
 /// Takes every other free slot. With a backlog, runs end in bursts (their acks are answered
