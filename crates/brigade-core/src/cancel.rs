@@ -407,7 +407,7 @@ impl fmt::Debug for Cancelled<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -422,7 +422,7 @@ mod tests {
 
     /// A waker whose drop cancels the token it waited on: dropped under the token's lock,
     /// the cancel would take that lock again on the same thread.
-    struct CancelsOnDrop(CancellationToken);
+    pub(crate) struct CancelsOnDrop(pub(crate) CancellationToken);
 
     impl std::task::Wake for CancelsOnDrop {
         fn wake(self: Arc<Self>) {}

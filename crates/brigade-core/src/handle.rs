@@ -531,6 +531,7 @@ mod tests {
     use std::thread;
 
     use super::*;
+    use crate::cancel::tests::CancelsOnDrop;
 
     #[test]
     fn a_blocked_join_wakes_when_the_job_completes() {
@@ -570,19 +571,6 @@ mod tests {
     fn a_cell_for_a_word_sized_result_takes_72_bytes() {
         assert_eq!(std::mem::size_of::<JobCell<u64, std::io::Error>>(), 72);
         assert_eq!(std::mem::size_of::<JobCell<(), String>>(), 72);
-    }
-
-    /// Cancels a token when the last clone of the waker goes.
-    struct CancelsOnDrop(CancellationToken);
-
-    impl std::task::Wake for CancelsOnDrop {
-        fn wake(self: Arc<Self>) {}
-    }
-
-    impl Drop for CancelsOnDrop {
-        fn drop(&mut self) {
-            self.0.cancel();
-        }
     }
 
     /// The job's token keeps its waiters under the cell's lock: a replaced waker whose drop

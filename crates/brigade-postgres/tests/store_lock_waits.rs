@@ -29,6 +29,34 @@ async fn session(url: &str) -> PgConnection {
     PgConnection::connect(url).await.expect("connect")
 }
 
+/// A store on a fresh database, and another host's session inside a transaction that
+/// holds queue `capped`'s depth lock (until [`release`]), as a producer paused there.
+async fn store_behind_a_held_depth_lock() -> (PgStore, PgConnection) {
+    let url = fresh_database()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = store_on(&url).await;
+    let mut holder = session(&url).await;
+    for statement in [
+        "BEGIN",
+        "SELECT pg_advisory_xact_lock(hashtext('brigade.depth'), hashtext('capped'))",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut holder)
+            .await
+            .expect("take the depth lock");
+    }
+    (store, holder)
+}
+
+/// Ends the holder's transaction, and with it the lock.
+async fn release(holder: &mut PgConnection) {
+    sqlx::query("ROLLBACK")
+        .execute(holder)
+        .await
+        .expect("release the lock");
+}
+
 fn capped(n: u32) -> NewJob {
     NewJob::new("capped", json!(n)).with_max_depth(Some(100))
 }
@@ -46,16 +74,7 @@ fn assert_transient<T>(refused: EnqueueError<T>) {
 /// of waiting until the pool runs dry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_enqueue_gives_up_on_a_depth_lock_held_elsewhere() {
-    let url = fresh_database()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    let store = store_on(&url).await;
-    let mut holder = session(&url).await;
-    let mut held = holder.begin().await.expect("begin");
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('brigade.depth'), hashtext('capped'))")
-        .execute(&mut *held)
-        .await
-        .expect("take the depth lock");
+    let (store, mut holder) = store_behind_a_held_depth_lock().await;
 
     let refused = tokio::time::timeout(STUCK, store.enqueue(capped(1)))
         .await
@@ -69,7 +88,7 @@ async fn a_capped_enqueue_gives_up_on_a_depth_lock_held_elsewhere() {
     assert_transient(refused);
     assert_eq!(store.counts("capped").await.expect("counts").total(), 0);
 
-    held.rollback().await.expect("release the lock");
+    release(&mut holder).await;
     store
         .enqueue(capped(4))
         .await
@@ -81,16 +100,7 @@ async fn a_capped_enqueue_gives_up_on_a_depth_lock_held_elsewhere() {
 /// its own `lock_timeout` whether the enqueue gave up or went through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capped_enqueue_in_a_transaction_bounds_its_wait_and_leaves_the_settings() {
-    let url = fresh_database()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    let store = store_on(&url).await;
-    let mut holder = session(&url).await;
-    let mut held = holder.begin().await.expect("begin");
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('brigade.depth'), hashtext('capped'))")
-        .execute(&mut *held)
-        .await
-        .expect("take the depth lock");
+    let (store, mut holder) = store_behind_a_held_depth_lock().await;
 
     let mut tx = store.pool().begin().await.expect("begin");
     sqlx::query("SET LOCAL lock_timeout = '42s'")
@@ -108,7 +118,7 @@ async fn a_capped_enqueue_in_a_transaction_bounds_its_wait_and_leaves_the_settin
         .expect("the transaction is still usable");
     assert_eq!(setting, "42s");
 
-    held.rollback().await.expect("release the lock");
+    release(&mut holder).await;
     store
         .enqueue_in(&mut tx, capped(2))
         .await

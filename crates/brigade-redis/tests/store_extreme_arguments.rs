@@ -1,14 +1,12 @@
-//! The largest arguments a caller can pass reach Redis as numbers its commands and the
-//! job hash can hold: a claim asks for at most `MAX_BATCH` jobs, and a retry waits at most
-//! `MAX_SCHEDULE_AHEAD`, as an enqueue does.
+//! The largest claim a caller can ask for reaches Redis as a count its commands take: a
+//! claim asks for at most `MAX_BATCH` jobs. (A retry's longest delay is a kit check,
+//! `a_retry_past_the_horizon_waits_at_it`.)
 #![cfg(feature = "testkit")]
 
 mod common;
 
-use std::time::{Duration, SystemTime};
-
 use brigade_queue::testkit::{LONG_LEASE, SHORT_LEASE, claim, rescue_after};
-use brigade_queue::{Ack, JobState, MAX_SCHEDULE_AHEAD, NewJob, Store};
+use brigade_queue::{Ack, NewJob, Store};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,38 +72,4 @@ async fn complete_and_claim_of_usize_max_takes_a_given_back_job() {
     );
     let counts = store.counts("carry").await.expect("counts");
     assert_eq!((counts.running, counts.completed), (0, 2), "{counts:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_of_duration_max_waits_the_longest_schedule_and_reads_back() {
-    let store = common::fresh_store().await;
-    let id = store
-        .enqueue(NewJob::new("later", json!(0)))
-        .await
-        .expect("enqueue")
-        .id;
-    let held = claim(&store, "later", 1, LONG_LEASE).await;
-    assert_eq!(held.len(), 1);
-    assert_eq!(
-        store
-            .retry(held[0].lease(), Duration::MAX, "not now")
-            .await
-            .expect("retry"),
-        Ack::Recorded
-    );
-
-    let record = store.job(id).await.expect("readable").expect("exists");
-    assert_eq!(record.state, JobState::Available);
-    let ahead = record
-        .run_at
-        .duration_since(SystemTime::now())
-        .expect("in the future");
-    let day = Duration::from_secs(86_400);
-    assert!(
-        ahead <= MAX_SCHEDULE_AHEAD && ahead > MAX_SCHEDULE_AHEAD - day,
-        "run_at {ahead:?} ahead"
-    );
-    let counts = store.counts("later").await.expect("counts");
-    assert_eq!((counts.scheduled, counts.running), (1, 0), "{counts:?}");
-    assert!(claim(&store, "later", 1, LONG_LEASE).await.is_empty());
 }

@@ -125,6 +125,8 @@ macro_rules! store_conformance_tests {
             depth_cap_refuses_and_hands_back,
             cancel_waiting_and_running,
             replay_dead_jobs,
+            replay_all_brings_back_one_dead_job_per_unique_key,
+            a_retry_past_the_horizon_waits_at_it,
             purge_keeps_what_it_should,
             global_rate_limit_is_gcra,
             global_units_are_bounded,

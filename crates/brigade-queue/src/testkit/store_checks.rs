@@ -709,6 +709,86 @@ pub async fn replay_dead_jobs<S: Store>(store: S) {
     assert_eq!(store.counts("replay").await.expect("counts").dead, 0);
 }
 
+/// A job of `queue` with `key` (if any) that ran once and was buried.
+async fn dead_job<S: Store>(store: &S, queue: &str, key: Option<&str>) -> DurableId {
+    let options = match key {
+        Some(key) => EnqueueOptions::new().unique_key(key),
+        None => EnqueueOptions::new(),
+    };
+    let id = enqueue(store, job(queue, 0).with_options(options)).await;
+    let held = claim(store, queue, 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert_eq!(held.id, id);
+    assert_eq!(
+        store
+            .bury(held.lease(), "failed for good")
+            .await
+            .expect("bury"),
+        Ack::Recorded
+    );
+    id
+}
+
+/// Two dead jobs with one unique key can be live only one at a time: a replay of the
+/// queue brings back one of them (PostgreSQL and SQLite the newer, Redis the one that died
+/// first) and every keyless one, the other waits for the key as a single replay would,
+/// and the call succeeds every time.
+pub async fn replay_all_brings_back_one_dead_job_per_unique_key<S: Store>(store: S) {
+    let older = dead_job(&store, "replay-keys", Some("welcome-7")).await;
+    let newer = dead_job(&store, "replay-keys", Some("welcome-7")).await;
+    let keyless = dead_job(&store, "replay-keys", None).await;
+    assert_eq!(
+        store.replay_all("replay-keys").await.expect("replay all"),
+        2
+    );
+    let states = [state(&store, older).await, state(&store, newer).await];
+    assert!(
+        states == [JobState::Dead, JobState::Available]
+            || states == [JobState::Available, JobState::Dead],
+        "one of the two: {states:?}"
+    );
+    assert_eq!(state(&store, keyless).await, JobState::Available);
+    assert_eq!(
+        store.replay_all("replay-keys").await.expect("replay all"),
+        0
+    );
+    let still = [state(&store, older).await, state(&store, newer).await];
+    assert_eq!(still, states, "the other still waits for the key");
+}
+
+/// A retry asked for more than any store keeps (`Duration::MAX`: a backoff of "never") is
+/// recorded at the scheduling horizon and reads back, not refused, which would leave the
+/// job to run again as soon as its lease ran out.
+pub async fn a_retry_past_the_horizon_waits_at_it<S: Store>(store: S) {
+    let id = enqueue(&store, job("horizon", 1)).await;
+    let held = claim(&store, "horizon", 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    let asked = SystemTime::now();
+    assert_eq!(
+        store
+            .retry(held.lease(), Duration::MAX, "not yet")
+            .await
+            .expect("retry"),
+        Ack::Recorded
+    );
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!(record.state, JobState::Available);
+    assert_eq!(record.last_error.as_deref(), Some("not yet"));
+    let ahead = record.run_at.duration_since(asked).expect("in the future");
+    let slack = Duration::from_secs(3_600);
+    assert!(
+        ahead > crate::MAX_SCHEDULE_AHEAD - slack && ahead < crate::MAX_SCHEDULE_AHEAD + slack,
+        "{ahead:?}"
+    );
+    let counts = store.counts("horizon").await.expect("counts");
+    assert_eq!((counts.scheduled, counts.running), (1, 0), "{counts:?}");
+    assert!(claim(&store, "horizon", 1, LONG_LEASE).await.is_empty());
+}
+
 /// Retention deletes old completed and cancelled jobs, and dead ones only when asked; a
 /// span past every clock (`Duration::MAX`) keeps everything.
 pub async fn purge_keeps_what_it_should<S: Store>(store: S) {
