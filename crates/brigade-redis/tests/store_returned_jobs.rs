@@ -9,8 +9,27 @@ mod common;
 use std::collections::HashSet;
 
 use brigade_queue::testkit::{LONG_LEASE, SHORT_LEASE, claim, rescue_after};
-use brigade_queue::{Ack, ClaimRequest, NewJob, Store};
+use brigade_queue::{Ack, ClaimRequest, DurableId, NewJob, Store};
+use brigade_redis::RedisStore;
 use serde_json::json;
+
+/// A job of `queue` claimed once and released: it waits on its pending entry.
+async fn given_back_job(store: &RedisStore, queue: &str) -> DurableId {
+    let id = store
+        .enqueue(NewJob::new(queue, json!(0)))
+        .await
+        .expect("enqueue")
+        .id;
+    let held = claim(store, queue, 1, LONG_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    assert_eq!(
+        store.release(held.lease()).await.expect("release"),
+        Ack::Recorded
+    );
+    id
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_that_came_back_together_go_out_in_different_claims() {
@@ -58,19 +77,7 @@ async fn jobs_that_came_back_together_go_out_in_different_claims() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_returned_job_is_not_claimed() {
     let store = common::fresh_store().await;
-    let id = store
-        .enqueue(NewJob::new("gone", json!(0)))
-        .await
-        .expect("enqueue")
-        .id;
-    let held = claim(&store, "gone", 1, LONG_LEASE)
-        .await
-        .pop()
-        .expect("claim");
-    assert_eq!(
-        store.release(held.lease()).await.expect("release"),
-        Ack::Recorded
-    );
+    let id = given_back_job(&store, "gone").await;
     assert!(store.cancel(id).await.expect("cancel"));
     assert!(claim(&store, "gone", 5, LONG_LEASE).await.is_empty());
     let counts = store.counts("gone").await.expect("counts");
@@ -80,19 +87,7 @@ async fn a_cancelled_returned_job_is_not_claimed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_that_fails_midway_leaves_what_it_leased_rescuable() {
     let store = common::fresh_store().await;
-    let id = store
-        .enqueue(NewJob::new("broken", json!(0)))
-        .await
-        .expect("enqueue")
-        .id;
-    let held = claim(&store, "broken", 1, LONG_LEASE)
-        .await
-        .pop()
-        .expect("claim");
-    assert_eq!(
-        store.release(held.lease()).await.expect("release"),
-        Ack::Recorded
-    );
+    let id = given_back_job(&store, "broken").await;
     // A lower priority level whose stream key holds a string: the claim leases the
     // given-back job, then fails reading that level. Redis keeps what the script did.
     let base = format!("{}:{{broken}}:", store.prefix());
