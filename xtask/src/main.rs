@@ -30,7 +30,8 @@ bench:
   --rounds N   rounds per workload (default 5, quick 2; memory, idle, latency at most 3)
   --metrics    build the runner with brigade-thread's metrics, adding the
                brigade-thread+metrics subject (noop) that its target row reads
-  FILTER       run only `workload/subject` keys containing it, e.g. `noop` or `/rayon`
+  FILTER       run only `workload/subject` keys containing it, e.g. `noop` or `/rayon`;
+               `=KEY` runs that one key alone, e.g. `=middleware/brigade-thread`
   (the idle round-trip target reads criterion's last
    `cargo bench -p brigade-benches --bench submit -- submit_join`)
 

@@ -5,6 +5,10 @@
 //! brigade-bench [--quick] [--rounds N] [FILTER…]
 //! ```
 //!
+//! A filter picks the measurements whose `workload/subject` contains it; one written
+//! `=workload/subject` picks that measurement alone (to profile one subject, say
+//! `=middleware/brigade-thread` without its `+mw` twin).
+//!
 //! Events, in order: `plan` (what will run, with the calibration), then per measurement
 //! `start` and `sample`, then `done`. The memory workload runs each measurement in a fresh
 //! child process (`--memory-child SUBJECT`), since a process that already ran other pools
@@ -67,7 +71,11 @@ fn emit(value: &serde_json::Value) {
 
 fn selected(filters: &[String], workload: Workload, subject: &dyn Subject) -> bool {
     let key = format!("{}/{}", workload.name(), subject.name());
-    filters.is_empty() || filters.iter().any(|filter| key.contains(filter.as_str()))
+    filters.is_empty()
+        || filters.iter().any(|filter| match filter.strip_prefix('=') {
+            Some(exact) => key == exact,
+            None => key.contains(filter.as_str()),
+        })
 }
 
 /// Rounds per workload: the slow, steady ones (a fresh process, a 1 s idle window) need fewer.
