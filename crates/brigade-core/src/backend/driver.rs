@@ -514,8 +514,12 @@ where
                 }
             }
         }
-        let Ok(deadline) = catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)))
-        else {
+        let deadline = if self.layers.sets_deadlines() {
+            catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)))
+        } else {
+            Ok(None)
+        };
+        let Ok(deadline) = deadline else {
             // Give back what the granted start took (a weighted limit's units).
             let _ = catch_unwind(AssertUnwindSafe(|| self.layers.release(&task.job)));
             *settled = true;
@@ -624,6 +628,7 @@ where
         // dropped here, the result is dropped inside `finish`, which contains its `Drop`.
         drop((cx, job_token));
         if started.is_some()
+            && self.layers.holds_until_release()
             && catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err()
         {
             tracing::error!(pool = %self.name, id = id.get(), "a middleware hook panicked in release");

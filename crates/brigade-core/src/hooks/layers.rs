@@ -17,9 +17,10 @@ use super::{
 ///   a dropped job goes to that layer's [`dropped`](Middleware::dropped).
 /// - **before start**: among the layers that [see starts](Middleware::sees_starts), the
 ///   first that does not say [`Start::Now`] decides, and those before it that granted the
-///   start are [`release`](Middleware::release)d. Put layers that take something when they
-///   grant (a rate limit's token, a weighted limit's units) last, so a later deferral does
-///   not waste it.
+///   start and [hold it](Middleware::holds_until_release) are
+///   [`release`](Middleware::release)d. Put layers that take something when they grant (a
+///   rate limit's token, a weighted limit's units) last, so a later deferral does not
+///   waste it.
 /// - **deadline**: the earliest deadline of the layers that
 ///   [set deadlines](Middleware::sets_deadlines).
 /// - **after run**: every layer sees every run; the first that does not say
@@ -52,6 +53,9 @@ pub struct Layers<J, E> {
     /// The layers that see starts ([`Middleware::sees_starts`]), in order: the only ones
     /// asked before a start and at its release.
     starters: Arc<[Arc<dyn Middleware<J, E>>]>,
+    /// The starters whose grant lasts until [`release`](Middleware::release)
+    /// ([`Middleware::holds_until_release`]): the only ones released when a run ends.
+    holders: Arc<[Arc<dyn Middleware<J, E>>]>,
     /// The layers that may set a deadline ([`Middleware::sets_deadlines`]).
     deadline_setters: Arc<[Arc<dyn Middleware<J, E>>]>,
     /// Whether any layer's `after_run` wants successful runs (asked once, when added).
@@ -73,6 +77,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
         Layers {
             layers: Arc::from(Vec::new()),
             starters: Arc::from(Vec::new()),
+            holders: Arc::from(Vec::new()),
             deadline_setters: Arc::from(Vec::new()),
             sees_successes: false,
             sees_submits: false,
@@ -119,8 +124,10 @@ impl<J: 'static, E: 'static> Layers<J, E> {
             }
             Arc::from(layers)
         };
+        let sees_starts = layer.sees_starts();
         Layers {
-            starters: with_layer(&self.starters, layer.sees_starts()),
+            starters: with_layer(&self.starters, sees_starts),
+            holders: with_layer(&self.holders, sees_starts && layer.holds_until_release()),
             deadline_setters: with_layer(&self.deadline_setters, layer.sets_deadlines()),
             layers: with_layer(&self.layers, true),
             sees_successes,
@@ -246,16 +253,24 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// assert_eq!(Layers::<(), ()>::new().before_start(&(), Instant::now()), Start::Now);
     /// ```
     pub fn before_start(&self, job: &J, now: Instant) -> Start {
-        for (index, layer) in self.starters.iter().enumerate() {
+        let Some((first, rest)) = self.starters.split_first() else {
+            return Start::Now;
+        };
+        // Nothing is taken before the first layer: its panic goes on as it is.
+        match first.before_start(job, now) {
+            Start::Now => {}
+            deferred => return deferred,
+        }
+        for (index, layer) in rest.iter().enumerate().map(|(i, layer)| (i + 1, layer)) {
             let decided = catch_unwind(AssertUnwindSafe(|| layer.before_start(job, now)));
             match decided {
                 Ok(Start::Now) => {}
                 Ok(deferred) => {
-                    release_each(&self.starters[..index], job);
+                    self.release_granted(index, job);
                     return deferred;
                 }
                 Err(panic) => {
-                    release_each(&self.starters[..index], job);
+                    self.release_granted(index, job);
                     resume_unwind(panic);
                 }
             }
@@ -263,8 +278,19 @@ impl<J: 'static, E: 'static> Layers<J, E> {
         Start::Now
     }
 
-    /// Releases what the layers that see starts took for a run that has now ended. Every
-    /// one of them is asked even if one panics; the first panic then goes on to the caller.
+    /// Releases what the starters before the one at `index` took for a start that one
+    /// did not grant, those that hold their grant (a deferral or a panic, so rare that
+    /// asking each layer again costs nothing worth keeping a list for).
+    fn release_granted(&self, index: usize, job: &J) {
+        let granted = self.starters[..index]
+            .iter()
+            .filter(|layer| layer.holds_until_release());
+        release_each(granted, job);
+    }
+
+    /// Releases what the layers that hold their grants took for a run that has now ended.
+    /// Every one of them is asked even if one panics; the first panic then goes on to the
+    /// caller.
     ///
     /// # Examples
     ///
@@ -272,7 +298,42 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// brigade_core::hooks::Layers::<(), ()>::new().release(&());
     /// ```
     pub fn release(&self, job: &J) {
-        release_each(&self.starters, job);
+        release_each(self.holders.iter(), job);
+    }
+
+    /// Whether any layer holds its grant of a start until the run ends
+    /// ([`Middleware::holds_until_release`]); when none does, a run's end skips
+    /// [`release`](Self::release).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::hooks::{Layers, Middleware};
+    /// struct Units;
+    /// impl<J, E> Middleware<J, E> for Units {}
+    /// assert!(!Layers::<(), ()>::new().holds_until_release());
+    /// assert!(Layers::<(), ()>::new().with(Units).holds_until_release());
+    /// ```
+    #[must_use]
+    pub fn holds_until_release(&self) -> bool {
+        !self.holders.is_empty()
+    }
+
+    /// Whether any layer may set a deadline ([`Middleware::sets_deadlines`]); when none
+    /// may, a start skips [`deadline`](Self::deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::hooks::{Layers, Middleware};
+    /// struct Limit;
+    /// impl<J, E> Middleware<J, E> for Limit {}
+    /// assert!(!Layers::<(), ()>::new().sets_deadlines());
+    /// assert!(Layers::<(), ()>::new().with(Limit).sets_deadlines());
+    /// ```
+    #[must_use]
+    pub fn sets_deadlines(&self) -> bool {
+        !self.deadline_setters.is_empty()
     }
 
     /// The earliest deadline any layer sets for a run starting at `started`.
@@ -377,6 +438,7 @@ impl<J: 'static, E: 'static> Clone for Layers<J, E> {
         Layers {
             layers: Arc::clone(&self.layers),
             starters: Arc::clone(&self.starters),
+            holders: Arc::clone(&self.holders),
             deadline_setters: Arc::clone(&self.deadline_setters),
             sees_successes: self.sees_successes,
             sees_submits: self.sees_submits,
@@ -401,7 +463,10 @@ impl<J: 'static, E: 'static> fmt::Debug for Layers<J, E> {
 /// Asks each of `layers` to release what it took for `job`, every one of them even if one
 /// panics; the first panic goes on afterwards, so a layer after a panicking one still
 /// gives back its units.
-fn release_each<J: 'static, E: 'static>(layers: &[Arc<dyn Middleware<J, E>>], job: &J) {
+fn release_each<'a, J: 'static, E: 'static>(
+    layers: impl IntoIterator<Item = &'a Arc<dyn Middleware<J, E>>>,
+    job: &J,
+) {
     let mut first_panic = None;
     for layer in layers {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| layer.release(job))) {
@@ -516,6 +581,64 @@ mod tests {
             0,
             "the later layer released"
         );
+    }
+
+    /// Counts its grants, spends them at the start, and never wants a release.
+    #[derive(Default)]
+    struct Spends(AtomicU32);
+
+    impl Middleware<(), ()> for Spends {
+        fn before_start(&self, _: &(), _: Instant) -> Start {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Start::Now
+        }
+        fn release(&self, _: &()) {
+            panic!("released a start it said it does not hold");
+        }
+        fn holds_until_release(&self) -> bool {
+            false
+        }
+    }
+
+    /// Defers every start.
+    struct Defers;
+
+    impl Middleware<(), ()> for Defers {
+        fn before_start(&self, _: &(), now: Instant) -> Start {
+            Start::NotBefore(now + std::time::Duration::from_secs(1))
+        }
+    }
+
+    #[test]
+    fn layers_that_spend_their_grant_at_the_start_are_never_released() {
+        let spends = Arc::new(Spends::default());
+        let units = Arc::new(Units::default());
+        let layers = Layers::new()
+            .with_shared(spends.clone())
+            .with_shared(units.clone());
+        assert!(layers.holds_until_release(), "the units are held");
+        assert_eq!(layers.before_start(&(), Instant::now()), Start::Now);
+        layers.release(&());
+        assert_eq!(units.0.load(Ordering::SeqCst), 0, "the units came back");
+
+        let deferring = Layers::new()
+            .with_shared(spends.clone())
+            .with_shared(units.clone())
+            .with(Defers);
+        assert!(matches!(
+            deferring.before_start(&(), Instant::now()),
+            Start::NotBefore(_)
+        ));
+        assert_eq!(
+            units.0.load(Ordering::SeqCst),
+            0,
+            "the deferral gave the units back"
+        );
+        assert_eq!(spends.0.load(Ordering::SeqCst), 2, "both starts were asked");
+
+        let spending_only = Layers::new().with_shared(spends);
+        assert!(!spending_only.holds_until_release());
+        spending_only.release(&());
     }
 
     /// Answers every submit with one admission.

@@ -68,7 +68,8 @@ pub trait Middleware<J, E>: Send + Sync + 'static {
     ///
     /// A layer that grants [`Start::Now`] and holds something for the run (units of a
     /// weighted limit) gets [`release`](Self::release) once the run ends or a later layer
-    /// defers the start.
+    /// defers the start; one whose grant is spent at once says so with
+    /// [`holds_until_release`](Self::holds_until_release).
     fn before_start(&self, job: &J, now: Instant) -> Start {
         let _ = (job, now);
         Start::Now
@@ -179,6 +180,35 @@ pub trait Middleware<J, E>: Send + Sync + 'static {
     /// assert!(!Middleware::<(), String>::sees_starts(&Quiet));
     /// ```
     fn sees_starts(&self) -> bool {
+        true
+    }
+
+    /// Whether a start this layer grants holds something until the run ends (a weighted
+    /// limit's units), so that [`release`](Self::release) must be called for it. A layer
+    /// whose grant is spent at the start (a rate limit's token) says `false`: a pool then
+    /// ends its runs without the call. `true` by default, so a layer that does not say is
+    /// released after every start it granted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use brigade_core::hooks::{Middleware, Start};
+    ///
+    /// /// Holds starts back until a fixed time; a start it lets through takes nothing.
+    /// struct NotBefore(Instant);
+    /// impl<J, E> Middleware<J, E> for NotBefore {
+    ///     fn before_start(&self, _: &J, now: Instant) -> Start {
+    ///         if now < self.0 { Start::NotBefore(self.0) } else { Start::Now }
+    ///     }
+    ///
+    ///     fn holds_until_release(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Middleware::<(), String>::holds_until_release(&NotBefore(Instant::now())));
+    /// ```
+    fn holds_until_release(&self) -> bool {
         true
     }
 

@@ -277,6 +277,11 @@ impl<J, E> Middleware<J, E> for RateLimit {
         false
     }
 
+    /// A start's token is spent when it is granted: nothing to give back when the run ends.
+    fn holds_until_release(&self) -> bool {
+        false
+    }
+
     fn before_start(&self, _job: &J, now: Instant) -> Start {
         match self.try_acquire(now) {
             Ok(()) => Start::Now,

@@ -336,6 +336,11 @@ where
         false
     }
 
+    /// A start's token is spent when it is granted: nothing to give back when the run ends.
+    fn holds_until_release(&self) -> bool {
+        false
+    }
+
     fn before_start(&self, job: &J, now: Instant) -> Start {
         match self.try_acquire(job, now) {
             Ok(()) => Start::Now,
