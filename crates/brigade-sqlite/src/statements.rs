@@ -14,6 +14,10 @@ pub(crate) const NOW: &str = "(CAST(round(unixepoch('subsec') * 1000.0) AS INTEG
 /// The live states: the unique-key index and the depth cap count these.
 const LIVE: &str = "('available', 'running')";
 
+/// The most rows one retention or replay statement changes: each holds the file's write
+/// lock while it runs, and claims, acks and heartbeats wait for it.
+pub(crate) const SLICE: u64 = 10_000;
+
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) insert: String,
@@ -33,6 +37,7 @@ pub(crate) struct Statements {
     pub(crate) dead_jobs: String,
     pub(crate) replay: String,
     pub(crate) replay_all: String,
+    pub(crate) now: String,
     pub(crate) cancel: String,
     pub(crate) purge: String,
     pub(crate) rate_state: String,
@@ -46,7 +51,11 @@ pub(crate) struct Statements {
 
 impl Statements {
     pub(crate) fn new() -> Self {
-        let sql = |text: &str| text.replace("{now}", NOW).replace("{live}", LIVE);
+        let sql = |text: &str| {
+            text.replace("{now}", NOW)
+                .replace("{live}", LIVE)
+                .replace("{slice}", &SLICE.to_string())
+        };
         Self {
             // `?5` is an absolute run-at, `?6` a delay from now; neither means now. A unique
             // key already live makes the insert a no-op (no row returned).
@@ -164,19 +173,28 @@ impl Statements {
             // second would collide with the first on the unique index, failing the whole
             // replay, and every replay after it. The others wait, as in `replay`. The newest
             // of each key are found once, not once per dead job.
+            //
+            // In slices, as retention is; only jobs dead before the replay began (`?2`), so
+            // one that dies again while the slices go waits for the next replay.
             replay_all: sql(
-                "UPDATE jobs AS d
+                "UPDATE jobs
                  SET state = 'available', attempt = 0, run_at = {now}, finished_at = NULL, lease_until = NULL
-                 WHERE d.queue = ?1 AND d.state = 'dead'
-                   AND (d.unique_key IS NULL OR (
-                       d.id IN (
-                           SELECT max(n.id) FROM jobs n
-                           WHERE n.queue = ?1 AND n.state = 'dead' AND n.unique_key IS NOT NULL
-                           GROUP BY n.unique_key)
-                       AND NOT EXISTS (
-                           SELECT 1 FROM jobs l
-                           WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live})))",
+                 WHERE id IN (
+                     SELECT d.id FROM jobs d
+                     WHERE d.queue = ?1 AND d.state = 'dead' AND d.finished_at < ?2
+                       AND (d.unique_key IS NULL OR (
+                           d.id IN (
+                               SELECT max(n.id) FROM jobs n
+                               WHERE n.queue = ?1 AND n.state = 'dead' AND n.unique_key IS NOT NULL
+                               GROUP BY n.unique_key)
+                           AND NOT EXISTS (
+                               SELECT 1 FROM jobs l
+                               WHERE l.queue = d.queue AND l.unique_key = d.unique_key AND l.state IN {live})))
+                     ORDER BY d.id
+                     LIMIT {slice}
+                 )",
             ),
+            now: sql("SELECT {now}"),
             cancel: sql(
                 "UPDATE jobs SET state = 'cancelled', finished_at = {now}, lease_until = NULL
                  WHERE id = ?1 AND state IN {live}",
@@ -189,7 +207,7 @@ impl Statements {
                      SELECT id FROM jobs
                      WHERE finished_at < {now} - ?1
                        AND (state IN ('completed', 'cancelled') OR (?2 AND state = 'dead'))
-                     LIMIT 10000
+                     LIMIT {slice}
                  )",
             ),
             rate_state: sql(

@@ -20,7 +20,7 @@ use crate::ends::{End, Ends};
 use crate::enqueue::{Refused, insert};
 use crate::error::store_error;
 use crate::rows::{self, delay_micros, duration_micros};
-use crate::statements::Statements;
+use crate::statements::{SLICE, Statements};
 use crate::wakeups::Wakeups;
 
 /// A durable job queue in a SQLite file: a [`Store`] for [`brigade_queue`]'s `Queue` and
@@ -595,19 +595,31 @@ impl Store for SqliteStore {
     }
 
     async fn replay_all(&self, queue: &str) -> Result<u64, StoreError> {
-        let replayed = {
-            let (_turn, mut conn) = self.writer().await?;
-            sqlx::query(&self.inner.sql.replay_all)
-                .bind(queue)
-                .execute(&mut *conn)
-                .await
-                .map_err(store_error)?
-                .rows_affected()
-        };
-        if replayed > 0 {
-            self.inner.wakeups.wake_queue(queue);
+        let began: i64 = sqlx::query_scalar(&self.inner.sql.now)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(store_error)?;
+        let mut replayed = 0;
+        loop {
+            // The turn is taken per slice, so claims and acks get the lock in between.
+            let slice = {
+                let (_turn, mut conn) = self.writer().await?;
+                sqlx::query(&self.inner.sql.replay_all)
+                    .bind(queue)
+                    .bind(began)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected()
+            };
+            replayed += slice;
+            if slice > 0 {
+                self.inner.wakeups.wake_queue(queue);
+            }
+            if slice < SLICE {
+                return Ok(replayed);
+            }
         }
-        Ok(replayed)
     }
 
     async fn cancel(&self, id: DurableId) -> Result<bool, StoreError> {
@@ -637,7 +649,7 @@ impl Store for SqliteStore {
                 .map_err(store_error)?
                 .rows_affected();
             purged += deleted;
-            if deleted < 10_000 {
+            if deleted < SLICE {
                 return Ok(purged);
             }
         }
