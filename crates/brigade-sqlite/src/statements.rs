@@ -174,14 +174,16 @@ impl Statements {
             // replay, and every replay after it. The others wait, as in `replay`. The newest
             // of each key are found once, not once per dead job.
             //
-            // In slices, as retention is; only jobs dead before the replay began (`?2`), so
-            // one that dies again while the slices go waits for the next replay.
+            // In slices, as retention is; only jobs dead by the millisecond the replay began
+            // (`?2`, on the store's clock, whose resolution is a millisecond: a job buried
+            // just before the call may share it), so one that dies again while the slices
+            // go waits for the next replay.
             replay_all: sql(
                 "UPDATE jobs
                  SET state = 'available', attempt = 0, run_at = {now}, finished_at = NULL, lease_until = NULL
                  WHERE id IN (
                      SELECT d.id FROM jobs d
-                     WHERE d.queue = ?1 AND d.state = 'dead' AND d.finished_at < ?2
+                     WHERE d.queue = ?1 AND d.state = 'dead' AND d.finished_at <= ?2
                        AND (d.unique_key IS NULL OR (
                            d.id IN (
                                SELECT max(n.id) FROM jobs n
