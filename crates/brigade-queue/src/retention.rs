@@ -12,7 +12,9 @@ pub const MIN_RETENTION_INTERVAL: Duration = Duration::from_secs(1);
 /// every `every` (at least [`MIN_RETENTION_INTERVAL`]), until the returned task is aborted
 /// or the runtime stops. Dead jobs stay until replayed or purged by hand
 /// ([`Store::purge_finished`] with `include_dead`). Any number of hosts may run it; a pass
-/// that fails is logged and tried again at the next.
+/// that fails is logged and tried again at the next. A pass that takes longer than the
+/// interval (a store that stopped answering) is given up then, and the next one starts:
+/// the stores purge in slices, each its own commit, so what a pass deleted stays deleted.
 ///
 /// Each store offers this as its own `spawn_retention` method.
 ///
@@ -38,11 +40,19 @@ pub fn spawn_retention<S: Store>(
     let every = every.max(MIN_RETENTION_INTERVAL);
     tokio::spawn(async move {
         loop {
-            match store.purge_finished(keep, false).await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "retention deleted finished jobs"),
-                Err(error) => {
+            match tokio::time::timeout(every, store.purge_finished(keep, false)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(purged)) => tracing::info!(purged, "retention deleted finished jobs"),
+                Ok(Err(error)) => {
                     tracing::warn!(%error, "retention failed; trying again next round");
+                }
+                Err(_elapsed) => {
+                    tracing::warn!(
+                        ?every,
+                        "retention pass unanswered within its interval; trying again now"
+                    );
+                    // The interval has passed already.
+                    continue;
                 }
             }
             tokio::time::sleep(every).await;

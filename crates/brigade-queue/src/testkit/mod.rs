@@ -18,6 +18,7 @@
 mod abandon;
 mod flaky;
 mod random;
+mod retention_checks;
 mod store_checks;
 mod worker_checks;
 
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 pub use abandon::abandon_after;
 pub use flaky::FlakyStore;
 pub use random::{AccountingReport, random_accounting};
+pub use retention_checks::*;
 pub use store_checks::*;
 pub use worker_checks::*;
 
@@ -132,12 +134,20 @@ macro_rules! store_conformance_tests {
             global_units_are_bounded,
             error_texts_of_any_characters_are_recorded,
             far_future_jobs_are_refused,
+            retention_gives_up_a_pass_that_hangs,
             worker_runs_every_job,
             worker_retries_then_buries,
             worker_releases_on_shutdown,
             worker_fences_itself_when_heartbeats_fail,
             worker_rides_out_a_slow_failed_heartbeat,
+            worker_rides_out_slow_successful_heartbeats,
+            worker_gives_back_a_job_it_cannot_vouch_for_before_its_start,
             worker_gives_back_what_a_late_claim_took,
+            worker_shutdown_gives_back_what_a_late_claim_took,
+            worker_outlives_a_store_call_that_panics,
+            worker_counts_an_ack_answered_late_as_completed,
+            worker_shutdown_keeps_the_ends_runs_decided,
+            worker_gives_back_claims_beyond_its_ask,
             worker_buries_jobs_whose_code_panics_outside_the_pool,
             worker_counts_a_zombie_ack_as_stale,
             worker_refuses_undecodable_payloads,

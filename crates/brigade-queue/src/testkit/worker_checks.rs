@@ -230,6 +230,83 @@ pub async fn worker_rides_out_a_slow_failed_heartbeat<S: Store>(store: S) {
     );
 }
 
+/// A heartbeat answered late but successfully renews its leases, and the next one leaves
+/// a heartbeat interval after the last was sent, not after its answer came: a store that
+/// answers slowly costs the runs nothing.
+///
+/// With a 6 s lease, a 1.8 s heartbeat and answers 1.6 s late, beats sent an interval
+/// after each answer (3.4 s apart) let a lease that was renewed at 1.8 s reach its
+/// self-fencing point (4.5 s after that send) before the next answer comes.
+pub async fn worker_rides_out_slow_successful_heartbeats<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(NewJob::new("slow-beats", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
+    let worker = Worker::builder(flaky.clone(), "slow-beats")
+        .lease(Duration::from_secs(6))
+        .heartbeat(Duration::from_millis(1_800))
+        .store_timeout(Duration::from_millis(2_500))
+        .sweep(Duration::from_secs(3600))
+        .handle(move |_: serde_json::Value, delivery: Delivery| async move {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(8)) => Ok(()),
+                () = delivery.token().cancelled() => Err("fenced".to_string()),
+            }
+        })
+        .expect("worker");
+    flaky.slow_heartbeats(Duration::from_millis(1_600));
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "slow-beats", |counts| counts.live() == 0).await;
+    let report = stop(&shutdown, running).await;
+    assert_eq!(state(&store, id).await, JobState::Completed, "{report:?}");
+    assert_eq!((report.completed, report.lost_leases), (1, 0), "{report:?}");
+}
+
+/// A claimed job whose lease the worker can no longer vouch for before the job starts
+/// (here the claim's answer came late) is given back uncharged, not left to expire: the
+/// lease may still hold, and an expiry is charged as a run, so a job on its last attempt
+/// would die without one. Had the lease really gone, the store would refuse the release.
+pub async fn worker_gives_back_a_job_it_cannot_vouch_for_before_its_start<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(
+            NewJob::new("doubted", json!(null)).with_options(EnqueueOptions::new().max_attempts(1)),
+        )
+        .await
+        .expect("enqueue")
+        .id;
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&runs);
+    // The claim answers a second late: 0.2 s before the lease ends, within its last
+    // quarter, where the worker starts nothing.
+    let worker = Worker::builder(flaky.clone(), "doubted")
+        .lease(Duration::from_millis(1_200))
+        .store_timeout(Duration::from_secs(2))
+        .sweep(Duration::from_millis(100))
+        .poll(Duration::from_millis(50))
+        .handle(move |_: serde_json::Value, _: Delivery| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), String>(()) }
+        })
+        .expect("worker");
+    flaky.slow_claims(1);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "doubted", |counts| counts.live() == 0).await;
+    let report = stop(&shutdown, running).await;
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Completed, 1),
+        "given back uncharged, then run: {report:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(report.ended(), report.claimed, "{report:?}");
+}
+
 /// A claim the worker gave up on at its store timeout may still have happened: its jobs
 /// are given back, uncharged, when its answer comes, not left to wait out their leases
 /// and be charged an attempt (a job on its last attempt would die without a run).
@@ -263,22 +340,236 @@ pub async fn worker_gives_back_what_a_late_claim_took<S: Store>(store: S) {
     assert_eq!(report.claimed, report.completed, "{report:?}");
 }
 
+/// A worker shut down while a claim it gave up on is still on its way returns only once
+/// that claim's jobs are given back: when it returns its process may exit, and a job left
+/// to wait out its lease would be charged a run it never had (on its last attempt, dead
+/// unrun).
+pub async fn worker_shutdown_gives_back_what_a_late_claim_took<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(
+            NewJob::new("late-shutdown", json!(null))
+                .with_options(EnqueueOptions::new().max_attempts(1)),
+        )
+        .await
+        .expect("enqueue")
+        .id;
+    let worker = Worker::builder(flaky.clone(), "late-shutdown")
+        .lease(Duration::from_secs(2))
+        .sweep(Duration::from_secs(3600))
+        .store_timeout(Duration::from_millis(300))
+        .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    flaky.slow_claims(1);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    // Past the claim's timeout, in the back-off after it; its answer is due at 1 s.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
+        .await
+        .expect("the worker stopped");
+    // Nothing of the worker runs on once it returned, as in a process that exits then.
+    let record = store.job(id).await.expect("job").expect("exists");
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Available, 0),
+        "given back uncharged before the worker returned: {report:?}"
+    );
+}
+
+/// A store call that panics in one of the worker's own tasks (here the call that records
+/// a batch of acks) is a failed call: the acks are sent again, the worker goes on, and
+/// every job ends.
+pub async fn worker_outlives_a_store_call_that_panics<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let queue = Queue::<S, u64>::new(store.clone(), "panicking-store");
+    queue
+        .enqueue_batch((0..4).collect())
+        .await
+        .expect("enqueue");
+    let worker = Worker::builder(flaky.clone(), "panicking-store")
+        .concurrency(2)
+        .lease(Duration::from_secs(1))
+        .sweep(Duration::from_millis(100))
+        .poll(Duration::from_millis(50))
+        .handle(|_: u64, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    flaky.panic_acks(1);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let counts = wait_for(&store, "panicking-store", |counts| counts.live() == 0).await;
+    assert_eq!(counts.completed, 4, "{counts:?}");
+    let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
+        .await
+        .expect("the worker stopped");
+    assert_eq!(report.ended(), report.claimed, "{report:?}");
+}
+
+/// An ack the store recorded but answered only after the worker's store timeout is sent
+/// again and refused as a second ack; the worker finds in the job's state that its first
+/// ack took, and counts a completed run, not a duplicate one.
+pub async fn worker_counts_an_ack_answered_late_as_completed<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(NewJob::new("late-ack", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
+    let worker = Worker::builder(flaky.clone(), "late-ack")
+        .store_timeout(Duration::from_millis(300))
+        .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    let counters = worker.counters();
+    flaky.slow_acks(1);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "late-ack", |counts| counts.completed == 1).await;
+    let deadline = Instant::now() + PATIENCE;
+    while counters.snapshot().ended() == 0 {
+        assert!(Instant::now() < deadline, "{:?}", counters.snapshot());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report = stop(&shutdown, running).await;
+    assert_eq!((report.completed, report.stale), (1, 0), "{report:?}");
+    assert_eq!(report.ended(), report.claimed, "{report:?}");
+    assert_eq!(
+        store.job(id).await.expect("job").expect("exists").attempt,
+        1
+    );
+}
+
+/// A shutdown that gives up on a run deaf to its token gives back the jobs it holds, but
+/// a run that ended and whose end is still on its way to the store (here a success whose
+/// ack the store does not answer yet) keeps that end: its job is recorded as the run
+/// decided, not handed back to run again.
+pub async fn worker_shutdown_keeps_the_ends_runs_decided<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let deaf = store
+        .enqueue(NewJob::new("decided", json!("deaf")))
+        .await
+        .expect("enqueue")
+        .id;
+    let done = store
+        .enqueue(NewJob::new("decided", json!("done")))
+        .await
+        .expect("enqueue")
+        .id;
+    let finish = Arc::new(tokio::sync::Notify::new());
+    let gate = Arc::clone(&finish);
+    let (ran, mut ran_rx) = mpsc::unbounded_channel();
+    let worker = Worker::builder(flaky.clone(), "decided")
+        .concurrency(2)
+        .grace(Duration::from_millis(100))
+        .store_timeout(Duration::from_millis(200))
+        .handle(move |job: String, _: Delivery| {
+            let (ran, gate) = (ran.clone(), Arc::clone(&gate));
+            async move {
+                let _ = ran.send(());
+                if job == "deaf" {
+                    gate.notified().await; // deaf to its token
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .expect("worker");
+    flaky.stall_acks(true);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    for _ in 0..2 {
+        tokio::time::timeout(PATIENCE, ran_rx.recv())
+            .await
+            .expect("both jobs started");
+    }
+    shutdown.cancel();
+    // Past the grace and the wait for stopped runs: the worker has given up on the deaf
+    // run and is recording what it holds.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    flaky.stall_acks(false);
+    let report = tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the worker stopped")
+        .expect("worker task");
+    finish.notify_one();
+    let done = store.job(done).await.expect("job").expect("exists");
+    assert_eq!(
+        (done.state, done.attempt),
+        (JobState::Completed, 1),
+        "the success stands: {report:?}"
+    );
+    let deaf = store.job(deaf).await.expect("job").expect("exists");
+    assert_eq!(
+        (deaf.state, deaf.attempt),
+        (JobState::Available, 0),
+        "the deaf run's job given back uncharged: {report:?}"
+    );
+    assert_eq!(
+        (report.completed, report.released, report.unstopped),
+        (1, 1, 1),
+        "{report:?}"
+    );
+}
+
+/// A store that hands out more jobs than a claim asked for does not strand the extras:
+/// the worker gives them back uncharged, and claims them again when it has room, so each
+/// job runs once, at its first attempt.
+pub async fn worker_gives_back_claims_beyond_its_ask<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let queue = Queue::<S, u64>::new(store.clone(), "overclaimed");
+    let ids = queue
+        .enqueue_batch((0..3).collect())
+        .await
+        .expect("enqueue");
+    let worker = Worker::builder(flaky.clone(), "overclaimed")
+        .concurrency(1)
+        .lease(Duration::from_secs(1))
+        .sweep(Duration::from_millis(100))
+        .poll(Duration::from_millis(50))
+        .handle(|_: u64, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    flaky.overclaim(2);
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    wait_for(&store, "overclaimed", |counts| counts.live() == 0).await;
+    let report = stop(&shutdown, running).await;
+    for enqueued in ids {
+        let record = store.job(enqueued.id).await.expect("job").expect("exists");
+        assert_eq!(
+            (record.state, record.attempt),
+            (JobState::Completed, 1),
+            "{report:?}"
+        );
+    }
+    assert_eq!((report.claimed, report.completed), (3, 3), "{report:?}");
+}
+
 /// The user's code that runs in the worker's own task, not on the local pool, cannot
 /// strand a job by panicking: a job whose `Deserialize` or the handler's `weight` panics,
-/// or whose failure the retry policy's `retry_if` panics judging, is dead at once with
-/// the panic's message, and the worker goes on with the next jobs and shuts down.
+/// whose failure the retry policy's `retry_if` panics judging, or whose error panics when
+/// displayed, is dead at once with the panic's message, and the worker goes on with the
+/// next jobs, accounts for every run and shuts down.
 pub async fn worker_buries_jobs_whose_code_panics_outside_the_pool<S: Store>(store: S) {
     struct Picky;
 
+    /// A handler's error whose `Display` panics for one of them.
+    #[derive(Debug)]
+    struct Refusal(&'static str);
+
+    impl std::fmt::Display for Refusal {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            assert_ne!(self.0, "unspeakable", "cannot display this one");
+            f.write_str(self.0)
+        }
+    }
+
     #[async_trait::async_trait]
     impl crate::Handler<String> for Picky {
-        type Error = String;
+        type Error = Refusal;
 
-        async fn handle(&self, job: String, _delivery: Delivery) -> Result<(), String> {
-            if job == "judge" {
-                Err("judge me".into())
-            } else {
-                Ok(())
+        async fn handle(&self, job: String, _delivery: Delivery) -> Result<(), Refusal> {
+            match job.as_str() {
+                "judge" => Err(Refusal("judge me")),
+                "display" => Err(Refusal("unspeakable")),
+                _ => Ok(()),
             }
         }
 
@@ -290,7 +581,12 @@ pub async fn worker_buries_jobs_whose_code_panics_outside_the_pool<S: Store>(sto
 
     let queue = Queue::<S, String>::new(store.clone(), "panicky");
     let ids = queue
-        .enqueue_batch(vec!["weigh".into(), "judge".into(), "fine".into()])
+        .enqueue_batch(vec![
+            "weigh".into(),
+            "judge".into(),
+            "fine".into(),
+            "display".into(),
+        ])
         .await
         .expect("enqueue");
     let retry = Retry::builder()
@@ -304,9 +600,10 @@ pub async fn worker_buries_jobs_whose_code_panics_outside_the_pool<S: Store>(sto
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone()));
     let counts = wait_for(&store, "panicky", |counts| counts.live() == 0).await;
-    assert_eq!((counts.dead, counts.completed), (2, 1));
+    assert_eq!((counts.dead, counts.completed), (3, 1));
     let report = stop(&shutdown, running).await;
-    assert_eq!((report.dead, report.completed), (2, 1), "{report:?}");
+    assert_eq!((report.dead, report.completed), (3, 1), "{report:?}");
+    assert_eq!(report.ended(), report.claimed, "{report:?}");
     let weighed = store.job(ids[0].id).await.expect("job").expect("exists");
     assert_eq!(weighed.attempt, 1);
     let weighed = weighed.last_error.unwrap_or_default();
@@ -318,6 +615,14 @@ pub async fn worker_buries_jobs_whose_code_panics_outside_the_pool<S: Store>(sto
         judged.contains("judge me") && judged.contains("no judgement today"),
         "{judged}"
     );
+    let displayed = store.job(ids[3].id).await.expect("job").expect("exists");
+    assert_eq!(
+        (displayed.state, displayed.attempt),
+        (JobState::Dead, 1),
+        "{displayed:?}"
+    );
+    let displayed = displayed.last_error.unwrap_or_default();
+    assert!(displayed.contains("cannot display this one"), "{displayed}");
 }
 
 /// A run that ignores its token and finishes after its job was claimed again (a zombie)
@@ -630,6 +935,11 @@ pub async fn worker_builder_refuses_unworkable_settings<S: Store>(store: S) {
     // and the worker's id (every claim names it as the holder).
     assert_eq!(setting(refused(builder().worker_id(""))), Some("worker id"));
     for odd in ["odd{name}", "odd\0name"] {
+        assert_eq!(
+            FlakyStore::new(store.clone()).check_name(odd),
+            store.check_name(odd),
+            "a store with faults switched in takes the names its store takes"
+        );
         if store.check_name(odd).is_ok() {
             continue;
         }

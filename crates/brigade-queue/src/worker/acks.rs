@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
+use super::unwind::{panicked, unwind_caught};
 use crate::{Ack, Lease, Store, StoreError};
 
 /// The most acks one batch carries.
@@ -73,11 +74,18 @@ pub(crate) struct AckBatcher {
 
 #[derive(Debug)]
 struct Inner {
-    pending: Mutex<Vec<(Lease, Reply)>>,
+    pending: Mutex<Pending>,
     /// An ack joined `pending`, or a claim that was to take them left without.
     queued: Notify,
     /// A claim is about to leave and will take the pending acks with it.
     claim_due: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    acks: Vec<(Lease, Reply)>,
+    /// The flusher has stopped: an ack would wait for good.
+    closed: bool,
 }
 
 impl AckBatcher {
@@ -88,7 +96,7 @@ impl AckBatcher {
     ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let batcher = Self {
             inner: Arc::new(Inner {
-                pending: Mutex::new(Vec::new()),
+                pending: Mutex::new(Pending::default()),
                 queued: Notify::new(),
                 claim_due: AtomicBool::new(false),
             }),
@@ -96,8 +104,9 @@ impl AckBatcher {
         (batcher.clone(), flush(batcher, store, timeout))
     }
 
-    fn pending(&self) -> MutexGuard<'_, Vec<(Lease, Reply)>> {
-        // Every change under this lock is one push or one take: a poisoned lock is sound.
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        // Every change under this lock is one push, one take or one flag: a poisoned lock
+        // is sound.
         self.inner
             .pending
             .lock()
@@ -106,14 +115,21 @@ impl AckBatcher {
 
     /// Records the run under `lease` as completed, in the next batch.
     pub(crate) async fn complete(&self, lease: Lease) -> Result<Ack, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.pending().push((lease, reply));
-        self.inner.queued.notify_one();
-        answer.await.unwrap_or_else(|_| {
+        let stopped = || {
             Err(StoreError::Unavailable(
                 "the worker's ack batcher has stopped".into(),
             ))
-        })
+        };
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut pending = self.pending();
+            if pending.closed {
+                return stopped();
+            }
+            pending.acks.push((lease, reply));
+        }
+        self.inner.queued.notify_one();
+        answer.await.unwrap_or_else(|_| stopped())
     }
 
     /// A claim is about to leave: the flusher leaves the pending acks for it to
@@ -125,7 +141,7 @@ impl AckBatcher {
     /// Takes up to a batch of pending acks for the claim about to leave, and lets the
     /// flusher send whatever joins after.
     pub(crate) fn take(&self) -> PendingAcks {
-        let batch = take_batch(&mut self.pending());
+        let batch = take_batch(&mut self.pending().acks);
         if self.inner.claim_due.swap(false, Ordering::AcqRel) {
             // Acks that came while the flusher left them to this claim: wake it for those.
             self.inner.queued.notify_one();
@@ -142,7 +158,24 @@ fn take_batch(pending: &mut Vec<(Lease, Reply)>) -> Vec<(Lease, Reply)> {
     }
 }
 
+/// Closes the batcher when the flusher ends, however it ends (the worker's return aborts
+/// it): the acks still waiting are answered with an error, and later ones at once.
+struct CloseOnEnd<'a>(&'a AckBatcher);
+
+impl Drop for CloseOnEnd<'_> {
+    fn drop(&mut self) {
+        let waiting = {
+            let mut pending = self.0.pending();
+            pending.closed = true;
+            std::mem::take(&mut pending.acks)
+        };
+        // Dropped, each reply tells its waiter the batcher has stopped.
+        drop(waiting);
+    }
+}
+
 async fn flush<S: Store>(batcher: AckBatcher, store: S, timeout: Duration) {
+    let _close = CloseOnEnd(&batcher);
     let inner = &batcher.inner;
     loop {
         inner.queued.notified().await;
@@ -152,18 +185,20 @@ async fn flush<S: Store>(batcher: AckBatcher, store: S, timeout: Duration) {
             continue;
         }
         let pending = PendingAcks {
-            batch: take_batch(&mut batcher.pending()),
+            batch: take_batch(&mut batcher.pending().acks),
         };
         if pending.is_empty() {
             continue;
         }
-        if !batcher.pending().is_empty() {
+        if !batcher.pending().acks.is_empty() {
             // More than a batch waits: come round again without a new ack.
             inner.queued.notify_one();
         }
         let leases = pending.leases();
-        match tokio::time::timeout(timeout, store.complete_many(&leases)).await {
-            Ok(answers) => pending.answer(answers),
+        let recorded = unwind_caught(store.complete_many(&leases));
+        match tokio::time::timeout(timeout, recorded).await {
+            Ok(Ok(answers)) => pending.answer(answers),
+            Ok(Err(panic)) => pending.fail(&panicked(&panic)),
             Err(_elapsed) => pending.fail(&StoreError::Unavailable(
                 format!("no answer within {timeout:?}").into(),
             )),
@@ -176,12 +211,12 @@ async fn flush<S: Store>(batcher: AckBatcher, store: S, timeout: Duration) {
 /// this batch instead of leaving them to one more round trip of their own.
 async fn gather_acks(batcher: &AckBatcher) {
     for _ in 0..GATHER_YIELDS {
-        let before = batcher.pending().len();
+        let before = batcher.pending().acks.len();
         if before >= MAX_BATCH {
             return;
         }
         tokio::task::yield_now().await;
-        if batcher.pending().len() == before {
+        if batcher.pending().acks.len() == before {
             return;
         }
     }

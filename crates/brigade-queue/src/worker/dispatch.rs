@@ -14,10 +14,10 @@ use brigade_middleware::Retry;
 use serde_json::Value;
 
 use super::fence::{Fence, StopReason};
-use crate::{Claim, DurableId, MAX_SCHEDULE_AHEAD};
+use crate::{Claim, DurableId, JobRecord, JobState, MAX_SCHEDULE_AHEAD};
 
 /// What the store must record for a run.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum RunEnd {
     Succeeded,
     Retry {
@@ -31,16 +31,52 @@ pub(crate) enum RunEnd {
     },
     /// Not run, or stopped by the shutdown: back to the queue, uncharged.
     Release,
+    /// Not run, and the worker can no longer vouch for the lease (not renewed in time, or
+    /// revoked): back to the queue, uncharged, if the lease still holds; the store refuses
+    /// it if not, and the lease is lost.
+    ReleaseIfHeld,
     /// The lease is lost: another claim owns the job now, so nothing is recorded.
     Abandon,
 }
 
 impl RunEnd {
-    /// The end of a run that stopped before it reached the pool.
-    pub(crate) fn stopped(fence: &Fence) -> Self {
+    /// The end of a run that stopped before its handler ran.
+    ///
+    /// A run stopped for its lease goes back all the same. The lease is only in doubt:
+    /// its renewal may have failed or come late (a slow claim's answer, a long wait at the
+    /// limits), and left to expire it would be charged a run that never happened, so a
+    /// job on its last attempt would die without a run. A lease that is really gone
+    /// (revoked, or claimed again) makes the store refuse the release, which changes
+    /// nothing.
+    pub(crate) fn unstarted(fence: &Fence) -> Self {
         match fence.reason() {
-            StopReason::LeaseLost => RunEnd::Abandon,
+            StopReason::LeaseLost => RunEnd::ReleaseIfHeld,
             StopReason::Shutdown | StopReason::None => RunEnd::Release,
+        }
+    }
+
+    /// Whether `job`, as the store now has it, shows this end recorded for the claim
+    /// that ran its `attempt`. For an end whose first sending failed without an answer
+    /// (it may have been recorded all the same) and whose second was refused: refused
+    /// because the first took, or because the lease had passed to another claim.
+    ///
+    /// Each end leaves a mark no other claim's leaves: a completion or a burial keeps the
+    /// attempt it ran at (a later claim would have counted one more), a retry or a burial
+    /// keeps its error (a rescue writes its own), and a release takes its attempt back.
+    pub(crate) fn shows_in(&self, job: &JobRecord, attempt: u32) -> bool {
+        let error_is = |error: &str| job.last_error.as_deref() == Some(error);
+        match self {
+            RunEnd::Succeeded => job.state == JobState::Completed && job.attempt == attempt,
+            RunEnd::Retry { error, .. } => {
+                job.state == JobState::Available && job.attempt == attempt && error_is(error)
+            }
+            RunEnd::Bury { error } => {
+                job.state == JobState::Dead && job.attempt == attempt && error_is(error)
+            }
+            RunEnd::Release | RunEnd::ReleaseIfHeld => {
+                job.state == JobState::Available && job.attempt.saturating_add(1) == attempt
+            }
+            RunEnd::Abandon => false,
         }
     }
 }
@@ -150,11 +186,16 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
     }
     let outcome = match error.kind() {
         // Nothing but the local pool's shutdown cancels a run the fence did not stop.
-        ErrorKind::Cancelled => return RunEnd::stopped(fence),
+        ErrorKind::Cancelled => {
+            return match fence.reason() {
+                StopReason::LeaseLost => RunEnd::Abandon,
+                StopReason::Shutdown | StopReason::None => RunEnd::Release,
+            };
+        }
         // A local layer dropped the job, or the pool gave it back unrun (a hook panicked
         // before its start): the job did not run, and would not if it came straight back.
         ErrorKind::Dropped | ErrorKind::Returned => {
-            return refused_end(&error.to_string(), retry, meta);
+            return refused_end(&displayed(|| error.to_string()), retry, meta);
         }
         ErrorKind::Panicked => RunOutcome::Panicked(error.panic_message().unwrap_or("panic")),
         ErrorKind::TimedOut => RunOutcome::TimedOut(error.error()),
@@ -163,10 +204,10 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
             None => RunOutcome::Panicked(error.panic_message().unwrap_or("failed")),
         },
     };
-    let message = match error.error() {
+    let message = displayed(|| match error.error() {
         Some(inner) if error.kind() == ErrorKind::Failed => inner.to_string(),
         _ => error.to_string(),
-    };
+    });
     if meta.attempt >= meta.max_attempts {
         return RunEnd::Bury { error: message };
     }
@@ -188,5 +229,102 @@ pub(crate) fn run_end<E: fmt::Display + 'static>(
                 panic_message(panic.as_ref())
             ),
         },
+    }
+}
+
+/// The text of a handler's error, from its `Display`. That is the user's code, run in the
+/// worker's own task: a panic in it would leave the run without an end and its job to
+/// wait out the lease, so the job's error is the panic's message instead.
+fn displayed(display: impl FnOnce() -> String) -> String {
+    catch_unwind(AssertUnwindSafe(display)).unwrap_or_else(|panic| {
+        format!(
+            "the job failed, and displaying its error panicked: {}",
+            panic_message(panic.as_ref())
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn job(state: JobState, attempt: u32, last_error: Option<&str>) -> JobRecord {
+        JobRecord {
+            id: DurableId::new(1),
+            queue: "q".into(),
+            state,
+            payload: Value::Null,
+            attempt,
+            max_attempts: 5,
+            priority: 0,
+            unique_key: None,
+            run_at: SystemTime::now(),
+            enqueued_at: SystemTime::now(),
+            finished_at: None,
+            last_error: last_error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_end_shows_only_where_its_own_claim_recorded_it() {
+        let retry = RunEnd::Retry {
+            delay: Duration::from_secs(1),
+            error: "boom".into(),
+        };
+        let bury = RunEnd::Bury {
+            error: "boom".into(),
+        };
+        let rescued = "lease expired: w stopped renewing it";
+        for (end, job, shows) in [
+            (RunEnd::Succeeded, job(JobState::Completed, 2, None), true),
+            // Completed by a later claim (one more attempt).
+            (RunEnd::Succeeded, job(JobState::Completed, 3, None), false),
+            (RunEnd::Succeeded, job(JobState::Running, 2, None), false),
+            (
+                retry.clone(),
+                job(JobState::Available, 2, Some("boom")),
+                true,
+            ),
+            // Rescued after the lease expired: the rescue's error, not the run's.
+            (
+                retry.clone(),
+                job(JobState::Available, 2, Some(rescued)),
+                false,
+            ),
+            (retry, job(JobState::Running, 3, Some("boom")), false),
+            (bury.clone(), job(JobState::Dead, 2, Some("boom")), true),
+            (bury, job(JobState::Dead, 2, Some(rescued)), false),
+            (RunEnd::Release, job(JobState::Available, 1, None), true),
+            // Rescued: the expired run stays charged.
+            (RunEnd::Release, job(JobState::Available, 2, None), false),
+            (
+                RunEnd::ReleaseIfHeld,
+                job(JobState::Available, 1, None),
+                true,
+            ),
+            (RunEnd::Abandon, job(JobState::Available, 1, None), false),
+        ] {
+            assert_eq!(end.shows_in(&job, 2), shows, "{end:?} in {job:?}");
+        }
+    }
+
+    #[test]
+    fn a_run_stopped_for_its_lease_before_it_started_goes_back_if_it_can() {
+        let fence = Fence::new();
+        assert_eq!(RunEnd::unstarted(&fence), RunEnd::Release);
+        fence.stop(StopReason::LeaseLost);
+        assert_eq!(RunEnd::unstarted(&fence), RunEnd::ReleaseIfHeld);
+        let shutdown = Fence::new();
+        shutdown.stop(StopReason::Shutdown);
+        assert_eq!(RunEnd::unstarted(&shutdown), RunEnd::Release);
+    }
+
+    #[test]
+    fn an_error_that_panics_when_displayed_is_the_panic() {
+        let message = displayed(|| panic!("no words"));
+        assert!(message.contains("no words"), "{message}");
+        assert_eq!(displayed(|| "fine".to_owned()), "fine");
     }
 }

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use super::dispatch::RunEnd;
 use super::fence::{Fence, StopReason};
 use crate::Lease;
 
@@ -14,6 +15,10 @@ struct Held {
     /// plus the lease. The store's own end is later (its clock started after the send).
     expires: Instant,
     fence: Arc<Fence>,
+    /// The claim's attempt: which run this is.
+    attempt: u32,
+    /// How the run ended, once it has and its end is on its way to the store.
+    end: Option<RunEnd>,
 }
 
 /// The leases a worker holds: what the heartbeat renews, what self-fencing watches and
@@ -37,16 +42,33 @@ impl HeldLeases {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn insert(&self, lease: Lease, expires: Instant) -> Arc<Fence> {
+    pub(crate) fn insert(&self, lease: Lease, expires: Instant, attempt: u32) -> Arc<Fence> {
         let fence = Arc::new(Fence::new());
         self.lock().insert(
             lease,
             Held {
                 expires,
                 fence: Arc::clone(&fence),
+                attempt,
+                end: None,
             },
         );
         fence
+    }
+
+    /// Notes how the run under `lease` ended, as its end leaves for the store.
+    pub(crate) fn ended(&self, lease: Lease, end: &RunEnd) {
+        if let Some(held) = self.lock().get_mut(&lease) {
+            held.end = Some(end.clone());
+        }
+    }
+
+    /// The attempt `lease` was claimed for and, if its run ended, how: what the worker
+    /// still owes the store for it.
+    pub(crate) fn owed(&self, lease: Lease) -> Option<(u32, Option<RunEnd>)> {
+        self.lock()
+            .get(&lease)
+            .map(|held| (held.attempt, held.end.clone()))
     }
 
     pub(crate) fn remove(&self, lease: Lease) {
@@ -170,14 +192,17 @@ mod tests {
         let now = Instant::now();
         let first = lease(7, 1);
         let again = lease(7, 2);
-        let fence = held.insert(first, now);
+        let fence = held.insert(first, now, 1);
         assert!(fence.start(), "a handler deaf to its token keeps running");
-        held.insert(again, now + Duration::from_secs(30));
+        held.insert(again, now + Duration::from_secs(30), 2);
         held.remove(again);
         assert_eq!(held.leases(), vec![first], "the earlier run is still held");
         assert_eq!(held.running(), 1);
         assert_eq!(held.expires(first), Some(now));
+        held.ended(first, &RunEnd::Succeeded);
+        assert_eq!(held.owed(first), Some((1, Some(RunEnd::Succeeded))));
         held.remove(first);
+        assert_eq!(held.owed(first), None);
         assert_eq!(held.len(), 0);
     }
 
@@ -186,9 +211,9 @@ mod tests {
         let held = HeldLeases::default();
         let now = Instant::now();
         let (kept, revoked, rescued) = (lease(1, 1), lease(2, 1), lease(3, 1));
-        let kept_fence = held.insert(kept, now);
-        let revoked_fence = held.insert(revoked, now);
-        held.insert(lease(3, 2), now);
+        let kept_fence = held.insert(kept, now, 1);
+        let revoked_fence = held.insert(revoked, now, 1);
+        held.insert(lease(3, 2), now, 2);
         let asked = [kept, revoked, rescued];
         let lost = held.renewed(&asked, &[kept], now, Duration::from_secs(10));
         assert_eq!(

@@ -260,7 +260,7 @@ where
             .await
         {
             Ok(handle) => handle,
-            Err(Refused::Stopped) => return RunEnd::stopped(&fence),
+            Err(Refused::Stopped) => return RunEnd::unstarted(&fence),
             // Only the worker's shutdown closes its pool, after its last run.
             Err(Refused::Closed) => return RunEnd::Release,
             Err(Refused::Rejected(reason)) => return refused_end(&reason, &retry, &meta),

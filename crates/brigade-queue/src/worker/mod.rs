@@ -8,6 +8,7 @@ mod fence;
 mod global_limits;
 mod held;
 mod local_pool;
+mod unwind;
 
 use std::fmt;
 use std::future::Future;
@@ -32,6 +33,7 @@ use dispatch::{Dispatch, Prepared, RunEnd, RunMeta};
 use fence::{Fence, StopReason};
 use global_limits::{GlobalLimits, Passage};
 use held::HeldLeases;
+use unwind::{panicked, unwind_caught};
 
 use crate::{Ack, Claim, ClaimRequest, Lease, Store, StoreError};
 
@@ -157,7 +159,12 @@ impl<S: Store> Worker<S> {
     /// that have not started (waiting at a global limit), lets running jobs finish within
     /// the grace period, stops the rest and gives their jobs back uncharged. A run that
     /// ignores its token does not hold the return: its job is given back all the same and
-    /// the run counted in [`WorkerReport::unstopped`].
+    /// the run counted in [`WorkerReport::unstopped`]. A claim the worker gave up on (no
+    /// answer within the store timeout) may still have taken jobs: the return waits for
+    /// its answer, to give them back, for at most the lease and a store timeout.
+    ///
+    /// Once it returns, nothing the worker started is left holding a job, so the process
+    /// may exit.
     ///
     /// A store that cannot be reached is retried with backoff for as long as it takes:
     /// a worker rides out a database restart with no action. While it cannot renew a
@@ -195,8 +202,9 @@ impl<S: Store> Worker<S> {
         background.spawn(rescue(Arc::clone(&shared)));
 
         let mut jobs = JoinSet::new();
-        claim_until(&shared, &Arc::from(id), &shutdown, &mut jobs).await;
-        let report = drain(&shared, jobs).await;
+        let mut claims = JoinSet::new();
+        claim_until(&shared, &Arc::from(id), &shutdown, &mut jobs, &mut claims).await;
+        let report = drain(&shared, jobs, claims).await;
         background.abort_all();
         while background.join_next().await.is_some() {}
         report
@@ -204,12 +212,14 @@ impl<S: Store> Worker<S> {
 }
 
 /// The claim loop: claim as many jobs as there are free slots, start them, and wait for a
-/// wake-up or the poll interval when the queue runs dry.
+/// wake-up or the poll interval when the queue runs dry. `claims` gets the tasks that see
+/// a claim through to its end, or give back what it took (see [`claim`]).
 async fn claim_until<S: Store>(
     shared: &Arc<Shared<S>>,
     worker: &Arc<str>,
     shutdown: &CancellationToken,
     jobs: &mut JoinSet<()>,
+    claims: &mut JoinSet<()>,
 ) {
     let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
     let wakeup = shared.store.wakeup(&shared.queue);
@@ -220,6 +230,7 @@ async fn claim_until<S: Store>(
     let mut unstarted: Vec<oneshot::Receiver<()>> = Vec::new();
     loop {
         while jobs.try_join_next().is_some() {}
+        while claims.try_join_next().is_some() {}
         if !await_starts(&mut unstarted, shutdown).await {
             return;
         }
@@ -245,16 +256,28 @@ async fn claim_until<S: Store>(
 
         let settings = shared.settings;
         let sent = Instant::now();
-        let claimed = claim(shared, worker, free.len(), acks).await;
+        let claimed = claim(shared, worker, free.len(), acks, claims).await;
         let idle_wait = match claimed {
-            Ok(claims) => {
+            Ok(mut taken) => {
                 failures = 0;
-                let filled = claims.len() == free.len();
+                if taken.len() > free.len() {
+                    // More than asked for: no slot would run the rest.
+                    let extra = taken.split_off(free.len());
+                    let shared = Arc::clone(shared);
+                    claims.spawn(async move {
+                        release_unwanted(&shared, extra, "more than the claim asked for").await;
+                    });
+                }
+                let filled = taken.len() == free.len();
                 backlog = filled;
-                shared.counters.add(Count::Claimed, claims.len() as u64);
-                for claim in claims {
+                shared.counters.add(Count::Claimed, taken.len() as u64);
+                for claim in taken {
                     let Some(slot) = free.pop() else { break };
-                    let fence = shared.held.insert(claim.lease(), sent + settings.lease);
+                    let fence = shared.held.insert(
+                        claim.lease(),
+                        instant_after(sent, settings.lease),
+                        claim.attempt,
+                    );
                     let span = tracing::info_span!(
                         "durable_job",
                         queue = %shared.queue,
@@ -296,20 +319,22 @@ async fn claim_until<S: Store>(
 /// Claims up to `limit` jobs, with `acks` if there are any (answering them), within the
 /// store timeout.
 ///
-/// The store call runs in a task of its own. A claim given up at the timeout may still
-/// commit (its answer was only slow), and its jobs would then wait out their leases with
-/// nobody to run them, each charged an attempt: a job on its last attempt would die
-/// without a run. Given up on, the task releases what the claim took when its answer
-/// does come (uncharged), or leaves it to the rescuer if none comes within the lease.
+/// The store call runs in a task of its own, joined to `claims`. A claim given up at the
+/// timeout may still commit (its answer was only slow), and its jobs would then wait out
+/// their leases with nobody to run them, each charged an attempt: a job on its last
+/// attempt would die without a run. Given up on, the task releases what the claim took
+/// when its answer does come (uncharged), or leaves it to the rescuer if none comes
+/// within the lease. The worker's shutdown waits for these tasks: they may hold jobs.
 async fn claim<S: Store>(
     shared: &Arc<Shared<S>>,
     worker: &Arc<str>,
     limit: usize,
     acks: Option<PendingAcks>,
+    claims: &mut JoinSet<()>,
 ) -> Result<Vec<Claim>, StoreError> {
     let acks = acks.filter(|acks| !acks.is_empty());
     let leases = acks.as_ref().map(PendingAcks::leases);
-    let (answer, answered) = oneshot::channel();
+    let (answer, mut answered) = oneshot::channel();
     let task = {
         let (shared, worker) = (Arc::clone(shared), Arc::clone(worker));
         async move {
@@ -325,24 +350,41 @@ async fn claim<S: Store>(
                     None => (None, shared.store.claim(request).await),
                 }
             };
-            let Ok(both) = tokio::time::timeout(settings.lease, both).await else {
+            let Ok(both) = tokio::time::timeout(settings.lease, unwind_caught(both)).await else {
                 return;
             };
+            let both = both.unwrap_or_else(|panic| {
+                let error = panicked(&panic);
+                let answers = leases
+                    .as_ref()
+                    .map(|leases| leases.iter().map(|_| Err(error.replicate())).collect());
+                (answers, Err(error))
+            });
             if let Err((_, Ok(claims))) = answer.send(both) {
-                release_unwanted(&shared, claims).await;
+                release_unwanted(&shared, claims, "answered after its timeout").await;
             }
         }
     };
-    tokio::spawn(task);
+    claims.spawn(task);
     let timeout = shared.settings.store_timeout;
-    match tokio::time::timeout(timeout, answered).await {
-        Ok(Ok((answers, claimed))) => {
+    let both = match tokio::time::timeout(timeout, &mut answered).await {
+        Ok(answer) => answer.ok(),
+        Err(_elapsed) => {
+            // The answer may have come as the wait ended. Closed, the channel holds it, or
+            // refuses the task's send, and the task then gives back what the claim took:
+            // either way nothing the claim took is left without a holder.
+            answered.close();
+            answered.try_recv().ok()
+        }
+    };
+    match both {
+        Some((answers, claimed)) => {
             if let (Some(acks), Some(answers)) = (acks, answers) {
                 acks.answer(answers);
             }
             claimed
         }
-        Ok(Err(_)) | Err(_) => {
+        None => {
             let error = StoreError::Unavailable(format!("no answer within {timeout:?}").into());
             if let Some(acks) = acks {
                 acks.fail(&error);
@@ -352,15 +394,18 @@ async fn claim<S: Store>(
     }
 }
 
-/// Gives back the jobs of a claim whose caller stopped waiting, uncharged.
-async fn release_unwanted<S: Store>(shared: &Shared<S>, claims: Vec<Claim>) {
+/// Gives back, uncharged, claimed jobs that no slot of this worker will run (`why`).
+async fn release_unwanted<S: Store>(shared: &Shared<S>, claims: Vec<Claim>, why: &str) {
+    if claims.is_empty() {
+        return;
+    }
+    tracing::info!(queue = %shared.queue, jobs = claims.len(), "giving back the jobs of a claim {why}");
     for claim in claims {
         let lease = claim.lease();
         if let Err(error) = call(shared.settings.store_timeout, shared.store.release(lease)).await {
-            tracing::warn!(%error, id = %lease.id, "a late claim's job not given back; it returns when its lease expires");
+            tracing::warn!(%error, id = %lease.id, "a claimed job not given back; it returns when its lease expires");
         }
     }
-    tracing::info!(queue = %shared.queue, "gave back the jobs of a claim answered after its timeout");
 }
 
 /// Takes every other free slot. With a backlog, runs end in bursts (their acks are answered
@@ -436,6 +481,7 @@ async fn run_claim<S: Store>(
     mut started: Option<oneshot::Sender<()>>,
 ) {
     let lease = claim.lease();
+    let attempt = claim.attempt;
     let _let_go = LetGoOnUnwind {
         held: &shared.held,
         lease,
@@ -468,10 +514,10 @@ async fn run_claim<S: Store>(
                     // (a paused process, a long queue for units), and the self-fencing
                     // tick may not have run since.
                     let end = if !fence.start() {
-                        RunEnd::stopped(&fence)
+                        RunEnd::unstarted(&fence)
                     } else if !vouched_for(&shared, lease) {
                         fence.stop(StopReason::LeaseLost);
-                        RunEnd::stopped(&fence)
+                        RunEnd::unstarted(&fence)
                     } else {
                         if let Some(started) = started.take() {
                             let _ = started.send(());
@@ -487,13 +533,16 @@ async fn run_claim<S: Store>(
                     if holds_units {
                         give_back_units(&shared, lease).await;
                     }
-                    RunEnd::stopped(&fence)
+                    RunEnd::unstarted(&fence)
                 }
                 Passage::Never(error) => RunEnd::Bury { error },
             }
         }
     };
     fence.end();
+    // Should the shutdown give up on this task from here on, it records this end in its
+    // place.
+    shared.held.ended(lease, &end);
     // A run that ended without starting tells the claim loop now, not after its record's
     // round trip to the store.
     drop(started);
@@ -503,7 +552,7 @@ async fn run_claim<S: Store>(
     // leases.
     let recording = Arc::clone(&shared.recording).acquire_owned().await;
     drop(slot);
-    record(&shared, lease, end).await;
+    record(&shared, lease, attempt, &end, false).await;
     shared.held.remove(lease);
     drop(recording);
 }
@@ -568,52 +617,75 @@ async fn give_back_units<S: Store>(shared: &Shared<S>, lease: Lease) {
     }
 }
 
-/// Records how a run ended, retrying while the store is unreachable and the lease lasts.
-async fn record<S: Store>(shared: &Shared<S>, lease: Lease, end: RunEnd) {
-    let count = match &end {
+/// Records how the run of `attempt` under `lease` ended, retrying while the store is
+/// unreachable and the lease lasts. `maybe_sent`: the end may have been sent before, with
+/// no answer heard (an earlier try given up).
+///
+/// A try that fails without an answer (a timeout, a store that went away) may have been
+/// recorded all the same, and the next try is then refused as stale: a refusal after such
+/// a failure is checked against the job's state in the store, and counted as the end it
+/// is when the store shows this end took (the store's contract stands: the second ack is
+/// refused). Only a refusal of an end that did not take is a duplicate run.
+async fn record<S: Store>(
+    shared: &Shared<S>,
+    lease: Lease,
+    attempt: u32,
+    end: &RunEnd,
+    maybe_sent: bool,
+) {
+    let count = match end {
         RunEnd::Succeeded => Count::Completed,
         RunEnd::Retry { .. } => Count::Retried,
         RunEnd::Bury { .. } => Count::Dead,
-        RunEnd::Release => Count::Released,
+        RunEnd::Release | RunEnd::ReleaseIfHeld => Count::Released,
         RunEnd::Abandon => {
             shared.counters.add(Count::LostLease, 1);
             return;
         }
     };
     let store = &shared.store;
+    let timeout = shared.settings.store_timeout;
+    let mut maybe_sent = maybe_sent;
     let mut wait = Duration::from_millis(50);
     loop {
-        let result = match &end {
+        let result = match end {
             RunEnd::Succeeded => shared.acks.complete(lease).await,
             RunEnd::Retry { delay, error } => {
-                call(
-                    shared.settings.store_timeout,
-                    store.retry(lease, *delay, error),
-                )
-                .await
+                call(timeout, store.retry(lease, *delay, error)).await
             }
-            RunEnd::Bury { error } => {
-                call(shared.settings.store_timeout, store.bury(lease, error)).await
-            }
-            RunEnd::Release | RunEnd::Abandon => {
-                call(shared.settings.store_timeout, store.release(lease)).await
+            RunEnd::Bury { error } => call(timeout, store.bury(lease, error)).await,
+            RunEnd::Release | RunEnd::ReleaseIfHeld | RunEnd::Abandon => {
+                call(timeout, store.release(lease)).await
             }
         };
         match result {
             Ok(Ack::Recorded) => return shared.counters.add(count, 1),
             Ok(Ack::Stale) => {
+                if maybe_sent && took(shared, lease, attempt, end).await {
+                    return shared.counters.add(count, 1);
+                }
+                if *end == RunEnd::ReleaseIfHeld {
+                    tracing::info!(id = %lease.id, "an unstarted job's lease was gone; the store redelivers the job");
+                    return shared.counters.add(Count::LostLease, 1);
+                }
                 tracing::info!(id = %lease.id, "run's end refused: the lease had passed to another claim");
                 return shared.counters.add(Count::Stale, 1);
             }
             Err(error) => {
                 shared.counters.add(Count::StoreError, 1);
+                // A transient failure is a try whose outcome is unknown.
+                maybe_sent |= error.is_transient();
                 let lease_left = shared
                     .held
                     .expires(lease)
                     .is_some_and(|expires| Instant::now() + wait < expires);
                 if !error.is_transient() || !lease_left {
                     tracing::warn!(%error, id = %lease.id, "run's end not recorded; the store will redeliver the job");
-                    return shared.counters.add(Count::Unrecorded, 1);
+                    let unrecorded = match end {
+                        RunEnd::ReleaseIfHeld => Count::LostLease,
+                        _ => Count::Unrecorded,
+                    };
+                    return shared.counters.add(unrecorded, 1);
                 }
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(1));
@@ -622,7 +694,26 @@ async fn record<S: Store>(shared: &Shared<S>, lease: Lease, end: RunEnd) {
     }
 }
 
+/// Whether the store shows `end` recorded for the run of `attempt` (see
+/// [`RunEnd::shows_in`]); false if it cannot say.
+async fn took<S: Store>(shared: &Shared<S>, lease: Lease, attempt: u32, end: &RunEnd) -> bool {
+    match call(shared.settings.store_timeout, shared.store.job(lease.id)).await {
+        Ok(Some(job)) => end.shows_in(&job, attempt),
+        Ok(None) => false,
+        Err(error) => {
+            shared.counters.add(Count::StoreError, 1);
+            tracing::warn!(%error, id = %lease.id, "could not tell whether a run's end was recorded");
+            false
+        }
+    }
+}
+
 /// Renews every held lease in one call per heartbeat; stops the runs whose lease is gone.
+///
+/// Each heartbeat leaves an interval after the last one was sent, not after its answer
+/// came: a renewal counts from its send (the lease's end as this host can vouch for it),
+/// so a store that answers late would otherwise cost its delay twice in every interval,
+/// and with answers late enough every run would reach its self-fencing point.
 ///
 /// A failed heartbeat is tried again soon, not a whole interval later: a call that fails
 /// slowly (a store timeout, a database restarting) can end most of an interval after it
@@ -631,13 +722,13 @@ async fn record<S: Store>(shared: &Shared<S>, lease: Lease, end: RunEnd) {
 async fn keep_leases<S: Store>(shared: Arc<Shared<S>>) {
     let settings = shared.settings;
     let first_retry = (settings.heartbeat / 10).max(Duration::from_millis(10));
-    let mut wait = settings.heartbeat;
+    let mut next = instant_after(Instant::now(), settings.heartbeat);
     let mut failures = 0u32;
     loop {
-        tokio::time::sleep(wait).await;
-        wait = settings.heartbeat;
+        tokio::time::sleep_until(next.into()).await;
         let asked = shared.held.leases();
         if asked.is_empty() {
+            next = instant_after(Instant::now(), settings.heartbeat);
             continue;
         }
         let sent = Instant::now();
@@ -648,6 +739,8 @@ async fn keep_leases<S: Store>(shared: Arc<Shared<S>>) {
         .await
         {
             Ok(renewed) => {
+                failures = 0;
+                next = instant_after(sent, settings.heartbeat);
                 let lost = shared.held.renewed(&asked, &renewed, sent, settings.lease);
                 if lost > 0 {
                     tracing::info!(lost, queue = %shared.queue, "leases revoked or expired; their runs are stopped");
@@ -657,13 +750,12 @@ async fn keep_leases<S: Store>(shared: Arc<Shared<S>>) {
                 shared.counters.add(Count::StoreError, 1);
                 tracing::warn!(%error, queue = %shared.queue, "heartbeat failed; trying again soon");
                 failures = failures.saturating_add(1);
-                wait = first_retry
+                let wait = first_retry
                     .saturating_mul(1 << (failures - 1).min(10))
                     .min(settings.heartbeat);
-                continue;
+                next = instant_after(Instant::now(), wait);
             }
         }
-        failures = 0;
     }
 }
 
@@ -709,9 +801,21 @@ async fn rescue<S: Store>(shared: Arc<Shared<S>>) {
 }
 
 /// The graceful end: give back the jobs that have not started, wait for running jobs up
-/// to the grace period, then stop them and give their jobs back uncharged.
-async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> WorkerReport {
+/// to the grace period, then stop them and give their jobs back uncharged. Returns once
+/// every job this worker claimed is accounted for, so the process may exit then.
+async fn drain<S: Store>(
+    shared: &Arc<Shared<S>>,
+    mut jobs: JoinSet<()>,
+    mut claims: JoinSet<()>,
+) -> WorkerReport {
     let settings = shared.settings;
+    // A claim given up on holds its jobs until its answer comes (it gives them back then)
+    // or its task gives up on it, at the lease: a claim answered later than that has
+    // jobs whose leases have passed, the rescuer's now.
+    let claims_done = instant_after(
+        Instant::now(),
+        settings.lease.saturating_add(settings.store_timeout),
+    );
     // The grace is for runs: claimed jobs still waiting at the global limits go back now,
     // where another worker may start them, instead of holding the shutdown.
     shared.held.stop_unstarted(StopReason::Shutdown);
@@ -731,19 +835,35 @@ async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> Work
             .await;
         if !heeded {
             // Runs that ignore their token: give their jobs back from here; whatever
-            // they record later is refused as stale. (The other leases left are ends the
-            // store has not taken yet.)
+            // they record later is refused as stale. The other leases left are ends on
+            // their way to the store: those are recorded from here as their runs decided
+            // (an end cut off mid-way may have been recorded already).
             shared
                 .counters
                 .add(Count::Unstopped, shared.held.running() as u64);
             jobs.abort_all();
             for lease in shared.held.leases() {
-                record(shared, lease, RunEnd::Release).await;
+                match shared.held.owed(lease) {
+                    Some((attempt, Some(end))) => record(shared, lease, attempt, &end, true).await,
+                    Some((attempt, None)) => {
+                        record(shared, lease, attempt, &RunEnd::Release, false).await;
+                    }
+                    None => {}
+                }
                 shared.held.remove(lease);
             }
         }
     }
     while jobs.join_next().await.is_some() {}
+    let claims_ended = tokio::time::timeout_at(claims_done.into(), async {
+        while claims.join_next().await.is_some() {}
+    })
+    .await;
+    if claims_ended.is_err() {
+        tracing::warn!(queue = %shared.queue, "a claim still unanswered; its jobs return when their leases expire");
+        claims.abort_all();
+        while claims.join_next().await.is_some() {}
+    }
     // Every job is accounted for. The local pool waits for its runs; one deaf to its token
     // would hold the shutdown for good, so the wait is as long as a store call's.
     let pool_stopped = tokio::time::timeout(
@@ -760,13 +880,15 @@ async fn drain<S: Store>(shared: &Arc<Shared<S>>, mut jobs: JoinSet<()>) -> Work
     shared.counters.snapshot()
 }
 
-/// A store call that gives up after `timeout`, as an unreachable store.
+/// A store call that gives up after `timeout`, as an unreachable store. A panic in the
+/// store's code is a failed call too: the worker's tasks outlive it.
 async fn call<T>(
     timeout: Duration,
     operation: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    match tokio::time::timeout(timeout, operation).await {
-        Ok(result) => result,
+    match tokio::time::timeout(timeout, unwind_caught(operation)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(panicked(&panic)),
         Err(_elapsed) => Err(StoreError::Unavailable(
             format!("no answer within {timeout:?}").into(),
         )),
