@@ -582,10 +582,12 @@ impl Store for PgStore {
                     .map_err(store_error)
             });
         match recorded {
-            Ok(recorded) => leases
+            // A lease listed twice was recorded once: its second ack is refused, as a
+            // second ack sent on its own would be.
+            Ok(mut recorded) => leases
                 .iter()
                 .map(|lease| {
-                    let done = recorded.contains(&(lease.id.get(), lease.token.get()));
+                    let done = recorded.remove(&(lease.id.get(), lease.token.get()));
                     Ok(if done { Ack::Recorded } else { Ack::Stale })
                 })
                 .collect(),

@@ -57,7 +57,8 @@ pub async fn enqueue_claim_complete<S: Store>(store: S) {
 }
 
 /// Acks in one batch are answered one by one, in order: current leases recorded, stale
-/// ones refused, and a lease listed twice recorded once.
+/// ones refused, and a lease listed twice recorded once, its second listing refused as a
+/// second ack.
 pub async fn complete_many_answers_each_lease<S: Store>(store: S) {
     assert!(store.complete_many(&[]).await.is_empty());
     store
@@ -87,11 +88,11 @@ pub async fn complete_many_answers_each_lease<S: Store>(store: S) {
         leases.len(),
         "one answer per lease: {answers:?}"
     );
-    assert_eq!(answers[..3], [Ack::Recorded, Ack::Stale, Ack::Recorded]);
-    // The lease's second listing is answered too, without an error (above). A store that
-    // checks the acks one after another refuses it as a second ack; one that records the
-    // whole batch in one statement sees the pair once and answers both as recorded.
-    // Either way the run is recorded once (the counts below).
+    assert_eq!(
+        answers,
+        [Ack::Recorded, Ack::Stale, Ack::Recorded, Ack::Stale],
+        "the lease's second listing is a second ack, refused"
+    );
     assert_eq!(
         store.counts("batch-ack").await.expect("counts").completed,
         3
