@@ -150,3 +150,101 @@ fn stop_threads<J: Job>(shared: &Arc<Shared<J>>) {
     }
     shared.threads.join_all();
 }
+
+/// Model: `abort`'s order against a submitter blocked on a full queue while the only
+/// worker sits in a job that waits for the pool's token. Waiting for the gate to empty
+/// before handing back what is queued, or before cancelling the token, waits for good:
+/// the submitter needs room, the worker needs the token. The queue is a stand-in (one
+/// slot, a push waits for room); the gate is the pool's.
+#[cfg(all(test, brigade_loom))]
+mod loom_models {
+    use std::collections::VecDeque;
+
+    use loom::sync::Arc;
+
+    use super::*;
+    use crate::submit_gate::SubmitGate;
+    use crate::sync::{Condvar, Mutex, lock};
+
+    /// A bounded queue of one job.
+    struct Queue {
+        jobs: Mutex<VecDeque<u32>>,
+        room: Condvar,
+    }
+
+    impl Queue {
+        fn push(&self, job: u32) {
+            let mut jobs = lock(&self.jobs);
+            while !jobs.is_empty() {
+                jobs = self.room.wait(jobs).unwrap();
+            }
+            jobs.push_back(job);
+        }
+
+        fn take_all(&self) -> Vec<u32> {
+            let taken = lock(&self.jobs).drain(..).collect();
+            self.room.notify_all();
+            taken
+        }
+    }
+
+    /// The pool's token, as a flag a job waits for.
+    struct Token {
+        cancelled: Mutex<bool>,
+        changed: Condvar,
+    }
+
+    #[test]
+    fn loom_an_abort_makes_room_for_a_submitter_behind_a_job_that_waits_for_its_token() {
+        loom::model(|| {
+            let gate = Arc::new(SubmitGate::new());
+            let queue = Arc::new(Queue {
+                jobs: Mutex::new(VecDeque::from([1])),
+                room: Condvar::new(),
+            });
+            let token = Arc::new(Token {
+                cancelled: Mutex::new(false),
+                changed: Condvar::new(),
+            });
+            let worker = {
+                let token = Arc::clone(&token);
+                loom::thread::spawn(move || {
+                    let mut cancelled = lock(&token.cancelled);
+                    while !*cancelled {
+                        cancelled = token.changed.wait(cancelled).unwrap();
+                    }
+                })
+            };
+            let submitter = {
+                let (gate, queue) = (Arc::clone(&gate), Arc::clone(&queue));
+                loom::thread::spawn(move || match gate.enter() {
+                    Some(_pass) => {
+                        queue.push(2);
+                        true
+                    }
+                    None => false,
+                })
+            };
+
+            // The shutdown closes the gate, then aborts in `abort`'s order.
+            gate.close();
+            let mut handed_back = Vec::new();
+            loop {
+                handed_back.extend(queue.take_all());
+                let until = instant_after(Instant::now(), DRAIN_INTERVAL);
+                if gate.wait_empty_until(Some(until)) {
+                    break;
+                }
+            }
+            *lock(&token.cancelled) = true;
+            token.changed.notify_all();
+            handed_back.extend(queue.take_all());
+
+            worker.join().unwrap();
+            let accepted = submitter.join().unwrap();
+            handed_back.sort_unstable();
+            let expected: &[u32] = if accepted { &[1, 2] } else { &[1] };
+            assert_eq!(handed_back, expected, "every queued job handed back, once");
+        });
+    }
+}
