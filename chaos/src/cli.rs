@@ -11,7 +11,7 @@ usage: brigade-chaos run [--store postgres|redis|sqlite] [--redis-fsync always|e
        brigade-chaos check --ledger-dir DIR
        brigade-chaos worker --url URL --ledger FILE --id N [--run K]
        brigade-chaos producer --url URL --ledger FILE --jobs N [--poison P] [--seconds S] [--seed S]
-                              [--hold-ms MS] [--resume]
+                              [--hold-ms MS] [--long-every-ms MS] [--resume]
 
 run        the fault harness (as root: network namespaces; otherwise on 127.0.0.1)
   --store    the store under faults (default postgres); URLs say which to the others
@@ -25,7 +25,9 @@ run        the fault harness (as root: network namespaces; otherwise on 127.0.0.
 check      audit the ledgers and the jobs table a run left in DIR
 worker     one worker process (started by run)
 producer   the producer process (started by run); --hold-ms keeps each transaction
-           open that long before its commit, --resume continues after the ledger's jobs";
+           open that long before its commit, --long-every-ms adds a job past the lease
+           about that often (0, the default: none), --resume continues after the
+           ledger's jobs";
 
 /// What to do.
 #[derive(Debug)]
@@ -73,6 +75,8 @@ pub(crate) struct ProducerOptions {
     /// Milliseconds each transaction stays open, written, before its commit: a window
     /// for the orchestrator to kill the producer inside it.
     pub(crate) hold_ms: u64,
+    /// About how often a long job (past the lease) goes out, in milliseconds; 0 for none.
+    pub(crate) long_every_ms: u64,
     /// Continue after the jobs the ledger already names (a restart after a kill).
     pub(crate) resume: bool,
 }
@@ -123,6 +127,7 @@ impl Command {
                 seconds: flags.optional("--seconds")?.unwrap_or(10.0),
                 seed: flags.optional("--seed")?.unwrap_or(1),
                 hold_ms: flags.optional("--hold-ms")?.unwrap_or(0),
+                long_every_ms: flags.optional("--long-every-ms")?.unwrap_or(0),
                 resume: flags.switch("--resume"),
             }),
             other => return Err(format!("unknown command `{other}`")),

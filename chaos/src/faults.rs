@@ -4,16 +4,22 @@
 //! checker sees has one cause; after a kill the next fault also waits out the redelivery
 //! bound, so the redelivery timed is the kill's alone (a database crash in that window
 //! would hold it up, as it should). Each is written to the faults ledger when it begins and
-//! ends; the checker explains duplicate runs with these lines.
+//! ends, with the runs it caught (`held=`); the checker explains duplicate runs with these
+//! lines, and counts from the ledgers which faults hit work.
 //!
 //! | fault | how | the system must |
 //! | --- | --- | --- |
-//! | kill | SIGKILL to a worker holding at least one run | redeliver its jobs within lease + 2 sweeps + a store call |
-//! | pause | SIGSTOP for lease + 1 s, then SIGCONT | refuse the zombie's late acks |
-//! | link down | the worker's veth down for lease + 1 s, then up | self-fence, rejoin with no action |
-//! | db crash | `pg_ctl stop -m immediate` or `redis-server` SIGKILL, ~1 s, start | workers reconnect with no action |
+//! | kill | SIGKILL to a worker holding a run with work left | redeliver its jobs within lease + 2 sweeps + a store call |
+//! | pause | SIGSTOP for lease + 1 s, then SIGCONT, to a worker holding a run with work left | refuse the zombie's late acks |
+//! | link down | the veth of a worker holding a run whose work outlasts the lease, down for lease + 1 s, then up | self-fence before the lease ends, rejoin with no action |
+//! | db crash | while runs are going: `pg_ctl stop -m immediate` or `redis-server` SIGKILL, ~1 s, start | workers reconnect with no action |
 //! | kill all | SIGKILL to every worker and the producer at once (SQLite) | restart from the file; redeliver |
 //! | producer in tx | SIGKILL to the producer inside its own transaction (SQLite) | none of its jobs appear |
+//!
+//! A worker fault aims at work: it waits (a bounded time) for a worker whose ledger shows
+//! a run with work left, asking the scheduled worker first and then the others, and strikes
+//! the scheduled worker anyway when none turns up. A link down waits longer, for a run that
+//! only the worker's fence can stop before its lease runs out.
 //!
 //! Which kinds a run plays depends on its store ([`kinds`]). Poison jobs come from the
 //! producer; the supervisor restarts the workers they abort, and a fault that kills the
@@ -37,8 +43,21 @@ fn outage() -> Duration {
 
 /// How long the database stays down after its crash.
 const DB_DOWN: Duration = Duration::from_secs(1);
-/// How long a worker fault waits for its target to hold a run before it strikes anyway.
+/// How long a fault waits for a run with work left before it strikes anyway.
 const WAIT_FOR_RUN: Duration = Duration::from_secs(3);
+/// How long a link down waits for a run whose work outlasts the lease: where links go
+/// down, the producer sends such a job about every 4 s, so about two start within it.
+const WAIT_FOR_LONG_RUN: Duration = Duration::from_secs(8);
+/// How much longer a fault that found no run with work left waits for any run at all.
+const ANY_RUN_WAIT: Duration = Duration::from_secs(2);
+/// The work a run must have left for a kill, a pause or a crash to land while it runs, not
+/// after it ended: the fault follows the look at the ledger by a few milliseconds, more on
+/// a busy machine.
+const STILL_RUNNING_FOR: Duration = Duration::from_millis(300);
+/// How far past the lease a run's work must go for a link down to aim at it: the cut
+/// follows the look at the ledger by a few milliseconds, and the checker holds only runs
+/// whose work would outlast the cut by a full lease to their fence.
+const OUTLASTS_LEASE_BY: Duration = Duration::from_millis(500);
 /// How long a kill of the producer waits for it to hold a transaction open (it is asked
 /// for one with SIGUSR1, and opens it once its current batch is in).
 const WAIT_FOR_TRANSACTION: Duration = Duration::from_secs(10);
@@ -65,8 +84,9 @@ impl FaultKind {
                 Duration::from_millis(1500) + settings::redelivery_bound()
             }
             FaultKind::ProducerInTx => Duration::from_secs(3),
-            FaultKind::Pause | FaultKind::LinkDown => outage() + Duration::from_millis(500),
-            FaultKind::DbCrash => DB_DOWN + Duration::from_millis(1500),
+            FaultKind::Pause => outage() + Duration::from_millis(1000),
+            FaultKind::LinkDown => outage() + Duration::from_millis(3000),
+            FaultKind::DbCrash => DB_DOWN + Duration::from_millis(2000),
         }
     }
 }
@@ -141,72 +161,104 @@ pub(crate) struct Targets<'a> {
 
 /// Does `fault`, returning a line for the progress output.
 pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String, String> {
-    let at = fault.worker;
     match fault.kind {
         FaultKind::Kill => {
-            let held = wait_for_a_run(targets, at).await;
+            let aim = aim(targets, fault.worker, STILL_RUNNING_FOR, WAIT_FOR_RUN).await;
             let mut fleet = lock(targets.fleet);
-            let name = fleet.process(at);
-            if !fleet.is_alive(at) {
+            let name = fleet.process(aim.at);
+            if !fleet.is_alive(aim.at) {
                 return Ok(format!("kill {name}: skipped, it is down"));
             }
-            fleet.kill(at, held);
-            Ok(format!("kill -9 {name} holding {held} run(s)"))
+            fleet.kill(aim.at, aim.held, false);
+            Ok(format!("kill -9 {name} holding {} run(s)", aim.held))
         }
         FaultKind::Pause => {
-            let held = wait_for_a_run(targets, at).await;
+            let aim = aim(targets, fault.worker, STILL_RUNNING_FOR, WAIT_FOR_RUN).await;
             let name = {
                 let fleet = lock(targets.fleet);
-                let name = fleet.process(at);
-                targets.ledger.record("stop", &[("worker", name.clone())]);
-                fleet.signal(at, "STOP");
+                let name = fleet.process(aim.at);
+                // Written once the signal is in: a run whose `start` comes before this line
+                // started before the process stopped, and none starts after it until SIGCONT.
+                fleet.signal(aim.at, "STOP");
+                targets.ledger.record(
+                    "stop",
+                    &[("worker", name.clone()), ("held", aim.held.to_string())],
+                );
                 name
             };
             tokio::time::sleep(outage()).await;
-            lock(targets.fleet).signal(at, "CONT");
+            lock(targets.fleet).signal(aim.at, "CONT");
             targets.ledger.record("cont", &[("worker", name.clone())]);
             Ok(format!(
-                "SIGSTOP {name} holding {held} run(s) for {:?}, SIGCONT",
+                "SIGSTOP {name} holding {} run(s) for {:?}, SIGCONT",
+                aim.held,
                 outage()
             ))
         }
         FaultKind::LinkDown => {
-            let held = wait_for_a_run(targets, at).await;
+            let aim = aim(
+                targets,
+                fault.worker,
+                settings::LEASE + OUTLASTS_LEASE_BY,
+                WAIT_FOR_LONG_RUN,
+            )
+            .await;
             let (name, host) = {
                 let fleet = lock(targets.fleet);
-                (fleet.process(at), fleet.host(at))
+                (fleet.process(aim.at), fleet.host(aim.at))
             };
-            targets
-                .ledger
-                .record("link-down", &[("worker", name.clone())]);
+            targets.ledger.record(
+                "link-down",
+                &[
+                    ("worker", name.clone()),
+                    ("held", aim.held.to_string()),
+                    ("long", aim.long.to_string()),
+                ],
+            );
             targets.network.set_link(&host, false)?;
             tokio::time::sleep(outage()).await;
             let up = targets.network.set_link(&host, true);
             // The incarnation may have changed (a poison job) while the link was down; the
             // link belongs to the host, so every incarnation in between was cut off.
-            let now = lock(targets.fleet).process(at);
+            let now = lock(targets.fleet).process(aim.at);
             targets
                 .ledger
                 .record("link-up", &[("worker", name.clone()), ("now", now)]);
             up?;
             Ok(format!(
-                "link of {host} ({name}) holding {held} run(s) down for {:?}, up",
+                "link of {host} ({name}) holding {} run(s), {} past the lease, down for {:?}, up",
+                aim.held,
+                aim.long,
                 outage()
             ))
         }
         FaultKind::DbCrash => {
-            targets.ledger.record("db-crash", &[]);
+            // Any worker's run will do: a crash hits every host.
+            aim(targets, fault.worker, STILL_RUNNING_FOR, WAIT_FOR_RUN).await;
+            let held = {
+                let mut fleet = lock(targets.fleet);
+                (0..fleet.count())
+                    .map(|at| fleet.open_runs(at).len())
+                    .sum::<usize>()
+            };
+            targets
+                .ledger
+                .record("db-crash", &[("held", held.to_string())]);
             let crashed = tokio::task::block_in_place(|| targets.server.crash());
             tokio::time::sleep(DB_DOWN).await;
             let started = tokio::task::block_in_place(|| targets.server.start());
             targets.ledger.record("db-up", &[]);
             crashed.map_err(|error| format!("db crash: {error}"))?;
             started.map_err(|error| format!("db restart: {error}"))?;
-            Ok(targets.server.crash_name().to_owned())
+            Ok(format!(
+                "{} with {held} run(s) going",
+                targets.server.crash_name()
+            ))
         }
         FaultKind::KillAll => {
-            let held = wait_for_a_run(targets, at).await;
+            aim(targets, fault.worker, STILL_RUNNING_FOR, WAIT_FOR_RUN).await;
             let mut killed = Vec::new();
+            let mut held_total = 0;
             {
                 let mut fleet = lock(targets.fleet);
                 let alive = (0..fleet.count()).filter(|&w| fleet.is_alive(w)).count();
@@ -215,17 +267,17 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
                     .record("kill-all", &[("workers", alive.to_string())]);
                 for worker in 0..fleet.count() {
                     if fleet.is_alive(worker) {
-                        let held = open_runs_of(&fleet, worker);
+                        let held = fleet.open_runs(worker).len();
+                        held_total += held;
                         killed.push(fleet.process(worker));
-                        fleet.kill(worker, held);
+                        fleet.kill(worker, held, true);
                     }
                 }
             }
             let producer = kill_producer(targets, None).await?;
             Ok(format!(
-                "kill -9 every process: {} ({} holding {held} run(s)), {producer}",
+                "kill -9 every process: {} (holding {held_total} run(s)), {producer}",
                 killed.join(" "),
-                lock(targets.fleet).process(at)
             ))
         }
         FaultKind::ProducerInTx => {
@@ -249,6 +301,66 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             kill_producer(targets, holding).await
         }
     }
+}
+
+/// Where a worker fault strikes, and what that worker held when it was chosen.
+#[derive(Clone, Copy, Debug)]
+struct Aim {
+    at: usize,
+    /// Its open runs.
+    held: usize,
+    /// Of those, runs whose work goes on past a lease from now.
+    long: usize,
+}
+
+/// Waits (at most `wait`) for a worker holding a run with at least `left` of work to go,
+/// asking `scheduled` first and then the others in turn. Past that, for [`ANY_RUN_WAIT`]
+/// more, a worker holding any run will do; failing that, `scheduled`, holding nothing.
+async fn aim(targets: &Targets<'_>, scheduled: usize, left: Duration, wait: Duration) -> Aim {
+    let left = micros(left);
+    let lease = micros(settings::LEASE);
+    let deadline = Instant::now() + wait;
+    let last_resort = deadline + ANY_RUN_WAIT;
+    loop {
+        {
+            let mut fleet = lock(targets.fleet);
+            let count = fleet.count();
+            let now = ledger::now_micros();
+            let mut fallback = None;
+            for at in (0..count).map(|i| (scheduled + i) % count) {
+                let runs = fleet.open_runs(at);
+                let aim = Aim {
+                    at,
+                    held: runs.len(),
+                    long: runs.iter().filter(|run| run.left_at(now) > lease).count(),
+                };
+                if runs.iter().any(|run| run.left_at(now) >= left) {
+                    return aim;
+                }
+                if fallback.is_none() && aim.held > 0 {
+                    fallback = Some(aim);
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                if let Some(aim) = fallback {
+                    return aim;
+                }
+            }
+            if now >= last_resort {
+                return Aim {
+                    at: scheduled,
+                    held: 0,
+                    long: 0,
+                };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Kills the producer (inside the transaction its ledger's `holding` line opened, if
@@ -292,49 +404,6 @@ async fn kill_producer(
 
 fn producer_running(targets: &Targets<'_>) -> bool {
     matches!(lock(targets.producer).try_wait(), Ok(None))
-}
-
-/// Waits (a bounded time) until worker `at` holds a run, so that the fault interrupts work;
-/// returns how many it holds.
-async fn wait_for_a_run(targets: &Targets<'_>, at: usize) -> usize {
-    let deadline = Instant::now() + WAIT_FOR_RUN;
-    let mut held = open_runs(targets, at);
-    while held == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        held = open_runs(targets, at);
-    }
-    held
-}
-
-/// Runs the current incarnation of worker `at` has started and not ended, by its ledger.
-fn open_runs(targets: &Targets<'_>, at: usize) -> usize {
-    open_runs_of(&lock(targets.fleet), at)
-}
-
-fn open_runs_of(fleet: &Fleet, at: usize) -> usize {
-    let (path, name) = (fleet.ledger_path(at), fleet.process(at));
-    let Ok((lines, _)) = ledger::read(&path) else {
-        return 0;
-    };
-    let mut open = std::collections::BTreeSet::new();
-    for line in lines
-        .iter()
-        .filter(|line| line.text("worker") == Some(name.as_str()))
-    {
-        let Some(key) = line.number("job").zip(line.number("attempt")) else {
-            continue;
-        };
-        match line.kind.as_str() {
-            "start" => {
-                open.insert(key);
-            }
-            "done" | "cancelled" => {
-                open.remove(&key);
-            }
-            _ => {}
-        }
-    }
-    open.len()
 }
 
 /// The fleet or the producer, even if a thread panicked while holding it (its state is

@@ -2,8 +2,10 @@
 //! by a supervisor whenever one dies (a kill -9, a poison job's abort).
 //!
 //! Each worker host `wN` keeps one ledger, `wN.log`, across its incarnations; the
-//! incarnation `K` calls itself `wN#K` in every line and in its leases. Process ends are
-//! written to the faults ledger as `exit` lines, with how the process ended.
+//! incarnation `K` calls itself `wN#K` in every line and in its leases. Process starts and
+//! ends are written to the faults ledger (`spawn`, `exit` with how the process ended), and
+//! so is the graceful end of the run (`retire`, and `retire-kill` for a worker that did not
+//! exit by itself in time), so the checker can hold every exit to a cause.
 
 use std::fs::OpenOptions;
 use std::os::unix::process::ExitStatusExt;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::ledger::LedgerWriter;
 use crate::netns::Network;
+use crate::open_runs::{OpenRun, OpenRuns};
 
 /// How long a dead worker stays dead before its next incarnation starts.
 const RESTART_AFTER: Duration = Duration::from_millis(300);
@@ -37,6 +40,8 @@ struct Slot {
     run: u32,
     child: Option<Child>,
     died_at: Option<Instant>,
+    /// Its ledger, followed.
+    runs: OpenRuns,
 }
 
 impl Fleet {
@@ -56,6 +61,7 @@ impl Fleet {
                     run: 0,
                     child: None,
                     died_at: None,
+                    runs: OpenRuns::new(dir.join(format!("w{id}.log"))),
                 })
                 .collect(),
             exe: exe.to_owned(),
@@ -81,11 +87,6 @@ impl Fleet {
         format!("w{}#{}", self.slots[at].id, self.slots[at].run)
     }
 
-    /// Worker `at`'s ledger.
-    pub(crate) fn ledger_path(&self, at: usize) -> PathBuf {
-        self.dir.join(format!("{}.log", self.host(at)))
-    }
-
     /// How many worker hosts.
     pub(crate) fn count(&self) -> usize {
         self.slots.len()
@@ -94,6 +95,16 @@ impl Fleet {
     /// Whether worker `at` is running now.
     pub(crate) fn is_alive(&self, at: usize) -> bool {
         self.slots[at].child.is_some()
+    }
+
+    /// The runs the current incarnation of worker `at` has started and not ended, by its
+    /// ledger; none when it is down.
+    pub(crate) fn open_runs(&mut self, at: usize) -> Vec<OpenRun> {
+        if !self.is_alive(at) {
+            return Vec::new();
+        }
+        let name = self.process(at);
+        self.slots[at].runs.of(&name)
     }
 
     /// Notes workers that ended and restarts those that have been dead long enough.
@@ -119,13 +130,21 @@ impl Fleet {
         Ok(())
     }
 
-    /// SIGKILL to worker `at`, written to the faults ledger first (with the jobs it held).
-    pub(crate) fn kill(&mut self, at: usize, held: usize) {
+    /// SIGKILL to worker `at`, written to the faults ledger once sent (with the runs it
+    /// held, and whether it is one of the kills of every process at once): a run whose
+    /// `start` comes before the line started before the kill, and none comes after it.
+    pub(crate) fn kill(&mut self, at: usize, held: usize, of_all: bool) {
         let name = self.process(at);
         if let Some(child) = &mut self.slots[at].child {
-            self.faults
-                .record("kill", &[("worker", name), ("held", held.to_string())]);
             let _ = child.kill();
+            self.faults.record(
+                "kill",
+                &[
+                    ("worker", name),
+                    ("held", held.to_string()),
+                    ("all", u8::from(of_all).to_string()),
+                ],
+            );
         }
     }
 
@@ -136,10 +155,20 @@ impl Fleet {
         }
     }
 
-    /// Stops every worker gracefully (SIGTERM: they finish or hand back their jobs and
-    /// write their final counters), killing those still there after `patience`.
+    /// Stops every worker gracefully (SIGTERM: they finish or hand back their jobs, write
+    /// their final counters and exit with status 0), killing those still there after
+    /// `patience`. The faults ledger gets a `retire` line first, naming the workers asked
+    /// to stop, and a `retire-kill` line for each one that had to be killed.
     pub(crate) fn retire(&mut self, patience: Duration) {
+        // Nothing restarts from here on; exits before the `retire` line are the run's.
         self.retiring = true;
+        let _ = self.supervise();
+        let alive: Vec<String> = (0..self.slots.len())
+            .filter(|&at| self.is_alive(at))
+            .map(|at| self.process(at))
+            .collect();
+        self.faults
+            .record("retire", &[("workers", alive.join(","))]);
         for slot in &self.slots {
             if let Some(child) = &slot.child {
                 send(child.id(), "CONT");
@@ -151,11 +180,29 @@ impl Fleet {
             let _ = self.supervise();
             std::thread::sleep(Duration::from_millis(50));
         }
-        for slot in &mut self.slots {
-            if let Some(child) = &mut slot.child {
+        for at in 0..self.slots.len() {
+            let name = self.process(at);
+            if let Some(child) = &mut self.slots[at].child {
+                self.faults.record(
+                    "retire-kill",
+                    &[
+                        ("worker", name.clone()),
+                        ("after_ms", patience.as_millis().to_string()),
+                    ],
+                );
                 let _ = child.kill();
-                let _ = child.wait();
-                slot.child = None;
+                let status = child.wait();
+                self.faults.record(
+                    "exit",
+                    &[
+                        ("worker", name),
+                        (
+                            "status",
+                            status.map_or_else(|_| "unknown".to_owned(), describe),
+                        ),
+                    ],
+                );
+                self.slots[at].child = None;
             }
         }
     }
@@ -196,6 +243,7 @@ impl Fleet {
             .spawn()
             .map_err(|error| format!("cannot start worker {host}: {error}"))?;
         let name = format!("{host}#{}", slot.run);
+        slot.runs.keep_only(&name);
         self.faults.record(
             "spawn",
             &[("worker", name), ("pid", child.id().to_string())],

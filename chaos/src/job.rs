@@ -16,14 +16,29 @@ pub(crate) struct ChaosJob {
 }
 
 impl ChaosJob {
-    /// A job with a random amount of work: mostly 5–50 ms, one in thirty 0.5–1.5 s, so that
-    /// faults find long runs to interrupt and heartbeats have leases to keep.
+    /// A job of a small batch: mostly 5–50 ms, one in six 0.5–1.5 s, so that kills and
+    /// pauses find runs to interrupt.
     pub(crate) fn random(n: u64, rng: &mut fastrand::Rng) -> Self {
-        let work_ms = if rng.u32(0..30) == 0 {
-            rng.u32(500..=1500)
+        if rng.u32(0..6) == 0 {
+            Self::working(n, rng.u32(500..=1500))
         } else {
-            rng.u32(5..=50)
-        };
+            Self::short(n, rng)
+        }
+    }
+
+    /// A job of 5–50 ms: all of a burst's, so that it is the rate limit, not the units of
+    /// the concurrency limit, that holds a burst back.
+    pub(crate) fn short(n: u64, rng: &mut fastrand::Rng) -> Self {
+        Self::working(n, rng.u32(5..=50))
+    }
+
+    /// A job of 3–6 s, past the lease, kept alive by heartbeats: cut off from the store,
+    /// only its worker's fence can stop it before its lease runs out.
+    pub(crate) fn long(n: u64, rng: &mut fastrand::Rng) -> Self {
+        Self::working(n, rng.u32(3000..=6000))
+    }
+
+    fn working(n: u64, work_ms: u32) -> Self {
         Self {
             n,
             work_ms,

@@ -28,8 +28,10 @@
 //! Every process appends what it saw to a ledger (see [`ledger`]); once the producer has
 //! finished and the queue is drained, the jobs table is dumped next to the ledgers and
 //! [`check`] joins them: lost jobs, unexplained duplicates, redelivery time after a
-//! kill, poison jobs ending dead after exactly their attempts, and the global rate and
-//! concurrency limits. It prints a table and exits non-zero when a MUST fails.
+//! kill, poison jobs ending dead after exactly their attempts, runs cut off by a link down
+//! stopped by their fence, every fault having hit work, every process exit explained, and
+//! the global rate and concurrency limits. It prints a table and exits non-zero when a MUST
+//! fails.
 //!
 //! `brigade-chaos check --ledger-dir D` re-runs the checker on the files a run left.
 //!
@@ -40,8 +42,10 @@
 //!   for every store.
 //! - Poison jobs are part of the workload, not of the fault schedule: the producer spreads
 //!   them through the run and each aborts whichever worker claims it, three times.
-//! - Kill, pause and link down wait (at most 3 s) for their target to hold a run, so that
-//!   they interrupt work rather than an idle process.
+//! - Faults aim at work: a kill, a pause or a store crash waits (a few seconds at most) for
+//!   a worker holding a run with work left, a link down for one holding a run that would
+//!   outlast the lease; the workers' ledgers say what runs. The checker then counts, from
+//!   the ledgers, which faults hit work, and fails a run where too few did.
 //! - Faults never overlap, and a kill's redelivery window is kept free of other faults:
 //!   every duplicate and every delay then has one cause to be held against.
 //! - Timestamps are wall-clock microseconds: every process runs on one machine (the
@@ -57,6 +61,7 @@ mod fleet;
 mod job;
 mod ledger;
 mod netns;
+mod open_runs;
 mod orchestrator;
 mod producer;
 mod producer_process;

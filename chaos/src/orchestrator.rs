@@ -42,6 +42,12 @@ const DUMP_TRIES: u32 = 3;
 /// How long the SQLite producer keeps each transaction open once written: long enough to
 /// be killed inside it, short enough not to hold the file's write lock past a lease.
 const HOLD_TRANSACTION: Duration = Duration::from_millis(100);
+/// About how often the producer sends a long job (past the lease) where links go down: a
+/// link down mostly finds one running on some worker, and between them they hold about one
+/// unit of the global concurrency limit. Where no link goes down there are none: a kill of
+/// every process would bring them all back at once, to fill the units the jobs they held
+/// wait for.
+const LONG_EVERY: Duration = Duration::from_secs(4);
 
 /// Runs the harness; `Ok(false)` when a MUST failed.
 pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
@@ -171,6 +177,11 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
             } else {
                 0
             },
+            long_every_ms: if kinds.contains(&faults::FaultKind::LinkDown) {
+                u64::try_from(LONG_EVERY.as_millis()).unwrap_or(4000)
+            } else {
+                0
+            },
             until: Instant::now() + planned,
         },
         Arc::clone(&network),
@@ -248,7 +259,18 @@ async fn play(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!("producer finished; waiting for the queue to drain");
-    let deadline = Instant::now() + DRAIN_FOR;
+    let waiting_since = Instant::now();
+    let deadline = waiting_since + DRAIN_FOR;
+    // The checker holds the run to a drained queue: the last line of this wait says.
+    let drained = |live: u64| {
+        targets.ledger.record(
+            "drain",
+            &[
+                ("live", live.to_string()),
+                ("waited_ms", waiting_since.elapsed().as_millis().to_string()),
+            ],
+        );
+    };
     loop {
         // A store call may meet a connection the last server crash broke; the client
         // reconnects on the next one, so an error here is retried until the deadline.
@@ -262,11 +284,13 @@ async fn play(
             Err(error) => return Err(error),
         };
         if live == 0 {
+            drained(live);
             return Ok(());
         }
         if Instant::now() >= deadline {
+            drained(live);
             println!(
-                "the queue did not drain within {DRAIN_FOR:?}: {live} live jobs left (the checker counts them)"
+                "the queue did not drain within {DRAIN_FOR:?}: {live} live jobs left (a MUST fails; the jobs are dumped for the checker)"
             );
             return Ok(());
         }
@@ -314,7 +338,8 @@ fn write_config(
     options: &RunOptions,
 ) -> Result<(), String> {
     let text = format!(
-        "seed={seed}\ncycles={}\njobs={}\npoison={}\nnetwork={}\nurl={url}\nstore={}\nfsync={}\n",
+        "seed={seed}\nmode={}\ncycles={}\njobs={}\npoison={}\nnetwork={}\nurl={url}\nstore={}\nfsync={}\n",
+        if options.quick { "quick" } else { "full" },
         size.cycles,
         size.jobs,
         size.poison,

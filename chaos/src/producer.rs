@@ -3,6 +3,11 @@
 //! ledger. An enqueue whose answer was lost (the store crashed mid-commit) is retried and
 //! may leave a second row with the same `n`; only acknowledged ids count as promises.
 //!
+//! Small batches carry half the jobs in a steady flow spread over `--seconds`; bursts carry
+//! the other half on top of it. Bursts hold short jobs only; small batches hold now and then
+//! a job of about a second and, with `--long-every-ms MS`, about one job every MS of the
+//! flow that outlasts the lease (see [`ChaosJob`]).
+//!
 //! Batches take three paths: `Queue::enqueue_batch`, one by one inside a transaction of
 //! the producer's with the store's `enqueue_in`, and (one in ten of those) a transaction
 //! that is rolled back on purpose, whose jobs must never appear (`rolled-back n=<n>`).
@@ -32,6 +37,11 @@ use crate::settings;
 const RETRY_FOR: Duration = Duration::from_secs(30);
 /// The largest burst: more than the rate limit lets start in a second, so it binds.
 const MAX_BURST: u64 = 250;
+/// The share of the jobs that small batches carry; bursts carry the rest.
+const SMALL_SHARE: f64 = 0.5;
+/// The mean size of a small batch (1–20 jobs) and of a burst (100–`MAX_BURST`).
+const MEAN_SMALL: f64 = 10.5;
+const MEAN_BURST: f64 = 175.0;
 
 /// How a batch reaches the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,28 +80,56 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
     let poison_at: Vec<u64> = (1..=u64::from(options.poison))
         .map(|k| k * options.jobs / (u64::from(options.poison) + 1))
         .collect();
-    let per_job = Duration::from_secs_f64(
-        options.seconds.max(0.1) / options.jobs.saturating_sub(first).max(1) as f64,
-    );
+    // Small batches carry a steady flow, spread evenly over the time given; bursts come on
+    // top of it, from a budget of their own, so the queue is never idle for long and a
+    // fault finds work to hit. Long jobs (if asked for) are every so many jobs of that
+    // flow, which the seed fixes.
     let started = Instant::now();
+    let left = options.jobs.saturating_sub(first);
+    let mut small_left = ((left as f64 * SMALL_SHARE).round() as u64).min(left);
+    let mut burst_left = left - small_left;
+    let per_small_job =
+        Duration::from_secs_f64(options.seconds.max(0.1) / small_left.max(1) as f64);
+    let long_every = Duration::from_millis(options.long_every_ms);
+    let long_stride = (long_every.as_secs_f64() / per_small_job.as_secs_f64().max(1e-6))
+        .ceil()
+        .max(1.0) as u64;
+    let mut small_sent: u64 = 0;
     let mut next = first;
     while next < options.jobs {
         // Mostly small batches, now and then a burst bigger than the rate limit lets start
-        // in a second.
-        let size = if rng.u8(0..8) == 0 {
-            rng.u64(100..=MAX_BURST)
+        // in a second; what is left of the bursts' budget goes once the flow's is spent.
+        let burst =
+            burst_left > 0 && (small_left == 0 || rng.f64() < burst_chance(small_left, burst_left));
+        let size = if burst {
+            rng.u64(100..=MAX_BURST).min(burst_left)
         } else {
-            rng.u64(1..=20)
+            rng.u64(1..=20).min(small_left)
         };
-        let size = size.min(options.jobs - next);
+        let size = size.min(options.jobs - next).max(1);
         // An asked-for transaction is a small one, so it does not eat the run's jobs.
         let size = if in_transaction_now {
             size.min(20)
         } else {
             size
         };
+        if burst {
+            burst_left = burst_left.saturating_sub(size);
+        } else {
+            small_left = small_left.saturating_sub(size);
+        }
         let mut jobs: Vec<ChaosJob> = (next..next + size)
-            .map(|n| ChaosJob::random(n, &mut rng))
+            .map(|n| {
+                if burst {
+                    return ChaosJob::short(n, &mut rng);
+                }
+                small_sent += 1;
+                if options.long_every_ms > 0 && small_sent % long_stride == long_stride / 2 {
+                    ChaosJob::long(n, &mut rng)
+                } else {
+                    ChaosJob::random(n, &mut rng)
+                }
+            })
             .collect();
         let poison: Vec<ChaosJob> = jobs
             .iter()
@@ -142,9 +180,10 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
                 }
             }
         }
-        // Pace by jobs, not batches: a big batch is followed by a longer pause, so the
-        // queue sees bursts on top of a steady average.
-        let due = started + per_job.saturating_mul(u32::try_from(next - first).unwrap_or(u32::MAX));
+        // The flow is paced by its own jobs; a burst adds no pause, so it comes on top of
+        // the flow instead of stopping it.
+        let due =
+            started + per_small_job.saturating_mul(u32::try_from(small_sent).unwrap_or(u32::MAX));
         in_transaction_now = false;
         tokio::select! {
             () = tokio::time::sleep_until(due.into()) => {}
@@ -153,6 +192,14 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
     }
     ledger.record("finished", &[("jobs", options.jobs.to_string())]);
     Ok(())
+}
+
+/// The chance that the next batch is a burst: the bursts left among the batches left, so
+/// that they come spread through the flow.
+fn burst_chance(small_left: u64, burst_left: u64) -> f64 {
+    let bursts = burst_left as f64 / MEAN_BURST;
+    let batches = (small_left as f64 / MEAN_SMALL).max(1.0);
+    bursts / (batches + bursts)
 }
 
 /// The first job a restarted producer offers: the one after the highest its ledger names

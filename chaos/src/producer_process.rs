@@ -21,6 +21,8 @@ pub(crate) struct ProducerSpec {
     pub(crate) seed: u64,
     /// See `--hold-ms`: zero but where the producer is killed inside its transactions.
     pub(crate) hold_ms: u64,
+    /// See `--long-every-ms`: zero but where links go down.
+    pub(crate) long_every_ms: u64,
     /// The jobs are spread until then.
     pub(crate) until: Instant,
 }
@@ -123,6 +125,7 @@ fn spawn(spec: &ProducerSpec, network: &Network, resume: bool) -> Result<Child, 
         .args(["--seconds", &format!("{:.1}", seconds.as_secs_f64())])
         .args(["--seed", &spec.seed.to_string()])
         .args(["--hold-ms", &spec.hold_ms.to_string()])
+        .args(["--long-every-ms", &spec.long_every_ms.to_string()])
         .arg("--ledger")
         .arg(spec.dir.join("producer.log"))
         .current_dir(&spec.dir)

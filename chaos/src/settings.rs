@@ -43,6 +43,15 @@ pub(crate) fn redelivery_bound() -> Duration {
     LEASE + SWEEP * 2 + STORE_TIMEOUT
 }
 
+/// How long after a run's end its ack can still be unsettled: the worker first gives back
+/// the run's units (one store call), then records the end, retrying while it can still
+/// vouch for the lease — a lease at most once the store stops answering — with one more
+/// call's timeout for the last try. A fault of the worker or of the store after this
+/// window cannot have cost that ack, so it does not explain a rerun of the job.
+pub(crate) fn ack_window() -> Duration {
+    LEASE + STORE_TIMEOUT * 2
+}
+
 /// The global rate limit every worker names.
 pub(crate) fn global_rate() -> Result<GlobalRate, String> {
     GlobalRate::new("chaos-rate", RATE_PER_SECOND, Duration::from_secs(1))

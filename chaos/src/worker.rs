@@ -1,7 +1,7 @@
 //! `brigade-chaos worker`: one worker host. A [`Worker`] on the store under test with a short
-//! lease, the shared rate and concurrency limits, and a handler that writes `start`
-//! before its work and `done` (or `cancelled`, when its token fires) after it; a poison
-//! job aborts the process right after its `start` line.
+//! lease, the shared rate and concurrency limits, and a handler that writes `start` (with
+//! the work it plans) before its work and `done` (or `cancelled`, when its token fires)
+//! after it; a poison job aborts the process right after its `start` line.
 //!
 //! Every second, and once more at a graceful exit, it writes what the worker counted, so
 //! the checker can tell a lease this worker lost (or an ack it could not record) from a
@@ -95,19 +95,24 @@ async fn work(
     job: ChaosJob,
     delivery: &Delivery,
 ) -> Result<(), String> {
-    let fields = |extra: Option<(&'static str, String)>| {
+    let fields = |extra: &[(&'static str, String)]| {
         let mut fields = vec![
             ("job", delivery.id().get().to_string()),
             ("n", job.n.to_string()),
             ("attempt", delivery.attempt().to_string()),
             ("worker", name.to_owned()),
         ];
-        fields.extend(extra);
+        fields.extend_from_slice(extra);
         fields
     };
+    // The planned work: the checker holds a run cut off from the store to its fence only
+    // when its work would have outlasted the lease.
     ledger.record(
         "start",
-        &fields(Some(("poison", u8::from(job.poison).to_string()))),
+        &fields(&[
+            ("poison", u8::from(job.poison).to_string()),
+            ("work_ms", job.work_ms.to_string()),
+        ]),
     );
     if job.poison {
         // The fault under test: a job that takes its process down, every time.
@@ -115,11 +120,11 @@ async fn work(
     }
     tokio::select! {
         () = tokio::time::sleep(Duration::from_millis(u64::from(job.work_ms))) => {
-            ledger.record("done", &fields(None));
+            ledger.record("done", &fields(&[]));
             Ok(())
         }
         () = delivery.token().cancelled() => {
-            ledger.record("cancelled", &fields(None));
+            ledger.record("cancelled", &fields(&[]));
             Err("cancelled: lease lost or shutting down".to_owned())
         }
     }

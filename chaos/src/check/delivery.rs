@@ -2,9 +2,21 @@
 //! ended, partitioned runs fenced.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::evidence::{End, Evidence, Run};
 use crate::settings;
+
+/// How long after the lease of a cut-off run could have run out its `cancelled` line may
+/// come. The line is written by the run's task once the fence has cancelled its token: one
+/// task wake-up and one `write(2)` on a machine whose two cores the server, the producer
+/// and four workers share. The worker fences a quarter lease (500 ms) before the lease
+/// ends, so a worker that fences at all is well inside this; it only absorbs the write.
+pub(crate) const FENCE_SEEN_WITHIN: Duration = Duration::from_millis(250);
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// What the delivery checks found; the `Vec<String>`s hold readable evidence.
 #[derive(Debug, Default)]
@@ -14,6 +26,12 @@ pub(crate) struct Delivery {
     pub(crate) dead: usize,
     /// Acknowledged enqueues missing from the table or not in a terminal state.
     pub(crate) lost: Vec<String>,
+    /// Rows, acknowledged or not, that are not in a terminal state after the drain.
+    pub(crate) not_terminal: Vec<String>,
+    /// Rows cancelled: nothing in the harness cancels a job.
+    pub(crate) cancelled: Vec<String>,
+    /// Rows whose payload's `n` is not the one their enqueue was acknowledged for.
+    pub(crate) n_differs: Vec<String>,
     /// Rows no acknowledgement covers (the answer to a committed enqueue was lost).
     pub(crate) unacknowledged_rows: usize,
     /// Jobs of a rolled-back transaction found in the table.
@@ -35,6 +53,14 @@ pub(crate) struct Delivery {
     /// Runs open on a host when its link went down, and those not ended in time.
     pub(crate) cut_off_runs: usize,
     pub(crate) unfenced: Vec<String>,
+    /// Cut-off runs whose work would have outlasted the lease: only their fence could end
+    /// them in time. How many, and how many of those the fence stopped in time.
+    pub(crate) past_lease: usize,
+    pub(crate) past_lease_fenced: usize,
+    /// Cut-off runs whose process died before their lease ran out (a poison job's abort).
+    pub(crate) cut_off_died: usize,
+    /// Link downs that cut off at least one run whose work would have outlasted the lease.
+    pub(crate) links_past_lease: usize,
     /// Runs open on a process when it was paused; of those, stopped by their token after
     /// SIGCONT, and finished after SIGCONT although the job had started elsewhere (their
     /// acks must have been refused).
@@ -83,6 +109,12 @@ pub(crate) fn check(evidence: &Evidence) -> Delivery {
                 promise.n, row.state, row.attempt
             ));
         }
+        if row.n != promise.n {
+            found.n_differs.push(format!(
+                "job {id}: acknowledged for n={}, the row holds n={}",
+                promise.n, row.n
+            ));
+        }
         let runs = runs_of.get(&id).unwrap_or(&no_runs);
         match row.state.as_str() {
             "completed" => {
@@ -124,6 +156,23 @@ pub(crate) fn check(evidence: &Evidence) -> Delivery {
         .filter(|id| !promised.contains(id))
         .count();
     for (id, row) in &evidence.rows {
+        let acknowledged = if promised.contains(id) {
+            "acknowledged"
+        } else {
+            "unacknowledged"
+        };
+        if !TERMINAL.contains(&row.state.as_str()) {
+            found.not_terminal.push(format!(
+                "job {id} (n={}, {acknowledged}): {} at attempt {}",
+                row.n, row.state, row.attempt
+            ));
+        }
+        if row.state == "cancelled" {
+            found.cancelled.push(format!(
+                "job {id} (n={}, {acknowledged}): cancelled at attempt {}: {}",
+                row.n, row.attempt, row.last_error
+            ));
+        }
         if evidence.rolled_back.contains(&row.n) {
             found.rolled_back_present.push(format!(
                 "job {id} (n={}) of a rolled-back transaction is {}",
@@ -147,13 +196,9 @@ pub(crate) fn check(evidence: &Evidence) -> Delivery {
 /// For each kill: the jobs the killed process had started and not ended, and how long
 /// until each started again anywhere.
 fn redelivery(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut Delivery) {
-    for (process, killed_at) in &evidence.faults.kills {
-        let held = evidence.runs.iter().filter(|run| {
-            &run.process == process
-                && run.start < *killed_at
-                && run.end.is_none_or(|end| end.at() > *killed_at)
-        });
-        for run in held {
+    for kill in &evidence.faults.kills {
+        let (process, killed_at) = (&kill.process, &kill.t);
+        for run in evidence.open_at(kill.t, move |run| run.process == kill.process) {
             let next = runs_of
                 .get(&run.job)
                 .and_then(|runs| runs.iter().find(|other| other.start > *killed_at));
@@ -192,12 +237,7 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
     let answer_within = u64::try_from(settings::STORE_TIMEOUT.as_micros()).unwrap_or(u64::MAX);
     let mut zombies: BTreeMap<&str, Vec<Zombie<'_>>> = BTreeMap::new();
     for (process, span) in &evidence.faults.pauses {
-        let held = evidence.runs.iter().filter(|run| {
-            &run.process == process
-                && run.start < span.from
-                && run.end.is_none_or(|end| end.at() > span.from)
-        });
-        for run in held {
+        for run in evidence.open_at(span.from, move |run| &run.process == process) {
             found.paused_runs += 1;
             match run.end {
                 Some(End::Cancelled(_)) => found.fenced_on_wake += 1,
@@ -300,45 +340,79 @@ struct Zombie<'a> {
     completed_alone: bool,
 }
 
-/// For each link down: the runs then open on that host must end (done, or stopped by
-/// their token) before the lease could have run out, unless the process died first; and
-/// the host must take work again once the link is back.
+/// For each link down: the runs then open on that host must end in time, unless their
+/// process died first; and the host must take work again once the link is back.
+///
+/// The last renewal that reached the store left before the cut, so the lease of every run
+/// cut off ends by the cut + a lease at the latest: the fence point. A run whose planned
+/// work ends before it may end `done`; one whose work would go on past it must end
+/// `cancelled` (its fence) by then, with [`FENCE_SEEN_WITHIN`] for the line to be written.
+/// Runs that started while the link was down count too: their claims left before the cut.
 fn partitions(evidence: &Evidence, found: &mut Delivery) {
-    let lease = u64::try_from(settings::LEASE.as_micros()).unwrap_or(u64::MAX);
+    let lease = micros(settings::LEASE);
+    let seen_within = micros(FENCE_SEEN_WITHIN);
     for (host, span) in &evidence.faults.links {
-        let fence_by = span.from + lease;
-        for run in evidence
-            .runs
-            .iter()
-            .filter(|run| run.host() == host.as_str() && run.start < span.from && !run.poison)
-        {
-            let ended = run.end.map(End::at);
-            if ended.is_some_and(|t| t < span.from) {
-                continue;
-            }
+        let fence_by = span.from.saturating_add(lease);
+        let deadline = fence_by.saturating_add(seen_within);
+        let mut past_lease_here = 0;
+        let cut_off = evidence.runs.iter().filter(|run| {
+            run.host() == host.as_str()
+                && !run.poison
+                && run.start < span.to
+                && run.end.is_none_or(|end| end.at() >= span.from)
+                && evidence
+                    .faults
+                    .death_of(&run.process)
+                    .is_none_or(|died| died >= span.from)
+        });
+        for run in cut_off {
             found.cut_off_runs += 1;
-            let died = evidence
-                .faults
-                .exits
-                .iter()
-                .filter(|(process, _, _)| process == &run.process)
-                .map(|(_, t, _)| *t)
-                .min();
-            let in_time =
-                ended.is_some_and(|t| t <= fence_by) || died.is_some_and(|t| t <= fence_by);
-            if !in_time {
+            let past_lease = run.planned_end().is_some_and(|end| end > fence_by);
+            let died = evidence.faults.death_of(&run.process);
+            let after_cut = |t: u64| (t.saturating_sub(span.from)) / 1000;
+            let failure = match run.end {
+                Some(End::Cancelled(t)) if t <= deadline => None,
+                Some(End::Done(t)) if t <= deadline && !past_lease => None,
+                _ if died.is_some_and(|t| t <= deadline) => {
+                    found.cut_off_died += 1;
+                    continue;
+                }
+                Some(End::Done(t)) => Some(format!("done {} ms after the cut", after_cut(t))),
+                Some(End::Cancelled(t)) => {
+                    Some(format!("cancelled {} ms after the cut", after_cut(t)))
+                }
+                None => Some("never ended".to_owned()),
+            };
+            if past_lease {
+                found.past_lease += 1;
+                past_lease_here += 1;
+                if failure.is_none() {
+                    found.past_lease_fenced += 1;
+                }
+            }
+            if let Some(failure) = failure {
                 found.unfenced.push(format!(
-                    "job {} (n={}) on {} open at link down ({}): {}",
+                    "job {} (n={}) run {} on {}, started {} with {} of work, cut off at {}: {failure}; \
+                     bound {} ms after the cut ({})",
                     run.job,
                     run.n,
+                    run.attempt,
                     run.process,
+                    run.start,
+                    run.work_ms
+                        .map_or("unknown".to_owned(), |ms| format!("{ms} ms")),
                     span.from,
-                    ended.map_or("never ended".to_owned(), |t| format!(
-                        "ended {} ms after",
-                        (t - span.from) / 1000
-                    ))
+                    (deadline - span.from) / 1000,
+                    if past_lease {
+                        "its work outlasts the lease: only its fence ends it in time"
+                    } else {
+                        "done or cancelled"
+                    }
                 ));
             }
+        }
+        if past_lease_here > 0 {
+            found.links_past_lease += 1;
         }
         // Only links after which there was work to take: a run started anywhere more than
         // a reconnect's time after the link came back.
@@ -376,6 +450,7 @@ mod tests {
             start,
             end: Some(end),
             poison: false,
+            work_ms: Some(50),
         }
     }
 
@@ -497,6 +572,96 @@ mod tests {
             found.zombie_acks_taken
         );
         assert_eq!(found.zombie_acks_unverified, 0);
+    }
+
+    fn cut_off(start: u64, work_ms: u64, end: Option<End>) -> Run {
+        Run {
+            job: i64::try_from(start / 1000).unwrap_or(0),
+            n: start / 1000,
+            attempt: 1,
+            process: "w1#1".to_owned(),
+            start,
+            end,
+            poison: false,
+            work_ms: Some(work_ms),
+        }
+    }
+
+    const CUT: u64 = 10_000_000;
+    const UP: u64 = 13_000_000;
+
+    fn partitioned(runs: Vec<Run>) -> Delivery {
+        let mut evidence = Evidence::default();
+        evidence
+            .faults
+            .links
+            .push(("w1".to_owned(), Span { from: CUT, to: UP }));
+        evidence.runs = runs;
+        let mut found = Delivery::default();
+        partitions(&evidence, &mut found);
+        found
+    }
+
+    #[test]
+    fn a_run_whose_work_outlasts_the_lease_must_be_fenced() {
+        // Cancelled 1.6 s after the cut: fenced in time.
+        let found = partitioned(vec![cut_off(
+            CUT - 1_000_000,
+            5000,
+            Some(End::Cancelled(CUT + 1_600_000)),
+        )]);
+        assert!(found.unfenced.is_empty(), "{:?}", found.unfenced);
+        assert_eq!((found.past_lease, found.past_lease_fenced), (1, 1));
+        // Left to finish its work: done past the lease, whatever the time.
+        let found = partitioned(vec![cut_off(
+            CUT - 500_000,
+            4000,
+            Some(End::Done(CUT + 3_500_000)),
+        )]);
+        assert_eq!(found.unfenced.len(), 1);
+        assert_eq!((found.past_lease, found.past_lease_fenced), (1, 0));
+        // Cancelled, but only after the lease could have run out.
+        let found = partitioned(vec![cut_off(
+            CUT - 500_000,
+            4000,
+            Some(End::Cancelled(CUT + 2_400_000)),
+        )]);
+        assert_eq!(found.unfenced.len(), 1);
+    }
+
+    #[test]
+    fn a_run_whose_work_ends_before_the_fence_point_may_finish() {
+        let found = partitioned(vec![
+            cut_off(CUT - 10_000, 50, Some(End::Done(CUT + 45_000))),
+            // Its work ends 100 ms before the lease could: done a little after is its write.
+            cut_off(CUT - 1_000_000, 2900, Some(End::Done(CUT + 1_950_000))),
+            // Ended before the cut: not cut off.
+            cut_off(CUT - 2_000_000, 1000, Some(End::Done(CUT - 1_000_000))),
+        ]);
+        assert!(found.unfenced.is_empty(), "{:?}", found.unfenced);
+        assert_eq!((found.cut_off_runs, found.past_lease), (2, 0));
+    }
+
+    #[test]
+    fn a_run_that_never_ends_fails_unless_its_process_died() {
+        let run = cut_off(CUT + 20_000, 4000, None);
+        assert_eq!(partitioned(vec![run.clone()]).unfenced.len(), 1);
+        let mut evidence = Evidence::default();
+        evidence
+            .faults
+            .links
+            .push(("w1".to_owned(), Span { from: CUT, to: UP }));
+        evidence.faults.exits.push((
+            "w1#1".to_owned(),
+            CUT + 900_000,
+            "signal:6(abort)".to_owned(),
+        ));
+        evidence.faults.index_deaths();
+        evidence.runs = vec![run];
+        let mut found = Delivery::default();
+        partitions(&evidence, &mut found);
+        assert!(found.unfenced.is_empty(), "{:?}", found.unfenced);
+        assert_eq!(found.cut_off_died, 1);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What a run left, read back: the producer's promises, the store's rows, every run the
-//! workers started, and every fault.
+//! workers started, every fault and process end, and what the processes said on stderr.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -50,12 +50,21 @@ pub(crate) struct Run {
     pub(crate) start: u64,
     pub(crate) end: Option<End>,
     pub(crate) poison: bool,
+    /// The work it planned, from its `start` line (ledgers written before it was logged
+    /// have none).
+    pub(crate) work_ms: Option<u64>,
 }
 
 impl Run {
     /// The worker host, `w2`.
     pub(crate) fn host(&self) -> &str {
         host_of(&self.process)
+    }
+
+    /// When its work would have ended had nothing stopped it.
+    pub(crate) fn planned_end(&self) -> Option<u64> {
+        self.work_ms
+            .map(|ms| self.start.saturating_add(ms.saturating_mul(1000)))
     }
 }
 
@@ -77,11 +86,20 @@ impl Span {
     }
 }
 
+/// A `kill` line.
+#[derive(Clone, Debug)]
+pub(crate) struct Kill {
+    pub(crate) process: String,
+    pub(crate) t: u64,
+    /// One of the kills of every process at once (SQLite).
+    pub(crate) of_all: bool,
+}
+
 /// The faults, as the orchestrator wrote them.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
-    /// `kill` lines: the process and when.
-    pub(crate) kills: Vec<(String, u64)>,
+    /// `kill` lines, in order.
+    pub(crate) kills: Vec<Kill>,
     /// SIGSTOP to SIGCONT, by process.
     pub(crate) pauses: Vec<(String, Span)>,
     /// Link down to up, by host.
@@ -90,11 +108,23 @@ pub(crate) struct Faults {
     pub(crate) db: Vec<Span>,
     /// Every process end: the process, when, and how (`signal:6(abort)`...).
     pub(crate) exits: Vec<(String, u64, String)>,
+    /// Every worker process started: the process and when.
+    pub(crate) spawns: Vec<(String, u64)>,
+    /// When the workers were asked to stop at the end of the run, and which.
+    pub(crate) retire: Option<u64>,
+    pub(crate) retired: Vec<String>,
+    /// Workers that had not exited by themselves when the retirement's patience ran out.
+    pub(crate) retire_kills: Vec<String>,
+    /// The live jobs left when the wait for the drain ended (`None`: no drain line).
+    pub(crate) drain_left: Option<u64>,
+    /// The first kill or exit of each process.
+    deaths: BTreeMap<String, u64>,
     /// Kills of the producer, and of those the ones inside an open transaction.
     pub(crate) producer_kills: usize,
     pub(crate) producer_kills_in_tx: usize,
-    /// Kills of every process at once (their workers' `kill` lines are in `kills` too).
-    pub(crate) kill_alls: usize,
+    /// Kills of every process at once: the indexes of their workers' `kill` lines in
+    /// `kills`.
+    pub(crate) kill_alls: Vec<Vec<usize>>,
     pub(crate) kill_all_workers: usize,
     /// The results of SQLite's `integrity_check`, one per check.
     pub(crate) integrity: Vec<String>,
@@ -121,11 +151,11 @@ impl Faults {
         spans.extend(
             self.kills
                 .iter()
-                .filter(|(p, _)| p == process)
-                .map(|(_, t)| {
+                .filter(|kill| kill.process == process)
+                .map(|kill| {
                     (
                         Span {
-                            from: *t,
+                            from: kill.t,
                             to: u64::MAX,
                         },
                         "killed",
@@ -155,6 +185,25 @@ impl Faults {
         spans
     }
 
+    /// When `process` died (killed or exited), if it did.
+    pub(crate) fn death_of(&self, process: &str) -> Option<u64> {
+        self.deaths.get(process).copied()
+    }
+
+    /// Indexes the first kill or exit of each process, for [`Faults::death_of`].
+    pub(crate) fn index_deaths(&mut self) {
+        let kills = self.kills.iter().map(|kill| (&kill.process, kill.t));
+        let exits = self.exits.iter().map(|(process, t, _)| (process, *t));
+        let mut deaths = BTreeMap::new();
+        for (process, t) in kills.chain(exits) {
+            deaths
+                .entry(process.clone())
+                .and_modify(|first: &mut u64| *first = (*first).min(t))
+                .or_insert(t);
+        }
+        self.deaths = deaths;
+    }
+
     /// When `process` stopped serving its runs for good or for a while, the first time
     /// after `after` (a DB crash does not count: the process keeps its runs).
     pub(crate) fn first_outage_after(&self, process: &str, after: u64) -> Option<u64> {
@@ -181,6 +230,16 @@ pub(crate) struct Counters {
     pub(crate) last: bool,
 }
 
+/// What went wrong on the way in, outside the jobs' own lifecycle: ids the producer was
+/// given twice, and panics the processes reported.
+#[derive(Debug, Default)]
+pub(crate) struct Anomalies {
+    /// Job ids acknowledged by more than one enqueue.
+    pub(crate) acknowledged_twice: Vec<String>,
+    /// `panicked at` lines in the workers' and the producer's stderr: `file: line`.
+    pub(crate) panics: Vec<String>,
+}
+
 /// Everything read back.
 #[derive(Debug, Default)]
 pub(crate) struct Evidence {
@@ -196,6 +255,7 @@ pub(crate) struct Evidence {
     pub(crate) faults: Faults,
     /// Counters lines by process, in time order.
     pub(crate) counters: BTreeMap<String, Vec<Counters>>,
+    pub(crate) anomalies: Anomalies,
     /// Lines that could not be read.
     pub(crate) unreadable: usize,
 }
@@ -211,6 +271,47 @@ impl Evidence {
     /// writes.
     pub(crate) fn lossy_fsync(&self) -> bool {
         self.store() == "redis" && self.config.get("fsync").is_some_and(|f| f == "everysec")
+    }
+
+    /// Whether it was a quick run (CI's); runs from before the mode was written count as
+    /// full ones.
+    pub(crate) fn quick(&self) -> bool {
+        self.config.get("mode").is_some_and(|mode| mode == "quick")
+    }
+
+    /// The cycles of each fault kind the schedule played.
+    pub(crate) fn cycles(&self) -> usize {
+        self.config
+            .get("cycles")
+            .and_then(|cycles| cycles.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether the hosts were network namespaces (and links went down).
+    pub(crate) fn namespaced(&self) -> bool {
+        self.config
+            .get("network")
+            .is_some_and(|network| network == "namespaces")
+    }
+
+    /// The runs open at `t` for which `on` holds: started before `t`, not ended by then,
+    /// their process not dead by then. Poison runs are never open: they end their process
+    /// on their first line.
+    pub(crate) fn open_at<'a>(
+        &'a self,
+        t: u64,
+        on: impl Fn(&Run) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a Run> + 'a {
+        self.runs.iter().filter(move |run| {
+            !run.poison
+                && run.start < t
+                && run.end.is_none_or(|end| end.at() > t)
+                && self
+                    .faults
+                    .death_of(&run.process)
+                    .is_none_or(|died| died >= t)
+                && on(run)
+        })
     }
 
     pub(crate) fn load(dir: &Path) -> Result<Evidence, String> {
@@ -242,6 +343,7 @@ impl Evidence {
         }
         evidence.runs.sort_by_key(|run| (run.start, run.job));
         evidence.read_rows(&dir.join("jobs.tsv"))?;
+        evidence.read_stderr(dir)?;
         Ok(evidence)
     }
 
@@ -260,13 +362,16 @@ impl Evidence {
                         continue;
                     };
                     let job = i64::try_from(job).unwrap_or(i64::MAX);
-                    self.promises.insert(
-                        job,
-                        Promise {
-                            n,
-                            poison: line.number("poison") == Some(1),
-                        },
-                    );
+                    let promise = Promise {
+                        n,
+                        poison: line.number("poison") == Some(1),
+                    };
+                    if let Some(earlier) = self.promises.insert(job, promise) {
+                        self.anomalies.acknowledged_twice.push(format!(
+                            "job {job}: acknowledged for n={} and again for n={n}",
+                            earlier.n
+                        ));
+                    }
                 }
                 "rolled-back" => self.rolled_back.extend(line.number("n")),
                 "gave-up" => self.gave_up += 1,
@@ -283,7 +388,20 @@ impl Evidence {
         for line in self.lines(path)? {
             let worker = line.text("worker").unwrap_or_default().to_owned();
             match line.kind.as_str() {
-                "kill" => self.faults.kills.push((worker, line.t)),
+                "kill" => {
+                    let of_all = line.number("all") == Some(1);
+                    if of_all {
+                        let at = self.faults.kills.len();
+                        if let Some(group) = self.faults.kill_alls.last_mut() {
+                            group.push(at);
+                        }
+                    }
+                    self.faults.kills.push(Kill {
+                        process: worker,
+                        t: line.t,
+                        of_all,
+                    });
+                }
                 "stop" => {
                     paused.insert(worker, line.t);
                 }
@@ -308,7 +426,7 @@ impl Evidence {
                     }
                 }
                 "kill-all" => {
-                    self.faults.kill_alls += 1;
+                    self.faults.kill_alls.push(Vec::new());
                     self.faults.kill_all_workers +=
                         usize::try_from(line.number("workers").unwrap_or(0)).unwrap_or(0);
                 }
@@ -326,6 +444,19 @@ impl Evidence {
                     line.t,
                     line.text("status").unwrap_or_default().to_owned(),
                 )),
+                "spawn" => self.faults.spawns.push((worker, line.t)),
+                "retire" => {
+                    self.faults.retire = Some(line.t);
+                    self.faults.retired = line
+                        .text("workers")
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|name| !name.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                }
+                "retire-kill" => self.faults.retire_kills.push(worker),
+                "drain" => self.faults.drain_left = line.number("live"),
                 _ => {}
             }
         }
@@ -342,6 +473,7 @@ impl Evidence {
         self.faults
             .db
             .extend(crashed.map(|from| Span { from, to: u64::MAX }));
+        self.faults.index_deaths();
         Ok(())
     }
 
@@ -380,6 +512,7 @@ impl Evidence {
                         start: line.t,
                         end: None,
                         poison,
+                        work_ms: line.number("work_ms"),
                     });
                 }
                 "done" | "cancelled" => {
@@ -422,6 +555,36 @@ impl Evidence {
                     self.rows.insert(id, row);
                 }
                 None => self.unreadable += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// `panicked at` in any process's stderr (`w*.stderr`, `producer.stderr`). A poison
+    /// job's `std::process::abort()` writes nothing there, and the workers log through
+    /// `tracing`, so such a line is a panic in the library or the harness, caught or not.
+    fn read_stderr(&mut self, dir: &Path) -> Result<(), String> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|error| format!("{}: {error}", dir.display()))?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "stderr"))
+            .collect();
+        files.sort();
+        for path in files {
+            let text =
+                std::fs::read(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for line in String::from_utf8_lossy(&text)
+                .lines()
+                .filter(|line| line.contains("panicked at"))
+            {
+                self.anomalies
+                    .panics
+                    .push(format!("{name}: {}", line.trim()));
             }
         }
         Ok(())

@@ -1,15 +1,21 @@
 //! The checker: joins the ledgers with the jobs table and holds them to the contracts.
 //!
-//! MUSTs (the run fails on any): nothing lost; no unexplained duplicate; every job a
-//! killed worker held starts again within lease + 2 sweep intervals; poison jobs dead
-//! after exactly their attempts; jobs that never fail never dead; no completed job
-//! without a run that finished; nothing of a rolled-back transaction in the table; runs
-//! cut off by a partition stopped before their lease ran out; the global concurrency and
+//! MUSTs (the run fails on any): nothing lost; every id acknowledged once, for the job its
+//! row holds; the queue drained, every row terminal, none cancelled; no unexplained
+//! duplicate; every job a killed worker held starts again within the redelivery bound, and
+//! kills that held runs are timed; poison jobs dead after exactly their attempts; jobs that
+//! never fail never dead; no completed job without a run that finished; nothing of a
+//! rolled-back transaction in the table; late acks of paused workers refused; runs cut off
+//! by a partition ended in time, those whose work outlasts the lease by their fence; every
+//! fault kind hit work often enough to prove something; every worker exit explained, the
+//! retired ones graceful; no panic on any process's stderr; the global concurrency and
 //! rate limits never exceeded; every ledger line readable.
 
 mod delivery;
 mod duplicates;
 mod evidence;
+mod exits;
+mod hits;
 mod limits;
 
 use std::fmt::Write as _;
@@ -93,6 +99,8 @@ fn judge(evidence: &Evidence) -> Report {
     let delivery = delivery::check(evidence);
     let duplicates = duplicates::classify(evidence);
     let limits = limits::measure(evidence);
+    let hits = hits::count(evidence, &delivery);
+    let exits = exits::check(evidence);
     let mut rows = Vec::new();
     let mut info = |check: &str, observed: String| {
         rows.push(Row {
@@ -118,6 +126,19 @@ fn judge(evidence: &Evidence) -> Report {
             }),
     );
     info("faults injected", faults_summary(evidence));
+    info(
+        "worker processes / exits",
+        format!(
+            "{} started; {}",
+            exits.incarnations,
+            exits
+                .by_cause
+                .iter()
+                .map(|(cause, count)| format!("{cause} {count}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
     info("enqueued (acknowledged)", delivery.enqueued.to_string());
     info("completed", delivery.completed.to_string());
     info("dead", delivery.dead.to_string());
@@ -183,6 +204,63 @@ fn judge(evidence: &Evidence) -> Report {
             delivery.lost.clone(),
         ));
     }
+    let acknowledged_wrong: Vec<String> = evidence
+        .anomalies
+        .acknowledged_twice
+        .iter()
+        .chain(&delivery.n_differs)
+        .cloned()
+        .collect();
+    let identity = format!(
+        "{} id(s) acknowledged twice, {} row(s) holding another job than acknowledged",
+        evidence.anomalies.acknowledged_twice.len(),
+        delivery.n_differs.len()
+    );
+    if evidence.lossy_fsync() {
+        // A crash that loses the store's id counter hands an id out again.
+        rows.push(Row {
+            check:
+                "ids acknowledged once, for the job the row holds (REPORTED: appendfsync everysec)"
+                    .to_owned(),
+            observed: identity,
+            bound: "reported".to_owned(),
+            must: None,
+            evidence: Vec::new(),
+        });
+    } else {
+        rows.push(must(
+            "ids acknowledged once, for the job the row holds",
+            identity,
+            "0 / 0",
+            acknowledged_wrong.is_empty(),
+            acknowledged_wrong,
+        ));
+    }
+    rows.push(must(
+        "queue drained after the producer finished",
+        match evidence.faults.drain_left {
+            Some(0) => "drained".to_owned(),
+            Some(live) => format!("{live} live job(s) left at the deadline"),
+            None => "no drain recorded".to_owned(),
+        },
+        "0 live",
+        evidence.faults.drain_left == Some(0),
+        Vec::new(),
+    ));
+    rows.push(must(
+        "rows not in a terminal state (acknowledged or not)",
+        format!("{} of {}", delivery.not_terminal.len(), evidence.rows.len()),
+        "0",
+        delivery.not_terminal.is_empty(),
+        delivery.not_terminal.clone(),
+    ));
+    rows.push(must(
+        "rows cancelled (nothing in the harness cancels a job)",
+        delivery.cancelled.len().to_string(),
+        "0",
+        delivery.cancelled.is_empty(),
+        delivery.cancelled.clone(),
+    ));
     rows.push(must(
         "unexplained duplicates",
         duplicates.unexplained.len().to_string(),
@@ -194,11 +272,17 @@ fn judge(evidence: &Evidence) -> Report {
     let bound_us = u64::try_from(bound.as_micros()).unwrap_or(u64::MAX);
     let mut times = delivery.redeliveries.clone();
     times.sort_unstable();
-    let late: Vec<String> = times
+    let mut late: Vec<String> = times
         .iter()
         .filter(|&&t| t > bound_us)
         .map(|t| format!("{} ms", t / 1000))
         .collect();
+    let kills_holding = hits.kills_holding;
+    if kills_holding > 0 && times.is_empty() {
+        late.push(format!(
+            "{kills_holding} kill(s) held runs, and no redelivery was timed"
+        ));
+    }
     rows.push(must(
         "redelivery after kill -9 (p50 / max)",
         match (times.get(times.len() / 2), times.last()) {
@@ -212,7 +296,7 @@ fn judge(evidence: &Evidence) -> Report {
                     lost => format!(" (+{lost} re-claimed by a worker that failed before starting it: not timed)"),
                 }
             ),
-            _ => "no job held at a kill".to_owned(),
+            _ => format!("none timed ({kills_holding} kill(s) held runs)"),
         },
         &format!("≤ {} ms (lease + 2 sweeps + a store call)", bound.as_millis()),
         late.is_empty(),
@@ -319,16 +403,67 @@ fn judge(evidence: &Evidence) -> Report {
         delivery.zombie_acks_taken.is_empty(),
         delivery.zombie_acks_taken.clone(),
     ));
+    let fence_within = delivery::FENCE_SEEN_WITHIN.as_millis();
     rows.push(must(
         "runs cut off by link down, ended within the lease",
         format!(
-            "{} / {}",
+            "{} / {} ({} with work past the lease, {} of them stopped by their fence in time{})",
             delivery.cut_off_runs - delivery.unfenced.len(),
-            delivery.cut_off_runs
+            delivery.cut_off_runs,
+            delivery.past_lease,
+            delivery.past_lease_fenced,
+            match delivery.cut_off_died {
+                0 => String::new(),
+                died => format!("; {died} ended by their process's death"),
+            }
         ),
-        "all",
+        &format!("all by cut + lease + {fence_within} ms; work past the lease: cancelled"),
         delivery.unfenced.is_empty(),
         delivery.unfenced.clone(),
+    ));
+    rows.push(must(
+        "faults that hit work, per kind",
+        hits.kinds
+            .iter()
+            .map(|kind| format!("{} {}/{}", kind.name, kind.hit, kind.played))
+            .collect::<Vec<_>>()
+            .join(", "),
+        &format!(
+            "≥ {} of each ({})",
+            hits.required,
+            if evidence.quick() {
+                "quick: at least one"
+            } else {
+                "full: at least half the cycles"
+            }
+        ),
+        hits.held(),
+        hits.short(),
+    ));
+    rows.push(must(
+        "worker exits without a cause (kill, poison abort, retirement)",
+        exits.unexplained.len().to_string(),
+        "0",
+        exits.unexplained.is_empty(),
+        exits.unexplained.clone(),
+    ));
+    rows.push(must(
+        "retired workers exited by themselves, status 0, final counters written",
+        format!(
+            "{} / {}",
+            exits.retired - exits.retire_failures.len(),
+            exits.retired
+        ),
+        "all",
+        exits.retire_failures.is_empty() && evidence.faults.retire.is_some(),
+        exits.retire_failures.clone(),
+    ));
+    rows.push(must(
+        "`panicked at` in the workers' and the producer's stderr",
+        evidence.anomalies.panics.len().to_string(),
+        "0",
+        evidence.anomalies.panics.is_empty(),
+        evidence.anomalies.panics.clone(),
     ));
     rows.push(must(
         "max concurrent runs (global concurrency limit)",
@@ -371,10 +506,11 @@ fn faults_summary(evidence: &Evidence) -> String {
         .filter(|(_, _, how)| how.contains("abort"))
         .count();
     let mut summary = format!("kill -9 {}", faults.kills.len());
-    if faults.kill_alls > 0 {
+    if !faults.kill_alls.is_empty() {
         summary.push_str(&format!(
             " ({} of them in {} kills of every process)",
-            faults.kill_all_workers, faults.kill_alls
+            faults.kill_all_workers,
+            faults.kill_alls.len()
         ));
     }
     summary.push_str(&format!(", SIGSTOP {}", faults.pauses.len()));
