@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 
 use super::{FlakyStore, PATIENCE};
 use crate::{
-    Delivery, DurableId, EnqueueOptions, FencingToken, GlobalConcurrency, GlobalRate, JobState,
-    Lease, MAX_CONCURRENCY, MAX_LEASE, NewJob, Queue, QueueCounts, Store, Worker, WorkerReport,
+    Delivery, DurableId, EnqueueOptions, FencingToken, GlobalConcurrency, GlobalRate, JobRecord,
+    JobState, Lease, MAX_CONCURRENCY, MAX_LEASE, NewJob, Queue, QueueCounts, Store, Worker,
+    WorkerReport,
 };
 
 /// Waits until `queue`'s counts satisfy `done`, or panics after [`PATIENCE`].
@@ -32,8 +33,21 @@ async fn wait_for<S: Store>(
     }
 }
 
+async fn job_record<S: Store>(store: &S, id: DurableId) -> JobRecord {
+    store.job(id).await.expect("job").expect("job exists")
+}
+
 async fn state<S: Store>(store: &S, id: DurableId) -> JobState {
-    store.job(id).await.expect("job").expect("job exists").state
+    job_record(store, id).await.state
+}
+
+/// Runs `worker` in a task of its own; [`stop`] ends it.
+fn start<S: Store>(
+    worker: Worker<S>,
+) -> (CancellationToken, tokio::task::JoinHandle<WorkerReport>) {
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    (shutdown, running)
 }
 
 async fn stop(
@@ -65,8 +79,7 @@ pub async fn worker_runs_every_job<S: Store>(store: S) {
             }
         })
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     let counts = wait_for(&store, "work", |counts| counts.completed == 200).await;
     assert_eq!(counts.live(), 0);
     let report = stop(&shutdown, running).await;
@@ -97,12 +110,11 @@ pub async fn worker_retries_then_buries<S: Store>(store: S) {
             Err(format!("failure on run {}", delivery.attempt()))
         })
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "failing", |counts| counts.dead == 1).await;
     let report = stop(&shutdown, running).await;
     assert_eq!((report.retried, report.dead), (2, 1));
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(&store, id).await;
     assert_eq!((record.state, record.attempt), (JobState::Dead, 3));
     assert_eq!(record.last_error.as_deref(), Some("failure on run 3"));
 }
@@ -126,14 +138,13 @@ pub async fn worker_releases_on_shutdown<S: Store>(store: S) {
             }
         })
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     tokio::time::timeout(PATIENCE, started_rx.recv())
         .await
         .expect("job started");
     let report = stop(&shutdown, running).await;
     assert_eq!(report.released, 1, "{report:?}");
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(&store, id).await;
     assert_eq!(
         (record.state, record.attempt),
         (JobState::Available, 0),
@@ -167,8 +178,7 @@ pub async fn worker_fences_itself_when_heartbeats_fail<S: Store>(store: S) {
         })
         .expect("worker");
     flaky.fail_heartbeats(true);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     let after = tokio::time::timeout(PATIENCE, stopped_rx.recv())
         .await
         .expect("run stopped")
@@ -177,7 +187,7 @@ pub async fn worker_fences_itself_when_heartbeats_fail<S: Store>(store: S) {
         after < lease,
         "stopped {after:?} into a {lease:?} lease: before it ended"
     );
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(&store, id).await;
     assert_eq!(
         record.state,
         JobState::Running,
@@ -186,10 +196,7 @@ pub async fn worker_fences_itself_when_heartbeats_fail<S: Store>(store: S) {
     let report = stop(&shutdown, running).await;
     assert_eq!(report.lost_leases, 1, "{report:?}");
     super::rescue_after(&store, "fenced", lease, 1).await;
-    assert_eq!(
-        store.job(id).await.expect("job").expect("exists").state,
-        JobState::Available
-    );
+    assert_eq!(job_record(&store, id).await.state, JobState::Available);
 }
 
 /// A heartbeat that fails slowly (no answer until the store timeout, as from a database
@@ -218,8 +225,7 @@ pub async fn worker_rides_out_a_slow_failed_heartbeat<S: Store>(store: S) {
         })
         .expect("worker");
     flaky.stall_heartbeats(1);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "stalled", |counts| counts.live() == 0).await;
     let report = stop(&shutdown, running).await;
     assert_eq!(state(&store, id).await, JobState::Completed, "{report:?}");
@@ -257,8 +263,7 @@ pub async fn worker_rides_out_slow_successful_heartbeats<S: Store>(store: S) {
         })
         .expect("worker");
     flaky.slow_heartbeats(Duration::from_millis(1_600));
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "slow-beats", |counts| counts.live() == 0).await;
     let report = stop(&shutdown, running).await;
     assert_eq!(state(&store, id).await, JobState::Completed, "{report:?}");
@@ -293,11 +298,10 @@ pub async fn worker_gives_back_a_job_it_cannot_vouch_for_before_its_start<S: Sto
         })
         .expect("worker");
     flaky.slow_claims(1);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "doubted", |counts| counts.live() == 0).await;
     let report = stop(&shutdown, running).await;
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(&store, id).await;
     assert_eq!(
         (record.state, record.attempt),
         (JobState::Completed, 1),
@@ -327,11 +331,10 @@ pub async fn worker_gives_back_what_a_late_claim_took<S: Store>(store: S) {
         .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
         .expect("worker");
     flaky.slow_claims(1);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "late", |counts| counts.live() == 0).await;
     let report = stop(&shutdown, running).await;
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(&store, id).await;
     assert_eq!(
         (record.state, record.attempt),
         (JobState::Completed, 1),
@@ -361,15 +364,14 @@ pub async fn worker_shutdown_gives_back_what_a_late_claim_took<S: Store>(store: 
         .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
         .expect("worker");
     flaky.slow_claims(1);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     // Past the claim's timeout, in the back-off after it; its answer is due at 1 s.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
         .await
         .expect("the worker stopped");
     // Nothing of the worker runs on once it returned, as in a process that exits then.
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(&store, id).await;
     assert_eq!(
         (record.state, record.attempt),
         (JobState::Available, 0),
@@ -395,8 +397,7 @@ pub async fn worker_outlives_a_store_call_that_panics<S: Store>(store: S) {
         .handle(|_: u64, _: Delivery| async { Ok::<(), String>(()) })
         .expect("worker");
     flaky.panic_acks(1);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     let counts = wait_for(&store, "panicking-store", |counts| counts.live() == 0).await;
     assert_eq!(counts.completed, 4, "{counts:?}");
     let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
@@ -421,8 +422,7 @@ pub async fn worker_counts_an_ack_answered_late_as_completed<S: Store>(store: S)
         .expect("worker");
     let counters = worker.counters();
     flaky.slow_acks(1);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "late-ack", |counts| counts.completed == 1).await;
     let deadline = Instant::now() + PATIENCE;
     while counters.snapshot().ended() == 0 {
@@ -432,10 +432,7 @@ pub async fn worker_counts_an_ack_answered_late_as_completed<S: Store>(store: S)
     let report = stop(&shutdown, running).await;
     assert_eq!((report.completed, report.stale), (1, 0), "{report:?}");
     assert_eq!(report.ended(), report.claimed, "{report:?}");
-    assert_eq!(
-        store.job(id).await.expect("job").expect("exists").attempt,
-        1
-    );
+    assert_eq!(job_record(&store, id).await.attempt, 1);
 }
 
 /// A shutdown that gives up on a run deaf to its token gives back the jobs it holds, but
@@ -473,8 +470,7 @@ pub async fn worker_shutdown_keeps_the_ends_runs_decided<S: Store>(store: S) {
         })
         .expect("worker");
     flaky.stall_acks(true);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     for _ in 0..2 {
         tokio::time::timeout(PATIENCE, ran_rx.recv())
             .await
@@ -490,13 +486,13 @@ pub async fn worker_shutdown_keeps_the_ends_runs_decided<S: Store>(store: S) {
         .expect("the worker stopped")
         .expect("worker task");
     finish.notify_one();
-    let done = store.job(done).await.expect("job").expect("exists");
+    let done = job_record(&store, done).await;
     assert_eq!(
         (done.state, done.attempt),
         (JobState::Completed, 1),
         "the success stands: {report:?}"
     );
-    let deaf = store.job(deaf).await.expect("job").expect("exists");
+    let deaf = job_record(&store, deaf).await;
     assert_eq!(
         (deaf.state, deaf.attempt),
         (JobState::Available, 0),
@@ -527,8 +523,7 @@ pub async fn worker_gives_back_claims_beyond_its_ask<S: Store>(store: S) {
         .handle(|_: u64, _: Delivery| async { Ok::<(), String>(()) })
         .expect("worker");
     flaky.overclaim(2);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "overclaimed", |counts| counts.live() == 0).await;
     let report = stop(&shutdown, running).await;
     for enqueued in ids {
@@ -597,8 +592,7 @@ pub async fn worker_buries_jobs_whose_code_panics_outside_the_pool<S: Store>(sto
         .retry(retry)
         .handle(Picky)
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     let counts = wait_for(&store, "panicky", |counts| counts.live() == 0).await;
     assert_eq!((counts.dead, counts.completed), (3, 1));
     let report = stop(&shutdown, running).await;
@@ -655,8 +649,7 @@ pub async fn worker_counts_a_zombie_ack_as_stale<S: Store>(store: S) {
         .expect("worker");
     let counters = worker.counters();
     flaky.fail_heartbeats(true);
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     tokio::time::timeout(PATIENCE, started_rx.recv())
         .await
         .expect("job started");
@@ -675,7 +668,7 @@ pub async fn worker_counts_a_zombie_ack_as_stale<S: Store>(store: S) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        store.job(id).await.expect("job").expect("exists").state,
+        job_record(&store, id).await.state,
         JobState::Running,
         "the zombie changed nothing"
     );
@@ -734,8 +727,7 @@ async fn hold_a_rerun<S: Store>(store: &S, queue: &str) -> HeldRerun {
             }
         })
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(store, queue, |counts| counts.running == 1).await;
     HeldRerun {
         rerun,
@@ -809,11 +801,10 @@ pub async fn worker_refuses_undecodable_payloads<S: Store>(store: S) {
     let worker = Worker::builder(store.clone(), "typed")
         .handle(|_: u64, _: Delivery| async { Ok::<(), String>(()) })
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "typed", |counts| counts.dead == 1).await;
     stop(&shutdown, running).await;
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(&store, id).await;
     assert!(
         record
             .last_error
@@ -878,8 +869,7 @@ async fn stop_beside_a_deaf_run<S: Store>(
         .await
         .expect("enqueue")
         .id;
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     tokio::time::timeout(PATIENCE, started.recv())
         .await
         .expect("job started");
@@ -891,7 +881,7 @@ async fn stop_beside_a_deaf_run<S: Store>(
         (1, 1),
         "{queue}: {report:?}"
     );
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(store, id).await;
     assert_eq!(
         (record.state, record.attempt),
         (JobState::Available, 0),
@@ -971,8 +961,7 @@ pub async fn worker_runs_with_the_longest_settings<S: Store>(store: S) {
         .sweep(Duration::MAX)
         .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "patient", |counts| counts.completed == 1).await;
     let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
         .await
@@ -1018,8 +1007,7 @@ pub async fn worker_charges_runs_its_local_pool_refuses<S: Store>(store: S) {
             Ok::<(), String>(())
         })
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "refused", |counts| counts.dead == 1).await;
     let report = stop(&shutdown, running).await;
     assert_eq!(
@@ -1027,7 +1015,7 @@ pub async fn worker_charges_runs_its_local_pool_refuses<S: Store>(store: S) {
         (2, 1, 0),
         "{report:?}"
     );
-    let record = store.job(id).await.expect("job").expect("exists");
+    let record = job_record(&store, id).await;
     assert_eq!(record.attempt, 3);
     assert!(
         record
@@ -1058,8 +1046,7 @@ pub async fn worker_waits_for_room_in_a_small_blocking_pool<S: Store>(store: S) 
             Ok::<(), String>(())
         })
         .expect("worker");
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker.run(shutdown.clone()));
+    let (shutdown, running) = start(worker);
     wait_for(&store, "small-pool", |counts| counts.completed == 12).await;
     let report = stop(&shutdown, running).await;
     assert_eq!(
