@@ -30,9 +30,12 @@ pub(crate) fn duration_micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
-fn payload(text: &str, id: i64) -> Result<Value, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|error| StoreError::Corrupt(format!("job #{id}: payload is not JSON: {error}")))
+/// The payload as enqueued. Text that `serde_json` refuses (written by another client, or
+/// nested past its recursion limit) comes back as a JSON string rather than failing the
+/// read: such a job is buried at its first claim, and operators must still see it in
+/// `dead_jobs`. The SQLite store reads its payloads the same way.
+fn payload(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
 fn small<T: TryFrom<i64>>(value: i64, what: &str, id: i64) -> Result<T, StoreError> {
@@ -127,7 +130,7 @@ pub(crate) fn record(id: i64, fields: &HashMap<String, String>) -> Result<JobRec
         queue: text("queue")?.clone(),
         state: JobState::parse(state)
             .ok_or_else(|| StoreError::Corrupt(format!("job #{id}: unknown state {state:?}")))?,
-        payload: payload(text("payload")?, id)?,
+        payload: payload(text("payload")?),
         attempt: small(number("attempt")?, "attempt", id)?,
         max_attempts: small(number("max_attempts")?, "max_attempts", id)?,
         priority: small(number("priority")?, "priority", id)?,

@@ -1012,11 +1012,22 @@ impl Store for RedisStore {
         let mut conn = self.inner.conn.clone();
         let hashes: Vec<HashMap<String, String>> =
             pipe.query_async(&mut conn).await.map_err(store_error)?;
-        ids.iter()
+        // A hash whose bookkeeping another client overwrote (its payload is read whatever
+        // it holds) is left out and logged, rather than hiding every other dead job;
+        // `job` on its id answers why.
+        let records = ids
+            .iter()
             .zip(&hashes)
             .filter(|(_, fields)| !fields.is_empty())
-            .map(|(id, fields)| records::record(*id, fields))
-            .collect()
+            .filter_map(|(id, fields)| match records::record(*id, fields) {
+                Ok(record) => Some(record),
+                Err(error) => {
+                    tracing::error!(id, queue, %error, "a dead job cannot be listed");
+                    None
+                }
+            })
+            .collect();
+        Ok(records)
     }
 
     async fn replay(&self, id: DurableId) -> Result<bool, StoreError> {

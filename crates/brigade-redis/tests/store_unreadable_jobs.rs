@@ -1,6 +1,6 @@
 //! A job whose hash the store cannot read as a claim (a payload `serde_json` refuses, a
 //! field another client wrote) can never run: a claim that meets one buries it at once,
-//! saying why, and hands out the rest of its batch.
+//! saying why, and hands out the rest of its batch; operators still find it.
 #![cfg(feature = "testkit")]
 
 mod common;
@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use brigade_queue::testkit::{LONG_LEASE, claim};
-use brigade_queue::{Ack, NewJob, Store};
+use brigade_queue::{Ack, DurableId, NewJob, Store, StoreError};
 use brigade_redis::RedisStore;
 use serde_json::json;
 
@@ -74,6 +74,27 @@ async fn a_claim_buries_what_it_cannot_read_and_hands_out_the_rest() {
             .expect("zscore");
         assert_eq!(lease, None, "job #{bad} holds no lease to be rescued");
     }
+    // Operators still see the job whose payload no worker could read, as its text; the
+    // one whose bookkeeping another client overwrote is named by `job`'s error.
+    let dead = store.dead_jobs("mixed", 10).await.expect("dead jobs");
+    let listed: Vec<i64> = dead.iter().map(|job| job.id.get()).collect();
+    assert_eq!(listed, vec![ids[1]], "{dead:?}");
+    assert_eq!(dead[0].payload, json!(deep));
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("recursion limit")
+    );
+    let record = store.job(dead[0].id).await.expect("job").expect("present");
+    assert_eq!(record.payload, json!(deep));
+    let overwritten = store.job(DurableId::new(ids[3])).await;
+    assert!(
+        matches!(overwritten, Err(StoreError::Corrupt(ref what)) if what.contains("max_attempts")),
+        "{overwritten:?}"
+    );
+
     for claim in &claims {
         assert_eq!(
             store.complete(claim.lease()).await.expect("ack"),
