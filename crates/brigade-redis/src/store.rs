@@ -789,15 +789,11 @@ impl Store for RedisStore {
                 invocation.arg(lease.id.get()).arg(lease.token.get());
             }
             let mut conn = self.inner.conn.clone();
-            let ids: Vec<i64> = invocation
+            let positions: Vec<usize> = invocation
                 .invoke_async(&mut conn)
                 .await
                 .map_err(store_error)?;
-            let ids: HashSet<i64> = ids.into_iter().collect();
-            renewed.extend(
-                held.into_iter()
-                    .filter(|lease| ids.contains(&lease.id.get())),
-            );
+            renewed.extend(positions.into_iter().filter_map(|at| held.get(at).copied()));
         }
         self.forget_lost(leases, &renewed);
         // One script per limit, whatever its number of holders: a round trip per holder

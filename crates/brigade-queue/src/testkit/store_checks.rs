@@ -175,7 +175,7 @@ pub async fn claims_are_exclusive<S: Store>(store: S) {
 }
 
 /// After a lease expires and the job is claimed again, the first holder's ack, retry,
-/// dead, release and heartbeat are all refused.
+/// dead, release and heartbeat are all refused, even beside the current lease.
 pub async fn stale_token_is_refused<S: Store>(store: S) {
     let id = enqueue(&store, job("stale", 1)).await;
     let zombie = claim(&store, "stale", 1, SHORT_LEASE)
@@ -206,6 +206,16 @@ pub async fn stale_token_is_refused<S: Store>(store: S) {
             .await
             .expect("heartbeat")
             .is_empty()
+    );
+    // One worker may hold both: a run it stopped that has not ended yet, and the job's
+    // next claim. Only the current lease is renewed, and only it is answered.
+    assert_eq!(
+        store
+            .heartbeat(&[stale, current.lease()], LONG_LEASE)
+            .await
+            .expect("heartbeat"),
+        vec![current.lease()],
+        "a heartbeat answers by lease, not by job"
     );
     assert_eq!(
         state(&store, id).await,

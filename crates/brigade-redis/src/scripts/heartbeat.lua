@@ -1,5 +1,6 @@
 -- Extends the leases still held. ARGV: base, lease_us, then id, token pairs.
--- Returns the ids whose lease was extended; any other lease is lost.
+-- Returns the positions (from 0) of the pairs whose lease was extended; any other lease is
+-- lost. Positions, not ids: one call may carry a job's stale lease beside its current one.
 local expires = fmt(now_us() + tonumber(ARGV[2]))
 local renewed, scores, pending = {}, {}, {}
 for i = 3, #ARGV, 2 do
@@ -23,7 +24,7 @@ for i = 3, #ARGV, 2 do
       end
       entries[#entries + 1] = job[3]
     end
-    renewed[#renewed + 1] = id
+    renewed[#renewed + 1] = (i - 3) / 2
   end
 end
 if #scores > 0 then call_batched('ZADD', base .. 'leases', {'XX'}, scores) end
