@@ -425,6 +425,17 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Drops the id → queue entries of `ids`, drawn by an enqueue that wrote no job under
+    /// them, once the enqueue's own answer is in: its jobs are added or refused whatever
+    /// becomes of this, so a failure here is logged, not answered (the jobs of a batch
+    /// answered as failed would be enqueued twice by a caller trying again), and the
+    /// sweep of unused ids drops them later.
+    async fn forget_unused_ids(&self, ids: &[i64]) {
+        if let Err(error) = self.forget_ids(ids).await {
+            tracing::warn!(%error, ids = ids.len(), "unused job ids left for the sweep");
+        }
+    }
+
     async fn forget_ids(&self, ids: &[i64]) -> Result<(), StoreError> {
         for slice in ids.chunks(SLICE) {
             let _: i64 = self
@@ -599,7 +610,7 @@ impl RedisStore {
             .await
             .map_err(store_error)?;
         if let Value::Int(-1) = answer {
-            self.forget_ids(&ids).await?;
+            self.forget_unused_ids(&ids).await;
             return Err(Refused::Full);
         }
         let rows: Vec<(i64, i64)> = redis::FromRedisValue::from_redis_value(answer)
@@ -611,7 +622,7 @@ impl RedisStore {
             .map(|(id, _)| *id)
             .collect();
         if !unused.is_empty() {
-            self.forget_ids(&unused).await?;
+            self.forget_unused_ids(&unused).await;
         }
         self.inner.wakeups.wake_queue(queue);
         Ok(rows
