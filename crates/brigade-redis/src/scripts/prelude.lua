@@ -259,15 +259,17 @@ end
 -- payload, max_attempts and enqueued_at_us as the job's hash holds them.
 local function claim_jobs(worker, limit, lease_us, now)
   -- The promoter: scheduled and retrying jobs whose time has come join their priority's
-  -- stream, oldest first. Idempotent (each is removed from the set as it moves), so every
-  -- claimer runs it.
+  -- stream, oldest first. Idempotent, so every claimer runs it. They leave the set only
+  -- once all have joined: a script that fails midway keeps its writes, and a job out of
+  -- the set but in no stream would never be claimed, while one promoted twice only leaves
+  -- a stale entry, which a claim drops.
   local due = redis.call('ZRANGEBYSCORE', base .. 'delayed', '-inf', fmt(now), 'LIMIT', 0, 1000)
   if #due > 0 then
-    call_batched('ZREM', base .. 'delayed', {}, due)
     for _, id in ipairs(due) do
       local priority = redis.call('HGET', job_key(id), 'priority')
       if priority then make_ready(id, priority) end
     end
+    call_batched('ZREM', base .. 'delayed', {}, due)
   end
 
   -- One stream per priority level, read highest level first: a single stream delivers in
@@ -276,9 +278,14 @@ local function claim_jobs(worker, limit, lease_us, now)
   local claims = {}
   local levels = redis.call('ZREVRANGE', base .. 'levels', 0, -1)
   local expires = fmt(now + lease_us)
+  -- A key another client overwrote with another type answers an error, not a hash: it
+  -- is read as no job (its entry is dropped) rather than failing the script after its
+  -- read marked the entries before it delivered, which no claim would deliver again.
   local function hash_of(id)
-    return redis.call('HMGET', job_key(id), 'state', 'entry', 'attempt', 'max_attempts',
-      'payload', 'enqueued_at')
+    local job = redis.pcall('HMGET', job_key(id), 'state', 'entry', 'attempt',
+      'max_attempts', 'payload', 'enqueued_at')
+    if type(job) == 'table' and job.err then return {} end
+    return job
   end
   -- Each lease is in `leases` and the counters before the script reads on: Redis does not
   -- undo a script that fails midway, and a job left running outside `leases` would never

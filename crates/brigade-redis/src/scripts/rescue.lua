@@ -7,13 +7,18 @@ local expired = redis.call('ZRANGEBYSCORE', base .. 'leases', '-inf', '(' .. fmt
 local requeued, dead = 0, 0
 for _, id in ipairs(expired) do
   local key = job_key(id)
-  local job = redis.call('HMGET', key, 'state', 'entry', 'priority', 'attempt',
+  -- A key another client overwrote with another type is no job to rescue: it leaves
+  -- `leases` rather than failing every rescue of the queue from here on.
+  local job = redis.pcall('HMGET', key, 'state', 'entry', 'priority', 'attempt',
     'max_attempts', 'owner', 'unique_key')
+  if job.err then job = {} end
   redis.call('ZREM', base .. 'leases', id)
   if job[1] == 'running' then
     redis.call('HSET', key, 'last_error',
       'lease expired: ' .. (job[6] or 'its worker') .. ' stopped renewing it')
-    if tonumber(job[4]) >= tonumber(job[5]) then
+    -- Attempts that cannot be read end the job: it was leased, so its lease is gone,
+    -- and a script error here would leave it running outside `leases`.
+    if (tonumber(job[4]) or 0) >= (tonumber(job[5]) or 0) then
       drop_entry(id, job[3], job[2])
       finish(id, 'dead', now, job[7])
       count('running', 'dead')
