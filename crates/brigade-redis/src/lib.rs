@@ -60,7 +60,11 @@
 //!
 //! - **Priorities**: a stream delivers in arrival order only, so there is one stream per
 //!   priority level; a claim reads the levels from the highest down. Within a level, jobs
-//!   come out in the order they became due (scheduled jobs join their stream when due).
+//!   come out in the order they joined its stream: a job due at its enqueue joins then
+//!   (one enqueued with a `run_at` already past included), a scheduled or retried job at
+//!   the first claim after its time, behind the jobs that joined before. That is the
+//!   order of Sidekiq's scheduled set, not PostgreSQL's run-at-then-id: a store that
+//!   appends cannot put a job back in the middle of its stream.
 //! - **Given-back jobs keep their place**: a rescued or released job keeps its pending
 //!   entry and waits in its level's `returned` set, read before the level's new entries,
 //!   one per claim, so that jobs that came back together (a poison job's neighbours) go
