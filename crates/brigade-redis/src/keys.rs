@@ -1,5 +1,5 @@
 //! The names of every key the store writes: one prefix per store, and each queue's keys
-//! hash-tagged with the queue's name so that a queue lives in one Redis Cluster slot.
+//! hash-tagged with the queue's name so that a queue lives in one slot.
 
 use brigade_queue::StoreError;
 

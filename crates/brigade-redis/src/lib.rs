@@ -30,8 +30,10 @@
 //! # Data model
 //!
 //! Every key starts with the store's prefix (default `brigade`). A queue's keys all carry
-//! the hash tag `{queue}`, so a queue lives in one slot and the layout is valid on Redis
-//! Cluster; ids and limits have slots of their own.
+//! the hash tag `{queue}`, so a queue lives in one slot; ids and limits have slots of their
+//! own. The store speaks to one server (a primary, with or without replicas): Redis
+//! Cluster is not supported, since the connection is not cluster-aware and the scripts
+//! name the keys they touch in their arguments, which Cluster does not route.
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
