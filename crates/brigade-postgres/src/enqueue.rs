@@ -2,7 +2,7 @@
 //! partial unique index, and the depth cap checked under a per-queue advisory lock, waited
 //! for no longer than the store's lock-wait bound.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use brigade_queue::{DurableId, Enqueued, NewJob, RunAt, StoreError};
 use serde_json::Value;
@@ -40,51 +40,122 @@ pub(crate) async fn insert(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    if jobs.iter().all(|job| job.max_depth().is_none()) {
+    let callers = PgTransactionManager::get_transaction_depth(conn) > 0;
+    let capped = jobs.iter().any(|job| job.max_depth().is_some());
+    if !capped && (callers || !needs_transaction(jobs)) {
+        // One statement, or the caller's transaction: all or nothing either way.
         return insert_rows(conn, sql, jobs).await;
     }
     // A savepoint inside the caller's transaction, or a transaction of our own: the count
-    // and the insert must see the same queue. Either way the depth locks below are waited
-    // for no longer than the bound (see `lock_wait.rs`).
-    let callers = PgTransactionManager::get_transaction_depth(conn) > 0;
+    // and the insert must see the same queue, and a batch's follow-up statements must not
+    // leave its first ones committed when they fail. A depth cap's locks are waited for
+    // no longer than the bound (see `lock_wait.rs`).
     let mut tx = if callers {
         conn.begin().await?
-    } else {
+    } else if capped {
         conn.begin_with(lock_wait.begin()).await?
+    } else {
+        conn.begin_with(lock_wait.begin_idle_bounded()).await?
     };
+    if capped {
+        check_depth(&mut tx, sql, lock_wait, callers, jobs).await?;
+    }
+    let enqueued = insert_rows(&mut tx, sql, jobs).await?;
+    tx.commit().await?;
+    Ok(enqueued)
+}
+
+/// Whether inserting `jobs` outside a caller's transaction takes one of the store's own:
+/// for a depth cap, and for a batch whose unique keys may call for statements after the
+/// insert (reading a duplicate's id, inserting again a job whose key came free), which
+/// must not leave the batch half in when they fail.
+pub(crate) fn needs_transaction(jobs: &[NewJob]) -> bool {
+    jobs.iter().any(|job| job.max_depth().is_some())
+        || (jobs.len() > 1
+            && jobs
+                .iter()
+                .any(|job| job.options().unique_key_value().is_some()))
+}
+
+/// The capped jobs a batch holds for one queue.
+struct Adding<'a> {
+    /// The lowest cap among them.
+    cap: u64,
+    /// Those without a unique key: each adds a job.
+    unkeyed: u64,
+    /// The unique keys of the others: each adds a job unless a live job holds it (the
+    /// insert answers with that job), however many of the batch's jobs carry it.
+    keys: BTreeSet<&'a str>,
+}
+
+/// Refuses the batch as [`Refused::Full`] when it would take a queue past the lowest cap
+/// of its jobs for that queue, holding each queue's depth lock until `tx` ends.
+async fn check_depth(
+    tx: &mut PgConnection,
+    sql: &Statements,
+    lock_wait: LockWait,
+    callers: bool,
+    jobs: &[NewJob],
+) -> Result<(), Refused> {
     // The caller's transaction outlives this call, and so would a `SET LOCAL` of ours: its
     // own `lock_timeout` is put back once the locks are held. Should anything fail before
     // that, rolling back the savepoint puts it back.
     let callers_lock_timeout = if callers {
-        let saved: String = sqlx::query_scalar(&sql.bound_lock_wait)
+        let (saved, isolation): (String, String) = sqlx::query_as(&sql.bound_lock_wait)
             .bind(lock_wait.setting())
             .fetch_one(&mut *tx)
             .await?;
+        // The caller's transaction took its snapshot at its first statement, before the
+        // depth lock below is granted: counted under it, the jobs other producers
+        // committed since would be missed and the cap overrun. READ UNCOMMITTED is READ
+        // COMMITTED in PostgreSQL.
+        if !matches!(isolation.as_str(), "read committed" | "read uncommitted") {
+            return Err(Refused::Store(StoreError::invalid(format!(
+                "a depth-capped enqueue in a {} transaction cannot keep its cap (the \
+                 depth is read in the transaction's snapshot, taken before the depth \
+                 lock); enqueue it in a READ COMMITTED transaction, or outside one",
+                isolation.to_uppercase()
+            ))));
+        }
         Some(saved)
     } else {
         None
     };
-    let mut adding: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut adding: BTreeMap<&str, Adding<'_>> = BTreeMap::new();
     for job in jobs {
         if let Some(cap) = job.max_depth() {
-            let entry = adding.entry(job.queue()).or_insert((0, cap));
-            entry.0 += 1;
-            entry.1 = entry.1.min(cap);
+            let entry = adding.entry(job.queue()).or_insert(Adding {
+                cap,
+                unkeyed: 0,
+                keys: BTreeSet::new(),
+            });
+            entry.cap = entry.cap.min(cap);
+            match job.options().unique_key_value() {
+                Some(key) => {
+                    entry.keys.insert(key);
+                }
+                None => entry.unkeyed += 1,
+            }
         }
     }
-    for (queue, (new_jobs, cap)) in &adding {
+    for (queue, adding) in &adding {
         // Sorted by queue name, so two batches lock their queues in the same order.
         sqlx::query(&sql.lock_depth)
             .bind(*queue)
             .execute(&mut *tx)
             .await?;
-        let cap_i64 = i64::try_from(*cap).unwrap_or(i64::MAX);
-        let live: i64 = sqlx::query_scalar(&sql.live_depth)
+        let cap_i64 = i64::try_from(adding.cap).unwrap_or(i64::MAX);
+        let keys: Vec<&str> = adding.keys.iter().copied().collect();
+        let (live, taken): (i64, i64) = sqlx::query_as(&sql.live_depth)
             .bind(*queue)
             .bind(cap_i64)
+            .bind(&keys)
             .fetch_one(&mut *tx)
             .await?;
-        if live.unsigned_abs() + new_jobs > *cap {
+        // A taken key whose job ends before the insert is taken by the batch's job
+        // instead: one leaves the count as the other enters it.
+        let new_jobs = adding.unkeyed + (keys.len() as u64).saturating_sub(taken.unsigned_abs());
+        if live.unsigned_abs() + new_jobs > adding.cap {
             return Err(Refused::Full);
         }
     }
@@ -94,9 +165,7 @@ pub(crate) async fn insert(
             .execute(&mut *tx)
             .await?;
     }
-    let enqueued = insert_rows(&mut tx, sql, jobs).await?;
-    tx.commit().await?;
-    Ok(enqueued)
+    Ok(())
 }
 
 fn check_options(jobs: &[NewJob]) -> Result<(), StoreError> {

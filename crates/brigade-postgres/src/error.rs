@@ -39,3 +39,17 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
         _ => StoreError::Backend(Box::new(error)),
     }
 }
+
+/// Whether `error` is a job made live colliding on the unique index of live keys
+/// (`jobs_unique_live`, migration 1) with a job another transaction made live and
+/// committed while the statement ran: after its snapshot was taken, so its own check for
+/// a live job with the key could not see it.
+pub(crate) fn takes_a_live_key(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(database) => {
+            database.code().as_deref() == Some("23505")
+                && database.constraint() == Some("jobs_unique_live")
+        }
+        _ => false,
+    }
+}

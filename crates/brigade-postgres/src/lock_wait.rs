@@ -34,12 +34,32 @@ impl LockWait {
         format!("{}ms", self.millis)
     }
 
-    /// `BEGIN` for a transaction of the store's own, with both bounds set for that
-    /// transaction only; one round trip, as a simple query.
+    /// `BEGIN` for a transaction of the store's own that takes locks, with both bounds
+    /// set for that transaction only; one round trip, as a simple query.
+    ///
+    /// READ COMMITTED whatever the session's default (`default_transaction_isolation`,
+    /// which a database or role may set): each statement must see what committed while
+    /// the transaction waited for its lock. Under REPEATABLE READ the snapshot would be
+    /// taken by the statement that waits, before the lock is granted: a depth count would
+    /// miss the jobs the previous holder added, and a migrator the steps it applied.
     pub(crate) fn begin(self) -> String {
         let bound = self.setting();
         format!(
-            "BEGIN; SET LOCAL lock_timeout = '{bound}'; \
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{bound}'; \
+             SET LOCAL idle_in_transaction_session_timeout = '{bound}'"
+        )
+    }
+
+    /// `BEGIN` for a transaction of the store's own whose waits keep the server's bound
+    /// (an uncapped batch waits for a unique key another transaction is inserting, as a
+    /// single insert does), with only the idle bound set: a process paused inside it must
+    /// not keep the keys it inserted from every other producer. READ COMMITTED as in
+    /// [`LockWait::begin`]: the statements after the insert read what other transactions
+    /// committed since it began.
+    pub(crate) fn begin_idle_bounded(self) -> String {
+        let bound = self.setting();
+        format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; \
              SET LOCAL idle_in_transaction_session_timeout = '{bound}'"
         )
     }
@@ -60,7 +80,12 @@ mod tests {
         );
         assert_eq!(
             LockWait::new(Duration::from_secs(2)).begin(),
-            "BEGIN; SET LOCAL lock_timeout = '2000ms'; \
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '2000ms'; \
+             SET LOCAL idle_in_transaction_session_timeout = '2000ms'"
+        );
+        assert_eq!(
+            LockWait::new(Duration::from_secs(2)).begin_idle_bounded(),
+            "BEGIN ISOLATION LEVEL READ COMMITTED; \
              SET LOCAL idle_in_transaction_session_timeout = '2000ms'"
         );
     }

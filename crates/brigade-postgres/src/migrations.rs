@@ -31,11 +31,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "rescued",
         sql: include_str!("migrations/0003_rescued.sql"),
     },
+    Migration {
+        version: 4,
+        name: "rate_clock",
+        sql: include_str!("migrations/0004_rate_clock.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
 #[cfg(test)]
-const LATEST: i32 = 3;
+const LATEST: i32 = 4;
 
 /// Brings `schema` up to the newest version; returns the versions it applied.
 pub(crate) async fn migrate(
@@ -56,7 +61,11 @@ pub(crate) async fn migrate(
          );",
     );
     let current_version = schema.render("SELECT max(version) FROM {schema}.migrations");
-    let record = schema.render("INSERT INTO {schema}.migrations (version, name) VALUES ($1, $2)");
+    // When the step ran, after the wait for the lock, not when the transaction began.
+    let record = schema.render(
+        "INSERT INTO {schema}.migrations (version, name, applied_at) \
+         VALUES ($1, $2, statement_timestamp())",
+    );
     let steps: Vec<(i32, &'static str, String)> = MIGRATIONS
         .iter()
         .map(|migration| {

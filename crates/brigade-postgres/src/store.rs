@@ -13,8 +13,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{Notify, watch};
 
-use crate::enqueue::{Refused, insert};
-use crate::error::store_error;
+use crate::enqueue::{Refused, insert, needs_transaction};
+use crate::error::{store_error, takes_a_live_key};
 use crate::lock_wait::LockWait;
 use crate::rows::{self, duration_micros, storable_text};
 use crate::schema::Schema;
@@ -334,6 +334,13 @@ impl PgStore {
     /// held elsewhere past the acquire timeout ([`StoreError::Unavailable`]), leaves the
     /// transaction usable, its own settings as they were.
     ///
+    /// A depth-capped job is refused with [`StoreError::Invalid`] (the transaction left
+    /// usable) in a REPEATABLE READ or SERIALIZABLE transaction: the queue's depth would
+    /// be read in the transaction's snapshot, taken before the depth lock was granted, so
+    /// the jobs other producers committed since would not count and the cap could be
+    /// overrun. Enqueue it in a READ COMMITTED transaction (PostgreSQL's default, unless
+    /// `default_transaction_isolation` says otherwise), or outside one.
+    ///
     /// # Examples
     ///
     /// See [`PgStore`].
@@ -361,7 +368,8 @@ impl PgStore {
     ///
     /// # Errors
     ///
-    /// As [`Store::enqueue_batch`].
+    /// As [`Store::enqueue_batch`], and as [`PgStore::enqueue_in`] for depth-capped jobs
+    /// in the caller's transaction.
     ///
     /// # Examples
     ///
@@ -437,6 +445,10 @@ impl PgStore {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
+/// How many times [`Store::replay_all`] runs when enqueues keep taking the keys of the
+/// dead jobs it replays while it runs; past that it answers as unavailable (try later).
+const REPLAY_ALL_TRIES: u32 = 5;
+
 fn refusal<T>(job: T, refused: Refused) -> EnqueueError<T> {
     match refused {
         Refused::Full => EnqueueError::Full(job),
@@ -447,7 +459,7 @@ fn refusal<T>(job: T, refused: Refused) -> EnqueueError<T> {
 #[async_trait]
 impl Store for PgStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, EnqueueError<NewJob>> {
-        if job.max_depth().is_some() {
+        if needs_transaction(std::slice::from_ref(&job)) {
             // Through the batch's own task (below), as a batch of one.
             let spare = job.clone();
             return match self.enqueue_batch(vec![job]).await {
@@ -472,20 +484,22 @@ impl Store for PgStore {
             Ok(conn) => conn,
             Err(error) => return Err(EnqueueError::Store(jobs, store_error(error))),
         };
-        if jobs.iter().all(|job| job.max_depth().is_none()) {
+        if !needs_transaction(&jobs) {
             return self.enqueue_batch_in(&mut conn, jobs).await;
         }
         // A depth cap takes a transaction (the count and the insert must see the same
-        // queue), and a dropped future does not end one cleanly on sqlx 0.8: a `BEGIN`
-        // dropped while it waits for the server's answer leaves the session in a
-        // transaction sqlx does not count, and a transaction dropped later only queues its
-        // rollback until the connection's next use. Either way the connection goes back to
-        // the pool idle in a transaction, in the second case holding the queue's depth
-        // lock, which every later capped enqueue of that queue then waits on. So the
-        // transaction runs in a task of its own: a caller that stops waiting (a timeout, a
-        // dropped request) abandons only the wait, and the transaction commits or rolls
-        // back as if it had waited. The caller's own transactions (`enqueue_in`) end with
-        // the caller's `Transaction`.
+        // queue), and so does a batch with unique keys (a duplicate's follow-up statements
+        // must not leave the rest of the batch committed when they fail). A dropped future
+        // does not end one cleanly on sqlx 0.8: a `BEGIN` dropped while it waits for the
+        // server's answer leaves the session in a transaction sqlx does not count, and a
+        // transaction dropped later only queues its rollback until the connection's next
+        // use. Either way the connection goes back to the pool idle in a transaction, in
+        // the second case holding the queue's depth lock (or the batch's unique keys),
+        // which every later capped enqueue of that queue (or enqueue of those keys) then
+        // waits on. So the transaction runs in a task of its own: a caller that stops
+        // waiting (a timeout, a dropped request) abandons only the wait, and the
+        // transaction commits or rolls back as if it had waited. The caller's own
+        // transactions (`enqueue_in`) end with the caller's `Transaction`.
         // The task borrows the jobs through an `Arc`; once it has ended (finished or
         // dropped), the caller owns them again to hand back with a refusal.
         let jobs = Arc::new(jobs);
@@ -520,14 +534,11 @@ impl Store for PgStore {
             .fetch_all(&self.inner.pool)
             .await
             .map_err(store_error)?;
-        let mut claims = rows
-            .iter()
+        // In the order they were picked (the statement sorts them).
+        rows.iter()
             .map(rows::claim)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(store_error)?;
-        // UPDATE ... RETURNING keeps no order; hand them out as they were picked.
-        claims.sort_by_key(|claim| (std::cmp::Reverse(claim.priority), claim.id));
-        Ok(claims)
+            .map_err(store_error)
     }
 
     async fn heartbeat(&self, leases: &[Lease], lease: Duration) -> Result<Vec<Lease>, StoreError> {
@@ -705,11 +716,17 @@ impl Store for PgStore {
     }
 
     async fn replay(&self, id: DurableId) -> Result<bool, StoreError> {
-        let queue: Option<String> = sqlx::query_scalar(&self.inner.sql.replay)
+        let replayed = sqlx::query_scalar(&self.inner.sql.replay)
             .bind(id.get())
             .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(store_error)?;
+            .await;
+        let queue: Option<String> = match replayed {
+            Ok(queue) => queue,
+            // An enqueue (or another replay) of the key committed first: the job stays
+            // dead, as when the key was taken before the replay began.
+            Err(error) if takes_a_live_key(&error) => None,
+            Err(error) => return Err(store_error(error)),
+        };
         if let Some(queue) = &queue {
             self.notify(queue).await;
         }
@@ -717,12 +734,27 @@ impl Store for PgStore {
     }
 
     async fn replay_all(&self, queue: &str) -> Result<u64, StoreError> {
-        let replayed = sqlx::query(&self.inner.sql.replay_all)
-            .bind(queue)
-            .execute(&self.inner.pool)
-            .await
-            .map_err(store_error)?
-            .rows_affected();
+        // A key taken by a transaction that committed while the statement ran fails the
+        // whole statement; run again, it sees that job live and leaves the dead one. Only
+        // keys committed during the previous try fail the next one, so a few tries
+        // suffice unless producers keep taking the dead jobs' keys at that very moment.
+        let mut tries = 0;
+        let replayed = loop {
+            let replayed = sqlx::query(&self.inner.sql.replay_all)
+                .bind(queue)
+                .execute(&self.inner.pool)
+                .await;
+            match replayed {
+                Ok(done) => break done.rows_affected(),
+                Err(error) if takes_a_live_key(&error) && tries + 1 < REPLAY_ALL_TRIES => {
+                    tries += 1;
+                }
+                Err(error) if takes_a_live_key(&error) => {
+                    return Err(StoreError::Unavailable(Box::new(error)));
+                }
+                Err(error) => return Err(store_error(error)),
+            }
+        };
         if replayed > 0 {
             self.notify(queue).await;
         }

@@ -40,7 +40,7 @@ async fn migrations_run_once_however_many_stores_start_at_once() {
             .fetch_all(store.pool())
             .await
             .expect("versions");
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
