@@ -138,11 +138,14 @@ impl Statements {
                  )
                  SELECT * FROM claimed ORDER BY priority DESC, run_at, id"
             )),
+            // A lease past its expiry is lost even before a rescue: its units may be
+            // another run's already (`acquire_units` takes back expired holders).
             heartbeat: sql(
                 "WITH renewed AS (
                      UPDATE {schema}.jobs j SET lease_until = {now} + $3 * interval '1 microsecond'
                      FROM unnest($1::int8[], $2::int8[]) AS held(id, token)
                      WHERE j.id = held.id AND j.lease_token = held.token AND j.state = 'running'
+                       AND j.lease_until >= {now}
                      RETURNING j.id, j.lease_token
                  ),
                  units AS (

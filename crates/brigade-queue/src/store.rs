@@ -132,8 +132,9 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Extends the leases still held (and the global concurrency units they hold) by
     /// `lease` from now, on the store's clock, and returns
-    /// those; a lease missing from the answer is lost (rescued, reclaimed or cancelled),
-    /// and its run must stop.
+    /// those; a lease missing from the answer is lost (rescued, reclaimed, cancelled, or
+    /// past its expiry), and its run must stop. A lease past its expiry is not renewed
+    /// even before a rescue has come for it: its units may already be another run's.
     ///
     /// # Errors
     ///

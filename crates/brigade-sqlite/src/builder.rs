@@ -33,11 +33,24 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     SqliteTransactionManager,
 };
-use sqlx::{SqliteConnection, TransactionManager};
+use sqlx::{SqliteConnection, SqlitePool, TransactionManager};
+use tokio::time::Instant;
 
+use crate::busy::retry_while_busy;
 use crate::error::store_error;
 use crate::store::SqliteStore;
 use crate::wakeups::Wakeups;
+
+/// What the write-ahead log keeps on disk, in bytes, once checkpoints have caught up.
+///
+/// The log grows while a reader holds an old snapshot (a long query, a backup, a process
+/// stopped inside a read), since no checkpoint can pass that snapshot; SQLite then reuses
+/// the file from its start but never shrinks it, so a spike stays on disk for good. With
+/// this limit the first commit after a checkpoint has caught up cuts the file back to it.
+/// 64 MiB is sixteen times what the log reaches between SQLite's automatic checkpoints
+/// (1000 pages of 4 KiB), so ordinary work never pays for cutting the file and growing it
+/// again; a commit larger than the limit leaves the file at its own size.
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// How durable a commit is when `commit` returns (SQLite's `synchronous` setting, in WAL
 /// mode).
@@ -181,19 +194,39 @@ impl SqliteStoreBuilder {
 
     /// Opens (creating it if missing) the file in WAL mode and migrates unless told not to.
     ///
+    /// Any number of processes may open the same file at once, a fresh one too: an open
+    /// or a migration that SQLite refuses as busy without waiting (switching a new file to
+    /// WAL mode does) is tried again until the busy timeout has passed.
+    ///
     /// # Errors
     ///
     /// [`StoreError::Invalid`] for zero connections, a timeout out of range (zero, or
     /// above [`MAX_TIMEOUT`]), a path that names no file (empty, `:memory:`, a `file:`
     /// URI: each connection of the pool would open a database of its own) or a SQLite too
     /// old for the store's statements; [`StoreError::Unavailable`] when the file cannot be opened or stays
-    /// locked past the busy timeout.
+    /// locked past the busy timeout; [`StoreError::Backend`] carrying a
+    /// [`SchemaTooNew`](crate::SchemaTooNew) when a newer build migrated the file past
+    /// what this one knows (checked with migrations turned off too).
     ///
     /// # Examples
     ///
     /// See [`SqliteStoreBuilder`].
     pub async fn open(self) -> Result<SqliteStore, StoreError> {
         self.check()?;
+        let deadline = Instant::now() + self.busy_timeout;
+        let (pool, wakeups) = retry_while_busy(deadline, || self.connect()).await?;
+        let store = SqliteStore::from_parts(pool, self.path, self.busy_timeout, wakeups);
+        if self.migrate {
+            store.migrate_until(deadline).await?;
+        } else {
+            store.check_schema().await?;
+        }
+        Ok(store)
+    }
+
+    /// A pool on the file, with one connection open: the one that switched the file to
+    /// WAL mode, or found it in WAL mode already.
+    async fn connect(&self) -> Result<(SqlitePool, Arc<Wakeups>), StoreError> {
         let synchronous = match self.synchronous {
             Synchronous::Full => SqliteSynchronous::Full,
             Synchronous::Normal => SqliteSynchronous::Normal,
@@ -204,6 +237,7 @@ impl SqliteStoreBuilder {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(self.busy_timeout)
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())
             // The store declares no foreign keys; skip the per-statement checks.
             .foreign_keys(false);
         let wakeups = Arc::new(Wakeups::default());
@@ -224,11 +258,7 @@ impl SqliteStoreBuilder {
             .connect_with(options)
             .await
             .map_err(store_error)?;
-        let store = SqliteStore::from_parts(pool, self.path, wakeups);
-        if self.migrate {
-            store.migrate().await?;
-        }
-        Ok(store)
+        Ok((pool, wakeups))
     }
 }
 

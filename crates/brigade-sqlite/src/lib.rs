@@ -42,6 +42,27 @@
 //! since the epoch. A delay is rounded up to the next millisecond so nothing runs early.
 //! All processes sharing a file share a host, so they share that clock.
 //!
+//! A step of the host's clock (set by hand, a VM resumed; NTP's ordinary corrections slew
+//! it instead) moves every lease, run-at and rate limit by the step. Forward, leases
+//! shorter than the step expire at once: their heartbeats are refused, their runs
+//! cancelled, their jobs rescued and run again. Back, expired leases are found the step
+//! later, scheduled jobs wait the step longer, and a global rate limit grants nothing for
+//! up to the step. [`Store::replay_all`](brigade_queue::Store::replay_all) still replays
+//! jobs that died before a step back.
+//!
+//! # One file, one writer
+//!
+//! A process stopped inside a transaction on the file (`SIGSTOP`, a frozen cgroup, a
+//! debugger) keeps its write lock: every write of every process waits the busy timeout
+//! and fails as unavailable, which workers retry, and nothing is claimed, recorded or
+//! redelivered until it resumes or dies. Keep your own transactions on the file short.
+//!
+//! A reader holding an old snapshot (a long query, a backup, a process stopped inside a
+//! read) keeps checkpoints from passing it, and the write-ahead log grows with every
+//! commit until it ends. SQLite reuses the log from its start afterwards but never shrinks
+//! it; the store sets `journal_size_limit` to 64 MiB, so the first commit after a
+//! checkpoint has caught up cuts the file back to that.
+//!
 //! # Wake-ups
 //!
 //! An enqueue wakes this process's idle workers of that queue when its transaction
@@ -55,6 +76,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod busy;
 mod ends;
 mod enqueue;
 mod error;
@@ -67,4 +89,5 @@ mod wakeups;
 
 pub use builder::{MAX_TIMEOUT, SqliteStoreBuilder, Synchronous};
 pub use enqueue::MAX_BATCH;
+pub use migrations::SchemaTooNew;
 pub use store::SqliteStore;

@@ -37,7 +37,7 @@ pub(crate) struct Statements {
     pub(crate) dead_jobs: String,
     pub(crate) replay: String,
     pub(crate) replay_all: String,
-    pub(crate) now: String,
+    pub(crate) replay_began: String,
     pub(crate) cancel: String,
     pub(crate) purge: String,
     pub(crate) rate_state: String,
@@ -69,10 +69,16 @@ impl Statements {
             live_with_key: sql(
                 "SELECT id FROM jobs WHERE queue = ?1 AND unique_key = ?2 AND state IN {live}",
             ),
+            // The queue's live jobs (read no further than the cap `?2`), and how many of
+            // the unique keys in `?3` (a JSON array) a live job holds already.
             live_depth: sql(
-                "SELECT count(*) FROM (
-                     SELECT 1 FROM jobs WHERE queue = ?1 AND state IN {live} LIMIT ?2
-                 )",
+                "SELECT (SELECT count(*) FROM (
+                             SELECT 1 FROM jobs WHERE queue = ?1 AND state IN {live} LIMIT ?2
+                         )) AS live,
+                        (SELECT count(*) FROM json_each(?3) AS k
+                         WHERE EXISTS (
+                             SELECT 1 FROM jobs l
+                             WHERE l.queue = ?1 AND l.unique_key = k.value AND l.state IN {live})) AS taken",
             ),
             // Runs under the write lock (BEGIN IMMEDIATE), so no other claimer sees these
             // rows as available. The inner LIMIT reads at most `?2` rows from the claim
@@ -105,9 +111,12 @@ impl Statements {
             take_tokens: "UPDATE counters SET value = value + ?1 WHERE name = 'lease_token'"
                 .to_owned(),
             // `?1` is a JSON array of [id, token] pairs: one statement for every lease held.
+            // A lease past its expiry is lost even before a rescue: its units may be another
+            // run's already (`acquire_units` takes back expired holders), and renewing it
+            // would let two runs hold them.
             heartbeat: sql(
                 "UPDATE jobs SET lease_until = {now} + ?2
-                 WHERE state = 'running'
+                 WHERE state = 'running' AND lease_until >= {now}
                    AND (id, lease_token) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1))
                  RETURNING id, lease_token",
             ),
@@ -174,10 +183,9 @@ impl Statements {
             // replay, and every replay after it. The others wait, as in `replay`. The newest
             // of each key are found once, not once per dead job.
             //
-            // In slices, as retention is; only jobs dead by the millisecond the replay began
-            // (`?2`, on the store's clock, whose resolution is a millisecond: a job buried
-            // just before the call may share it), so one that dies again while the slices
-            // go waits for the next replay.
+            // In slices, as retention is; only jobs dead by the moment the replay began
+            // (`?2`, from `replay_began`), so one that dies again while the slices go waits
+            // for the next replay.
             replay_all: sql(
                 "UPDATE jobs
                  SET state = 'available', attempt = 0, run_at = {now}, finished_at = NULL, lease_until = NULL
@@ -196,7 +204,16 @@ impl Statements {
                      LIMIT {slice}
                  )",
             ),
-            now: sql("SELECT {now}"),
+            // The moment a `replay_all` begins: now on the store's clock, or the newest
+            // death of the queue's dead jobs if that is later. A clock stepped back stamps
+            // later deaths before earlier ones, and those would otherwise wait, replay
+            // after replay, until the clock caught up with them. Now is to the
+            // millisecond, so a job buried just before the call, in the same one, is in.
+            replay_began: sql(
+                "SELECT max({now}, coalesce((
+                     SELECT finished_at FROM jobs WHERE queue = ?1 AND state = 'dead'
+                     ORDER BY finished_at DESC LIMIT 1), 0))",
+            ),
             cancel: sql(
                 "UPDATE jobs SET state = 'cancelled', finished_at = {now}, lease_until = NULL
                  WHERE id = ?1 AND state IN {live}",

@@ -14,8 +14,10 @@ use brigade_queue::{
 use sqlx::pool::PoolConnection;
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{Mutex, MutexGuard, Notify};
+use tokio::time::Instant;
 
 use crate::builder::SqliteStoreBuilder;
+use crate::busy::retry_while_busy;
 use crate::ends::{End, Ends};
 use crate::enqueue::{Refused, insert};
 use crate::error::store_error;
@@ -75,6 +77,8 @@ pub struct SqliteStore {
 struct Inner {
     pool: SqlitePool,
     path: PathBuf,
+    /// How long a migration retries what SQLite refuses as busy without waiting.
+    busy_timeout: Duration,
     sql: Statements,
     wakeups: Arc<Wakeups>,
     /// This process's writers take turns here before they take SQLite's write lock, so
@@ -117,11 +121,17 @@ impl SqliteStore {
         SqliteStoreBuilder::new(path.as_ref().to_path_buf())
     }
 
-    pub(crate) fn from_parts(pool: SqlitePool, path: PathBuf, wakeups: Arc<Wakeups>) -> Self {
+    pub(crate) fn from_parts(
+        pool: SqlitePool,
+        path: PathBuf,
+        busy_timeout: Duration,
+        wakeups: Arc<Wakeups>,
+    ) -> Self {
         SqliteStore {
             inner: Arc::new(Inner {
                 pool,
                 path,
+                busy_timeout,
                 sql: Statements::new(),
                 wakeups,
                 writer: Mutex::new(()),
@@ -132,12 +142,16 @@ impl SqliteStore {
 
     /// Brings the file's schema up to the newest version this build knows; returns the
     /// versions applied (none when it was current). Safe to run from many processes at
-    /// once: the steps run under SQLite's write lock.
+    /// once: the steps run under SQLite's write lock, and a run that SQLite refuses as busy
+    /// without waiting is tried again until the busy timeout has passed.
     ///
     /// # Errors
     ///
-    /// A store error when SQLite fails a step (the whole run is rolled back), or
-    /// [`StoreError::Invalid`] when the linked SQLite is older than 3.42.
+    /// A store error when SQLite fails a step (the whole run is rolled back),
+    /// [`StoreError::Unavailable`] when the file stays locked past the busy timeout,
+    /// [`StoreError::Invalid`] when the linked SQLite is older than 3.42, or
+    /// [`StoreError::Backend`] carrying a [`SchemaTooNew`](crate::SchemaTooNew) when a newer
+    /// build migrated the file past what this one knows.
     ///
     /// # Examples
     ///
@@ -148,9 +162,25 @@ impl SqliteStore {
     /// # }
     /// ```
     pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
-        let _turn = self.inner.writer.lock().await;
+        self.migrate_until(Instant::now() + self.inner.busy_timeout)
+            .await
+    }
+
+    /// Refuses the file if a newer build migrated it past what this one knows, migrating
+    /// nothing: for a store opened without migrations.
+    pub(crate) async fn check_schema(&self) -> Result<(), StoreError> {
         let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
-        crate::migrations::migrate(&mut conn).await
+        crate::migrations::check_version(&mut conn).await
+    }
+
+    /// Migrates, trying again what SQLite refuses as busy until `deadline`.
+    pub(crate) async fn migrate_until(&self, deadline: Instant) -> Result<Vec<i64>, StoreError> {
+        retry_while_busy(deadline, || async {
+            let _turn = self.inner.writer.lock().await;
+            let mut conn = self.inner.pool.acquire().await.map_err(store_error)?;
+            crate::migrations::migrate(&mut conn).await
+        })
+        .await
     }
 
     /// The connection pool, for your own queries.
@@ -580,13 +610,18 @@ impl Store for SqliteStore {
     }
 
     async fn replay(&self, id: DurableId) -> Result<bool, StoreError> {
+        // In a transaction, committed here: `fetch_optional` stops at the first returned
+        // row and sqlx resets the statement unasked, which alone would commit it and drop
+        // the commit's error (a full disk), answering "replayed" for a job still dead.
         let queue: Option<String> = {
-            let (_turn, mut conn) = self.writer().await?;
-            sqlx::query_scalar(&self.inner.sql.replay)
+            let (_turn, mut tx) = self.write_transaction().await?;
+            let queue = sqlx::query_scalar(&self.inner.sql.replay)
                 .bind(id.get())
-                .fetch_optional(&mut *conn)
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(store_error)?
+                .map_err(store_error)?;
+            tx.commit().await.map_err(store_error)?;
+            queue
         };
         if let Some(queue) = &queue {
             self.inner.wakeups.wake_queue(queue);
@@ -595,7 +630,8 @@ impl Store for SqliteStore {
     }
 
     async fn replay_all(&self, queue: &str) -> Result<u64, StoreError> {
-        let began: i64 = sqlx::query_scalar(&self.inner.sql.now)
+        let began: i64 = sqlx::query_scalar(&self.inner.sql.replay_began)
+            .bind(queue)
             .fetch_one(&self.inner.pool)
             .await
             .map_err(store_error)?;

@@ -1,5 +1,6 @@
 //! What the file is opened with: WAL mode, `synchronous=FULL` unless told otherwise, a
-//! busy timeout; and a second open of a migrated file applies nothing.
+//! busy timeout, a bound on what the write-ahead log keeps on disk; and a second open of a
+//! migrated file applies nothing.
 
 mod common;
 
@@ -46,6 +47,30 @@ async fn normal_sync_and_the_busy_timeout_are_configurable() {
     assert_eq!(pragma(&store, "synchronous").await, "1", "NORMAL");
     assert_eq!(pragma(&store, "busy_timeout").await, "250");
     assert_eq!(pragma(&store, "journal_mode").await, "wal");
+}
+
+/// After a long reader held the log's checkpoints back, the log is cut back to 64 MiB at
+/// the first commit once a checkpoint has caught up, rather than keeping its largest size
+/// on disk for good. Every connection of the store carries the setting: whichever commits
+/// first after the checkpoint cuts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_connection_bounds_what_the_log_keeps_on_disk() {
+    let dir = common::TempDir::new();
+    let store = SqliteStore::builder(dir.path().join("jobs.db"))
+        .max_connections(3)
+        .open()
+        .await
+        .expect("open");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut conn = store.pool().acquire().await.expect("connection");
+        let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("pragma");
+        assert_eq!(limit, 64 * 1024 * 1024);
+        held.push(conn);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -118,6 +118,7 @@ macro_rules! store_conformance_tests {
             rescued_jobs_go_out_one_per_claim,
             claims_take_at_most_their_limit,
             heartbeat_keeps_the_lease,
+            heartbeat_does_not_revive_an_expired_lease,
             retry_waits_for_its_time,
             dead_after_max_attempts_counting_expiries,
             release_is_uncharged,

@@ -375,6 +375,40 @@ pub async fn heartbeat_keeps_the_lease<S: Store>(store: S) {
     );
 }
 
+/// A lease past its expiry is lost, rescued or not: a heartbeat that comes too late
+/// does not bring it back (its global units may already be another run's), while one
+/// in time still renews the job's next lease.
+pub async fn heartbeat_does_not_revive_an_expired_lease<S: Store>(store: S) {
+    let id = enqueue(&store, job("late-beat", 1)).await;
+    let held = claim(&store, "late-beat", 1, SHORT_LEASE)
+        .await
+        .pop()
+        .expect("claim");
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    let renewed = store
+        .heartbeat(&[held.lease()], LONG_LEASE)
+        .await
+        .expect("heartbeat");
+    assert!(
+        renewed.is_empty(),
+        "an expired lease was renewed: {renewed:?}"
+    );
+    rescue_after(&store, "late-beat", SHORT_LEASE, 1).await;
+    let next = claim_one_eventually(&store, "late-beat", SHORT_LEASE).await;
+    assert_eq!(next.id, id);
+    assert_eq!(
+        store
+            .heartbeat(&[next.lease()], LONG_LEASE)
+            .await
+            .expect("heartbeat"),
+        vec![next.lease()]
+    );
+    assert_eq!(
+        store.complete(next.lease()).await.expect("complete"),
+        Ack::Recorded
+    );
+}
+
 /// A failed run waits for its run-again time, on the store's clock.
 pub async fn retry_waits_for_its_time<S: Store>(store: S) {
     let id = enqueue(&store, job("retry", 1)).await;

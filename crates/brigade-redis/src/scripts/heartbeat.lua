@@ -1,12 +1,16 @@
 -- Extends the leases still held. ARGV: base, lease_us, then id, token pairs.
 -- Returns the positions (from 0) of the pairs whose lease was extended; any other lease is
 -- lost. Positions, not ids: one call may carry a job's stale lease beside its current one.
-local expires = fmt(now_us() + tonumber(ARGV[2]))
+local now = now_us()
+local expires = fmt(now + tonumber(ARGV[2]))
 local renewed, scores, pending = {}, {}, {}
 for i = 3, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local job = redis.call('HMGET', job_key(id), 'state', 'token', 'entry', 'priority', 'owner')
-  if fenced(job[1], job[2], token) then
+  -- A lease past its expiry is lost even before a rescue: its units may be another
+  -- run's already (acquire_units takes back expired holders).
+  local expiry = tonumber(redis.call('ZSCORE', base .. 'leases', id))
+  if fenced(job[1], job[2], token) and expiry and expiry >= now then
     scores[#scores + 1] = expires
     scores[#scores + 1] = id
     if job[3] then
