@@ -1,5 +1,6 @@
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -64,6 +65,11 @@ pub(crate) struct TokenState {
 pub(crate) type Waiters = Vec<(u64, Waker)>;
 
 static NEXT_WAITER_KEY: AtomicU64 = AtomicU64::new(0);
+
+/// A key no other registration on any token uses.
+pub(crate) fn waiter_key() -> u64 {
+    NEXT_WAITER_KEY.fetch_add(1, Ordering::Relaxed)
+}
 
 /// A token that is nothing else: its state and its own lock for the waiters.
 struct PlainToken {
@@ -162,7 +168,12 @@ impl TokenState {
             return;
         }
         for (_, waker) in take_waiters().into_iter().flat_map(|waiters| *waiters) {
-            waker.wake();
+            // A waker is its executor's code. One that panics must neither leave the
+            // waiters after it asleep nor unwind through the canceller: a shutdown cancels
+            // the pool's token with unstarted jobs still to hand back.
+            if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+                tracing::error!("a waker panicked as a cancellation token woke it");
+            }
         }
     }
 
@@ -325,6 +336,20 @@ impl CancellationToken {
     fn state(&self) -> &TokenState {
         self.node.token_state()
     }
+
+    /// Registers `waker` under `key` on this token alone, replacing an earlier
+    /// registration under `key`: it is woken when this token is cancelled, not when an
+    /// ancestor is (a pool's cancel of all its jobs is heard otherwise). Look at
+    /// [`is_cancelled`](Self::is_cancelled) after registering: a cancel before it woke
+    /// nobody.
+    pub(crate) fn register_alone(&self, key: u64, waker: &Waker) {
+        register(&*self.node, key, waker);
+    }
+
+    /// Removes the registration under `key` from this token, if there is one.
+    pub(crate) fn deregister_alone(&self, key: u64) {
+        deregister(&*self.node, key);
+    }
 }
 
 impl Default for CancellationToken {
@@ -353,9 +378,7 @@ impl<'a> Registration<'a> {
     }
 
     fn register(&mut self, waker: &Waker) {
-        let key = *self
-            .key
-            .get_or_insert_with(|| NEXT_WAITER_KEY.fetch_add(1, Ordering::Relaxed));
+        let key = *self.key.get_or_insert_with(waiter_key);
         let mut token = Some(self.token);
         while let Some(current) = token {
             register(&*current.node, key, waker);
@@ -456,6 +479,40 @@ pub(crate) mod tests {
             .recv_timeout(Duration::from_secs(30))
             .expect("the second poll returned (no lock taken twice)");
         assert!(cancelled);
+    }
+
+    /// A waker whose wake panics (its executor's bug).
+    struct PanicsOnWake;
+
+    impl std::task::Wake for PanicsOnWake {
+        fn wake(self: Arc<Self>) {
+            panic!("the executor's wake panicked");
+        }
+    }
+
+    #[test]
+    fn a_panicking_waker_neither_escapes_the_cancel_nor_keeps_the_others_asleep() {
+        let token = CancellationToken::new();
+        let mut first = std::pin::pin!(token.cancelled());
+        let panics = Waker::from(Arc::new(PanicsOnWake));
+        assert!(
+            first
+                .as_mut()
+                .poll(&mut Context::from_waker(&panics))
+                .is_pending()
+        );
+        let waiter = {
+            let token = token.clone();
+            thread::spawn(move || token.wait_timeout(Duration::from_secs(60)))
+        };
+        // The waiting thread registers after the panicking waker.
+        thread::sleep(Duration::from_millis(20));
+        let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| token.cancel()));
+        assert!(cancelled.is_ok(), "the waker's panic came out of cancel");
+        assert!(
+            waiter.join().unwrap(),
+            "the thread waiting after it was woken"
+        );
     }
 
     #[test]

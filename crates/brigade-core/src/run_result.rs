@@ -1,7 +1,8 @@
+use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Instant, SystemTime};
 
-use crate::backend::job_errors;
+use crate::backend::{drop_quietly, job_errors, panic_message};
 use crate::hooks::{AfterRun, DeadLetter, Layers, RunOutcome, RunReport};
 use crate::{JobId, JobResult};
 
@@ -24,6 +25,33 @@ pub enum RunEnd<T, E> {
 }
 
 impl<T, E> RunEnd<T, E> {
+    /// The end of a run that panicked with `payload`, as `catch_unwind` caught it: its
+    /// message is kept and the payload dropped, containing a panic in the payload's own
+    /// `Drop` (which would otherwise unwind through the worker that caught the first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::backend::RunEnd;
+    ///
+    /// struct Grumpy;
+    /// impl Drop for Grumpy {
+    ///     fn drop(&mut self) {
+    ///         panic!("not today");
+    ///     }
+    /// }
+    ///
+    /// let payload = std::panic::catch_unwind(|| std::panic::panic_any(Grumpy)).unwrap_err();
+    /// let end = RunEnd::<u8, String>::panicked(payload); // the second panic stays in here
+    /// assert!(matches!(end, RunEnd::Panicked(message) if message.contains("non-string")));
+    /// ```
+    #[must_use]
+    pub fn panicked(payload: Box<dyn Any + Send>) -> Self {
+        let message = panic_message(&*payload);
+        drop_quietly(payload);
+        RunEnd::Panicked(message)
+    }
+
     /// Whether the run produced the job's output.
     ///
     /// # Examples
@@ -102,6 +130,8 @@ struct History {
     ran: u32,
     first_failure: Option<(Instant, SystemTime)>,
     start_granted: bool,
+    /// Its token carries the pool's registration while it waits off the workers.
+    cancel_watched: bool,
 }
 
 impl Attempts {
@@ -156,6 +186,19 @@ impl Attempts {
         self.history
             .as_mut()
             .is_some_and(|history| std::mem::take(&mut history.start_granted))
+    }
+
+    /// Notes that the job's token carries the pool's cancel registration (it waits off
+    /// the workers), to be removed when it comes back.
+    pub(crate) fn cancel_watched(&mut self) {
+        self.history.get_or_insert_default().cancel_watched = true;
+    }
+
+    /// Whether the job's token carries the pool's cancel registration, forgetting it.
+    pub(crate) fn take_cancel_watched(&mut self) -> bool {
+        self.history
+            .as_mut()
+            .is_some_and(|history| std::mem::take(&mut history.cancel_watched))
     }
 }
 
@@ -275,6 +318,7 @@ pub(crate) fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
                 ran: attempt,
                 first_failure: first_failure(&end),
                 start_granted: false,
+                cancel_watched: false,
             };
             drop_end(end);
             Settled::Retry {

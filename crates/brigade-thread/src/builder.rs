@@ -408,6 +408,10 @@ impl<J: Job> Builder<J> {
 /// Starts the timer (with hooks) and the minimum workers.
 fn start<J: Job>(shared: &Arc<Shared<J>>) -> Result<(), ConfigError> {
     if shared.hooks.is_some() {
+        shared
+            .driver
+            .cancels()
+            .wake_with(crate::timer::cancel_waker(shared));
         let timer = Arc::clone(shared);
         shared
             .threads

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use brigade_core::{Job, instant_after};
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::shared::Shared;
+use crate::shared::{Engine, Shared};
 use crate::task::Task;
 use crate::timer::{Due, Timer};
 
@@ -95,6 +95,14 @@ impl<J: Job> Hooks<J> {
             return None;
         }
         self.reentry_rx.try_recv().ok()
+    }
+
+    /// Ends the tasks the timer took out of the delay queue because they were cancelled,
+    /// and the parked ones that were (core's `JobDriver::end_cancelled`).
+    pub(crate) fn end_cancelled(&self, shared: &Arc<Shared<J>>, tasks: Vec<Task<J>>) {
+        // Off the gauge before their handles resolve.
+        self.delayed.fetch_sub(tasks.len(), Ordering::Relaxed);
+        shared.driver.end_cancelled(&Engine(shared), tasks);
     }
 
     /// Every unstarted task this part holds, for a shutdown that hands them back.

@@ -21,7 +21,10 @@ use crate::submit::{Refusal, Wait, submit};
 /// and the pool is `Send + Sync`). Dropping it shuts it down gracefully: it stops
 /// accepting jobs, runs everything accepted (delayed retries included) and joins its
 /// threads. A pool shut down (or dropped, or waited on) from one of its own jobs waits for
-/// everything but that job, and does not join the thread running it.
+/// everything but that job and the jobs that wait for it (see [`wait_idle`]), and does not
+/// join the thread running it.
+///
+/// [`wait_idle`]: Self::wait_idle
 ///
 /// A pool typed on its job (a closure type, or your own `Job`) stores jobs inline;
 /// [`BoxPool`] takes any closure at the cost of one box per job.
@@ -100,8 +103,9 @@ impl<J: Job> ThreadPool<J> {
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`] once a shutdown began, [`SubmitError::Rejected`] when a
-    /// middleware refused the job; either way with the job.
+    /// [`SubmitError::Closed`] once a shutdown began (also for a submit that was waiting
+    /// for room then), [`SubmitError::Rejected`] when a middleware refused the job; either
+    /// way with the job.
     ///
     /// # Examples
     ///
@@ -162,8 +166,9 @@ impl<J: Job> ThreadPool<J> {
     ///
     /// # Errors
     ///
-    /// [`SubmitTimeoutError::Timeout`], [`SubmitTimeoutError::Closed`] or
-    /// [`SubmitTimeoutError::Rejected`], with the job.
+    /// [`SubmitTimeoutError::Timeout`], [`SubmitTimeoutError::Closed`] (also when a
+    /// shutdown began while it waited for room) or [`SubmitTimeoutError::Rejected`], with
+    /// the job.
     ///
     /// # Examples
     ///
@@ -246,8 +251,14 @@ impl<J: Job> ThreadPool<J> {
     }
 
     /// Blocks until nothing is queued, delayed or running, without shutting down.
-    /// Waits on a condition variable (no spinning). Called from one of the pool's own jobs,
-    /// it waits for everything but that job.
+    /// Waits on a condition variable (no spinning).
+    ///
+    /// Called from one of the pool's own jobs, the calling job does not count, and neither
+    /// do the jobs that wait for it: those queued or delayed when its worker is the pool's
+    /// only one and the pool may not grow, and those parked for capacity while no other job
+    /// runs. It returns once only those are left, since waiting for them would wait for
+    /// ever. Nothing signals that state (a job parking behind the caller ends nothing), so
+    /// this wait, rare, looks again every 10 ms.
     ///
     /// # Examples
     ///
@@ -297,7 +308,13 @@ impl<J: Job> ThreadPool<J> {
     }
 
     /// Stops accepting jobs, runs everything accepted (delayed retries included) and joins
-    /// the threads. Calling it again returns an empty report.
+    /// the threads. Calling it again returns an empty report. Submitters waiting for room
+    /// get their jobs back as [`SubmitError::Closed`].
+    ///
+    /// Called from one of the pool's own jobs, it waits as [`wait_idle`](Self::wait_idle)
+    /// does from there, and hands back the jobs left waiting for the caller (their handles
+    /// end as returned). Called from one of them while another shutdown is under way, it
+    /// returns an empty report at once: the other shutdown waits for the calling job.
     ///
     /// # Examples
     ///

@@ -1,15 +1,22 @@
 //! The bounded ready queue: accepted jobs waiting for a worker, and nothing else, so its
 //! length is the number of queued jobs (the pool's own messages travel in `signals`).
 //!
+//! A submit that waits for room also waits for the pool to close: a shutdown turns it back
+//! with its job (as the tokio pool's does), rather than waiting for it, since the room it
+//! waits for may never come (its own job's worker is the one that would make it).
+//!
 //! With the `metrics` feature it also counts, for the pool's series, the submits that
 //! reach it and the jobs it holds (`brigade_jobs_queued`, moved as jobs come and go).
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use brigade_core::Job;
 use brigade_core::backend::JobDriver;
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, select};
+use crossbeam_utils::Backoff;
 
+use crate::sync::lock_std as lock;
 use crate::task::Task;
 
 /// Why a task did not enter the queue; it comes back inside.
@@ -19,6 +26,8 @@ pub(crate) enum PushError<J: Job> {
     /// The receiving end is gone: the pool no longer takes jobs. (The pool holds the
     /// receiver for as long as it lives, so a submit should never see this.)
     Disconnected(Task<J>),
+    /// The pool closed while the submit waited for room.
+    Closed(Task<J>),
 }
 
 /// How long a submit may wait for room.
@@ -34,6 +43,9 @@ pub(crate) struct ReadyQueue<J: Job> {
     tx: Sender<Task<J>>,
     rx: Receiver<Task<J>>,
     capacity: usize,
+    /// Never sends: [`close`](Self::close) drops it, which every waiting submit hears.
+    closing: Mutex<Option<Sender<()>>>,
+    closed: Receiver<()>,
     #[cfg(feature = "metrics")]
     metrics: brigade_core::backend::PoolMetrics,
 }
@@ -42,12 +54,17 @@ impl<J: Job> ReadyQueue<J> {
     /// A queue of `capacity` jobs; `driver` lends it the pool's metrics, when compiled in.
     pub(crate) fn new(capacity: usize, driver: &JobDriver<J, J::Output, J::Error>) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
+        // One slot, though nothing is ever sent: waiting on a zero-capacity channel
+        // allocates per wait.
+        let (closing, closed) = crossbeam_channel::bounded(1);
         #[cfg(not(feature = "metrics"))]
         let _ = driver;
         ReadyQueue {
             tx,
             rx,
             capacity,
+            closing: Mutex::new(Some(closing)),
+            closed,
             #[cfg(feature = "metrics")]
             metrics: driver.metrics().clone(),
         }
@@ -82,23 +99,51 @@ impl<J: Job> ReadyQueue<J> {
     }
 
     fn send(&self, task: Task<J>, wait: Wait) -> Result<(), PushError<J>> {
-        match wait {
-            Wait::Block => self
-                .tx
-                .send(task)
-                .map_err(|error| PushError::Disconnected(error.into_inner())),
-            Wait::Never => self.tx.try_send(task).map_err(|error| match error {
-                TrySendError::Full(task) => PushError::NoRoom(task),
-                TrySendError::Disconnected(task) => PushError::Disconnected(task),
-            }),
-            Wait::Until(deadline) => self
-                .tx
-                .send_timeout(task, deadline.saturating_duration_since(Instant::now()))
-                .map_err(|error| match error {
-                    SendTimeoutError::Timeout(task) => PushError::NoRoom(task),
-                    SendTimeoutError::Disconnected(task) => PushError::Disconnected(task),
-                }),
+        // Tried first, with the brief spin a plain send makes before it blocks: a producer
+        // that keeps a queue full hands most jobs over here. Only then does it wait, for
+        // room or the close, whichever comes first.
+        let backoff = Backoff::new();
+        let mut task = task;
+        loop {
+            match self.tx.try_send(task) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(back)) => task = back,
+                Err(TrySendError::Disconnected(task)) => {
+                    return Err(PushError::Disconnected(task));
+                }
+            }
+            if matches!(wait, Wait::Never) || backoff.is_completed() {
+                break;
+            }
+            backoff.snooze();
         }
+        let (tx, closed) = (&self.tx, &self.closed);
+        // `select!` hands the task to the send only if the send is the operation chosen.
+        match wait {
+            Wait::Never => Err(PushError::NoRoom(task)),
+            Wait::Block => select! {
+                send(tx, task) -> sent => {
+                    sent.map_err(|error| PushError::Disconnected(error.into_inner()))
+                }
+                recv(closed) -> _ => Err(PushError::Closed(task)),
+            },
+            Wait::Until(deadline) => select! {
+                send(tx, task) -> sent => {
+                    sent.map_err(|error| PushError::Disconnected(error.into_inner()))
+                }
+                recv(closed) -> _ => Err(PushError::Closed(task)),
+                default(deadline.saturating_duration_since(Instant::now())) => {
+                    Err(PushError::NoRoom(task))
+                }
+            },
+        }
+    }
+
+    /// Turns back every submit waiting for room, now and from now on, with
+    /// [`PushError::Closed`]; a queue with room still takes a job (the submit gate is what
+    /// refuses new submits).
+    pub(crate) fn close(&self) {
+        drop(lock(&self.closing).take());
     }
 
     /// The oldest queued task, if any, without waiting.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use brigade_core::backend::Gauges;
 use brigade_core::backend::{Backend, JobDriver};
-use brigade_core::{Job, Stats};
+use brigade_core::{Job, Stats, instant_after};
 
 use crate::hooks::Hooks;
 use crate::idle::IdleSignal;
@@ -17,6 +17,10 @@ use crate::roster::Roster;
 use crate::signals::Signals;
 use crate::task::Task;
 use crate::threads::Threads;
+
+/// How often a wait for idle from inside one of the pool's jobs looks again whether only
+/// jobs waiting for the caller are left.
+const RECHECK: Duration = Duration::from_millis(10);
 
 /// See the module docs.
 pub(crate) struct Shared<J: Job> {
@@ -135,11 +139,46 @@ impl<J: Job> Shared<J> {
 
     /// Blocks until nothing is in flight, or until `deadline`; returns whether idle.
     ///
-    /// Called from one of this pool's own jobs, the calling job does not count: waiting
-    /// for it would wait forever.
+    /// Called from one of this pool's own jobs, the calling job does not count, and neither
+    /// do the jobs that wait for it (see [`waits_only_for_the_caller`]): waiting for them
+    /// would wait forever. The idle moments the pool signals do not cover that state (a job
+    /// parking behind the caller's capacity ends nothing), so this wait, rare, looks again
+    /// every [`RECHECK`].
+    ///
+    /// [`waits_only_for_the_caller`]: Self::waits_only_for_the_caller
     pub(crate) fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
-        let own = u64::from(crate::worker::is_own_worker(self));
-        self.idle.wait(own, || self.in_flight(), deadline)
+        if !crate::worker::is_own_worker(self) {
+            return self.idle.wait(0, || self.in_flight(), deadline);
+        }
+        loop {
+            if self.waits_only_for_the_caller() {
+                return true;
+            }
+            let recheck = instant_after(Instant::now(), RECHECK);
+            let until = deadline.map_or(recheck, |deadline| deadline.min(recheck));
+            if self.idle.wait(1, || self.in_flight(), Some(until)) {
+                return true;
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return false;
+            }
+        }
+    }
+
+    /// For one of the pool's own jobs: whether nothing else in flight can end before it
+    /// does. No other job runs, and every one left waits for the caller: for a worker,
+    /// when the caller's is the pool's only one and the pool may not grow (queued, or
+    /// delayed until a time), or for capacity no other run will give back (parked).
+    fn waits_only_for_the_caller(&self) -> bool {
+        let stats = self.stats();
+        // `busy` counts the caller's run.
+        if stats.busy > 1 {
+            return false;
+        }
+        let waiting_for_time = stats.delayed.saturating_sub(self.driver.parked());
+        let waiting_for_a_worker = stats.queued + waiting_for_time;
+        let (_, max) = self.roster.range();
+        waiting_for_a_worker == 0 || (stats.workers <= 1 && max <= 1)
     }
 
     /// Called after queueing: spawns a worker when the queue outruns the idle workers.

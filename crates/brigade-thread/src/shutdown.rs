@@ -1,13 +1,20 @@
 //! The three shutdowns. Each one:
 //!
-//! 1. closes the submit gate and waits for the submitters inside it (see `gate`), so the
-//!    set of accepted jobs is final;
+//! 1. closes the submit gate, turns back the submitters waiting for room (their jobs come
+//!    back as `Closed`) and waits for the submitters inside it (see `gate`), so the set of
+//!    accepted jobs is final;
 //! 2. waits for every accepted job to reach a terminal state: gracefully (running
 //!    everything, delayed retries included), or, past its deadline, by cancelling the pool
-//!    token and handing back whatever has not started (`aborting`);
+//!    token and handing back whatever has not started (`aborting`); called from one of the
+//!    pool's own jobs, it waits for everything but that job and the jobs that wait for it,
+//!    which it hands back;
 //! 3. stops the workers (one stop message each) and the timer, and joins their threads.
+//!
+//! A shutdown called from one of the pool's own jobs while another is under way returns
+//! at once (after stopping the jobs, if its deadline says so): the other waits for the
+//! calling job, so the caller cannot wait for it.
 
-use std::sync::{Arc, MutexGuard, TryLockError};
+use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
 
 use brigade_core::{Job, ShutdownReport, instant_after};
@@ -31,7 +38,15 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     let mut shut_down = match shared.shut_down.try_lock() {
         Ok(guard) => guard,
         Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-        Err(TryLockError::WouldBlock) => escalate(shared, mode),
+        Err(TryLockError::WouldBlock) => {
+            escalate(shared, mode);
+            if crate::worker::is_own_worker(shared) {
+                // Called from one of the pool's jobs: the shutdown under way waits for
+                // this job, so this one cannot wait for it.
+                return ShutdownReport::default();
+            }
+            lock(&shared.shut_down)
+        }
     };
     let mut report = ShutdownReport::default();
     if *shut_down {
@@ -42,6 +57,9 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     // in its report too, but they were counted before it.
     let handed_back_before = shared.driver.take_handed_back();
     shared.intake.close();
+    // Submitters waiting for room leave with their jobs: the room may only ever come from
+    // the worker of the job that submits (a job submitting to its own full pool).
+    shared.ready.close();
     // If a worker could not be spawned when a job arrived (the system refused a thread),
     // try again now, so the jobs this shutdown waits for have someone to run them.
     shared.after_enqueue();
@@ -60,12 +78,12 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
     if !idle {
         abort(shared, &mut report);
     }
+    // A shutdown from inside one of the pool's jobs leaves what waits for that job: it goes
+    // back, before the timer stops with the delayed ones.
+    hand_back_unstarted(shared);
     stop_threads(shared);
     // Nothing can be queued any more; this only catches what a worker never came back for.
-    let engine = Engine(shared);
-    while let Ok(task) = shared.ready.try_pop() {
-        shared.driver.hand_back(&engine, task);
-    }
+    hand_back_unstarted(shared);
     let handed_back_now = shared.driver.take_handed_back();
     let finished = shared.stats().finished() - finished_before;
     let handed_back_now_count = handed_back_now.len() as u64;
@@ -81,9 +99,9 @@ pub(crate) fn shut_down<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) -> Shutdown
 
 /// A shutdown with a deadline, or `shutdown_now`, while another shutdown holds the lock
 /// (a graceful one, perhaps, waiting for jobs that will not end): past its own deadline
-/// this one stops the jobs, so the other ends too, and then waits for it. The jobs it
-/// hands back go out in the other shutdown's report; its own comes back empty.
-fn escalate<'a, J: Job>(shared: &'a Arc<Shared<J>>, mode: Mode) -> MutexGuard<'a, bool> {
+/// this one stops the jobs, so the other ends too; the caller then waits for it. The jobs
+/// it hands back go out in the other shutdown's report; its own comes back empty.
+fn escalate<J: Job>(shared: &Arc<Shared<J>>, mode: Mode) {
     let stop = match mode {
         Mode::Graceful => false,
         Mode::Deadline(deadline) => {
@@ -95,7 +113,6 @@ fn escalate<'a, J: Job>(shared: &'a Arc<Shared<J>>, mode: Mode) -> MutexGuard<'a
     if stop {
         abort(shared, &mut ShutdownReport::default());
     }
-    lock(&shared.shut_down)
 }
 
 /// Cancels the running jobs and hands back the unstarted ones until nothing is in flight.
@@ -125,18 +142,24 @@ fn abort<J: Job>(shared: &Arc<Shared<J>>, report: &mut ShutdownReport<J>) {
     report.cancelled = stats.busy as u64;
     shared.driver.token().cancel();
     loop {
-        while let Ok(task) = shared.ready.try_pop() {
-            shared.driver.hand_back(&engine, task);
-        }
-        if let Some(hooks) = &shared.hooks {
-            let mut unstarted = hooks.take_unstarted();
-            unstarted.extend(shared.driver.take_parked());
-            for task in unstarted {
-                shared.driver.hand_back(&engine, task);
-            }
-        }
+        hand_back_unstarted(shared);
         if shared.wait_idle_until(Some(instant_after(Instant::now(), DRAIN_INTERVAL))) {
             return;
+        }
+    }
+}
+
+/// Hands back every job not started: queued, delayed or parked.
+fn hand_back_unstarted<J: Job>(shared: &Arc<Shared<J>>) {
+    let engine = Engine(shared);
+    while let Ok(task) = shared.ready.try_pop() {
+        shared.driver.hand_back(&engine, task);
+    }
+    if let Some(hooks) = &shared.hooks {
+        let mut unstarted = hooks.take_unstarted();
+        unstarted.extend(shared.driver.take_parked());
+        for task in unstarted {
+            shared.driver.hand_back(&engine, task);
         }
     }
 }

@@ -111,7 +111,7 @@ fn refuse<J: Job>(shared: &Shared<J>, refused: PushError<J>, wait: Wait) -> Refu
     match refused {
         PushError::NoRoom(task) if matches!(wait, Wait::Never) => Refusal::Full(task.job),
         PushError::NoRoom(task) => Refusal::Timeout(task.job),
-        PushError::Disconnected(task) => Refusal::Closed(task.job),
+        PushError::Disconnected(task) | PushError::Closed(task) => Refusal::Closed(task.job),
     }
 }
 

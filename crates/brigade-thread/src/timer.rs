@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::task::{Wake, Waker};
 use std::time::Instant;
 
 use brigade_core::backend::{DelayQueue, drop_quietly};
@@ -117,6 +118,30 @@ impl<J: Job> Timer<J> {
             .collect()
     }
 
+    /// Wakes the timer thread to look at what changed outside its state (a cancel).
+    fn nudge(&self) {
+        // Taken so that the thread is either before its look, or asleep and woken.
+        drop(lock(&self.state));
+        self.changed.notify_one();
+    }
+
+    /// Takes the delayed tasks whose jobs were cancelled out of the queue.
+    fn take_cancelled(
+        state: &mut TimerState<J>,
+        is_cancelled: impl Fn(&Task<J>) -> bool,
+    ) -> Vec<Task<J>> {
+        let cancelled = state
+            .entries
+            .take_where(|due| matches!(due, Due::Run(task) if is_cancelled(task)));
+        cancelled
+            .into_iter()
+            .filter_map(|due| match due {
+                Due::Run(task) => Some(task),
+                Due::OfferParked => None,
+            })
+            .collect()
+    }
+
     pub(crate) fn stop(&self) {
         let mut state = lock(&self.state);
         state.stopped = true;
@@ -142,6 +167,18 @@ pub(crate) fn run_timer<J: Job>(shared: &Arc<Shared<J>>) {
     loop {
         if state.stopped {
             return;
+        }
+        // Under the lock the cancel's nudge takes: a cancel is seen here or wakes the wait.
+        if shared.driver.cancels().take_pending() {
+            let cancelled =
+                Timer::take_cancelled(&mut state, |task| shared.driver.is_cancelled(task));
+            drop(state);
+            let ended = catch_unwind(AssertUnwindSafe(|| hooks.end_cancelled(shared, cancelled)));
+            if ended.is_err() {
+                tracing::error!(pool = %shared.driver.name(), "the timer caught a panic");
+            }
+            state = lock(&timer.state);
+            continue;
         }
         let now = Instant::now();
         match state.earliest() {
@@ -173,6 +210,33 @@ pub(crate) fn run_timer<J: Job>(shared: &Arc<Shared<J>>) {
             }
         }
     }
+}
+
+/// What a cancel of a job waiting off the workers wakes (core's `CancelWatch`): the timer
+/// thread, which takes the job out. The pool is held weakly: the waker sits in jobs'
+/// tokens, which may outlive it.
+struct CancelNudge<J: Job>(Weak<Shared<J>>);
+
+impl<J: Job> Wake for CancelNudge<J> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(hooks) = self
+            .0
+            .upgrade()
+            .as_ref()
+            .and_then(|shared| shared.hooks.as_ref())
+        {
+            hooks.timer.nudge();
+        }
+    }
+}
+
+/// The waker a pool with hooks gives core's `CancelWatch`.
+pub(crate) fn cancel_waker<J: Job>(shared: &Arc<Shared<J>>) -> Waker {
+    Waker::from(Arc::new(CancelNudge(Arc::downgrade(shared))))
 }
 
 /// Cancels a run's token at its deadline, containing a panic from dropping the token (it

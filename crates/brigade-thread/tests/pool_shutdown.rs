@@ -386,3 +386,108 @@ fn shutdown_now_stops_jobs_a_graceful_shutdown_on_another_thread_waits_for() {
     }
     assert!(pool.stats().is_balanced());
 }
+
+#[test]
+fn graceful_shutdown_turns_back_a_job_blocked_submitting_to_its_full_pool() {
+    let pool = Arc::new(
+        BoxPool::<u64, String>::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap(),
+    );
+    let inner = Arc::clone(&pool);
+    let (blocking, blocked) = std::sync::mpsc::channel();
+    let submitter = pool
+        .submit(BoxJob::new(move |_: &JobContext| {
+            // Fills the queue, which only this job's worker could empty.
+            inner.execute(returns(1)).unwrap();
+            blocking.send(common::current_tid()).unwrap();
+            match inner.submit(returns(2)) {
+                Err(SubmitError::Closed(mut job)) => {
+                    // The job comes back intact.
+                    let cx = JobContext::new(
+                        brigade_core::JobId::new(0),
+                        "test".into(),
+                        CancellationToken::new(),
+                    );
+                    brigade_core::Job::run(&mut job, &cx)
+                }
+                Ok(_) => Err("accepted after the shutdown began".to_string()),
+                Err(other) => Err(format!("{other:?}")),
+            }
+        }))
+        .unwrap();
+    let tid = blocked.recv_timeout(PATIENCE).unwrap();
+    if let Some(tid) = tid {
+        common::eventually_all_asleep("the job blocks in submit", &[tid]);
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    let stopper = Arc::clone(&pool);
+    thread::spawn(move || {
+        let _ = done.send(stopper.shutdown());
+    });
+    let report = finished
+        .recv_timeout(PATIENCE)
+        .expect("the graceful shutdown turned the blocked submit back");
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(
+        report.finished, 2,
+        "the submitting job and the one it queued"
+    );
+    assert_eq!(submitter.try_join().ok(), Some(Ok(2)), "the job came back");
+    let stats = pool.stats();
+    assert_eq!((stats.submitted, stats.completed), (2, 2), "{stats:?}");
+    assert!(stats.is_balanced(), "{stats:?}");
+}
+
+#[test]
+fn a_job_shutting_down_its_pool_during_another_shutdown_does_not_wait_for_it() {
+    let pool = Arc::new(pool(2));
+    let inner = Arc::clone(&pool);
+    let go = CancellationToken::new();
+    let (starting, started) = std::sync::mpsc::channel();
+    let job = {
+        let go = go.clone();
+        pool.submit(BoxJob::new(move |_: &JobContext| {
+            starting.send(()).unwrap();
+            go.wait_timeout(PATIENCE);
+            Ok(inner.shutdown().finished)
+        }))
+        .unwrap()
+    };
+    started.recv_timeout(PATIENCE).unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let outside = Arc::clone(&pool);
+    thread::spawn(move || {
+        let _ = done.send(outside.shutdown().finished);
+    });
+    // Intake closes under the shutdown's lock: from here the outside shutdown holds it
+    // and waits for the job. Probes accepted before that run too.
+    let mut probes = 0;
+    eventually("the outside shutdown began", || {
+        match pool.try_submit(returns(0)) {
+            Err(brigade_core::TrySubmitError::Closed(_)) => true,
+            Ok(_) => {
+                probes += 1;
+                false
+            }
+            Err(_) => false,
+        }
+    });
+    go.cancel();
+    assert_eq!(
+        job.join_timeout(PATIENCE).ok(),
+        Some(Ok(0)),
+        "the job's shutdown returned at once, reporting nothing"
+    );
+    let finished = finished
+        .recv_timeout(PATIENCE)
+        .expect("the outside shutdown returned");
+    // The job, and the probes that had not ended before the shutdown began.
+    assert!(
+        (1..=1 + probes).contains(&finished),
+        "{finished} of {probes} probes"
+    );
+    assert!(pool.stats().is_balanced());
+}

@@ -29,8 +29,16 @@ use crate::shared::{Engine, Offer, Shared};
 /// when the last of them has exited. A pool that owns its runtime
 /// ([`Builder::own_runtime`]) blocks in `drop` until drained, then shuts its runtime down
 /// (from inside another runtime it hands that wait to a thread). Either way no task of the
-/// pool outlives it unnoticed; if the caller's runtime itself shuts down first, the jobs it
-/// had not run end [`Returned`](brigade_core::ErrorKind::Returned).
+/// pool outlives it unnoticed.
+///
+/// # When its runtime shuts down
+///
+/// Tokio drops the tasks of a runtime that shuts down, jobs and all. If the runtime the
+/// pool runs on goes first, a job it was running ends
+/// [`Cancelled`](brigade_core::ErrorKind::Cancelled), the jobs it had not started end
+/// [`Returned`](brigade_core::ErrorKind::Returned) (the next shutdown's report hands them
+/// back, and it may run on another runtime), every one counted; the pool then turns new jobs
+/// away as `Closed`, since nothing would run them.
 ///
 /// # Examples
 ///
@@ -58,6 +66,10 @@ pub struct TokioPool<J: AsyncJob> {
     pub(crate) shared: Arc<Shared<J>>,
     own_runtime: Option<Runtime>,
 }
+
+/// How often a `wait_idle` awaited by one of the pool's own jobs looks again whether only
+/// jobs waiting for the caller are left.
+const RECHECK_FROM_OWN_JOB: Duration = Duration::from_millis(10);
 
 /// A pool of boxed async jobs, for mixing different closures in one pool (the thread
 /// backend's `BoxPool` on tokio).
@@ -137,8 +149,8 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # Errors
     ///
     /// [`SubmitError::Closed`] once shutdown began (also for a submit that was waiting for
-    /// room then), [`SubmitError::Rejected`] when a middleware refused the job; the job
-    /// comes back either way.
+    /// room then) or the pool's runtime shut down, [`SubmitError::Rejected`] when a
+    /// middleware refused the job; the job comes back either way.
     ///
     /// # Cancel safety
     ///
@@ -388,6 +400,14 @@ impl<J: AsyncJob> TokioPool<J> {
 
     /// Waits until nothing is queued, delayed or running, without shutting down.
     ///
+    /// Awaited by one of the pool's own jobs (in the job's future, not in a task it spawned),
+    /// the calling job does not count, and neither do the jobs that wait for it: those
+    /// queued or delayed when its worker is the pool's only one and the pool may not grow,
+    /// and those parked for capacity while no other job runs. It returns once only those
+    /// are left, since waiting for them would wait for ever. Nothing signals that state
+    /// (a job parking behind the caller ends nothing), so this wait, rare, looks again every
+    /// 10 ms.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe: it only observes the pool.
@@ -408,6 +428,12 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # }
     /// ```
     pub async fn wait_idle(&self) {
+        if crate::worker::in_own_job(&self.shared) {
+            while !self.shared.waits_only_for_the_caller() {
+                tokio::time::sleep(RECHECK_FROM_OWN_JOB).await;
+            }
+            return;
+        }
         let mut began = None;
         loop {
             let mut idle = pin!(self.shared.became_idle());

@@ -42,6 +42,11 @@ impl Roster {
         self.busy
     }
 
+    /// Whether the pool may run two jobs at once.
+    pub(crate) fn may_run_two(&self) -> bool {
+        self.live > 1 || self.max > 1
+    }
+
     /// Whether another worker should start for `queued` jobs: more are queued than idle
     /// workers will take, and the maximum allows one.
     pub(crate) fn wants_worker_for(&self, queued: usize) -> bool {

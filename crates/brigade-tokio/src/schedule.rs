@@ -80,6 +80,14 @@ impl<J: AsyncJob> Schedule<J> {
         self.timer_running = false;
     }
 
+    /// Takes the jobs `is_cancelled` picks out of the delay queue, earliest first.
+    pub(crate) fn take_cancelled(
+        &mut self,
+        is_cancelled: impl Fn(&Task<J>) -> bool,
+    ) -> Vec<Task<J>> {
+        self.delayed.take_where(is_cancelled)
+    }
+
     /// Empties the delay queue, earliest first.
     pub(crate) fn take_all(&mut self) -> Vec<Task<J>> {
         self.delayed.take_all()

@@ -31,12 +31,19 @@ pub(crate) type JobDone<J> = Done<Output<J>, Error<J>>;
 /// One accepted job on its way through the pool.
 pub(crate) type Task<J> = brigade_core::backend::Task<J, Output<J>, Error<J>>;
 
+/// A job about to run, or running, as core's driver began it.
+pub(crate) type Run<J> = brigade_core::backend::Run<J, Output<J>, Error<J>>;
+
 /// What the pool's lock guards: the parts that must change together.
 struct State<J: AsyncJob> {
     ready: ReadyQueue<J>,
     roster: Roster,
     schedule: Schedule<J>,
+    /// No job is accepted any more: a shutdown began, the pool was dropped, or its runtime
+    /// shut down under it.
     closed: bool,
+    /// A shutdown (or the pool's drop) began: a later one only waits for it.
+    shutdown_begun: bool,
 }
 
 impl<J: AsyncJob> State<J> {
@@ -100,6 +107,7 @@ impl<J: AsyncJob> Shared<J> {
                 roster: Roster::new(min, max, keep_alive),
                 schedule: Schedule::new(),
                 closed: false,
+                shutdown_begun: false,
             }),
             job_ready: Notify::new(),
             room: Notify::new(),
@@ -115,6 +123,10 @@ impl<J: AsyncJob> Shared<J> {
             .driver
             .metrics()
             .publish_from_pool(&shared, Shared::stats);
+        shared
+            .driver
+            .cancels()
+            .wake_with(crate::timer::cancel_waker(&shared));
         shared
     }
 
@@ -210,8 +222,9 @@ impl<J: AsyncJob> Shared<J> {
         self.driver.counters().record_submitted();
         #[cfg(feature = "metrics")]
         self.driver.metrics().submitted();
-        self.enqueue(&mut state, task);
+        let starts = Self::enqueue(&mut state, task);
         drop(state);
+        self.start(starts);
         self.job_ready.notify_one();
         if let Some((index, oldest)) = evicted {
             self.driver
@@ -232,48 +245,64 @@ impl<J: AsyncJob> Shared<J> {
         }
     }
 
-    /// Puts a job in the ready queue, starting a worker if none is free to take it. The
-    /// caller wakes a worker once it has released the lock.
-    fn enqueue(self: &Arc<Self>, state: &mut State<J>, task: Task<J>) {
+    /// Puts a job in the ready queue; returns the worker to start if none is free to take
+    /// it. The caller starts it and wakes a worker once it has released the lock.
+    fn enqueue(state: &mut State<J>, task: Task<J>) -> Starts {
         state.ready.push_back(task);
-        self.grow_for_queue(state);
+        Self::grow_for_queue(state)
     }
 
-    /// Starts workers while the queue holds more jobs than there are idle workers to take
-    /// them, up to the maximum.
-    fn grow_for_queue(self: &Arc<Self>, state: &mut State<J>) {
+    /// Counts workers to start while the queue holds more jobs than there are idle workers
+    /// to take them, up to the maximum.
+    fn grow_for_queue(state: &mut State<J>) -> Starts {
+        let mut starts = Starts::default();
         // Workers not running a job are idle (or just started) and will take one.
         while state.roster.wants_worker_for(state.ready.len()) {
-            self.spawn_worker(state);
+            state.roster.add();
+            starts.workers += 1;
         }
+        starts
     }
 
-    /// Starts workers up to the minimum.
-    fn grow_to_min(self: &Arc<Self>, state: &mut State<J>) {
+    /// Counts workers to start up to the minimum.
+    fn grow_to_min(state: &mut State<J>) -> Starts {
+        let mut starts = Starts::default();
         while state.roster.below_min() {
-            self.spawn_worker(state);
+            state.roster.add();
+            starts.workers += 1;
+        }
+        starts
+    }
+
+    /// Spawns the tasks the roster and the schedule counted under the lock, which must be
+    /// released by now: a runtime that has shut down drops a task as it is spawned, and a
+    /// dropped worker takes the lock to leave the roster.
+    pub(crate) fn start(self: &Arc<Self>, starts: Starts) {
+        for _ in 0..starts.workers {
+            let worker = crate::worker::Enlisted::new(Arc::clone(self));
+            self.tracker
+                .spawn_on(crate::worker::work(worker), &self.runtime);
+        }
+        if starts.timer {
+            self.tracker
+                .spawn_on(crate::timer::serve(Arc::clone(self)), &self.runtime);
         }
     }
 
-    fn spawn_worker(self: &Arc<Self>, state: &mut State<J>) {
-        state.roster.add();
-        self.tracker
-            .spawn_on(crate::worker::work(Arc::clone(self)), &self.runtime);
-    }
-
-    /// Puts a job aside until `at`, in the delay queue the timer task serves.
-    fn delay(self: &Arc<Self>, state: &mut State<J>, at: Instant, task: Task<J>) {
+    /// Puts a job aside until `at`, in the delay queue the timer task serves; returns the
+    /// timer to start if it does not run yet.
+    fn delay(&self, state: &mut State<J>, at: Instant, task: Task<J>) -> Starts {
         let earliest = state.schedule.delay(at, task);
-        self.ensure_timer(state);
         if earliest {
             self.timer_wake.notify_one();
         }
+        Self::ensure_timer(state)
     }
 
-    fn ensure_timer(self: &Arc<Self>, state: &mut State<J>) {
-        if state.schedule.start_timer() {
-            self.tracker
-                .spawn_on(crate::timer::serve(Arc::clone(self)), &self.runtime);
+    fn ensure_timer(state: &mut State<J>) -> Starts {
+        Starts {
+            workers: 0,
+            timer: state.schedule.start_timer(),
         }
     }
 
@@ -296,10 +325,12 @@ impl<J: AsyncJob> Shared<J> {
         self.became_idle.notify_waiters();
     }
 
-    /// Closes intake; returns whether this call closed it.
+    /// Closes intake for a shutdown (or the pool's drop); returns whether this call began
+    /// the first.
     pub(crate) fn close(&self) -> bool {
         let mut state = self.lock();
-        let first = !state.closed;
+        let first = !state.shutdown_begun;
+        state.shutdown_begun = true;
         state.closed = true;
         drop(state);
         self.tracker.close();
@@ -339,8 +370,8 @@ impl<J: AsyncJob> Shared<J> {
 
     /// Starts the minimum of workers.
     pub(crate) fn start_workers(self: &Arc<Self>) {
-        let mut state = self.lock();
-        self.grow_to_min(&mut state);
+        let starts = Self::grow_to_min(&mut self.lock());
+        self.start(starts);
     }
 
     /// Moves the worker range: starts workers up to the new minimum at once; idle workers
@@ -348,11 +379,13 @@ impl<J: AsyncJob> Shared<J> {
     pub(crate) fn resize(self: &Arc<Self>, min: usize, max: usize) -> Result<(), ConfigError> {
         let mut state = self.lock();
         state.roster.resize(min, max)?;
-        if !state.closed {
-            self.grow_to_min(&mut state);
-            self.grow_for_queue(&mut state);
-        }
+        let starts = if state.closed {
+            Starts::default()
+        } else {
+            Self::grow_to_min(&mut state) + Self::grow_for_queue(&mut state)
+        };
         drop(state);
+        self.start(starts);
         self.job_ready.notify_waiters();
         Ok(())
     }
@@ -372,6 +405,20 @@ impl<J: AsyncJob> Shared<J> {
         }
         idle.enable();
         false
+    }
+
+    /// For one of the pool's own jobs: whether nothing else in flight can end before it
+    /// does. No other job runs, and every one left waits for the caller: for a worker,
+    /// when the caller's is the pool's only one and the pool may not grow (queued, or
+    /// delayed until a time), or for capacity no other run will give back (parked).
+    pub(crate) fn waits_only_for_the_caller(&self) -> bool {
+        let state = self.lock();
+        // `busy` counts the caller's worker.
+        if state.roster.busy() > 1 {
+            return false;
+        }
+        let waiting_for_a_worker = state.ready.len() + state.schedule.len();
+        waiting_for_a_worker == 0 || !state.roster.may_run_two()
     }
 
     /// A wake-up for `wait_idle` callers; [`idle_since`](Self::idle_since) registers it.
@@ -446,27 +493,117 @@ impl<J: AsyncJob> Shared<J> {
 
     /// One turn of the timer: moves the jobs whose time came to the ready queue, then says
     /// what the timer does next. `woken` must be registered before the call.
-    pub(crate) fn timer_turn(self: &Arc<Self>) -> TimerTurn {
+    pub(crate) fn timer_turn(self: &Arc<Self>) -> TimerTurn<J> {
         let mut state = self.lock();
+        // Under the lock `wake_timer` takes: a cancel is seen here or wakes the timer.
+        if self.driver.cancels().take_pending() {
+            let cancelled = state
+                .schedule
+                .take_cancelled(|task| self.driver.is_cancelled(task));
+            return TimerTurn::EndCancelled(cancelled);
+        }
         let now = now();
         let mut moved = false;
         while let Some(task) = state.schedule.pop_due(now) {
             state.ready.push_back(task);
             moved = true;
         }
+        let mut starts = Starts::default();
         if moved {
-            self.grow_for_queue(&mut state);
+            starts = Self::grow_for_queue(&mut state);
             self.job_ready.notify_waiters();
             self.job_ready.notify_one();
         }
-        if state.schedule.take_due_offer(now) {
-            return TimerTurn::OfferParked;
-        }
-        if state.is_drained(self.driver.parked()) && state.roster.live() == 0 {
+        let turn = if state.schedule.take_due_offer(now) {
+            TimerTurn::OfferParked
+        } else if state.is_drained(self.driver.parked()) && state.roster.live() == 0 {
             state.schedule.timer_stopped();
-            return TimerTurn::Exit;
+            TimerTurn::Exit
+        } else {
+            TimerTurn::Sleep(state.schedule.next_wake())
+        };
+        drop(state);
+        self.start(starts);
+        turn
+    }
+
+    /// Ends the jobs the timer took out of the delay queue because they were cancelled,
+    /// and the parked ones that were (core's `JobDriver::end_cancelled`).
+    pub(crate) fn end_cancelled(self: &Arc<Self>, tasks: Vec<Task<J>>) {
+        self.driver.end_cancelled(&Engine::outside(self), tasks);
+        // Idle workers of a closed pool may now find it drained.
+        self.job_ready.notify_waiters();
+    }
+
+    /// Wakes the timer, starting it if it does not run yet (a job parked while runs were
+    /// in progress never asked for it).
+    pub(crate) fn wake_timer(self: &Arc<Self>) {
+        let starts = Self::ensure_timer(&mut self.lock());
+        self.start(starts);
+        self.timer_wake.notify_one();
+    }
+
+    /// A worker's task ended without the worker leaving the roster: tokio dropped it,
+    /// with the run it held if any, or a bug unwound through it. Tokio drops a task
+    /// otherwise only when its runtime shuts down, and then nothing will run a job again:
+    /// the pool gives up first ([`runtime_gone`](Self::runtime_gone)), so that what the
+    /// run's end frees goes back rather than into a queue. Then the run is settled
+    /// (cancelled, counted) and the worker leaves the roster; after a panic a new worker
+    /// replaces it, else every unstarted job is handed back.
+    pub(crate) fn worker_dropped(self: &Arc<Self>, run: Option<Run<J>>, busy: bool) {
+        let unwinding = std::thread::panicking();
+        if !unwinding {
+            self.runtime_gone();
         }
-        TimerTurn::Sleep(state.schedule.next_wake())
+        if let Some(run) = run {
+            self.driver.end_dropped(&Engine::outside(self), run);
+        }
+        let mut state = self.lock();
+        if busy {
+            state.roster.job_left();
+        }
+        state.roster.retire();
+        self.check_idle(&mut state);
+        let starts = if unwinding {
+            // Whatever is queued still needs a worker, closed pool or not.
+            let queued = Self::grow_for_queue(&mut state);
+            if state.closed {
+                queued
+            } else {
+                queued + Self::grow_to_min(&mut state)
+            }
+        } else {
+            Starts::default()
+        };
+        drop(state);
+        // Drained, or short of the worker the timer waits for: let it look.
+        self.timer_wake.notify_one();
+        if unwinding {
+            tracing::error!(pool = %self.driver.name(), "a worker task unwound: a new one replaces it");
+            self.start(starts);
+        } else {
+            self.hand_back_unstarted();
+        }
+    }
+
+    /// The runtime the pool runs on shut down: its tasks are gone and nothing will run a job
+    /// again. Closes intake (a later submit gets its job back as `Closed`, and a submitter
+    /// waiting for room is woken to hear it) and marks the pool aborting, so that a job on
+    /// its way into a queue is handed back instead.
+    fn runtime_gone(&self) {
+        self.lock().closed = true;
+        self.tracker.close();
+        self.driver.abort();
+        self.room.notify_waiters();
+    }
+
+    /// Hands back every unstarted job, for the next shutdown's report.
+    fn hand_back_unstarted(self: &Arc<Self>) {
+        let (unstarted, _) = self.take_unstarted();
+        let engine = Engine::outside(self);
+        for task in unstarted {
+            self.driver.hand_back(&engine, task);
+        }
     }
 }
 
@@ -487,13 +624,36 @@ pub(crate) enum NextJob<J: AsyncJob> {
 }
 
 /// What the timer does after a turn.
-pub(crate) enum TimerTurn {
+pub(crate) enum TimerTurn<J: AsyncJob> {
     /// Offer the parked jobs their start (outside the lock), then turn again.
     OfferParked,
+    /// End these jobs, cancelled while they waited, and the parked ones that were
+    /// (outside the lock), then turn again.
+    EndCancelled(Vec<Task<J>>),
     /// The pool is done and every worker gone.
     Exit,
     /// Sleep until this time, if any, or until woken.
     Sleep(Option<Instant>),
+}
+
+/// Tasks to spawn once the pool's lock is released ([`Shared::start`]): workers the
+/// roster counted, and the timer.
+#[derive(Debug, Default)]
+#[must_use = "spawn them with `Shared::start` once the lock is released"]
+pub(crate) struct Starts {
+    workers: usize,
+    timer: bool,
+}
+
+impl std::ops::Add for Starts {
+    type Output = Starts;
+
+    fn add(self, other: Starts) -> Starts {
+        Starts {
+            workers: self.workers + other.workers,
+            timer: self.timer || other.timer,
+        }
+    }
 }
 
 /// The tokio clock as a std instant, the form middleware takes. Under a paused test clock it
@@ -538,14 +698,31 @@ impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
 
     fn delay(&self, task: Task<J>, at: Instant) {
         let mut state = self.shared.lock();
-        self.shared.delay(&mut state, at, task);
+        if self.shared.driver.is_aborting() {
+            // A shutdown that stops the jobs marks the pool before it takes the unstarted
+            // ones under this lock: a job put aside after that would wait out its time
+            // with the shutdown waiting for it.
+            drop(state);
+            self.shared.driver.hand_back(self, task);
+            return;
+        }
+        let starts = self.shared.delay(&mut state, at, task);
+        drop(state);
+        self.shared.start(starts);
     }
 
     fn requeue(&self, task: Task<J>) {
         let mut state = self.shared.lock();
+        if self.shared.driver.is_aborting() {
+            // As in `delay`: no worker may be left to take it.
+            drop(state);
+            self.shared.driver.hand_back(self, task);
+            return;
+        }
         state.ready.push_granted(task);
-        self.shared.grow_for_queue(&mut state);
+        let starts = Shared::grow_for_queue(&mut state);
         drop(state);
+        self.shared.start(starts);
         self.shared.job_ready.notify_one();
     }
 
@@ -553,8 +730,9 @@ impl<J: AsyncJob> Backend<J, Output<J>, Error<J>> for Engine<'_, J> {
         let mut state = self.shared.lock();
         let at = brigade_core::instant_after(now(), OFFER_PARKED_FALLBACK);
         state.schedule.offer_parked_at(at);
-        self.shared.ensure_timer(&mut state);
+        let starts = Shared::ensure_timer(&mut state);
         drop(state);
+        self.shared.start(starts);
         self.shared.timer_wake.notify_one();
     }
 

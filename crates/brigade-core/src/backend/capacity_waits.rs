@@ -240,6 +240,36 @@ impl<T> CapacityWaits<T> {
         self.len.load(Ordering::SeqCst) != 0 && self.running.load(Ordering::SeqCst) == 0
     }
 
+    /// The parked jobs `pick` picks, in arrival order, taken out of the line (jobs
+    /// cancelled while they waited); the others keep their order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let waits = brigade_core::backend::CapacityWaits::new();
+    /// for n in [1, 2, 3] {
+    ///     waits.park(n);
+    /// }
+    /// assert_eq!(waits.take_where(|&n| n != 2), [1, 3]);
+    /// assert_eq!(waits.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn take_where(&self, mut pick: impl FnMut(&T) -> bool) -> Vec<T> {
+        let mut parked = lock(&self.parked);
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(parked.len());
+        for item in parked.drain(..) {
+            if pick(&item) {
+                taken.push(item);
+            } else {
+                kept.push_back(item);
+            }
+        }
+        *parked = kept;
+        self.len.fetch_sub(taken.len(), Ordering::SeqCst);
+        taken
+    }
+
     /// Every parked job, in arrival order.
     ///
     /// # Examples

@@ -94,6 +94,34 @@ impl<T> DelayQueue<T> {
         (entry.key().0 <= now).then(|| entry.remove())
     }
 
+    /// The entries `pick` picks, earliest first, taken out of the queue (jobs cancelled
+    /// while they waited).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let now = std::time::Instant::now();
+    /// let mut queue = brigade_core::backend::DelayQueue::new();
+    /// for n in [1, 2, 3, 4] {
+    ///     queue.push(now, n);
+    /// }
+    /// assert_eq!(queue.take_where(|n| n % 2 == 0), [2, 4]);
+    /// assert_eq!(queue.take_all(), [1, 3]);
+    /// ```
+    #[must_use]
+    pub fn take_where(&mut self, mut pick: impl FnMut(&T) -> bool) -> Vec<T> {
+        let picked: Vec<(Instant, u64)> = self
+            .entries
+            .iter()
+            .filter(|(_, item)| pick(item))
+            .map(|(&key, _)| key)
+            .collect();
+        picked
+            .into_iter()
+            .filter_map(|key| self.entries.remove(&key))
+            .collect()
+    }
+
     /// Every entry, earliest first.
     ///
     /// # Examples

@@ -9,8 +9,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use super::{CapacityWaits, RunTicket, Task, WorkerSeat};
-use crate::backend::{RunEnd, StatsCounters, panic_message};
+use super::{CancelWatch, CapacityWaits, RunTicket, Task, WorkerSeat};
+use crate::backend::{RunEnd, StatsCounters};
 use crate::hooks::{Admission, DropReason, Layers, QueueState, Start};
 use crate::run_result::{FinishedRun, Settled, settle};
 use crate::sync::atomic::{AtomicBool, Ordering};
@@ -84,6 +84,8 @@ pub struct JobDriver<J, T, E> {
     counters: StatsCounters,
     layers: Layers<J, E>,
     parked: CapacityWaits<Task<J, T, E>>,
+    /// Hears of cancels of the jobs set aside: delayed (the backend holds them) or parked.
+    cancels: CancelWatch,
     /// Jobs ended unstarted as returned, for the next shutdown's report.
     handed_back: Mutex<Vec<J>>,
     /// Set when a shutdown stops running jobs: unstarted jobs are handed back. Set before
@@ -149,6 +151,7 @@ where
             counters: StatsCounters::new(),
             layers,
             parked: CapacityWaits::new(),
+            cancels: CancelWatch::new(),
             handed_back: Mutex::new(Vec::new()),
             aborting: AtomicBool::new(false),
         }
@@ -273,6 +276,86 @@ where
         self.parked.len()
     }
 
+    /// How the backend hears that a job it holds off the workers (in its delay queue) or
+    /// that is parked was cancelled: give it a waker for the backend's timer
+    /// ([`CancelWatch::wake_with`]); when [`CancelWatch::take_pending`] says so, the timer
+    /// takes the jobs [`is_cancelled`](Self::is_cancelled) picks out of its delay queue
+    /// and hands them to [`end_cancelled`](Self::end_cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use brigade_core::backend::{Backend, Done, JobDriver, Task};
+    /// # struct Inline;
+    /// # impl<J, T, E> Backend<J, T, E> for Inline {
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+    /// #     fn requeue(&self, _: Task<J, T, E>) {}
+    /// #     fn offer_parked_later(&self) {}
+    /// #     fn job_ended(&self) {}
+    /// # }
+    /// use brigade_core::JobId;
+    /// use brigade_core::backend::job_handle;
+    ///
+    /// let driver = JobDriver::<&str, (), String>::new("p".into(), Default::default());
+    /// let (handle, completer) = job_handle(JobId::new(1), driver.token());
+    /// let waiting = Task::new("retry me later", Done::Handle(completer));
+    /// handle.cancel();
+    /// // The timer, woken: the job leaves its delay queue and ends cancelled.
+    /// assert!(driver.is_cancelled(&waiting));
+    /// driver.end_cancelled(&Inline, vec![waiting]);
+    /// assert!(handle.join().unwrap_err().is_cancelled());
+    /// ```
+    #[must_use]
+    pub fn cancels(&self) -> &CancelWatch {
+        &self.cancels
+    }
+
+    /// Whether `task` was cancelled (through its handle, or with the pool): to pick the
+    /// cancelled jobs out of a delay queue.
+    ///
+    /// # Examples
+    ///
+    /// See [`cancels`](Self::cancels).
+    #[must_use]
+    pub fn is_cancelled(&self, task: &Task<J, T, E>) -> bool {
+        task.done.is_cancelled(&self.token)
+    }
+
+    /// Ends the jobs a cancel reached while they waited off the workers: `delayed`, which
+    /// the backend took out of its delay queue, and the parked jobs that were cancelled.
+    /// Each ends as a job cancelled before its start does (counted `Cancelled`, or handed
+    /// back while a shutdown aborts); the jobs parked behind one that left are offered
+    /// their start, as the front of the line may have moved.
+    ///
+    /// # Examples
+    ///
+    /// See [`cancels`](Self::cancels).
+    pub fn end_cancelled(&self, backend: &impl Backend<J, T, E>, delayed: Vec<Task<J, T, E>>) {
+        for task in delayed {
+            self.end_before_start(backend, task);
+        }
+        let parked = self.parked.take_where(|task| self.is_cancelled(task));
+        let any_parked = !parked.is_empty();
+        for task in parked {
+            self.end_before_start(backend, task);
+        }
+        if any_parked {
+            self.offer_parked(backend);
+        }
+    }
+
+    /// Ends a job cancelled before its start: handed back if a shutdown is stopping the
+    /// jobs (its cancel may be the shutdown's), else as cancelled.
+    fn end_before_start(&self, backend: &impl Backend<J, T, E>, task: Task<J, T, E>) {
+        if self.is_aborting() {
+            self.hand_back(backend, task);
+        } else {
+            self.end_unstarted(backend, task);
+        }
+    }
+
     /// From now on unstarted jobs are handed back instead of run (a shutdown that stops
     /// running jobs).
     ///
@@ -395,6 +478,7 @@ where
         reason: DropReason,
     ) {
         // An evicted job may hold capacity granted while it waited: nobody else could use it.
+        self.cancels.unwatch(&mut task);
         self.give_back_grant(&mut task);
         #[cfg(feature = "metrics")]
         {
@@ -485,6 +569,8 @@ where
                 ticket: None,
             });
         }
+        // Back from a wait off the workers: its cancel is read here from now on.
+        self.cancels.unwatch(&mut task);
         let now = backend.now();
         if !task.attempts.take_granted_start() {
             // First in, first out: while jobs wait for capacity, this one waits behind them.
@@ -499,7 +585,7 @@ where
                 Ok(Start::Now) => {}
                 Ok(Start::NotBefore(at)) => {
                     *settled = true;
-                    backend.delay(task, at);
+                    self.delay(backend, task, at);
                     return None;
                 }
                 Ok(Start::WhenCapacityFrees) => {
@@ -680,8 +766,78 @@ where
                 } else {
                     self.counters.record_retried();
                     tracing::debug!(pool = %self.name, id = id.get(), attempt, "run failed, retry scheduled");
-                    backend.delay(task, at);
+                    self.delay(backend, task, at);
                 }
+            }
+        }
+    }
+
+    /// Ends a run the backend could not see to its end because its future was dropped
+    /// (tokio drops the tasks of a runtime that shuts down, jobs and all). The job ends
+    /// [`Cancelled`](crate::ErrorKind::Cancelled), counted: it started, so it is not
+    /// unstarted work to hand back, and it was stopped from outside, as a cancel stops it.
+    /// What its start took is given back and the parked jobs are offered it; no
+    /// `after_run` hook is asked, since a retry would have nothing to run it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use brigade_core::backend::{Backend, Done, JobDriver, Task};
+    /// # struct Inline;
+    /// # impl<J, T, E> Backend<J, T, E> for Inline {
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+    /// #     fn requeue(&self, _: Task<J, T, E>) {}
+    /// #     fn offer_parked_later(&self) {}
+    /// #     fn job_ended(&self) {}
+    /// # }
+    /// use brigade_core::{ErrorKind, JobId, job_fn};
+    /// use brigade_core::backend::job_handle;
+    ///
+    /// let driver = JobDriver::new("p".into(), Default::default());
+    /// let (handle, completer) = job_handle::<u8, String>(JobId::new(1), driver.token());
+    /// let job = job_fn(|_| Ok::<u8, String>(1));
+    /// let run = driver.begin(&Inline, &driver.seat(), Task::new(job, Done::Handle(completer)));
+    /// // The backend lost the run's future before it returned.
+    /// driver.end_dropped(&Inline, run.unwrap());
+    /// let error = handle.join().unwrap_err();
+    /// assert_eq!((error.kind(), error.attempts()), (ErrorKind::Cancelled, 1));
+    /// assert_eq!(driver.counters().snapshot(Default::default()).cancelled, 1);
+    /// ```
+    pub fn end_dropped(&self, backend: &impl Backend<J, T, E>, mut run: Run<J, T, E>) {
+        let ticket = run.ticket.take();
+        let Run {
+            task:
+                Task {
+                    job,
+                    done,
+                    attempts,
+                    ..
+                },
+            cx,
+            started,
+            job_token,
+            ..
+        } = run;
+        let id = done.id();
+        // They may hold the last reference to the handle's cell: see `end_contained`.
+        drop((cx, job_token));
+        if started.is_some()
+            && self.layers.holds_until_release()
+            && catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err()
+        {
+            tracing::error!(pool = %self.name, id = id.get(), "a middleware hook panicked in release");
+        }
+        drop_quietly(job);
+        self.finish(
+            backend,
+            done,
+            Err(job_errors::cancelled(None, attempts.next())),
+        );
+        if let Some(ticket) = ticket {
+            if self.parked.run_ended(ticket) {
+                self.offer_parked(backend);
             }
         }
     }
@@ -749,15 +905,22 @@ where
     /// assert_eq!(driver.take_handed_back(), ["unstarted"]);
     /// ```
     pub fn hand_back(&self, backend: &impl Backend<J, T, E>, mut task: Task<J, T, E>) {
+        self.cancels.unwatch(&mut task);
         self.give_back_grant(&mut task);
         self.counters.record_ended(ErrorKind::Returned);
-        let job = catch_unwind(AssertUnwindSafe(move || task.return_unstarted()));
-        match job {
-            Ok(job) => self.handed_back().push(job),
-            Err(_) => {
-                tracing::error!(pool = %self.name, "a job's handle panicked while being dropped")
-            }
+        let Task {
+            job,
+            done,
+            attempts,
+            ..
+        } = task;
+        // The job is kept apart from the delivery, which runs the handle's waker (its
+        // executor's code): one that panics must not take the job out of the report.
+        let returned = job_errors::returned(attempts.ran());
+        if catch_unwind(AssertUnwindSafe(move || done.deliver(Err(returned)))).is_err() {
+            tracing::error!(pool = %self.name, "a job's handle panicked as it was handed back");
         }
+        self.handed_back().push(job);
         backend.job_ended();
     }
 
@@ -798,7 +961,7 @@ where
                     task.attempts.grant_start();
                     backend.requeue(task);
                 }
-                Offered::At(at) => backend.delay(task, at),
+                Offered::At(at) => self.delay(backend, task, at),
                 Offered::HookPanicked => self.hook_panicked_before_start(backend, task),
             }
         }
@@ -809,14 +972,34 @@ where
         }
     }
 
-    fn park(&self, backend: &impl Backend<J, T, E>, task: Task<J, T, E>) {
-        if self.parked.park(task) {
+    /// Puts `task` in the backend's delay queue until `at`, watched for a cancel.
+    fn delay(&self, backend: &impl Backend<J, T, E>, mut task: Task<J, T, E>, at: Instant) {
+        let watched = self.cancels.watch(&mut task);
+        backend.delay(task, at);
+        self.cancels.look_again(watched);
+    }
+
+    /// Parks `task` until capacity frees, watched for a cancel.
+    fn park(&self, backend: &impl Backend<J, T, E>, mut task: Task<J, T, E>) {
+        let watched = self.cancels.watch(&mut task);
+        let fallback = self.parked.park(task);
+        self.cancels.look_again(watched);
+        if fallback {
             backend.offer_parked_later();
+        }
+        // A shutdown that stops the jobs marks the pool aborting before it takes the parked
+        // ones, under the list's lock: a job parked after that is seen here and handed
+        // back, since nothing would take it out again.
+        if self.is_aborting() {
+            for task in self.parked.take_all() {
+                self.hand_back(backend, task);
+            }
         }
     }
 
     /// Ends a job cancelled before its run, without running it.
     fn end_unstarted(&self, backend: &impl Backend<J, T, E>, mut task: Task<J, T, E>) {
+        self.cancels.unwatch(&mut task);
         self.give_back_grant(&mut task);
         let runs = task.attempts.ran();
         drop_quietly(task.job);
@@ -920,11 +1103,7 @@ where
         let (job, cx) = self.job_and_context();
         match catch_unwind(AssertUnwindSafe(|| job.run(cx))) {
             Ok(result) => RunEnd::Returned(result),
-            Err(payload) => {
-                let message = panic_message(&*payload);
-                drop_quietly(payload);
-                RunEnd::Panicked(message)
-            }
+            Err(payload) => RunEnd::panicked(payload),
         }
     }
 }
@@ -1025,5 +1204,54 @@ mod loom_models {
     #[test]
     fn loom_a_job_with_a_handle_begun_during_an_abort_starts_or_goes_back() {
         begin_racing_an_abort(true);
+    }
+}
+
+#[cfg(all(test, not(brigade_loom)))]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Wake, Waker};
+
+    use super::*;
+    use crate::JobId;
+    use crate::backend::{Done, job_handle};
+
+    struct Inline;
+
+    impl<J, T, E> Backend<J, T, E> for Inline {
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+        fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+        fn requeue(&self, _: Task<J, T, E>) {}
+        fn offer_parked_later(&self) {}
+        fn job_ended(&self) {}
+    }
+
+    /// A waker whose wake panics (its executor's bug).
+    struct PanicsOnWake;
+
+    impl Wake for PanicsOnWake {
+        fn wake(self: Arc<Self>) {
+            panic!("the executor's wake panicked");
+        }
+    }
+
+    #[test]
+    fn a_job_handed_back_stays_in_the_report_though_its_handles_waker_panics() {
+        let driver = JobDriver::<&str, (), String>::new("p".into(), Layers::default());
+        let (mut handle, completer) = job_handle(JobId::new(1), driver.token());
+        let panics = Waker::from(Arc::new(PanicsOnWake));
+        assert!(
+            Pin::new(&mut handle)
+                .poll(&mut Context::from_waker(&panics))
+                .is_pending()
+        );
+        driver.hand_back(&Inline, Task::new("unstarted", Done::Handle(completer)));
+        assert_eq!(driver.take_handed_back(), ["unstarted"]);
+        assert!(handle.try_join().ok().unwrap().unwrap_err().is_returned());
+        let stats = driver.counters().snapshot(Default::default());
+        assert_eq!(stats.returned, 1);
     }
 }

@@ -10,11 +10,13 @@
 //! - [`Task`] and [`Done`]: what travels through a backend's queues.
 //! - [`CapacityWaits`]: jobs waiting for capacity, served first in, first out.
 //! - [`DelayQueue`]: jobs waiting for a time, earliest first.
+//! - [`CancelWatch`]: how a cancel reaches a job waiting in either, at once.
 //! - [`job_errors`]: the constructors of a [`JobError`](crate::JobError), one per terminal
 //!   state.
 //! - `PoolMetrics` (feature `metrics`): the pool's series in the `metrics` facade: its books
 //!   published to the recorder, and sampled histograms of queue wait and run time.
 
+mod cancel_watch;
 mod capacity_waits;
 mod delay_queue;
 mod driver;
@@ -28,6 +30,7 @@ mod worker_seat;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use self::metrics::PoolMetrics;
+pub use cancel_watch::CancelWatch;
 pub use capacity_waits::{CapacityWaits, RunTicket};
 pub use delay_queue::DelayQueue;
 pub use driver::{Backend, JobDriver, Run, drop_quietly};

@@ -70,3 +70,12 @@ pub fn eventually_all_asleep(what: &str, tids: &[u32]) {
         }
     });
 }
+
+/// A job that returns `value` once `gate` opens (cancelled), bounded by [`PATIENCE`].
+pub fn sleeper_until(gate: &CancellationToken, value: u64) -> Job {
+    let gate = gate.clone();
+    BoxJob::new(move |_: &JobContext| {
+        gate.wait_timeout(PATIENCE);
+        Ok(value)
+    })
+}

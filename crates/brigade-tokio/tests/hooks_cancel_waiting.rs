@@ -1,0 +1,189 @@
+//! A job waiting off the workers (a retry's backoff, a start deferred to a time, a start
+//! waiting for capacity) whose handle is cancelled ends cancelled at once, counted once,
+//! not when its wait would have ended; nor does a shutdown wait it out.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use brigade_core::hooks::{AfterRun, Middleware, RunReport, Start};
+use brigade_core::{BoxAsyncJob, CancellationToken, ErrorKind, JobContext, Stats};
+use brigade_tokio::TokioPool;
+
+type Job = BoxAsyncJob<u64, String>;
+
+/// Generous: bounds waits for what takes microseconds when all is well.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+const AN_HOUR: Duration = Duration::from_secs(3600);
+
+/// Runs every failed job again an hour later.
+struct RetryInAnHour;
+
+impl Middleware<Job, String> for RetryInAnHour {
+    fn after_run(&self, _: &Job, run: &RunReport<'_, String>, now: Instant) -> AfterRun {
+        if run.outcome.is_success() {
+            AfterRun::Done
+        } else {
+            AfterRun::RetryAt(now + AN_HOUR)
+        }
+    }
+}
+
+/// Starts every job an hour after a worker first takes it.
+struct StartInAnHour;
+
+impl Middleware<Job, String> for StartInAnHour {
+    fn before_start(&self, _: &Job, now: Instant) -> Start {
+        Start::NotBefore(now + AN_HOUR)
+    }
+}
+
+/// One unit of capacity: a job starts only while it holds the unit.
+#[derive(Default)]
+struct OneUnit(AtomicBool);
+
+impl Middleware<Job, String> for OneUnit {
+    fn before_start(&self, _: &Job, _: Instant) -> Start {
+        if self.0.swap(true, Ordering::SeqCst) {
+            Start::WhenCapacityFrees
+        } else {
+            Start::Now
+        }
+    }
+
+    fn release(&self, _: &Job) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+fn pool(layer: impl Middleware<Job, String>) -> TokioPool<Job> {
+    TokioPool::<Job>::builder()
+        .workers(2)
+        .layer(layer)
+        .build()
+        .unwrap()
+}
+
+fn fails() -> Job {
+    BoxAsyncJob::new(|_cx: JobContext| async { Err("no".to_string()) })
+}
+
+fn returns(value: u64) -> Job {
+    BoxAsyncJob::new(move |_cx: JobContext| async move { Ok(value) })
+}
+
+/// Waits until `condition` holds of the pool's stats, failing after a generous bound.
+async fn until(pool: &TokioPool<Job>, what: &str, condition: impl Fn(&Stats) -> bool) {
+    for _ in 0..20_000 {
+        if condition(&pool.stats()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("timed out waiting for: {what} ({:?})", pool.stats());
+}
+
+/// Shuts the pool down gracefully, failing if it waits out an hour.
+async fn shuts_down(pool: &TokioPool<Job>) {
+    let report = tokio::time::timeout(PATIENCE, pool.shutdown())
+        .await
+        .expect("the graceful shutdown waited for nothing cancelled");
+    assert!(report.is_clean(), "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_job_waiting_out_its_retry_backoff_ends_it_at_once() {
+    let pool = pool(RetryInAnHour);
+    let handle = pool.submit(fails()).await.unwrap();
+    until(&pool, "the job waits for its retry", |stats| {
+        stats.delayed == 1
+    })
+    .await;
+    handle.cancel();
+    let error = tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("the cancel ended the wait")
+        .unwrap_err();
+    assert_eq!((error.kind(), error.attempts()), (ErrorKind::Cancelled, 1));
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.cancelled, stats.retried, stats.delayed),
+        (1, 1, 0),
+        "{stats:?}"
+    );
+    assert!(stats.is_balanced(), "{stats:?}");
+    shuts_down(&pool).await;
+    assert_eq!(pool.stats().cancelled, 1, "counted once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_job_whose_start_is_deferred_ends_it_at_once() {
+    let pool = pool(StartInAnHour);
+    let handle = pool.submit(returns(1)).await.unwrap();
+    let other = pool.submit(returns(2)).await.unwrap();
+    until(&pool, "both jobs wait for their start", |stats| {
+        stats.delayed == 2
+    })
+    .await;
+    handle.cancel();
+    let error = tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("the cancel ended the wait")
+        .unwrap_err();
+    assert_eq!((error.kind(), error.attempts()), (ErrorKind::Cancelled, 0));
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.cancelled, stats.delayed),
+        (1, 1),
+        "the other job still waits"
+    );
+    other.cancel();
+    assert!(other.await.unwrap_err().is_cancelled());
+    shuts_down(&pool).await;
+    let stats = pool.stats();
+    assert_eq!(stats.cancelled, 2, "{stats:?}");
+    assert!(stats.is_balanced(), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_job_parked_for_capacity_ends_it_at_once() {
+    let pool = pool(OneUnit::default());
+    let gate = CancellationToken::new();
+    let holder = {
+        let gate = gate.clone();
+        pool.submit(BoxAsyncJob::new(move |cx: JobContext| {
+            let gate = gate.clone();
+            async move {
+                // Longer than the test's patience: only the cancel can end the wait.
+                tokio::select! {
+                    () = gate.cancelled() => Ok(1),
+                    () = cx.token().cancelled() => Err("stopped".to_string()),
+                }
+            }
+        }))
+        .await
+        .unwrap()
+    };
+    until(&pool, "the holder runs", |stats| stats.busy == 1).await;
+    let parked = pool.submit(returns(2)).await.unwrap();
+    let behind = pool.submit(returns(3)).await.unwrap();
+    until(&pool, "both wait for the unit", |stats| stats.delayed == 2).await;
+    parked.cancel();
+    let error = tokio::time::timeout(PATIENCE, parked)
+        .await
+        .expect("the cancel ended the wait while the holder runs")
+        .unwrap_err();
+    assert_eq!((error.kind(), error.attempts()), (ErrorKind::Cancelled, 0));
+    assert_eq!(pool.stats().delayed, 1, "the job behind it still waits");
+    gate.cancel();
+    assert_eq!(holder.await, Ok(1));
+    assert_eq!(
+        behind.await,
+        Ok(3),
+        "the job behind the cancelled one starts"
+    );
+    shuts_down(&pool).await;
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.cancelled), (2, 1), "{stats:?}");
+    assert!(stats.is_balanced(), "{stats:?}");
+}
