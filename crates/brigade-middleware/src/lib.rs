@@ -46,11 +46,14 @@
 //! 3. **[`Retry`] before [`DeadLetterQueue`].** After a run every layer sees the outcome and
 //!    the first that does not say "done" decides: retry keeps the job while attempts and
 //!    budget remain, then the dead-letter layer takes it.
-//! 4. **[`RateLimit`] / [`KeyedRateLimit`] / [`WeightedLimit`] last.** A start stops at the
-//!    first layer that defers it, and the layers before it that granted are released. A
-//!    weighted limit's units come back on release; a rate limit's token does not, so a
-//!    rate limit followed by a deferring layer would spend tokens on starts that did not
-//!    happen. Put the rate limit at the very end.
+//! 4. **[`WeightedLimit`], then [`RateLimit`] / [`KeyedRateLimit`] at the very end.** A
+//!    start stops at the first layer that defers it, and the layers before it that granted
+//!    are released. A weighted limit's units come back on release; a rate limit's token
+//!    does not (it is spent when granted), so a rate limit followed by a deferring layer,
+//!    such as a weighted limit that parks the job, would spend tokens on starts that did
+//!    not happen. The other way round, a rate limit that defers only makes the weighted
+//!    limit before it give its units back. Of two rate limits, the earlier one spends a
+//!    token on each start the later one defers: no order avoids that.
 //!
 //! # Sharing
 //!

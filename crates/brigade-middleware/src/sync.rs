@@ -1,12 +1,16 @@
-//! The atomics and `Arc` of the lock-free policies, swapped for loom's under
-//! `cfg(brigade_loom)` so their compare-and-swap loops are model-checked.
+//! The atomics, locks and `Arc` of the shared limits, swapped for loom's under
+//! `cfg(brigade_loom)` so their compare-and-swap loops and locking are model-checked.
 
 #[cfg(brigade_loom)]
 pub(crate) use loom::sync::Arc;
-#[cfg(brigade_loom)]
+#[cfg(all(brigade_loom, feature = "rate-limit"))]
 pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(all(brigade_loom, feature = "weighted"))]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
 
 #[cfg(not(brigade_loom))]
 pub(crate) use std::sync::Arc;
-#[cfg(not(brigade_loom))]
+#[cfg(all(not(brigade_loom), feature = "rate-limit"))]
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(all(not(brigade_loom), feature = "weighted"))]
+pub(crate) use std::sync::{Mutex, MutexGuard};

@@ -18,9 +18,10 @@ use super::{
 /// - **before start**: among the layers that [see starts](Middleware::sees_starts), the
 ///   first that does not say [`Start::Now`] decides, and those before it that granted the
 ///   start and [hold it](Middleware::holds_until_release) are
-///   [`release`](Middleware::release)d. Put layers that take something when they grant (a
-///   rate limit's token, a weighted limit's units) last, so a later deferral does not
-///   waste it.
+///   [`release`](Middleware::release)d. Put layers that take something when they grant
+///   last, so a later deferral does not waste it: a weighted limit's units, then a rate
+///   limit's token at the very end (units come back whole on a deferral; a spent token
+///   does not).
 /// - **deadline**: the earliest deadline of the layers that
 ///   [set deadlines](Middleware::sets_deadlines).
 /// - **after run**: every layer sees every run; the first that does not say

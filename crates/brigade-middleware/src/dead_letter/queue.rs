@@ -23,7 +23,10 @@ type Label<J> = dyn Fn(&J) -> String + Send + Sync;
 /// Once the sink has kept a letter (for [`JsonlSink`](crate::JsonlSink): flushed and
 /// synced), the backend counts the job in
 /// [`Stats::dead_lettered`](brigade_core::Stats::dead_lettered) and the alert callback
-/// runs. A sink that refuses gives the letter back and the job ends as failed.
+/// runs. A sink that refuses gives the letter back and the job ends as failed. The label
+/// and alert callbacks cannot change that: a panic in either is caught, counted in
+/// [`alerts_panicked`](DeadLetterQueue::alerts_panicked), and the letter goes to the sink
+/// regardless.
 ///
 /// # Examples
 ///
@@ -127,7 +130,9 @@ where
         }
     }
 
-    /// How alerts name the job (its pool id, `#7`, by default).
+    /// How alerts name the job (its pool id, `#7`, by default). A label that panics
+    /// names the job by its id instead and counts in
+    /// [`alerts_panicked`](Self::alerts_panicked); the letter is stored all the same.
     ///
     /// # Examples
     ///
@@ -145,7 +150,8 @@ where
     }
 
     /// Calls `on_alert` for every letter the sink kept, after it kept it, on the worker
-    /// that ran the job: keep it short.
+    /// that ran the job: keep it short. A panic in it is caught and counted in
+    /// [`alerts_panicked`](Self::alerts_panicked); the letter stays stored.
     ///
     /// # Examples
     ///
@@ -231,8 +237,9 @@ where
         self.refused.load(Ordering::Relaxed)
     }
 
-    /// How many alerts panicked. Their letters were stored all the same, and their jobs
-    /// ended dead-lettered.
+    /// How many alerts panicked, in the [`label`](Self::label) or in the
+    /// [`on_alert`](Self::on_alert) callback (once per letter). Their letters were stored all
+    /// the same, and their jobs ended dead-lettered.
     ///
     /// # Examples
     ///
@@ -246,18 +253,28 @@ where
         self.alerts_panicked.load(Ordering::Relaxed)
     }
 
-    fn alert_for(&self, letter: &DeadLetter<J>) -> DeadLetterAlert {
-        DeadLetterAlert {
+    /// The alert for `letter`, and whether its label panicked (the alert then names the
+    /// job by its id). Taken before the sink takes the letter, which owns the job from then
+    /// on; a panicking label must not keep the letter from the sink.
+    fn alert_for(&self, letter: &DeadLetter<J>) -> (DeadLetterAlert, bool) {
+        let label = self
+            .label
+            .as_ref()
+            .map(|label| catch_unwind(AssertUnwindSafe(|| label(&letter.job))).map_err(drop));
+        let (job, label_panicked) = match label {
+            Some(Ok(label)) => (label, false),
+            Some(Err(())) => (letter.id.to_string(), true),
+            None => (letter.id.to_string(), false),
+        };
+        let alert = DeadLetterAlert {
             id: letter.id,
-            job: self
-                .label
-                .as_ref()
-                .map_or_else(|| letter.id.to_string(), |label| label(&letter.job)),
+            job,
             error: letter.error.clone(),
             attempts: letter.attempts,
             first_failure: letter.first_failure,
             last_failure: letter.last_failure,
-        }
+        };
+        (alert, label_panicked)
     }
 }
 
@@ -301,16 +318,16 @@ where
     }
 
     fn dead_letter(&self, letter: DeadLetter<J>) -> Result<(), DeadLetter<J>> {
-        // The alert is prepared before the sink takes the letter (by value) and sent only
-        // once the sink has kept it.
+        // The alert is prepared before the sink takes the letter (by value, job and all)
+        // and sent only once the sink has kept it. The user's callbacks are contained: the
+        // letter's fate is the sink's answer alone, whatever the label or the alert do.
         let alert = self.on_alert.as_ref().map(|_| self.alert_for(&letter));
         match self.sink.store(letter) {
             Ok(()) => {
                 self.stored.fetch_add(1, Ordering::Relaxed);
-                if let (Some(on_alert), Some(alert)) = (&self.on_alert, alert) {
-                    // The sink holds the letter now, whatever the alert does: a panicking
-                    // alert must not make the job end as if the letter were refused.
-                    if catch_unwind(AssertUnwindSafe(|| on_alert(&alert))).is_err() {
+                if let (Some(on_alert), Some((alert, label_panicked))) = (&self.on_alert, alert) {
+                    let alerted = catch_unwind(AssertUnwindSafe(|| on_alert(&alert)));
+                    if label_panicked || alerted.is_err() {
                         self.alerts_panicked.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -360,6 +377,39 @@ mod tests {
         assert!(taken.is_ok(), "the sink kept it: the job is dead-lettered");
         assert_eq!((dlq.stored(), dlq.alerts_panicked()), (1, 1));
         assert_eq!(sink.len(), 1);
+    }
+
+    #[test]
+    fn a_panicking_label_leaves_the_letter_stored_and_the_alert_named_by_id() {
+        let sink = MemorySink::new(4).unwrap();
+        let (alerts, monitor) = mpsc::channel();
+        let dlq = DeadLetterQueue::new(sink.clone())
+            .label(|_: &u32| panic!("label bug"))
+            .alerts_to(alerts);
+        let taken = Middleware::<u32, String>::dead_letter(&dlq, letter(7));
+        assert!(taken.is_ok(), "the sink kept it: the job is dead-lettered");
+        assert_eq!(
+            (dlq.stored(), dlq.refused(), dlq.alerts_panicked()),
+            (1, 0, 1)
+        );
+        assert_eq!(sink.len(), 1);
+        let alert = monitor.try_recv().expect("the alert still goes out");
+        assert_eq!(alert.job, JobId::new(7).to_string());
+    }
+
+    #[test]
+    fn a_panicking_label_of_a_refused_letter_gives_the_letter_back() {
+        let sink = MemorySink::new(1).unwrap();
+        let dlq = DeadLetterQueue::new(sink.clone())
+            .label(|_: &u32| panic!("label bug"))
+            .on_alert(|_| {});
+        assert!(Middleware::<u32, String>::dead_letter(&dlq, letter(1)).is_ok());
+        let refused = Middleware::<u32, String>::dead_letter(&dlq, letter(2)).unwrap_err();
+        assert_eq!(refused.job, 2);
+        assert_eq!(
+            (dlq.stored(), dlq.refused(), dlq.alerts_panicked()),
+            (1, 1, 1)
+        );
     }
 
     #[cfg(feature = "retry")]

@@ -68,9 +68,11 @@ pub(crate) fn nanos_since(epoch: Instant, now: Instant) -> u64 {
 /// job waits in the backend's delay queue, never dropped, and no worker sleeps. Lock-free:
 /// the state is one `AtomicU64` updated by compare-and-swap.
 ///
-/// Add it last among the layers that decide starts (see
+/// Add it at the very end, after every other layer that decides starts (a
+/// [`WeightedLimit`](crate::WeightedLimit) included; see
 /// [`Layers`](brigade_core::hooks::Layers)): a start it grants is spent even if a later
-/// layer defers the job.
+/// layer defers the job, while a layer before it gets back what it took when this one
+/// defers.
 ///
 /// # Examples
 ///

@@ -22,11 +22,23 @@ const MIN_SWEEP_LEN: usize = 64;
 /// A GCRA rate limit per key: each key (a tenant, a host, an SMTP server) gets its own
 /// rate and burst, from a key function on the job.
 ///
-/// Memory stays bounded by the keys active recently: a key whose theoretical arrival
-/// time has passed behaves exactly as a key never seen, so sweeps (run as a shard grows,
-/// or by [`evict_idle`](Self::evict_idle)) forget it without changing any decision.
+/// Memory stays bounded by the keys active recently: sweeps (run as a shard grows, or by
+/// [`evict_idle`](Self::evict_idle)) forget the keys whose theoretical arrival time has
+/// passed at the sweep's `now`, and forgetting never lets a key start sooner than its rate
+/// allows. A key's state matters only to a caller whose `now` is before its theoretical
+/// arrival time, and a caller may present a `now` earlier than the sweep's (a worker that
+/// read its clock just before another worker's start swept the shard, or a sweep given a
+/// later time). So a forgotten key is not remembered as never seen: the latest theoretical
+/// arrival time a shard forgot is where every key it does not hold starts from. For a
+/// caller whose `now` is at or after that time, which is every caller that read its clock
+/// after the sweep's, a forgotten key decides exactly as if it were remembered (and a new
+/// key as if never seen); for one from before it, a key decides as if remembered or more
+/// strictly, waiting at most until that time, which the sweep's `now` had reached.
 ///
 /// A cheap cloneable handle, like [`RateLimit`](crate::RateLimit): clones share the keys.
+/// Like it, add it at the very end, after every other layer that decides starts (a
+/// [`WeightedLimit`](crate::WeightedLimit) included): a start it grants is spent even if a
+/// later layer defers the job.
 ///
 /// # Examples
 ///
@@ -63,7 +75,26 @@ struct Keyed<J, K> {
 
 struct Shard<K> {
     tats: HashMap<K, u64>,
+    /// The latest theoretical arrival time among the keys swept away: the state of every
+    /// key the shard does not hold, so that forgetting one never makes it less strict.
+    forgotten_tat: u64,
     sweep_at: usize,
+}
+
+impl<K> Shard<K> {
+    /// Forgets the keys idle at `now_ns`, keeping the latest of their arrival times.
+    fn sweep(&mut self, now_ns: u64) {
+        let mut forgotten_tat = self.forgotten_tat;
+        self.tats.retain(|_, tat| {
+            let idle = *tat <= now_ns;
+            if idle {
+                forgotten_tat = forgotten_tat.max(*tat);
+            }
+            !idle
+        });
+        self.forgotten_tat = forgotten_tat;
+        self.sweep_at = (self.tats.len() * 2).max(MIN_SWEEP_LEN);
+    }
 }
 
 /// Settings of a [`KeyedRateLimit`].
@@ -135,10 +166,9 @@ where
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if shard.tats.len() >= shard.sweep_at {
-            shard.tats.retain(|_, tat| *tat > now_ns);
-            shard.sweep_at = (shard.tats.len() * 2).max(MIN_SWEEP_LEN);
+            shard.sweep(now_ns);
         }
-        let tat = shard.tats.get(&key).copied().unwrap_or(0);
+        let tat = shard.tats.get(&key).copied().unwrap_or(shard.forgotten_tat);
         match keyed.params.step(tat, now_ns) {
             Ok(next) => {
                 shard.tats.insert(key, next);
@@ -169,8 +199,10 @@ where
         self.try_acquire_key((self.inner.key)(job), now)
     }
 
-    /// Forgets every key idle at `now` (no start owed to it), returning how many remain.
-    /// Sweeps also run on their own as the key set grows.
+    /// Forgets every key idle at `now` (its theoretical arrival time has passed), returning
+    /// how many remain. Sweeps also run on their own as the key set grows. A caller may
+    /// still present an earlier `now` afterwards: a forgotten key then decides as strictly
+    /// as if it were remembered (see [`KeyedRateLimit`]), never more loosely.
     ///
     /// # Examples
     ///
@@ -197,8 +229,7 @@ where
             .iter()
             .map(|shard| {
                 let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-                shard.tats.retain(|_, tat| *tat > now_ns);
-                shard.sweep_at = (shard.tats.len() * 2).max(MIN_SWEEP_LEN);
+                shard.sweep(now_ns);
                 shard.tats.len()
             })
             .sum()
@@ -304,6 +335,7 @@ where
                 shards: std::array::from_fn(|_| {
                     Mutex::new(Shard {
                         tats: HashMap::new(),
+                        forgotten_tat: 0,
                         sweep_at: MIN_SWEEP_LEN,
                     })
                 }),
@@ -424,6 +456,38 @@ mod tests {
                 }
                 let expected = expected.map(drop).map_err(|ns| base + Duration::from_nanos(ns));
                 prop_assert_eq!(limit.try_acquire(&key, at), expected);
+            }
+        }
+
+        /// Sweeps at any time, callers with any `now`, earlier or later than the sweeps':
+        /// the limiter never grants a start that a GCRA remembering every key forever, and
+        /// fed the same starts, would refuse.
+        #[test]
+        fn a_sweep_at_any_now_never_grants_an_extra_start(
+            burst in 1u32..4,
+            events in proptest::collection::vec((0u8..6, 0u64..3_000, any::<bool>()), 1..300),
+        ) {
+            let rate = Rate::per_second(10);
+            let limit = KeyedRateLimit::builder(rate, |k: &u8| *k).burst(burst).build().unwrap();
+            let params = GcraParams::new(rate, burst, "test").unwrap();
+            let mut remembered: HashMap<u8, u64> = HashMap::new();
+            let base = Instant::now();
+            // The first call fixes the limiter's epoch at `base`, as the model's.
+            let _ = limit.evict_idle(base);
+            prop_assert!(limit.try_acquire(&u8::MAX, base).is_ok());
+            for (key, at_ms, sweep) in events {
+                let at = base + Duration::from_millis(at_ms);
+                if sweep {
+                    let _ = limit.evict_idle(at);
+                    continue;
+                }
+                if limit.try_acquire(&key, at).is_ok() {
+                    let now_ns = nanos_since(base, at);
+                    let tat = remembered.get(&key).copied().unwrap_or(0);
+                    let next = params.step(tat, now_ns);
+                    prop_assert!(next.is_ok(), "key {} granted at {} ms", key, at_ms);
+                    remembered.insert(key, next.unwrap());
+                }
             }
         }
 

@@ -194,21 +194,8 @@ impl Backoff {
     /// ```
     #[must_use]
     pub fn delay(&self, attempt: u32, seed: u64) -> Duration {
-        // A decorrelated walk replays the job's draws from its first failure, so it takes
-        // the job's seed as is; the other modes draw once per attempt, from a seed of
-        // their own so that a job's successive delays are independent.
-        let seed = match self.jitter {
-            Jitter::Decorrelated => seed,
-            _ => seed ^ u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        };
-        let mut units = fastrand::Rng::with_seed(seed);
-        self.jitter.apply(
-            attempt,
-            self.base,
-            self.cap,
-            |n| self.ceiling(n),
-            &mut units,
-        )
+        self.jitter
+            .apply(attempt, self.base, self.cap, |n| self.ceiling(n), seed)
     }
 
     /// Checks the settings: a positive base, a cap no smaller than the base, a finite
