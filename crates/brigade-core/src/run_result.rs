@@ -249,17 +249,19 @@ pub(crate) struct FinishedRun<T, E> {
 /// The rules:
 ///
 /// - a run that returned its output ends completed (even if its token was cancelled late);
-/// - an error or panic after the deadline passed is [`TimedOut`](crate::ErrorKind::TimedOut)
-///   (a panic keeps its message as `Panicked`); an error after the token was cancelled is
-///   [`Cancelled`](crate::ErrorKind::Cancelled); otherwise `Failed` / `Panicked`;
+/// - an error after the job's own token was cancelled (by its handle or its pool) is
+///   [`Cancelled`](crate::ErrorKind::Cancelled), even past the deadline: a cancelled job
+///   is never retried or dead-lettered; otherwise an error after the deadline passed is
+///   [`TimedOut`](crate::ErrorKind::TimedOut); otherwise `Failed`; a panic is `Panicked`;
 /// - the layers then see the run ([`Layers::after_run`], skipped when there are none):
 ///   `RetryAt` gives [`Settled::Retry`]; `DeadLetter` builds a [`DeadLetter`] and hands it to
 ///   the deciding layer's sink: taken, the job ends
 ///   [`DeadLettered`](crate::ErrorKind::DeadLettered); given back, it ends with its own
 ///   outcome (`Failed`, `Panicked`, ...). A dead-lettered panic keeps its message.
-/// - a layer that panics in `after_run`, or a sink that panics in `dead_letter`, has no say:
-///   the panic is caught and the job ends with its own outcome, so a policy bug can never
-///   make a job vanish from the books.
+/// - a layer that panics in `after_run` has no say (the layers after it still decide), and
+///   a sink that panics in `dead_letter` gives the letter back: the panic is caught and the
+///   job ends with its own outcome, so a policy bug can never make a job vanish from the
+///   books.
 ///
 /// `now` is the backend's clock reading at the end of the run. What the backend no longer
 /// needs is handed back to it to drop instead of being dropped here: `drop_job` gets the
@@ -289,8 +291,8 @@ pub(crate) fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
     } else {
         let outcome = match &end {
             RunEnd::Returned(Ok(_)) => RunOutcome::Succeeded,
-            RunEnd::Returned(Err(error)) if past_deadline => RunOutcome::TimedOut(Some(error)),
             RunEnd::Returned(Err(error)) if cancelled => RunOutcome::Cancelled(Some(error)),
+            RunEnd::Returned(Err(error)) if past_deadline => RunOutcome::TimedOut(Some(error)),
             RunEnd::Returned(Err(error)) => RunOutcome::Failed(error),
             RunEnd::Panicked(message) => RunOutcome::Panicked(message),
         };
@@ -301,10 +303,9 @@ pub(crate) fn settle<J: 'static, T, E: std::fmt::Display + 'static>(
             started,
             first_failure: attempts.first_failure(),
         };
-        // A panicking policy must not take the job with it: the run ended, so the job ends
-        // with its own outcome, counted like any other (the panic hook reports the bug).
-        catch_unwind(AssertUnwindSafe(|| layers.after_run(&job, &report, now)))
-            .unwrap_or((AfterRun::Done, None))
+        // A panicking policy has no say (`Layers::after_run` contains each layer): the job
+        // goes on as the others decide, or ends with its own outcome.
+        layers.after_run(&job, &report, now)
     };
     // Needed only by a job that goes on (a retry) or a dead letter.
     let first_failure = |end: &RunEnd<T, E>| match (end, attempts.first_failure_at()) {
@@ -380,11 +381,11 @@ fn terminal<T, E>(
         RunEnd::Returned(Err(error)) if dead_lettered => {
             Err(job_errors::dead_lettered(error, attempt))
         }
-        RunEnd::Returned(Err(error)) if past_deadline => {
-            Err(job_errors::timed_out(Some(error), attempt))
-        }
         RunEnd::Returned(Err(error)) if cancelled => {
             Err(job_errors::cancelled(Some(error), attempt))
+        }
+        RunEnd::Returned(Err(error)) if past_deadline => {
+            Err(job_errors::timed_out(Some(error), attempt))
         }
         RunEnd::Returned(Err(error)) => Err(job_errors::failed(error, attempt)),
         RunEnd::Panicked(message) if dead_lettered => {
@@ -625,13 +626,21 @@ mod tests {
         let layers = Layers::<u8, String>::new();
         let mut timed_out = run(RunEnd::Returned(Err("slow".into())), Attempts::default());
         timed_out.past_deadline = true;
-        timed_out.cancelled = true;
         let Settled::Finished(Err(error)) =
             settle(&layers, 1, timed_out, Instant::now(), drop, drop)
         else {
             panic!("expected a terminal state");
         };
         assert!(error.is_timeout());
+        // Cancelled by its caller, then past its deadline too: the cancel decides.
+        let mut both = run(RunEnd::Returned(Err("stop".into())), Attempts::default());
+        both.past_deadline = true;
+        both.cancelled = true;
+        let Settled::Finished(Err(error)) = settle(&layers, 1, both, Instant::now(), drop, drop)
+        else {
+            panic!("expected a terminal state");
+        };
+        assert!(error.is_cancelled());
         let mut cancelled = run(RunEnd::Returned(Err("stop".into())), Attempts::default());
         cancelled.cancelled = true;
         let Settled::Finished(Err(error)) =

@@ -356,7 +356,9 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// Shows the run to every layer and returns the first decision that is not `Done`,
     /// with the index of the layer that made it (as [`admit`](Self::admit) does): a
     /// dead letter goes to that layer's sink. Successful and cancelled runs always end
-    /// `Done`.
+    /// `Done`. A layer that panics has no say, and the layers after it still see the run
+    /// (a retry policy's buggy predicate does not keep the job from the dead-letter queue
+    /// after it, nor the later layers' tallies from the run).
     ///
     /// # Examples
     ///
@@ -386,7 +388,17 @@ impl<J: 'static, E: 'static> Layers<J, E> {
             }
             // Every layer sees every run it asked for (policies keep tallies); the first
             // that does not say `Done` decides.
-            let said = layer.after_run(job, run, now);
+            let said = match catch_unwind(AssertUnwindSafe(|| layer.after_run(job, run, now))) {
+                Ok(said) => said,
+                Err(_) => {
+                    tracing::error!(
+                        id = run.id.get(),
+                        layer = index,
+                        "a middleware hook panicked in after_run; it has no say"
+                    );
+                    AfterRun::Done
+                }
+            };
             if !final_run && decision.0 == AfterRun::Done && said != AfterRun::Done {
                 decision = (said, Some(index));
             }
