@@ -14,10 +14,11 @@ use brigade_core::{BoxJob, CancellationToken, ErrorKind, Job, JobContext, Reject
 use brigade_thread::ThreadPool;
 use common::{PATIENCE, eventually};
 
-type Log = Arc<Mutex<Vec<(u64, u32, Instant)>>>;
+type Log = Arc<Mutex<Vec<(u64, u32, Instant, bool)>>>;
 
 /// A test job: fails its first `fail_first` attempts, may hold a gate, panic or wait for
-/// cancellation, and logs `(value, attempt, start)` of each run.
+/// cancellation, and logs `(value, attempt, start, token cancelled at the start)` of each
+/// run.
 #[derive(Default)]
 struct Spec {
     value: u64,
@@ -57,7 +58,7 @@ impl Job for Spec {
         if let Some(log) = &self.log {
             log.lock()
                 .unwrap()
-                .push((self.value, cx.attempt(), Instant::now()));
+                .push((self.value, cx.attempt(), Instant::now(), cx.is_cancelled()));
         }
         if let Some(gate) = &self.gate {
             gate.wait_timeout(PATIENCE);
@@ -129,13 +130,13 @@ fn retry_runs_again_later_with_the_next_attempt_without_parking_a_worker() {
     let attempts: Vec<u32> = log
         .iter()
         .filter(|(v, ..)| *v == 1)
-        .map(|(_, a, _)| *a)
+        .map(|(_, a, ..)| *a)
         .collect();
     assert_eq!(attempts, [1, 2, 3]);
     let starts: Vec<Instant> = log
         .iter()
         .filter(|(v, ..)| *v == 1)
-        .map(|(.., t)| *t)
+        .map(|(_, _, t, _)| *t)
         .collect();
     assert!(
         starts
@@ -578,10 +579,11 @@ fn a_retry_after_a_timeout_gets_a_fresh_deadline() {
     let error = pool.submit(slow).unwrap().join().unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
     assert_eq!(error.attempts(), 2);
-    // Had the first deadline cancelled the job's own token, the retry would have stopped
-    // at once instead of running until its own deadline.
-    let second_start = log.lock().unwrap()[1].2;
-    assert!(second_start.elapsed() >= limit);
+    // Had the first deadline cancelled the job's own token, the retry would have started
+    // with its token cancelled, and stopped at once instead of at its own deadline.
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(!log[1].3, "the retry started with its token cancelled");
     assert!(submitted.elapsed() >= limit * 2);
 }
 
