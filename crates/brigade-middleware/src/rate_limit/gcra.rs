@@ -103,6 +103,9 @@ struct Gcra {
     burst: u32,
     epoch: OnceLock<Instant>,
     tat: AtomicU64,
+    /// The latest time handed to a start this limiter deferred (see
+    /// [`RateLimit::wait_turn`]), in nanoseconds since the epoch.
+    last_turn: AtomicU64,
 }
 
 /// Settings of a [`RateLimit`].
@@ -175,6 +178,29 @@ impl RateLimit {
                 },
             }
         }
+    }
+
+    /// The time a start refused at `now` comes back to ask again: the first free time
+    /// after those already handed to deferred starts, one interval apart, and never
+    /// before `at`, the earliest a start could conform. Deferred starts then come back one
+    /// at a time, in the order they were refused, at the rate the limit lets them through;
+    /// all sent back to `at` instead, every one would wake at once, one would go through,
+    /// and the rest would be sent back again: N(N+1)/2 asks for N waiting starts, and an
+    /// early waiter no likelier to go first than a late one. A turn is a time to ask, not
+    /// a reservation: whoever asks first at a free time takes it.
+    fn wait_turn(&self, at: Instant) -> Instant {
+        let gcra = &*self.inner;
+        let epoch = *gcra.epoch.get_or_init(|| at);
+        let at_ns = nanos_since(epoch, at);
+        let interval = gcra.params.interval;
+        let previous = gcra
+            .last_turn
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                Some(last.saturating_add(interval).max(at_ns).min(MAX_NANOS))
+            })
+            .unwrap_or_else(|last| last);
+        let turn = previous.saturating_add(interval).max(at_ns).min(MAX_NANOS);
+        brigade_core::instant_after(epoch, Duration::from_nanos(turn))
     }
 
     /// The rate it enforces.
@@ -254,6 +280,7 @@ impl RateLimitBuilder {
                 burst: self.burst,
                 epoch: OnceLock::new(),
                 tat: AtomicU64::new(0),
+                last_turn: AtomicU64::new(0),
             }),
         })
     }
@@ -287,7 +314,7 @@ impl<J, E> Middleware<J, E> for RateLimit {
     fn before_start(&self, _job: &J, now: Instant) -> Start {
         match self.try_acquire(now) {
             Ok(()) => Start::Now,
-            Err(at) => Start::NotBefore(at),
+            Err(at) => Start::NotBefore(self.wait_turn(at)),
         }
     }
 }
