@@ -1,4 +1,4 @@
-//! Starts a rate limit defers come back one at a time, one interval apart, in the order
+//! Starts a rate limit (or a key of a keyed one) defers come back one at a time, one interval apart, in the order
 //! they were refused, rather than all at the time the next start conforms: there, one
 //! would go through and the rest would be sent back again, N(N+1)/2 start decisions for
 //! N waiting jobs.
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use brigade_core::hooks::{Middleware, Start};
 use brigade_core::{BoxJob, JobContext};
-use brigade_middleware::{Rate, RateLimit};
+use brigade_middleware::{KeyedRateLimit, Rate, RateLimit};
 use brigade_thread::BoxPool;
 
 /// Counts the start decisions the layers after it make.
@@ -118,4 +118,24 @@ fn each_refused_start_gets_the_next_free_turn() {
         Middleware::<(), ()>::before_start(&limit, &(), later),
         Start::NotBefore(later + interval)
     );
+}
+
+#[test]
+fn a_keys_refused_starts_get_its_next_free_turns() {
+    let limit = KeyedRateLimit::builder(Rate::per_second(10), |key: &u8| *key)
+        .build()
+        .expect("limit");
+    let now = Instant::now();
+    let interval = Duration::from_millis(100);
+    let decide = |key: u8, at: Instant| Middleware::<u8, ()>::before_start(&limit, &key, at);
+    assert_eq!(decide(1, now), Start::Now);
+    assert_eq!(decide(2, now), Start::Now, "another key has its own rate");
+    assert_eq!(decide(1, now), Start::NotBefore(now + interval));
+    assert_eq!(decide(1, now), Start::NotBefore(now + interval * 2));
+    assert_eq!(
+        decide(2, now),
+        Start::NotBefore(now + interval),
+        "and its own turns"
+    );
+    assert_eq!(decide(1, now + interval), Start::Now);
 }

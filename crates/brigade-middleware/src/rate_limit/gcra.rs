@@ -9,7 +9,7 @@ use super::rate::Rate;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// The longest interval or burst tolerance a limiter keeps, in nanoseconds.
-const MAX_NANOS: u64 = u64::MAX / 2;
+pub(crate) const MAX_NANOS: u64 = u64::MAX / 2;
 
 /// The arithmetic of the Generic Cell Rate Algorithm, on nanoseconds since an epoch.
 ///
@@ -65,8 +65,11 @@ pub(crate) fn nanos_since(epoch: Instant, now: Instant) -> u64 {
 /// the workers of a pool, and by several pools when each gets a clone.
 ///
 /// As a layer it answers [`Start::NotBefore`] for a start that would exceed the rate: the
-/// job waits in the backend's delay queue, never dropped, and no worker sleeps. Lock-free:
-/// the state is one `AtomicU64` updated by compare-and-swap.
+/// job waits in the backend's delay queue, never dropped, and no worker sleeps. The jobs it
+/// defers come back one interval apart, in the order it refused them, each at its own
+/// turn, rather than all at the next time a start conforms (where one would go through
+/// and the rest be sent back again). Lock-free: the state is one `AtomicU64` updated by
+/// compare-and-swap, and the last turn handed out another.
 ///
 /// Add it at the very end, after every other layer that decides starts (a
 /// [`WeightedLimit`](crate::WeightedLimit) included; see

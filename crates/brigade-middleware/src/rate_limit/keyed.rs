@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use brigade_core::ConfigError;
 use brigade_core::hooks::{Middleware, Start};
 
-use super::gcra::{GcraParams, nanos_since};
+use super::gcra::{GcraParams, MAX_NANOS, nanos_since};
 use super::rate::Rate;
 
 /// Independent locks over the key space, so workers starting jobs of different keys
@@ -34,6 +34,9 @@ const MIN_SWEEP_LEN: usize = 64;
 /// after the sweep's, a forgotten key decides exactly as if it were remembered (and a new
 /// key as if never seen); for one from before it, a key decides as if remembered or more
 /// strictly, waiting at most until that time, which the sweep's `now` had reached.
+///
+/// A key's deferred jobs come back one interval apart, in the order they were refused, as
+/// [`RateLimit`](crate::RateLimit)'s do.
 ///
 /// A cheap cloneable handle, like [`RateLimit`](crate::RateLimit): clones share the keys.
 /// Like it, add it at the very end, after every other layer that decides starts (a
@@ -78,6 +81,9 @@ struct Shard<K> {
     /// The latest theoretical arrival time among the keys swept away: the state of every
     /// key the shard does not hold, so that forgetting one never makes it less strict.
     forgotten_tat: u64,
+    /// The latest time handed to a deferred start of each key that has one still ahead
+    /// (see `RateLimit`'s turns: a key's waiters come back one interval apart).
+    turns: HashMap<K, u64>,
     sweep_at: usize,
 }
 
@@ -93,6 +99,8 @@ impl<K> Shard<K> {
             !idle
         });
         self.forgotten_tat = forgotten_tat;
+        // A turn already past is no constraint: the next refusal starts a new line.
+        self.turns.retain(|_, turn| *turn > now_ns);
         self.sweep_at = (self.tats.len() * 2).max(MIN_SWEEP_LEN);
     }
 }
@@ -158,6 +166,14 @@ where
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
     pub fn try_acquire_key(&self, key: K, now: Instant) -> Result<(), Instant> {
+        self.decide(key, now, false)
+    }
+
+    /// Takes a start for `key` at `now`, or answers when to ask again: the earliest time
+    /// a start would conform, or, with `take_turn`, the key's next free turn after that
+    /// (one interval after the last turn handed to one of its deferred starts), so that a
+    /// key's waiters come back one at a time instead of all at once.
+    fn decide(&self, key: K, now: Instant, take_turn: bool) -> Result<(), Instant> {
         let keyed = &*self.inner;
         let epoch = *keyed.epoch.get_or_init(|| now);
         let now_ns = nanos_since(epoch, now);
@@ -173,6 +189,20 @@ where
             Ok(next) => {
                 shard.tats.insert(key, next);
                 Ok(())
+            }
+            Err(at) if take_turn => {
+                let interval = keyed.params.interval;
+                let turn = shard.turns.get(&key).map_or(at, |last| {
+                    last.saturating_add(interval).max(at).min(MAX_NANOS)
+                });
+                if shard.turns.len() >= shard.sweep_at {
+                    shard.sweep(now_ns);
+                }
+                shard.turns.insert(key, turn);
+                Err(brigade_core::instant_after(
+                    epoch,
+                    Duration::from_nanos(turn),
+                ))
             }
             Err(at) => Err(brigade_core::instant_after(epoch, Duration::from_nanos(at))),
         }
@@ -335,6 +365,7 @@ where
                 shards: std::array::from_fn(|_| {
                     Mutex::new(Shard {
                         tats: HashMap::new(),
+                        turns: HashMap::new(),
                         forgotten_tat: 0,
                         sweep_at: MIN_SWEEP_LEN,
                     })
@@ -374,9 +405,9 @@ where
     }
 
     fn before_start(&self, job: &J, now: Instant) -> Start {
-        match self.try_acquire(job, now) {
+        match self.decide((self.inner.key)(job), now, true) {
             Ok(()) => Start::Now,
-            Err(at) => Start::NotBefore(at),
+            Err(turn) => Start::NotBefore(turn),
         }
     }
 }
