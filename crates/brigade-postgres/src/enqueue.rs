@@ -2,9 +2,7 @@
 //! partial unique index, and the depth cap checked under a per-queue advisory lock, waited
 //! for no longer than the store's lock-wait bound.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use brigade_queue::{DurableId, Enqueued, NewJob, RunAt, StoreError};
+use brigade_queue::{DepthDemand, DurableId, Enqueued, NewJob, RunAt, StoreError};
 use serde_json::Value;
 use sqlx::postgres::PgTransactionManager;
 use sqlx::types::Json;
@@ -77,17 +75,6 @@ pub(crate) fn needs_transaction(jobs: &[NewJob]) -> bool {
                 .any(|job| job.options().unique_key_value().is_some()))
 }
 
-/// The capped jobs a batch holds for one queue.
-struct Adding<'a> {
-    /// The lowest cap among them.
-    cap: u64,
-    /// Those without a unique key: each adds a job.
-    unkeyed: u64,
-    /// The unique keys of the others: each adds a job unless a live job holds it (the
-    /// insert answers with that job), however many of the batch's jobs carry it.
-    keys: BTreeSet<&'a str>,
-}
-
 /// Refuses the batch as [`Refused::Full`] when it would take a queue past the lowest cap
 /// of its jobs for that queue, holding each queue's depth lock until `tx` ends.
 async fn check_depth(
@@ -121,31 +108,14 @@ async fn check_depth(
     } else {
         None
     };
-    let mut adding: BTreeMap<&str, Adding<'_>> = BTreeMap::new();
-    for job in jobs {
-        if let Some(cap) = job.max_depth() {
-            let entry = adding.entry(job.queue()).or_insert(Adding {
-                cap,
-                unkeyed: 0,
-                keys: BTreeSet::new(),
-            });
-            entry.cap = entry.cap.min(cap);
-            match job.options().unique_key_value() {
-                Some(key) => {
-                    entry.keys.insert(key);
-                }
-                None => entry.unkeyed += 1,
-            }
-        }
-    }
-    for (queue, adding) in &adding {
+    for (queue, demand) in &DepthDemand::of(jobs) {
         // Sorted by queue name, so two batches lock their queues in the same order.
         sqlx::query(&sql.lock_depth)
             .bind(*queue)
             .execute(&mut *tx)
             .await?;
-        let cap_i64 = i64::try_from(adding.cap).unwrap_or(i64::MAX);
-        let keys: Vec<&str> = adding.keys.iter().copied().collect();
+        let cap_i64 = i64::try_from(demand.cap).unwrap_or(i64::MAX);
+        let keys: Vec<&str> = demand.keys.iter().copied().collect();
         let (live, taken): (i64, i64) = sqlx::query_as(&sql.live_depth)
             .bind(*queue)
             .bind(cap_i64)
@@ -154,8 +124,7 @@ async fn check_depth(
             .await?;
         // A taken key whose job ends before the insert is taken by the batch's job
         // instead: one leaves the count as the other enters it.
-        let new_jobs = adding.unkeyed + (keys.len() as u64).saturating_sub(taken.unsigned_abs());
-        if live.unsigned_abs() + new_jobs > adding.cap {
+        if !demand.fits(live.unsigned_abs(), taken.unsigned_abs()) {
             return Err(Refused::Full);
         }
     }

@@ -48,6 +48,7 @@
 
 mod claim;
 mod delivery;
+mod depth_demand;
 mod error;
 mod handler;
 mod id;
@@ -66,6 +67,7 @@ mod worker;
 
 pub use claim::{Claim, ClaimRequest};
 pub use delivery::Delivery;
+pub use depth_demand::DepthDemand;
 pub use error::{EnqueueError, StoreError};
 pub use handler::{BlockingHandler, Handler};
 pub use id::{DurableId, FencingToken, Lease};

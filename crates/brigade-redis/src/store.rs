@@ -573,15 +573,13 @@ impl RedisStore {
             .await?;
         let ids: Vec<i64> = (last - count + 1..=last).collect();
 
-        let capped: Vec<u64> = jobs.iter().filter_map(NewJob::max_depth).collect();
-        let cap = capped.iter().min().map_or(String::new(), u64::to_string);
+        let cap = jobs
+            .iter()
+            .filter_map(NewJob::max_depth)
+            .min()
+            .map_or(String::new(), |cap| cap.to_string());
         let mut invocation = self.inner.scripts.enqueue.prepare_invoke();
-        invocation
-            .arg(&base)
-            .arg(queue)
-            .arg(cap)
-            .arg(capped.len())
-            .arg(jobs.len());
+        invocation.arg(&base).arg(queue).arg(cap).arg(jobs.len());
         for (job, id) in jobs.iter().zip(&ids) {
             let options = job.options();
             let (run_at, delay) = match options.run_at_value() {
@@ -602,7 +600,8 @@ impl RedisStore {
                         .unique_key_value()
                         .map_or(String::new(), |key| format!("={key}")),
                 )
-                .arg(job.max_attempts());
+                .arg(job.max_attempts())
+                .arg(u8::from(job.max_depth().is_some()));
         }
         let mut conn = self.inner.conn.clone();
         let answer: Value = invocation

@@ -3,9 +3,7 @@
 //! same write lock as the insert: the jobs the batch would add, so a duplicate of a live
 //! job adds none, and a key the batch carries twice adds one.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use brigade_queue::{DurableId, Enqueued, NewJob, RunAt, StoreError};
+use brigade_queue::{DepthDemand, DurableId, Enqueued, NewJob, RunAt, StoreError};
 use sqlx::sqlite::SqliteTransactionManager;
 use sqlx::{Connection, SqliteConnection, TransactionManager};
 
@@ -73,17 +71,6 @@ pub(crate) async fn insert(
     Ok(enqueued)
 }
 
-/// The capped jobs a batch holds for one queue.
-struct Adding<'a> {
-    /// The lowest cap among them.
-    cap: u64,
-    /// Those without a unique key: each adds a job.
-    unkeyed: u64,
-    /// The unique keys of the others: each adds a job unless a live job holds it (the
-    /// insert answers with that job), however many of the batch's jobs carry it.
-    keys: BTreeSet<&'a str>,
-}
-
 /// Refuses the batch as [`Refused::Full`] when it would take a queue past the lowest cap
 /// of its jobs for that queue. Counted on `tx`, which holds the file's write lock, so the
 /// queue cannot change before the insert.
@@ -92,36 +79,17 @@ async fn check_depth(
     sql: &Statements,
     jobs: &[NewJob],
 ) -> Result<(), Refused> {
-    let mut adding: BTreeMap<&str, Adding<'_>> = BTreeMap::new();
-    for job in jobs {
-        if let Some(cap) = job.max_depth() {
-            let entry = adding.entry(job.queue()).or_insert(Adding {
-                cap,
-                unkeyed: 0,
-                keys: BTreeSet::new(),
-            });
-            entry.cap = entry.cap.min(cap);
-            match job.options().unique_key_value() {
-                Some(key) => {
-                    entry.keys.insert(key);
-                }
-                None => entry.unkeyed += 1,
-            }
-        }
-    }
-    for (queue, adding) in &adding {
-        let keys = serde_json::to_string(&adding.keys).map_err(|error| {
+    for (queue, demand) in &DepthDemand::of(jobs) {
+        let keys = serde_json::to_string(&demand.keys).map_err(|error| {
             Refused::Store(StoreError::invalid(format!("unique keys: {error}")))
         })?;
         let (live, taken): (i64, i64) = sqlx::query_as(&sql.live_depth)
             .bind(*queue)
-            .bind(i64::try_from(adding.cap).unwrap_or(i64::MAX))
+            .bind(i64::try_from(demand.cap).unwrap_or(i64::MAX))
             .bind(keys)
             .fetch_one(&mut *tx)
             .await?;
-        let new_jobs =
-            adding.unkeyed + (adding.keys.len() as u64).saturating_sub(taken.unsigned_abs());
-        if live.unsigned_abs() + new_jobs > adding.cap {
+        if !demand.fits(live.unsigned_abs(), taken.unsigned_abs()) {
             return Err(Refused::Full);
         }
     }

@@ -126,6 +126,7 @@ macro_rules! store_conformance_tests {
             priority_orders_claims,
             scheduled_jobs_not_early,
             depth_cap_refuses_and_hands_back,
+            depth_cap_counts_what_a_batch_adds,
             cancel_waiting_and_running,
             replay_dead_jobs,
             replay_all_brings_back_one_dead_job_per_unique_key,

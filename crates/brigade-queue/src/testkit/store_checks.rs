@@ -631,6 +631,80 @@ pub async fn scheduled_jobs_not_early<S: Store>(store: S) {
     );
 }
 
+/// A depth cap counts what an enqueue would add: a job whose unique key a live job holds
+/// adds none (it answers as a duplicate even on a full queue), and a key a batch carries
+/// twice adds one job.
+pub async fn depth_cap_counts_what_a_batch_adds<S: Store>(store: S) {
+    let keyed = |queue: &str, key: &str, cap: u64| {
+        NewJob::new(queue, json!(key))
+            .with_options(EnqueueOptions::new().unique_key(key))
+            .with_max_depth(Some(cap))
+    };
+    let available = |queue: &'static str| {
+        let store = &store;
+        async move { store.counts(queue).await.expect("counts").available }
+    };
+
+    // A duplicate on a full queue is a duplicate; a new key does not fit.
+    let first = store
+        .enqueue(keyed("capped-one", "K", 1))
+        .await
+        .expect("room");
+    let again = store
+        .enqueue(keyed("capped-one", "K", 1))
+        .await
+        .expect("a duplicate adds nothing");
+    assert_eq!((again.id, again.duplicate), (first.id, true));
+    let refused = store
+        .enqueue(keyed("capped-one", "L", 1))
+        .await
+        .expect_err("a new key does not fit");
+    assert!(refused.is_full());
+    assert_eq!(available("capped-one").await, 1);
+
+    // One live job, a cap of two: a batch of K, M, K adds one job.
+    let first = store
+        .enqueue(keyed("capped-two", "K", 2))
+        .await
+        .expect("room");
+    let batch = vec![
+        keyed("capped-two", "K", 2),
+        keyed("capped-two", "M", 2),
+        keyed("capped-two", "K", 2),
+    ];
+    let enqueued = store.enqueue_batch(batch).await.expect("it fits");
+    assert_eq!((enqueued[0].id, enqueued[0].duplicate), (first.id, true));
+    assert!(!enqueued[1].duplicate);
+    assert_eq!(enqueued[2], enqueued[0]);
+    assert_eq!(available("capped-two").await, 2);
+    // Two new keys where one would fit: refused whole.
+    let refused = store
+        .enqueue_batch(vec![
+            keyed("capped-two", "K", 3),
+            keyed("capped-two", "N", 3),
+            keyed("capped-two", "O", 3),
+        ])
+        .await
+        .expect_err("two new jobs do not fit");
+    assert!(refused.is_full());
+    assert_eq!(available("capped-two").await, 2);
+
+    // A new key twice in one batch counts once.
+    let enqueued = store
+        .enqueue_batch(vec![
+            keyed("capped-twice", "K", 1),
+            keyed("capped-twice", "K", 1),
+        ])
+        .await
+        .expect("one job added");
+    assert!(!enqueued[0].duplicate);
+    assert_eq!(
+        (enqueued[1].id, enqueued[1].duplicate),
+        (enqueued[0].id, true)
+    );
+    assert_eq!(available("capped-twice").await, 1);
+}
+
 /// A queue at its depth cap refuses more, handing the job (or the whole batch) back.
 pub async fn depth_cap_refuses_and_hands_back<S: Store>(store: S) {
     let queue = Queue::<S, String>::new(store.clone(), "capped").max_depth(3);

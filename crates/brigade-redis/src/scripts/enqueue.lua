@@ -1,15 +1,14 @@
 -- Adds a batch of jobs to one queue, all or none.
--- ARGV: base, queue, depth cap ('' for none), how many of the jobs the cap applies to,
---   job count, then per job seven values:
+-- ARGV: base, queue, depth cap ('' for none), job count, then per job eight values:
 --   id, payload, priority, run_at_us ('' for none), delay_us ('' for none),
---   unique key ('' for none, else '=' .. key), max_attempts.
+--   unique key ('' for none, else '=' .. key), max_attempts, 1 if the cap applies to it.
 -- Returns -1 when the depth cap refuses the batch, else per job {id, 1 if added else 0}
 -- (0: a live job held its unique key, and id is that job's).
-local queue, cap, adding, n = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local queue, cap, n = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local now = now_us()
-local result, fresh_keys = {}, {}
+local result, fresh_keys, adding = {}, {}, 0
 for i = 0, n - 1 do
-  local at = 6 + i * 7
+  local at = 5 + i * 8
   local id, unique_arg = ARGV[at], ARGV[at + 5]
   local existing = false
   if unique_arg ~= '' then
@@ -17,11 +16,17 @@ for i = 0, n - 1 do
     existing = fresh_keys[unique_key] or redis.call('HGET', base .. 'unique', unique_key)
     if not existing then fresh_keys[unique_key] = id end
   end
-  if existing then result[i + 1] = {existing, 0} else result[i + 1] = {id, 1} end
+  if existing then
+    result[i + 1] = {existing, 0}
+  else
+    result[i + 1] = {id, 1}
+    if ARGV[at + 7] == '1' then adding = adding + 1 end
+  end
 end
 
--- The cap counts live jobs (waiting, scheduled or running) and the capped jobs of the
--- batch, duplicates included, as the PostgreSQL store does.
+-- The cap counts live jobs (waiting, scheduled or running) and the capped jobs the batch
+-- adds: a job whose unique key a live job (or an earlier job of the batch) holds adds
+-- none, as on PostgreSQL and SQLite.
 if cap ~= '' then
   local live = redis.call('HMGET', base .. 'counts', 'available', 'running')
   if tonumber(live[1] or '0') + tonumber(live[2] or '0') + adding > tonumber(cap) then
@@ -33,7 +38,7 @@ end
 local added = 0
 for i = 0, n - 1 do
   if result[i + 1][2] == 1 then
-    local at = 6 + i * 7
+    local at = 5 + i * 8
     local id, payload, priority = ARGV[at], ARGV[at + 1], ARGV[at + 2]
     local run_at = now
     if ARGV[at + 3] ~= '' then
