@@ -5,12 +5,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use brigade_core::hooks::{AfterRun, Middleware, RunReport, Start};
+use brigade_core::testkit::Units;
 use brigade_core::{BoxJob, CancellationToken, ErrorKind, JobContext};
 use brigade_thread::BoxPool;
 use common::{Job, PATIENCE, eventually, fails, returns};
@@ -36,24 +36,6 @@ struct StartInAnHour;
 impl Middleware<Job, String> for StartInAnHour {
     fn before_start(&self, _: &Job, now: Instant) -> Start {
         Start::NotBefore(now + AN_HOUR)
-    }
-}
-
-/// One unit of capacity: a job starts only while it holds the unit.
-#[derive(Default)]
-struct OneUnit(AtomicBool);
-
-impl Middleware<Job, String> for OneUnit {
-    fn before_start(&self, _: &Job, _: Instant) -> Start {
-        if self.0.swap(true, Ordering::SeqCst) {
-            Start::WhenCapacityFrees
-        } else {
-            Start::Now
-        }
-    }
-
-    fn release(&self, _: &Job) {
-        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -169,7 +151,7 @@ fn cancelling_a_job_whose_start_is_deferred_ends_it_at_once() {
 
 #[test]
 fn cancelling_a_job_parked_for_capacity_ends_it_at_once() {
-    let pool = Pool::with(OneUnit::default());
+    let pool = Pool::with(Units::new(1));
     let gate = CancellationToken::new();
     let holder = pool.submit(holds_until(&gate)).unwrap();
     eventually("the holder runs", || pool.stats().busy == 1);

@@ -5,33 +5,13 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use brigade_core::hooks::{Middleware, Start};
+use brigade_core::testkit::Units;
 use brigade_core::{BoxJob, CancellationToken, ErrorKind, JobContext};
 use brigade_thread::BoxPool;
 use common::{Job, PATIENCE, eventually, returns, sleeper_until};
 
 type Pool = BoxPool<u64, String>;
-
-/// One unit of capacity: a job starts only while it holds the unit.
-#[derive(Default)]
-struct OneUnit(AtomicBool);
-
-impl Middleware<Job, String> for OneUnit {
-    fn before_start(&self, _: &Job, _: Instant) -> Start {
-        if self.0.swap(true, Ordering::SeqCst) {
-            Start::WhenCapacityFrees
-        } else {
-            Start::Now
-        }
-    }
-
-    fn release(&self, _: &Job) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
 
 /// A job that, once `go` opens, calls `then` on its own pool and returns what it says.
 fn calls_own_pool(
@@ -72,7 +52,7 @@ fn wait_idle_returns_while_a_job_waits_for_the_callers_capacity() {
     let pool = Arc::new(
         Pool::builder()
             .workers(2)
-            .layer(OneUnit::default())
+            .layer(Units::new(1))
             .build()
             .unwrap(),
     );

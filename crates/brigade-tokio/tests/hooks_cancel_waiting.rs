@@ -2,10 +2,10 @@
 //! waiting for capacity) whose handle is cancelled ends cancelled at once, counted once,
 //! not when its wait would have ended; nor does a shutdown wait it out.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use brigade_core::hooks::{AfterRun, Middleware, RunReport, Start};
+use brigade_core::testkit::Units;
 use brigade_core::{BoxAsyncJob, CancellationToken, ErrorKind, JobContext, Stats};
 use brigade_tokio::TokioPool;
 
@@ -35,24 +35,6 @@ struct StartInAnHour;
 impl Middleware<Job, String> for StartInAnHour {
     fn before_start(&self, _: &Job, now: Instant) -> Start {
         Start::NotBefore(now + AN_HOUR)
-    }
-}
-
-/// One unit of capacity: a job starts only while it holds the unit.
-#[derive(Default)]
-struct OneUnit(AtomicBool);
-
-impl Middleware<Job, String> for OneUnit {
-    fn before_start(&self, _: &Job, _: Instant) -> Start {
-        if self.0.swap(true, Ordering::SeqCst) {
-            Start::WhenCapacityFrees
-        } else {
-            Start::Now
-        }
-    }
-
-    fn release(&self, _: &Job) {
-        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -147,7 +129,7 @@ async fn cancelling_a_job_whose_start_is_deferred_ends_it_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_job_parked_for_capacity_ends_it_at_once() {
-    let pool = pool(OneUnit::default());
+    let pool = pool(Units::new(1));
     let gate = CancellationToken::new();
     let holder = {
         let gate = gate.clone();

@@ -3,10 +3,9 @@
 //! other job that can end before the caller, and no more, so it returns.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use brigade_core::hooks::{Middleware, Start};
+use brigade_core::testkit::Units;
 use brigade_core::{BoxAsyncJob, CancellationToken, JobContext, Stats};
 use brigade_tokio::TokioPool;
 
@@ -15,24 +14,6 @@ type Pool = TokioPool<Job>;
 
 /// Generous: bounds waits for what takes microseconds when all is well.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// One unit of capacity: a job starts only while it holds the unit.
-#[derive(Default)]
-struct OneUnit(AtomicBool);
-
-impl Middleware<Job, String> for OneUnit {
-    fn before_start(&self, _: &Job, _: Instant) -> Start {
-        if self.0.swap(true, Ordering::SeqCst) {
-            Start::WhenCapacityFrees
-        } else {
-            Start::Now
-        }
-    }
-
-    fn release(&self, _: &Job) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
 
 fn returns(value: u64) -> Job {
     BoxAsyncJob::new(move |_cx: JobContext| async move { Ok(value) })
@@ -101,7 +82,7 @@ async fn wait_idle_returns_while_a_job_waits_for_the_callers_capacity() {
     let pool = Arc::new(
         Pool::builder()
             .workers(2)
-            .layer(OneUnit::default())
+            .layer(Units::new(1))
             .build()
             .unwrap(),
     );

@@ -2,10 +2,9 @@
 //! all. Every job still ends in one terminal state, counted; the pool turns new jobs away,
 //! and a shutdown from another runtime reports what came back.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use brigade_core::hooks::{Middleware, Start};
+use brigade_core::testkit::Units;
 use brigade_core::{
     BoxAsyncJob, CancellationToken, ErrorKind, JobContext, SubmitError, TrySubmitError,
 };
@@ -122,31 +121,13 @@ fn a_pool_whose_idle_runtime_is_dropped_refuses_new_jobs() {
     });
 }
 
-/// One unit of capacity: a job starts only while it holds the unit.
-#[derive(Default)]
-struct OneUnit(AtomicBool);
-
-impl Middleware<Job, String> for OneUnit {
-    fn before_start(&self, _: &Job, _: Instant) -> Start {
-        if self.0.swap(true, Ordering::SeqCst) {
-            Start::WhenCapacityFrees
-        } else {
-            Start::Now
-        }
-    }
-
-    fn release(&self, _: &Job) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn a_job_parked_behind_a_dropped_run_comes_back() {
     let first = runtime();
     let pool = first.block_on(async {
         TokioPool::<Job>::builder()
             .workers(2)
-            .layer(OneUnit::default())
+            .layer(Units::new(1))
             .build()
             .unwrap()
     });

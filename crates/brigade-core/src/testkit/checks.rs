@@ -691,10 +691,7 @@ pub fn hook_delays_starts<B: Backend>(backend: &B) {
 
 /// A before-start "when capacity frees" holds jobs back until a run ends.
 pub fn hook_waits_for_capacity<B: Backend>(backend: &B) {
-    let layer = Arc::new(Units {
-        units: 1,
-        used: AtomicUsize::new(0),
-    });
+    let layer = Arc::new(Units::new(1));
     let pool = with_layer(backend, KitConfig::fixed(3, 16), layer.clone());
     let probe = Probe::new();
     let handles: Vec<_> = (0..6)

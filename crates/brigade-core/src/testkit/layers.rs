@@ -113,11 +113,43 @@ impl<J: 'static, E: 'static> Middleware<J, E> for DeadlineAfter {
     }
 }
 
-/// Lets at most `units` runs hold a unit at once; the others wait for capacity.
+/// A layer that lets at most `units` runs hold a unit at once; the others wait for
+/// capacity ([`Start::WhenCapacityFrees`]) and are offered a start as runs end: the
+/// smallest weighted limit, for a backend's tests of parked starts.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// use brigade_core::hooks::{Middleware, Start};
+/// use brigade_core::testkit::Units;
+///
+/// let one = Units::new(1);
+/// let now = Instant::now();
+/// assert_eq!(Middleware::<(), ()>::before_start(&one, &(), now), Start::Now);
+/// assert_eq!(Middleware::<(), ()>::before_start(&one, &(), now), Start::WhenCapacityFrees);
+/// Middleware::<(), ()>::release(&one, &());
+/// assert_eq!(Middleware::<(), ()>::before_start(&one, &(), now), Start::Now);
+/// ```
 #[derive(Debug)]
-pub(crate) struct Units {
-    pub(crate) units: usize,
+pub struct Units {
+    units: usize,
     pub(crate) used: AtomicUsize,
+}
+
+impl Units {
+    /// A layer of `units` units, none held.
+    ///
+    /// # Examples
+    ///
+    /// See [`Units`].
+    #[must_use]
+    pub fn new(units: usize) -> Self {
+        Units {
+            units,
+            used: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl<J: 'static, E: 'static> Middleware<J, E> for Units {
