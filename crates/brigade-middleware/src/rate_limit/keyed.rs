@@ -101,7 +101,7 @@ impl<K> Shard<K> {
         self.forgotten_tat = forgotten_tat;
         // A turn already past is no constraint: the next refusal starts a new line.
         self.turns.retain(|_, turn| *turn > now_ns);
-        self.sweep_at = (self.tats.len() * 2).max(MIN_SWEEP_LEN);
+        self.sweep_at = (self.tats.len().max(self.turns.len()) * 2).max(MIN_SWEEP_LEN);
     }
 }
 
