@@ -3,7 +3,8 @@
 
 use std::collections::VecDeque;
 
-use brigade_core::{Completions, Job, JobHandle, MapError, SubmitError};
+use brigade_core::backend::OrderedResults;
+use brigade_core::{Completions, Job, MapError, SubmitError};
 
 use crate::pool::ThreadPool;
 
@@ -26,33 +27,38 @@ use crate::pool::ThreadPool;
 /// ```
 pub type MapResult<J> = Result<<J as Job>::Output, MapError<J, <J as Job>::Error>>;
 
-/// A job in flight, or one the pool refused, kept for its turn in the input order.
-enum Turn<J: Job> {
-    Running(JobHandle<J::Output, J::Error>),
-    Refused(SubmitError<J>),
-}
+/// The refused job of a turn, if the pool refused it: kept for that turn in the input order.
+type Refused<J> = Option<SubmitError<J>>;
 
+/// Results in input order through [`OrderedResults`]: a result cell per job in flight,
+/// reused from turn to turn, so that a job costs no handle (no allocation, no free, no
+/// token of its own) and its result is taken in its turn.
 struct Ordered<'a, J: Job, I> {
     pool: &'a ThreadPool<J>,
     jobs: I,
     limit: usize,
-    in_flight: VecDeque<Turn<J>>,
+    results: OrderedResults<J::Output, J::Error>,
+    /// One entry per turn issued and not yet taken.
+    turns: VecDeque<Refused<J>>,
 }
 
 impl<J: Job, I: Iterator<Item = J>> Iterator for Ordered<'_, J, I> {
     type Item = MapResult<J>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.in_flight.len() < self.limit {
+        while self.turns.len() < self.limit {
             let Some(job) = self.jobs.next() else { break };
-            self.in_flight.push_back(match self.pool.submit(job) {
-                Ok(handle) => Turn::Running(handle),
-                Err(refused) => Turn::Refused(refused),
-            });
+            let slot = self.results.issue();
+            self.turns
+                .push_back(self.pool.submit_in_turn(job, slot).err());
         }
-        Some(match self.in_flight.pop_front()? {
-            Turn::Running(handle) => handle.join().map_err(MapError::Job),
-            Turn::Refused(refused) => Err(MapError::Refused(refused)),
+        let refused = self.turns.pop_front()?;
+        // A refused job's slot was dropped with its turn unfilled, which delivered
+        // `Returned` into the turn: taken here to free the cell, and the refusal kept.
+        let result = self.results.take()?;
+        Some(match refused {
+            Some(refused) => Err(MapError::Refused(refused)),
+            None => result.map_err(MapError::Job),
         })
     }
 }
@@ -113,7 +119,8 @@ impl<J: Job> ThreadPool<J> {
             pool: self,
             jobs: jobs.into_iter(),
             limit: max_in_flight.max(1),
-            in_flight: VecDeque::new(),
+            results: OrderedResults::new(),
+            turns: VecDeque::new(),
         }
     }
 

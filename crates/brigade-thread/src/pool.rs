@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brigade_core::backend::WorkerRange;
+use brigade_core::backend::{ResultSlot, WorkerRange};
 use brigade_core::{
     BoxJob, ConfigError, Executor, InAsyncContext, Job, JobHandle, ShutdownReport, Stats,
     SubmitError, SubmitTimeoutError, TrySubmitError,
@@ -13,7 +13,7 @@ use brigade_core::{
 use crate::builder::{Builder, spawn_to_min};
 use crate::shared::Shared;
 use crate::shutdown::{Mode, shut_down};
-use crate::submit::{Refusal, Wait, submit};
+use crate::submit::{Refusal, Reply, Wait, submit};
 
 /// A pool of OS threads running jobs of type `J` from a bounded queue.
 ///
@@ -117,7 +117,7 @@ impl<J: Job> ThreadPool<J> {
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
     pub fn submit(&self, job: J) -> Result<Handle<J>, SubmitError<J>> {
-        match submit(&self.shared, job, true, Wait::Block) {
+        match submit(&self.shared, job, Reply::Handle, Wait::Block) {
             Ok(handle) => Ok(handle.expect("asked for a handle")),
             Err(Refusal::Rejected(job, reason)) => Err(SubmitError::Rejected(job, reason)),
             Err(Refusal::Closed(job) | Refusal::Full(job) | Refusal::Timeout(job)) => {
@@ -154,7 +154,7 @@ impl<J: Job> ThreadPool<J> {
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
     pub fn try_submit(&self, job: J) -> Result<Handle<J>, TrySubmitError<J>> {
-        match submit(&self.shared, job, true, Wait::Never) {
+        match submit(&self.shared, job, Reply::Handle, Wait::Never) {
             Ok(handle) => Ok(handle.expect("asked for a handle")),
             Err(Refusal::Rejected(job, reason)) => Err(TrySubmitError::Rejected(job, reason)),
             Err(Refusal::Closed(job)) => Err(TrySubmitError::Closed(job)),
@@ -189,7 +189,7 @@ impl<J: Job> ThreadPool<J> {
             Some(deadline) => Wait::Until(deadline),
             None => Wait::Block,
         };
-        match submit(&self.shared, job, true, wait) {
+        match submit(&self.shared, job, Reply::Handle, wait) {
             Ok(handle) => Ok(handle.expect("asked for a handle")),
             Err(Refusal::Rejected(job, reason)) => Err(SubmitTimeoutError::Rejected(job, reason)),
             Err(Refusal::Closed(job)) => Err(SubmitTimeoutError::Closed(job)),
@@ -225,7 +225,21 @@ impl<J: Job> ThreadPool<J> {
     /// # Ok::<(), brigade_core::ConfigError>(())
     /// ```
     pub fn execute(&self, job: J) -> Result<(), SubmitError<J>> {
-        match submit(&self.shared, job, false, Wait::Block) {
+        self.submit_without_handle(job, Reply::Detached)
+    }
+
+    /// Queues `job` as [`execute`](Self::execute) does, its result going to `slot`, its
+    /// turn in a bulk run's ordered results.
+    pub(crate) fn submit_in_turn(
+        &self,
+        job: J,
+        slot: ResultSlot<J::Output, J::Error>,
+    ) -> Result<(), SubmitError<J>> {
+        self.submit_without_handle(job, Reply::Slot(slot))
+    }
+
+    fn submit_without_handle(&self, job: J, reply: Reply<J>) -> Result<(), SubmitError<J>> {
+        match submit(&self.shared, job, reply, Wait::Block) {
             Ok(_) => Ok(()),
             Err(Refusal::Rejected(job, reason)) => Err(SubmitError::Rejected(job, reason)),
             Err(Refusal::Closed(job) | Refusal::Full(job) | Refusal::Timeout(job)) => {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use brigade_core::backend::{Done, job_handle};
+use brigade_core::backend::{Done, ResultSlot, job_handle};
 use brigade_core::hooks::{Admission, DropReason, QueueState};
 use brigade_core::{Job, JobHandle, Rejection};
 
@@ -23,11 +23,22 @@ pub(crate) enum Refusal<J> {
 type Handle<J> = JobHandle<<J as Job>::Output, <J as Job>::Error>;
 type JobDone<J> = Done<<J as Job>::Output, <J as Job>::Error>;
 
-/// Submits `job`, with a handle when `with_handle`.
+/// Where a submitted job's result goes.
+pub(crate) enum Reply<J: Job> {
+    /// To a handle, which the submit returns.
+    Handle,
+    /// To its turn in a bulk run's ordered results (`map`). A job refused before the pool
+    /// accepts it drops its slot there, which delivers `Returned` into the turn.
+    Slot(ResultSlot<J::Output, J::Error>),
+    /// Nowhere (`execute`).
+    Detached,
+}
+
+/// Submits `job`; returns its handle when `reply` asks for one.
 pub(crate) fn submit<J: Job>(
     shared: &Arc<Shared<J>>,
     job: J,
-    with_handle: bool,
+    reply: Reply<J>,
     wait: Wait,
 ) -> Result<Option<Handle<J>>, Refusal<J>> {
     let Some(_pass) = shared.intake.enter() else {
@@ -42,7 +53,7 @@ pub(crate) fn submit<J: Job>(
             (Admission::Accept, _) => {}
             (Admission::Reject(reason), _) => return Err(Refusal::Rejected(job, reason)),
             (Admission::DropNewest, index) => {
-                let (handle, done) = accept(shared, with_handle);
+                let (handle, done) = accept(shared, reply);
                 let task = Task::new(job, done);
                 shared
                     .driver
@@ -50,7 +61,7 @@ pub(crate) fn submit<J: Job>(
                 return Ok(handle);
             }
             (Admission::EvictOldest, index) => {
-                let (handle, done) = accept(shared, with_handle);
+                let (handle, done) = accept(shared, reply);
                 return match push_evicting(shared, Task::new(job, done), index) {
                     Ok(()) => Ok(handle),
                     Err(refused) => Err(refuse(shared, refused, wait)),
@@ -63,7 +74,7 @@ pub(crate) fn submit<J: Job>(
     if matches!(wait, Wait::Never) && shared.ready.is_full() {
         return Err(Refusal::Full(job));
     }
-    let (handle, done) = accept(shared, with_handle);
+    let (handle, done) = accept(shared, reply);
     let message = Task::new(job, done);
     let sent = shared.ready.push(message, wait);
     match sent {
@@ -116,12 +127,17 @@ fn refuse<J: Job>(shared: &Shared<J>, refused: PushError<J>, wait: Wait) -> Refu
 }
 
 /// Counts the job as submitted and gives it an id (and a handle when wanted).
-fn accept<J: Job>(shared: &Shared<J>, with_handle: bool) -> (Option<Handle<J>>, JobDone<J>) {
+fn accept<J: Job>(shared: &Shared<J>, reply: Reply<J>) -> (Option<Handle<J>>, JobDone<J>) {
     let id = shared.intake.next_id();
-    if with_handle {
-        let (handle, completer) = job_handle(id, shared.driver.token());
-        (Some(handle), Done::Handle(completer))
-    } else {
-        (None, Done::Detached(id))
+    match reply {
+        Reply::Handle => {
+            let (handle, completer) = job_handle(id, shared.driver.token());
+            (Some(handle), Done::Handle(completer))
+        }
+        Reply::Slot(slot) => {
+            slot.bind(id);
+            (None, Done::Slot(slot))
+        }
+        Reply::Detached => (None, Done::Detached(id)),
     }
 }

@@ -457,6 +457,79 @@ fn map_hands_rejected_jobs_back_between_the_results() {
     assert_eq!((stats.completed, stats.rejected), (4, 4));
 }
 
+/// `map` takes its results through one cell per job in flight, not a handle per job: a
+/// shutdown that stops its jobs mid-run ends every turn (the running job stopped, the
+/// queued ones handed back, those it had not submitted yet refused), and the run neither
+/// hangs nor loses one.
+#[test]
+fn map_across_a_shutdown_ends_every_turn() {
+    let pool = Arc::new(pool(1, 8));
+    let first_started = CancellationToken::new();
+    let started = first_started.clone();
+    let first = BoxJob::new(move |cx: &JobContext| {
+        started.cancel();
+        // Holds the only worker until the shutdown below cancels the running jobs.
+        cx.token().wait_timeout(PATIENCE);
+        Err::<u64, _>("stopped".to_string())
+    });
+    let jobs = std::iter::once(first).chain((1..6).map(returns));
+    let shutting = {
+        let pool = Arc::clone(&pool);
+        let started = first_started.clone();
+        thread::spawn(move || {
+            started.wait_timeout(PATIENCE);
+            pool.shutdown_timeout(Duration::from_millis(10))
+        })
+    };
+    // The shutdown may come while `map` still submits: a job it had not submitted yet is
+    // refused and comes back in its turn.
+    let ends: Vec<String> = pool
+        .map(jobs, 8)
+        .map(|result| match result {
+            Err(MapError::Job(error)) => format!("{:?}", error.kind()),
+            Err(MapError::Refused(SubmitError::Closed(_))) => "Refused".to_string(),
+            other => panic!("expected every job stopped, handed back or refused, got {other:?}"),
+        })
+        .collect();
+    let report = shutting.join().unwrap();
+    assert_eq!(ends.len(), 6, "one result per job: {ends:?}");
+    assert_eq!(ends[0], "Cancelled", "the running job was stopped");
+    let handed_back = ends.iter().filter(|end| *end == "Returned").count();
+    let refused = ends.iter().filter(|end| *end == "Refused").count();
+    assert_eq!(handed_back + refused, 5, "{ends:?}");
+    assert_eq!(
+        report.unstarted.len(),
+        handed_back,
+        "the unstarted jobs come back"
+    );
+    assert!(pool.stats().is_balanced());
+}
+
+/// Dropping a `map` iterator early leaves its jobs running; each is counted, and its
+/// result dropped with the last reference to its cell.
+#[test]
+fn map_dropped_early_lets_its_jobs_finish() {
+    let pool = pool(2, 8);
+    let mut results = pool.map((0..20).map(returns), 10);
+    assert_eq!(results.next().map(|result| result.unwrap()), Some(0));
+    drop(results);
+    pool.wait_idle();
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 10, "the ten submitted ran: {stats:?}");
+    assert!(stats.is_balanced());
+}
+
+/// An unbounded limit holds cells only for the jobs actually in flight.
+#[test]
+fn map_with_no_real_limit_runs_everything() {
+    let pool = pool(2, 4);
+    let results: Vec<u64> = pool
+        .map((0..50).map(returns), usize::MAX)
+        .map(|result| result.expect("accepted and ran"))
+        .collect();
+    assert_eq!(results, (0..50).collect::<Vec<_>>());
+}
+
 #[test]
 fn handles_join_with_timeout_and_try_join() {
     let pool = pool(1, 4);

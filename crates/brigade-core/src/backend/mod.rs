@@ -8,6 +8,7 @@
 //!   its wake-ups), calls [`JobDriver::begin`], runs the job its own way, and hands the
 //!   run's end to [`JobDriver::end`].
 //! - [`Task`] and [`Done`]: what travels through a backend's queues.
+//! - [`OrderedResults`]: a bulk run's results in submission order, with no handle per job.
 //! - [`CapacityWaits`]: jobs waiting for capacity, served first in, first out.
 //! - [`DelayQueue`]: jobs waiting for a time, earliest first.
 //! - [`CancelWatch`]: how a cancel reaches a job waiting in either, at once.
@@ -24,6 +25,7 @@ pub mod job_errors;
 mod job_span;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod ordered_results;
 mod task;
 mod worker_seat;
 
@@ -34,6 +36,7 @@ pub use cancel_watch::CancelWatch;
 pub use capacity_waits::{CapacityWaits, RunTicket};
 pub use delay_queue::DelayQueue;
 pub use driver::{Backend, JobDriver, Run, drop_quietly};
+pub use ordered_results::{OrderedResults, ResultSlot};
 pub use task::{Done, Task};
 pub use worker_seat::WorkerSeat;
 

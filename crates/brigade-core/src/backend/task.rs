@@ -1,8 +1,10 @@
-use crate::backend::{Completer, job_errors};
+use crate::backend::{Completer, ResultSlot, job_errors};
 use crate::{Attempts, CancellationToken, JobId, JobResult};
 
-/// Where a job's result goes: its handle, or nowhere (`execute`). The detached variant
-/// carries only the id, so a job run without a handle allocates nothing of its own.
+/// Where a job's result goes: its handle, its turn in a bulk run's ordered results
+/// (`map`), or nowhere (`execute`). The detached variant carries only the id and the slot
+/// only a reference to a cell made for the whole run, so a job run without a handle
+/// allocates nothing of its own.
 ///
 /// # Examples
 ///
@@ -20,6 +22,9 @@ use crate::{Attempts, CancellationToken, JobId, JobResult};
 pub enum Done<T, E> {
     /// A handle waits for the result.
     Handle(Completer<T, E>),
+    /// A bulk run takes the result in its turn, through
+    /// [`OrderedResults`](super::OrderedResults).
+    Slot(ResultSlot<T, E>),
     /// Nobody waits: the result is dropped.
     Detached(JobId),
 }
@@ -39,12 +44,13 @@ impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
     pub fn id(&self) -> JobId {
         match self {
             Done::Handle(completer) => completer.id(),
+            Done::Slot(slot) => slot.id(),
             Done::Detached(id) => *id,
         }
     }
 
     /// Whether the job was cancelled: through its handle, or with the pool for a job without
-    /// one.
+    /// one (a bulk run's jobs are cancelled only with the pool).
     ///
     /// # Examples
     ///
@@ -61,7 +67,7 @@ impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
     pub fn is_cancelled(&self, pool_token: &CancellationToken) -> bool {
         match self {
             Done::Handle(completer) => completer.is_cancelled(),
-            Done::Detached(_) => pool_token.is_cancelled(),
+            Done::Slot(_) | Done::Detached(_) => pool_token.is_cancelled(),
         }
     }
 
@@ -82,7 +88,7 @@ impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
     pub fn token(&self, pool_token: &CancellationToken) -> CancellationToken {
         match self {
             Done::Handle(completer) => completer.token(),
-            Done::Detached(_) => pool_token.clone(),
+            Done::Slot(_) | Done::Detached(_) => pool_token.clone(),
         }
     }
 
@@ -99,6 +105,7 @@ impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
     pub fn deliver(self, result: JobResult<T, E>) {
         match self {
             Done::Handle(completer) => completer.complete(result),
+            Done::Slot(slot) => slot.deliver(result),
             Done::Detached(_) => drop(result),
         }
     }
@@ -193,6 +200,7 @@ impl<T, E> std::fmt::Debug for Done<T, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Done::Handle(_) => f.write_str("Done::Handle"),
+            Done::Slot(slot) => f.debug_tuple("Done::Slot").field(&slot.id()).finish(),
             Done::Detached(id) => f.debug_tuple("Done::Detached").field(id).finish(),
         }
     }
