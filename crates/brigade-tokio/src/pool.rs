@@ -35,10 +35,12 @@ use crate::shared::{Engine, Offer, Shared};
 ///
 /// Tokio drops the tasks of a runtime that shuts down, jobs and all. If the runtime the
 /// pool runs on goes first, a job it was running ends
-/// [`Cancelled`](brigade_core::ErrorKind::Cancelled), the jobs it had not started end
+/// [`Cancelled`](brigade_core::ErrorKind::Cancelled), the jobs it had not started (queued,
+/// waiting for a retry's or a deferred start's time, or parked for capacity) end
 /// [`Returned`](brigade_core::ErrorKind::Returned) (the next shutdown's report hands them
-/// back, and it may run on another runtime), every one counted; the pool then turns new jobs
-/// away as `Closed`, since nothing would run them.
+/// back, and it may run on another runtime), every one counted, even when no worker was
+/// left to run them; the pool then turns new jobs away as `Closed`, since nothing would run
+/// them.
 ///
 /// # Examples
 ///
@@ -67,8 +69,8 @@ pub struct TokioPool<J: AsyncJob> {
     own_runtime: Option<Runtime>,
 }
 
-/// How often a `wait_idle` awaited by one of the pool's own jobs looks again whether only
-/// jobs waiting for the caller are left.
+/// How often a `wait_idle` or a shutdown awaited by one of the pool's own jobs looks again
+/// whether only jobs waiting for the caller are left.
 const RECHECK_FROM_OWN_JOB: Duration = Duration::from_millis(10);
 
 /// A pool of boxed async jobs, for mixing different closures in one pool (the thread
@@ -429,9 +431,7 @@ impl<J: AsyncJob> TokioPool<J> {
     /// ```
     pub async fn wait_idle(&self) {
         if crate::worker::in_own_job(&self.shared) {
-            while !self.shared.waits_only_for_the_caller() {
-                tokio::time::sleep(RECHECK_FROM_OWN_JOB).await;
-            }
+            self.only_the_caller_left().await;
             return;
         }
         let mut began = None;
@@ -468,14 +468,28 @@ impl<J: AsyncJob> TokioPool<J> {
     /// Stops accepting jobs, runs everything accepted (retries included) and waits for every
     /// task of the pool to exit. Calling it again returns an empty report.
     ///
-    /// Do not await it from inside one of this pool's own jobs: the job would wait for
-    /// itself. Cancel the pool's work from a job with the pool's token instead, and shut
-    /// down from outside.
+    /// # From one of the pool's own jobs
+    ///
+    /// Awaited by one of this pool's jobs (in the job's future, not in a task it spawned),
+    /// it cannot wait for the calling job, nor for the jobs that wait for it: those queued
+    /// or delayed when the caller's worker is the pool's only one and the pool may not grow,
+    /// and those parked for capacity while no other job runs. It closes intake and waits
+    /// for every other job, as from outside; once only those are left it hands them back
+    /// (their handles end [`Returned`](brigade_core::ErrorKind::Returned); they are in the
+    /// report) and returns, while the caller runs on. Nothing starts after that: a retry
+    /// the caller's run asks for goes back too. The caller's end is counted as any job's,
+    /// then its worker and the pool's timer exit; [`drained`](Self::drained) or a shutdown
+    /// from outside waits for that. Nothing signals that only the caller is left, so this
+    /// wait, rare, looks again every 10 ms, as [`wait_idle`](Self::wait_idle) does. Called
+    /// from a job while another shutdown is under way, it returns at once with an empty
+    /// report: the other one waits for the caller.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: intake closes at the first poll and the pool drains whether or not the
     /// future is kept; awaiting [`drained`](Self::drained) or `shutdown` again waits for it.
+    /// A job that drops it before it returns leaves the jobs waiting for it in the pool,
+    /// to run after it.
     ///
     /// # Examples
     ///
@@ -491,6 +505,33 @@ impl<J: AsyncJob> TokioPool<J> {
     /// assert_eq!(handle.await.unwrap(), 5);
     /// # }
     /// ```
+    ///
+    /// A job shutting down its own pool, whose only worker it holds:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use brigade_core::{BoxAsyncJob, ErrorKind, JobContext};
+    /// use brigade_tokio::BoxPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool: Arc<BoxPool<usize, String>> = Arc::new(BoxPool::builder().workers(1).build().unwrap());
+    /// let own = Arc::clone(&pool);
+    /// let closer = pool
+    ///     .submit(BoxAsyncJob::new(move |_cx: JobContext| {
+    ///         let pool = Arc::clone(&own);
+    ///         async move { Ok(pool.shutdown().await.unstarted.len()) }
+    ///     }))
+    ///     .await
+    ///     .unwrap();
+    /// let queued = pool.submit(BoxAsyncJob::new(|_cx: JobContext| async { Ok(0) })).await.unwrap();
+    /// // The queued job waits for the closer's worker: it comes back in the closer's report.
+    /// assert_eq!(closer.await, Ok(1));
+    /// assert_eq!(queued.await.unwrap_err().kind(), ErrorKind::Returned);
+    /// pool.drained().await;
+    /// assert!(pool.stats().is_balanced());
+    /// # }
+    /// ```
     pub async fn shutdown(&self) -> ShutdownReport<J> {
         self.shutdown_with(None).await
     }
@@ -502,6 +543,13 @@ impl<J: AsyncJob> TokioPool<J> {
     ///
     /// Called while another shutdown is under way (a graceful one whose caller gave up
     /// waiting, say), it still stops the jobs at its own deadline.
+    ///
+    /// Awaited by one of the pool's own jobs, it waits as [`shutdown`](Self::shutdown) does
+    /// from there, for every job but the caller and those that wait for it, and stops the
+    /// jobs at the deadline if they have not ended: the caller's own token is cancelled
+    /// then too, and it counts among the report's `cancelled`. Called from a job while
+    /// another shutdown is under way, it stops the jobs at its deadline if need be, then
+    /// returns with an empty report: what it hands back goes out in the other's.
     ///
     /// # Cancel safety
     ///
@@ -537,6 +585,9 @@ impl<J: AsyncJob> TokioPool<J> {
     /// Stops accepting jobs, hands back every unstarted job, cancels the running ones and
     /// waits for them to return.
     ///
+    /// Awaited by one of the pool's own jobs, it cancels the caller's token with the others
+    /// and waits for every running job but the caller (see [`shutdown`](Self::shutdown)).
+    ///
     /// # Cancel safety
     ///
     /// As [`shutdown_timeout`](Self::shutdown_timeout) past its deadline.
@@ -563,8 +614,20 @@ impl<J: AsyncJob> TokioPool<J> {
 
     async fn shutdown_with(&self, timeout: Option<Duration>) -> ShutdownReport<J> {
         let shared = &self.shared;
+        // Read at the first poll, which a job awaiting this runs inside its own.
+        let from_own_job = crate::worker::in_own_job(shared);
         let first = shared.close();
         let mut report = ShutdownReport::default();
+        if !first && from_own_job {
+            // The shutdown under way waits for the calling job, so the caller cannot wait
+            // for it: it stops the jobs at its own deadline if it has one, and returns. What
+            // it hands back goes out in the other's report.
+            if timeout.is_some() && !self.others_end(true, timeout).await {
+                self.stop_jobs(timeout, &mut ShutdownReport::default());
+                self.others_end(true, None).await;
+            }
+            return report;
+        }
         if !first && timeout.is_none() {
             shared.tracker().wait().await;
             return report;
@@ -580,29 +643,23 @@ impl<J: AsyncJob> TokioPool<J> {
             .counters()
             .snapshot(brigade_core::backend::Gauges::default())
             .finished();
-        let drained = match timeout {
-            None => {
-                shared.tracker().wait().await;
-                true
-            }
-            Some(timeout) if timeout.is_zero() => false,
-            Some(timeout) => tokio::time::timeout(timeout, shared.tracker().wait())
-                .await
-                .is_ok(),
-        };
-        if !drained {
-            // Jobs a worker takes from now on are handed back, not run.
+        if !self.others_end(from_own_job, timeout).await {
+            self.stop_jobs(timeout, &mut report);
+            self.others_end(from_own_job, None).await;
+        }
+        if from_own_job {
+            // Only the caller runs, and what is left waits for it: for its worker or its
+            // capacity. Nothing starts any more (the caller's own retry included: it goes
+            // back too), and what waits goes back now.
             shared.driver.abort();
-            let (unstarted, running) = shared.take_unstarted();
-            // Running jobs' tokens are children of the pool's: this cancels each of them.
-            shared.driver.token().cancel();
-            report.deadline_passed = timeout.is_some_and(|t| !t.is_zero());
-            report.cancelled = running as u64;
+            let (unstarted, _) = shared.take_unstarted();
             let engine = Engine::outside(shared);
             for task in unstarted {
                 shared.driver.hand_back(&engine, task);
             }
-            shared.tracker().wait().await;
+            // A job that started before the mark (a parked one the timer's fallback offer
+            // let go) ends before the report, as any other.
+            self.others_end(true, None).await;
         }
         let finished_after = shared
             .driver
@@ -613,10 +670,57 @@ impl<J: AsyncJob> TokioPool<J> {
         report.finished =
             (finished_after - finished_before).saturating_sub(handed_back_now.len() as u64);
         report.unstarted = earlier.into_iter().chain(handed_back_now).collect();
-        // The pool is at rest: its books as the report leaves them.
+        // The pool is at rest (but for a calling job): its books as the report leaves them.
         #[cfg(feature = "metrics")]
         shared.publish_metrics();
         report
+    }
+
+    /// Waits at most `timeout` (`None`: as long as it takes; zero: not at all) for what a
+    /// shutdown waits for to end; `true` if it did. From outside, that is every task of the
+    /// pool. From one of the pool's own jobs, every job but the caller and the jobs that
+    /// wait for it, as in [`wait_idle`](Self::wait_idle).
+    async fn others_end(&self, from_own_job: bool, timeout: Option<Duration>) -> bool {
+        let others = async {
+            if from_own_job {
+                self.only_the_caller_left().await;
+            } else {
+                self.shared.tracker().wait().await;
+            }
+        };
+        match timeout {
+            None => {
+                others.await;
+                true
+            }
+            Some(timeout) if timeout.is_zero() => false,
+            Some(timeout) => tokio::time::timeout(timeout, others).await.is_ok(),
+        }
+    }
+
+    /// For one of the pool's own jobs: resolves once nothing else in flight can end before
+    /// the caller does (`Shared::waits_only_for_the_caller`). Nothing signals that state, so
+    /// it looks again every [`RECHECK_FROM_OWN_JOB`].
+    async fn only_the_caller_left(&self) {
+        while !self.shared.waits_only_for_the_caller() {
+            tokio::time::sleep(RECHECK_FROM_OWN_JOB).await;
+        }
+    }
+
+    /// Stops the jobs: those a worker takes from now on are handed back, not run; the
+    /// unstarted ones are handed back now, and the running ones cancelled.
+    fn stop_jobs(&self, timeout: Option<Duration>, report: &mut ShutdownReport<J>) {
+        let shared = &self.shared;
+        shared.driver.abort();
+        let (unstarted, running) = shared.take_unstarted();
+        // Running jobs' tokens are children of the pool's: this cancels each of them.
+        shared.driver.token().cancel();
+        report.deadline_passed = timeout.is_some_and(|t| !t.is_zero());
+        report.cancelled = running as u64;
+        let engine = Engine::outside(shared);
+        for task in unstarted {
+            shared.driver.hand_back(&engine, task);
+        }
     }
 
     /// Resolves once the pool is closed and every task it started has exited. Owns what it

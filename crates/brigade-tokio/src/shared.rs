@@ -5,6 +5,7 @@
 //! With the `metrics` feature, the books are published to the recorder as a worker waits
 //! for work, starts or ends, always outside the lock (see `brigade_core::backend::PoolMetrics`).
 
+use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -284,8 +285,9 @@ impl<J: AsyncJob> Shared<J> {
                 .spawn_on(crate::worker::work(worker), &self.runtime);
         }
         if starts.timer {
+            let timer = crate::timer::Serving::new(Arc::clone(self));
             self.tracker
-                .spawn_on(crate::timer::serve(Arc::clone(self)), &self.runtime);
+                .spawn_on(crate::timer::serve(timer), &self.runtime);
         }
     }
 
@@ -549,10 +551,10 @@ impl<J: AsyncJob> Shared<J> {
     /// the pool gives up first ([`runtime_gone`](Self::runtime_gone)), so that what the
     /// run's end frees goes back rather than into a queue. Then the run is settled
     /// (cancelled, counted) and the worker leaves the roster; after a panic a new worker
-    /// replaces it, else every unstarted job is handed back.
+    /// replaces it (see [`dropped_by_a_panic`]), else every unstarted job is handed back.
     pub(crate) fn worker_dropped(self: &Arc<Self>, run: Option<Run<J>>, busy: bool) {
-        let unwinding = std::thread::panicking();
-        if !unwinding {
+        let panicked = dropped_by_a_panic();
+        if !panicked {
             self.runtime_gone();
         }
         if let Some(run) = run {
@@ -564,7 +566,7 @@ impl<J: AsyncJob> Shared<J> {
         }
         state.roster.retire();
         self.check_idle(&mut state);
-        let starts = if unwinding {
+        let starts = if panicked {
             // Whatever is queued still needs a worker, closed pool or not.
             let queued = Self::grow_for_queue(&mut state);
             if state.closed {
@@ -578,12 +580,44 @@ impl<J: AsyncJob> Shared<J> {
         drop(state);
         // Drained, or short of the worker the timer waits for: let it look.
         self.timer_wake.notify_one();
-        if unwinding {
-            tracing::error!(pool = %self.driver.name(), "a worker task unwound: a new one replaces it");
-            self.start(starts);
-        } else {
+        if !panicked {
             self.hand_back_unstarted();
+        } else if self.replace(starts) {
+            tracing::error!(pool = %self.driver.name(), "a worker task unwound: a new one replaces it");
         }
+    }
+
+    /// The timer's task ended without the timer deciding to exit: tokio dropped it, which it
+    /// does only when its runtime shuts down, or a bug unwound through it. In the first
+    /// case the pool gives up as when a worker is dropped
+    /// ([`worker_dropped`](Self::worker_dropped)): the jobs in the timer's care (waiting
+    /// for a time, or parked for capacity, whose fallback offer it makes) are handed back
+    /// with every other unstarted one, counted, for the next shutdown's report. A pool
+    /// whose workers all retired has no worker left to do it. After a panic a new timer
+    /// takes over.
+    pub(crate) fn timer_dropped(self: &Arc<Self>) {
+        if dropped_by_a_panic() {
+            let mut state = self.lock();
+            state.schedule.timer_stopped();
+            let starts = Self::ensure_timer(&mut state);
+            drop(state);
+            if self.replace(starts) {
+                tracing::error!(pool = %self.driver.name(), "the timer task unwound: a new one replaces it");
+            }
+            return;
+        }
+        // The timer stays marked running: nothing could run another on this runtime.
+        self.runtime_gone();
+        self.hand_back_unstarted();
+    }
+
+    /// Spawns the tasks that replace one a panic unwound through; `false` if the runtime
+    /// dropped them as they were spawned (it has shut down, and their guards gave the pool
+    /// up: see [`dropped_by_a_panic`]).
+    fn replace(self: &Arc<Self>, starts: Starts) -> bool {
+        REPLACING.set(Some(false));
+        self.start(starts);
+        REPLACING.take() != Some(true)
     }
 
     /// The runtime the pool runs on shut down: its tasks are gone and nothing will run a job
@@ -605,6 +639,28 @@ impl<J: AsyncJob> Shared<J> {
             self.driver.hand_back(&engine, task);
         }
     }
+}
+
+thread_local! {
+    /// Set while a pool spawns the tasks that replace one a panic unwound through; their
+    /// guards set it to `Some(true)` if the runtime drops them as they are spawned.
+    static REPLACING: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Whether a task of the pool (a worker or the timer) that ended without leaving was
+/// dropped by a panic unwinding through it (a bug: it is replaced) rather than by its
+/// runtime shutting down (the pool gives up). A thread unwinding a panic may drop a
+/// current-thread runtime too (a failing `#[tokio::test]` does), which then drops its
+/// tasks while the thread unwinds: the replacement of the first is dropped as it is
+/// spawned, a runtime that has shut down drops a task only then, and that tells the two
+/// apart. Without it, each replacement's guard would spawn another until the stack
+/// overflowed.
+fn dropped_by_a_panic() -> bool {
+    if REPLACING.get().is_some() {
+        REPLACING.set(Some(true));
+        return false;
+    }
+    std::thread::panicking()
 }
 
 /// Whether a worker asking for its next job has just finished one with it.

@@ -2,6 +2,7 @@
 //! all. Every job still ends in one terminal state, counted; the pool turns new jobs away,
 //! and a shutdown from another runtime reports what came back.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use brigade_core::testkit::Units;
@@ -168,6 +169,77 @@ fn a_job_parked_behind_a_dropped_run_comes_back() {
         (0, 0, 0),
         "{stats:?}"
     );
+    assert!(stats.is_balanced(), "{stats:?}");
+    let report = runtime()
+        .block_on(async { tokio::time::timeout(PATIENCE, pool.shutdown()).await })
+        .expect("the shutdown on another runtime returned");
+    assert_eq!(report.unstarted.len(), 1, "{report:?}");
+}
+
+/// Drops `runtime` while the thread unwinds a panic, as a failing `#[tokio::test]` drops
+/// its current-thread runtime: the runtime drops the pool's tasks on the unwinding thread.
+fn drop_while_unwinding(runtime: tokio::runtime::Runtime) {
+    let unwound = std::panic::catch_unwind(AssertUnwindSafe(move || {
+        let _dropped_as_the_panic_unwinds = runtime;
+        std::panic::resume_unwind(Box::new("a failing test"));
+    }));
+    assert!(unwound.is_err());
+}
+
+#[test]
+fn a_current_thread_runtime_dropped_while_its_thread_unwinds_settles_every_job() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = first.block_on(async {
+        TokioPool::<Job>::builder()
+            .workers(1)
+            .queue_capacity(8)
+            .build()
+            .unwrap()
+    });
+    let started = CancellationToken::new();
+    let running = {
+        let started = started.clone();
+        pool.try_submit(BoxAsyncJob::new(move |_cx: JobContext| {
+            let started = started.clone();
+            async move {
+                started.cancel();
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(1)
+            }
+        }))
+        .unwrap()
+    };
+    let queued = pool.try_submit(quick(2)).unwrap();
+    first
+        .block_on(async { tokio::time::timeout(PATIENCE, started.cancelled()).await })
+        .expect("the first job started");
+
+    // Not taken for a panic of the pool's own: the runtime is gone, and no worker is
+    // spawned on it again and again in its place.
+    drop_while_unwinding(first);
+
+    let running = running
+        .join_timeout(PATIENCE)
+        .expect("the dropped run resolved");
+    assert_eq!(running.unwrap_err().kind(), ErrorKind::Cancelled);
+    let queued = queued
+        .join_timeout(PATIENCE)
+        .expect("the queued job resolved");
+    assert_eq!(queued.unwrap_err().kind(), ErrorKind::Returned);
+    assert!(
+        matches!(pool.try_submit(quick(3)), Err(TrySubmitError::Closed(_))),
+        "nothing would run a new job"
+    );
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.workers, stats.busy, stats.queued),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!((stats.cancelled, stats.returned), (1, 1), "{stats:?}");
     assert!(stats.is_balanced(), "{stats:?}");
     let report = runtime()
         .block_on(async { tokio::time::timeout(PATIENCE, pool.shutdown()).await })
