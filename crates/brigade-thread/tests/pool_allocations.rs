@@ -1,5 +1,6 @@
 //! The hot path allocates nothing per job beyond the job's storage and its handle:
-//! `execute` on a typed pool allocates nothing per job, `submit` one handle per job.
+//! `execute` and `map` on a typed pool allocate nothing per job, `submit` one handle per
+//! job.
 //! Alone in its binary: it counts every allocation of the process.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -50,7 +51,7 @@ const JOBS: usize = 20_000;
 const SLACK: usize = 200;
 
 #[test]
-fn execute_allocates_nothing_per_job_and_submit_only_the_handle() {
+fn execute_and_map_allocate_nothing_per_job_and_submit_only_the_handle() {
     let pool = ThreadPool::<Count>::builder()
         .workers(2)
         .queue_capacity(64)
@@ -84,10 +85,25 @@ fn execute_allocates_nothing_per_job_and_submit_only_the_handle() {
         handle.join().unwrap();
     }
     let submitted = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    eprintln!("{JOBS} jobs: execute made {executed} allocations, submit {submitted}");
     assert!(
         submitted < JOBS + SLACK,
         "submit: {submitted} allocations for {JOBS} jobs"
     );
-    assert_eq!(RAN.load(Ordering::Relaxed), 2000 + 2 * JOBS as u64);
+
+    // `map` keeps a result cell per job in flight and reuses it: what it allocates grows
+    // with the jobs in flight, not with the jobs.
+    let in_flight = 64;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mapped = pool
+        .map((0..JOBS).map(|_| Count), in_flight)
+        .filter(Result::is_ok)
+        .count();
+    let by_map = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    eprintln!("{JOBS} jobs: execute made {executed} allocations, submit {submitted}, map {by_map}");
+    assert_eq!(mapped, JOBS);
+    assert!(
+        by_map < in_flight + SLACK,
+        "map: {by_map} allocations for {JOBS} jobs"
+    );
+    assert_eq!(RAN.load(Ordering::Relaxed), 2000 + 3 * JOBS as u64);
 }
