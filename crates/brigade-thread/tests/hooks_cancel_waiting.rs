@@ -9,35 +9,13 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use brigade_core::hooks::{AfterRun, Middleware, RunReport, Start};
-use brigade_core::testkit::Units;
+use brigade_core::hooks::Middleware;
+use brigade_core::testkit::{RetryAfter, StartAfter, Units};
 use brigade_core::{BoxJob, CancellationToken, ErrorKind, JobContext};
 use brigade_thread::BoxPool;
 use common::{Job, PATIENCE, eventually, fails, returns};
 
 const AN_HOUR: Duration = Duration::from_secs(3600);
-
-/// Runs every failed job again an hour later.
-struct RetryInAnHour;
-
-impl Middleware<Job, String> for RetryInAnHour {
-    fn after_run(&self, _: &Job, run: &RunReport<'_, String>, now: Instant) -> AfterRun {
-        if run.outcome.is_success() {
-            AfterRun::Done
-        } else {
-            AfterRun::RetryAt(now + AN_HOUR)
-        }
-    }
-}
-
-/// Starts every job an hour after a worker first takes it.
-struct StartInAnHour;
-
-impl Middleware<Job, String> for StartInAnHour {
-    fn before_start(&self, _: &Job, now: Instant) -> Start {
-        Start::NotBefore(now + AN_HOUR)
-    }
-}
 
 /// A job that runs until `gate` opens or the pool stops it: longer than the test's
 /// patience, so only a cancel can end a wait behind it.
@@ -95,7 +73,7 @@ impl Drop for Pool {
 
 #[test]
 fn cancelling_a_job_waiting_out_its_retry_backoff_ends_it_at_once() {
-    let pool = Pool::with(RetryInAnHour);
+    let pool = Pool::with(RetryAfter(AN_HOUR));
     let handle = pool.submit(fails("no")).unwrap();
     eventually("the job waits for its retry", || pool.stats().delayed == 1);
     handle.cancel();
@@ -117,7 +95,7 @@ fn cancelling_a_job_waiting_out_its_retry_backoff_ends_it_at_once() {
 
 #[test]
 fn cancelling_a_job_whose_start_is_deferred_ends_it_at_once() {
-    let pool = Pool::with(StartInAnHour);
+    let pool = Pool::with(StartAfter(AN_HOUR));
     let handle = pool.submit(returns(1)).unwrap();
     let other = pool.submit(returns(2)).unwrap();
     eventually("both jobs wait for their start", || {

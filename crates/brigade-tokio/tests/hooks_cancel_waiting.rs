@@ -2,10 +2,10 @@
 //! waiting for capacity) whose handle is cancelled ends cancelled at once, counted once,
 //! not when its wait would have ended; nor does a shutdown wait it out.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use brigade_core::hooks::{AfterRun, Middleware, RunReport, Start};
-use brigade_core::testkit::Units;
+use brigade_core::hooks::Middleware;
+use brigade_core::testkit::{RetryAfter, StartAfter, Units};
 use brigade_core::{BoxAsyncJob, CancellationToken, ErrorKind, JobContext, Stats};
 use brigade_tokio::TokioPool;
 
@@ -15,28 +15,6 @@ type Job = BoxAsyncJob<u64, String>;
 const PATIENCE: Duration = Duration::from_secs(20);
 
 const AN_HOUR: Duration = Duration::from_secs(3600);
-
-/// Runs every failed job again an hour later.
-struct RetryInAnHour;
-
-impl Middleware<Job, String> for RetryInAnHour {
-    fn after_run(&self, _: &Job, run: &RunReport<'_, String>, now: Instant) -> AfterRun {
-        if run.outcome.is_success() {
-            AfterRun::Done
-        } else {
-            AfterRun::RetryAt(now + AN_HOUR)
-        }
-    }
-}
-
-/// Starts every job an hour after a worker first takes it.
-struct StartInAnHour;
-
-impl Middleware<Job, String> for StartInAnHour {
-    fn before_start(&self, _: &Job, now: Instant) -> Start {
-        Start::NotBefore(now + AN_HOUR)
-    }
-}
 
 fn pool(layer: impl Middleware<Job, String>) -> TokioPool<Job> {
     TokioPool::<Job>::builder()
@@ -75,7 +53,7 @@ async fn shuts_down(pool: &TokioPool<Job>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_job_waiting_out_its_retry_backoff_ends_it_at_once() {
-    let pool = pool(RetryInAnHour);
+    let pool = pool(RetryAfter(AN_HOUR));
     let handle = pool.submit(fails()).await.unwrap();
     until(&pool, "the job waits for its retry", |stats| {
         stats.delayed == 1
@@ -100,7 +78,7 @@ async fn cancelling_a_job_waiting_out_its_retry_backoff_ends_it_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_job_whose_start_is_deferred_ends_it_at_once() {
-    let pool = pool(StartInAnHour);
+    let pool = pool(StartAfter(AN_HOUR));
     let handle = pool.submit(returns(1)).await.unwrap();
     let other = pool.submit(returns(2)).await.unwrap();
     until(&pool, "both jobs wait for their start", |stats| {

@@ -7,8 +7,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brigade_core::hooks::{AfterRun, Middleware, RunReport, Start};
-use brigade_core::testkit::Units;
+use brigade_core::hooks::Middleware;
+use brigade_core::testkit::{RetryAfter, StartAfter, Units};
 use brigade_core::{
     BoxAsyncJob, CancellationToken, ErrorKind, JobContext, JobHandle, Stats, TrySubmitError,
 };
@@ -21,28 +21,6 @@ type Pool = TokioPool<Job>;
 const PATIENCE: Duration = Duration::from_secs(20);
 
 const AN_HOUR: Duration = Duration::from_secs(3600);
-
-/// Runs every failed job again an hour later.
-struct RetryInAnHour;
-
-impl Middleware<Job, String> for RetryInAnHour {
-    fn after_run(&self, _: &Job, run: &RunReport<'_, String>, now: Instant) -> AfterRun {
-        if run.outcome.is_success() {
-            AfterRun::Done
-        } else {
-            AfterRun::RetryAt(now + AN_HOUR)
-        }
-    }
-}
-
-/// Starts every job an hour after a worker first takes it (a rate limit's deferral).
-struct StartInAnHour;
-
-impl Middleware<Job, String> for StartInAnHour {
-    fn before_start(&self, _: &Job, now: Instant) -> Start {
-        Start::NotBefore(now + AN_HOUR)
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -132,7 +110,7 @@ fn the_waiting_job_came_back(pool: &Pool, waiting: JobHandle<u64, String>, attem
 #[test]
 fn a_retry_waiting_out_its_backoff_with_no_worker_left_comes_back() {
     let first = runtime();
-    let pool = pool_that_lets_its_workers_go(&first, Layer::Owned(Box::new(RetryInAnHour)));
+    let pool = pool_that_lets_its_workers_go(&first, Layer::Owned(Box::new(RetryAfter(AN_HOUR))));
     let waiting = pool.try_submit(fails()).unwrap();
     eventually(&pool, "the job waits for its retry, no worker left", |s| {
         s.delayed == 1 && s.workers == 0 && s.retried == 1
@@ -147,7 +125,7 @@ fn a_retry_waiting_out_its_backoff_with_no_worker_left_comes_back() {
 #[test]
 fn a_start_deferred_to_a_time_with_no_worker_left_comes_back() {
     let first = runtime();
-    let pool = pool_that_lets_its_workers_go(&first, Layer::Owned(Box::new(StartInAnHour)));
+    let pool = pool_that_lets_its_workers_go(&first, Layer::Owned(Box::new(StartAfter(AN_HOUR))));
     let waiting = pool.try_submit(quick(1)).unwrap();
     eventually(&pool, "the job waits for its start, no worker left", |s| {
         s.delayed == 1 && s.workers == 0
@@ -212,7 +190,7 @@ fn a_retry_waiting_out_its_backoff_beside_an_idle_worker_comes_back() {
         let _entered = first.enter();
         Pool::builder()
             .workers(1)
-            .layer(RetryInAnHour)
+            .layer(RetryAfter(AN_HOUR))
             .build()
             .unwrap()
     };
@@ -242,7 +220,7 @@ fn a_retry_waiting_on_a_current_thread_runtime_dropped_while_its_thread_unwinds_
         .enable_all()
         .build()
         .unwrap();
-    let pool = pool_that_lets_its_workers_go(&first, Layer::Owned(Box::new(RetryInAnHour)));
+    let pool = pool_that_lets_its_workers_go(&first, Layer::Owned(Box::new(RetryAfter(AN_HOUR))));
     let waiting = pool.try_submit(fails()).unwrap();
     first.block_on(async {
         let deadline = Instant::now() + PATIENCE;

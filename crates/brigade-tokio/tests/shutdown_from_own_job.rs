@@ -9,8 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brigade_core::hooks::{AfterRun, Middleware, RunReport};
-use brigade_core::testkit::Units;
+use brigade_core::testkit::{RetryAfter, Units};
 use brigade_core::{BoxAsyncJob, CancellationToken, ErrorKind, JobContext, Stats, TrySubmitError};
 use brigade_tokio::TokioPool;
 
@@ -104,6 +103,8 @@ async fn the_pool_comes_to_rest(pool: &Pool) -> Stats {
     );
     stats
 }
+
+const AN_HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_job_shutting_down_its_pool_gets_its_report() {
@@ -208,25 +209,12 @@ async fn a_job_shutting_down_its_pool_still_waits_for_what_other_workers_run() {
     assert_eq!(stats.completed, 2, "{stats:?}");
 }
 
-/// Runs every failed job again an hour later.
-struct RetryInAnHour;
-
-impl Middleware<Job, String> for RetryInAnHour {
-    fn after_run(&self, _: &Job, run: &RunReport<'_, String>, now: Instant) -> AfterRun {
-        if run.outcome.is_success() {
-            AfterRun::Done
-        } else {
-            AfterRun::RetryAt(now + Duration::from_secs(3600))
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_asked_for_by_a_job_that_shut_its_pool_down_is_handed_back() {
     let pool = Arc::new(
         Pool::builder()
             .workers(1)
-            .layer(RetryInAnHour)
+            .layer(RetryAfter(AN_HOUR))
             .build()
             .unwrap(),
     );

@@ -169,3 +169,70 @@ impl<J: 'static, E: 'static> Middleware<J, E> for Units {
         self.used.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// A layer that retries every failed run `after` its end, for as many attempts as it
+/// takes: with a long `after`, a job that stays in the backend's delay queue, for a
+/// backend's tests of what waits there (a cancel, a shutdown, a runtime going away).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use brigade_core::JobId;
+/// use brigade_core::hooks::{AfterRun, Middleware, RunOutcome, RunReport};
+/// use brigade_core::testkit::RetryAfter;
+///
+/// let later = RetryAfter(Duration::from_secs(3600));
+/// let now = Instant::now();
+/// let error = "no";
+/// let failed = RunReport {
+///     id: JobId::new(1),
+///     outcome: RunOutcome::Failed(&error),
+///     attempt: 1,
+///     started: now,
+///     first_failure: None,
+/// };
+/// assert_eq!(
+///     Middleware::<(), &str>::after_run(&later, &(), &failed, now),
+///     AfterRun::RetryAt(now + Duration::from_secs(3600)),
+/// );
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct RetryAfter(pub Duration);
+
+impl<J: 'static, E: 'static> Middleware<J, E> for RetryAfter {
+    fn after_run(&self, _: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
+        if run.outcome.is_success() {
+            AfterRun::Done
+        } else {
+            AfterRun::RetryAt(crate::instant_after(now, self.0))
+        }
+    }
+}
+
+/// A layer that defers every start it is asked about to `after` the asking (a rate
+/// limit's deferral, always): with a long `after`, a job that stays in the backend's
+/// delay queue.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use brigade_core::hooks::{Middleware, Start};
+/// use brigade_core::testkit::StartAfter;
+///
+/// let later = StartAfter(Duration::from_secs(3600));
+/// let now = Instant::now();
+/// assert_eq!(
+///     Middleware::<(), ()>::before_start(&later, &(), now),
+///     Start::NotBefore(now + Duration::from_secs(3600)),
+/// );
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct StartAfter(pub Duration);
+
+impl<J: 'static, E: 'static> Middleware<J, E> for StartAfter {
+    fn before_start(&self, _: &J, now: Instant) -> Start {
+        Start::NotBefore(crate::instant_after(now, self.0))
+    }
+}

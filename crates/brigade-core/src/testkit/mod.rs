@@ -26,7 +26,7 @@ mod trace;
 
 pub use checks::*;
 pub use job::{Behaviour, Gate, KitJob, Probe};
-pub use layers::Units;
+pub use layers::{RetryAfter, StartAfter, Units};
 pub use tally::Tally;
 pub use trace::{TraceRecord, TraceRecorder, expected_retry_trace};
 
