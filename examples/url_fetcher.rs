@@ -38,7 +38,6 @@ struct Page {
     took: Duration,
 }
 
-#[brigade::async_trait]
 impl AsyncJob for Fetch {
     type Output = Page;
     type Error = String;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use brigade::hooks::{Admission, Middleware, QueueState, Start};
 use brigade::thread::ThreadPool;
 use brigade::tokio::TokioPool;
-use brigade::{AsyncJob, CancellationToken, Executor, Job, JobContext, Rejection, async_trait};
+use brigade::{AsyncJob, CancellationToken, Executor, Job, JobContext, Rejection};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
 /// Every pool here is called this, each with a recorder of its own.
@@ -36,7 +36,6 @@ impl Job for Step {
     }
 }
 
-#[async_trait]
 impl AsyncJob for Step {
     type Output = ();
     type Error = String;

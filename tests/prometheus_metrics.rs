@@ -258,7 +258,6 @@ impl Job for Work {
     }
 }
 
-#[async_trait::async_trait]
 impl AsyncJob for Work {
     type Output = ();
     type Error = String;

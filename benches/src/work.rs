@@ -325,7 +325,6 @@ impl BenchJob {
     }
 }
 
-#[async_trait::async_trait]
 impl AsyncJob for BenchJob {
     type Output = u64;
     type Error = Infallible;

@@ -1,7 +1,6 @@
 use std::fmt;
 use std::future::Future;
-
-use async_trait::async_trait;
+use std::pin::Pin;
 
 use crate::JobContext;
 
@@ -16,8 +15,10 @@ use crate::JobContext;
 /// future can own it. [`async_job_fn`] infers the argument type, and [`BoxAsyncJob`] erases
 /// the type so one pool can run different closures.
 ///
-/// The trait uses [`async_trait`](https://docs.rs/async-trait): implement it with
-/// `#[async_trait::async_trait]` on the `impl` block.
+/// Implement it with an `async fn run`: the trait asks for a future that is `Send`, so a
+/// pool can run it on any worker, and the run's future is the job's own type, not a box
+/// (a pool of one job type allocates nothing per run; [`BoxAsyncJob`] boxes each run, as
+/// it must to erase the type).
 ///
 /// # Examples
 ///
@@ -28,7 +29,6 @@ use crate::JobContext;
 ///     url: String,
 /// }
 ///
-/// #[async_trait::async_trait]
 /// impl AsyncJob for Fetch {
 ///     type Output = usize;
 ///     type Error = String;
@@ -45,11 +45,10 @@ use crate::JobContext;
 /// # let mut task = std::task::Context::from_waker(&waker);
 /// let mut job = Fetch { url: "http://example.test/".into() };
 /// let cx = JobContext::detached();
-/// let mut run = job.run(&cx);
+/// let mut run = std::pin::pin!(job.run(&cx));
 /// // Any executor can drive it; this one is ready at once.
 /// assert_eq!(run.as_mut().poll(&mut task), std::task::Poll::Ready(Ok(20)));
 /// ```
-#[async_trait]
 pub trait AsyncJob: Send + 'static {
     /// What a successful run produces.
     type Output: Send + 'static;
@@ -61,10 +60,12 @@ pub trait AsyncJob: Send + 'static {
     /// # Errors
     ///
     /// Whatever the job reports as its failure.
-    async fn run(&mut self, cx: &JobContext) -> Result<Self::Output, Self::Error>;
+    fn run<'a>(
+        &'a mut self,
+        cx: &'a JobContext,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send + 'a;
 }
 
-#[async_trait]
 impl<F, Fut, T, E> AsyncJob for F
 where
     F: FnMut(JobContext) -> Fut + Send + 'static,
@@ -75,10 +76,9 @@ where
     type Output = T;
     type Error = E;
 
-    async fn run(&mut self, cx: &JobContext) -> Result<T, E> {
-        // The future is made before the first await, so `self` is not held across it.
-        let run = self(cx.clone());
-        run.await
+    fn run<'a>(&'a mut self, cx: &'a JobContext) -> impl Future<Output = Result<T, E>> + Send + 'a {
+        // The closure's own future: it owns its context and holds no borrow of `self`.
+        self(cx.clone())
     }
 }
 
@@ -93,7 +93,7 @@ where
 /// # let waker = std::task::Waker::noop();
 /// # let mut task = std::task::Context::from_waker(&waker);
 /// let cx = JobContext::detached();
-/// let mut run = job.run(&cx);
+/// let mut run = std::pin::pin!(job.run(&cx));
 /// assert_eq!(run.as_mut().poll(&mut task), std::task::Poll::Ready(Ok(1)));
 /// ```
 pub fn async_job_fn<F, Fut, T, E>(f: F) -> F
@@ -120,7 +120,7 @@ where
 /// let cx = JobContext::detached();
 /// let results: Vec<_> = jobs
 ///     .into_iter()
-///     .map(|mut job| match job.run(&cx).as_mut().poll(&mut task) {
+///     .map(|mut job| match std::pin::pin!(job.run(&cx)).poll(&mut task) {
 ///         std::task::Poll::Ready(result) => result,
 ///         std::task::Poll::Pending => unreachable!("these jobs are ready at once"),
 ///     })
@@ -128,7 +128,25 @@ where
 /// assert_eq!(results, vec![Ok(1), Err("no".to_string())]);
 /// ```
 pub struct BoxAsyncJob<T, E> {
-    inner: Box<dyn AsyncJob<Output = T, Error = E>>,
+    inner: Box<dyn BoxedRuns<T, E>>,
+}
+
+/// What [`BoxAsyncJob`] needs of the job it erases: an [`AsyncJob`] whose runs come boxed,
+/// so that jobs of different types (and so different futures) answer through one vtable.
+trait BoxedRuns<T, E>: Send + 'static {
+    fn run_boxed<'a>(
+        &'a mut self,
+        cx: &'a JobContext,
+    ) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
+}
+
+impl<J: AsyncJob> BoxedRuns<J::Output, J::Error> for J {
+    fn run_boxed<'a>(
+        &'a mut self,
+        cx: &'a JobContext,
+    ) -> Pin<Box<dyn Future<Output = Result<J::Output, J::Error>> + Send + 'a>> {
+        Box::pin(self.run(cx))
+    }
 }
 
 impl<T, E> BoxAsyncJob<T, E>
@@ -153,7 +171,6 @@ where
     }
 }
 
-#[async_trait]
 impl<T, E> AsyncJob for BoxAsyncJob<T, E>
 where
     T: Send + 'static,
@@ -162,8 +179,8 @@ where
     type Output = T;
     type Error = E;
 
-    async fn run(&mut self, cx: &JobContext) -> Result<T, E> {
-        self.inner.run(cx).await
+    fn run<'a>(&'a mut self, cx: &'a JobContext) -> impl Future<Output = Result<T, E>> + Send + 'a {
+        self.inner.run_boxed(cx)
     }
 }
 

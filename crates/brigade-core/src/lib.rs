@@ -63,26 +63,6 @@ mod thread_waker;
 mod worker_range;
 
 pub use async_job::{AsyncJob, BoxAsyncJob, async_job_fn};
-/// The attribute that lets an [`AsyncJob`] impl write `async fn run`, re-exported from the
-/// `async-trait` crate so implementing the trait needs no dependency of your own.
-///
-/// # Examples
-///
-/// ```
-/// use brigade_core::{AsyncJob, JobContext, async_trait};
-///
-/// struct Ping;
-///
-/// #[async_trait]
-/// impl AsyncJob for Ping {
-///     type Output = &'static str;
-///     type Error = String;
-///     async fn run(&mut self, _cx: &JobContext) -> Result<&'static str, String> {
-///         Ok("pong")
-///     }
-/// }
-/// ```
-pub use async_trait::async_trait;
 pub use cancel::{CancellationToken, Cancelled};
 pub use completions::Completions;
 pub use config_error::ConfigError;

@@ -13,7 +13,6 @@ use brigade_core::{AsyncJob, JobContext};
 use brigade_tokio::TokioPool;
 use common::stress::{self, STRESS_PANIC, Step, StressJob};
 
-#[async_trait::async_trait]
 impl AsyncJob for StressJob {
     type Output = u32;
     type Error = String;

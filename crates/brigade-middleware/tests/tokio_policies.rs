@@ -90,7 +90,6 @@ async fn weighted_units_never_exceed_the_limit_on_tokio() {
         running: Arc<AtomicU64>,
         peak: Arc<AtomicU64>,
     }
-    #[async_trait::async_trait]
     impl AsyncJob for Weighed {
         type Output = ();
         type Error = String;

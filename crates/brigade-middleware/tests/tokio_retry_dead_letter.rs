@@ -16,7 +16,6 @@ struct Flaky {
     runs: u32,
 }
 
-#[async_trait::async_trait]
 impl AsyncJob for Flaky {
     type Output = u32;
     type Error = String;

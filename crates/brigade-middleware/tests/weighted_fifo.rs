@@ -40,7 +40,6 @@ impl Job for Weighed {
     }
 }
 
-#[async_trait::async_trait]
 impl AsyncJob for Weighed {
     type Output = ();
     type Error = String;

@@ -158,13 +158,15 @@ async fn run_one<J: AsyncJob>(
 async fn run_guarded<J: AsyncJob>(run: &mut Run<J>, pool: usize) -> RunEnd<J::Output, J::Error> {
     let deadline = run.deadline();
     let (job, cx) = run.job_and_context();
-    let mut run = match catch_unwind(AssertUnwindSafe(move || {
+    let run = match catch_unwind(AssertUnwindSafe(move || {
         let job = job;
         job.run(cx)
     })) {
         Ok(run) => run,
         Err(payload) => return RunEnd::panicked(payload),
     };
+    // Pinned in place: the run's future is the job's own type, kept in the worker's task.
+    let mut run = pin!(run);
     let mut timer = deadline.map(|at| Box::pin(tokio::time::sleep_until(at.into())));
     poll_fn(|task| {
         if let Some(sleep) = timer.as_mut() {

@@ -9,7 +9,6 @@ use brigade_tokio::TokioPool;
 /// A kit job run the async way: sleeps on tokio's timer, waits on its token with `.await`.
 struct AsyncKitJob(KitJob);
 
-#[async_trait::async_trait]
 impl AsyncJob for AsyncKitJob {
     type Output = u64;
     type Error = String;

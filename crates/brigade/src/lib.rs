@@ -62,7 +62,7 @@ pub use brigade_core::{
     AsyncJob, BoxAsyncJob, BoxJob, CancellationToken, Completions, ConfigError, ErrorKind,
     Executor, InAsyncContext, Job, JobContext, JobError, JobHandle, JobId, JobResult, MapError,
     Rejection, ShutdownReport, Stats, SubmitError, SubmitTimeoutError, TrySubmitError, Workload,
-    async_job_fn, async_trait, available_cores, job_fn,
+    async_job_fn, available_cores, job_fn,
 };
 
 /// The hooks through which backends drive middleware (`brigade_core::hooks`).
@@ -134,7 +134,7 @@ pub mod prelude {
 
     #[cfg(feature = "tokio")]
     #[doc(no_inline)]
-    pub use brigade_core::{AsyncJob, async_trait};
+    pub use brigade_core::AsyncJob;
     #[cfg(feature = "tokio")]
     #[doc(no_inline)]
     pub use brigade_tokio::TokioPool;

@@ -137,16 +137,15 @@ fn sqlite_resolves() {
     let _: Option<brigade::queue::Worker<brigade::sqlite::SqliteStore>> = None;
 }
 
-/// Implementing `AsyncJob` with `async fn run` takes the facade alone: this crate's tests
-/// have no `async-trait` dependency of their own.
+/// Implementing `AsyncJob` takes a plain `async fn run`: no attribute, and no
+/// `async-trait` dependency.
 #[cfg(feature = "tokio")]
 #[test]
-fn async_jobs_need_no_async_trait_dependency() {
+fn async_jobs_are_plain_async_fns() {
     use brigade::prelude::*;
 
     struct Double(u32);
 
-    #[async_trait]
     impl AsyncJob for Double {
         type Output = u32;
         type Error = String;
