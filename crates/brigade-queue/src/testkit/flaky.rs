@@ -21,12 +21,15 @@ const LATE: Duration = Duration::from_secs(1);
 ///   [`stall_heartbeats`](Self::stall_heartbeats) leaves some unanswered and
 ///   [`slow_heartbeats`](Self::slow_heartbeats) answers them late.
 /// - Claims: [`slow_claims`](Self::slow_claims) answers some late, after they happened,
-///   and [`overclaim`](Self::overclaim) takes more jobs than asked.
+///   [`overclaim`](Self::overclaim) takes more jobs than asked and
+///   [`starve_claims`](Self::starve_claims) finds none.
 /// - Acks (`complete`, `complete_many` and the acks of `complete_and_claim`):
 ///   [`slow_acks`](Self::slow_acks) answers some late, after they happened,
 ///   [`stall_acks`](Self::stall_acks) holds them, unrecorded, until it is switched off,
 ///   and
 ///   [`panic_acks`](Self::panic_acks) makes `complete_many` panic.
+/// - Retries and releases: [`slow_retries`](Self::slow_retries) and
+///   [`slow_releases`](Self::slow_releases) answer some late, after they happened.
 /// - Retention: [`stall_purges`](Self::stall_purges) leaves purges unanswered.
 ///
 /// # Examples
@@ -54,10 +57,14 @@ struct Faults {
     heartbeat_delay: AtomicU64,
     claims_to_slow: AtomicU32,
     extra_claims: AtomicU32,
+    claims_starved: AtomicBool,
+    claims_before_starving: AtomicU32,
     acks_to_slow: AtomicU32,
     acks_stalled: AtomicBool,
     acks_to_panic: AtomicU32,
     purges_to_stall: AtomicU32,
+    retries_to_slow: AtomicU32,
+    releases_to_slow: AtomicU32,
 }
 
 impl<S: Store> FlakyStore<S> {
@@ -92,6 +99,29 @@ impl<S: Store> FlakyStore<S> {
     /// See [`FlakyStore`].
     pub fn overclaim(&self, extra: u32) {
         self.faults.extra_claims.store(extra, Ordering::SeqCst);
+    }
+
+    /// Lets the next `after` claims through, then makes every claim find nothing without
+    /// reaching the store, as if other workers took every job first (`Some(after)`); or
+    /// lets every claim through (`None`). The acks of a `complete_and_claim` still go
+    /// through.
+    ///
+    /// # Examples
+    ///
+    /// See [`FlakyStore`].
+    pub fn starve_claims(&self, after: Option<u32>) {
+        let faults = &self.faults;
+        faults.claims_starved.store(false, Ordering::SeqCst);
+        if let Some(after) = after {
+            faults.claims_before_starving.store(after, Ordering::SeqCst);
+            faults.claims_starved.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether this claim finds nothing (see [`starve_claims`](Self::starve_claims)).
+    fn starved(&self) -> bool {
+        self.faults.claims_starved.load(Ordering::SeqCst)
+            && !take_one(&self.faults.claims_before_starving)
     }
 
     /// Makes the next `count` heartbeats hang without an answer, as calls to a store that
@@ -134,6 +164,28 @@ impl<S: Store> FlakyStore<S> {
     /// See [`FlakyStore`].
     pub fn slow_acks(&self, count: u32) {
         self.faults.acks_to_slow.store(count, Ordering::SeqCst);
+    }
+
+    /// Makes the next `count` retries record the failed run, then answer a second later, as
+    /// over a link that stalls after the commit: the caller may give up on a retry that did
+    /// happen.
+    ///
+    /// # Examples
+    ///
+    /// See [`FlakyStore`].
+    pub fn slow_retries(&self, count: u32) {
+        self.faults.retries_to_slow.store(count, Ordering::SeqCst);
+    }
+
+    /// Makes the next `count` releases give the job back, then answer a second later, as
+    /// over a link that stalls after the commit: the caller may give up on a release that
+    /// did happen.
+    ///
+    /// # Examples
+    ///
+    /// See [`FlakyStore`].
+    pub fn slow_releases(&self, count: u32) {
+        self.faults.releases_to_slow.store(count, Ordering::SeqCst);
     }
 
     /// Makes acks wait, unrecorded and unanswered, until this is switched off again, as
@@ -194,6 +246,9 @@ impl<S: Store> Store for FlakyStore<S> {
         self.inner.enqueue_batch(jobs).await
     }
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<Vec<Claim>, StoreError> {
+        if self.starved() {
+            return Ok(Vec::new());
+        }
         let claimed = self.inner.claim(self.widened(request)).await;
         if take_one(&self.faults.claims_to_slow) {
             tokio::time::sleep(LATE).await;
@@ -247,6 +302,10 @@ impl<S: Store> Store for FlakyStore<S> {
         if acks {
             self.ack_gate().await;
         }
+        if self.starved() {
+            let answers = self.complete_many(completed).await;
+            return (answers, Ok(Vec::new()));
+        }
         let both = self
             .inner
             .complete_and_claim(completed, self.widened(request))
@@ -260,13 +319,21 @@ impl<S: Store> Store for FlakyStore<S> {
         both
     }
     async fn retry(&self, lease: Lease, delay: Duration, error: &str) -> Result<Ack, StoreError> {
-        self.inner.retry(lease, delay, error).await
+        let answer = self.inner.retry(lease, delay, error).await;
+        if take_one(&self.faults.retries_to_slow) {
+            tokio::time::sleep(LATE).await;
+        }
+        answer
     }
     async fn bury(&self, lease: Lease, error: &str) -> Result<Ack, StoreError> {
         self.inner.bury(lease, error).await
     }
     async fn release(&self, lease: Lease) -> Result<Ack, StoreError> {
-        self.inner.release(lease).await
+        let answer = self.inner.release(lease).await;
+        if take_one(&self.faults.releases_to_slow) {
+            tokio::time::sleep(LATE).await;
+        }
+        answer
     }
     async fn rescue(&self, queue: &str) -> Result<Rescued, StoreError> {
         self.inner.rescue(queue).await

@@ -379,6 +379,51 @@ pub async fn worker_shutdown_gives_back_what_a_late_claim_took<S: Store>(store: 
     );
 }
 
+/// A claim on its way when the shutdown begins starts none of the runs it brings back:
+/// its jobs go back at once, uncharged, as the claimed jobs that had not started do, and
+/// the shutdown does not wait out the grace for them.
+pub async fn worker_starts_nothing_a_claim_answered_after_shutdown_took<S: Store>(store: S) {
+    const JOBS: u64 = 16;
+    let flaky = FlakyStore::new(store.clone());
+    let queue = Queue::<S, u64>::new(store.clone(), "claimed-at-shutdown");
+    let ids = queue
+        .enqueue_batch((0..JOBS).collect())
+        .await
+        .expect("enqueue");
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&runs);
+    let worker = Worker::builder(flaky.clone(), "claimed-at-shutdown")
+        .concurrency(JOBS as usize)
+        // The claim's answer, a second late, comes within the wait.
+        .store_timeout(Duration::from_secs(5))
+        .handle(move |_: u64, _: Delivery| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), String>(()) }
+        })
+        .expect("worker");
+    flaky.slow_claims(1);
+    let (shutdown, running) = start(worker);
+    // The first claim is on its way; its answer is due at 1 s.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = tokio::time::timeout(PATIENCE, stop(&shutdown, running))
+        .await
+        .expect("the worker stopped");
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "{report:?}");
+    for enqueued in ids {
+        let record = job_record(&store, enqueued.id).await;
+        assert_eq!(
+            (record.state, record.attempt),
+            (JobState::Available, 0),
+            "given back uncharged: {report:?}"
+        );
+    }
+    assert_eq!(
+        (report.claimed, report.released),
+        (JOBS, JOBS),
+        "{report:?}"
+    );
+}
+
 /// A store call that panics in one of the worker's own tasks (here the call that records
 /// a batch of acks) is a failed call: the acks are sent again, the worker goes on, and
 /// every job ends.
@@ -433,6 +478,125 @@ pub async fn worker_counts_an_ack_answered_late_as_completed<S: Store>(store: S)
     assert_eq!((report.completed, report.stale), (1, 0), "{report:?}");
     assert_eq!(report.ended(), report.claimed, "{report:?}");
     assert_eq!(job_record(&store, id).await.attempt, 1);
+}
+
+/// Takes the job of `queue` as another host would, once it is claimable again, polling
+/// briefly so that it gets there before the worker's next try.
+async fn claim_as_another_host<S: Store>(store: &S, queue: &str) -> crate::Claim {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(claim) = super::claim(store, queue, 1, super::LONG_LEASE).await.pop() {
+            return claim;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing became claimable in {queue} within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until `counters` account for `runs` ended runs.
+async fn wait_for_ends(counters: &crate::WorkerCounters, runs: u64) {
+    let deadline = Instant::now() + PATIENCE;
+    while counters.snapshot().ended() < runs {
+        assert!(Instant::now() < deadline, "{:?}", counters.snapshot());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A retry the store recorded but answered only after the worker's store timeout is sent
+/// again; by then another host has claimed the job, so the second sending is refused.
+/// The worker finds in the job that its first sending took (the job was claimed once
+/// more since, and carries the run's error), and counts a retried run, not a duplicate.
+pub async fn worker_counts_a_recorded_retry_claimed_again_as_retried<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(NewJob::new("retried-late", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
+    let retry = Retry::builder()
+        .max_attempts(u32::MAX)
+        .backoff(Backoff::constant(Duration::from_millis(1)))
+        .build()
+        .expect("retry");
+    let (ran, mut ran_rx) = mpsc::unbounded_channel();
+    let worker = Worker::builder(flaky.clone(), "retried-late")
+        .store_timeout(Duration::from_millis(300))
+        .retry(retry)
+        .handle(move |_: serde_json::Value, _: Delivery| {
+            let ran = ran.clone();
+            async move {
+                let _ = ran.send(());
+                Err::<(), _>("fails once".to_string())
+            }
+        })
+        .expect("worker");
+    let counters = worker.counters();
+    flaky.slow_retries(1);
+    // The worker takes the job, then nothing more: it is the other host's to take again.
+    flaky.starve_claims(Some(1));
+    let (shutdown, running) = start(worker);
+    tokio::time::timeout(PATIENCE, ran_rx.recv())
+        .await
+        .expect("the job ran");
+    let other = claim_as_another_host(&store, "retried-late").await;
+    assert_eq!((other.id, other.attempt), (id, 2), "the retry took");
+    wait_for_ends(&counters, 1).await;
+    let report = stop(&shutdown, running).await;
+    assert_eq!(
+        job_record(&store, id).await.state,
+        JobState::Running,
+        "the other host holds it"
+    );
+    assert_eq!((report.retried, report.stale), (1, 0), "{report:?}");
+    assert_eq!(report.ended(), report.claimed, "{report:?}");
+}
+
+/// A shutdown's release the store recorded but answered only after the worker's store
+/// timeout is sent again; by then another host has claimed the job, so the second sending
+/// is refused. The worker finds in the job that its release took (claimed again at the
+/// attempt the released run had: the release gave one back), and counts a released run,
+/// not a duplicate.
+pub async fn worker_counts_a_recorded_release_claimed_again_as_released<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(NewJob::new("released-late", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
+    let (started, mut started_rx) = mpsc::unbounded_channel();
+    let worker = Worker::builder(flaky.clone(), "released-late")
+        .grace(Duration::from_millis(100))
+        .store_timeout(Duration::from_millis(300))
+        .handle(move |_: serde_json::Value, delivery: Delivery| {
+            let started = started.clone();
+            async move {
+                let _ = started.send(());
+                delivery.token().cancelled().await;
+                Err::<(), _>("stopped".to_string())
+            }
+        })
+        .expect("worker");
+    flaky.slow_releases(1);
+    let (shutdown, running) = start(worker);
+    tokio::time::timeout(PATIENCE, started_rx.recv())
+        .await
+        .expect("the job started");
+    shutdown.cancel();
+    let other = claim_as_another_host(&store, "released-late").await;
+    assert_eq!(
+        (other.id, other.attempt),
+        (id, 1),
+        "the release took, uncharged"
+    );
+    let report = tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the worker stopped")
+        .expect("worker task");
+    assert_eq!((report.released, report.stale), (1, 0), "{report:?}");
+    assert_eq!(report.ended(), report.claimed, "{report:?}");
 }
 
 /// A shutdown that gives up on a run deaf to its token gives back the jobs it holds, but
@@ -503,6 +667,122 @@ pub async fn worker_shutdown_keeps_the_ends_runs_decided<S: Store>(store: S) {
         (1, 1, 1),
         "{report:?}"
     );
+}
+
+/// A shutdown ends within its bound (grace + lease + five store timeouts) while acks fail
+/// and heartbeats succeed: from the point where it gives up on its runs the worker renews
+/// no lease, so the ends it still owes are tried only while the leases last. It renewed
+/// them for good before, and never returned.
+pub async fn worker_shutdown_ends_while_acks_fail_and_heartbeats_succeed<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(NewJob::new("acks-down", json!(null)))
+        .await
+        .expect("enqueue")
+        .id;
+    let (lease, grace, store_timeout) = (
+        Duration::from_secs(2),
+        Duration::from_millis(100),
+        Duration::from_millis(200),
+    );
+    let (ran, mut ran_rx) = mpsc::unbounded_channel();
+    let worker = Worker::builder(flaky.clone(), "acks-down")
+        .lease(lease)
+        .grace(grace)
+        .store_timeout(store_timeout)
+        .handle(move |_: serde_json::Value, _: Delivery| {
+            let ran = ran.clone();
+            async move {
+                let _ = ran.send(());
+                Ok::<(), String>(())
+            }
+        })
+        .expect("worker");
+    flaky.stall_acks(true);
+    let (shutdown, running) = start(worker);
+    tokio::time::timeout(PATIENCE, ran_rx.recv())
+        .await
+        .expect("the job ran");
+    // Past a heartbeat (a third of the lease): the lease is renewed, the ack is not.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    shutdown.cancel();
+    let bound = grace + lease + store_timeout * 5;
+    let report = tokio::time::timeout(bound + PATIENCE, running)
+        .await
+        .unwrap_or_else(|_| panic!("no return within {:?} of the shutdown", bound + PATIENCE))
+        .expect("worker task");
+    flaky.stall_acks(false);
+    assert_eq!(
+        job_record(&store, id).await.state,
+        JobState::Running,
+        "no ack went through; the lease will expire"
+    );
+    assert_eq!(report.unrecorded, 1, "{report:?}");
+    assert_eq!(report.ended(), report.claimed, "{report:?}");
+}
+
+/// With the store unreachable (heartbeats and acks hang), a shutdown still ends within a
+/// bound that does not grow with the runs it holds: the ends it owes are recorded all at
+/// once, not one store timeout after another. The bound asserted is the documented one
+/// (grace + lease + five store timeouts) with several seconds of slack; the ends recorded
+/// one after another took a store timeout each, past half a minute here.
+pub async fn worker_shutdown_with_a_blackholed_store_is_bounded_independently_of_concurrency<
+    S: Store,
+>(
+    store: S,
+) {
+    const JOBS: u64 = 32;
+    let flaky = FlakyStore::new(store.clone());
+    let queue = Queue::<S, u64>::new(store.clone(), "blackholed");
+    queue
+        .enqueue_batch((0..JOBS).collect())
+        .await
+        .expect("enqueue");
+    let (lease, grace, store_timeout) = (
+        Duration::from_secs(4),
+        Duration::from_millis(100),
+        Duration::from_secs(1),
+    );
+    let (ran, mut ran_rx) = mpsc::unbounded_channel();
+    let worker = Worker::builder(flaky.clone(), "blackholed")
+        .concurrency(JOBS as usize)
+        .lease(lease)
+        .heartbeat(Duration::from_secs(1))
+        .store_timeout(store_timeout)
+        .grace(grace)
+        .handle(move |_: u64, _: Delivery| {
+            let ran = ran.clone();
+            async move {
+                let _ = ran.send(());
+                // Every run in flight when the store goes.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Ok::<(), String>(())
+            }
+        })
+        .expect("worker");
+    let (shutdown, running) = start(worker);
+    for _ in 0..JOBS {
+        tokio::time::timeout(PATIENCE, ran_rx.recv())
+            .await
+            .expect("every job ran");
+    }
+    // The link goes: every heartbeat and ack hangs from now on.
+    flaky.stall_heartbeats(u32::MAX);
+    flaky.stall_acks(true);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let began = Instant::now();
+    shutdown.cancel();
+    let bound = grace + lease + store_timeout * 5;
+    let slack = Duration::from_secs(5);
+    let report = tokio::time::timeout(bound + slack, running)
+        .await
+        .unwrap_or_else(|_| panic!("no return within {:?} of the shutdown", bound + slack))
+        .expect("worker task");
+    let took = began.elapsed();
+    flaky.stall_acks(false);
+    assert!(took < bound + slack, "took {took:?}: {report:?}");
+    assert_eq!(report.claimed, JOBS, "{report:?}");
+    assert_eq!(report.ended(), report.claimed, "{report:?}");
 }
 
 /// A store that hands out more jobs than a claim asked for does not strand the extras:

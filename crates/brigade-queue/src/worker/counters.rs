@@ -54,7 +54,9 @@ pub struct WorkerReport {
     /// Jobs given back unrun or stopped by the shutdown, uncharged.
     pub released: u64,
     /// Runs whose end the store refused: the lease had passed to another claim (a
-    /// duplicate run, explained).
+    /// duplicate run, explained). Also an end refused when sent again after its first
+    /// sending went unanswered, if the job has moved on too far since for the worker to
+    /// tell that the first took (see `docs/durable.md`, "An end's answer is lost").
     pub stale: u64,
     /// Runs stopped because their lease was lost or could not be renewed (nothing
     /// recorded; the store redelivers the job).

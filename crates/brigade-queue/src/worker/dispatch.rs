@@ -60,22 +60,46 @@ impl RunEnd {
     /// (it may have been recorded all the same) and whose second was refused: refused
     /// because the first took, or because the lease had passed to another claim.
     ///
-    /// Each end leaves a mark no other claim's leaves: a completion or a burial keeps the
-    /// attempt it ran at (a later claim would have counted one more), a retry or a burial
-    /// keeps its error (a rescue writes its own), and a release takes its attempt back.
+    /// Each end leaves a mark no other claim's leaves. Every store charges an attempt at a
+    /// claim, gives one back at a release, keeps it at a rescue (writing the rescue's own
+    /// error) and keeps the last error through claims and completions. If this end did
+    /// not take, the refusal means a rescue (the job at `attempt` with the rescue's error,
+    /// every later claim past `attempt`, any later failure's error at an attempt past it)
+    /// or a cancel (the job's life is over). So:
+    ///
+    /// - a completion or a burial keeps the attempt it ran at (a later claim would have
+    ///   counted one more), a burial its error too;
+    /// - a retry keeps its attempt and error, and a claim that takes the job again (and
+    ///   the completion of that run) counts one attempt more and keeps the error: the job
+    ///   at `attempt + 1`, claimed or completed, with this run's error, can only follow a
+    ///   retry that took. Further on (that run failed or was rescued too) the retry no
+    ///   longer shows;
+    /// - a release takes its attempt back, and a claim that takes the job again counts it
+    ///   once more: a job at `attempt`, claimed or completed, can only follow a release
+    ///   that took (after a rescue, claims count from `attempt + 1`). Further on (that run
+    ///   failed, or was released or rescued in turn) the release no longer shows.
+    ///
+    /// An end that took and no longer shows is counted stale. An operator's replay resets
+    /// a dead job's attempts, and an end judged across one may be miscounted either way.
     pub(crate) fn shows_in(&self, job: &JobRecord, attempt: u32) -> bool {
         let error_is = |error: &str| job.last_error.as_deref() == Some(error);
+        let claimed_since = matches!(job.state, JobState::Running | JobState::Completed);
         match self {
             RunEnd::Succeeded => job.state == JobState::Completed && job.attempt == attempt,
             RunEnd::Retry { error, .. } => {
-                job.state == JobState::Available && job.attempt == attempt && error_is(error)
+                error_is(error)
+                    && match job.state {
+                        JobState::Available => job.attempt == attempt,
+                        _ => claimed_since && Some(job.attempt) == attempt.checked_add(1),
+                    }
             }
             RunEnd::Bury { error } => {
                 job.state == JobState::Dead && job.attempt == attempt && error_is(error)
             }
-            RunEnd::Release | RunEnd::ReleaseIfHeld => {
-                job.state == JobState::Available && job.attempt.saturating_add(1) == attempt
-            }
+            RunEnd::Release | RunEnd::ReleaseIfHeld => match job.state {
+                JobState::Available => job.attempt.saturating_add(1) == attempt,
+                _ => claimed_since && job.attempt == attempt,
+            },
             RunEnd::Abandon => false,
         }
     }
@@ -293,7 +317,40 @@ mod tests {
                 job(JobState::Available, 2, Some(rescued)),
                 false,
             ),
-            (retry, job(JobState::Running, 3, Some("boom")), false),
+            // Retried, then claimed again (and completed): one attempt more, the error
+            // kept.
+            (retry.clone(), job(JobState::Running, 3, Some("boom")), true),
+            (
+                retry.clone(),
+                job(JobState::Completed, 3, Some("boom")),
+                true,
+            ),
+            // Rescued, then claimed again: the rescue's error.
+            (
+                retry.clone(),
+                job(JobState::Running, 3, Some(rescued)),
+                false,
+            ),
+            // Failed again since, or rescued and failed since with the same error: no
+            // telling which.
+            (
+                retry.clone(),
+                job(JobState::Available, 3, Some("boom")),
+                false,
+            ),
+            (retry.clone(), job(JobState::Dead, 3, Some("boom")), false),
+            (
+                retry.clone(),
+                job(JobState::Running, 4, Some("boom")),
+                false,
+            ),
+            // Cancelled while it ran: the error may be the run before's.
+            (
+                retry.clone(),
+                job(JobState::Cancelled, 2, Some("boom")),
+                false,
+            ),
+            (retry, job(JobState::Running, 2, Some("boom")), false),
             (bury.clone(), job(JobState::Dead, 2, Some("boom")), true),
             (bury, job(JobState::Dead, 2, Some(rescued)), false),
             (RunEnd::Release, job(JobState::Available, 1, None), true),
@@ -304,6 +361,19 @@ mod tests {
                 job(JobState::Available, 1, None),
                 true,
             ),
+            // Released, then claimed again (and completed): the attempt given back is
+            // charged once more.
+            (RunEnd::Release, job(JobState::Running, 2, None), true),
+            (RunEnd::Release, job(JobState::Completed, 2, None), true),
+            // Rescued, then claimed again: one attempt past.
+            (
+                RunEnd::Release,
+                job(JobState::Running, 3, Some(rescued)),
+                false,
+            ),
+            (RunEnd::Release, job(JobState::Dead, 2, Some("boom")), false),
+            (RunEnd::Release, job(JobState::Cancelled, 2, None), false),
+            (RunEnd::ReleaseIfHeld, job(JobState::Running, 2, None), true),
             (RunEnd::Abandon, job(JobState::Available, 1, None), false),
         ] {
             assert_eq!(end.shows_in(&job, 2), shows, "{end:?} in {job:?}");

@@ -1,4 +1,5 @@
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ struct Held {
 pub(crate) struct HeldLeases {
     leases: Mutex<HashMap<Lease, Held>>,
     emptied: Notify,
+    /// No lease is renewed any more (see [`freeze`](Self::freeze)).
+    frozen: AtomicBool,
 }
 
 impl HeldLeases {
@@ -100,9 +103,23 @@ impl HeldLeases {
             .count()
     }
 
+    /// Renews no lease from now on, whatever heartbeat answers: each lease ends, as this
+    /// host can vouch for it, no later than a lease after the last heartbeat sent, so
+    /// whatever waits for a lease to end (an end retried while its lease lasts) ends.
+    pub(crate) fn freeze(&self) {
+        // Under the lock: a heartbeat's answer being applied is done before this returns.
+        let _leases = self.lock();
+        self.frozen.store(true, Ordering::Release);
+    }
+
+    /// Whether [`freeze`](Self::freeze) was called.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::Acquire)
+    }
+
     /// After a heartbeat sent at `sent`: the leases in `renewed` now last until
-    /// `sent + lease`; every other lease in `asked` is lost and its run is stopped.
-    /// Returns how many were lost.
+    /// `sent + lease` (unless [frozen](Self::freeze)); every other lease in `asked` is lost
+    /// and its run is stopped. Returns how many were lost.
     pub(crate) fn renewed(
         &self,
         asked: &[Lease],
@@ -113,12 +130,15 @@ impl HeldLeases {
         let renewed: HashSet<&Lease> = renewed.iter().collect();
         let mut lost = 0;
         let mut leases = self.lock();
+        let frozen = self.is_frozen();
         for lease_asked in asked {
             let Some(held) = leases.get_mut(lease_asked) else {
                 continue;
             };
             if renewed.contains(lease_asked) {
-                held.expires = sent + lease;
+                if !frozen {
+                    held.expires = sent + lease;
+                }
             } else if held.fence.reason() == StopReason::None {
                 held.fence.stop(StopReason::LeaseLost);
                 lost += 1;
@@ -222,6 +242,22 @@ mod tests {
         );
         assert_eq!(held.expires(kept), Some(now + Duration::from_secs(10)));
         assert_eq!(kept_fence.reason(), StopReason::None);
+        assert_eq!(revoked_fence.reason(), StopReason::LeaseLost);
+    }
+
+    #[test]
+    fn a_frozen_lease_is_not_renewed_but_can_still_be_lost() {
+        let held = HeldLeases::default();
+        let now = Instant::now();
+        let (kept, revoked) = (lease(1, 1), lease(2, 1));
+        held.insert(kept, now, 1);
+        let revoked_fence = held.insert(revoked, now, 1);
+        held.freeze();
+        assert!(held.is_frozen());
+        let later = now + Duration::from_secs(5);
+        let lost = held.renewed(&[kept, revoked], &[kept], later, Duration::from_secs(10));
+        assert_eq!(lost, 1);
+        assert_eq!(held.expires(kept), Some(now), "not renewed once frozen");
         assert_eq!(revoked_fence.reason(), StopReason::LeaseLost);
     }
 }

@@ -163,6 +163,15 @@ impl<S: Store> Worker<S> {
     /// answer within the store timeout) may still have taken jobs: the return waits for
     /// its answer, to give them back, for at most the lease and a store timeout.
     ///
+    /// Whatever the store does, it returns within the grace, the lease and five store
+    /// timeouts of the cancel: a claim on its way (a store timeout; its jobs go back
+    /// unrun), the grace, twice the store timeout for stopped runs to end, then the ends
+    /// still owed (a success whose ack has not gone through, the release of a run deaf to
+    /// its token), recorded together and each only while its lease lasts, with no lease
+    /// renewed from then on (at most the lease and a store timeout), and a store timeout
+    /// for the local pool. An end not recorded by then is counted in
+    /// [`WorkerReport::unrecorded`]; its job is redelivered once its lease expires.
+    ///
     /// Once it returns, nothing the worker started is left holding a job, so the process
     /// may exit.
     ///
@@ -278,6 +287,12 @@ async fn claim_until<S: Store>(
                         instant_after(sent, settings.lease),
                         claim.attempt,
                     );
+                    if shutdown.is_cancelled() {
+                        // The shutdown began while the claim was on its way: its runs
+                        // would race the shutdown's stop of unstarted runs, and some
+                        // would start. Stopped now, each gives its job back, uncharged.
+                        fence.stop_unstarted(StopReason::Shutdown);
+                    }
                     let span = tracing::info_span!(
                         "durable_job",
                         queue = %shared.queue,
@@ -552,7 +567,7 @@ async fn run_claim<S: Store>(
     // leases.
     let recording = Arc::clone(&shared.recording).acquire_owned().await;
     drop(slot);
-    record(&shared, lease, attempt, &end, false).await;
+    record(&shared, lease, attempt, &end, false, None).await;
     shared.held.remove(lease);
     drop(recording);
 }
@@ -619,7 +634,8 @@ async fn give_back_units<S: Store>(shared: &Shared<S>, lease: Lease) {
 
 /// Records how the run of `attempt` under `lease` ended, retrying while the store is
 /// unreachable and the lease lasts. `maybe_sent`: the end may have been sent before, with
-/// no answer heard (an earlier try given up).
+/// no answer heard (an earlier try given up). `give_up`: a time by which the record is
+/// over, recorded or not (a shutdown's); every store call is cut off there.
 ///
 /// A try that fails without an answer (a timeout, a store that went away) may have been
 /// recorded all the same, and the next try is then refused as stale: a refusal after such
@@ -632,6 +648,7 @@ async fn record<S: Store>(
     attempt: u32,
     end: &RunEnd,
     maybe_sent: bool,
+    give_up: Option<Instant>,
 ) {
     let count = match end {
         RunEnd::Succeeded => Count::Completed,
@@ -648,20 +665,31 @@ async fn record<S: Store>(
     let mut maybe_sent = maybe_sent;
     let mut wait = Duration::from_millis(50);
     loop {
-        let result = match end {
-            RunEnd::Succeeded => shared.acks.complete(lease).await,
-            RunEnd::Retry { delay, error } => {
-                call(timeout, store.retry(lease, *delay, error)).await
+        let sent = until(give_up, async {
+            match end {
+                RunEnd::Succeeded => shared.acks.complete(lease).await,
+                RunEnd::Retry { delay, error } => {
+                    call(timeout, store.retry(lease, *delay, error)).await
+                }
+                RunEnd::Bury { error } => call(timeout, store.bury(lease, error)).await,
+                RunEnd::Release | RunEnd::ReleaseIfHeld | RunEnd::Abandon => {
+                    call(timeout, store.release(lease)).await
+                }
             }
-            RunEnd::Bury { error } => call(timeout, store.bury(lease, error)).await,
-            RunEnd::Release | RunEnd::ReleaseIfHeld | RunEnd::Abandon => {
-                call(timeout, store.release(lease)).await
-            }
-        };
+        });
+        let result = sent.await.unwrap_or_else(|| {
+            Err(StoreError::Unavailable(
+                "no answer before the shutdown gave up on it".into(),
+            ))
+        });
         match result {
             Ok(Ack::Recorded) => return shared.counters.add(count, 1),
             Ok(Ack::Stale) => {
-                if maybe_sent && took(shared, lease, attempt, end).await {
+                if maybe_sent
+                    && until(give_up, took(shared, lease, attempt, end))
+                        .await
+                        .unwrap_or(false)
+                {
                     return shared.counters.add(count, 1);
                 }
                 if *end == RunEnd::ReleaseIfHeld {
@@ -675,10 +703,10 @@ async fn record<S: Store>(
                 shared.counters.add(Count::StoreError, 1);
                 // A transient failure is a try whose outcome is unknown.
                 maybe_sent |= error.is_transient();
-                let lease_left = shared
-                    .held
-                    .expires(lease)
-                    .is_some_and(|expires| Instant::now() + wait < expires);
+                let lease_left = shared.held.expires(lease).is_some_and(|expires| {
+                    let until = give_up.map_or(expires, |give_up| expires.min(give_up));
+                    Instant::now() + wait < until
+                });
                 if !error.is_transient() || !lease_left {
                     tracing::warn!(%error, id = %lease.id, "run's end not recorded; the store will redeliver the job");
                     let unrecorded = match end {
@@ -726,6 +754,10 @@ async fn keep_leases<S: Store>(shared: Arc<Shared<S>>) {
     let mut failures = 0u32;
     loop {
         tokio::time::sleep_until(next.into()).await;
+        if shared.held.is_frozen() {
+            // The shutdown gave its runs up: their leases only have to run out now.
+            return;
+        }
         let asked = shared.held.leases();
         if asked.is_empty() {
             next = instant_after(Instant::now(), settings.heartbeat);
@@ -842,16 +874,9 @@ async fn drain<S: Store>(
                 .counters
                 .add(Count::Unstopped, shared.held.running() as u64);
             jobs.abort_all();
-            for lease in shared.held.leases() {
-                match shared.held.owed(lease) {
-                    Some((attempt, Some(end))) => record(shared, lease, attempt, &end, true).await,
-                    Some((attempt, None)) => {
-                        record(shared, lease, attempt, &RunEnd::Release, false).await;
-                    }
-                    None => {}
-                }
-                shared.held.remove(lease);
-            }
+            // Their tasks first, so that no end is recorded (and counted) twice.
+            while jobs.join_next().await.is_some() {}
+            record_owed(shared).await;
         }
     }
     while jobs.join_next().await.is_some() {}
@@ -880,6 +905,52 @@ async fn drain<S: Store>(
     shared.counters.snapshot()
 }
 
+/// Records, all at once, the ends owed for the leases a shutdown still holds once it has
+/// given up on their runs' tasks: the end a run decided, or a release for a run that
+/// decided none (deaf to its token, or cut off before it ended).
+///
+/// Each end is tried while its lease lasts, and from here no lease is renewed: a store
+/// whose acks fail while its heartbeats succeed would otherwise keep every lease, and the
+/// tries, going for good. The leases run out within a lease of now, and every try is cut
+/// off a store timeout after that. The ends go together (the successes in one batch of
+/// acks), so a store that does not answer costs the wait once, not once per lease. A lease
+/// already past its end as this host can vouch for it is still tried once: the stores
+/// record an end under an expired lease until a rescue or a claim takes the job, and a
+/// release recorded then spares the job an attempt (a success, a second run).
+async fn record_owed<S: Store>(shared: &Arc<Shared<S>>) {
+    shared.held.freeze();
+    let settings = shared.settings;
+    let give_up = instant_after(
+        Instant::now(),
+        settings.lease.saturating_add(settings.store_timeout),
+    );
+    let mut owed = JoinSet::new();
+    for lease in shared.held.leases() {
+        let Some((attempt, end)) = shared.held.owed(lease) else {
+            continue;
+        };
+        let shared = Arc::clone(shared);
+        owed.spawn(async move {
+            match end {
+                Some(end) => record(&shared, lease, attempt, &end, true, Some(give_up)).await,
+                None => {
+                    record(
+                        &shared,
+                        lease,
+                        attempt,
+                        &RunEnd::Release,
+                        false,
+                        Some(give_up),
+                    )
+                    .await;
+                }
+            }
+            shared.held.remove(lease);
+        });
+    }
+    while owed.join_next().await.is_some() {}
+}
+
 /// A store call that gives up after `timeout`, as an unreachable store. A panic in the
 /// store's code is a failed call too: the worker's tasks outlive it.
 async fn call<T>(
@@ -892,6 +963,16 @@ async fn call<T>(
         Err(_elapsed) => Err(StoreError::Unavailable(
             format!("no answer within {timeout:?}").into(),
         )),
+    }
+}
+
+/// Runs `operation` to its end, or until `give_up` if there is one (then `None`).
+async fn until<T>(give_up: Option<Instant>, operation: impl Future<Output = T>) -> Option<T> {
+    match give_up {
+        Some(give_up) => tokio::time::timeout_at(give_up.into(), operation)
+            .await
+            .ok(),
+        None => Some(operation.await),
     }
 }
 
