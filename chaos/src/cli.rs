@@ -8,12 +8,14 @@ use crate::store_kind::{Fsync, StoreKind};
 pub(crate) const USAGE: &str = "\
 usage: brigade-chaos run [--store postgres|redis|sqlite] [--redis-fsync always|everysec]
                          [--quick] [--cycles N] [--seed S] [--workers 3|4] [--out DIR]
+                         [--allow-no-netns]
        brigade-chaos check --ledger-dir DIR
        brigade-chaos worker --url URL --ledger FILE --id N [--run K]
-       brigade-chaos producer --url URL --ledger FILE --jobs N [--poison P] [--seconds S] [--seed S]
-                              [--hold-ms MS] [--long-every-ms MS] [--resume]
+       brigade-chaos producer --url URL --ledger FILE --jobs N [--poison P] [--always-failing F]
+                              [--seconds S] [--seed S] [--hold-ms MS] [--long-every-ms MS]
+                              [--resume]
 
-run        the fault harness (as root: network namespaces; otherwise on 127.0.0.1)
+run        the fault harness (as root: network namespaces)
   --store    the store under faults (default postgres); URLs say which to the others
   --redis-fsync  Redis's appendfsync (default always; everysec reports lost jobs instead
              of failing on them: a crash may lose a second of acknowledged writes)
@@ -22,12 +24,16 @@ run        the fault harness (as root: network namespaces; otherwise on 127.0.0.
   --seed S   replay the fault schedule and workload of an earlier run
   --workers  worker processes (default 4)
   --out DIR  where the ledgers go (default target/brigade-chaos); the run's are in DIR/seed-S
+  --allow-no-netns  accept a run on 127.0.0.1 where namespaces cannot be made (not root,
+             no `ip`): PostgreSQL and Redis then play no link down, and without this flag
+             such a run is refused (SQLite has no network and needs none)
 check      audit the ledgers and the jobs table a run left in DIR
 worker     one worker process (started by run)
-producer   the producer process (started by run); --hold-ms keeps each transaction
-           open that long before its commit, --long-every-ms adds a job past the lease
-           about that often (0, the default: none), --resume continues after the
-           ledger's jobs";
+producer   the producer process (started by run); --always-failing F enqueues F jobs that
+           fail every run (max_attempts 3), --hold-ms keeps each transaction open that
+           long before its commit, --long-every-ms adds a job past the lease about that
+           often (0, the default: none), --resume continues after the ledger's jobs; SIGUSR1
+           asks it for a transaction, SIGUSR2 for a job past the workers' grace";
 
 /// What to do.
 #[derive(Debug)]
@@ -49,6 +55,8 @@ pub(crate) struct RunOptions {
     pub(crate) seed: Option<u64>,
     pub(crate) workers: usize,
     pub(crate) out: PathBuf,
+    /// Run on loopback, without the link-down fault, where namespaces cannot be made.
+    pub(crate) allow_no_netns: bool,
 }
 
 /// `worker`'s options.
@@ -69,6 +77,8 @@ pub(crate) struct ProducerOptions {
     pub(crate) ledger: PathBuf,
     pub(crate) jobs: u64,
     pub(crate) poison: u32,
+    /// Jobs that fail every run, enqueued alone with `max_attempts` 3.
+    pub(crate) always_failing: u32,
     /// Spread the jobs over about this long.
     pub(crate) seconds: f64,
     pub(crate) seed: u64,
@@ -101,13 +111,14 @@ impl Command {
                 Command::Run(RunOptions {
                     store,
                     fsync: fsync.unwrap_or(Fsync::Always),
-                    quick: flags.switch("--quick"),
+                    quick: flags.switch("--quick")?,
                     cycles: flags.optional("--cycles")?,
                     seed: flags.optional("--seed")?,
                     workers: flags.optional("--workers")?.unwrap_or(4),
                     out: flags
                         .optional::<String>("--out")?
                         .map_or_else(|| PathBuf::from("target/brigade-chaos"), PathBuf::from),
+                    allow_no_netns: flags.switch("--allow-no-netns")?,
                 })
             }
             "check" => Command::Check {
@@ -124,11 +135,12 @@ impl Command {
                 ledger: PathBuf::from(flags.required::<String>("--ledger")?),
                 jobs: flags.required("--jobs")?,
                 poison: flags.optional("--poison")?.unwrap_or(0),
+                always_failing: flags.optional("--always-failing")?.unwrap_or(0),
                 seconds: flags.optional("--seconds")?.unwrap_or(10.0),
                 seed: flags.optional("--seed")?.unwrap_or(1),
                 hold_ms: flags.optional("--hold-ms")?.unwrap_or(0),
                 long_every_ms: flags.optional("--long-every-ms")?.unwrap_or(0),
-                resume: flags.switch("--resume"),
+                resume: flags.switch("--resume")?,
             }),
             other => return Err(format!("unknown command `{other}`")),
         };
@@ -166,8 +178,12 @@ impl Flags {
         Some(self.pairs.remove(at).1)
     }
 
-    fn switch(&mut self, name: &str) -> bool {
-        self.take(name).is_some()
+    fn switch(&mut self, name: &str) -> Result<bool, String> {
+        match self.take(name) {
+            None => Ok(false),
+            Some(None) => Ok(true),
+            Some(Some(value)) => Err(format!("{name} takes no value, not `{value}`")),
+        }
     }
 
     fn optional<T: FromStr>(&mut self, name: &str) -> Result<Option<T>, String> {
@@ -213,6 +229,7 @@ mod tests {
             panic!("not a run")
         };
         assert!(options.quick);
+        assert!(!options.allow_no_netns);
         assert_eq!(
             (options.seed, options.cycles, options.workers),
             (Some(7), Some(3), 4)
@@ -230,6 +247,15 @@ mod tests {
             parse("run --redis-fsync always").is_err(),
             "refused even at its default value: without Redis it would be ignored"
         );
+    }
+
+    #[test]
+    fn a_run_without_namespaces_is_asked_for_by_name() {
+        let Ok(Command::Run(options)) = parse("run --store redis --allow-no-netns") else {
+            panic!("not a run")
+        };
+        assert!(options.allow_no_netns);
+        assert!(parse("run --allow-no-netns yes").is_err());
     }
 
     #[test]

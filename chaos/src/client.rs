@@ -97,6 +97,37 @@ impl Client {
         }
     }
 
+    /// SQLite only: `PRAGMA synchronous` and `PRAGMA journal_mode` on as many of the
+    /// store's pooled connections as `connections`, held at once so that each is a
+    /// connection of its own. The store promises `synchronous=FULL` (2) in WAL mode; a
+    /// process kill proves durability only if every commit waited for its flush. `None`
+    /// for the other stores.
+    pub(crate) async fn sqlite_pragmas(&self, connections: u32) -> Option<Pragmas> {
+        let Client::Sqlite(store) = self else {
+            return None;
+        };
+        // The file may be busy with a kill's recovery: a few tries before it is said.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match read_pragmas(store.pool(), connections).await {
+                Ok(pragmas) => return Some(pragmas),
+                Err(error) if tries < 5 => {
+                    eprintln!("reading the connections' pragmas: {error}; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) => {
+                    return Some(Pragmas {
+                        connections: 0,
+                        synchronous: Vec::new(),
+                        journal_mode: Vec::new(),
+                        error: Some(error),
+                    });
+                }
+            }
+        }
+    }
+
     /// The queue's jobs per state.
     pub(crate) async fn counts(&self) -> Result<QueueCounts, String> {
         with_store!(self, store => store.counts(settings::QUEUE).await)
@@ -189,6 +220,67 @@ impl Client {
         }
         Ok(enqueued)
     }
+}
+
+/// What a process's SQLite connections run with: the distinct values seen.
+#[derive(Debug)]
+pub(crate) struct Pragmas {
+    connections: usize,
+    synchronous: Vec<i64>,
+    journal_mode: Vec<String>,
+    error: Option<String>,
+}
+
+impl Pragmas {
+    /// The fields of its ledger line (`pragmas worker=.. connections=.. synchronous=..
+    /// journal_mode=..`, or `error=..`).
+    pub(crate) fn fields(&self, process: &str) -> Vec<(&'static str, String)> {
+        let mut fields = vec![
+            ("worker", process.to_owned()),
+            ("connections", self.connections.to_string()),
+        ];
+        match &self.error {
+            Some(error) => fields.push(("error", error.replace(char::is_whitespace, "_"))),
+            None => {
+                let synchronous: Vec<String> =
+                    self.synchronous.iter().map(i64::to_string).collect();
+                fields.push(("synchronous", synchronous.join(",")));
+                fields.push(("journal_mode", self.journal_mode.join(",")));
+            }
+        }
+        fields
+    }
+}
+
+async fn read_pragmas(pool: &sqlx::SqlitePool, connections: u32) -> Result<Pragmas, String> {
+    let mut held = Vec::new();
+    let mut synchronous = Vec::new();
+    let mut journal_mode = Vec::new();
+    for _ in 0..connections.max(1) {
+        let mut conn = pool.acquire().await.map_err(|error| error.to_string())?;
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|error| error.to_string())?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|error| error.to_string())?;
+        if !synchronous.contains(&sync) {
+            synchronous.push(sync);
+        }
+        let mode = mode.to_lowercase();
+        if !journal_mode.contains(&mode) {
+            journal_mode.push(mode);
+        }
+        held.push(conn);
+    }
+    Ok(Pragmas {
+        connections: held.len(),
+        synchronous,
+        journal_mode,
+        error: None,
+    })
 }
 
 /// The file of a `sqlite:PATH` URL.

@@ -13,6 +13,7 @@
 //! | pause | SIGSTOP for lease + 1 s, then SIGCONT, to a worker holding a run with work left | refuse the zombie's late acks |
 //! | link down | the veth of a worker holding a run whose work outlasts the lease, down for lease + 1 s, then up | self-fence before the lease ends, rejoin with no action |
 //! | db crash | while runs are going: `pg_ctl stop -m immediate` or `redis-server` SIGKILL, ~1 s, start | workers reconnect with no action |
+//! | graceful restart | SIGTERM to a worker holding a run past its grace (the producer is asked for one first), then restarted | give back what it holds; start each stopped run's job again within lease + 2 sweeps + a store call |
 //! | kill all | SIGKILL to every worker and the producer at once (SQLite) | restart from the file; redeliver |
 //! | producer in tx | SIGKILL to the producer inside its own transaction (SQLite) | none of its jobs appear |
 //!
@@ -61,6 +62,13 @@ const OUTLASTS_LEASE_BY: Duration = Duration::from_millis(500);
 /// How long a kill of the producer waits for it to hold a transaction open (it is asked
 /// for one with SIGUSR1, and opens it once its current batch is in).
 const WAIT_FOR_TRANSACTION: Duration = Duration::from_secs(10);
+/// How far past the workers' grace a run's work must go for a graceful restart to aim at
+/// it: the SIGTERM follows the look at the ledger by a few milliseconds, and the run must
+/// still be going when the grace ends, so that the shutdown stops it.
+const PAST_GRACE_BY: Duration = Duration::from_millis(500);
+/// How long a graceful restart waits for its target to watch SIGTERM (its `hello` line): a
+/// worker just restarted after a poison job's abort may not yet.
+const WAIT_FOR_READY: Duration = Duration::from_secs(5);
 /// How long a killed producer stays dead.
 const PRODUCER_RESTART_AFTER: Duration = Duration::from_millis(300);
 
@@ -73,6 +81,7 @@ pub(crate) enum FaultKind {
     DbCrash,
     KillAll,
     ProducerInTx,
+    GracefulRestart,
 }
 
 impl FaultKind {
@@ -87,6 +96,9 @@ impl FaultKind {
             FaultKind::Pause => outage() + Duration::from_millis(1000),
             FaultKind::LinkDown => outage() + Duration::from_millis(3000),
             FaultKind::DbCrash => DB_DOWN + Duration::from_millis(2000),
+            FaultKind::GracefulRestart => {
+                Duration::from_millis(1500) + settings::GRACE + settings::redelivery_bound()
+            }
         }
     }
 }
@@ -101,11 +113,16 @@ pub(crate) struct Fault {
     pub(crate) gap: Duration,
 }
 
-/// The kinds of fault a run on `store` plays: a server crash where there is a server, a
-/// link down where hosts are namespaces, and for SQLite (one host, one file) the kill of
-/// every process and of the producer inside its transaction instead.
+/// The kinds of fault a run on `store` plays: kill -9, pause and graceful restart
+/// everywhere, a server crash where there is a server, a link down where hosts are
+/// namespaces, and for SQLite (one host, one file) the kill of every process and of the
+/// producer inside its transaction instead.
 pub(crate) fn kinds(store: StoreKind, links: bool) -> Vec<FaultKind> {
-    let mut kinds = vec![FaultKind::Kill, FaultKind::Pause];
+    let mut kinds = vec![
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::GracefulRestart,
+    ];
     if store.has_server() {
         kinds.push(FaultKind::DbCrash);
     } else {
@@ -280,6 +297,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
                 killed.join(" "),
             ))
         }
+        FaultKind::GracefulRestart => graceful_restart(fault, targets).await,
         FaultKind::ProducerInTx => {
             let deadline = Instant::now() + WAIT_FOR_TRANSACTION;
             let ledger_path = lock(targets.producer).ledger();
@@ -301,6 +319,65 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             kill_producer(targets, holding).await
         }
     }
+}
+
+/// SIGTERM to a worker holding a run that outlasts its grace, the producer asked for such a
+/// run first; waits for the worker to exit (the supervisor restarts it), and kills it if it
+/// does not within [`settings::exit_patience`].
+async fn graceful_restart(fault: Fault, targets: &Targets<'_>) -> Result<String, String> {
+    let asked = lock(targets.producer).ask_for_job_past_grace();
+    let aim = aim(
+        targets,
+        fault.worker,
+        settings::GRACE + PAST_GRACE_BY,
+        WAIT_FOR_LONG_RUN,
+    )
+    .await;
+    let ready_by = Instant::now() + WAIT_FOR_READY;
+    while !lock(targets.fleet).is_ready(aim.at) && Instant::now() < ready_by {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let grace = micros(settings::GRACE);
+    let (name, held, past_grace) = {
+        let mut fleet = lock(targets.fleet);
+        let name = fleet.process(aim.at);
+        if !fleet.is_ready(aim.at) {
+            return Ok(format!(
+                "graceful restart of {name}: skipped, it does not watch SIGTERM yet"
+            ));
+        }
+        let now = ledger::now_micros();
+        let runs = fleet.open_runs(aim.at);
+        let past_grace = runs.iter().filter(|run| run.left_at(now) > grace).count();
+        fleet.terminate(aim.at, runs.len(), past_grace);
+        (name, runs.len(), past_grace)
+    };
+    let patience = settings::exit_patience();
+    let deadline = Instant::now() + patience;
+    loop {
+        {
+            let fleet = lock(targets.fleet);
+            if !fleet.is_alive(aim.at) || fleet.process(aim.at) != name {
+                break;
+            }
+        }
+        if Instant::now() >= deadline {
+            lock(targets.fleet).kill_after_term(aim.at, patience);
+            return Ok(format!(
+                "SIGTERM {name}: not gone after {patience:?}, killed (a MUST fails)"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(format!(
+        "SIGTERM {name} holding {held} run(s), {past_grace} past its {:?} grace{}; exited, restarted",
+        settings::GRACE,
+        if asked {
+            ""
+        } else {
+            " (no job past the grace asked for: the producer had finished)"
+        }
+    ))
 }
 
 /// Where a worker fault strikes, and what that worker held when it was chosen.
@@ -423,7 +500,7 @@ mod tests {
         let all = kinds(StoreKind::Postgres, true);
         let one = schedule(&mut fastrand::Rng::with_seed(9), 3, 4, &all);
         let two = schedule(&mut fastrand::Rng::with_seed(9), 3, 4, &all);
-        assert_eq!(one.len(), 12);
+        assert_eq!(one.len(), 15);
         assert!(
             one.iter()
                 .zip(&two)
@@ -441,5 +518,11 @@ mod tests {
         );
         let sqlite = kinds(StoreKind::Sqlite, false);
         assert!(sqlite.contains(&FaultKind::KillAll) && !sqlite.contains(&FaultKind::DbCrash));
+        assert!(
+            [all, sqlite, kinds(StoreKind::Redis, false)]
+                .iter()
+                .all(|kinds| kinds.contains(&FaultKind::GracefulRestart)),
+            "every store gives jobs back at a graceful stop"
+        );
     }
 }

@@ -4,8 +4,9 @@
 //! Each worker host `wN` keeps one ledger, `wN.log`, across its incarnations; the
 //! incarnation `K` calls itself `wN#K` in every line and in its leases. Process starts and
 //! ends are written to the faults ledger (`spawn`, `exit` with how the process ended), and
-//! so is the graceful end of the run (`retire`, and `retire-kill` for a worker that did not
-//! exit by itself in time), so the checker can hold every exit to a cause.
+//! so are the graceful restarts (`term`, and `term-kill` for a worker that did not exit by
+//! itself in time) and the graceful end of the run (`retire`, and `retire-kill`), so the
+//! checker can hold every exit to a cause.
 
 use std::fs::OpenOptions;
 use std::os::unix::process::ExitStatusExt;
@@ -143,6 +144,59 @@ impl Fleet {
                     ("worker", name),
                     ("held", held.to_string()),
                     ("all", u8::from(of_all).to_string()),
+                ],
+            );
+        }
+    }
+
+    /// Whether the current incarnation of worker `at` is running and has written its
+    /// `hello` line: it watches SIGTERM from then on.
+    pub(crate) fn is_ready(&self, at: usize) -> bool {
+        let Some(child) = &self.slots[at].child else {
+            return false;
+        };
+        let pid = u64::from(child.id());
+        crate::ledger::read(&self.dir.join(format!("{}.log", self.host(at)))).is_ok_and(
+            |(lines, _)| {
+                lines
+                    .iter()
+                    .rev()
+                    .any(|line| line.kind == "hello" && line.number("pid") == Some(pid))
+            },
+        )
+    }
+
+    /// SIGTERM to worker `at`, a graceful stop, written to the faults ledger once sent
+    /// (with the runs it held, and those whose work outlasts the grace): the worker gives
+    /// back its claimed jobs that have not started, lets its runs finish within the grace,
+    /// stops the rest and gives their jobs back, then exits with status 0. The supervisor
+    /// restarts it.
+    pub(crate) fn terminate(&mut self, at: usize, held: usize, past_grace: usize) {
+        let name = self.process(at);
+        if let Some(child) = &self.slots[at].child {
+            send(child.id(), "TERM");
+            self.faults.record(
+                "term",
+                &[
+                    ("worker", name),
+                    ("held", held.to_string()),
+                    ("past_grace", past_grace.to_string()),
+                ],
+            );
+        }
+    }
+
+    /// SIGKILL to worker `at` after a SIGTERM it did not exit on within `patience`, written
+    /// to the faults ledger (`term-kill`): the checker fails the run on it.
+    pub(crate) fn kill_after_term(&mut self, at: usize, patience: Duration) {
+        let name = self.process(at);
+        if let Some(child) = &mut self.slots[at].child {
+            let _ = child.kill();
+            self.faults.record(
+                "term-kill",
+                &[
+                    ("worker", name),
+                    ("after_ms", patience.as_millis().to_string()),
                 ],
             );
         }

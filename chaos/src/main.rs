@@ -9,15 +9,16 @@
 //! inside their own namespace as `brigade-chaos worker` / `brigade-chaos producer`
 //! processes, so a worker's "link down" is a real partition of that host alone. Nothing is
 //! routed beyond the bridge. Where namespaces cannot be made (not root, no `ip`, a
-//! sandbox), everything runs on 127.0.0.1, the link-down fault is skipped, and the output
-//! says so.
+//! sandbox), a run is refused unless `--allow-no-netns` accepts one on 127.0.0.1 without
+//! the link-down fault; the output and the table say so.
 //!
 //! Over many seeded cycles (the seed is printed; `--seed` replays the same schedule) it
 //! injects kill -9 of a worker holding jobs, SIGSTOP past the lease then SIGCONT, a
-//! worker's link down past the lease then up, and a server crash + restart
-//! (`pg_ctl stop -m immediate`; `redis-server` kill -9, back from its append-only file);
-//! poison jobs, whose handler aborts the process, are enqueued by the producer. A
-//! supervisor restarts every worker that died.
+//! graceful restart (SIGTERM to a worker holding a run past its grace), a worker's link
+//! down past the lease then up, and a server crash + restart (`pg_ctl stop -m immediate`;
+//! `redis-server` kill -9, back from its append-only file). The producer's workload holds
+//! poison jobs, whose handler aborts the process, jobs that fail their first attempt and
+//! jobs that fail every run. A supervisor restarts every worker that died or stopped.
 //!
 //! SQLite has no server and no network: every process runs on one host and opens one
 //! file. Link down and server crash do not apply; instead every process (workers and
@@ -27,11 +28,12 @@
 //!
 //! Every process appends what it saw to a ledger (see [`ledger`]); once the producer has
 //! finished and the queue is drained, the jobs table is dumped next to the ledgers and
-//! [`check`] joins them: lost jobs, unexplained duplicates, redelivery time after a
-//! kill, poison jobs ending dead after exactly their attempts, runs cut off by a link down
-//! stopped by their fence, every fault having hit work, every process exit explained, and
-//! the global rate and concurrency limits. It prints a table and exits non-zero when a MUST
-//! fails.
+//! [`check`] joins them: every job offered accounted for, lost jobs, unexplained
+//! duplicates, redelivery time after a kill or a graceful restart, failing and poison jobs
+//! ending as planned, runs cut off by a link down stopped by their fence, every fault
+//! having hit work, every process exit explained, and the global rate and concurrency
+//! limits. It prints a table and exits non-zero when a MUST fails; a MUST with no case to
+//! judge says `n/a`.
 //!
 //! `brigade-chaos check --ledger-dir D` re-runs the checker on the files a run left.
 //!

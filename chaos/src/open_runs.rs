@@ -106,7 +106,7 @@ impl OpenRuns {
                     },
                 );
             }
-            "done" | "cancelled" => {
+            "done" | "failed" | "cancelled" => {
                 self.open.remove(&key);
             }
             _ => {}

@@ -31,6 +31,7 @@ struct Size {
     cycles: u32,
     jobs: u64,
     poison: u32,
+    always_failing: u32,
 }
 
 /// The quiet time after the last fault.
@@ -58,14 +59,18 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
     let size = if options.quick {
         Size {
             cycles: options.cycles.unwrap_or(3),
-            jobs: 600,
+            // 600 until the graceful restart joined the schedule and made it a third longer:
+            // more jobs keep the flow as dense, so that a fault still finds work.
+            jobs: 800,
             poison: 2,
+            always_failing: 2,
         }
     } else {
         Size {
             cycles: options.cycles.unwrap_or(20),
-            jobs: 6000,
+            jobs: 8000,
             poison: 7,
+            always_failing: 7,
         }
     };
     let dir = prepare_dir(&options.out, seed)?;
@@ -73,7 +78,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
         std::env::current_exe().map_err(|error| format!("cannot find this program: {error}"))?;
     let store = options.store;
     println!(
-        "brigade-chaos: store {store}{}, seed {seed} ({}), {} cycles of each fault, {} jobs ({} poison), {} workers",
+        "brigade-chaos: store {store}{}, seed {seed} ({}), {} cycles of each fault, {} jobs ({} poison, {} always failing, one in {} failing its first attempt), {} workers",
         if store == StoreKind::Redis {
             format!(" (appendfsync {})", options.fsync)
         } else {
@@ -83,6 +88,8 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
         size.cycles,
         size.jobs,
         size.poison,
+        size.always_failing,
+        crate::job::FAIL_FIRST_EVERY,
         options.workers
     );
     let mut replay = String::from("cargo xtask chaos");
@@ -100,6 +107,9 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
     }
     if options.workers != 4 {
         replay.push_str(&format!(" --workers {}", options.workers));
+    }
+    if options.allow_no_netns {
+        replay.push_str(" --allow-no-netns");
     }
     println!("replay with: {replay} --seed {seed}");
     println!("ledgers: {}", dir.display());
@@ -127,10 +137,18 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
                 host_names.join(",")
             );
         }
-        Network::Loopback { reason } => {
+        Network::Loopback { reason } if options.allow_no_netns => {
             println!(
-                "network: LOOPBACK ONLY ({reason}): every process on 127.0.0.1, the link-down fault is SKIPPED"
+                "network: LOOPBACK ONLY ({reason}): every process on 127.0.0.1, the link-down fault is SKIPPED (--allow-no-netns)"
             );
+        }
+        Network::Loopback { reason } => {
+            // A run without its partitions would pass while proving nothing about fencing:
+            // refused before anything starts, unless asked for by name.
+            return Err(format!(
+                "network namespaces cannot be made ({reason}), so the link-down fault could not be played on {store}; \
+                 run as root where `ip netns` works, or pass --allow-no-netns to accept a run without it (its table says so)"
+            ));
         }
     }
     if store == StoreKind::Redis {
@@ -171,6 +189,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
             dir: dir.clone(),
             jobs: size.jobs,
             poison: size.poison,
+            always_failing: size.always_failing,
             seed: rng.u64(..),
             hold_ms: if store == StoreKind::Sqlite {
                 u64::try_from(HOLD_TRANSACTION.as_millis()).unwrap_or(100)
@@ -208,7 +227,7 @@ pub(crate) async fn run(options: RunOptions) -> Result<bool, String> {
         eprintln!("stopping: {error}");
         return Err(error);
     }
-    tokio::task::block_in_place(|| lock(&fleet).retire(settings::GRACE + Duration::from_secs(5)));
+    tokio::task::block_in_place(|| lock(&fleet).retire(settings::exit_patience()));
     integrity(&server, &fault_ledger).await?;
     crate::dump::dump_jobs(&client, &dir, DUMP_TRIES).await?;
     drop(client);
@@ -235,9 +254,12 @@ async fn play(
         let _ = std::io::stdout().flush();
         if matches!(
             fault.kind,
-            faults::FaultKind::Kill | faults::FaultKind::KillAll
+            faults::FaultKind::Kill
+                | faults::FaultKind::KillAll
+                | faults::FaultKind::GracefulRestart
         ) {
-            // The redelivery this kill starts is timed: no other fault may share its window.
+            // The redelivery this kill or restart starts is timed: no other fault may share
+            // its window.
             tokio::time::sleep(settings::redelivery_bound()).await;
         }
         integrity(targets.server, targets.ledger).await?;
@@ -338,16 +360,18 @@ fn write_config(
     options: &RunOptions,
 ) -> Result<(), String> {
     let text = format!(
-        "seed={seed}\nmode={}\ncycles={}\njobs={}\npoison={}\nnetwork={}\nurl={url}\nstore={}\nfsync={}\n",
+        "seed={seed}\nmode={}\ncycles={}\njobs={}\npoison={}\nalways_failing={}\nnetwork={}\nallow_no_netns={}\nurl={url}\nstore={}\nfsync={}\n",
         if options.quick { "quick" } else { "full" },
         size.cycles,
         size.jobs,
         size.poison,
+        size.always_failing,
         match (network.is_namespaced(), options.store) {
             (true, _) => "namespaces",
             (false, StoreKind::Sqlite) => "one-host",
             (false, _) => "loopback",
         },
+        u8::from(options.allow_no_netns),
         options.store,
         options.fsync
     );

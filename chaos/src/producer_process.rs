@@ -18,6 +18,7 @@ pub(crate) struct ProducerSpec {
     pub(crate) dir: PathBuf,
     pub(crate) jobs: u64,
     pub(crate) poison: u32,
+    pub(crate) always_failing: u32,
     pub(crate) seed: u64,
     /// See `--hold-ms`: zero but where the producer is killed inside its transactions.
     pub(crate) hold_ms: u64,
@@ -79,6 +80,16 @@ impl ProducerProcess {
     /// Asks the producer for a transaction now (SIGUSR1), once it is ready for the signal
     /// (its `hello` line is written); `false` if it is not running or not ready.
     pub(crate) fn ask_for_transaction(&mut self) -> bool {
+        self.ask("USR1")
+    }
+
+    /// Asks the producer for a job past the workers' grace now (SIGUSR2), as
+    /// [`ProducerProcess::ask_for_transaction`].
+    pub(crate) fn ask_for_job_past_grace(&mut self) -> bool {
+        self.ask("USR2")
+    }
+
+    fn ask(&mut self, signal: &str) -> bool {
         if !matches!(self.child.try_wait(), Ok(None)) {
             return false;
         }
@@ -89,7 +100,7 @@ impl ProducerProcess {
                 .any(|line| line.kind == "hello" && line.number("pid") == Some(u64::from(pid)))
         });
         if ready {
-            crate::fleet::send(pid, "USR1");
+            crate::fleet::send(pid, signal);
         }
         ready
     }
@@ -122,6 +133,7 @@ fn spawn(spec: &ProducerSpec, network: &Network, resume: bool) -> Result<Child, 
         .args(["producer", "--url", &spec.url])
         .args(["--jobs", &spec.jobs.to_string()])
         .args(["--poison", &spec.poison.to_string()])
+        .args(["--always-failing", &spec.always_failing.to_string()])
         .args(["--seconds", &format!("{:.1}", seconds.as_secs_f64())])
         .args(["--seed", &spec.seed.to_string()])
         .args(["--hold-ms", &spec.hold_ms.to_string()])

@@ -19,7 +19,12 @@ pub(crate) const POLL: Duration = Duration::from_millis(200);
 /// other processes, a store call now and then takes longer than 400 ms, and each such
 /// timeout would cost a lease for no fault of the store.
 pub(crate) const STORE_TIMEOUT: Duration = Duration::from_secs(1);
-pub(crate) const GRACE: Duration = Duration::from_secs(3);
+/// How long a SIGTERM lets running jobs finish before the worker stops them and gives their
+/// jobs back. Short, so that a graceful restart meets runs that outlast it (the producer
+/// sends one on request, and one flow job in six takes 0.5–1.5 s) and takes little of the
+/// run's time. (It was 3 s until the graceful-restart fault: only the retirement, on a
+/// drained queue, sent SIGTERM then.)
+pub(crate) const GRACE: Duration = Duration::from_secs(1);
 
 /// Jobs each worker process holds at once; four workers hold twice the global units, so
 /// the concurrency limit binds.
@@ -33,6 +38,11 @@ pub(crate) const RATE_BURST: u32 = 20;
 
 /// Runs a poison job gets: each one kills the worker that runs it.
 pub(crate) const POISON_MAX_ATTEMPTS: u32 = 3;
+/// Runs a job that always fails gets: it must be dead after exactly this many.
+pub(crate) const ALWAYS_FAILING_MAX_ATTEMPTS: u32 = 3;
+/// The priority of the job past the grace the producer sends before a graceful restart:
+/// ahead of any backlog, so that it is running when the SIGTERM comes.
+pub(crate) const PAST_GRACE_PRIORITY: i16 = 10;
 
 /// The bound on the time from a kill -9 to the next start of each job the killed worker
 /// held: the lease runs out, one sweep finds it, the next sweep interval covers the claim
@@ -41,6 +51,13 @@ pub(crate) const POISON_MAX_ATTEMPTS: u32 = 3;
 /// SQLite writer lock or a PostgreSQL commit now and then takes several hundred ms).
 pub(crate) fn redelivery_bound() -> Duration {
     LEASE + SWEEP * 2 + STORE_TIMEOUT
+}
+
+/// How long a worker asked to stop (SIGTERM) may take to exit: the grace, the wait for
+/// stopped runs to heed their token (two store timeouts), a claim still unanswered (a
+/// lease and a store timeout), the local pool's stop (a store timeout), and a margin.
+pub(crate) fn exit_patience() -> Duration {
+    GRACE + STORE_TIMEOUT * 4 + LEASE + Duration::from_secs(1)
 }
 
 /// How long after a run's end its ack can still be unsettled: the worker first gives back

@@ -1,11 +1,16 @@
 //! `brigade-chaos worker`: one worker host. A [`Worker`] on the store under test with a short
 //! lease, the shared rate and concurrency limits, and a handler that writes `start` (with
 //! the work it plans) before its work and `done` (or `cancelled`, when its token fires)
-//! after it; a poison job aborts the process right after its `start` line.
+//! after it; a poison job aborts the process right after its `start` line, and a run the
+//! job says fails (see [`ChaosJob::fails`]) writes `failed` after its work and returns an
+//! error, for the store to retry or bury.
 //!
 //! Every second, and once more at a graceful exit, it writes what the worker counted, so
 //! the checker can tell a lease this worker lost (or an ack it could not record) from a
-//! duplicate no fault explains.
+//! duplicate no fault explains. SIGTERM is a graceful stop: watched from the start, before
+//! the `hello` line (the orchestrator signals only after it), it stops the worker, which
+//! gives back what it holds; the process then exits with status 0. On SQLite the process
+//! writes the `synchronous` and `journal_mode` its pooled connections run with.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +27,24 @@ use crate::settings;
 /// How long a (re)started worker keeps trying to reach the store before it gives up: the
 /// store may be in the middle of a crash and restart.
 const CONNECT_FOR: Duration = Duration::from_secs(60);
+/// Connections of each worker's pool.
+const CONNECTIONS: u32 = 8;
 
 /// Runs the worker until SIGTERM.
 pub(crate) async fn run(options: WorkerOptions) -> Result<(), String> {
     init_logs();
     let ledger = Arc::new(LedgerWriter::open(&options.ledger)?);
     let name = format!("w{}#{}", options.id, options.run);
+    // Watched before `hello`: SIGTERM's default action would end the process, and the
+    // graceful restart sends it only once that line is written.
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
+    tokio::spawn(async move {
+        terminate.recv().await;
+        on_signal.cancel();
+    });
     ledger.record(
         "hello",
         &[
@@ -36,12 +53,20 @@ pub(crate) async fn run(options: WorkerOptions) -> Result<(), String> {
         ],
     );
 
-    let client = Client::connect_patiently(&options.url, 8, false, CONNECT_FOR).await?;
-    with_store!(client, store => serve(store, ledger, name).await)
+    let client = Client::connect_patiently(&options.url, CONNECTIONS, false, CONNECT_FOR).await?;
+    if let Some(pragmas) = client.sqlite_pragmas(CONNECTIONS).await {
+        ledger.record("pragmas", &pragmas.fields(&name));
+    }
+    with_store!(client, store => serve(store, ledger, name, shutdown).await)
 }
 
-/// Runs a worker on `store` until SIGTERM.
-async fn serve<S: Store>(store: S, ledger: Arc<LedgerWriter>, name: String) -> Result<(), String> {
+/// Runs a worker on `store` until `shutdown` (SIGTERM).
+async fn serve<S: Store>(
+    store: S,
+    ledger: Arc<LedgerWriter>,
+    name: String,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
     let handler_ledger = Arc::clone(&ledger);
     let handler_name: Arc<str> = Arc::from(name.as_str());
     let worker = Worker::builder(store, settings::QUEUE)
@@ -73,15 +98,6 @@ async fn serve<S: Store>(store: S, ledger: Arc<LedgerWriter>, name: String) -> R
         }
     });
 
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
-    tokio::spawn(async move {
-        terminate.recv().await;
-        on_signal.cancel();
-    });
-
     let report = worker.run(shutdown).await;
     periodic.abort();
     write_counters(&ledger, &name, report, true);
@@ -111,6 +127,7 @@ async fn work(
         "start",
         &fields(&[
             ("poison", u8::from(job.poison).to_string()),
+            ("fails", job.fails.to_string()),
             ("work_ms", job.work_ms.to_string()),
         ]),
     );
@@ -118,8 +135,20 @@ async fn work(
         // The fault under test: a job that takes its process down, every time.
         std::process::abort();
     }
+    // Work first: a run whose work ended while its process was paused reports it on waking,
+    // though its token may have fired in the same instant (the fence's tick is overdue
+    // too). That late end is what the store must refuse; a fence that wins the race would
+    // leave the refusal of late acks untested.
     tokio::select! {
+        biased;
         () = tokio::time::sleep(Duration::from_millis(u64::from(job.work_ms))) => {
+            let attempt = delivery.attempt();
+            if job.fails_at(attempt) {
+                // The failure under test: the store must retry it, or bury it at its last
+                // attempt, and never record it completed.
+                ledger.record("failed", &fields(&[]));
+                return Err(format!("planned failure at attempt {attempt}"));
+            }
             ledger.record("done", &fields(&[]));
             Ok(())
         }

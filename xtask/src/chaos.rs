@@ -1,9 +1,16 @@
 //! `cargo xtask chaos`: builds `brigade-chaos` in release mode (or takes it from
-//! `$BRIGADE_RUNNERS`) and runs its `run` command with the arguments given, writing the ledgers under the target directory.
+//! `$BRIGADE_RUNNERS`) and runs its `run` command with the arguments given, writing the
+//! ledgers under the target directory.
 
 pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     if args.iter().any(|arg| arg == "-h" || arg == "--help") {
         println!("{}", crate::USAGE);
+        println!(
+            "\nchaos also takes --store postgres|redis|sqlite, --redis-fsync always|everysec and \
+             --allow-no-netns\n(a PostgreSQL or Redis run without namespaces is refused unless \
+             --allow-no-netns: it would skip the link-down fault);\n`brigade-chaos --help` \
+             describes them, docs/durable-chaos.md what each check holds."
+        );
         return Ok(());
     }
     let mut command = crate::runner("brigade-chaos", "brigade-chaos", &[]);
@@ -21,7 +28,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "the fault harness failed ({status}); its table says which check"
+            "the fault harness failed ({status}); its table says which check, or the error above why it did not run"
         ))
     }
 }

@@ -35,8 +35,9 @@ bench:
   (the idle round-trip target reads criterion's last
    `cargo bench -p brigade-benches --bench submit -- submit_join`)
 
-chaos (as root for network namespaces; otherwise on loopback, link faults skipped):
+chaos (as root, for network namespaces; PostgreSQL and Redis refuse to run without them):
   --quick      a few cycles of each fault, a few hundred jobs (a few minutes)
+  --allow-no-netns  run PostgreSQL or Redis on loopback anyway, the link-down fault skipped
   --cycles N   cycles of each fault kind (default 20, quick 3)
   --seed S     replay an earlier run's fault schedule and workload
   --workers N  worker processes, 3 or 4 (default 4)

@@ -1,10 +1,12 @@
-//! Delivery: every promise kept, kept once in the store, in time after a kill, poison
-//! ended, partitioned runs fenced.
+//! Delivery: every promise kept, kept once in the store, in time after a kill or a
+//! graceful restart, failures retried or buried as planned, poison ended, partitioned runs
+//! fenced.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::evidence::{End, Evidence, Run};
+use super::evidence::{Counters, End, Evidence, Run};
+use crate::job::ALWAYS;
 use crate::settings;
 
 /// How long after the lease of a cut-off run could have run out its `cancelled` line may
@@ -38,10 +40,36 @@ pub(crate) struct Delivery {
     pub(crate) rolled_back_present: Vec<String>,
     /// Jobs of a transaction the producer was killed inside, found in the table.
     pub(crate) killed_in_tx_present: Vec<String>,
-    /// Completed rows with no run that finished its work.
+    /// Completed rows with no run that finished its work after the last run of theirs that
+    /// was stopped (a stopped run's job was given back, or its lease lost: only a later
+    /// finished run can have completed it).
     pub(crate) completed_unrun: Vec<String>,
     /// Jobs that never fail, yet dead.
     pub(crate) dead_healthy: Vec<String>,
+    /// Jobs that fail their first attempt on purpose, and those not completed at a later
+    /// attempt by a run of that attempt that finished.
+    pub(crate) fails_first: usize,
+    pub(crate) fails_first_wrong: Vec<String>,
+    /// Jobs that fail every run, and those not dead after exactly their attempts.
+    pub(crate) always_failing: usize,
+    pub(crate) always_failing_wrong: Vec<String>,
+    /// Graceful restarts: runs their worker held at the SIGTERM; of those, stopped at the
+    /// grace (and so given back); those that started again (µs from the stop to the next
+    /// start); what went wrong (a run left without an end, one that ran past the grace,
+    /// a job given back and never started again).
+    pub(crate) restart_held: usize,
+    pub(crate) restart_stopped: usize,
+    /// Held runs whose process died otherwise before they ended (a poison job it had
+    /// started just before the SIGTERM aborted it): the kill's checks hold those.
+    pub(crate) restart_died: usize,
+    pub(crate) restart_redeliveries: Vec<u64>,
+    pub(crate) restart_wrong: Vec<String>,
+    /// Graceful restarts whose SIGTERM stopped at least one run at the grace.
+    pub(crate) restarts_stopping: usize,
+    /// Claimed jobs the restarted workers gave back before they started: what their
+    /// `released` counter grew by from the SIGTERM to their final line, less the runs
+    /// stopped at the grace.
+    pub(crate) restart_unstarted: u64,
     /// Poison jobs: how many, and those not dead after exactly their attempts.
     pub(crate) poison: usize,
     pub(crate) poison_wrong: Vec<String>,
@@ -67,6 +95,8 @@ pub(crate) struct Delivery {
     pub(crate) paused_runs: usize,
     pub(crate) fenced_on_wake: usize,
     pub(crate) zombie_acks: usize,
+    /// Zombie acks their process counted refused (`stale`): the cases that prove the check.
+    pub(crate) zombie_acks_refused: usize,
     /// Zombie acks the store took: more than the paused process counted as refused
     /// (`stale`) or unanswered (`unrecorded`), or one whose job only it could have completed.
     pub(crate) zombie_acks_taken: Vec<String>,
@@ -119,20 +149,23 @@ pub(crate) fn check(evidence: &Evidence) -> Delivery {
         match row.state.as_str() {
             "completed" => {
                 found.completed += 1;
-                if !runs.iter().any(|run| matches!(run.end, Some(End::Done(_)))) {
+                if let Some(why) = completed_without_a_finished_run(runs) {
                     found.completed_unrun.push(format!(
-                        "job {id} (n={}): completed, {} run(s), none done",
-                        promise.n,
-                        runs.len()
+                        "job {id} (n={}): completed at attempt {}, {why}",
+                        promise.n, row.attempt
                     ));
                 }
             }
             "dead" => found.dead += 1,
             _ => {}
         }
+        let starts = runs.len();
+        let done_at = |attempt: u32| {
+            runs.iter()
+                .any(|run| run.attempt == attempt && matches!(run.end, Some(End::Done(_))))
+        };
         if promise.poison || row.poison {
             found.poison += 1;
-            let starts = runs.len();
             let exact = row.state == "dead"
                 && row.attempt == row.max_attempts
                 && row.max_attempts == settings::POISON_MAX_ATTEMPTS;
@@ -142,11 +175,52 @@ pub(crate) fn check(evidence: &Evidence) -> Delivery {
                     row.state, row.attempt, row.max_attempts
                 ));
             }
-        } else if row.state == "dead" {
-            found.dead_healthy.push(format!(
-                "job {id} (n={}): dead at attempt {}: {}",
-                promise.n, row.attempt, row.last_error
-            ));
+        } else if promise.fails == ALWAYS {
+            found.always_failing += 1;
+            let exact = row.state == "dead"
+                && row.attempt == row.max_attempts
+                && row.max_attempts == settings::ALWAYS_FAILING_MAX_ATTEMPTS;
+            let done = runs.iter().any(|run| matches!(run.end, Some(End::Done(_))));
+            if !exact || starts == 0 || starts > row.max_attempts as usize || done {
+                found.always_failing_wrong.push(format!(
+                    "job {id} (n={}), failing every run: {} at attempt {}/{} after {starts} start(s){}",
+                    promise.n,
+                    row.state,
+                    row.attempt,
+                    row.max_attempts,
+                    if done { ", one of them done" } else { "" }
+                ));
+            }
+        } else {
+            if row.state == "dead" {
+                found.dead_healthy.push(format!(
+                    "job {id} (n={}): dead at attempt {}: {}",
+                    promise.n, row.attempt, row.last_error
+                ));
+            }
+            if promise.fails > 0 {
+                found.fails_first += 1;
+                let retried =
+                    row.state == "completed" && row.attempt > promise.fails && done_at(row.attempt);
+                if !retried {
+                    let failed = runs
+                        .iter()
+                        .filter(|run| matches!(run.end, Some(End::Failed(_))))
+                        .count();
+                    found.fails_first_wrong.push(format!(
+                        "job {id} (n={}), failing its first {} attempt(s): {} at attempt {} after {starts} start(s), {failed} failed as planned{}",
+                        promise.n,
+                        promise.fails,
+                        row.state,
+                        row.attempt,
+                        if row.state == "completed" && !done_at(row.attempt) {
+                            format!("; no run at attempt {} was done", row.attempt)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                }
+            }
         }
     }
     let promised: BTreeSet<i64> = evidence.promises.keys().copied().collect();
@@ -188,9 +262,123 @@ pub(crate) fn check(evidence: &Evidence) -> Delivery {
     }
 
     redelivery(evidence, &runs_of, &mut found);
+    restarts(evidence, &runs_of, &mut found);
     pauses(evidence, &runs_of, &mut found);
     partitions(evidence, &mut found);
     found
+}
+
+/// Why a completed job's runs do not show a run that completed it, if they do not: none
+/// finished its work, or none did after its last stopped run. A stopped run (`cancelled`)
+/// gave its job back (a shutdown's release) or lost its lease; either way the job was not
+/// done, and a store that records a release or a lost run as completed shows here.
+fn completed_without_a_finished_run(runs: &[&Run]) -> Option<String> {
+    let last_stopped = runs
+        .iter()
+        .filter(|run| matches!(run.end, Some(End::Cancelled(_))))
+        .max_by_key(|run| run.start);
+    let done_after = runs.iter().any(|run| {
+        matches!(run.end, Some(End::Done(_)))
+            && last_stopped.is_none_or(|stopped| run.start > stopped.start)
+    });
+    if done_after {
+        return None;
+    }
+    let done = runs
+        .iter()
+        .filter(|run| matches!(run.end, Some(End::Done(_))))
+        .count();
+    Some(match last_stopped {
+        Some(stopped) if done > 0 => format!(
+            "{} run(s): run {} on {} was stopped at {} and no run after it was done",
+            runs.len(),
+            stopped.attempt,
+            stopped.process,
+            stopped.end.map_or(0, End::at)
+        ),
+        _ => format!("{} run(s), none done", runs.len()),
+    })
+}
+
+/// For each graceful restart (SIGTERM): the runs its worker held. Each must end before the
+/// process exits: done within the grace, or stopped at its end (`cancelled`) and given back,
+/// to start again elsewhere. The jobs it had claimed and not started go back at once, with
+/// no ledger line to follow them by; the worker's `released` counter counts them.
+fn restarts(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut Delivery) {
+    let grace = micros(settings::GRACE);
+    let seen_within = micros(FENCE_SEEN_WITHIN);
+    for term in &evidence.faults.terms {
+        let mut stopped_here = 0;
+        let died_otherwise = evidence
+            .faults
+            .exits
+            .iter()
+            .any(|(process, _, status)| process == &term.process && status != "exit:0");
+        for run in evidence.open_at(term.t, |run| run.process == term.process) {
+            found.restart_held += 1;
+            let after = |t: u64| t.saturating_sub(term.t) / 1000;
+            match run.end {
+                None if died_otherwise => found.restart_died += 1,
+                None => found.restart_wrong.push(format!(
+                    "job {} (n={}) run {} on {}: no end before its process exited (SIGTERM at {})",
+                    run.job, run.n, run.attempt, run.process, term.t
+                )),
+                Some(End::Cancelled(stopped)) => {
+                    found.restart_stopped += 1;
+                    stopped_here += 1;
+                    let next = runs_of
+                        .get(&run.job)
+                        .and_then(|runs| runs.iter().find(|other| other.start > stopped));
+                    match next {
+                        Some(next) => found.restart_redeliveries.push(next.start - stopped),
+                        None => found.restart_wrong.push(format!(
+                            "job {} (n={}) run {} on {}, stopped {} ms after the SIGTERM and given back: never started again, {}",
+                            run.job,
+                            run.n,
+                            run.attempt,
+                            run.process,
+                            after(stopped),
+                            evidence
+                                .rows
+                                .get(&run.job)
+                                .map_or("no row".to_owned(), |row| format!(
+                                    "{} at attempt {}",
+                                    row.state, row.attempt
+                                ))
+                        )),
+                    }
+                }
+                Some(end) if end.at() > term.t.saturating_add(grace + seen_within) => {
+                    found.restart_wrong.push(format!(
+                        "job {} (n={}) run {} on {}: finished its work {} ms after the SIGTERM, past the {} ms grace",
+                        run.job,
+                        run.n,
+                        run.attempt,
+                        run.process,
+                        after(end.at()),
+                        grace / 1000
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if stopped_here > 0 {
+            found.restarts_stopping += 1;
+        }
+        if let Some(lines) = evidence.counters.get(&term.process) {
+            let before = lines
+                .iter()
+                .rev()
+                .find(|line| line.t <= term.t)
+                .map_or(0, |line| line.released);
+            if let Some(last) = lines.last().filter(|line| line.last) {
+                found.restart_unstarted += last
+                    .released
+                    .saturating_sub(before)
+                    .saturating_sub(stopped_here);
+            }
+        }
+    }
 }
 
 /// For each kill: the jobs the killed process had started and not ended, and how long
@@ -241,14 +429,17 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
             found.paused_runs += 1;
             match run.end {
                 Some(End::Cancelled(_)) => found.fenced_on_wake += 1,
-                Some(End::Done(done)) => {
+                // A failed run's end is a retry the store must refuse just the same.
+                Some(end @ (End::Done(_) | End::Failed(_))) => {
+                    let done = end.at();
                     let runs = runs_of.get(&run.job).map_or(&[][..], Vec::as_slice);
                     let taken_over = runs
                         .iter()
                         .any(|other| other.start > span.from && other.start < done);
                     if taken_over {
                         found.zombie_acks += 1;
-                        let completed_alone = !run.poison
+                        let completed_alone = matches!(end, End::Done(_))
+                            && !run.poison
                             && evidence
                                 .rows
                                 .get(&run.job)
@@ -262,6 +453,7 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
                             done,
                             run,
                             completed_alone,
+                            failed: matches!(end, End::Failed(_)),
                         });
                     }
                 }
@@ -295,13 +487,20 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
         };
         // What the process counted before its pause was not about these acks.
         let before = lines.iter().rev().find(|line| line.t <= paused_at);
-        let (stale_before, unrecorded_before) =
-            before.map_or((0, 0), |line| (line.stale, line.unrecorded));
-        let refused =
-            usize::try_from(after.stale.saturating_sub(stale_before)).unwrap_or(usize::MAX);
-        let unanswered = usize::try_from(after.unrecorded.saturating_sub(unrecorded_before))
-            .unwrap_or(usize::MAX);
-        let not_refused = runs.len().saturating_sub(refused);
+        let since = |count: fn(&Counters) -> u64| {
+            let earlier = before.map_or(0, count);
+            usize::try_from(count(after).saturating_sub(earlier)).unwrap_or(usize::MAX)
+        };
+        let refused = since(|line| line.stale);
+        let unanswered = since(|line| line.unrecorded);
+        // A failed run whose lease the worker knew lost sends no retry at all (counted a
+        // lost lease): withheld, not taken. A done run always sends its ack, so lost leases
+        // excuse failed zombies only.
+        let withheld = since(|line| line.troubled - line.stale - line.unrecorded);
+        let failed = runs.iter().filter(|zombie| zombie.failed).count();
+        let needing = runs.len() - failed.min(withheld);
+        found.zombie_acks_refused += refused.min(needing);
+        let not_refused = needing.saturating_sub(refused);
         let maybe_taken = not_refused.min(unanswered);
         let surely_taken = not_refused - maybe_taken;
         let shown_taken = runs.iter().filter(|zombie| zombie.completed_alone).count();
@@ -318,7 +517,7 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
             };
             found.zombie_acks_taken.push(format!(
                 "job {} (n={}) run {} on {process} done at {} after another claim started it: {why}; \
-                 {process} counted {refused} refused and {unanswered} unanswered ack(s) since its pause",
+                 {process} counted {refused} refused, {unanswered} unanswered and {withheld} withheld (lease lost) since its pause",
                 run.job, run.n, run.attempt, zombie.done
             ));
         }
@@ -338,6 +537,9 @@ struct Zombie<'a> {
     /// The job is completed and no other run of it finished its work: this run's ack was
     /// taken, whatever its process heard back.
     completed_alone: bool,
+    /// It failed on purpose: its end is a retry, or nothing if the worker knew its lease
+    /// lost.
+    failed: bool,
 }
 
 /// For each link down: the runs then open on that host must end in time, unless their
@@ -372,12 +574,13 @@ fn partitions(evidence: &Evidence, found: &mut Delivery) {
             let after_cut = |t: u64| (t.saturating_sub(span.from)) / 1000;
             let failure = match run.end {
                 Some(End::Cancelled(t)) if t <= deadline => None,
-                Some(End::Done(t)) if t <= deadline && !past_lease => None,
+                Some(end) if end.finished_work() && end.at() <= deadline && !past_lease => None,
                 _ if died.is_some_and(|t| t <= deadline) => {
                     found.cut_off_died += 1;
                     continue;
                 }
                 Some(End::Done(t)) => Some(format!("done {} ms after the cut", after_cut(t))),
+                Some(End::Failed(t)) => Some(format!("failed {} ms after the cut", after_cut(t))),
                 Some(End::Cancelled(t)) => {
                     Some(format!("cancelled {} ms after the cut", after_cut(t)))
                 }
@@ -436,7 +639,7 @@ fn partitions(evidence: &Evidence, found: &mut Delivery) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::evidence::{Counters, Row, Span};
+    use crate::check::evidence::{Row, Span};
 
     const PAUSED: u64 = 10_000_000;
     const WOKEN: u64 = 13_000_000;
@@ -461,6 +664,10 @@ mod tests {
             stale,
             unrecorded,
             last: false,
+            retried: 0,
+            released: 0,
+            completed: 0,
+            dead: 0,
         }
     }
 
@@ -662,6 +869,134 @@ mod tests {
         partitions(&evidence, &mut found);
         assert!(found.unfenced.is_empty(), "{:?}", found.unfenced);
         assert_eq!(found.cut_off_died, 1);
+    }
+
+    #[test]
+    fn a_job_stopped_then_completed_needs_a_later_finished_run() {
+        let stopped = run(1, 1, "w1#1", 10_000_000, End::Cancelled(11_000_000));
+        let done_before = run(1, 1, "w2#1", 5_000_000, End::Done(5_100_000));
+        let done_after = run(1, 1, "w3#1", 11_200_000, End::Done(11_300_000));
+        assert!(completed_without_a_finished_run(&[&stopped, &done_after]).is_none());
+        // A release recorded as a completion: the job's last run was stopped.
+        let why = completed_without_a_finished_run(&[&done_before, &stopped]);
+        assert!(
+            why.as_deref()
+                .is_some_and(|why| why.contains("no run after it was done")),
+            "{why:?}"
+        );
+        assert!(completed_without_a_finished_run(&[&stopped]).is_some());
+        let failed = run(1, 1, "w1#1", 10_000_000, End::Failed(10_050_000));
+        assert!(
+            completed_without_a_finished_run(&[&failed]).is_some(),
+            "a failed run completes nothing"
+        );
+    }
+
+    const TERM: u64 = 20_000_000;
+
+    /// `w1#1` holds job 1 (work past the grace) and job 2 (done within it) at a SIGTERM,
+    /// then exits with `status`.
+    fn restarted(stop_end: Option<End>, status: &str) -> Evidence {
+        let mut evidence = Evidence::default();
+        evidence.faults.terms.push(crate::check::evidence::Term {
+            process: "w1#1".to_owned(),
+            t: TERM,
+        });
+        evidence
+            .faults
+            .exits
+            .push(("w1#1".to_owned(), TERM + 1_200_000, status.to_owned()));
+        evidence.faults.index_deaths();
+        let mut long = run(1, 1, "w1#1", TERM - 500_000, End::Done(0));
+        long.end = stop_end;
+        long.work_ms = Some(3000);
+        evidence.runs.push(long);
+        evidence
+            .runs
+            .push(run(2, 1, "w1#1", TERM - 10_000, End::Done(TERM + 40_000)));
+        evidence
+    }
+
+    fn restart_checked(evidence: &Evidence) -> Delivery {
+        let mut runs_of: BTreeMap<i64, Vec<&Run>> = BTreeMap::new();
+        for run in &evidence.runs {
+            runs_of.entry(run.job).or_default().push(run);
+        }
+        let mut found = Delivery::default();
+        restarts(evidence, &runs_of, &mut found);
+        found
+    }
+
+    #[test]
+    fn a_run_stopped_at_a_graceful_restart_must_start_again() {
+        let stopped_at = TERM + 1_010_000;
+        let mut evidence = restarted(Some(End::Cancelled(stopped_at)), "exit:0");
+        evidence.runs.push(run(
+            1,
+            1,
+            "w2#1",
+            stopped_at + 150_000,
+            End::Done(TERM + 5_000_000),
+        ));
+        // Its counters: 3 released since the SIGTERM, one of them the stopped run.
+        let mut last = counters(TERM + 1_100_000, 0, 0);
+        last.last = true;
+        last.released = 3;
+        evidence.counters.insert(
+            "w1#1".to_owned(),
+            vec![counters(TERM - 500_000, 0, 0), last],
+        );
+        let found = restart_checked(&evidence);
+        assert!(found.restart_wrong.is_empty(), "{:?}", found.restart_wrong);
+        assert_eq!((found.restart_held, found.restart_stopped), (2, 1));
+        assert_eq!(found.restart_unstarted, 2);
+        assert_eq!(found.restart_redeliveries, vec![150_000]);
+        assert_eq!(found.restarts_stopping, 1);
+        // Given back and never run again (a release the store recorded as something else).
+        evidence.runs.pop();
+        let found = restart_checked(&evidence);
+        assert_eq!(found.restart_wrong.len(), 1, "{:?}", found.restart_wrong);
+        assert!(found.restart_wrong[0].contains("never started again"));
+    }
+
+    #[test]
+    fn a_restart_must_stop_runs_at_the_grace_and_end_every_run() {
+        // Left to run to the end of its work, 2.5 s after the SIGTERM.
+        let found = restart_checked(&restarted(Some(End::Done(TERM + 2_500_000)), "exit:0"));
+        assert_eq!(found.restart_wrong.len(), 1, "{:?}", found.restart_wrong);
+        assert!(found.restart_wrong[0].contains("past the 1000 ms grace"));
+        // No end at all before a clean exit.
+        let found = restart_checked(&restarted(None, "exit:0"));
+        assert_eq!(found.restart_wrong.len(), 1, "{:?}", found.restart_wrong);
+        // A poison job it had just started aborted it: exempt, counted apart.
+        let found = restart_checked(&restarted(None, "signal:6(abort)"));
+        assert!(found.restart_wrong.is_empty(), "{:?}", found.restart_wrong);
+        assert_eq!(found.restart_died, 1);
+        assert_eq!(found.restarts_stopping, 0);
+    }
+
+    #[test]
+    fn a_failed_zombie_whose_lease_was_lost_sends_nothing() {
+        // Job 3's run failed on purpose on waking: the worker knew its lease lost and sent
+        // no retry (a lost lease); jobs 1 and 2's acks were refused.
+        let mut evidence = paused_evidence(true, counters(COUNTED, 2, 0));
+        evidence.runs[4].end = Some(End::Failed(WOKEN + 100));
+        let mut after = counters(COUNTED, 2, 0);
+        after.troubled += 1;
+        evidence.counters.insert(
+            "w4#1".to_owned(),
+            vec![counters(PAUSED - 1_000, 0, 0), after],
+        );
+        let found = paused(&evidence);
+        assert!(
+            found.zombie_acks_taken.is_empty(),
+            "{:?}",
+            found.zombie_acks_taken
+        );
+        assert_eq!(found.zombie_acks_refused, 2);
+        // A lost lease does not excuse a done run: it always sends its ack.
+        evidence.runs[4].end = Some(End::Done(WOKEN + 100));
+        assert_eq!(paused(&evidence).zombie_acks_taken.len(), 3);
     }
 
     #[test]

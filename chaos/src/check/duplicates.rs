@@ -11,14 +11,18 @@
 //!    until its process was killed, aborted, paused or cut off. With Redis on `appendfsync
 //!    everysec`, a store crash while `p` ran also explains it: the crash may take the
 //!    renewal that kept `p`'s lease.
-//! 2. **Its lease was lost.** `p` ended `cancelled`: its fence stopped it.
-//! 3. **A fault while `p` or its ack was in flight.** A fault of `p`'s process (kill,
+//! 2. **Its lease was lost, or it was given back.** `p` ended `cancelled`: its fence
+//!    stopped it, or its worker's graceful stop (SIGTERM) did at the grace.
+//! 3. **It failed on purpose.** `p` ended `failed` (its job fails that attempt): the store
+//!    retried it.
+//! 4. **A fault while `p` or its ack was in flight.** A fault of `p`'s process (kill,
 //!    abort, exit, pause, link down) or a store crash that began after `p` started, before
 //!    `r` started, and no later than one ack window after `p` ended
-//!    ([`settings::ack_window`]; without an end, any time before `r`).
-//! 4. **A late start after a pause.** `r` holds the older claim and its process was paused
+//!    ([`settings::ack_window`]; without an end, any time before `r`). A graceful exit is no
+//!    such fault: the worker records every end before it exits.
+//! 5. **A late start after a pause.** `r` holds the older claim and its process was paused
 //!    within two leases before `p` started and up to `r`'s start.
-//! 5. **A lost lease or an ack not recorded, counted.** `p`'s process counted a lost lease,
+//! 6. **A lost lease or an ack not recorded, counted.** `p`'s process counted a lost lease,
 //!    an unrecorded end or a refused ack between `p`'s start and the end of its ack window
 //!    (or `r`'s start, without an end): a store call that timed out on a busy machine costs
 //!    a lease, which the contracts allow.
@@ -28,7 +32,7 @@
 
 use std::collections::BTreeMap;
 
-use super::evidence::{End, Evidence, Run};
+use super::evidence::{End, Evidence, GRACEFUL_EXIT, Run};
 use crate::settings;
 
 fn micros(duration: std::time::Duration) -> u64 {
@@ -70,6 +74,7 @@ pub(crate) fn classify(evidence: &Evidence) -> Duplicates {
                     previous.start,
                     match previous.end {
                         Some(End::Done(t)) => format!("done at {t}"),
+                        Some(End::Failed(t)) => format!("failed at {t}"),
                         Some(End::Cancelled(t)) => format!("cancelled at {t}"),
                         None => "no end".to_owned(),
                     },
@@ -116,8 +121,19 @@ fn explain(evidence: &Evidence, previous: &Run, next: &Run) -> Option<&'static s
                 .any(|span| span.meets(previous.start, next.start));
         return lost_renewal.then_some("store crash (everysec lost a renewal)");
     }
-    if matches!(previous.end, Some(End::Cancelled(_))) {
-        return Some("lease lost, run stopped");
+    if let Some(End::Cancelled(stopped)) = previous.end {
+        let given_back = faults
+            .terms
+            .iter()
+            .any(|term| term.process == previous.process && term.t <= stopped);
+        return Some(if given_back {
+            "given back at a graceful restart"
+        } else {
+            "lease lost, run stopped"
+        });
+    }
+    if matches!(previous.end, Some(End::Failed(_))) {
+        return Some("failed on purpose, retried");
     }
     // From `previous`'s start to the moment its ack was settled, at the latest.
     let in_flight_to = previous
@@ -129,7 +145,7 @@ fn explain(evidence: &Evidence, previous: &Run, next: &Run) -> Option<&'static s
     if let Some((_, cause)) = faults
         .troubles_of(&previous.process)
         .into_iter()
-        .find(|(span, _)| span.meets(previous.start, in_flight_to))
+        .find(|(span, what)| *what != GRACEFUL_EXIT && span.meets(previous.start, in_flight_to))
     {
         return Some(cause);
     }
@@ -287,6 +303,27 @@ mod tests {
     }
 
     #[test]
+    fn a_graceful_exit_explains_no_rerun_but_a_planned_failure_does() {
+        // w1#1 finished the job, then exited with status 0 (a graceful restart): its end
+        // was recorded before it exited, so a rerun is a lost ack.
+        let mut evidence = done_then_rerun(12 * S);
+        evidence
+            .faults
+            .exits
+            .push(("w1#1".to_owned(), 10 * S + 500_000, "exit:0".to_owned()));
+        evidence.faults.index_deaths();
+        assert_eq!(judge(&evidence).unexplained.len(), 1);
+        // A crash there would explain it.
+        evidence.faults.exits[0].2 = "signal:11".to_owned();
+        assert!(judge(&evidence).unexplained.is_empty());
+        // So does a planned failure: the store retries the job.
+        let mut evidence = done_then_rerun(12 * S);
+        evidence.runs[0].end = Some(End::Failed(10 * S + 20_000));
+        let found = judge(&evidence);
+        assert_eq!(found.explained.get("failed on purpose, retried"), Some(&1));
+    }
+
+    #[test]
     fn a_counted_lost_lease_explains_only_within_the_ack_window() {
         let counters = |t: u64, troubled: u64| Counters {
             t,
@@ -294,6 +331,10 @@ mod tests {
             stale: 0,
             unrecorded: troubled,
             last: false,
+            retried: 0,
+            released: 0,
+            completed: 0,
+            dead: 0,
         };
         let mut evidence = done_then_rerun(40 * S);
         evidence.counters.insert(

@@ -11,6 +11,8 @@ use crate::ledger::{self, Line};
 pub(crate) struct Promise {
     pub(crate) n: u64,
     pub(crate) poison: bool,
+    /// The attempts that fail on purpose (`crate::job::ALWAYS`: every one).
+    pub(crate) fails: u32,
 }
 
 /// A row of the jobs table, as dumped after the drain.
@@ -28,14 +30,23 @@ pub(crate) struct Row {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {
     Done(u64),
+    /// Its work done, it failed on purpose (the job said so): the store must retry it, or
+    /// bury it at its last attempt.
+    Failed(u64),
     Cancelled(u64),
 }
 
 impl End {
     pub(crate) fn at(self) -> u64 {
         match self {
-            End::Done(t) | End::Cancelled(t) => t,
+            End::Done(t) | End::Failed(t) | End::Cancelled(t) => t,
         }
+    }
+
+    /// Whether the handler ran to the end of its work (done or failed on purpose), and
+    /// not stopped by its token.
+    pub(crate) fn finished_work(self) -> bool {
+        matches!(self, End::Done(_) | End::Failed(_))
     }
 }
 
@@ -95,11 +106,23 @@ pub(crate) struct Kill {
     pub(crate) of_all: bool,
 }
 
+/// A `term` line: a graceful restart's SIGTERM.
+#[derive(Clone, Debug)]
+pub(crate) struct Term {
+    pub(crate) process: String,
+    pub(crate) t: u64,
+}
+
 /// The faults, as the orchestrator wrote them.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     /// `kill` lines, in order.
     pub(crate) kills: Vec<Kill>,
+    /// Graceful restarts (SIGTERM), in order.
+    pub(crate) terms: Vec<Term>,
+    /// Workers that had not exited by themselves when a graceful restart's patience ran
+    /// out.
+    pub(crate) term_kills: Vec<String>,
     /// SIGSTOP to SIGCONT, by process.
     pub(crate) pauses: Vec<(String, Span)>,
     /// Link down to up, by host.
@@ -174,6 +197,8 @@ impl Faults {
                         },
                         if how.contains("abort") {
                             "aborted"
+                        } else if how == "exit:0" {
+                            GRACEFUL_EXIT
                         } else {
                             "exited"
                         },
@@ -215,6 +240,10 @@ impl Faults {
     }
 }
 
+/// The trouble a graceful exit (status 0) is: the process stops serving its runs, but only
+/// after each run's end was recorded or given back, so it explains no rerun of a job.
+pub(crate) const GRACEFUL_EXIT: &str = "exited gracefully";
+
 /// A worker's counters line: when, and its lost-lease evidence so far.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Counters {
@@ -228,6 +257,43 @@ pub(crate) struct Counters {
     pub(crate) unrecorded: u64,
     /// Written at a graceful exit, after every run's end was answered.
     pub(crate) last: bool,
+    /// Failed runs the store took to retry, and jobs given back unrun or stopped (a
+    /// shutdown's): the paths besides completion the run must have exercised.
+    pub(crate) retried: u64,
+    pub(crate) released: u64,
+    /// Runs it saw completed and buried.
+    pub(crate) completed: u64,
+    pub(crate) dead: u64,
+}
+
+/// A `pragmas` line: what one process's SQLite connections run with.
+#[derive(Clone, Debug)]
+pub(crate) struct Pragmas {
+    pub(crate) process: String,
+    pub(crate) connections: u64,
+    pub(crate) synchronous: String,
+    pub(crate) journal_mode: String,
+    pub(crate) error: Option<String>,
+}
+
+/// The producer's own account of the jobs it offered, from its `offer` lines and the line
+/// each job then ends in (`enqueued`, `rolled-back`, `gave-up`).
+#[derive(Debug, Default)]
+pub(crate) struct Offered {
+    /// Whether the ledger has `offer` lines at all (ledgers from before them do not).
+    pub(crate) recorded: bool,
+    /// Every job an `offer` line named.
+    pub(crate) ns: BTreeSet<u64>,
+    /// Jobs offered by a producer that was killed before their own line: the answer never
+    /// came (a row may exist all the same, if their batch committed).
+    pub(crate) cut_off: BTreeSet<u64>,
+    /// Jobs offered by a producer that finished, with no line of their own.
+    pub(crate) unanswered: BTreeSet<u64>,
+    /// Jobs given up (their batch refused for `RETRY_FOR`).
+    pub(crate) gave_up: BTreeSet<u64>,
+    /// Enqueues answered with a number of ids other than their jobs': `first..=last`,
+    /// jobs, ids.
+    pub(crate) short_answers: Vec<(u64, u64, u64, u64)>,
 }
 
 /// What went wrong on the way in, outside the jobs' own lifecycle: ids the producer was
@@ -248,13 +314,15 @@ pub(crate) struct Evidence {
     pub(crate) rolled_back: BTreeSet<u64>,
     /// Jobs of transactions the producer was killed inside, before their commit.
     pub(crate) killed_in_tx: BTreeSet<u64>,
-    pub(crate) gave_up: usize,
+    pub(crate) offered: Offered,
     pub(crate) rows: BTreeMap<i64, Row>,
     /// Every run, by start time.
     pub(crate) runs: Vec<Run>,
     pub(crate) faults: Faults,
     /// Counters lines by process, in time order.
     pub(crate) counters: BTreeMap<String, Vec<Counters>>,
+    /// SQLite: what each process's connections run with.
+    pub(crate) pragmas: Vec<Pragmas>,
     pub(crate) anomalies: Anomalies,
     /// Lines that could not be read.
     pub(crate) unreadable: usize,
@@ -292,6 +360,11 @@ impl Evidence {
         self.config
             .get("network")
             .is_some_and(|network| network == "namespaces")
+    }
+
+    /// A number from `run.conf`, if it is there.
+    pub(crate) fn config_number(&self, key: &str) -> Option<u64> {
+        self.config.get(key).and_then(|value| value.parse().ok())
     }
 
     /// The runs open at `t` for which `on` holds: started before `t`, not ended by then,
@@ -354,17 +427,49 @@ impl Evidence {
     }
 
     fn read_producer(&mut self, path: &Path) -> Result<(), String> {
+        // The jobs the current incarnation offered that have no line of their own yet.
+        let mut pending: BTreeSet<u64> = BTreeSet::new();
+        let mut finished = false;
+        // An incarnation's jobs still without a line when it ends: cut off by its kill, or
+        // left unanswered by a producer that went on to finish.
+        let close = |pending: &mut BTreeSet<u64>, finished: bool, offered: &mut Offered| {
+            let left = std::mem::take(pending);
+            if finished {
+                offered.unanswered.extend(left);
+            } else {
+                offered.cut_off.extend(left);
+            }
+        };
         for line in self.lines(path)? {
+            let n = line.number("n");
             match line.kind.as_str() {
-                "enqueued" => {
-                    let (Some(job), Some(n)) = (line.number("job"), line.number("n")) else {
+                "hello" => {
+                    close(&mut pending, finished, &mut self.offered);
+                    finished = false;
+                }
+                "offer" => {
+                    let (Some(first), Some(last)) = (line.number("first"), line.number("last"))
+                    else {
                         self.unreadable += 1;
                         continue;
                     };
+                    self.offered.recorded = true;
+                    self.offered.ns.extend(first..=last);
+                    pending.extend(first..=last);
+                }
+                "enqueued" => {
+                    let (Some(job), Some(n)) = (line.number("job"), n) else {
+                        self.unreadable += 1;
+                        continue;
+                    };
+                    pending.remove(&n);
                     let job = i64::try_from(job).unwrap_or(i64::MAX);
                     let promise = Promise {
                         n,
                         poison: line.number("poison") == Some(1),
+                        fails: line
+                            .number("fails")
+                            .map_or(0, |fails| u32::try_from(fails).unwrap_or(u32::MAX)),
                     };
                     if let Some(earlier) = self.promises.insert(job, promise) {
                         self.anomalies.acknowledged_twice.push(format!(
@@ -373,11 +478,34 @@ impl Evidence {
                         ));
                     }
                 }
-                "rolled-back" => self.rolled_back.extend(line.number("n")),
-                "gave-up" => self.gave_up += 1,
+                "rolled-back" => {
+                    if let Some(n) = n {
+                        pending.remove(&n);
+                    }
+                    self.rolled_back.extend(n);
+                }
+                "gave-up" => {
+                    if let Some(n) = n {
+                        pending.remove(&n);
+                        self.offered.gave_up.insert(n);
+                    }
+                }
+                "short-answer" => {
+                    let field = |key: &str| line.number(key).unwrap_or(0);
+                    let (first, last) = (field("first"), field("last"));
+                    // Its jobs are answered, ids or not: those without one were promised
+                    // nothing, which the accounting then says.
+                    pending.retain(|n| !(first..=last).contains(n));
+                    self.offered
+                        .short_answers
+                        .push((first, last, field("jobs"), field("ids")));
+                }
+                "finished" => finished = true,
+                "pragmas" => self.pragmas.push(pragmas_of(&line)),
                 _ => {}
             }
         }
+        close(&mut pending, finished, &mut self.offered);
         Ok(())
     }
 
@@ -417,6 +545,11 @@ impl Evidence {
                     let from = cut.remove(&host).unwrap_or(line.t);
                     self.faults.links.push((host, Span { from, to: line.t }));
                 }
+                "term" => self.faults.terms.push(Term {
+                    process: worker,
+                    t: line.t,
+                }),
+                "term-kill" => self.faults.term_kills.push(worker),
                 "kill-producer" => {
                     self.faults.producer_kills += 1;
                     if let Some(ns) = line.text("ns") {
@@ -489,7 +622,15 @@ impl Evidence {
                     stale: count("stale"),
                     unrecorded: count("unrecorded"),
                     last: count("final") == 1,
+                    retried: count("retried"),
+                    released: count("released"),
+                    completed: count("completed"),
+                    dead: count("dead"),
                 });
+                continue;
+            }
+            if line.kind == "pragmas" {
+                self.pragmas.push(pragmas_of(&line));
                 continue;
             }
             let (Some(job), Some(n), Some(attempt)) =
@@ -515,11 +656,11 @@ impl Evidence {
                         work_ms: line.number("work_ms"),
                     });
                 }
-                "done" | "cancelled" => {
-                    let end = if line.kind == "done" {
-                        End::Done(line.t)
-                    } else {
-                        End::Cancelled(line.t)
+                "done" | "failed" | "cancelled" => {
+                    let end = match line.kind.as_str() {
+                        "done" => End::Done(line.t),
+                        "failed" => End::Failed(line.t),
+                        _ => End::Cancelled(line.t),
                     };
                     match open.remove(&key) {
                         Some(at) => self.runs[at].end = Some(end),
@@ -560,6 +701,15 @@ impl Evidence {
         Ok(())
     }
 
+    /// The rows' jobs (`n`) that no acknowledgement covers.
+    pub(crate) fn unacknowledged_ns(&self) -> BTreeSet<u64> {
+        self.rows
+            .iter()
+            .filter(|(id, _)| !self.promises.contains_key(id))
+            .map(|(_, row)| row.n)
+            .collect()
+    }
+
     /// `panicked at` in any process's stderr (`w*.stderr`, `producer.stderr`). A poison
     /// job's `std::process::abort()` writes nothing there, and the workers log through
     /// `tracing`, so such a line is a panic in the library or the harness, caught or not.
@@ -588,5 +738,15 @@ impl Evidence {
             }
         }
         Ok(())
+    }
+}
+
+fn pragmas_of(line: &Line) -> Pragmas {
+    Pragmas {
+        process: line.text("worker").unwrap_or("?").to_owned(),
+        connections: line.number("connections").unwrap_or(0),
+        synchronous: line.text("synchronous").unwrap_or_default().to_owned(),
+        journal_mode: line.text("journal_mode").unwrap_or_default().to_owned(),
+        error: line.text("error").map(str::to_owned),
     }
 }

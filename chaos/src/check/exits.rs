@@ -1,11 +1,11 @@
 //! Process ends: every worker exit has a cause, and the run ends gracefully.
 //!
 //! A worker incarnation may end by a kill the harness wrote first (`kill`, then SIGKILL) or
-//! by a poison job's abort (SIGABRT, its ledger's `start` of a poison job before it). Once
-//! the workers are asked to stop (`retire`), each one still running must exit by itself,
-//! with status 0, after writing its final counters line. Anything else — a crash, a panic
-//! that ended the process, an exit of its own mid-run, a shutdown that hung until the
-//! harness killed it — fails the run.
+//! by a poison job's abort (SIGABRT, its ledger's `start` of a poison job before it). One
+//! asked to stop — by a graceful restart (`term`) or at the end of the run (`retire`) —
+//! must exit by itself, with status 0, after writing its final counters line. Anything
+//! else — a crash, a panic that ended the process, an exit of its own mid-run, a shutdown
+//! that hung until the harness killed it — fails the run.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +23,10 @@ pub(crate) struct Exits {
     /// Workers asked to stop at the end, and those that did not exit as they must.
     pub(crate) retired: usize,
     pub(crate) retire_failures: Vec<String>,
+    /// Workers stopped by a graceful restart (SIGTERM), and those that did not exit as they
+    /// must.
+    pub(crate) restarted: usize,
+    pub(crate) restart_failures: Vec<String>,
 }
 
 pub(crate) fn check(evidence: &Evidence) -> Exits {
@@ -46,6 +50,29 @@ pub(crate) fn check(evidence: &Evidence) -> Exits {
         .collect();
     let retired: BTreeSet<&str> = faults.retired.iter().map(String::as_str).collect();
     let retire_killed: BTreeSet<&str> = faults.retire_kills.iter().map(String::as_str).collect();
+    let termed: BTreeMap<&str, u64> = faults
+        .terms
+        .iter()
+        .map(|term| (term.process.as_str(), term.t))
+        .collect();
+    let term_killed: BTreeSet<&str> = faults.term_kills.iter().map(String::as_str).collect();
+    // What a process asked to stop did wrong: not gone in time, a status other than 0, no
+    // final counters line.
+    let graceful = |process: &str, exit: Option<(u64, &str)>, killed: bool| {
+        let mut wrong = Vec::new();
+        if killed {
+            wrong.push("still running when the patience ran out: killed".to_owned());
+        }
+        match exit {
+            Some((_, "exit:0")) => {}
+            Some((t, status)) => wrong.push(format!("ended {status} at {t}")),
+            None => wrong.push("no exit recorded".to_owned()),
+        }
+        if !with_final.contains(process) {
+            wrong.push("no final counters line".to_owned());
+        }
+        (!wrong.is_empty()).then(|| format!("{process}: {}", wrong.join("; ")))
+    };
 
     for (process, spawned) in &faults.spawns {
         let process = process.as_str();
@@ -60,25 +87,19 @@ pub(crate) fn check(evidence: &Evidence) -> Exits {
             Some((t, "signal:6(abort)")) if poisoned.get(process).is_some_and(|&p| p <= t) => {
                 Some("aborted by a poison job")
             }
+            _ if termed
+                .get(process)
+                .is_some_and(|&t| exit.is_none_or(|(exited, _)| t <= exited)) =>
+            {
+                found.restarted += 1;
+                let wrong = graceful(process, exit, term_killed.contains(process));
+                found.restart_failures.extend(wrong);
+                Some("restarted gracefully (SIGTERM)")
+            }
             _ if retired.contains(process) => {
                 found.retired += 1;
-                let mut wrong = Vec::new();
-                if retire_killed.contains(process) {
-                    wrong.push("still running when the patience ran out: killed".to_owned());
-                }
-                match exit {
-                    Some((_, "exit:0")) => {}
-                    Some((t, status)) => wrong.push(format!("ended {status} at {t}")),
-                    None => wrong.push("no exit recorded".to_owned()),
-                }
-                if !with_final.contains(process) {
-                    wrong.push("no final counters line".to_owned());
-                }
-                if !wrong.is_empty() {
-                    found
-                        .retire_failures
-                        .push(format!("{process}: {}", wrong.join("; ")));
-                }
+                let wrong = graceful(process, exit, retire_killed.contains(process));
+                found.retire_failures.extend(wrong);
                 Some("retired")
             }
             _ => None,
@@ -106,7 +127,7 @@ pub(crate) fn check(evidence: &Evidence) -> Exits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::evidence::{Counters, Kill, Run};
+    use crate::check::evidence::{Counters, Kill, Run, Term};
 
     fn evidence() -> Evidence {
         let mut evidence = Evidence::default();
@@ -151,6 +172,10 @@ mod tests {
                     stale: 0,
                     unrecorded: 0,
                     last: true,
+                    retried: 0,
+                    released: 0,
+                    completed: 0,
+                    dead: 0,
                 }],
             );
         }
@@ -178,6 +203,45 @@ mod tests {
         evidence.faults.retired = vec!["w1#2".to_owned()];
         let found = check(&evidence);
         assert_eq!(found.unexplained.len(), 2, "{:?}", found.unexplained);
+    }
+
+    #[test]
+    fn a_graceful_restart_must_exit_by_itself() {
+        let mut evidence = evidence();
+        evidence.faults.spawns.push(("w3#2".to_owned(), 200));
+        evidence.faults.terms.push(Term {
+            process: "w3#2".to_owned(),
+            t: 300,
+        });
+        evidence
+            .faults
+            .exits
+            .push(("w3#2".to_owned(), 301, "exit:0".to_owned()));
+        evidence.counters.insert(
+            "w3#2".to_owned(),
+            vec![Counters {
+                t: 301,
+                troubled: 0,
+                stale: 0,
+                unrecorded: 0,
+                last: true,
+                retried: 0,
+                released: 2,
+                completed: 0,
+                dead: 0,
+            }],
+        );
+        let found = check(&evidence);
+        assert!(found.unexplained.is_empty(), "{:?}", found.unexplained);
+        assert!(found.restart_failures.is_empty());
+        assert_eq!(found.restarted, 1);
+        // Killed once its patience ran out: the SIGTERM was not heeded.
+        evidence.faults.term_kills.push("w3#2".to_owned());
+        let last = evidence.faults.exits.len() - 1;
+        evidence.faults.exits[last].2 = "signal:9(kill)".to_owned();
+        let found = check(&evidence);
+        assert_eq!(found.restart_failures.len(), 1, "{:?}", found);
+        assert!(found.unexplained.is_empty());
     }
 
     #[test]

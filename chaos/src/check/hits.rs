@@ -1,6 +1,7 @@
 //! Which faults hit work. A kill of an idle worker redelivers nothing, a pause of one
-//! leaves no late ack to refuse, a link down that cuts off no long run tests no fence: the
-//! MUSTs about them would hold of a library that does nothing. Each kind must have hit
+//! leaves no late ack to refuse, a link down that cuts off no long run tests no fence, a
+//! graceful restart whose runs all end within the grace gives nothing back: the MUSTs
+//! about them would hold of a library that does nothing. Each kind must have hit
 //! work in enough of its cycles — at least half in a full run, at least once in a quick one
 //! — judged from the ledgers, not from what the orchestrator expected to hit.
 
@@ -79,6 +80,11 @@ pub(crate) fn count(evidence: &Evidence, delivery: &Delivery) -> Hits {
                 .count(),
         },
     ];
+    kinds.push(Kind {
+        name: "graceful restart (a run stopped at the grace, given back)",
+        played: faults.terms.len(),
+        hit: delivery.restarts_stopping,
+    });
     if evidence.store() == "sqlite" {
         kinds.push(Kind {
             name: "kill of every process",
@@ -163,6 +169,10 @@ mod tests {
             };
             evidence.faults.pauses.push((process.clone(), outage));
             evidence.faults.db.push(outage);
+            evidence.faults.terms.push(crate::check::evidence::Term {
+                process: process.clone(),
+                t: t + 8_500_000,
+            });
             evidence.faults.kills.push(Kill {
                 process,
                 t: t + 9_000_000,
@@ -173,20 +183,31 @@ mod tests {
         evidence
     }
 
+    /// The graceful restarts of which `hit` stopped a run.
+    fn stopping(hit: usize) -> Delivery {
+        Delivery {
+            restarts_stopping: hit,
+            ..Delivery::default()
+        }
+    }
+
     #[test]
     fn a_full_run_needs_half_its_cycles_to_hit_work() {
-        let hits = count(&evidence("full", 20, 10), &Delivery::default());
+        let hits = count(&evidence("full", 20, 10), &stopping(10));
         assert!(hits.held(), "{:?}", hits.short());
-        let hits = count(&evidence("full", 20, 9), &Delivery::default());
+        let hits = count(&evidence("full", 20, 9), &stopping(9));
         assert_eq!(hits.required, 10);
-        assert_eq!(hits.short().len(), 3, "{:?}", hits.short());
+        assert_eq!(hits.short().len(), 4, "{:?}", hits.short());
     }
 
     #[test]
     fn a_quick_run_needs_one_hit_of_each() {
-        assert!(count(&evidence("quick", 3, 1), &Delivery::default()).held());
-        let hits = count(&evidence("quick", 3, 0), &Delivery::default());
+        assert!(count(&evidence("quick", 3, 1), &stopping(1)).held());
+        let hits = count(&evidence("quick", 3, 0), &stopping(0));
         assert!(!hits.held());
         assert_eq!(hits.kills_holding, 0);
+        // A graceful restart that stopped no run proves nothing either.
+        let hits = count(&evidence("quick", 3, 3), &stopping(0));
+        assert_eq!(hits.short().len(), 1, "{:?}", hits.short());
     }
 }
