@@ -68,6 +68,7 @@ mod orchestrator;
 mod producer;
 mod producer_process;
 mod redis_server;
+mod run_lock;
 mod server;
 mod settings;
 mod sqlite_file;
@@ -102,7 +103,12 @@ fn main() -> ExitCode {
                 println!("{}", cli::USAGE);
                 Ok(true)
             }
-            cli::Command::Run(options) => orchestrator::run(options).await,
+            cli::Command::Run(options) => {
+                let _one_run_at_a_time = tokio::task::spawn_blocking(run_lock::RunLock::take)
+                    .await
+                    .map_err(|error| format!("the run lock's wait failed: {error}"))??;
+                orchestrator::run(options).await
+            }
             cli::Command::Worker(options) => worker::run(options).await.map(|()| true),
             cli::Command::Producer(options) => producer::run(options).await.map(|()| true),
             cli::Command::Check { ledger_dir } => {
