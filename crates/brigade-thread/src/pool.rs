@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brigade_core::backend::{ResultSlot, WorkerRange};
+use brigade_core::backend::{Reply, ResultSlot, WorkerRange};
 use brigade_core::{
     BoxJob, ConfigError, Executor, InAsyncContext, Job, JobHandle, ShutdownReport, Stats,
     SubmitError, SubmitTimeoutError, TrySubmitError,
@@ -13,7 +13,7 @@ use brigade_core::{
 use crate::builder::{Builder, spawn_to_min};
 use crate::shared::Shared;
 use crate::shutdown::{Mode, shut_down};
-use crate::submit::{Refusal, Reply, Wait, submit};
+use crate::submit::{Refusal, Wait, submit};
 
 /// A pool of OS threads running jobs of type `J` from a bounded queue.
 ///
@@ -238,7 +238,11 @@ impl<J: Job> ThreadPool<J> {
         self.submit_without_handle(job, Reply::Slot(slot))
     }
 
-    fn submit_without_handle(&self, job: J, reply: Reply<J>) -> Result<(), SubmitError<J>> {
+    fn submit_without_handle(
+        &self,
+        job: J,
+        reply: Reply<J::Output, J::Error>,
+    ) -> Result<(), SubmitError<J>> {
         match submit(&self.shared, job, reply, Wait::Block) {
             Ok(_) => Ok(()),
             Err(Refusal::Rejected(job, reason)) => Err(SubmitError::Rejected(job, reason)),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use brigade_core::backend::{Done, ResultSlot, job_handle};
+use brigade_core::backend::{Done, Reply};
 use brigade_core::hooks::{Admission, DropReason, QueueState};
 use brigade_core::{Job, JobHandle, Rejection};
 
@@ -23,22 +23,15 @@ pub(crate) enum Refusal<J> {
 type Handle<J> = JobHandle<<J as Job>::Output, <J as Job>::Error>;
 type JobDone<J> = Done<<J as Job>::Output, <J as Job>::Error>;
 
-/// Where a submitted job's result goes.
-pub(crate) enum Reply<J: Job> {
-    /// To a handle, which the submit returns.
-    Handle,
-    /// To its turn in a bulk run's ordered results (`map`). A job refused before the pool
-    /// accepts it drops its slot there, which delivers `Returned` into the turn.
-    Slot(ResultSlot<J::Output, J::Error>),
-    /// Nowhere (`execute`).
-    Detached,
-}
+/// Where a submitted job's result goes. A job refused before the pool accepts it drops a
+/// turn's slot, which delivers `Returned` into the turn.
+type JobReply<J> = Reply<<J as Job>::Output, <J as Job>::Error>;
 
 /// Submits `job`; returns its handle when `reply` asks for one.
 pub(crate) fn submit<J: Job>(
     shared: &Arc<Shared<J>>,
     job: J,
-    reply: Reply<J>,
+    reply: JobReply<J>,
     wait: Wait,
 ) -> Result<Option<Handle<J>>, Refusal<J>> {
     let Some(_pass) = shared.intake.enter() else {
@@ -127,17 +120,6 @@ fn refuse<J: Job>(shared: &Shared<J>, refused: PushError<J>, wait: Wait) -> Refu
 }
 
 /// Counts the job as submitted and gives it an id (and a handle when wanted).
-fn accept<J: Job>(shared: &Shared<J>, reply: Reply<J>) -> (Option<Handle<J>>, JobDone<J>) {
-    let id = shared.intake.next_id();
-    match reply {
-        Reply::Handle => {
-            let (handle, completer) = job_handle(id, shared.driver.token());
-            (Some(handle), Done::Handle(completer))
-        }
-        Reply::Slot(slot) => {
-            slot.bind(id);
-            (None, Done::Slot(slot))
-        }
-        Reply::Detached => (None, Done::Detached(id)),
-    }
+fn accept<J: Job>(shared: &Shared<J>, reply: JobReply<J>) -> (Option<Handle<J>>, JobDone<J>) {
+    reply.accept(shared.intake.next_id(), shared.driver.token())
 }

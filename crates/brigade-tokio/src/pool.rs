@@ -4,6 +4,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use brigade_core::backend::Reply;
 use brigade_core::{
     AsyncJob, BoxAsyncJob, ConfigError, InAsyncContext, JobHandle, ShutdownReport, Stats,
     SubmitError, SubmitTimeoutError, TrySubmitError,
@@ -187,15 +188,20 @@ impl<J: AsyncJob> TokioPool<J> {
         job: J,
         with_handle: bool,
     ) -> Result<Option<AsyncJobHandle<J>>, SubmitError<J>> {
-        let mut job = job;
+        let reply = if with_handle {
+            Reply::Handle
+        } else {
+            Reply::Detached
+        };
+        let mut unplaced = self.shared.prepare(job, reply);
         loop {
             let mut room = pin!(self.shared.room());
-            match self.shared.offer(job, Some(room.as_mut()), with_handle) {
+            match self.shared.offer(unplaced, Some(room.as_mut())) {
                 Offer::Accepted(handle) => return Ok(handle),
                 Offer::Closed(job) => return Err(SubmitError::Closed(job)),
                 Offer::Rejected(job, reason) => return Err(SubmitError::Rejected(job, reason)),
                 Offer::Full(back) => {
-                    job = back;
+                    unplaced = back;
                     room.await;
                 }
             }
@@ -223,9 +229,12 @@ impl<J: AsyncJob> TokioPool<J> {
     /// # }
     /// ```
     pub fn try_submit(&self, job: J) -> Result<AsyncJobHandle<J>, TrySubmitError<J>> {
-        match self.shared.offer(job, None, true) {
+        match self
+            .shared
+            .offer(self.shared.prepare(job, Reply::Handle), None)
+        {
             Offer::Accepted(handle) => Ok(handle.expect("asked for a handle")),
-            Offer::Full(job) => Err(TrySubmitError::Full(job)),
+            Offer::Full(unplaced) => Err(TrySubmitError::Full(unplaced.into_job())),
             Offer::Closed(job) => Err(TrySubmitError::Closed(job)),
             Offer::Rejected(job, reason) => Err(TrySubmitError::Rejected(job, reason)),
         }
@@ -267,17 +276,17 @@ impl<J: AsyncJob> TokioPool<J> {
         timeout: Duration,
     ) -> Result<AsyncJobHandle<J>, SubmitTimeoutError<J>> {
         let deadline = tokio::time::Instant::now().checked_add(timeout);
-        let mut job = job;
+        let mut unplaced = self.shared.prepare(job, Reply::Handle);
         loop {
             let mut room = pin!(self.shared.room());
-            match self.shared.offer(job, Some(room.as_mut()), true) {
+            match self.shared.offer(unplaced, Some(room.as_mut())) {
                 Offer::Accepted(handle) => return Ok(handle.expect("asked for a handle")),
                 Offer::Closed(job) => return Err(SubmitTimeoutError::Closed(job)),
                 Offer::Rejected(job, reason) => {
                     return Err(SubmitTimeoutError::Rejected(job, reason));
                 }
                 Offer::Full(back) => {
-                    job = back;
+                    unplaced = back;
                     let Some(deadline) = deadline else {
                         room.await;
                         continue;
@@ -285,7 +294,7 @@ impl<J: AsyncJob> TokioPool<J> {
                     tokio::select! {
                         () = room => {}
                         () = tokio::time::sleep_until(deadline) => {
-                            return Err(SubmitTimeoutError::Timeout(job));
+                            return Err(SubmitTimeoutError::Timeout(unplaced.into_job()));
                         }
                     }
                 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use brigade_core::backend::{Backend, Done, Gauges, JobDriver, job_handle};
+use brigade_core::backend::{Backend, Done, Gauges, JobDriver, Reply};
 use brigade_core::hooks::{Admission, DropReason, Layers};
 use brigade_core::{AsyncJob, ConfigError, JobHandle, JobId, Rejection, Stats};
 use tokio::runtime::Handle;
@@ -26,8 +26,26 @@ use crate::schedule::Schedule;
 pub(crate) type Output<J> = <J as AsyncJob>::Output;
 pub(crate) type Error<J> = <J as AsyncJob>::Error;
 pub(crate) type Handle_<J> = JobHandle<Output<J>, Error<J>>;
-/// Where an accepted job's result goes: its handle, or nowhere (`execute`).
+/// Where an accepted job's result goes: its handle, its turn in `map`, or nowhere
+/// (`execute`).
 pub(crate) type JobDone<J> = Done<Output<J>, Error<J>>;
+
+/// What an offer asks for the job's result.
+pub(crate) type JobReply<J> = Reply<Output<J>, Error<J>>;
+
+/// A job with its id and the way its result goes, not yet in the queue: what a submit
+/// offers, and offers again after a full queue gave it back.
+pub(crate) struct Unplaced<J: AsyncJob> {
+    task: Task<J>,
+    handle: Option<Handle_<J>>,
+}
+
+impl<J: AsyncJob> Unplaced<J> {
+    /// The job, for a submit that gives up; its handle and turn end as `Returned`.
+    pub(crate) fn into_job(self) -> J {
+        self.task.job
+    }
+}
 
 /// One accepted job on its way through the pool.
 pub(crate) type Task<J> = brigade_core::backend::Task<J, Output<J>, Error<J>>;
@@ -88,7 +106,8 @@ pub(crate) struct Shared<J: AsyncJob> {
 pub(crate) enum Offer<J: AsyncJob> {
     /// Accepted, with a handle when one was asked for.
     Accepted(Option<Handle_<J>>),
-    Full(J),
+    /// No room: the job as it was offered, to offer again.
+    Full(Unplaced<J>),
     Closed(J),
     Rejected(J, Rejection),
 }
@@ -168,21 +187,29 @@ impl<J: AsyncJob> Shared<J> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Offers `job` to the queue. When the queue is full and `room` is given, `room` is
-    /// registered before the lock is released, so a slot freed in between is not missed.
-    ///
-    /// The job's handle is made before the lock is taken and the worker woken after it is
-    /// released: the submitter and every worker share this lock, so it guards the queue
-    /// and the roster and nothing slower (an allocation, a wake-up that may be a system
+    /// Gives `job` its id and the way its result goes (a handle, a turn's slot, or none),
+    /// ready to [`offer`](Self::offer). Done once per job, before the lock is taken: the
+    /// submitter and every worker share that lock, so it guards the queue and the roster
+    /// and nothing slower (an allocation for the handle).
+    pub(crate) fn prepare(&self, job: J, reply: JobReply<J>) -> Unplaced<J> {
+        let (handle, done) = self.accept(reply);
+        Unplaced {
+            task: Task::new(job, done),
+            handle,
+        }
+    }
+
+    /// Offers a prepared job to the queue. When the queue is full and `room` is given,
+    /// `room` is registered before the lock is released, so a slot freed in between is not
+    /// missed; the job comes back as it was, to be offered again without a second id or
+    /// handle. The worker is woken after the lock is released (a wake-up may be a system
     /// call). A refused job drops its unused handle, and its id is not reused.
     pub(crate) fn offer(
         self: &Arc<Self>,
-        job: J,
+        unplaced: Unplaced<J>,
         room: Option<Pin<&mut Notified<'_>>>,
-        with_handle: bool,
     ) -> Offer<J> {
-        let (handle, done) = self.accept(with_handle);
-        let task = Task::new(job, done);
+        let Unplaced { task, handle } = unplaced;
         let mut state = self.lock();
         if state.closed {
             return Offer::Closed(task.job);
@@ -218,7 +245,7 @@ impl<J: AsyncJob> Shared<J> {
             if let Some(room) = room {
                 room.enable();
             }
-            return Offer::Full(task.job);
+            return Offer::Full(Unplaced { task, handle });
         }
         self.driver.counters().record_submitted();
         #[cfg(feature = "metrics")]
@@ -234,16 +261,11 @@ impl<J: AsyncJob> Shared<J> {
         Offer::Accepted(handle)
     }
 
-    /// Gives an accepted job its id, and a handle when wanted (`execute` needs none, and
-    /// allocates nothing for it).
-    fn accept(&self, with_handle: bool) -> (Option<Handle_<J>>, JobDone<J>) {
+    /// Gives an accepted job its id, and a handle or its turn's slot when asked for
+    /// (`execute` needs neither, and allocates nothing for its result).
+    fn accept(&self, reply: JobReply<J>) -> (Option<Handle_<J>>, JobDone<J>) {
         let id = JobId::new(self.next_id.fetch_add(1, Ordering::Relaxed));
-        if with_handle {
-            let (handle, completer) = job_handle(id, self.driver.token());
-            (Some(handle), Done::Handle(completer))
-        } else {
-            (None, Done::Detached(id))
-        }
+        reply.accept(id, self.driver.token())
     }
 
     /// Puts a job in the ready queue; returns the worker to start if none is free to take

@@ -95,3 +95,106 @@ async fn completions_next_in_async_code_does_not_block_the_runtime() {
     assert_eq!(result.unwrap(), 7);
     assert!(completions.next().await.is_none());
 }
+
+/// A queue of one slot behind one worker makes `map` wait for room job after job: every
+/// job still runs once, in its turn, with nothing lost or reordered.
+#[tokio::test]
+async fn map_through_a_full_queue_keeps_every_turn() {
+    let pool = TokioPool::<Job>::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let jobs = futures_util::stream::iter(0..200u64).map(|i| timed(i, 0, &running));
+    let results: Vec<u64> = pool.map(jobs, 16).map(|r| r.unwrap()).collect().await;
+    assert_eq!(results, (0..200).collect::<Vec<_>>());
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 200);
+    assert!(stats.is_balanced());
+}
+
+/// `map` yields a finished job's result while its input has nothing ready: a caller that
+/// sends the next job only after it saw the last result does not wait forever.
+#[tokio::test]
+async fn map_yields_results_while_its_input_waits() {
+    let pool = TokioPool::<Job>::builder().workers(2).build().unwrap();
+    let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let (send, mut receive) = tokio::sync::mpsc::channel::<Job>(1);
+    let jobs = futures_util::stream::poll_fn(move |cx| receive.poll_recv(cx));
+    let mut results = Box::pin(pool.map(jobs, 4));
+    for turn in 0..5u64 {
+        send.send(timed(turn, 1, &running)).await.unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(30), results.next())
+            .await
+            .expect("the result came while the input waited");
+        assert_eq!(result.unwrap().unwrap(), turn);
+    }
+    drop(send);
+    assert!(results.next().await.is_none());
+}
+
+/// A shutdown that stops `map`'s jobs mid-run ends every turn: the running job stopped,
+/// the queued ones handed back, those not submitted yet refused; none is lost and the run
+/// does not hang.
+#[tokio::test]
+async fn map_across_a_shutdown_ends_every_turn() {
+    let pool = Arc::new(TokioPool::<Job>::builder().workers(1).build().unwrap());
+    let first_started = Arc::new(tokio::sync::Notify::new());
+    let started = Arc::clone(&first_started);
+    let first: Job = BoxAsyncJob::new(move |cx: JobContext| {
+        let started = Arc::clone(&started);
+        async move {
+            started.notify_one();
+            // Holds the only worker until the shutdown below cancels the running jobs.
+            cx.token().cancelled().await;
+            Err::<u64, _>("stopped".to_string())
+        }
+    });
+    let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let rest: Vec<Job> = (1..6).map(|i| timed(i, 0, &running)).collect();
+    let jobs = futures_util::stream::iter(std::iter::once(first).chain(rest));
+    let shutting = {
+        let pool = Arc::clone(&pool);
+        tokio::spawn(async move {
+            first_started.notified().await;
+            pool.shutdown_timeout(Duration::from_millis(10)).await
+        })
+    };
+    let ends: Vec<String> = pool
+        .map(jobs, 8)
+        .map(|result| match result {
+            Err(MapError::Job(error)) => format!("{:?}", error.kind()),
+            Err(MapError::Refused(SubmitError::Closed(_))) => "Refused".to_string(),
+            other => panic!("expected every job stopped, handed back or refused, got {other:?}"),
+        })
+        .collect()
+        .await;
+    let report = shutting.await.unwrap();
+    assert_eq!(ends.len(), 6, "one result per job: {ends:?}");
+    assert_eq!(ends[0], "Cancelled", "the running job was stopped");
+    let handed_back = ends.iter().filter(|end| *end == "Returned").count();
+    let refused = ends.iter().filter(|end| *end == "Refused").count();
+    assert_eq!(handed_back + refused, 5, "{ends:?}");
+    assert_eq!(
+        report.unstarted.len(),
+        handed_back,
+        "the unstarted jobs come back"
+    );
+    assert!(pool.stats().is_balanced());
+}
+
+/// Dropping a `map` stream early leaves the jobs it submitted running; each is counted.
+#[tokio::test]
+async fn map_dropped_early_lets_its_jobs_finish() {
+    let pool = TokioPool::<Job>::builder().workers(2).build().unwrap();
+    let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let jobs = futures_util::stream::iter(0..20u64).map(|i| timed(i, 1, &running));
+    let mut results = Box::pin(pool.map(jobs, 10));
+    assert_eq!(results.next().await.map(|r| r.unwrap()), Some(0));
+    drop(results);
+    pool.wait_idle().await;
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 10, "the ten submitted ran: {stats:?}");
+    assert!(stats.is_balanced());
+}

@@ -37,7 +37,7 @@ pub use capacity_waits::{CapacityWaits, RunTicket};
 pub use delay_queue::DelayQueue;
 pub use driver::{Backend, JobDriver, Run, drop_quietly};
 pub use ordered_results::{OrderedResults, ResultSlot};
-pub use task::{Done, Task};
+pub use task::{Done, Reply, Task};
 pub use worker_seat::WorkerSeat;
 
 // The vocabulary only a backend speaks: how a handle is completed, the counters and gauges

@@ -1,5 +1,5 @@
 //! Results in submission order without a handle per job: how a bulk run
-//! (`ThreadPool::map`) takes its jobs' results.
+//! (`ThreadPool::map`, `TokioPool::map`) takes its jobs' results.
 //!
 //! A [`JobHandle`](crate::JobHandle) costs each job a cell of its own: an allocation at
 //! the submit, a free at the join, and a cancellation token. `map` needs none of that: it
@@ -7,13 +7,14 @@
 //! their results in the order it submitted them. [`OrderedResults`] keeps a cell per job
 //! in flight and issues it again once its result is taken; each job carries a [`ResultSlot`] (a reference to its turn's cell) that
 //! delivers into it, and the caller takes the results oldest first, waiting for each as
-//! `join` does: a brief spin, then parked until the delivery wakes it. A cell is issued
+//! `join` does (a brief spin, then parked until the delivery wakes it) or, from a stream,
+//! as a handle's `await` does (the task's waker woken by the delivery). A cell is issued
 //! again only after its result was taken, so it holds one job's result at a time.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use crossbeam_utils::Backoff;
 
@@ -80,7 +81,8 @@ struct Cell<T, E> {
 enum State<T, E> {
     /// Nobody waits yet.
     Open,
-    /// The thread blocked in `take` (a waker that unparks it) is woken on delivery.
+    /// The thread blocked in `take` (a waker that unparks it), or the task polling
+    /// `poll_take`, is woken on delivery.
     Waiting(Waker),
     Done(JobResult<T, E>),
 }
@@ -158,6 +160,37 @@ impl<T, E> OrderedResults<T, E> {
         self.spare.push(cell);
         Some(result)
     }
+
+    /// The oldest issued turn's result if it was delivered; otherwise `cx`'s waker is woken
+    /// when it is. `Ready(None)` when no turn is issued. The async side of
+    /// [`take`](Self::take), for a stream of results.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use brigade_core::backend::OrderedResults;
+    ///
+    /// let mut results = OrderedResults::<u32, String>::new();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let slot = results.issue();
+    /// assert!(results.poll_take(&mut cx).is_pending());
+    /// slot.deliver(Ok(7));
+    /// assert!(matches!(results.poll_take(&mut cx), Poll::Ready(Some(Ok(7)))));
+    /// assert!(matches!(results.poll_take(&mut cx), Poll::Ready(None)));
+    /// ```
+    pub fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Option<JobResult<T, E>>> {
+        let Some(cell) = self.in_flight.front() else {
+            return Poll::Ready(None);
+        };
+        match cell.take_or_wake(cx.waker()) {
+            Some(result) => {
+                self.spare.extend(self.in_flight.pop_front());
+                Poll::Ready(Some(result))
+            }
+            None => Poll::Pending,
+        }
+    }
 }
 
 impl<T, E> Cell<T, E> {
@@ -187,6 +220,29 @@ impl<T, E> Cell<T, E> {
             // makes it return at once, and an early return only loops.
             park();
         }
+    }
+
+    /// The result if it is there; otherwise `waker` is woken when it comes.
+    fn take_or_wake(&self, waker: &Waker) -> Option<JobResult<T, E>> {
+        let mut state = lock(&self.state);
+        let replaced = match std::mem::replace(&mut *state, State::Open) {
+            State::Done(result) => {
+                self.full.store(false, Ordering::Relaxed);
+                return Some(result);
+            }
+            State::Waiting(existing) if existing.will_wake(waker) => {
+                *state = State::Waiting(existing);
+                None
+            }
+            other => {
+                *state = State::Waiting(waker.clone());
+                Some(other)
+            }
+        };
+        drop(state);
+        // A waker's drop is its executor's code: run with the cell unlocked.
+        drop(replaced);
+        None
     }
 
     fn deliver(&self, result: JobResult<T, E>) {
@@ -313,8 +369,8 @@ mod tests {
     }
 }
 
-/// Model: a take racing the delivery of its turn never misses the wake-up, and a cell
-/// issued again holds the next turn's result, not the last one's.
+/// Model: a take (blocking or polled) racing the delivery of its turn never misses the
+/// wake-up, and a cell issued again holds the next turn's result, not the last one's.
 #[cfg(all(test, brigade_loom))]
 mod loom_models {
     use super::*;
@@ -331,6 +387,26 @@ mod loom_models {
             assert!(results.take().unwrap().unwrap_err().is_returned());
             worker.join().unwrap();
             worker2.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_a_poll_racing_the_delivery_is_ready_or_woken() {
+        loom::model(|| {
+            let mut results = OrderedResults::<u32, ()>::new();
+            let slot = results.issue();
+            let worker = loom::thread::spawn(move || slot.deliver(Ok(1)));
+            // Polled as an executor would: parked between polls until the waker unparks.
+            let waker = current_thread_waker();
+            let mut cx = Context::from_waker(&waker);
+            let taken = loop {
+                match results.poll_take(&mut cx) {
+                    Poll::Ready(taken) => break taken,
+                    Poll::Pending => park(),
+                }
+            };
+            assert_eq!(taken.unwrap().unwrap(), 1);
+            worker.join().unwrap();
         });
     }
 }

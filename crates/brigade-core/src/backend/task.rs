@@ -1,5 +1,5 @@
-use crate::backend::{Completer, ResultSlot, job_errors};
-use crate::{Attempts, CancellationToken, JobId, JobResult};
+use crate::backend::{Completer, ResultSlot, job_errors, job_handle};
+use crate::{Attempts, CancellationToken, JobHandle, JobId, JobResult};
 
 /// Where a job's result goes: its handle, its turn in a bulk run's ordered results
 /// (`map`), or nowhere (`execute`). The detached variant carries only the id and the slot
@@ -107,6 +107,74 @@ impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
             Done::Handle(completer) => completer.complete(result),
             Done::Slot(slot) => slot.deliver(result),
             Done::Detached(_) => drop(result),
+        }
+    }
+}
+
+/// What a submit asks for its job's result, before the pool accepts the job and gives it
+/// an id: a handle, a turn in a bulk run's ordered results, or nothing (`execute`).
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{CancellationToken, JobId};
+/// use brigade_core::backend::Reply;
+///
+/// let (handle, done) = Reply::<u8, ()>::Handle.accept(JobId::new(4), &CancellationToken::new());
+/// assert_eq!(done.id(), JobId::new(4));
+/// done.deliver(Ok(2));
+/// assert_eq!(handle.unwrap().join().unwrap(), 2);
+/// ```
+pub enum Reply<T, E> {
+    /// A [`JobHandle`] for the submitter.
+    Handle,
+    /// The job's turn in a bulk run.
+    Slot(ResultSlot<T, E>),
+    /// Nobody waits for the result.
+    Detached,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Reply<T, E> {
+    /// Where the result of the job accepted as `id` goes, and its handle when one was asked
+    /// for: the only allocation a submit makes for its result. A handle's token is a child
+    /// of `pool_token`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{CancellationToken, JobId};
+    /// use brigade_core::backend::Reply;
+    ///
+    /// let (handle, done) = Reply::<(), ()>::Detached.accept(JobId::new(1), &CancellationToken::new());
+    /// assert!(handle.is_none());
+    /// assert_eq!(done.id(), JobId::new(1));
+    /// ```
+    #[must_use]
+    pub fn accept(
+        self,
+        id: JobId,
+        pool_token: &CancellationToken,
+    ) -> (Option<JobHandle<T, E>>, Done<T, E>) {
+        match self {
+            Reply::Handle => {
+                let (handle, completer) = job_handle(id, pool_token);
+                (Some(handle), Done::Handle(completer))
+            }
+            Reply::Slot(slot) => {
+                slot.bind(id);
+                (None, Done::Slot(slot))
+            }
+            Reply::Detached => (None, Done::Detached(id)),
+        }
+    }
+}
+
+impl<T, E> std::fmt::Debug for Reply<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Handle => f.write_str("Reply::Handle"),
+            Reply::Slot(_) => f.write_str("Reply::Slot"),
+            Reply::Detached => f.write_str("Reply::Detached"),
         }
     }
 }
