@@ -80,6 +80,6 @@ pub use retention::{MIN_RETENTION_INTERVAL, spawn_retention};
 pub use store::{Ack, Enqueued, Rescued, Store};
 pub use wakeups::Wakeups;
 pub use worker::{
-    DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, MIN_LEASE, Worker,
-    WorkerBuilder, WorkerCounters, WorkerReport,
+    DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, MIN_HEARTBEAT, MIN_LEASE,
+    MIN_STORE_TIMEOUT, Worker, WorkerBuilder, WorkerCounters, WorkerReport,
 };

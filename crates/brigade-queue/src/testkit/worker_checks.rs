@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 
 use super::{FlakyStore, PATIENCE};
 use crate::{
-    Delivery, DurableId, EnqueueOptions, FencingToken, GlobalConcurrency, GlobalRate, JobRecord,
-    JobState, Lease, MAX_CONCURRENCY, MAX_LEASE, NewJob, Queue, QueueCounts, Store, Worker,
-    WorkerReport,
+    DEFAULT_LEASE, Delivery, DurableId, EnqueueOptions, FencingToken, GlobalConcurrency,
+    GlobalRate, JobRecord, JobState, Lease, MAX_CONCURRENCY, MAX_LEASE, MIN_HEARTBEAT, MIN_LEASE,
+    MIN_STORE_TIMEOUT, NewJob, Queue, QueueCounts, Store, Worker, WorkerReport,
 };
 
 /// Waits until `queue`'s counts satisfy `done`, or panics after [`PATIENCE`].
@@ -1188,6 +1188,20 @@ pub async fn worker_builder_refuses_unworkable_settings<S: Store>(store: S) {
         (builder().concurrency(MAX_CONCURRENCY + 1), "concurrency"),
         (builder().lease(Duration::MAX), "lease"),
         (builder().lease(Duration::from_millis(1)), "lease"),
+        (builder().heartbeat(Duration::from_nanos(1)), "heartbeat"),
+        (
+            builder().heartbeat(MIN_HEARTBEAT - Duration::from_nanos(1)),
+            "heartbeat",
+        ),
+        (builder().heartbeat(DEFAULT_LEASE / 2), "heartbeat"),
+        (
+            builder().store_timeout(Duration::from_nanos(1)),
+            "store_timeout",
+        ),
+        (
+            builder().store_timeout(MIN_STORE_TIMEOUT - Duration::from_nanos(1)),
+            "store_timeout",
+        ),
         (Worker::builder(store.clone(), ""), "queue name"),
     ] {
         assert_eq!(setting(refused(builder)), Some(expected));
@@ -1200,6 +1214,12 @@ pub async fn worker_builder_refuses_unworkable_settings<S: Store>(store: S) {
         .poll(Duration::MAX)
         .sweep(Duration::MAX);
     assert_eq!(refused(patient), None);
+    // The shortest settings a worker takes build.
+    let eager = builder()
+        .lease(MIN_LEASE)
+        .heartbeat(MIN_HEARTBEAT)
+        .store_timeout(MIN_STORE_TIMEOUT);
+    assert_eq!(refused(eager), None);
 
     // A name the store refuses on every call is refused here, for the queue, the limits
     // and the worker's id (every claim names it as the holder).

@@ -49,6 +49,26 @@ pub const MAX_LEASE: Duration = Duration::from_secs(86_400);
 /// assert!(brigade_queue::MIN_LEASE <= brigade_queue::DEFAULT_LEASE);
 /// ```
 pub const MIN_LEASE: Duration = Duration::from_secs(1);
+/// The shortest heartbeat interval a worker takes: [`WorkerBuilder::heartbeat`] below it
+/// is a `ConfigError` at build. Each beat is a store call; a beat every few microseconds
+/// would keep the store busy renewing leases and the worker busy waiting for it.
+///
+/// # Examples
+///
+/// ```
+/// assert!(brigade_queue::MIN_HEARTBEAT < brigade_queue::MIN_LEASE / 2);
+/// ```
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(50);
+/// The shortest store timeout a worker takes: [`WorkerBuilder::store_timeout`] below it is
+/// a `ConfigError` at build. Below a commit's round trip (a disk flush) every store call
+/// would time out and the worker would do nothing but report the store unreachable.
+///
+/// # Examples
+///
+/// ```
+/// assert!(brigade_queue::MIN_STORE_TIMEOUT <= brigade_queue::MIN_HEARTBEAT);
+/// ```
+pub const MIN_STORE_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// Configures a [`Worker`]; [`Worker::builder`] makes one, a `handle*` method finishes it.
 ///
@@ -139,7 +159,8 @@ where
         self
     }
 
-    /// How often held leases are renewed, all in one call (default: a third of the lease).
+    /// How often held leases are renewed, all in one call (default: a third of the lease);
+    /// at least [`MIN_HEARTBEAT`], and less than half the lease.
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = Some(every);
         self
@@ -166,7 +187,7 @@ where
     }
 
     /// How long any one store call may take before the worker treats the store as
-    /// unreachable (default: the heartbeat interval).
+    /// unreachable (default: the heartbeat interval); at least [`MIN_STORE_TIMEOUT`].
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = Some(timeout);
         self
@@ -229,8 +250,9 @@ where
     /// # Errors
     ///
     /// [`ConfigError`] for a concurrency of zero or above [`MAX_CONCURRENCY`], a zero
-    /// sweep or poll interval, a lease under [`MIN_LEASE`] or above [`MAX_LEASE`], a heartbeat not
-    /// under half the lease (a missed beat must leave time for the next), or a queue name,
+    /// sweep or poll interval, a lease under [`MIN_LEASE`] or above [`MAX_LEASE`], a heartbeat
+    /// under [`MIN_HEARTBEAT`] or not under half the lease (a missed beat must leave time for
+    /// the next), a store timeout under [`MIN_STORE_TIMEOUT`], or a queue name,
     /// limit name or worker id the store refuses ([`Store::check_name`]).
     pub fn handle_on<T, H>(
         mut self,
@@ -354,16 +376,22 @@ where
             });
         }
         let heartbeat = self.heartbeat.unwrap_or(self.lease / 3);
-        if heartbeat.is_zero() || heartbeat >= self.lease / 2 {
+        if heartbeat < MIN_HEARTBEAT || heartbeat >= self.lease / 2 {
             return Err(ConfigError::OutOfRange {
                 setting: "heartbeat",
-                expected: "positive and less than half the lease",
+                expected: "at least MIN_HEARTBEAT (50 ms) and less than half the lease",
             });
         }
         let store_timeout = self.store_timeout.unwrap_or(heartbeat);
         if store_timeout.is_zero() {
             return Err(ConfigError::ZeroDuration {
                 setting: "store_timeout",
+            });
+        }
+        if store_timeout < MIN_STORE_TIMEOUT {
+            return Err(ConfigError::OutOfRange {
+                setting: "store_timeout",
+                expected: "at least MIN_STORE_TIMEOUT (50 ms): below a commit's round trip every store call would time out",
             });
         }
         let id = self.worker_id.take().unwrap_or_else(default_worker_id);

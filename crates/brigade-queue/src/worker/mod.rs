@@ -23,7 +23,8 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 pub use builder::{
-    DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, MIN_LEASE, WorkerBuilder,
+    DEFAULT_CONCURRENCY, DEFAULT_LEASE, MAX_CONCURRENCY, MAX_LEASE, MIN_HEARTBEAT, MIN_LEASE,
+    MIN_STORE_TIMEOUT, WorkerBuilder,
 };
 pub use counters::{WorkerCounters, WorkerReport};
 
