@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use crate::CancellationToken;
 
-/// Identifies one accepted job within its pool, in order of acceptance.
+/// Identifies one accepted job within its pool: unique, numbered in the order its submit
+/// began (a submit that waits for room keeps the number it was given, and a refused job's
+/// number is not reused).
 ///
 /// # Examples
 ///
