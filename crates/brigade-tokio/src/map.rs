@@ -1,6 +1,8 @@
 //! Mapping a stream of jobs through the pool, with bounded concurrency: results in input
 //! order (`map`, through a result cell per job in flight and no handle per job) or in
-//! completion order (`map_unordered`).
+//! completion order (`map_unordered`, through `Completions`). Both feed the pool with one
+//! `Feeder`: pull a job while there is room in flight, offer it, and keep a job a full
+//! queue gave back until there is room in the queue.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -8,13 +10,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use brigade_core::backend::{OrderedResults, Reply};
-use brigade_core::{AsyncJob, MapError, SubmitError};
+use brigade_core::{AsyncJob, Completions, MapError, SubmitError};
 use futures_core::Stream;
-use futures_util::StreamExt;
 use tokio::sync::futures::Notified;
 
 use crate::TokioPool;
-use crate::shared::{Offer, Unplaced};
+use crate::shared::{Handle_, JobReply, Offer, Unplaced};
 
 /// What [`TokioPool::map`] and [`TokioPool::map_unordered`] yield for each job: its output,
 /// or a [`MapError`]: the job handed back if the pool refused it, or the job's error. One
@@ -54,16 +55,18 @@ impl<J: AsyncJob> TokioPool<J> {
         S: Stream<Item = J> + Send + 'a,
     {
         Ordered {
-            pool: self,
-            jobs: Some(Box::pin(jobs)),
-            limit: limit.max(1),
-            results: OrderedResults::new(),
-            turns: VecDeque::new(),
-            waiting: None,
+            feeder: Feeder::new(self, jobs),
+            turns: InOrder {
+                limit: limit.max(1),
+                results: OrderedResults::new(),
+                refusals: VecDeque::new(),
+            },
         }
     }
 
-    /// As [`map`](Self::map), but yields results in the order the jobs finish.
+    /// As [`map`](Self::map), but yields results in the order the jobs finish. Each job in
+    /// flight holds its handle (one allocation, freed as its result comes out); a job the
+    /// pool refuses is handed back before the next result.
     ///
     /// # Examples
     ///
@@ -90,29 +93,34 @@ impl<J: AsyncJob> TokioPool<J> {
     where
         S: Stream<Item = J> + Send + 'a,
     {
-        jobs.map(move |job| self.run_one(job))
-            .buffer_unordered(limit.max(1))
-    }
-
-    async fn run_one(&self, job: J) -> MapResult<J> {
-        let handle = self.submit(job).await.map_err(MapError::Refused)?;
-        handle.await.map_err(MapError::Job)
+        Unordered {
+            feeder: Feeder::new(self, jobs),
+            turns: AsTheyEnd {
+                limit: limit.max(1),
+                in_flight: Completions::new(),
+                refused: VecDeque::new(),
+            },
+        }
     }
 }
 
-/// A refused job's error in its turn; `None` for a job the pool accepted.
-type Refused<J> = Option<SubmitError<J>>;
+/// What a stream keeps of the jobs it offered, and how much more it takes.
+trait Turns<J: AsyncJob> {
+    /// Whether another job may be offered.
+    fn has_room(&self) -> bool;
+    /// Where the next job's result goes.
+    fn reply(&mut self) -> JobReply<J>;
+    /// What became of an offer: accepted (with its handle, if the reply asked for one),
+    /// or refused. A full queue's answer never comes here.
+    fn offered(&mut self, outcome: Outcome<J>);
+}
 
-/// [`TokioPool::map`]'s stream.
-struct Ordered<'a, J: AsyncJob, S> {
+/// Pulls jobs from the input and offers them to the pool while its [`Turns`] have room.
+struct Feeder<'a, J: AsyncJob, S> {
     pool: &'a TokioPool<J>,
     /// The input, until it ends.
     jobs: Option<Pin<Box<S>>>,
-    limit: usize,
-    results: OrderedResults<J::Output, J::Error>,
-    /// One entry per job offered, oldest first, beside its turn in `results`.
-    turns: VecDeque<Refused<J>>,
-    /// The next job, given back by a full queue with its id and turn: offered again when
+    /// The next job, given back by a full queue with its id and reply: offered again when
     /// there is room, before any later job.
     waiting: Option<Waiting<'a, J>>,
 }
@@ -122,22 +130,32 @@ struct Waiting<'a, J: AsyncJob> {
     room: Pin<Box<Notified<'a>>>,
 }
 
-// Nothing is pinned in place: the input and the wake-up are pinned in boxes of their own.
-impl<J: AsyncJob, S> Unpin for Ordered<'_, J, S> {}
+impl<'a, J: AsyncJob, S: Stream<Item = J>> Feeder<'a, J, S> {
+    fn new(pool: &'a TokioPool<J>, jobs: S) -> Self {
+        Feeder {
+            pool,
+            jobs: Some(Box::pin(jobs)),
+            waiting: None,
+        }
+    }
 
-impl<'a, J: AsyncJob, S: Stream<Item = J>> Ordered<'a, J, S> {
-    /// Offers jobs from the input while fewer than `limit` are in flight, stopping at a
-    /// full queue (woken when it has room) or an input with nothing ready.
-    fn submit_while_room(&mut self, cx: &mut Context<'_>) {
+    /// Whether every job was offered and none waits for room.
+    fn is_done(&self) -> bool {
+        self.jobs.is_none() && self.waiting.is_none()
+    }
+
+    /// Offers jobs while `turns` has room, stopping at a full queue (woken when it has
+    /// room) or an input with nothing ready (woken when it has).
+    fn feed(&mut self, cx: &mut Context<'_>, turns: &mut impl Turns<J>) {
         loop {
-            let unplaced = if let Some(mut waiting) = self.waiting.take() {
+            let offer = if let Some(mut waiting) = self.waiting.take() {
                 if waiting.room.as_mut().poll(cx).is_pending() {
                     self.waiting = Some(waiting);
                     return;
                 }
-                waiting.unplaced
+                self.pool.shared.offer(waiting.unplaced, None)
             } else {
-                if self.turns.len() >= self.limit {
+                if !turns.has_room() {
                     return;
                 }
                 let Some(jobs) = self.jobs.as_mut() else {
@@ -145,8 +163,8 @@ impl<'a, J: AsyncJob, S: Stream<Item = J>> Ordered<'a, J, S> {
                 };
                 match jobs.as_mut().poll_next(cx) {
                     Poll::Ready(Some(job)) => {
-                        let turn = Reply::Slot(self.results.issue());
-                        self.pool.shared.prepare(job, turn)
+                        let unplaced = self.pool.shared.prepare(job, turns.reply());
+                        self.pool.shared.offer(unplaced, None)
                     }
                     Poll::Ready(None) => {
                         self.jobs = None;
@@ -155,47 +173,80 @@ impl<'a, J: AsyncJob, S: Stream<Item = J>> Ordered<'a, J, S> {
                     Poll::Pending => return,
                 }
             };
-            self.offer(unplaced);
+            match outcome_of(offer) {
+                Ok(outcome) => turns.offered(outcome),
+                Err(unplaced) => self.wait_for_room(unplaced, turns),
+            }
         }
     }
 
-    /// Offers a job in its turn, or keeps it waiting for room if the queue is full.
-    fn offer(&mut self, unplaced: Unplaced<J>) {
+    /// A full queue gave `unplaced` back: ask to be woken for room, then offer it again,
+    /// so room freed in between is not missed. The wake-up is boxed only on this path;
+    /// the caller's loop polls it next, which registers the task's waker.
+    fn wait_for_room(&mut self, unplaced: Unplaced<J>, turns: &mut impl Turns<J>) {
         let pool: &'a TokioPool<J> = self.pool;
-        let unplaced = match turn_of(pool.shared.offer(unplaced, None)) {
-            Ok(refused) => return self.turns.push_back(refused),
-            Err(full) => full,
-        };
-        // Full: ask to be woken for room, then offer again, so room freed in between is
-        // not missed. The wake-up is boxed only on this path.
         let mut room = Box::pin(pool.shared.room());
-        match turn_of(pool.shared.offer(unplaced, Some(room.as_mut()))) {
-            Ok(refused) => self.turns.push_back(refused),
+        match outcome_of(pool.shared.offer(unplaced, Some(room.as_mut()))) {
+            Ok(outcome) => turns.offered(outcome),
             Err(unplaced) => self.waiting = Some(Waiting { unplaced, room }),
         }
     }
 }
 
-/// The turn an offer took (`Ok(None)` accepted, `Ok(Some(_))` refused), or the job back
-/// from a full queue.
-fn turn_of<J: AsyncJob>(offer: Offer<J>) -> Result<Refused<J>, Unplaced<J>> {
+/// What became of an offer a stream made: accepted (with its handle, if one was asked
+/// for) or refused.
+type Outcome<J> = Result<Option<Handle_<J>>, SubmitError<J>>;
+
+/// An offer's outcome for a stream's [`Turns`], or the job back from a full queue.
+fn outcome_of<J: AsyncJob>(offer: Offer<J>) -> Result<Outcome<J>, Unplaced<J>> {
     match offer {
-        Offer::Accepted(_) => Ok(None),
-        Offer::Closed(job) => Ok(Some(SubmitError::Closed(job))),
-        Offer::Rejected(job, reason) => Ok(Some(SubmitError::Rejected(job, reason))),
+        Offer::Accepted(handle) => Ok(Ok(handle)),
+        Offer::Closed(job) => Ok(Err(SubmitError::Closed(job))),
+        Offer::Rejected(job, reason) => Ok(Err(SubmitError::Rejected(job, reason))),
         Offer::Full(unplaced) => Err(unplaced),
     }
 }
+
+/// [`TokioPool::map`]'s turns: a result cell per job in flight, taken in input order.
+struct InOrder<J: AsyncJob> {
+    limit: usize,
+    results: OrderedResults<J::Output, J::Error>,
+    /// One entry per job offered, oldest first, beside its turn in `results`: the
+    /// refusal of a job the pool refused.
+    refusals: VecDeque<Option<SubmitError<J>>>,
+}
+
+impl<J: AsyncJob> Turns<J> for InOrder<J> {
+    fn has_room(&self) -> bool {
+        self.refusals.len() < self.limit
+    }
+
+    fn reply(&mut self) -> JobReply<J> {
+        Reply::Slot(self.results.issue())
+    }
+
+    fn offered(&mut self, outcome: Outcome<J>) {
+        self.refusals.push_back(outcome.err());
+    }
+}
+
+/// [`TokioPool::map`]'s stream.
+struct Ordered<'a, J: AsyncJob, S> {
+    feeder: Feeder<'a, J, S>,
+    turns: InOrder<J>,
+}
+
+// Nothing is pinned in place: the input and the wake-up are pinned in boxes of their own.
+impl<J: AsyncJob, S> Unpin for Ordered<'_, J, S> {}
 
 impl<J: AsyncJob, S: Stream<Item = J>> Stream for Ordered<'_, J, S> {
     type Item = MapResult<J>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        this.submit_while_room(cx);
-        if this.turns.is_empty() {
-            let ended = this.jobs.is_none() && this.waiting.is_none();
-            return if ended {
+        this.feeder.feed(cx, &mut this.turns);
+        if this.turns.refusals.is_empty() {
+            return if this.feeder.is_done() {
                 Poll::Ready(None)
             } else {
                 Poll::Pending
@@ -203,14 +254,70 @@ impl<J: AsyncJob, S: Stream<Item = J>> Stream for Ordered<'_, J, S> {
         }
         // The oldest turn's cell is the oldest in `results`: turns and cells are issued in
         // the same order, and a job waiting for room holds the newest cell.
-        let Poll::Ready(Some(result)) = this.results.poll_take(cx) else {
+        let Poll::Ready(Some(result)) = this.turns.results.poll_take(cx) else {
             return Poll::Pending;
         };
         // A refused job's slot was dropped with its turn unfilled, which delivered
         // `Returned` into the turn: taken above to free the cell, and the refusal kept.
-        Poll::Ready(Some(match this.turns.pop_front().flatten() {
+        Poll::Ready(Some(match this.turns.refusals.pop_front().flatten() {
             Some(refused) => Err(MapError::Refused(refused)),
             None => result.map_err(MapError::Job),
         }))
+    }
+}
+
+/// [`TokioPool::map_unordered`]'s turns: the handles in flight, taken as their jobs end,
+/// and the refused jobs, handed back first.
+struct AsTheyEnd<J: AsyncJob> {
+    limit: usize,
+    in_flight: Completions<J::Output, J::Error>,
+    refused: VecDeque<SubmitError<J>>,
+}
+
+impl<J: AsyncJob> Turns<J> for AsTheyEnd<J> {
+    fn has_room(&self) -> bool {
+        self.in_flight.len() + self.refused.len() < self.limit
+    }
+
+    fn reply(&mut self) -> JobReply<J> {
+        Reply::Handle
+    }
+
+    fn offered(&mut self, outcome: Outcome<J>) {
+        match outcome {
+            Ok(handle) => {
+                if let Some(handle) = handle {
+                    self.in_flight.push(handle);
+                }
+            }
+            Err(refused) => self.refused.push_back(refused),
+        }
+    }
+}
+
+/// [`TokioPool::map_unordered`]'s stream.
+struct Unordered<'a, J: AsyncJob, S> {
+    feeder: Feeder<'a, J, S>,
+    turns: AsTheyEnd<J>,
+}
+
+// As for `Ordered`.
+impl<J: AsyncJob, S> Unpin for Unordered<'_, J, S> {}
+
+impl<J: AsyncJob, S: Stream<Item = J>> Stream for Unordered<'_, J, S> {
+    type Item = MapResult<J>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.feeder.feed(cx, &mut this.turns);
+        if let Some(refused) = this.turns.refused.pop_front() {
+            return Poll::Ready(Some(Err(MapError::Refused(refused))));
+        }
+        match Pin::new(&mut this.turns.in_flight).poll_next(cx) {
+            Poll::Ready(Some((_, result))) => Poll::Ready(Some(result.map_err(MapError::Job))),
+            // Nothing in flight: the end, unless jobs are still to come.
+            Poll::Ready(None) if this.feeder.is_done() => Poll::Ready(None),
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        }
     }
 }

@@ -198,3 +198,52 @@ async fn map_dropped_early_lets_its_jobs_finish() {
     assert_eq!(stats.completed, 10, "the ten submitted ran: {stats:?}");
     assert!(stats.is_balanced());
 }
+
+/// `map_unordered` through a queue of one slot: every job runs once and comes out once.
+#[tokio::test]
+async fn map_unordered_through_a_full_queue_yields_every_job_once() {
+    let pool = TokioPool::<Job>::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let jobs = futures_util::stream::iter(0..200u64).map(|i| timed(i, 0, &running));
+    let mut results: Vec<u64> = pool
+        .map_unordered(jobs, 16)
+        .map(|r| r.unwrap())
+        .collect()
+        .await;
+    results.sort_unstable();
+    assert_eq!(results, (0..200).collect::<Vec<_>>());
+    assert!(pool.stats().is_balanced());
+}
+
+/// `map_unordered` yields a finished job's result while its input has nothing ready, and
+/// a job offered after a shutdown comes back refused, with the job.
+#[tokio::test]
+async fn map_unordered_yields_while_its_input_waits_and_hands_back_refusals() {
+    let pool = TokioPool::<Job>::builder().workers(2).build().unwrap();
+    let running = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let (send, mut receive) = tokio::sync::mpsc::channel::<Job>(1);
+    let jobs = futures_util::stream::poll_fn(move |cx| receive.poll_recv(cx));
+    let mut results = Box::pin(pool.map_unordered(jobs, 4));
+    for turn in 0..5u64 {
+        send.send(timed(turn, 1, &running)).await.unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(30), results.next())
+            .await
+            .expect("the result came while the input waited");
+        assert_eq!(result.unwrap().unwrap(), turn);
+    }
+    pool.shutdown().await;
+    send.send(timed(9, 1, &running)).await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(30), results.next())
+        .await
+        .expect("the refusal came");
+    assert!(matches!(
+        refused,
+        Some(Err(MapError::Refused(SubmitError::Closed(_))))
+    ));
+    drop(send);
+    assert!(results.next().await.is_none());
+}

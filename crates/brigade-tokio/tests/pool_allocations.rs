@@ -1,6 +1,6 @@
 //! The hot path allocates nothing per job beyond the job's storage and its handle:
-//! `execute` and `map` on a typed pool allocate nothing per job, `submit` one handle per
-//! job.
+//! `execute` and `map` on a typed pool allocate nothing per job, `submit` and
+//! `map_unordered` one handle per job.
 //! Alone in its binary: it counts every allocation of the process.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -52,7 +52,7 @@ const JOBS: usize = 20_000;
 const SLACK: usize = 200;
 
 #[test]
-fn execute_and_map_allocate_nothing_per_job_and_submit_only_the_handle() {
+fn execute_and_map_allocate_nothing_per_job_submit_and_map_unordered_only_the_handle() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -104,8 +104,21 @@ fn execute_and_map_allocate_nothing_per_job_and_submit_only_the_handle() {
             .count()
             .await;
         let by_map = ALLOCATIONS.load(Ordering::Relaxed) - before;
+
+        // `map_unordered` takes results as jobs end, through their handles: one each.
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let unordered = pool
+            .map_unordered(
+                futures_util::stream::iter((0..JOBS).map(|_| Count)),
+                in_flight,
+            )
+            .filter(|result| std::future::ready(result.is_ok()))
+            .count()
+            .await;
+        let by_unordered = ALLOCATIONS.load(Ordering::Relaxed) - before;
         eprintln!(
-            "{JOBS} jobs: execute made {executed} allocations, submit {submitted}, map {by_map}"
+            "{JOBS} jobs: execute made {executed} allocations, submit {submitted}, map {by_map}, \
+             map_unordered {by_unordered}"
         );
         assert!(
             executed < SLACK,
@@ -120,7 +133,12 @@ fn execute_and_map_allocate_nothing_per_job_and_submit_only_the_handle() {
             by_map < in_flight + SLACK,
             "map: {by_map} allocations for {JOBS} jobs"
         );
-        assert_eq!(RAN.load(Ordering::Relaxed), 2000 + 3 * JOBS as u64);
+        assert_eq!(unordered, JOBS);
+        assert!(
+            by_unordered < JOBS + in_flight + SLACK,
+            "map_unordered: {by_unordered} allocations for {JOBS} jobs"
+        );
+        assert_eq!(RAN.load(Ordering::Relaxed), 2000 + 4 * JOBS as u64);
         pool.shutdown().await;
     });
 }
