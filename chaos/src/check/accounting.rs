@@ -135,7 +135,13 @@ mod tests {
         evidence.config.insert("jobs".to_owned(), "10".to_owned());
         evidence.offered.recorded = true;
         evidence.offered.ns.extend(0..10);
-        for n in 0..5 {
+        acknowledge(&mut evidence, 0..5);
+        evidence
+    }
+
+    /// Jobs `ns` acknowledged with id `n + 1`, each with its row.
+    fn acknowledge(evidence: &mut Evidence, ns: std::ops::Range<u64>) {
+        for n in ns {
             let id = i64::try_from(n).unwrap_or(0) + 1;
             evidence.promises.insert(
                 id,
@@ -147,7 +153,6 @@ mod tests {
             );
             evidence.rows.insert(id, row(n));
         }
-        evidence
     }
 
     #[test]
@@ -173,18 +178,7 @@ mod tests {
     fn a_job_a_short_answer_dropped_is_not() {
         // The batch 5..9 was answered with four ids, for 5..8: 9 has none and no row.
         let mut evidence = evidence();
-        for n in 5..9 {
-            let id = i64::try_from(n).unwrap_or(0) + 1;
-            evidence.promises.insert(
-                id,
-                Promise {
-                    n,
-                    poison: false,
-                    fails: 0,
-                },
-            );
-            evidence.rows.insert(id, row(n));
-        }
+        acknowledge(&mut evidence, 5..9);
         evidence.offered.short_answers.push((5, 9, 5, 4));
         let found = check(&evidence);
         assert_eq!(found.unaccounted.len(), 1, "{:?}", found.unaccounted);

@@ -71,6 +71,17 @@ impl Row {
         }
     }
 
+    /// A MUST that nothing was found: `found` lists each finding, and is the evidence.
+    fn none(check: &str, found: &[String]) -> Row {
+        Row::must(
+            check,
+            found.len().to_string(),
+            "0",
+            found.is_empty(),
+            found.to_vec(),
+        )
+    }
+
     /// The cases the MUST judged.
     fn cases(mut self, cases: usize) -> Row {
         self.cases = Some(cases);
@@ -320,16 +331,7 @@ fn judge(evidence: &Evidence) -> Report {
             },
         ));
     } else {
-        rows.push(
-            Row::must(
-                "lost",
-                delivery.lost.len().to_string(),
-                "0",
-                delivery.lost.is_empty(),
-                delivery.lost.clone(),
-            )
-            .cases(delivery.enqueued),
-        );
+        rows.push(Row::none("lost", &delivery.lost).cases(delivery.enqueued));
     }
     let acknowledged_wrong: Vec<String> = evidence
         .anomalies
@@ -383,24 +385,14 @@ fn judge(evidence: &Evidence) -> Report {
         .cases(evidence.rows.len()),
     );
     rows.push(
-        Row::must(
+        Row::none(
             "rows cancelled (nothing in the harness cancels a job)",
-            delivery.cancelled.len().to_string(),
-            "0",
-            delivery.cancelled.is_empty(),
-            delivery.cancelled.clone(),
+            &delivery.cancelled,
         )
         .cases(evidence.rows.len()),
     );
     rows.push(
-        Row::must(
-            "unexplained duplicates",
-            duplicates.unexplained.len().to_string(),
-            "0",
-            duplicates.unexplained.is_empty(),
-            duplicates.unexplained.clone(),
-        )
-        .cases(evidence.runs.len()),
+        Row::none("unexplained duplicates", &duplicates.unexplained).cases(evidence.runs.len()),
     );
     let bound = settings::redelivery_bound();
     let bound_us = u64::try_from(bound.as_micros()).unwrap_or(u64::MAX);
@@ -438,12 +430,9 @@ fn judge(evidence: &Evidence) -> Report {
         .cases(times.len()),
     );
     rows.push(
-        Row::must(
+        Row::none(
             "jobs held at a kill, never started again",
-            delivery.not_redelivered.len().to_string(),
-            "0",
-            delivery.not_redelivered.is_empty(),
-            delivery.not_redelivered.clone(),
+            &delivery.not_redelivered,
         )
         .cases(times.len() + delivery.not_redelivered.len() + delivery.reclaims_lost),
     );
@@ -548,26 +537,16 @@ fn judge(evidence: &Evidence) -> Report {
         ),
     );
     rows.push(
-        Row::must(
-            "jobs that never fail, dead",
-            delivery.dead_healthy.len().to_string(),
-            "0",
-            delivery.dead_healthy.is_empty(),
-            delivery.dead_healthy.clone(),
-        )
-        .cases(
+        Row::none("jobs that never fail, dead", &delivery.dead_healthy).cases(
             delivery
                 .enqueued
                 .saturating_sub(delivery.poison + delivery.always_failing),
         ),
     );
     rows.push(
-        Row::must(
+        Row::none(
             "completed with no finished run (after its last stopped run)",
-            delivery.completed_unrun.len().to_string(),
-            "0",
-            delivery.completed_unrun.is_empty(),
-            delivery.completed_unrun.clone(),
+            &delivery.completed_unrun,
         )
         .cases(delivery.completed),
     );
@@ -758,12 +737,9 @@ fn judge(evidence: &Evidence) -> Report {
             .collect(),
     ));
     rows.push(
-        Row::must(
+        Row::none(
             "worker exits without a cause (kill, poison abort, graceful restart, retirement)",
-            exits.unexplained.len().to_string(),
-            "0",
-            exits.unexplained.is_empty(),
-            exits.unexplained.clone(),
+            &exits.unexplained,
         )
         .cases(exits.incarnations),
     );
@@ -795,12 +771,9 @@ fn judge(evidence: &Evidence) -> Report {
         )
         .cases(exits.retired),
     );
-    rows.push(Row::must(
+    rows.push(Row::none(
         "`panicked at` in the workers' and the producer's stderr",
-        evidence.anomalies.panics.len().to_string(),
-        "0",
-        evidence.anomalies.panics.is_empty(),
-        evidence.anomalies.panics.clone(),
+        &evidence.anomalies.panics,
     ));
     rows.push(
         Row::must(
