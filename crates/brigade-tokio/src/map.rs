@@ -54,7 +54,7 @@ impl<J: AsyncJob> TokioPool<J> {
     where
         S: Stream<Item = J> + Send + 'a,
     {
-        Ordered {
+        Mapped {
             feeder: Feeder::new(self, jobs),
             turns: InOrder {
                 limit: limit.max(1),
@@ -93,7 +93,7 @@ impl<J: AsyncJob> TokioPool<J> {
     where
         S: Stream<Item = J> + Send + 'a,
     {
-        Unordered {
+        Mapped {
             feeder: Feeder::new(self, jobs),
             turns: AsTheyEnd {
                 limit: limit.max(1),
@@ -113,6 +113,33 @@ trait Turns<J: AsyncJob> {
     /// What became of an offer: accepted (with its handle, if the reply asked for one),
     /// or refused. A full queue's answer never comes here.
     fn offered(&mut self, outcome: Outcome<J>);
+    /// The next result to yield; `Ready(None)` when no offered job is left to yield.
+    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Option<MapResult<J>>>;
+}
+
+/// [`TokioPool::map`]'s and [`TokioPool::map_unordered`]'s stream: a feeder and the turns
+/// it fills, which say the order results come out in.
+struct Mapped<'a, J: AsyncJob, S, T> {
+    feeder: Feeder<'a, J, S>,
+    turns: T,
+}
+
+// Nothing is pinned in place: the input and the wake-up are pinned in boxes of their own.
+impl<J: AsyncJob, S, T> Unpin for Mapped<'_, J, S, T> {}
+
+impl<J: AsyncJob, S: Stream<Item = J>, T: Turns<J>> Stream for Mapped<'_, J, S, T> {
+    type Item = MapResult<J>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.feeder.feed(cx, &mut this.turns);
+        match this.turns.poll_result(cx) {
+            // Nothing offered is left: the end, unless jobs are still to come (the feeder
+            // then waits on the input or for room, and is woken by it).
+            Poll::Ready(None) if !this.feeder.is_done() => Poll::Pending,
+            polled => polled,
+        }
+    }
 }
 
 /// Pulls jobs from the input and offers them to the pool while its [`Turns`] have room.
@@ -228,38 +255,19 @@ impl<J: AsyncJob> Turns<J> for InOrder<J> {
     fn offered(&mut self, outcome: Outcome<J>) {
         self.refusals.push_back(outcome.err());
     }
-}
 
-/// [`TokioPool::map`]'s stream.
-struct Ordered<'a, J: AsyncJob, S> {
-    feeder: Feeder<'a, J, S>,
-    turns: InOrder<J>,
-}
-
-// Nothing is pinned in place: the input and the wake-up are pinned in boxes of their own.
-impl<J: AsyncJob, S> Unpin for Ordered<'_, J, S> {}
-
-impl<J: AsyncJob, S: Stream<Item = J>> Stream for Ordered<'_, J, S> {
-    type Item = MapResult<J>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        this.feeder.feed(cx, &mut this.turns);
-        if this.turns.refusals.is_empty() {
-            return if this.feeder.is_done() {
-                Poll::Ready(None)
-            } else {
-                Poll::Pending
-            };
+    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Option<MapResult<J>>> {
+        if self.refusals.is_empty() {
+            return Poll::Ready(None);
         }
         // The oldest turn's cell is the oldest in `results`: turns and cells are issued in
         // the same order, and a job waiting for room holds the newest cell.
-        let Poll::Ready(Some(result)) = this.turns.results.poll_take(cx) else {
+        let Poll::Ready(Some(result)) = self.results.poll_take(cx) else {
             return Poll::Pending;
         };
         // A refused job's slot was dropped with its turn unfilled, which delivered
         // `Returned` into the turn: taken above to free the cell, and the refusal kept.
-        Poll::Ready(Some(match this.turns.refusals.pop_front().flatten() {
+        Poll::Ready(Some(match self.refusals.pop_front().flatten() {
             Some(refused) => Err(MapError::Refused(refused)),
             None => result.map_err(MapError::Job),
         }))
@@ -285,39 +293,19 @@ impl<J: AsyncJob> Turns<J> for AsTheyEnd<J> {
 
     fn offered(&mut self, outcome: Outcome<J>) {
         match outcome {
-            Ok(handle) => {
-                if let Some(handle) = handle {
-                    self.in_flight.push(handle);
-                }
-            }
+            Ok(Some(handle)) => self.in_flight.push(handle),
+            // Not asked for: this stream's reply is always a handle.
+            Ok(None) => {}
             Err(refused) => self.refused.push_back(refused),
         }
     }
-}
 
-/// [`TokioPool::map_unordered`]'s stream.
-struct Unordered<'a, J: AsyncJob, S> {
-    feeder: Feeder<'a, J, S>,
-    turns: AsTheyEnd<J>,
-}
-
-// As for `Ordered`.
-impl<J: AsyncJob, S> Unpin for Unordered<'_, J, S> {}
-
-impl<J: AsyncJob, S: Stream<Item = J>> Stream for Unordered<'_, J, S> {
-    type Item = MapResult<J>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        this.feeder.feed(cx, &mut this.turns);
-        if let Some(refused) = this.turns.refused.pop_front() {
+    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Option<MapResult<J>>> {
+        if let Some(refused) = self.refused.pop_front() {
             return Poll::Ready(Some(Err(MapError::Refused(refused))));
         }
-        match Pin::new(&mut this.turns.in_flight).poll_next(cx) {
-            Poll::Ready(Some((_, result))) => Poll::Ready(Some(result.map_err(MapError::Job))),
-            // Nothing in flight: the end, unless jobs are still to come.
-            Poll::Ready(None) if this.feeder.is_done() => Poll::Ready(None),
-            Poll::Ready(None) | Poll::Pending => Poll::Pending,
-        }
+        Pin::new(&mut self.in_flight)
+            .poll_next(cx)
+            .map(|ended| ended.map(|(_, result)| result.map_err(MapError::Job)))
     }
 }

@@ -26,6 +26,22 @@ fn timed(value: u64, ms: u64, running: &Arc<(AtomicUsize, AtomicUsize)>) -> Job 
     })
 }
 
+/// Sends five jobs one at a time, each only after the last one's result came out of
+/// `results`: a stream that waited for its input before yielding would never see the next.
+async fn feed_one_per_result(
+    results: &mut (impl futures_core::Stream<Item = Result<u64, MapError<Job, String>>> + Unpin),
+    send: &tokio::sync::mpsc::Sender<Job>,
+    running: &Arc<(AtomicUsize, AtomicUsize)>,
+) {
+    for turn in 0..5u64 {
+        send.send(timed(turn, 1, running)).await.unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(30), results.next())
+            .await
+            .expect("the result came while the input waited");
+        assert_eq!(result.unwrap().unwrap(), turn);
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn map_keeps_input_order_and_its_limit() {
     let pool = TokioPool::<Job>::builder().workers(8).build().unwrap();
@@ -123,13 +139,7 @@ async fn map_yields_results_while_its_input_waits() {
     let (send, mut receive) = tokio::sync::mpsc::channel::<Job>(1);
     let jobs = futures_util::stream::poll_fn(move |cx| receive.poll_recv(cx));
     let mut results = Box::pin(pool.map(jobs, 4));
-    for turn in 0..5u64 {
-        send.send(timed(turn, 1, &running)).await.unwrap();
-        let result = tokio::time::timeout(Duration::from_secs(30), results.next())
-            .await
-            .expect("the result came while the input waited");
-        assert_eq!(result.unwrap().unwrap(), turn);
-    }
+    feed_one_per_result(&mut results, &send, &running).await;
     drop(send);
     assert!(results.next().await.is_none());
 }
@@ -228,13 +238,7 @@ async fn map_unordered_yields_while_its_input_waits_and_hands_back_refusals() {
     let (send, mut receive) = tokio::sync::mpsc::channel::<Job>(1);
     let jobs = futures_util::stream::poll_fn(move |cx| receive.poll_recv(cx));
     let mut results = Box::pin(pool.map_unordered(jobs, 4));
-    for turn in 0..5u64 {
-        send.send(timed(turn, 1, &running)).await.unwrap();
-        let result = tokio::time::timeout(Duration::from_secs(30), results.next())
-            .await
-            .expect("the result came while the input waited");
-        assert_eq!(result.unwrap().unwrap(), turn);
-    }
+    feed_one_per_result(&mut results, &send, &running).await;
     pool.shutdown().await;
     send.send(timed(9, 1, &running)).await.unwrap();
     let refused = tokio::time::timeout(Duration::from_secs(30), results.next())
