@@ -54,6 +54,7 @@ mod run_result;
 mod shutdown;
 mod sizing;
 mod stats;
+mod striped_counter;
 mod submit_error;
 mod sync;
 #[cfg(feature = "testkit")]

@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 use crate::ErrorKind;
+use crate::striped_counter::StripedCounter;
 
 /// A snapshot of a pool's gauges and counters, cheap enough to poll from a progress bar.
 ///
@@ -109,7 +110,8 @@ impl Stats {
 /// The counters behind [`Stats`], kept in atomics that backends bump as jobs move.
 ///
 /// Producer-side and worker-side counters sit on separate cache lines so submitting does
-/// not contend with finishing. Backends add their gauges (workers, busy, queued, delayed)
+/// not contend with finishing, and the completions, which every worker counts once per job,
+/// are striped so that workers do not contend with each other. Backends add their gauges (workers, busy, queued, delayed)
 /// when they take a [`snapshot`](Self::snapshot).
 ///
 /// # Examples
@@ -131,7 +133,7 @@ impl Stats {
 pub struct StatsCounters {
     submitted: CachePadded<AtomicU64>,
     rejected: AtomicU64,
-    completed: CachePadded<AtomicU64>,
+    completed: StripedCounter,
     ended: [AtomicU64; ENDED_KINDS],
     retried: AtomicU64,
 }
@@ -220,7 +222,7 @@ impl StatsCounters {
     /// assert_eq!(counters.snapshot(Default::default()).completed, 1);
     /// ```
     pub fn record_completed(&self) {
-        self.completed.fetch_add(1, Ordering::Release);
+        self.completed.increment();
     }
 
     /// A job ended in the terminal state `kind`.
@@ -264,7 +266,7 @@ impl StatsCounters {
     #[must_use]
     pub fn snapshot(&self, gauges: Gauges) -> Stats {
         let ended = |kind| self.ended[slot(kind)].load(Ordering::Acquire);
-        let completed = self.completed.load(Ordering::Acquire);
+        let completed = self.completed.sum();
         let failed = ended(ErrorKind::Failed);
         let panicked = ended(ErrorKind::Panicked);
         let cancelled = ended(ErrorKind::Cancelled);
