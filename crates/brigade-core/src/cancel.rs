@@ -177,6 +177,7 @@ impl TokenState {
         }
     }
 
+    #[inline]
     pub(crate) fn is_cancelled_state(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
             || self
@@ -209,16 +210,6 @@ impl CancellationToken {
     pub fn new() -> Self {
         CancellationToken {
             node: Arc::new(PlainToken::new(None)),
-        }
-    }
-
-    /// A root token for a pool: every job's token is its child, so workers read its state
-    /// on each job while the submitter clones it into each job's handle. Its state sits on
-    /// a cache line of its own, away from the reference count those clones write, so the
-    /// readers and the writer do not steal one line from each other.
-    pub(crate) fn new_shared_root() -> Self {
-        CancellationToken {
-            node: Arc::new(CachePadded::new(PlainToken::new(None))),
         }
     }
 
@@ -355,6 +346,63 @@ impl CancellationToken {
 impl Default for CancellationToken {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A token whose holder knows it stands on a plain node, on a cache line of its own: it
+/// reads the token's state from the node directly, without the virtual call a
+/// [`CancellationToken`] makes. A pool's own token and its workers' seats are read on every
+/// job.
+///
+/// The line of its own serves a pool's token, which every worker reads on each job while
+/// the submitter clones it into each job's handle: its state sits away from the reference
+/// count those clones write, so the readers and the writer do not steal one line from each
+/// other.
+#[derive(Clone)]
+pub(crate) struct KnownToken {
+    node: Arc<CachePadded<PlainToken>>,
+    /// The same node, as the token the holder hands out.
+    token: CancellationToken,
+}
+
+impl KnownToken {
+    /// A token with no parent.
+    pub(crate) fn root() -> Self {
+        Self::on(None)
+    }
+
+    /// A child of `parent`: cancelled when `parent` is, and alone.
+    pub(crate) fn child_of(parent: &CancellationToken) -> Self {
+        Self::on(Some(parent.clone()))
+    }
+
+    fn on(parent: Option<CancellationToken>) -> Self {
+        let node = Arc::new(CachePadded::new(PlainToken::new(parent)));
+        let token = CancellationToken::from_node(node.clone());
+        KnownToken { node, token }
+    }
+
+    /// The token, for whoever is not to know what it stands on.
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Whether the token is cancelled, alone or through an ancestor.
+    #[inline]
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.node.state.is_cancelled_state()
+    }
+
+    /// Whether the token was cancelled alone, its ancestors aside.
+    #[inline]
+    pub(crate) fn is_cancelled_alone(&self) -> bool {
+        self.node.state.cancelled.load(Ordering::Acquire)
+    }
+}
+
+impl fmt::Debug for KnownToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.token.fmt(f)
     }
 }
 

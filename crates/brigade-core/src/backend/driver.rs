@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::{CancelWatch, CapacityWaits, RunTicket, Task, WorkerSeat};
 use crate::backend::{RunEnd, StatsCounters};
+use crate::cancel::KnownToken;
 use crate::hooks::{Admission, DropReason, Layers, QueueState, Start};
 use crate::run_result::{FinishedRun, Settled, settle};
 use crate::sync::atomic::{AtomicBool, Ordering};
@@ -80,7 +81,7 @@ pub trait Backend<J, T, E> {
 pub struct JobDriver<J, T, E> {
     name: Arc<str>,
     /// Cancelled only when a shutdown gives up waiting; every job's token is its child.
-    token: CancellationToken,
+    token: KnownToken,
     counters: StatsCounters,
     layers: Layers<J, E>,
     parked: CapacityWaits<Task<J, T, E>>,
@@ -147,7 +148,7 @@ where
             #[cfg(feature = "metrics")]
             metrics: super::PoolMetrics::new(&name),
             name,
-            token: CancellationToken::new_shared_root(),
+            token: KnownToken::root(),
             counters: StatsCounters::new(),
             layers,
             parked: CapacityWaits::new(),
@@ -177,7 +178,7 @@ where
     /// ```
     #[must_use]
     pub fn token(&self) -> &CancellationToken {
-        &self.token
+        self.token.token()
     }
 
     /// A seat for one worker: call once per worker and pass it to every
@@ -188,7 +189,7 @@ where
     /// See [`WorkerSeat`].
     #[must_use]
     pub fn seat(&self) -> WorkerSeat {
-        WorkerSeat::new(Arc::from(&*self.name), self.token.child_token())
+        WorkerSeat::new(Arc::from(&*self.name), KnownToken::child_of(self.token()))
     }
 
     /// Gives the worker a new seat if a job cancelled the one it has while the pool's token
@@ -210,7 +211,8 @@ where
     /// ```
     #[inline]
     pub fn mend_seat(&self, seat: &mut WorkerSeat) {
-        if seat.token().is_cancelled() && !self.token.is_cancelled() {
+        // Cancelled by a job, not through the pool's token.
+        if seat.is_cancelled_alone() && !self.token.is_cancelled() {
             *seat = self.seat();
         }
     }
@@ -321,7 +323,7 @@ where
     /// See [`cancels`](Self::cancels).
     #[must_use]
     pub fn is_cancelled(&self, task: &Task<J, T, E>) -> bool {
-        task.done.is_cancelled(&self.token)
+        task.done.is_cancelled_or(|| self.token.is_cancelled())
     }
 
     /// Ends the jobs a cancel reached while they waited off the workers: `delayed`, which
@@ -546,7 +548,7 @@ where
         // stops running jobs sets the mark before it cancels the pool's token, so a job
         // that shutdown cancelled is seen aborting here and goes back with the other
         // unstarted ones, not as cancelled.
-        let cancelled = task.done.is_cancelled(&self.token);
+        let cancelled = task.done.is_cancelled_or(|| self.token.is_cancelled());
         if self.is_aborting() {
             *settled = true;
             self.hand_back(backend, task);

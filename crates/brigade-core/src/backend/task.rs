@@ -65,9 +65,16 @@ impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
     /// ```
     #[must_use]
     pub fn is_cancelled(&self, pool_token: &CancellationToken) -> bool {
+        self.is_cancelled_or(|| pool_token.is_cancelled())
+    }
+
+    /// [`is_cancelled`](Self::is_cancelled), asking `pool_cancelled` for a job without a
+    /// handle: the driver reads its own token's state without a virtual call.
+    #[inline]
+    pub(crate) fn is_cancelled_or(&self, pool_cancelled: impl FnOnce() -> bool) -> bool {
         match self {
             Done::Handle(completer) => completer.is_cancelled(),
-            Done::Slot(_) | Done::Detached(_) => pool_token.is_cancelled(),
+            Done::Slot(_) | Done::Detached(_) => pool_cancelled(),
         }
     }
 

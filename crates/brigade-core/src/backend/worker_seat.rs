@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::CancellationToken;
+use crate::cancel::KnownToken;
 
 /// What one worker keeps of its pool for the contexts of the jobs it runs: its own copy of
 /// the pool's name and a child of the pool's token. A context holds both, so each run
@@ -21,11 +22,11 @@ use crate::CancellationToken;
 #[derive(Clone, Debug)]
 pub struct WorkerSeat {
     name: Arc<str>,
-    token: CancellationToken,
+    token: KnownToken,
 }
 
 impl WorkerSeat {
-    pub(super) fn new(name: Arc<str>, token: CancellationToken) -> Self {
+    pub(super) fn new(name: Arc<str>, token: KnownToken) -> Self {
         Self { name, token }
     }
 
@@ -46,6 +47,12 @@ impl WorkerSeat {
     /// See [`WorkerSeat`].
     #[must_use]
     pub fn token(&self) -> &CancellationToken {
-        &self.token
+        self.token.token()
+    }
+
+    /// Whether a job cancelled the seat's token itself (the pool's cancel aside).
+    #[inline]
+    pub(super) fn is_cancelled_alone(&self) -> bool {
+        self.token.is_cancelled_alone()
     }
 }
