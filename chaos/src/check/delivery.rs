@@ -73,8 +73,8 @@ pub(crate) struct Delivery {
     /// Poison jobs: how many, and those not dead after exactly their attempts.
     pub(crate) poison: usize,
     pub(crate) poison_wrong: Vec<String>,
-    /// Redelivery after each kill: µs from the kill to the next start of each job held.
-    pub(crate) redeliveries: Vec<u64>,
+    /// Redelivery after each kill: for each job held, µs from the kill to its next start.
+    pub(crate) redeliveries: Vec<Redelivery>,
     pub(crate) not_redelivered: Vec<String>,
     /// Held jobs whose next claim was itself lost before a run started: not timed.
     pub(crate) reclaims_lost: usize,
@@ -381,6 +381,18 @@ fn restarts(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut
     }
 }
 
+/// How long a job held at a kill took to start again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Redelivery {
+    /// µs from the kill to the job's next start.
+    pub(crate) after_kill: u64,
+    /// µs from the last crash of another worker (a kill or a signal) before that start, or
+    /// from the kill when there was none. A worker that crashes holds its global concurrency slots until their leases
+    /// run out, so a job rescued in time may still wait for a slot a later crash took down:
+    /// its wait is bounded from that crash, not from its own kill.
+    pub(crate) after_last_crash: u64,
+}
+
 /// For each kill: the jobs the killed process had started and not ended, and how long
 /// until each started again anywhere.
 fn redelivery(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut Delivery) {
@@ -394,7 +406,26 @@ fn redelivery(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &m
                 // The next claim (attempt + 1) went to a worker that died or was cut off
                 // before it started the run; when that claim happened is not in any ledger.
                 Some(next) if next.attempt > run.attempt + 1 => found.reclaims_lost += 1,
-                Some(next) => found.redeliveries.push(next.start - killed_at),
+                Some(next) => {
+                    let last_crash = evidence
+                        .faults
+                        .exits
+                        .iter()
+                        .filter(|(other, t, how)| {
+                            other != process
+                                && other.starts_with('w')
+                                && how.starts_with("signal")
+                                && *t > *killed_at
+                                && *t < next.start
+                        })
+                        .map(|(_, t, _)| *t)
+                        .max()
+                        .unwrap_or(*killed_at);
+                    found.redeliveries.push(Redelivery {
+                        after_kill: next.start - killed_at,
+                        after_last_crash: next.start - last_crash,
+                    });
+                }
                 None => {
                     let row = evidence.rows.get(&run.job);
                     let exhausted = row
@@ -1005,5 +1036,74 @@ mod tests {
         let found = paused(&paused_evidence(true, counters(WOKEN + 200, 0, 0)));
         assert!(found.zombie_acks_taken.is_empty());
         assert_eq!(found.zombie_acks_unverified, 3);
+    }
+
+    /// `w1#1` killed at `KILLED` holding job 1, which started again on `w3#1` 5.5 s later;
+    /// with `crash` set, `w2#1` aborted 3 s after the kill (holding global slots until its
+    /// leases ran out).
+    fn killed_evidence(crash: bool) -> Evidence {
+        const KILLED: u64 = 20_000_000;
+        let mut evidence = Evidence::default();
+        evidence.faults.kills.push(crate::check::evidence::Kill {
+            process: "w1#1".to_owned(),
+            t: KILLED,
+            of_all: false,
+        });
+        let mut exits = vec![(
+            "w1#1".to_owned(),
+            KILLED + 1_000,
+            "signal:9(kill)".to_owned(),
+        )];
+        if crash {
+            exits.push((
+                "w2#1".to_owned(),
+                KILLED + 3_000_000,
+                "signal:6(abort)".to_owned(),
+            ));
+        }
+        // A graceful exit in the wait holds nothing up.
+        exits.push(("w4#1".to_owned(), KILLED + 4_000_000, "exit:0".to_owned()));
+        evidence.faults.exits = exits;
+        evidence.faults.index_deaths();
+        let mut held = run(1, 1, "w1#1", KILLED - 10_000, End::Done(0));
+        held.end = None;
+        evidence.runs.push(held);
+        evidence.runs.push(run(
+            1,
+            2,
+            "w3#1",
+            KILLED + 5_500_000,
+            End::Done(KILLED + 5_600_000),
+        ));
+        evidence
+    }
+
+    fn redelivered(evidence: &Evidence) -> Vec<Redelivery> {
+        let mut runs_of: BTreeMap<i64, Vec<&Run>> = BTreeMap::new();
+        for run in &evidence.runs {
+            runs_of.entry(run.job).or_default().push(run);
+        }
+        let mut found = Delivery::default();
+        redelivery(evidence, &runs_of, &mut found);
+        assert!(
+            found.not_redelivered.is_empty(),
+            "{:?}",
+            found.not_redelivered
+        );
+        found.redeliveries
+    }
+
+    #[test]
+    fn a_redelivery_is_timed_from_its_kill_and_from_the_last_crash_before_it() {
+        let alone = Redelivery {
+            after_kill: 5_500_000,
+            after_last_crash: 5_500_000,
+        };
+        assert_eq!(redelivered(&killed_evidence(false)), vec![alone]);
+        let held_up = Redelivery {
+            after_kill: 5_500_000,
+            after_last_crash: 2_500_000,
+        };
+        assert_eq!(redelivered(&killed_evidence(true)), vec![held_up]);
     }
 }

@@ -396,13 +396,20 @@ fn judge(evidence: &Evidence) -> Report {
     );
     let bound = settings::redelivery_bound();
     let bound_us = u64::try_from(bound.as_micros()).unwrap_or(u64::MAX);
-    let mut times = delivery.redeliveries.clone();
+    let mut times: Vec<u64> = delivery.redeliveries.iter().map(|r| r.after_kill).collect();
     times.sort_unstable();
-    let mut late: Vec<String> = times
+    // Late: past the bound even from the last worker crash before the job started again.
+    let mut late: Vec<String> = delivery
+        .redeliveries
         .iter()
-        .filter(|&&t| t > bound_us)
-        .map(|t| format!("{} ms", t / 1000))
+        .filter(|r| r.after_last_crash > bound_us)
+        .map(|r| format!("{} ms", r.after_kill / 1000))
         .collect();
+    let held_up_by_a_later_crash = delivery
+        .redeliveries
+        .iter()
+        .filter(|r| r.after_kill > bound_us && r.after_last_crash <= bound_us)
+        .count();
     let kills_holding = hits.kills_holding;
     if kills_holding > 0 && times.is_empty() {
         late.push(format!(
@@ -414,8 +421,12 @@ fn judge(evidence: &Evidence) -> Report {
             "redelivery after kill -9 (p50 / max)",
             match percentiles(&times) {
                 Some((p50, max)) => format!(
-                    "{p50} ms / {max} ms over {} jobs{}",
+                    "{p50} ms / {max} ms over {} jobs{}{}",
                     times.len(),
+                    match held_up_by_a_later_crash {
+                        0 => String::new(),
+                        held => format!(" ({held} past the bound waited out a later worker crash, each within it after that crash)"),
+                    },
                     match delivery.reclaims_lost {
                         0 => String::new(),
                         lost => format!(" (+{lost} re-claimed by a worker that failed before starting it: not timed)"),
@@ -423,7 +434,10 @@ fn judge(evidence: &Evidence) -> Report {
                 ),
                 None => format!("none timed ({kills_holding} kill(s) held runs)"),
             },
-            &format!("≤ {} ms (lease + 2 sweeps + a store call)", bound.as_millis()),
+            &format!(
+                "≤ {} ms (lease + 2 sweeps + a store call) from the kill, or from a later worker crash before the start",
+                bound.as_millis()
+            ),
             late.is_empty(),
             late,
         )
