@@ -272,4 +272,35 @@ mod loom_models {
             first.join().unwrap();
         });
     }
+
+    /// Model: the last two jobs end on two workers that count them on stripes of their own
+    /// (as `StatsCounters` counts completions: a release increment each, a reader summing
+    /// acquire loads), while a caller waits for idle. Neither worker sees the other's count
+    /// in its increment, only the SeqCst fence in `notify` orders them: the later fence's
+    /// reads see both counts, so the waiter is released.
+    #[test]
+    fn loom_the_last_two_jobs_counted_on_their_own_stripes_release_a_waiter() {
+        loom::model(|| {
+            let idle = Arc::new(IdleSignal::new());
+            let stripes = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+            let in_flight = |stripes: &[AtomicU64; 2]| {
+                let finished: u64 = stripes.iter().map(|s| s.load(Ordering::Acquire)).sum();
+                2u64.saturating_sub(finished)
+            };
+            let workers: Vec<_> = (0..2)
+                .map(|stripe| {
+                    let (idle, stripes) = (idle.clone(), stripes.clone());
+                    loom::thread::spawn(move || {
+                        stripes[stripe].fetch_add(1, Ordering::Release);
+                        idle.notify(|| in_flight(&stripes));
+                    })
+                })
+                .collect();
+            // A deadlock here (the waiter never woken) is loom's failure.
+            assert!(idle.wait(0, || in_flight(&stripes), None));
+            for worker in workers {
+                worker.join().unwrap();
+            }
+        });
+    }
 }
