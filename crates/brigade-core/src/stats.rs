@@ -110,9 +110,9 @@ impl Stats {
 /// The counters behind [`Stats`], kept in atomics that backends bump as jobs move.
 ///
 /// Producer-side and worker-side counters sit on separate cache lines so submitting does
-/// not contend with finishing, and the completions, which every worker counts once per job,
-/// are striped so that workers do not contend with each other. Backends add their gauges (workers, busy, queued, delayed)
-/// when they take a [`snapshot`](Self::snapshot).
+/// not contend with finishing, and the completions, which every worker counts once per
+/// job, are striped so that workers do not contend with each other. Backends add their
+/// gauges (workers, busy, queued, delayed) when they take a [`snapshot`](Self::snapshot).
 ///
 /// # Examples
 ///

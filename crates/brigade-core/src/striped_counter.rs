@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 
-/// Stripes per counter: more than the workers of the pools this crate is built for run on
-/// different cores at once, few enough that a read stays cheap.
+/// Stripes per counter: enough that the threads a small machine runs at once rarely share
+/// one, few enough that a read stays cheap (eight loads).
 const STRIPES: usize = 8;
 
 /// See the module docs.
