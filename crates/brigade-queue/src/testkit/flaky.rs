@@ -65,6 +65,7 @@ struct Faults {
     purges_to_stall: AtomicU32,
     retries_to_slow: AtomicU32,
     releases_to_slow: AtomicU32,
+    releases_to_fail: AtomicU32,
 }
 
 impl<S: Store> FlakyStore<S> {
@@ -186,6 +187,16 @@ impl<S: Store> FlakyStore<S> {
     /// See [`FlakyStore`].
     pub fn slow_releases(&self, count: u32) {
         self.faults.releases_to_slow.store(count, Ordering::SeqCst);
+    }
+
+    /// Makes the next `count` releases fail as unavailable without reaching the store, as
+    /// calls over a link that is down do: the job stays claimed.
+    ///
+    /// # Examples
+    ///
+    /// See [`FlakyStore`].
+    pub fn fail_releases(&self, count: u32) {
+        self.faults.releases_to_fail.store(count, Ordering::SeqCst);
     }
 
     /// Makes acks wait, unrecorded and unanswered, until this is switched off again, as
@@ -329,6 +340,9 @@ impl<S: Store> Store for FlakyStore<S> {
         self.inner.bury(lease, error).await
     }
     async fn release(&self, lease: Lease) -> Result<Ack, StoreError> {
+        if take_one(&self.faults.releases_to_fail) {
+            return Err(StoreError::Unavailable("the link is down".into()));
+        }
         let answer = self.inner.release(lease).await;
         if take_one(&self.faults.releases_to_slow) {
             tokio::time::sleep(LATE).await;

@@ -145,6 +145,7 @@ macro_rules! store_conformance_tests {
             worker_rides_out_slow_successful_heartbeats,
             worker_gives_back_a_job_it_cannot_vouch_for_before_its_start,
             worker_gives_back_what_a_late_claim_took,
+            worker_sends_a_failed_give_back_again,
             worker_shutdown_gives_back_what_a_late_claim_took,
             worker_starts_nothing_a_claim_answered_after_shutdown_took,
             worker_outlives_a_store_call_that_panics,

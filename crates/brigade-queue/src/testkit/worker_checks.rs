@@ -343,6 +343,39 @@ pub async fn worker_gives_back_what_a_late_claim_took<S: Store>(store: S) {
     assert_eq!(report.claimed, report.completed, "{report:?}");
 }
 
+/// A worker that gives back what a late claim took sends the give-back again while the
+/// claim's lease lasts when it fails on its way: the job, on its last attempt, runs and
+/// completes instead of waiting out the lease to be buried unrun.
+pub async fn worker_sends_a_failed_give_back_again<S: Store>(store: S) {
+    let flaky = FlakyStore::new(store.clone());
+    let id = store
+        .enqueue(
+            NewJob::new("late-release", json!(null))
+                .with_options(EnqueueOptions::new().max_attempts(1)),
+        )
+        .await
+        .expect("enqueue")
+        .id;
+    let worker = Worker::builder(flaky.clone(), "late-release")
+        .lease(Duration::from_secs(2))
+        .sweep(Duration::from_millis(100))
+        .poll(Duration::from_millis(50))
+        .store_timeout(Duration::from_millis(300))
+        .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
+        .expect("worker");
+    flaky.slow_claims(1);
+    flaky.fail_releases(2);
+    let (shutdown, running) = start(worker);
+    wait_for(&store, "late-release", |counts| counts.live() == 0).await;
+    let report = stop(&shutdown, running).await;
+    let record = job_record(&store, id).await;
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Completed, 1),
+        "given back at the third try, run once: {report:?}"
+    );
+}
+
 /// A worker shut down while a claim it gave up on is still on its way returns only once
 /// that claim's jobs are given back: when it returns its process may exit, and a job left
 /// to wait out its lease would be charged a run it never had (on its last attempt, dead

@@ -275,7 +275,8 @@ async fn claim_until<S: Store>(
                     let extra = taken.split_off(free.len());
                     let shared = Arc::clone(shared);
                     claims.spawn(async move {
-                        release_unwanted(&shared, extra, "more than the claim asked for").await;
+                        release_unwanted(&shared, extra, sent, "more than the claim asked for")
+                            .await;
                     });
                 }
                 let filled = taken.len() == free.len();
@@ -355,6 +356,8 @@ async fn claim<S: Store>(
         let (shared, worker) = (Arc::clone(shared), Arc::clone(worker));
         async move {
             let settings = shared.settings;
+            // The lease starts when the store takes the claim, after this.
+            let sent = Instant::now();
             let request = ClaimRequest::new(&shared.queue, &worker, limit, settings.lease);
             let both = async {
                 match &leases {
@@ -377,7 +380,7 @@ async fn claim<S: Store>(
                 (answers, Err(error))
             });
             if let Err((_, Ok(claims))) = answer.send(both) {
-                release_unwanted(&shared, claims, "answered after its timeout").await;
+                release_unwanted(&shared, claims, sent, "answered after its timeout").await;
             }
         }
     };
@@ -410,17 +413,46 @@ async fn claim<S: Store>(
     }
 }
 
-/// Gives back, uncharged, claimed jobs that no slot of this worker will run (`why`).
-async fn release_unwanted<S: Store>(shared: &Shared<S>, claims: Vec<Claim>, why: &str) {
+/// Gives back, uncharged, claimed jobs that no slot of this worker will run (`why`), from a
+/// claim sent at `sent`. A give-back that fails for a reason that may pass is sent again
+/// while the claim's lease lasts: a job left to wait out its lease is charged a run it never
+/// had, and on its last attempt is dead unrun.
+async fn release_unwanted<S: Store>(
+    shared: &Shared<S>,
+    claims: Vec<Claim>,
+    sent: Instant,
+    why: &str,
+) {
     if claims.is_empty() {
         return;
     }
     tracing::info!(queue = %shared.queue, jobs = claims.len(), "giving back the jobs of a claim {why}");
-    for claim in claims {
-        let lease = claim.lease();
-        if let Err(error) = call(shared.settings.store_timeout, shared.store.release(lease)).await {
+    let expires = instant_after(sent, shared.settings.lease);
+    let mut left: Vec<Lease> = claims.iter().map(Claim::lease).collect();
+    let mut wait = Duration::from_millis(50);
+    loop {
+        let mut failed = Vec::new();
+        for lease in left {
+            // `Stale` too ends it: a try that timed out took, or the lease is gone.
+            if let Err(error) =
+                call(shared.settings.store_timeout, shared.store.release(lease)).await
+            {
+                failed.push((lease, error));
+            }
+        }
+        let again = Instant::now() + wait < expires;
+        let (retry, give_up): (Vec<_>, Vec<_>) = failed
+            .into_iter()
+            .partition(|(_, error)| again && error.is_transient());
+        for (lease, error) in give_up {
             tracing::warn!(%error, id = %lease.id, "a claimed job not given back; it returns when its lease expires");
         }
+        if retry.is_empty() {
+            return;
+        }
+        left = retry.into_iter().map(|(lease, _)| lease).collect();
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(1));
     }
 }
 
