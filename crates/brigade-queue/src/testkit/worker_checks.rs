@@ -315,26 +315,7 @@ pub async fn worker_gives_back_a_job_it_cannot_vouch_for_before_its_start<S: Sto
 /// are given back, uncharged, when its answer comes, not left to wait out their leases
 /// and be charged an attempt (a job on its last attempt would die without a run).
 pub async fn worker_gives_back_what_a_late_claim_took<S: Store>(store: S) {
-    let flaky = FlakyStore::new(store.clone());
-    let id = store
-        .enqueue(
-            NewJob::new("late", json!(null)).with_options(EnqueueOptions::new().max_attempts(1)),
-        )
-        .await
-        .expect("enqueue")
-        .id;
-    let worker = Worker::builder(flaky.clone(), "late")
-        .lease(Duration::from_secs(2))
-        .sweep(Duration::from_millis(100))
-        .poll(Duration::from_millis(50))
-        .store_timeout(Duration::from_millis(300))
-        .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
-        .expect("worker");
-    flaky.slow_claims(1);
-    let (shutdown, running) = start(worker);
-    wait_for(&store, "late", |counts| counts.live() == 0).await;
-    let report = stop(&shutdown, running).await;
-    let record = job_record(&store, id).await;
+    let (record, report) = late_claim_of_a_last_attempt(store, "late", 0).await;
     assert_eq!(
         (record.state, record.attempt),
         (JobState::Completed, 1),
@@ -347,16 +328,31 @@ pub async fn worker_gives_back_what_a_late_claim_took<S: Store>(store: S) {
 /// claim's lease lasts when it fails on its way: the job, on its last attempt, runs and
 /// completes instead of waiting out the lease to be buried unrun.
 pub async fn worker_sends_a_failed_give_back_again<S: Store>(store: S) {
+    let (record, report) = late_claim_of_a_last_attempt(store, "late-release", 2).await;
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Completed, 1),
+        "given back at the third try, run once: {report:?}"
+    );
+}
+
+/// Runs one job with a single attempt in `queue` through a worker whose first claim is
+/// answered after the worker gave up on it, and whose first `failing_give_backs`
+/// give-backs fail on their way; returns the job's record and the worker's report.
+async fn late_claim_of_a_last_attempt<S: Store>(
+    store: S,
+    queue: &str,
+    failing_give_backs: u32,
+) -> (JobRecord, WorkerReport) {
     let flaky = FlakyStore::new(store.clone());
     let id = store
         .enqueue(
-            NewJob::new("late-release", json!(null))
-                .with_options(EnqueueOptions::new().max_attempts(1)),
+            NewJob::new(queue, json!(null)).with_options(EnqueueOptions::new().max_attempts(1)),
         )
         .await
         .expect("enqueue")
         .id;
-    let worker = Worker::builder(flaky.clone(), "late-release")
+    let worker = Worker::builder(flaky.clone(), queue)
         .lease(Duration::from_secs(2))
         .sweep(Duration::from_millis(100))
         .poll(Duration::from_millis(50))
@@ -364,16 +360,11 @@ pub async fn worker_sends_a_failed_give_back_again<S: Store>(store: S) {
         .handle(|_: serde_json::Value, _: Delivery| async { Ok::<(), String>(()) })
         .expect("worker");
     flaky.slow_claims(1);
-    flaky.fail_releases(2);
+    flaky.fail_releases(failing_give_backs);
     let (shutdown, running) = start(worker);
-    wait_for(&store, "late-release", |counts| counts.live() == 0).await;
+    wait_for(&store, queue, |counts| counts.live() == 0).await;
     let report = stop(&shutdown, running).await;
-    let record = job_record(&store, id).await;
-    assert_eq!(
-        (record.state, record.attempt),
-        (JobState::Completed, 1),
-        "given back at the third try, run once: {report:?}"
-    );
+    (job_record(&store, id).await, report)
 }
 
 /// A worker shut down while a claim it gave up on is still on its way returns only once
