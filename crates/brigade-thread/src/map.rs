@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use brigade_core::backend::OrderedResults;
+use brigade_core::backend::{InFlightLimit, OrderedResults};
 use brigade_core::{Completions, Job, MapError, SubmitError};
 
 use crate::pool::ThreadPool;
@@ -36,7 +36,7 @@ type Refused<J> = Option<SubmitError<J>>;
 struct Ordered<'a, J: Job, I> {
     pool: &'a ThreadPool<J>,
     jobs: I,
-    limit: usize,
+    limit: InFlightLimit,
     results: OrderedResults<J::Output, J::Error>,
     /// One entry per turn issued and not yet taken.
     turns: VecDeque<Refused<J>>,
@@ -46,11 +46,13 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Ordered<'_, J, I> {
     type Item = MapResult<J>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.turns.len() < self.limit {
-            let Some(job) = self.jobs.next() else { break };
-            let slot = self.results.issue();
-            self.turns
-                .push_back(self.pool.submit_in_turn(job, slot).err());
+        if self.limit.should_top_up(self.turns.len()) {
+            while self.limit.has_room(self.turns.len()) {
+                let Some(job) = self.jobs.next() else { break };
+                let slot = self.results.issue();
+                self.turns
+                    .push_back(self.pool.submit_in_turn(job, slot).err());
+            }
         }
         let refused = self.turns.pop_front()?;
         // A refused job's slot was dropped with its turn unfilled, which delivered
@@ -66,7 +68,7 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Ordered<'_, J, I> {
 struct Unordered<'a, J: Job, I> {
     pool: &'a ThreadPool<J>,
     jobs: I,
-    limit: usize,
+    limit: InFlightLimit,
     in_flight: Completions<J::Output, J::Error>,
     /// Refused jobs not yet handed back; they count against the limit until they are.
     refused: VecDeque<SubmitError<J>>,
@@ -76,11 +78,19 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Unordered<'_, J, I> {
     type Item = MapResult<J>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.in_flight.len() + self.refused.len() < self.limit {
-            let Some(job) = self.jobs.next() else { break };
-            match self.pool.submit(job) {
-                Ok(handle) => self.in_flight.push(handle),
-                Err(refused) => self.refused.push_back(refused),
+        if self
+            .limit
+            .should_top_up(self.in_flight.len() + self.refused.len())
+        {
+            while self
+                .limit
+                .has_room(self.in_flight.len() + self.refused.len())
+            {
+                let Some(job) = self.jobs.next() else { break };
+                match self.pool.submit(job) {
+                    Ok(handle) => self.in_flight.push(handle),
+                    Err(refused) => self.refused.push_back(refused),
+                }
             }
         }
         if let Some(refused) = self.refused.pop_front() {
@@ -94,7 +104,9 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Unordered<'_, J, I> {
 impl<J: Job> ThreadPool<J> {
     /// Runs `jobs` with at most `max_in_flight` submitted and unfinished at a time, and
     /// yields their results in input order. Jobs are pulled from `jobs` lazily, as results
-    /// are taken. A `max_in_flight` of 0 is taken as 1.
+    /// are taken, in runs: once `max_in_flight` are in flight, more are pulled when a
+    /// sixteenth of them (at least one) have been taken. A `max_in_flight` of 0 is taken
+    /// as 1.
     ///
     /// Each item is a [`MapResult`]: `Ok` with the job's output, or `Err` with a
     /// [`MapError`]: the job's error, or the job handed back if the pool refused it (it is
@@ -118,7 +130,7 @@ impl<J: Job> ThreadPool<J> {
         Ordered {
             pool: self,
             jobs: jobs.into_iter(),
-            limit: max_in_flight.max(1),
+            limit: InFlightLimit::new(max_in_flight),
             results: OrderedResults::new(),
             turns: VecDeque::new(),
         }
@@ -150,7 +162,7 @@ impl<J: Job> ThreadPool<J> {
         Unordered {
             pool: self,
             jobs: jobs.into_iter(),
-            limit: max_in_flight.max(1),
+            limit: InFlightLimit::new(max_in_flight),
             in_flight: Completions::new(),
             refused: VecDeque::new(),
         }

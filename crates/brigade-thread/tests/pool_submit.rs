@@ -355,6 +355,31 @@ fn map_keeps_input_order_and_bounds_jobs_in_flight() {
     assert!(peak.load(Ordering::SeqCst) <= 3, "at most 3 in flight");
 }
 
+/// Once `map` has its limit in flight it tops up in runs of a sixteenth of the limit, not
+/// after every result; the counts are the iterator's pulls, whatever the timing.
+#[test]
+fn map_tops_up_in_runs_of_a_sixteenth_of_the_limit() {
+    let pool = pool(2, 64);
+    let pulled = AtomicUsize::new(0);
+    let jobs = (0..200).map(|i| {
+        pulled.fetch_add(1, Ordering::SeqCst);
+        returns(i)
+    });
+    let mut results = pool.map(jobs, 64);
+    let mut pulled_after = Vec::new();
+    for expected in 0..6 {
+        assert_eq!(results.next().map(Result::unwrap), Some(expected));
+        pulled_after.push(pulled.load(Ordering::SeqCst));
+    }
+    assert_eq!(
+        pulled_after,
+        [64, 64, 64, 64, 68, 68],
+        "a run of 4 once 4 are free"
+    );
+    assert_eq!(results.count(), 194);
+    assert_eq!(pulled.load(Ordering::SeqCst), 200);
+}
+
 #[test]
 fn map_with_zero_in_flight_runs_one_at_a_time() {
     let pool = pool(2, 8);

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use brigade_core::backend::{OrderedResults, Reply};
+use brigade_core::backend::{InFlightLimit, OrderedResults, Reply};
 use brigade_core::{AsyncJob, Completions, MapError, SubmitError};
 use futures_core::Stream;
 use tokio::sync::futures::Notified;
@@ -26,7 +26,8 @@ impl<J: AsyncJob> TokioPool<J> {
     /// Runs every job of `jobs` on the pool, at most `limit` at a time (0 counts as 1), and
     /// yields their results in the order of the input.
     ///
-    /// The stream pulls a job from `jobs` only when fewer than `limit` are in flight, so a
+    /// The stream pulls jobs from `jobs` only when fewer than `limit` are in flight (once
+    /// full, when a sixteenth of them, at least one, have come back), so a
     /// long or endless input costs no more than `limit` result cells, reused from job to
     /// job (no handle per job); the pool's own bounds apply on top (a full queue makes the
     /// stream wait). A job the pool refuses yields [`MapError::Refused`] in its turn.
@@ -57,7 +58,7 @@ impl<J: AsyncJob> TokioPool<J> {
         Mapped {
             feeder: Feeder::new(self, jobs),
             turns: InOrder {
-                limit: limit.max(1),
+                limit: InFlightLimit::new(limit),
                 results: OrderedResults::new(),
                 refusals: VecDeque::new(),
             },
@@ -96,7 +97,7 @@ impl<J: AsyncJob> TokioPool<J> {
         Mapped {
             feeder: Feeder::new(self, jobs),
             turns: AsTheyEnd {
-                limit: limit.max(1),
+                limit: InFlightLimit::new(limit),
                 in_flight: Completions::new(),
                 refused: VecDeque::new(),
             },
@@ -106,7 +107,9 @@ impl<J: AsyncJob> TokioPool<J> {
 
 /// What a stream keeps of the jobs it offered, and how much more it takes.
 trait Turns<J: AsyncJob> {
-    /// Whether another job may be offered.
+    /// Whether to start offering jobs again: enough have come back (see [`InFlightLimit`]).
+    fn should_top_up(&self) -> bool;
+    /// Whether another job may be offered, once topping up.
     fn has_room(&self) -> bool;
     /// Where the next job's result goes.
     fn reply(&mut self) -> JobReply<J>;
@@ -172,8 +175,12 @@ impl<'a, J: AsyncJob, S: Stream<Item = J>> Feeder<'a, J, S> {
     }
 
     /// Offers jobs while `turns` has room, stopping at a full queue (woken when it has
-    /// room) or an input with nothing ready (woken when it has).
+    /// room) or an input with nothing ready (woken when it has). Once full, it starts again
+    /// only when `turns` should top up: runs of offers, not one per result.
     fn feed(&mut self, cx: &mut Context<'_>, turns: &mut impl Turns<J>) {
+        if self.waiting.is_none() && !turns.should_top_up() {
+            return;
+        }
         loop {
             let offer = if let Some(mut waiting) = self.waiting.take() {
                 if waiting.room.as_mut().poll(cx).is_pending() {
@@ -236,7 +243,7 @@ fn outcome_of<J: AsyncJob>(offer: Offer<J>) -> Result<Outcome<J>, Unplaced<J>> {
 
 /// [`TokioPool::map`]'s turns: a result cell per job in flight, taken in input order.
 struct InOrder<J: AsyncJob> {
-    limit: usize,
+    limit: InFlightLimit,
     results: OrderedResults<J::Output, J::Error>,
     /// One entry per job offered, oldest first, beside its turn in `results`: the
     /// refusal of a job the pool refused.
@@ -244,8 +251,12 @@ struct InOrder<J: AsyncJob> {
 }
 
 impl<J: AsyncJob> Turns<J> for InOrder<J> {
+    fn should_top_up(&self) -> bool {
+        self.limit.should_top_up(self.refusals.len())
+    }
+
     fn has_room(&self) -> bool {
-        self.refusals.len() < self.limit
+        self.limit.has_room(self.refusals.len())
     }
 
     fn reply(&mut self) -> JobReply<J> {
@@ -277,14 +288,20 @@ impl<J: AsyncJob> Turns<J> for InOrder<J> {
 /// [`TokioPool::map_unordered`]'s turns: the handles in flight, taken as their jobs end,
 /// and the refused jobs, handed back first.
 struct AsTheyEnd<J: AsyncJob> {
-    limit: usize,
+    limit: InFlightLimit,
     in_flight: Completions<J::Output, J::Error>,
     refused: VecDeque<SubmitError<J>>,
 }
 
 impl<J: AsyncJob> Turns<J> for AsTheyEnd<J> {
+    fn should_top_up(&self) -> bool {
+        self.limit
+            .should_top_up(self.in_flight.len() + self.refused.len())
+    }
+
     fn has_room(&self) -> bool {
-        self.in_flight.len() + self.refused.len() < self.limit
+        self.limit
+            .has_room(self.in_flight.len() + self.refused.len())
     }
 
     fn reply(&mut self) -> JobReply<J> {

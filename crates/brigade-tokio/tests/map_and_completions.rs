@@ -56,6 +56,36 @@ async fn map_keeps_input_order_and_its_limit() {
     );
 }
 
+/// Once `map` has its limit in flight it tops up in runs of a sixteenth of the limit, not
+/// after every result; the counts are the input's pulls, whatever the timing.
+#[tokio::test]
+async fn map_tops_up_in_runs_of_a_sixteenth_of_the_limit() {
+    let pool = TokioPool::<Job>::builder()
+        .workers(2)
+        .queue_capacity(64)
+        .build()
+        .unwrap();
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&pulled);
+    let jobs = futures_util::stream::iter(0..200u64).map(move |i| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        BoxAsyncJob::new(move |_cx: JobContext| async move { Ok::<_, String>(i) })
+    });
+    let mut results = Box::pin(pool.map(jobs, 64));
+    let mut pulled_after = Vec::new();
+    for expected in 0..6 {
+        assert_eq!(results.next().await.map(Result::unwrap), Some(expected));
+        pulled_after.push(pulled.load(Ordering::SeqCst));
+    }
+    assert_eq!(
+        pulled_after,
+        [64, 64, 64, 64, 68, 68],
+        "a run of 4 once 4 are free"
+    );
+    assert_eq!(results.count().await, 194);
+    assert_eq!(pulled.load(Ordering::SeqCst), 200);
+}
+
 #[tokio::test(start_paused = true)]
 async fn map_unordered_yields_in_completion_order() {
     let pool = TokioPool::<Job>::builder().workers(8).build().unwrap();

@@ -8,7 +8,8 @@
 //!   its wake-ups), calls [`JobDriver::begin`], runs the job its own way, and hands the
 //!   run's end to [`JobDriver::end`].
 //! - [`Task`] and [`Done`]: what travels through a backend's queues.
-//! - [`OrderedResults`]: a bulk run's results in submission order, with no handle per job.
+//! - [`OrderedResults`]: a bulk run's results in submission order, with no handle per job;
+//!   [`InFlightLimit`]: how many of its jobs it keeps in flight, and when it tops them up.
 //! - [`CapacityWaits`]: jobs waiting for capacity, served first in, first out.
 //! - [`DelayQueue`]: jobs waiting for a time, earliest first.
 //! - [`CancelWatch`]: how a cancel reaches a job waiting in either, at once.
@@ -21,6 +22,7 @@ mod cancel_watch;
 mod capacity_waits;
 mod delay_queue;
 mod driver;
+mod in_flight_limit;
 pub mod job_errors;
 mod job_span;
 #[cfg(feature = "metrics")]
@@ -36,6 +38,7 @@ pub use cancel_watch::CancelWatch;
 pub use capacity_waits::{CapacityWaits, RunTicket};
 pub use delay_queue::DelayQueue;
 pub use driver::{Backend, JobDriver, Run, drop_quietly};
+pub use in_flight_limit::InFlightLimit;
 pub use ordered_results::{OrderedResults, ResultSlot};
 pub use task::{Done, Reply, Task};
 pub use worker_seat::WorkerSeat;
