@@ -107,6 +107,22 @@ impl<T, E> JobCell<T, E> {
         // the slot is locked, and it leaves the slot valid: a poisoned lock still holds one.
         lock(&self.inner)
     }
+
+    /// The result in a cell nobody else holds, so its completer has delivered.
+    ///
+    /// # Panics
+    ///
+    /// As [`Slot::take_done`].
+    fn into_result(self) -> JobResult<T, E> {
+        let mut inner = self
+            .inner
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner
+            .slot
+            .take_done()
+            .expect("a completer delivers before it lets go of its cell")
+    }
 }
 
 impl<T, E> Slot<T, E> {
@@ -138,9 +154,15 @@ impl<T, E> Slot<T, E> {
         }
     }
 
+    /// The result if it is there, `None` while the job runs.
+    ///
+    /// # Panics
+    ///
+    /// If it was taken already: the handle was awaited to its result, then joined.
     fn take_done(&mut self) -> Option<JobResult<T, E>> {
         match std::mem::replace(self, Slot::Taken) {
             Slot::Done(result) => Some(result),
+            Slot::Taken => panic!("JobHandle used after it returned its result"),
             other => {
                 *self = other;
                 None
@@ -261,6 +283,10 @@ impl<T, E> JobHandle<T, E> {
     /// A [`JobError`] when the job failed, panicked, was cancelled, dead-lettered, dropped or
     /// handed back at shutdown.
     ///
+    /// # Panics
+    ///
+    /// If the handle was awaited to its result first: the result is gone.
+    ///
     /// # Examples
     ///
     /// ```
@@ -277,10 +303,17 @@ impl<T, E> JobHandle<T, E> {
         while !cfg!(brigade_loom) && !self.cell.token.is_marked() && !backoff.is_completed() {
             backoff.snooze();
         }
+        // A completer always delivers before it lets go of the cell: once it has, this
+        // handle holds the cell alone and takes the result without the lock (a join that
+        // comes after its job, as most do, spares the lock's two atomic writes).
+        let cell = match Arc::try_unwrap(self.cell) {
+            Ok(alone) => return alone.into_result(),
+            Err(shared) => shared,
+        };
         // Made only when the result is not there: most joins after the spin need none.
         let mut waker = None;
         loop {
-            let mut inner = self.cell.lock();
+            let mut inner = cell.lock();
             let slot = &mut inner.slot;
             if let Some(result) = slot.take_done() {
                 return result;
@@ -299,6 +332,10 @@ impl<T, E> JobHandle<T, E> {
     /// # Errors
     ///
     /// `Err(self)` when the job is still queued or running at the timeout.
+    ///
+    /// # Panics
+    ///
+    /// If the handle was awaited to its result first: the result is gone.
     ///
     /// # Examples
     ///
@@ -343,6 +380,10 @@ impl<T, E> JobHandle<T, E> {
     /// # Errors
     ///
     /// `Err(self)` when the job is still queued or running.
+    ///
+    /// # Panics
+    ///
+    /// If the handle was awaited to its result first: the result is gone.
     ///
     /// # Examples
     ///
@@ -545,6 +586,31 @@ mod tests {
             assert_eq!(handle.join(), Ok(9));
             finisher.join().unwrap();
         }
+    }
+
+    /// A join after the completer let go holds the cell alone and skips the lock; a token
+    /// of the job still held elsewhere shares the cell, and the join takes the lock.
+    #[test]
+    fn a_join_takes_the_result_whether_or_not_a_token_shares_the_cell() {
+        for keep_token in [false, true] {
+            let (handle, completer) =
+                job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
+            let token = keep_token.then(|| handle.token());
+            completer.complete(Ok(3));
+            assert_eq!(handle.join(), Ok(3));
+            drop(token);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "JobHandle used after it returned its result")]
+    fn a_handle_awaited_to_its_result_then_joined_panics() {
+        let (mut handle, completer) =
+            job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
+        completer.complete(Ok(1));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(Pin::new(&mut handle).poll(&mut cx), Poll::Ready(Ok(1)));
+        let _ = handle.join();
     }
 
     #[test]
