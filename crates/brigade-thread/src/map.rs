@@ -46,13 +46,11 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Ordered<'_, J, I> {
     type Item = MapResult<J>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.limit.should_top_up(self.turns.len()) {
-            while self.limit.has_room(self.turns.len()) {
-                let Some(job) = self.jobs.next() else { break };
-                let slot = self.results.issue();
-                self.turns
-                    .push_back(self.pool.submit_in_turn(job, slot).err());
-            }
+        let wanted = self.limit.top_up(self.turns.len());
+        for job in self.jobs.by_ref().take(wanted) {
+            let slot = self.results.issue();
+            self.turns
+                .push_back(self.pool.submit_in_turn(job, slot).err());
         }
         let refused = self.turns.pop_front()?;
         // A refused job's slot was dropped with its turn unfilled, which delivered
@@ -78,19 +76,11 @@ impl<J: Job, I: Iterator<Item = J>> Iterator for Unordered<'_, J, I> {
     type Item = MapResult<J>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self
-            .limit
-            .should_top_up(self.in_flight.len() + self.refused.len())
-        {
-            while self
-                .limit
-                .has_room(self.in_flight.len() + self.refused.len())
-            {
-                let Some(job) = self.jobs.next() else { break };
-                match self.pool.submit(job) {
-                    Ok(handle) => self.in_flight.push(handle),
-                    Err(refused) => self.refused.push_back(refused),
-                }
+        let wanted = self.limit.top_up(self.in_flight.len() + self.refused.len());
+        for job in self.jobs.by_ref().take(wanted) {
+            match self.pool.submit(job) {
+                Ok(handle) => self.in_flight.push(handle),
+                Err(refused) => self.refused.push_back(refused),
             }
         }
         if let Some(refused) = self.refused.pop_front() {

@@ -56,9 +56,8 @@ impl<J: AsyncJob> TokioPool<J> {
         S: Stream<Item = J> + Send + 'a,
     {
         Mapped {
-            feeder: Feeder::new(self, jobs),
+            feeder: Feeder::new(self, jobs, limit),
             turns: InOrder {
-                limit: InFlightLimit::new(limit),
                 results: OrderedResults::new(),
                 refusals: VecDeque::new(),
             },
@@ -95,9 +94,8 @@ impl<J: AsyncJob> TokioPool<J> {
         S: Stream<Item = J> + Send + 'a,
     {
         Mapped {
-            feeder: Feeder::new(self, jobs),
+            feeder: Feeder::new(self, jobs, limit),
             turns: AsTheyEnd {
-                limit: InFlightLimit::new(limit),
                 in_flight: Completions::new(),
                 refused: VecDeque::new(),
             },
@@ -107,10 +105,8 @@ impl<J: AsyncJob> TokioPool<J> {
 
 /// What a stream keeps of the jobs it offered, and how much more it takes.
 trait Turns<J: AsyncJob> {
-    /// Whether to start offering jobs again: enough have come back (see [`InFlightLimit`]).
-    fn should_top_up(&self) -> bool;
-    /// Whether another job may be offered, once topping up.
-    fn has_room(&self) -> bool;
+    /// The jobs offered and not yet yielded, which the feeder's limit bounds.
+    fn in_flight(&self) -> usize;
     /// Where the next job's result goes.
     fn reply(&mut self) -> JobReply<J>;
     /// What became of an offer: accepted (with its handle, if the reply asked for one),
@@ -145,7 +141,8 @@ impl<J: AsyncJob, S: Stream<Item = J>, T: Turns<J>> Stream for Mapped<'_, J, S, 
     }
 }
 
-/// Pulls jobs from the input and offers them to the pool while its [`Turns`] have room.
+/// Pulls jobs from the input and offers them to the pool while its limit leaves room in
+/// its [`Turns`].
 struct Feeder<'a, J: AsyncJob, S> {
     pool: &'a TokioPool<J>,
     /// The input, until it ends.
@@ -153,6 +150,8 @@ struct Feeder<'a, J: AsyncJob, S> {
     /// The next job, given back by a full queue with its id and reply: offered again when
     /// there is room, before any later job.
     waiting: Option<Waiting<'a, J>>,
+    /// How many turns may be in flight, and when to top them up.
+    limit: InFlightLimit,
 }
 
 struct Waiting<'a, J: AsyncJob> {
@@ -161,11 +160,12 @@ struct Waiting<'a, J: AsyncJob> {
 }
 
 impl<'a, J: AsyncJob, S: Stream<Item = J>> Feeder<'a, J, S> {
-    fn new(pool: &'a TokioPool<J>, jobs: S) -> Self {
+    fn new(pool: &'a TokioPool<J>, jobs: S, limit: usize) -> Self {
         Feeder {
             pool,
             jobs: Some(Box::pin(jobs)),
             waiting: None,
+            limit: InFlightLimit::new(limit),
         }
     }
 
@@ -174,11 +174,11 @@ impl<'a, J: AsyncJob, S: Stream<Item = J>> Feeder<'a, J, S> {
         self.jobs.is_none() && self.waiting.is_none()
     }
 
-    /// Offers jobs while `turns` has room, stopping at a full queue (woken when it has
-    /// room) or an input with nothing ready (woken when it has). Once full, it starts again
-    /// only when `turns` should top up: runs of offers, not one per result.
+    /// Offers jobs while the limit leaves room in `turns`, stopping at a full queue (woken
+    /// when it has room) or an input with nothing ready (woken when it has). Once full, it
+    /// starts again only when the limit says to top up: runs of offers, not one per result.
     fn feed(&mut self, cx: &mut Context<'_>, turns: &mut impl Turns<J>) {
-        if self.waiting.is_none() && !turns.should_top_up() {
+        if self.waiting.is_none() && self.limit.top_up(turns.in_flight()) == 0 {
             return;
         }
         loop {
@@ -189,7 +189,7 @@ impl<'a, J: AsyncJob, S: Stream<Item = J>> Feeder<'a, J, S> {
                 }
                 self.pool.shared.offer(waiting.unplaced, None)
             } else {
-                if !turns.has_room() {
+                if !self.limit.has_room(turns.in_flight()) {
                     return;
                 }
                 let Some(jobs) = self.jobs.as_mut() else {
@@ -243,7 +243,6 @@ fn outcome_of<J: AsyncJob>(offer: Offer<J>) -> Result<Outcome<J>, Unplaced<J>> {
 
 /// [`TokioPool::map`]'s turns: a result cell per job in flight, taken in input order.
 struct InOrder<J: AsyncJob> {
-    limit: InFlightLimit,
     results: OrderedResults<J::Output, J::Error>,
     /// One entry per job offered, oldest first, beside its turn in `results`: the
     /// refusal of a job the pool refused.
@@ -251,12 +250,8 @@ struct InOrder<J: AsyncJob> {
 }
 
 impl<J: AsyncJob> Turns<J> for InOrder<J> {
-    fn should_top_up(&self) -> bool {
-        self.limit.should_top_up(self.refusals.len())
-    }
-
-    fn has_room(&self) -> bool {
-        self.limit.has_room(self.refusals.len())
+    fn in_flight(&self) -> usize {
+        self.refusals.len()
     }
 
     fn reply(&mut self) -> JobReply<J> {
@@ -288,20 +283,13 @@ impl<J: AsyncJob> Turns<J> for InOrder<J> {
 /// [`TokioPool::map_unordered`]'s turns: the handles in flight, taken as their jobs end,
 /// and the refused jobs, handed back first.
 struct AsTheyEnd<J: AsyncJob> {
-    limit: InFlightLimit,
     in_flight: Completions<J::Output, J::Error>,
     refused: VecDeque<SubmitError<J>>,
 }
 
 impl<J: AsyncJob> Turns<J> for AsTheyEnd<J> {
-    fn should_top_up(&self) -> bool {
-        self.limit
-            .should_top_up(self.in_flight.len() + self.refused.len())
-    }
-
-    fn has_room(&self) -> bool {
-        self.limit
-            .has_room(self.in_flight.len() + self.refused.len())
+    fn in_flight(&self) -> usize {
+        self.in_flight.len() + self.refused.len()
     }
 
     fn reply(&mut self) -> JobReply<J> {

@@ -14,9 +14,9 @@
 /// use brigade_core::backend::InFlightLimit;
 ///
 /// let limit = InFlightLimit::new(64);
-/// assert!(limit.should_top_up(0));
-/// assert!(!limit.should_top_up(61), "3 free, the run is 4");
-/// assert!(limit.should_top_up(60));
+/// assert_eq!(limit.top_up(0), 64);
+/// assert_eq!(limit.top_up(61), 0, "3 free, a run is 4");
+/// assert_eq!(limit.top_up(60), 4);
 /// assert!(limit.has_room(63) && !limit.has_room(64));
 /// assert_eq!(InFlightLimit::new(0).max(), 1, "0 is taken as 1");
 /// ```
@@ -59,7 +59,8 @@ impl InFlightLimit {
         self.max
     }
 
-    /// Whether a run with `in_flight` jobs should start topping up: a run's worth is free.
+    /// How many jobs a run with `in_flight` of them should add now: every free place once
+    /// a run's worth is free, none before.
     ///
     /// # Examples
     ///
@@ -67,15 +68,17 @@ impl InFlightLimit {
     /// use brigade_core::backend::InFlightLimit;
     ///
     /// let limit = InFlightLimit::new(4);
-    /// assert!(limit.should_top_up(3), "below 32, every free place is a run");
-    /// assert!(!limit.should_top_up(4));
+    /// assert_eq!(limit.top_up(3), 1, "below 32, every free place is a run");
+    /// assert_eq!(limit.top_up(4), 0);
     /// ```
     #[must_use]
-    pub fn should_top_up(&self, in_flight: usize) -> bool {
-        self.max.saturating_sub(in_flight) >= self.run
+    pub fn top_up(&self, in_flight: usize) -> usize {
+        let free = self.max.saturating_sub(in_flight);
+        if free >= self.run { free } else { 0 }
     }
 
-    /// Whether one more job fits, while topping up.
+    /// Whether one more job fits: for a run whose jobs may not all go in at once (an
+    /// input that is not ready), topping up again after a pause.
     ///
     /// # Examples
     ///
