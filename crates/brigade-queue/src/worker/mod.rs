@@ -8,6 +8,7 @@ mod fence;
 mod global_limits;
 mod held;
 mod local_pool;
+mod try_again;
 mod unwind;
 
 use std::fmt;
@@ -34,6 +35,7 @@ use dispatch::{Dispatch, Prepared, RunEnd, RunMeta};
 use fence::{Fence, StopReason};
 use global_limits::{GlobalLimits, Passage};
 use held::HeldLeases;
+use try_again::TryAgain;
 use unwind::{panicked, unwind_caught};
 
 use crate::{Ack, Claim, ClaimRequest, Lease, Store, StoreError};
@@ -429,7 +431,7 @@ async fn release_unwanted<S: Store>(
     tracing::info!(queue = %shared.queue, jobs = claims.len(), "giving back the jobs of a claim {why}");
     let expires = instant_after(sent, shared.settings.lease);
     let mut left: Vec<Lease> = claims.iter().map(Claim::lease).collect();
-    let mut wait = Duration::from_millis(50);
+    let mut again = TryAgain::new();
     loop {
         let mut failed = Vec::new();
         for lease in left {
@@ -440,10 +442,10 @@ async fn release_unwanted<S: Store>(
                 failed.push((lease, error));
             }
         }
-        let again = Instant::now() + wait < expires;
+        let in_time = again.lands_before(expires);
         let (retry, give_up): (Vec<_>, Vec<_>) = failed
             .into_iter()
-            .partition(|(_, error)| again && error.is_transient());
+            .partition(|(_, error)| in_time && error.is_transient());
         for (lease, error) in give_up {
             tracing::warn!(%error, id = %lease.id, "a claimed job not given back; it returns when its lease expires");
         }
@@ -451,8 +453,7 @@ async fn release_unwanted<S: Store>(
             return;
         }
         left = retry.into_iter().map(|(lease, _)| lease).collect();
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(1));
+        again.wait().await;
     }
 }
 
@@ -696,7 +697,7 @@ async fn record<S: Store>(
     let store = &shared.store;
     let timeout = shared.settings.store_timeout;
     let mut maybe_sent = maybe_sent;
-    let mut wait = Duration::from_millis(50);
+    let mut again = TryAgain::new();
     loop {
         let sent = until(give_up, async {
             match end {
@@ -737,8 +738,7 @@ async fn record<S: Store>(
                 // A transient failure is a try whose outcome is unknown.
                 maybe_sent |= error.is_transient();
                 let lease_left = shared.held.expires(lease).is_some_and(|expires| {
-                    let until = give_up.map_or(expires, |give_up| expires.min(give_up));
-                    Instant::now() + wait < until
+                    again.lands_before(give_up.map_or(expires, |give_up| expires.min(give_up)))
                 });
                 if !error.is_transient() || !lease_left {
                     tracing::warn!(%error, id = %lease.id, "run's end not recorded; the store will redeliver the job");
@@ -748,8 +748,7 @@ async fn record<S: Store>(
                     };
                     return shared.counters.add(unrecorded, 1);
                 }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(1));
+                again.wait().await;
             }
         }
     }
