@@ -37,9 +37,9 @@ pub use subject::{Held, Run, Subject};
 #[cfg(feature = "metrics")]
 pub use subjects::BrigadeThreadMetrics;
 pub use subjects::{
-    BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeTokio, BrigadeTokioMap,
-    CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet, TokioMpscPool,
-    middleware_stack,
+    BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeTokio, BrigadeTokioExecute,
+    BrigadeTokioMap, CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet,
+    TokioMpscPool, middleware_stack,
 };
 pub use work::{BenchJob, Gate, Work, calibrate_spin, clock_ns, spin};
 pub use workload::{Scale, Workload};
@@ -64,6 +64,7 @@ pub fn all_subjects() -> Vec<Box<dyn Subject>> {
         Box::new(BrigadeTokio { layered: false }),
         Box::new(BrigadeTokio { layered: true }),
         Box::new(BrigadeTokioMap),
+        Box::new(BrigadeTokioExecute),
         Box::new(CrossbeamPool),
         Box::new(ThreadpoolCrate),
         Box::new(RayonSpawn),

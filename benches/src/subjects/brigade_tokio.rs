@@ -19,7 +19,7 @@ pub struct BrigadeTokio {
 }
 
 impl BrigadeTokio {
-    fn pool(
+    pub(crate) fn pool(
         self,
         runtime: &tokio::runtime::Runtime,
         workers: usize,

@@ -5,6 +5,7 @@ mod brigade_thread_execute;
 #[cfg(feature = "metrics")]
 mod brigade_thread_metrics;
 mod brigade_tokio;
+mod brigade_tokio_execute;
 mod crossbeam_pool;
 mod futures_buffered;
 mod middleware_stack;
@@ -18,6 +19,7 @@ pub use brigade_thread_execute::BrigadeThreadExecute;
 #[cfg(feature = "metrics")]
 pub use brigade_thread_metrics::BrigadeThreadMetrics;
 pub use brigade_tokio::{BrigadeTokio, BrigadeTokioMap};
+pub use brigade_tokio_execute::BrigadeTokioExecute;
 pub use crossbeam_pool::CrossbeamPool;
 pub use futures_buffered::FuturesBuffered;
 pub use middleware_stack::middleware_stack;
