@@ -1,6 +1,7 @@
 //! Per-operation costs of brigade's pools: a submit + join round trip, `execute`
 //! (fire-and-forget, timed until the pool is idle again), and `try_submit` refused by a full
-//! queue. The crossbeam-channel round trip is the floor to read them against.
+//! queue. The crossbeam-channel round trip is the floor to read the thread pool against,
+//! a spawned tokio task's the floor for the tokio pool.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -65,6 +66,21 @@ fn submit_join(c: &mut Criterion) {
         });
     });
     drop(pool);
+    // The tokio floor: one task spawned from outside the runtime onto one of its threads
+    // and awaited, the two cross-thread wake-ups brigade-tokio's round trip also pays.
+    group.bench_function("tokio spawn round trip", |b| {
+        b.iter_custom(|iterations| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    let job = black_box(job);
+                    let task = tokio::spawn(async move { job.work.run_async(job.input).await });
+                    black_box(task.await.expect("ran"));
+                }
+                started.elapsed()
+            })
+        });
+    });
 
     // The floor: one job and one result through a pair of channels to a worker thread.
     let (jobs, job_queue) = crossbeam_channel::bounded::<BenchJob>(1024);
