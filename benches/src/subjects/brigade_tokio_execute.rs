@@ -79,8 +79,8 @@ impl Subject for BrigadeTokioExecute {
             .queue_capacity(batch.queue_capacity)
             .build()
             .expect("valid pool configuration");
-        let (sender, receiver) = results();
-        let mut receiver = receiver
+        let (sender, receiver_slot) = results();
+        let mut receiver = receiver_slot
             .lock()
             .expect("no run panicked holding the receiver")
             .take()
@@ -104,8 +104,7 @@ impl Subject for BrigadeTokioExecute {
             Run { elapsed, outputs }
         });
         drop(pool);
-        *results()
-            .1
+        *receiver_slot
             .lock()
             .expect("no run panicked holding the receiver") = Some(receiver);
         run
