@@ -52,6 +52,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     let idle_round_trip = crate::criterion::IDLE_ROUND_TRIP.estimate();
     let targets = crate::targets::evaluate(&summary, idle_round_trip.as_ref());
     println!("{}", crate::targets::table(&targets));
+    println!("{}", summary.noise_note());
     let dir = crate::report_dir();
     crate::report::write(&dir, &machine, &collected, &summary, &targets)?;
     println!("reports: {}", dir.display());

@@ -52,7 +52,9 @@ fn markdown(
         out,
         "Measured {} on {} cores ({}), {}, {}, commit `{}`; scale `{}`, {} rounds \
          (memory, idle and latency at most 3), subjects interleaved in alternating order. \
-         Medians; the last column is the ratio to the reference subject (lower is better).\n",
+         Medians; `spread` is how far the rounds of the ranked metric lie apart (slowest − \
+         fastest, over the median); the last column is the ratio to the reference subject \
+         (lower is better).\n",
         machine.date,
         machine.cores,
         machine.cpu,
@@ -126,6 +128,7 @@ fn markdown(
             target.margin
         );
     }
+    let _ = writeln!(out, "\n{}", summary.noise_note());
     let _ = writeln!(out, "\n![chart](chart.svg)");
     out
 }

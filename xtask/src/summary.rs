@@ -10,6 +10,10 @@ use crate::bench::Collected;
 pub(crate) const REFERENCE: &str = "brigade-thread";
 /// The reference when brigade-thread did not run (filtered out, or not yet built).
 const FALLBACK_REFERENCE: &str = "crossbeam-pool";
+/// A timed row whose rounds lie further apart than this (slowest − fastest, over the
+/// median) was timed on a busy machine (a shared VM's neighbours, say) or in too short a
+/// batch: the report names such rows.
+pub(crate) const NOISY_SPREAD: f64 = 0.25;
 
 /// How a workload is shown: the metric ranked on, then the extra columns.
 pub(crate) struct View {
@@ -58,6 +62,9 @@ pub(crate) struct Row {
     pub(crate) medians: BTreeMap<String, f64>,
     /// Primary metric over the reference's (lower is better for every primary metric).
     pub(crate) ratio: Option<f64>,
+    /// How far the rounds of the primary metric lie apart: slowest − fastest, over the
+    /// median. `None` with fewer than two rounds.
+    pub(crate) spread: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +78,17 @@ pub(crate) struct Group {
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct Summary {
     pub(crate) groups: Vec<Group>,
+}
+
+/// `(max − min) / median` of `values`; `None` for fewer than two values or a zero median.
+pub(crate) fn spread(values: &[f64]) -> Option<f64> {
+    if values.len() < 2 {
+        return None;
+    }
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let middle = median(&mut values.to_vec());
+    (middle > 0.0).then(|| (max - min) / middle)
 }
 
 pub(crate) fn median(values: &mut [f64]) -> f64 {
@@ -106,6 +124,9 @@ impl Summary {
                         Row {
                             subject: subject.clone(),
                             samples: samples.len(),
+                            spread: by_metric
+                                .get(view.primary)
+                                .and_then(|values| spread(values)),
                             medians: by_metric
                                 .into_iter()
                                 .map(|(name, mut values)| (name, median(&mut values)))
@@ -144,6 +165,47 @@ impl Summary {
         self.groups.iter().find(|group| group.workload == workload)
     }
 
+    /// The timed rows (`workload`, `subject`, spread) whose rounds spread wider than
+    /// [`NOISY_SPREAD`]: a ratio drawn from one of them wants another run.
+    pub(crate) fn noisy_rows(&self) -> Vec<(&str, &str, f64)> {
+        self.groups
+            .iter()
+            .filter(|group| group.primary == "seconds")
+            .flat_map(|group| {
+                group.rows.iter().filter_map(|row| {
+                    let spread = row.spread.filter(|spread| *spread > NOISY_SPREAD)?;
+                    Some((group.workload.as_str(), row.subject.as_str(), spread))
+                })
+            })
+            .collect()
+    }
+
+    /// What [`noisy_rows`](Self::noisy_rows) found, in a sentence.
+    pub(crate) fn noise_note(&self) -> String {
+        let noisy = self.noisy_rows();
+        if noisy.is_empty() {
+            return format!(
+                "No timed row's rounds spread by more than {:.0}% (slowest − fastest, over \
+                 the median).",
+                NOISY_SPREAD * 100.0
+            );
+        }
+        let rows: Vec<String> = noisy
+            .iter()
+            .map(|(workload, subject, spread)| {
+                format!("{workload}/{subject} {:.0}%", spread * 100.0)
+            })
+            .collect();
+        format!(
+            "Noisy: {} of the timed rows spread by more than {:.0}% between rounds ({}): the \
+             machine was busy with something else, or the batch too short to time steadily \
+             (`--quick`). A ratio or verdict drawn from those rows wants another run.",
+            noisy.len(),
+            NOISY_SPREAD * 100.0,
+            rows.join(", ")
+        )
+    }
+
     /// The median of `metric` for `subject` on `workload`, if measured.
     pub(crate) fn value(&self, workload: &str, subject: &str, metric: &str) -> Option<f64> {
         self.group(workload)?
@@ -163,6 +225,7 @@ impl Summary {
                 let view = view(&group.workload);
                 let mut header = vec!["subject".to_owned()];
                 header.extend(view.columns.iter().map(|(_, title)| (*title).to_owned()));
+                header.push("spread".to_owned());
                 header.push(format!(
                     "vs {}",
                     group.reference.as_deref().unwrap_or("reference")
@@ -177,6 +240,10 @@ impl Summary {
                                 .get(*metric)
                                 .map_or_else(|| "–".to_owned(), |value| format_value(*value))
                         }));
+                        cells.push(row.spread.map_or_else(
+                            || "–".to_owned(),
+                            |spread| format!("{:.0}%", spread * 100.0),
+                        ));
                         cells.push(
                             row.ratio
                                 .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
@@ -248,6 +315,54 @@ mod tests {
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn spread_is_the_range_over_the_median() {
+        assert_eq!(spread(&[1.0]), None);
+        assert_eq!(spread(&[0.0, 0.0]), None);
+        let measured = spread(&[0.405, 0.163, 0.158, 0.431, 0.414]).unwrap();
+        assert!((measured - (0.431 - 0.158) / 0.405).abs() < 1e-12);
+    }
+
+    fn row(subject: &str, spread: Option<f64>) -> Row {
+        Row {
+            subject: subject.to_owned(),
+            samples: 5,
+            medians: BTreeMap::new(),
+            ratio: None,
+            spread,
+        }
+    }
+
+    #[test]
+    fn only_timed_rows_spread_past_the_line_are_noisy() {
+        let group = |workload: &str, primary: &str, rows| Group {
+            workload: workload.to_owned(),
+            primary: primary.to_owned(),
+            reference: None,
+            rows,
+        };
+        let summary = Summary {
+            groups: vec![
+                group(
+                    "noop",
+                    "seconds",
+                    vec![
+                        row("quiet", Some(0.05)),
+                        row("busy", Some(0.68)),
+                        row("one", None),
+                    ],
+                ),
+                group("latency", "p99_us", vec![row("tail", Some(2.0))]),
+            ],
+        };
+        assert_eq!(summary.noisy_rows(), vec![("noop", "busy", 0.68)]);
+        assert!(summary.noise_note().contains("noop/busy 68%"));
+        let quiet = Summary {
+            groups: vec![group("noop", "seconds", vec![row("quiet", Some(0.05))])],
+        };
+        assert!(quiet.noise_note().starts_with("No timed row"));
     }
 
     #[test]
