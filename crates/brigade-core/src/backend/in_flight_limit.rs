@@ -18,7 +18,7 @@
 /// assert_eq!(limit.top_up(61), 0, "3 free, a run is 4");
 /// assert_eq!(limit.top_up(60), 4);
 /// assert!(limit.has_room(63) && !limit.has_room(64));
-/// assert_eq!(InFlightLimit::new(0).max(), 1, "0 is taken as 1");
+/// assert_eq!(InFlightLimit::new(0).top_up(0), 1, "0 is taken as 1");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InFlightLimit {
@@ -34,7 +34,8 @@ impl InFlightLimit {
     /// ```
     /// use brigade_core::backend::InFlightLimit;
     ///
-    /// assert_eq!(InFlightLimit::new(8).max(), 8);
+    /// assert_eq!(InFlightLimit::new(8).top_up(0), 8);
+    /// assert_eq!(InFlightLimit::new(0).top_up(0), 1);
     /// ```
     #[must_use]
     pub fn new(max: usize) -> Self {
@@ -43,20 +44,6 @@ impl InFlightLimit {
             max,
             run: (max / 16).max(1),
         }
-    }
-
-    /// The most jobs in flight at once.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use brigade_core::backend::InFlightLimit;
-    ///
-    /// assert_eq!(InFlightLimit::new(usize::MAX).max(), usize::MAX);
-    /// ```
-    #[must_use]
-    pub fn max(&self) -> usize {
-        self.max
     }
 
     /// How many jobs a run with `in_flight` of them should add now: every free place once
