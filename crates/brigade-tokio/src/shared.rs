@@ -7,13 +7,14 @@
 
 use std::cell::Cell;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use brigade_core::backend::{Backend, Done, Gauges, JobDriver, Reply};
 use brigade_core::hooks::{Admission, DropReason, Layers};
 use brigade_core::{AsyncJob, ConfigError, JobHandle, JobId, Rejection, Stats};
+use parking_lot::{Mutex, MutexGuard};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
@@ -182,9 +183,9 @@ impl<J: AsyncJob> Shared<J> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<J>> {
-        // No code panics while holding the lock (jobs and middleware run outside it), so a
-        // poisoned lock still guards consistent state.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        // No code panics while holding the lock (jobs and middleware run outside it), so
+        // it has no poisoning to report.
+        self.state.lock()
     }
 
     /// Gives `job` its id and the way its result goes (a handle, a turn's slot, or none),
