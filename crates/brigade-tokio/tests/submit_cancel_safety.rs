@@ -149,3 +149,66 @@ async fn a_cancelled_waiter_passes_the_room_on() {
     assert!(stats.is_balanced(), "{stats:?}");
     assert!(matches!(stats.submitted, 3 | 4), "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_submitter_waiting_on_a_full_queue_gets_in() {
+    // More waiters than the queue has slots, so that the queue empties with some still
+    // waiting: each job taken wakes one, and the take that empties the queue wakes the rest.
+    const WAITERS: u64 = 12;
+    let pool = Arc::new(
+        TokioPool::<Job>::builder()
+            .workers(1)
+            .queue_capacity(2)
+            .build()
+            .unwrap(),
+    );
+    let release = brigade_core::CancellationToken::new();
+    let gate = {
+        let release = release.clone();
+        BoxAsyncJob::new(move |_cx: JobContext| {
+            let release = release.clone();
+            async move {
+                release.cancelled().await;
+                Ok(0)
+            }
+        })
+    };
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let gated = pool.submit(gate).await.unwrap();
+    while pool.stats().busy == 0 {
+        tokio::task::yield_now().await;
+    }
+    let mut queued = Vec::new();
+    for tag in 0..2 {
+        queued.push(
+            pool.submit(tagged(tag, &ran, Duration::ZERO))
+                .await
+                .unwrap(),
+        );
+    }
+    let waiters: Vec<_> = (0..WAITERS)
+        .map(|i| {
+            let (pool, job) = (Arc::clone(&pool), tagged(100 + i, &ran, Duration::ZERO));
+            tokio::spawn(async move { pool.submit(job).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    release.cancel();
+    for waiter in waiters {
+        let handle = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("every waiter is woken for room")
+            .unwrap()
+            .expect("and accepted");
+        handle.await.expect("its job runs");
+    }
+    assert_eq!(gated.await, Ok(0));
+    for handle in queued {
+        handle.await.expect("queued job runs");
+    }
+    pool.shutdown().await;
+    let stats = pool.stats();
+    assert!(stats.is_balanced(), "{stats:?}");
+    assert_eq!(stats.completed, 3 + WAITERS);
+    assert_eq!(ran.lock().unwrap().len() as u64, 2 + WAITERS);
+}
