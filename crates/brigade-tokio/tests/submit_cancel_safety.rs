@@ -153,7 +153,7 @@ async fn a_cancelled_waiter_passes_the_room_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_submitter_waiting_on_a_full_queue_gets_in() {
     // More waiters than the queue has slots, so that the queue empties with some still
-    // waiting: each job taken wakes one, and the take that empties the queue wakes the rest.
+    // waiting: however the takes announce room, every waiter must hear of it.
     const WAITERS: u64 = 12;
     let pool = Arc::new(
         TokioPool::<Job>::builder()
