@@ -1,8 +1,9 @@
 //! Mapping a stream of jobs through the pool, with bounded concurrency: results in input
 //! order (`map`, through a result cell per job in flight and no handle per job) or in
 //! completion order (`map_unordered`, through `Completions`). Both feed the pool with one
-//! `Feeder`: pull a job while there is room in flight, offer it, and keep a job a full
-//! queue gave back until there is room in the queue.
+//! `Feeder`: pull the jobs the input has ready while there is room in flight, queue them
+//! as one run under the pool's lock, and keep the jobs a full queue gave back, in order,
+//! until there is room in the queue.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -141,6 +142,10 @@ impl<J: AsyncJob, S: Stream<Item = J>, T: Turns<J>> Stream for Mapped<'_, J, S, 
     }
 }
 
+/// The most jobs `map` queues under one lock. A first fill of a large limit goes in
+/// several runs, so the first jobs start while later ones are still pulled from the input.
+const MOST_PER_RUN: usize = 64;
+
 /// Pulls jobs from the input and offers them to the pool while its limit leaves room in
 /// its [`Turns`].
 struct Feeder<'a, J: AsyncJob, S> {
@@ -152,6 +157,11 @@ struct Feeder<'a, J: AsyncJob, S> {
     waiting: Option<Waiting<'a, J>>,
     /// How many turns may be in flight, and when to top them up.
     limit: InFlightLimit,
+    /// Jobs pulled for a top-up and not yet offered, oldest first: behind `waiting` when
+    /// the queue filled in the middle of the run.
+    run: VecDeque<Unplaced<J>>,
+    /// The handles of the jobs a run queued, handed to the turns as it returns.
+    accepted: VecDeque<Option<Handle_<J>>>,
 }
 
 struct Waiting<'a, J: AsyncJob> {
@@ -166,52 +176,87 @@ impl<'a, J: AsyncJob, S: Stream<Item = J>> Feeder<'a, J, S> {
             jobs: Some(Box::pin(jobs)),
             waiting: None,
             limit: InFlightLimit::new(limit),
+            run: VecDeque::new(),
+            accepted: VecDeque::new(),
         }
     }
 
     /// Whether every job was offered and none waits for room.
     fn is_done(&self) -> bool {
-        self.jobs.is_none() && self.waiting.is_none()
+        self.jobs.is_none() && self.waiting.is_none() && self.run.is_empty()
     }
 
     /// Offers jobs while the limit leaves room in `turns`, stopping at a full queue (woken
     /// when it has room) or an input with nothing ready (woken when it has). Once full, it
-    /// starts again only when the limit says to top up: runs of offers, not one per result.
+    /// starts again only when the limit says to top up, and queues each top-up as one run
+    /// (`Shared::offer_run`): one lock for the run, not one per job.
     fn feed(&mut self, cx: &mut Context<'_>, turns: &mut impl Turns<J>) {
-        if self.waiting.is_none() && self.limit.top_up(turns.in_flight()) == 0 {
+        if self.waiting.is_none()
+            && self.run.is_empty()
+            && self.limit.top_up(turns.in_flight()) == 0
+        {
             return;
         }
         loop {
-            let offer = if let Some(mut waiting) = self.waiting.take() {
+            if let Some(mut waiting) = self.waiting.take() {
                 if waiting.room.as_mut().poll(cx).is_pending() {
                     self.waiting = Some(waiting);
                     return;
                 }
-                self.pool.shared.offer(waiting.unplaced, None)
-            } else {
-                if !self.limit.has_room(turns.in_flight()) {
-                    return;
+                match outcome_of(self.pool.shared.offer(waiting.unplaced, None)) {
+                    Ok(outcome) => turns.offered(outcome),
+                    Err(unplaced) => {
+                        self.wait_for_room(unplaced, turns);
+                        continue;
+                    }
                 }
-                let Some(jobs) = self.jobs.as_mut() else {
-                    return;
+            }
+            if self.run.is_empty() && !self.pull_run(cx, turns) {
+                return;
+            }
+            self.pool
+                .shared
+                .offer_run(&mut self.run, &mut self.accepted);
+            for handle in self.accepted.drain(..) {
+                turns.offered(Ok(handle));
+            }
+            // What the run could not place goes one job at a time: the first a full queue
+            // gives back waits for room, the rest of the run behind it.
+            while self.waiting.is_none() {
+                let Some(unplaced) = self.run.pop_front() else {
+                    break;
                 };
-                match jobs.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(job)) => {
-                        let unplaced = self.pool.shared.prepare(job, turns.reply());
-                        self.pool.shared.offer(unplaced, None)
-                    }
-                    Poll::Ready(None) => {
-                        self.jobs = None;
-                        return;
-                    }
-                    Poll::Pending => return,
+                match outcome_of(self.pool.shared.offer(unplaced, None)) {
+                    Ok(outcome) => turns.offered(outcome),
+                    Err(unplaced) => self.wait_for_room(unplaced, turns),
                 }
-            };
-            match outcome_of(offer) {
-                Ok(outcome) => turns.offered(outcome),
-                Err(unplaced) => self.wait_for_room(unplaced, turns),
             }
         }
+    }
+
+    /// Pulls the jobs the input has ready, as many as the limit leaves room for and at
+    /// most [`MOST_PER_RUN`], into the run, each given its id and turn. Whether it pulled
+    /// any.
+    fn pull_run(&mut self, cx: &mut Context<'_>, turns: &mut impl Turns<J>) -> bool {
+        let Some(jobs) = self.jobs.as_mut() else {
+            return false;
+        };
+        while self.run.len() < MOST_PER_RUN
+            && self.limit.has_room(turns.in_flight() + self.run.len())
+        {
+            match jobs.as_mut().poll_next(cx) {
+                Poll::Ready(Some(job)) => {
+                    let unplaced = self.pool.shared.prepare(job, turns.reply());
+                    self.run.push_back(unplaced);
+                }
+                Poll::Ready(None) => {
+                    self.jobs = None;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        !self.run.is_empty()
     }
 
     /// A full queue gave `unplaced` back: ask to be woken for room, then offer it again,

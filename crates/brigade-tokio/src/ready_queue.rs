@@ -39,6 +39,11 @@ impl<J: AsyncJob> ReadyQueue<J> {
         self.tasks.len() >= self.capacity
     }
 
+    /// How many more jobs fit before the queue is full.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.tasks.len())
+    }
+
     /// Its length and capacity, as admission middleware sees them.
     pub(crate) fn state(&self) -> QueueState {
         QueueState {

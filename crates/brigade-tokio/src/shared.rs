@@ -6,6 +6,7 @@
 //! for work, starts or ends, always outside the lock (see `brigade_core::backend::PoolMetrics`).
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -186,6 +187,48 @@ impl<J: AsyncJob> Shared<J> {
         // No code panics while holding the lock (jobs and middleware run outside it), so
         // it has no poisoning to report.
         self.state.lock()
+    }
+
+    /// Queues the front of `run` in one locked section, as many of its jobs as the queue
+    /// has room for, and puts each one's handle (if it asked for one) on `accepted`, in
+    /// order; the rest stay in `run`. Whatever it cannot decide for a whole run is left to
+    /// [`offer`](Self::offer), one job at a time: a closed pool, admission layers (they
+    /// judge each job against the queue as it is), a full queue.
+    ///
+    /// One lock and at most one wake-up per idle worker for the run, instead of one of
+    /// each per job: `map` queues its top-ups this way.
+    pub(crate) fn offer_run(
+        self: &Arc<Self>,
+        run: &mut VecDeque<Unplaced<J>>,
+        accepted: &mut VecDeque<Option<Handle_<J>>>,
+    ) {
+        if run.is_empty() || self.driver.layers().sees_submits() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.closed {
+            return;
+        }
+        let placed = state.ready.room().min(run.len());
+        if placed == 0 {
+            return;
+        }
+        for Unplaced { task, handle } in run.drain(..placed) {
+            self.driver.counters().record_submitted();
+            #[cfg(feature = "metrics")]
+            self.driver.metrics().submitted();
+            state.ready.push_back(task);
+            accepted.push_back(handle);
+        }
+        let starts = Self::grow_for_queue(&mut state);
+        // A worker woken takes jobs until the queue is empty: one wake-up per worker
+        // that may be waiting covers the run.
+        let wakes = placed.min(state.roster.live());
+        drop(state);
+        self.start(starts);
+        for _ in 0..wakes.max(1) {
+            self.job_ready.notify_one();
+        }
     }
 
     /// Gives `job` its id and the way its result goes (a handle, a turn's slot, or none),
