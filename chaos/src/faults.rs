@@ -10,7 +10,7 @@
 //! | fault | how | the system must |
 //! | --- | --- | --- |
 //! | kill | SIGKILL to a worker holding a run with work left | redeliver its jobs within lease + 2 sweeps + a store call |
-//! | pause | SIGSTOP for lease + 1 s, then SIGCONT, to a worker holding a run with work left | refuse the zombie's late acks |
+//! | pause | SIGSTOP for lease + 1 s, then SIGCONT, to a worker holding a run with work left, one that succeeds this attempt when there is one | refuse the zombie's late acks |
 //! | link down | the veth of a worker holding a run whose work outlasts the lease, down for lease + 1 s, then up | self-fence before the lease ends, rejoin with no action |
 //! | db crash | while runs are going: `pg_ctl stop -m immediate` or `redis-server` SIGKILL, ~1 s, start | workers reconnect with no action |
 //! | graceful restart | SIGTERM to a worker holding a run past its grace (the producer is asked for one first), then restarted | give back what it holds; start each stopped run's job again within lease + 2 sweeps + a store call |
@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use crate::fleet::Fleet;
 use crate::ledger::{self, LedgerWriter};
 use crate::netns::Network;
+use crate::open_runs::OpenRun;
 use crate::producer_process::{self, ProducerProcess};
 use crate::server::Server;
 use crate::settings;
@@ -180,7 +181,14 @@ pub(crate) struct Targets<'a> {
 pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String, String> {
     match fault.kind {
         FaultKind::Kill => {
-            let aim = aim(targets, fault.worker, STILL_RUNNING_FOR, WAIT_FOR_RUN).await;
+            let aim = aim(
+                targets,
+                fault.worker,
+                STILL_RUNNING_FOR,
+                WAIT_FOR_RUN,
+                any_run,
+            )
+            .await;
             let mut fleet = lock(targets.fleet);
             let name = fleet.process(aim.at);
             if !fleet.is_alive(aim.at) {
@@ -190,7 +198,14 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             Ok(format!("kill -9 {name} holding {} run(s)", aim.held))
         }
         FaultKind::Pause => {
-            let aim = aim(targets, fault.worker, STILL_RUNNING_FOR, WAIT_FOR_RUN).await;
+            let aim = aim(
+                targets,
+                fault.worker,
+                STILL_RUNNING_FOR,
+                WAIT_FOR_RUN,
+                succeeding_run,
+            )
+            .await;
             let name = {
                 let fleet = lock(targets.fleet);
                 let name = fleet.process(aim.at);
@@ -218,6 +233,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
                 fault.worker,
                 settings::LEASE + OUTLASTS_LEASE_BY,
                 WAIT_FOR_LONG_RUN,
+                any_run,
             )
             .await;
             let (name, host) = {
@@ -251,7 +267,14 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
         }
         FaultKind::DbCrash => {
             // Any worker's run will do: a crash hits every host.
-            aim(targets, fault.worker, STILL_RUNNING_FOR, WAIT_FOR_RUN).await;
+            aim(
+                targets,
+                fault.worker,
+                STILL_RUNNING_FOR,
+                WAIT_FOR_RUN,
+                any_run,
+            )
+            .await;
             let held = {
                 let mut fleet = lock(targets.fleet);
                 (0..fleet.count())
@@ -273,7 +296,14 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             ))
         }
         FaultKind::KillAll => {
-            aim(targets, fault.worker, STILL_RUNNING_FOR, WAIT_FOR_RUN).await;
+            aim(
+                targets,
+                fault.worker,
+                STILL_RUNNING_FOR,
+                WAIT_FOR_RUN,
+                any_run,
+            )
+            .await;
             let mut killed = Vec::new();
             let mut held_total = 0;
             {
@@ -331,6 +361,7 @@ async fn graceful_restart(fault: Fault, targets: &Targets<'_>) -> Result<String,
         fault.worker,
         settings::GRACE + PAST_GRACE_BY,
         WAIT_FOR_LONG_RUN,
+        any_run,
     )
     .await;
     let ready_by = Instant::now() + WAIT_FOR_READY;
@@ -390,10 +421,31 @@ struct Aim {
     long: usize,
 }
 
-/// Waits (at most `wait`) for a worker holding a run with at least `left` of work to go,
-/// asking `scheduled` first and then the others in turn. Past that, for [`ANY_RUN_WAIT`]
-/// more, a worker holding any run will do; failing that, `scheduled`, holding nothing.
-async fn aim(targets: &Targets<'_>, scheduled: usize, left: Duration, wait: Duration) -> Aim {
+/// Which runs a fault looks for first: any, or (for a pause) one whose job succeeds this
+/// attempt, since only a success always sends the late ack the store must refuse.
+type Wanted = fn(&OpenRun) -> bool;
+
+/// Any run will do.
+fn any_run(_: &OpenRun) -> bool {
+    true
+}
+
+/// A run whose job succeeds this attempt.
+fn succeeding_run(run: &OpenRun) -> bool {
+    !run.fails
+}
+
+/// Waits (at most `wait`) for a worker holding a `wanted` run with at least `left` of work
+/// to go, asking `scheduled` first and then the others in turn. Past that, for
+/// [`ANY_RUN_WAIT`] more, a worker holding any run will do; failing that, `scheduled`,
+/// holding nothing.
+async fn aim(
+    targets: &Targets<'_>,
+    scheduled: usize,
+    left: Duration,
+    wait: Duration,
+    wanted: Wanted,
+) -> Aim {
     let left = micros(left);
     let lease = micros(settings::LEASE);
     let deadline = Instant::now() + wait;
@@ -411,7 +463,10 @@ async fn aim(targets: &Targets<'_>, scheduled: usize, left: Duration, wait: Dura
                     held: runs.len(),
                     long: runs.iter().filter(|run| run.left_at(now) > lease).count(),
                 };
-                if runs.iter().any(|run| run.left_at(now) >= left) {
+                if runs
+                    .iter()
+                    .any(|run| run.left_at(now) >= left && wanted(run))
+                {
                     return aim;
                 }
                 if fallback.is_none() && aim.held > 0 {

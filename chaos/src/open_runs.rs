@@ -17,6 +17,9 @@ pub(crate) struct OpenRun {
     pub(crate) start: u64,
     /// When its work would end if nothing stopped it: `start` + its `work_ms`.
     pub(crate) planned_end: u64,
+    /// The job fails this attempt on purpose: its end is a retry, which a worker that knows
+    /// its lease lost withholds, where a success always sends its ack.
+    pub(crate) fails: bool,
 }
 
 impl OpenRun {
@@ -103,6 +106,7 @@ impl OpenRuns {
                         process: process.to_owned(),
                         start: line.t,
                         planned_end: line.t.saturating_add(work_us),
+                        fails: attempt <= line.number("fails").unwrap_or(0),
                     },
                 );
             }
@@ -142,6 +146,7 @@ mod tests {
                     ("attempt", "1".into()),
                     ("worker", "w1#1".into()),
                     ("poison", poison.to_string()),
+                    ("fails", u32::from(job == 2).to_string()),
                     ("work_ms", work_ms.to_string()),
                 ],
             )
@@ -152,6 +157,11 @@ mod tests {
         let open = runs.of("w1#1");
         assert_eq!(open.len(), 2, "the poison run is left out: {open:?}");
         assert_eq!(open[0].planned_end, t + 4_000_000);
+        assert_eq!(
+            open.iter().map(|run| run.fails).collect::<Vec<_>>(),
+            [false, true],
+            "job 2 fails its first attempt on purpose"
+        );
         ledger.record(
             "done",
             &[
