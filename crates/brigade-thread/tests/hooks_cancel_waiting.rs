@@ -19,9 +19,12 @@ const AN_HOUR: Duration = Duration::from_secs(3600);
 
 /// A job that runs until `gate` opens or the pool stops it: longer than the test's
 /// patience, so only a cancel can end a wait behind it.
-fn holds_until(gate: &CancellationToken) -> Job {
-    let gate = gate.clone();
+/// Runs until `gate` is cancelled, cancelling `started` first: once it is, the job holds
+/// whatever the layers granted its start.
+fn holds_until(gate: &CancellationToken, started: &CancellationToken) -> Job {
+    let (gate, started) = (gate.clone(), started.clone());
     BoxJob::new(move |cx: &JobContext| {
+        started.cancel();
         let deadline = Instant::now() + AN_HOUR;
         while !gate.is_cancelled() && !cx.is_cancelled() && Instant::now() < deadline {
             gate.wait_timeout(Duration::from_millis(5));
@@ -130,9 +133,11 @@ fn cancelling_a_job_whose_start_is_deferred_ends_it_at_once() {
 #[test]
 fn cancelling_a_job_parked_for_capacity_ends_it_at_once() {
     let pool = Pool::with(Units::new(1));
-    let gate = CancellationToken::new();
-    let holder = pool.submit(holds_until(&gate)).unwrap();
-    eventually("the holder runs", || pool.stats().busy == 1);
+    let (gate, started) = (CancellationToken::new(), CancellationToken::new());
+    let holder = pool.submit(holds_until(&gate, &started)).unwrap();
+    // Its body, not only a worker taking it: a worker counts busy before the layers grant
+    // the start, and a job submitted in between would take the unit first.
+    assert!(started.wait_timeout(PATIENCE), "the holder runs");
     let parked = pool.submit(returns(2)).unwrap();
     let behind = pool.submit(returns(3)).unwrap();
     eventually("both wait for the unit", || pool.stats().delayed == 2);

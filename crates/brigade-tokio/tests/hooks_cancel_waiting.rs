@@ -108,12 +108,13 @@ async fn cancelling_a_job_whose_start_is_deferred_ends_it_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_job_parked_for_capacity_ends_it_at_once() {
     let pool = pool(Units::new(1));
-    let gate = CancellationToken::new();
+    let (gate, started) = (CancellationToken::new(), CancellationToken::new());
     let holder = {
-        let gate = gate.clone();
+        let (gate, started) = (gate.clone(), started.clone());
         pool.submit(BoxAsyncJob::new(move |cx: JobContext| {
-            let gate = gate.clone();
+            let (gate, started) = (gate.clone(), started.clone());
             async move {
+                started.cancel();
                 // Longer than the test's patience: only the cancel can end the wait.
                 tokio::select! {
                     () = gate.cancelled() => Ok(1),
@@ -124,7 +125,11 @@ async fn cancelling_a_job_parked_for_capacity_ends_it_at_once() {
         .await
         .unwrap()
     };
-    until(&pool, "the holder runs", |stats| stats.busy == 1).await;
+    // Its body, not only a worker taking it: a worker counts busy before the layers grant
+    // the start, and a job submitted in between would take the unit first.
+    tokio::time::timeout(PATIENCE, started.cancelled())
+        .await
+        .expect("the holder runs");
     let parked = pool.submit(returns(2)).await.unwrap();
     let behind = pool.submit(returns(3)).await.unwrap();
     until(&pool, "both wait for the unit", |stats| stats.delayed == 2).await;
