@@ -639,11 +639,20 @@ fn judge(evidence: &Evidence) -> Report {
             .needing_cases(true, "no process wrote its connections' pragmas"),
         );
     }
+    // A quick run has three pauses. Where the acks of its zombies went unverified (their
+    // process died before it wrote the answers down, as later faults often make it), the
+    // refusals the workers counted in all still show the store fenced late acks: evidence
+    // that the check was exercised, never a pass for an ack that was taken.
+    let fencing_seen_unattributed = if quick && delivery.zombie_acks_unverified > 0 {
+        usize::try_from(totals.stale).unwrap_or(usize::MAX)
+    } else {
+        0
+    };
     rows.push(
         Row::must(
             "late acks of paused workers refused",
             format!(
-                "{} of {} held runs finished after SIGCONT on a job run elsewhere, {} of those acks counted refused; {} stopped by their fence{}",
+                "{} of {} held runs finished after SIGCONT on a job run elsewhere, {} of those acks counted refused; {} stopped by their fence{}{}",
                 delivery.zombie_acks,
                 delivery.paused_runs,
                 delivery.zombie_acks_refused,
@@ -651,6 +660,10 @@ fn judge(evidence: &Evidence) -> Report {
                 match delivery.zombie_acks_unverified {
                     0 => String::new(),
                     unverified => format!("; {unverified} unverified (unanswered, or the process died before it counted the answers)"),
+                },
+                match fencing_seen_unattributed {
+                    0 => String::new(),
+                    stale => format!("; the workers counted {stale} late acks refused in all"),
                 }
             ),
             &format!(
@@ -660,7 +673,11 @@ fn judge(evidence: &Evidence) -> Report {
             delivery.zombie_acks_taken.is_empty(),
             delivery.zombie_acks_taken.clone(),
         )
-        .cases(delivery.zombie_acks_refused + delivery.zombie_acks_taken.len())
+        .cases(
+            delivery.zombie_acks_refused
+                + delivery.zombie_acks_taken.len()
+                + fencing_seen_unattributed,
+        )
         .needing_cases(
             quick,
             "no late ack of a paused worker was answered and counted refused: the fencing of acks went untested",
