@@ -195,8 +195,8 @@ impl<J: AsyncJob> Shared<J> {
     /// [`offer`](Self::offer), one job at a time: a closed pool, admission layers (they
     /// judge each job against the queue as it is), a full queue.
     ///
-    /// One lock and at most one wake-up per idle worker for the run, instead of one of
-    /// each per job: `map` queues its top-ups this way.
+    /// One lock for the run, and no more wake-ups than there are live workers, instead of
+    /// one of each per job: `map` queues its top-ups this way.
     pub(crate) fn offer_run(
         self: &Arc<Self>,
         run: &mut VecDeque<Unplaced<J>>,
@@ -222,11 +222,12 @@ impl<J: AsyncJob> Shared<J> {
         }
         let starts = Self::grow_for_queue(&mut state);
         // A worker woken takes jobs until the queue is empty: one wake-up per worker
-        // that may be waiting covers the run.
-        let wakes = placed.min(state.roster.live());
+        // that may be waiting covers the run (and one still goes out before the first
+        // worker is live: it will find the jobs either way).
+        let wakes = placed.min(state.roster.live()).max(1);
         drop(state);
         self.start(starts);
-        for _ in 0..wakes.max(1) {
+        for _ in 0..wakes {
             self.job_ready.notify_one();
         }
     }
