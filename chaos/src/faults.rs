@@ -17,8 +17,8 @@
 //! | kill all | SIGKILL to every worker and the producer at once (SQLite) | restart from the file; redeliver |
 //! | producer in tx | SIGKILL to the producer inside its own transaction (SQLite) | none of its jobs appear |
 //!
-//! A worker fault aims at work: it waits (a bounded time) for a worker whose ledger shows
-//! a run with work left, asking the scheduled worker first and then the others, and strikes
+//! A worker fault aims at work: it asks the producer for a job of a few seconds, then waits
+//! (a bounded time) for a worker whose ledger shows a run with work left, asking the scheduled worker first and then the others, and strikes
 //! the scheduled worker anyway when none turns up. A link down waits longer, for a run that
 //! only the worker's fence can stop before its lease runs out.
 //!
@@ -355,7 +355,6 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
 /// run first; waits for the worker to exit (the supervisor restarts it), and kills it if it
 /// does not within [`settings::exit_patience`].
 async fn graceful_restart(fault: Fault, targets: &Targets<'_>) -> Result<String, String> {
-    let asked = lock(targets.producer).ask_for_job_past_grace();
     let aim = aim(
         targets,
         fault.worker,
@@ -403,7 +402,7 @@ async fn graceful_restart(fault: Fault, targets: &Targets<'_>) -> Result<String,
     Ok(format!(
         "SIGTERM {name} holding {held} run(s), {past_grace} past its {:?} grace{}; exited, restarted",
         settings::GRACE,
-        if asked {
+        if aim.asked {
             ""
         } else {
             " (no job past the grace asked for: the producer had finished)"
@@ -419,6 +418,9 @@ struct Aim {
     held: usize,
     /// Of those, runs whose work goes on past a lease from now.
     long: usize,
+    /// Whether the producer was asked for a job past the grace first (it was not running,
+    /// or had finished, if not).
+    asked: bool,
 }
 
 /// Which runs a fault looks for first: any, or (for a pause) one whose job succeeds this
@@ -435,10 +437,16 @@ fn succeeding_run(run: &OpenRun) -> bool {
     !run.fails
 }
 
-/// Waits (at most `wait`) for a worker holding a `wanted` run with at least `left` of work
-/// to go, asking `scheduled` first and then the others in turn. Past that, for
-/// [`ANY_RUN_WAIT`] more, a worker holding any run will do; failing that, `scheduled`,
-/// holding nothing.
+/// Asks the producer for a job past the grace, then waits (at most `wait`) for a worker
+/// holding a `wanted` run with at least `left` of work to go, asking `scheduled` first and
+/// then the others in turn. Past that, for [`ANY_RUN_WAIT`] more, a worker holding any run
+/// will do; failing that, `scheduled`, holding nothing.
+///
+/// The flow's own jobs last 5–50 ms, about ten a second, so most of the time no worker
+/// holds a run with [`STILL_RUNNING_FOR`] left, and after a kill of every process, while
+/// the producer's first transactions roll back, none at all for seconds: a quick run's three
+/// kills could all strike idle workers (seed 787685 on SQLite did). The asked-for job runs
+/// 2.5–3.5 s, so a fault finds it going.
 async fn aim(
     targets: &Targets<'_>,
     scheduled: usize,
@@ -446,6 +454,7 @@ async fn aim(
     wait: Duration,
     wanted: Wanted,
 ) -> Aim {
+    let asked = lock(targets.producer).ask_for_job_past_grace();
     let left = micros(left);
     let lease = micros(settings::LEASE);
     let deadline = Instant::now() + wait;
@@ -462,6 +471,7 @@ async fn aim(
                     at,
                     held: runs.len(),
                     long: runs.iter().filter(|run| run.left_at(now) > lease).count(),
+                    asked,
                 };
                 if runs
                     .iter()
@@ -484,6 +494,7 @@ async fn aim(
                     at: scheduled,
                     held: 0,
                     long: 0,
+                    asked,
                 };
             }
         }

@@ -15,9 +15,9 @@
 //! Poison jobs (`max_attempts` 3) and jobs that fail every run (`--always-failing`,
 //! `max_attempts` 3) are enqueued alone, evenly spaced through the run; one job in ten of
 //! the others fails its first attempt (see [`ChaosJob`]). SIGUSR2 asks for a job past the
-//! workers' grace, sent alone at once, ahead of the backlog, and a burst after it: the
-//! orchestrator's target for a graceful restart, and claims waiting at the rate limit for
-//! the restart to give back.
+//! workers' grace, sent alone at once, ahead of the backlog, and a burst after it: a run
+//! every worker fault can find going (the orchestrator's target for a graceful restart),
+//! and claims waiting at the rate limit for a restart to give back.
 //!
 //! Every job is accounted for. Before the store sees a batch, an `offer first=.. last=..`
 //! line names the jobs it covers (with the single jobs among them); each then ends in one
