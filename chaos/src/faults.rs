@@ -181,14 +181,7 @@ pub(crate) struct Targets<'a> {
 pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String, String> {
     match fault.kind {
         FaultKind::Kill => {
-            let aim = aim(
-                targets,
-                fault.worker,
-                STILL_RUNNING_FOR,
-                WAIT_FOR_RUN,
-                any_run,
-            )
-            .await;
+            let aim = aim(targets, fault.worker, ANY_RUN).await;
             let mut fleet = lock(targets.fleet);
             let name = fleet.process(aim.at);
             if !fleet.is_alive(aim.at) {
@@ -198,14 +191,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             Ok(format!("kill -9 {name} holding {} run(s)", aim.held))
         }
         FaultKind::Pause => {
-            let aim = aim(
-                targets,
-                fault.worker,
-                STILL_RUNNING_FOR,
-                WAIT_FOR_RUN,
-                succeeding_run,
-            )
-            .await;
+            let aim = aim(targets, fault.worker, SUCCEEDING_RUN).await;
             let name = {
                 let fleet = lock(targets.fleet);
                 let name = fleet.process(aim.at);
@@ -228,14 +214,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             ))
         }
         FaultKind::LinkDown => {
-            let aim = aim(
-                targets,
-                fault.worker,
-                settings::LEASE + OUTLASTS_LEASE_BY,
-                WAIT_FOR_LONG_RUN,
-                any_run,
-            )
-            .await;
+            let aim = aim(targets, fault.worker, RUN_PAST_LEASE).await;
             let (name, host) = {
                 let fleet = lock(targets.fleet);
                 (fleet.process(aim.at), fleet.host(aim.at))
@@ -267,14 +246,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
         }
         FaultKind::DbCrash => {
             // Any worker's run will do: a crash hits every host.
-            aim(
-                targets,
-                fault.worker,
-                STILL_RUNNING_FOR,
-                WAIT_FOR_RUN,
-                any_run,
-            )
-            .await;
+            aim(targets, fault.worker, ANY_RUN).await;
             let held = {
                 let mut fleet = lock(targets.fleet);
                 (0..fleet.count())
@@ -296,14 +268,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
             ))
         }
         FaultKind::KillAll => {
-            aim(
-                targets,
-                fault.worker,
-                STILL_RUNNING_FOR,
-                WAIT_FOR_RUN,
-                any_run,
-            )
-            .await;
+            aim(targets, fault.worker, ANY_RUN).await;
             let mut killed = Vec::new();
             let mut held_total = 0;
             {
@@ -355,14 +320,7 @@ pub(crate) async fn inject(fault: Fault, targets: &Targets<'_>) -> Result<String
 /// run first; waits for the worker to exit (the supervisor restarts it), and kills it if it
 /// does not within [`settings::exit_patience`].
 async fn graceful_restart(fault: Fault, targets: &Targets<'_>) -> Result<String, String> {
-    let aim = aim(
-        targets,
-        fault.worker,
-        settings::GRACE + PAST_GRACE_BY,
-        WAIT_FOR_LONG_RUN,
-        any_run,
-    )
-    .await;
+    let aim = aim(targets, fault.worker, RUN_PAST_GRACE).await;
     let ready_by = Instant::now() + WAIT_FOR_READY;
     while !lock(targets.fleet).is_ready(aim.at) && Instant::now() < ready_by {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -418,14 +376,60 @@ struct Aim {
     held: usize,
     /// Of those, runs whose work goes on past a lease from now.
     long: usize,
-    /// Whether the producer was asked for a job past the grace first (it was not running,
-    /// or had finished, if not).
+    /// Whether the producer was asked for a run first (it was not running, or had
+    /// finished, if not).
     asked: bool,
+}
+
+/// The run a worker fault waits for before it strikes, and how it gets one going.
+#[derive(Clone, Copy)]
+struct Quarry {
+    /// The work the run must have left.
+    left: Duration,
+    /// How long to wait for such a run.
+    wait: Duration,
+    /// Which runs will do.
+    wanted: Wanted,
+    /// What the producer is asked for first.
+    ask: Ask,
 }
 
 /// Which runs a fault looks for first: any, or (for a pause) one whose job succeeds this
 /// attempt, since only a success always sends the late ack the store must refuse.
 type Wanted = fn(&OpenRun) -> bool;
+
+/// A request to the producer for a run; `false` if it was not running or had finished.
+type Ask = fn(&mut ProducerProcess) -> bool;
+
+/// A kill, a kill of every process, a database crash: any run with work left.
+const ANY_RUN: Quarry = Quarry {
+    left: STILL_RUNNING_FOR,
+    wait: WAIT_FOR_RUN,
+    wanted: any_run,
+    ask: ProducerProcess::ask_for_long_run,
+};
+
+/// A pause: a run with work left that succeeds this attempt.
+const SUCCEEDING_RUN: Quarry = Quarry {
+    wanted: succeeding_run,
+    ..ANY_RUN
+};
+
+/// A link down: a run whose work outlasts the lease, which only its fence can stop.
+const RUN_PAST_LEASE: Quarry = Quarry {
+    left: settings::LEASE.saturating_add(OUTLASTS_LEASE_BY),
+    wait: WAIT_FOR_LONG_RUN,
+    ..ANY_RUN
+};
+
+/// A graceful restart: a run past the grace, the producer asked for one with a burst
+/// behind it, so that the worker also holds claims waiting at the rate limit.
+const RUN_PAST_GRACE: Quarry = Quarry {
+    left: settings::GRACE.saturating_add(PAST_GRACE_BY),
+    wait: WAIT_FOR_LONG_RUN,
+    wanted: any_run,
+    ask: ProducerProcess::ask_for_job_past_grace,
+};
 
 /// Any run will do.
 fn any_run(_: &OpenRun) -> bool {
@@ -437,24 +441,21 @@ fn succeeding_run(run: &OpenRun) -> bool {
     !run.fails
 }
 
-/// Asks the producer for a job past the grace, then waits (at most `wait`) for a worker
-/// holding a `wanted` run with at least `left` of work to go, asking `scheduled` first and
-/// then the others in turn. Past that, for [`ANY_RUN_WAIT`] more, a worker holding any run
-/// will do; failing that, `scheduled`, holding nothing.
+/// Asks the producer for a run (`quarry.ask`), then waits (at most `quarry.wait`) for a
+/// worker holding a `quarry.wanted` run with at least `quarry.left` of work to go, asking
+/// `scheduled` first and then the others in turn. Past that, for [`ANY_RUN_WAIT`] more, a
+/// worker holding any run will do; failing that, `scheduled`, holding nothing.
 ///
 /// The flow's own jobs last 5–50 ms, about ten a second, so most of the time no worker
 /// holds a run with [`STILL_RUNNING_FOR`] left, and after a kill of every process, while
 /// the producer's first transactions roll back, none at all for seconds: a quick run's three
 /// kills could all strike idle workers (seed 787685 on SQLite did). The asked-for job runs
 /// 2.5–3.5 s, so a fault finds it going.
-async fn aim(
-    targets: &Targets<'_>,
-    scheduled: usize,
-    left: Duration,
-    wait: Duration,
-    wanted: Wanted,
-) -> Aim {
-    let asked = lock(targets.producer).ask_for_job_past_grace();
+async fn aim(targets: &Targets<'_>, scheduled: usize, quarry: Quarry) -> Aim {
+    let asked = (quarry.ask)(&mut lock(targets.producer));
+    let Quarry {
+        left, wait, wanted, ..
+    } = quarry;
     let left = micros(left);
     let lease = micros(settings::LEASE);
     let deadline = Instant::now() + wait;

@@ -14,10 +14,10 @@
 //! Redis has no transactional enqueue: there every batch takes the first path.
 //! Poison jobs (`max_attempts` 3) and jobs that fail every run (`--always-failing`,
 //! `max_attempts` 3) are enqueued alone, evenly spaced through the run; one job in ten of
-//! the others fails its first attempt (see [`ChaosJob`]). SIGUSR2 asks for a job past the
-//! workers' grace, sent alone at once, ahead of the backlog, and a burst after it: a run
-//! every worker fault can find going (the orchestrator's target for a graceful restart),
-//! and claims waiting at the rate limit for a restart to give back.
+//! the others fails its first attempt (see [`ChaosJob`]). SIGHUP asks for a job past the
+//! workers' grace, sent alone at once, ahead of the backlog: a run a worker fault can find
+//! going. SIGUSR2 asks for the same and a burst after it: the orchestrator's target for a
+//! graceful restart, and claims waiting at the rate limit for the restart to give back.
 //!
 //! Every job is accounted for. Before the store sees a batch, an `offer first=.. last=..`
 //! line names the jobs it covers (with the single jobs among them); each then ends in one
@@ -81,10 +81,14 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
     // as the signal's default action would end the process.
     let mut asked = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
         .map_err(|error| format!("cannot watch SIGUSR1: {error}"))?;
-    // SIGUSR2 asks for a job past the workers' grace now (before a graceful restart).
+    // SIGUSR2 asks for a job past the workers' grace now, and a burst after it (before a
+    // graceful restart); SIGHUP for the job alone (before any other worker fault, so that
+    // it finds a run going).
     let mut asked_past_grace =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2())
             .map_err(|error| format!("cannot watch SIGUSR2: {error}"))?;
+    let mut asked_long_run = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|error| format!("cannot watch SIGHUP: {error}"))?;
     let mut in_transaction_now = false;
     // A burst asked for with the job past the grace: the restarted worker then holds claims
     // waiting at the rate limit too, which its stop must give back unstarted.
@@ -247,16 +251,25 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
                     in_transaction_now = true;
                     break;
                 }
-                // Sent at once, alone, followed by a burst (out of the bursts' budget, so
-                // the flow keeps its pace; with none left, the wait goes on).
+                // Sent at once, alone, followed by a burst (both out of the bursts' budget
+                // while it lasts, so the flow keeps its pace; with none left, the wait goes
+                // on).
                 _ = asked_past_grace.recv() => {
                     if next < options.jobs {
                         send_past_grace(&store, &ledger, &mut rng, next).await;
                         next += 1;
+                        take_one(&mut burst_left, &mut small_left);
                     }
                     if burst_left > 0 {
                         burst_now = true;
                         break;
+                    }
+                }
+                _ = asked_long_run.recv() => {
+                    if next < options.jobs {
+                        send_past_grace(&store, &ledger, &mut rng, next).await;
+                        next += 1;
+                        take_one(&mut burst_left, &mut small_left);
                     }
                 }
             }
@@ -280,6 +293,16 @@ async fn send_past_grace(store: &Client, ledger: &LedgerWriter, rng: &mut fastra
     })
     .await;
     note(ledger, &[job], enqueued, "single");
+}
+
+/// Counts a job sent on request against the bursts' budget while it lasts, then against
+/// the flow's: the run's jobs are spent by the end of the flow, not before it.
+fn take_one(burst_left: &mut u64, small_left: &mut u64) {
+    if *burst_left > 0 {
+        *burst_left -= 1;
+    } else {
+        *small_left = small_left.saturating_sub(1);
+    }
 }
 
 /// The chance that the next batch is a burst: the bursts left among the batches left, so

@@ -83,10 +83,16 @@ impl ProducerProcess {
         self.ask("USR1")
     }
 
-    /// Asks the producer for a job past the workers' grace now (SIGUSR2), as
-    /// [`ProducerProcess::ask_for_transaction`].
+    /// Asks the producer for a job past the workers' grace now and a burst after it
+    /// (SIGUSR2), as [`ProducerProcess::ask_for_transaction`].
     pub(crate) fn ask_for_job_past_grace(&mut self) -> bool {
         self.ask("USR2")
+    }
+
+    /// Asks the producer for a job past the workers' grace now, alone (SIGHUP), as
+    /// [`ProducerProcess::ask_for_transaction`].
+    pub(crate) fn ask_for_long_run(&mut self) -> bool {
+        self.ask("HUP")
     }
 
     fn ask(&mut self, signal: &str) -> bool {
