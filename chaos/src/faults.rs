@@ -18,9 +18,10 @@
 //! | producer in tx | SIGKILL to the producer inside its own transaction (SQLite) | none of its jobs appear |
 //!
 //! A worker fault aims at work: it asks the producer for a job of a few seconds, then waits
-//! (a bounded time) for a worker whose ledger shows a run with work left, asking the scheduled worker first and then the others, and strikes
-//! the scheduled worker anyway when none turns up. A link down waits longer, for a run that
-//! only the worker's fence can stop before its lease runs out.
+//! (a bounded time) for a worker whose ledger shows a run with work left, asking the
+//! scheduled worker first and then the others, and strikes the scheduled worker anyway
+//! when none turns up. A link down waits longer, for a run that only the worker's fence can
+//! stop before its lease runs out.
 //!
 //! Which kinds a run plays depends on its store ([`kinds`]). Poison jobs come from the
 //! producer; the supervisor restarts the workers they abort, and a fault that kills the

@@ -245,33 +245,26 @@ pub(crate) async fn run(options: ProducerOptions) -> Result<(), String> {
             started + per_small_job.saturating_mul(u32::try_from(small_sent).unwrap_or(u32::MAX));
         in_transaction_now &= !sent_batch;
         loop {
-            tokio::select! {
+            // A job past the grace asked for: sent at once, alone, with a burst after it
+            // when asked (both out of the bursts' budget while it lasts, so the flow keeps
+            // its pace; with none left, the wait goes on).
+            let burst_after = tokio::select! {
                 () = tokio::time::sleep_until(due.into()) => break,
                 _ = asked.recv() => {
                     in_transaction_now = true;
                     break;
                 }
-                // Sent at once, alone, followed by a burst (both out of the bursts' budget
-                // while it lasts, so the flow keeps its pace; with none left, the wait goes
-                // on).
-                _ = asked_past_grace.recv() => {
-                    if next < options.jobs {
-                        send_past_grace(&store, &ledger, &mut rng, next).await;
-                        next += 1;
-                        take_one(&mut burst_left, &mut small_left);
-                    }
-                    if burst_left > 0 {
-                        burst_now = true;
-                        break;
-                    }
-                }
-                _ = asked_long_run.recv() => {
-                    if next < options.jobs {
-                        send_past_grace(&store, &ledger, &mut rng, next).await;
-                        next += 1;
-                        take_one(&mut burst_left, &mut small_left);
-                    }
-                }
+                _ = asked_past_grace.recv() => true,
+                _ = asked_long_run.recv() => false,
+            };
+            if next < options.jobs {
+                send_past_grace(&store, &ledger, &mut rng, next).await;
+                next += 1;
+                take_one(&mut burst_left, &mut small_left);
+            }
+            if burst_after && burst_left > 0 {
+                burst_now = true;
+                break;
             }
         }
     }
