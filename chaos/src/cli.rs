@@ -33,7 +33,8 @@ producer   the producer process (started by run); --always-failing F enqueues F 
            fail every run (max_attempts 3), --hold-ms keeps each transaction open that
            long before its commit, --long-every-ms adds a job past the lease about that
            often (0, the default: none), --resume continues after the ledger's jobs; SIGUSR1
-           asks it for a transaction, SIGUSR2 for a job past the workers' grace";
+           asks it for a transaction, SIGHUP for a job past the workers' grace, SIGUSR2
+           for that job and a burst after it";
 
 /// What to do.
 #[derive(Debug)]
