@@ -7,7 +7,10 @@
 //!    was paused while `p` ran and before `r` started, and `p` ended within a lease of
 //!    SIGCONT (its fence, or its work, ended it on waking); or `r` holds the older claim and
 //!    started within a lease of its process's SIGCONT (it waited at the gate through the
-//!    pause). A run counts as running until its `done` / `cancelled` line, or without one
+//!    pause). A stall of the whole host counts as a pause of every process (the VM
+//!    descheduled longer than a lease, seen in every ledger's silence:
+//!    [`host_stalls`](super::evidence::host_stalls)).
+//!    A run counts as running until its `done` / `cancelled` line, or without one
 //!    until its process was killed, aborted, paused or cut off. With Redis on `appendfsync
 //!    everysec`, a store crash while `p` ran also explains it: the crash may take the
 //!    renewal that kept `p`'s lease.
@@ -16,8 +19,8 @@
 //! 3. **It failed on purpose.** `p` ended `failed` (its job fails that attempt): the store
 //!    retried it.
 //! 4. **A fault while `p` or its ack was in flight.** A fault of `p`'s process (kill,
-//!    abort, exit, pause, link down) or a store crash that began after `p` started, before
-//!    `r` started, and no later than one ack window after `p` ended
+//!    abort, exit, pause, link down), a store crash or a stall of the whole host that began
+//!    after `p` started, before `r` started, and no later than one ack window after `p` ended
 //!    ([`settings::ack_window`]; without an end, any time before `r`). A graceful exit is no
 //!    such fault: the worker records every end before it exits.
 //! 5. **A late start after a pause.** `r` holds the older claim and its process was paused
@@ -32,7 +35,7 @@
 
 use std::collections::BTreeMap;
 
-use super::evidence::{End, Evidence, GRACEFUL_EXIT, Run};
+use super::evidence::{End, Evidence, GRACEFUL_EXIT, Run, Span};
 use crate::settings;
 
 fn micros(duration: std::time::Duration) -> u64 {
@@ -100,16 +103,23 @@ fn explain(evidence: &Evidence, previous: &Run, next: &Run) -> Option<&'static s
     // (a claim's lease runs out by then); its pause began after that.
     let claimed_since = previous.start.saturating_sub(2 * lease);
     if overlaps(evidence, previous, next) {
-        let zombie = faults.pauses.iter().any(|(process, span)| {
-            process == &previous.process
-                && span.from >= previous.start
+        // Paused while it ran, before the other start, and ended within a lease of waking.
+        let held_through = |span: &Span| {
+            span.from >= previous.start
                 && span.from <= next.start
                 && previous
                     .end
                     .is_some_and(|end| end.at() <= span.to.saturating_add(lease))
-        });
+        };
+        let zombie = faults
+            .pauses
+            .iter()
+            .any(|(process, span)| process == &previous.process && held_through(span));
         if zombie {
             return Some("paused holder ran on after SIGCONT");
+        }
+        if evidence.host_stalls.iter().any(held_through) {
+            return Some("the whole host stalled past a lease");
         }
         if next.attempt < previous.attempt && started_after_pause(evidence, next, claimed_since) {
             return Some("older claim started after its worker's pause");
@@ -148,6 +158,13 @@ fn explain(evidence: &Evidence, previous: &Run, next: &Run) -> Option<&'static s
         .find(|(span, what)| *what != GRACEFUL_EXIT && span.meets(previous.start, in_flight_to))
     {
         return Some(cause);
+    }
+    if evidence
+        .host_stalls
+        .iter()
+        .any(|span| span.meets(previous.start, in_flight_to))
+    {
+        return Some("the whole host stalled past a lease");
     }
     if next.attempt < previous.attempt && started_after_pause(evidence, next, claimed_since) {
         return Some("older claim started after its worker's pause");
@@ -277,6 +294,36 @@ mod tests {
         let found = judge(&evidence);
         assert_eq!(found.unexplained.len(), 1, "{:?}", found.explained);
         assert!(found.unexplained[0].ends_with("overlapping"));
+    }
+
+    #[test]
+    fn a_stalled_host_explains_a_holder_that_ends_within_a_lease_of_waking() {
+        // Seed 746404 on Redis: every ledger silent 4.9 s, the job taken back by a sweep as
+        // the host woke, its holder done 0.2 s later with its ack refused.
+        let mut evidence = Evidence::default();
+        evidence.runs.push(run(
+            1,
+            1,
+            "w4#22",
+            10 * S,
+            Some(End::Done(15 * S + 600_000)),
+        ));
+        evidence
+            .runs
+            .push(run(1, 2, "w2#16", 15 * S + 430_000, None));
+        assert_eq!(judge(&evidence).unexplained.len(), 1);
+        evidence
+            .host_stalls
+            .push(span(10 * S + 500_000, 15 * S + 400_000));
+        let found = judge(&evidence);
+        assert!(found.unexplained.is_empty(), "{:?}", found.unexplained);
+        assert_eq!(
+            found.explained.get("the whole host stalled past a lease"),
+            Some(&1)
+        );
+        // A holder running on a lease and more after the host woke has no such excuse.
+        evidence.runs[0].end = Some(End::Done(18 * S));
+        assert_eq!(judge(&evidence).unexplained.len(), 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::ledger::{self, Line};
+use crate::settings;
 
 /// An acknowledged enqueue.
 #[derive(Clone, Copy, Debug)]
@@ -95,6 +96,24 @@ impl Span {
     pub(crate) fn meets(self, from: u64, to: u64) -> bool {
         self.from <= to && from <= self.to
     }
+}
+
+/// The spans longer than `longer_than` between consecutive `times` (of every worker's and
+/// the producer's lines): the whole host stalled (its VM descheduled). Live workers write
+/// their counters every second and a killed process is back within a second, so no fault
+/// the harness plays leaves every ledger silent that long; one worker hung alone leaves the
+/// others' lines going.
+pub(crate) fn host_stalls(mut times: Vec<u64>, longer_than: std::time::Duration) -> Vec<Span> {
+    let longer_than = u64::try_from(longer_than.as_micros()).unwrap_or(u64::MAX);
+    times.sort_unstable();
+    times
+        .windows(2)
+        .filter(|pair| pair[1] - pair[0] > longer_than)
+        .map(|pair| Span {
+            from: pair[0],
+            to: pair[1],
+        })
+        .collect()
 }
 
 /// A `kill` line.
@@ -319,6 +338,12 @@ pub(crate) struct Evidence {
     /// Every run, by start time.
     pub(crate) runs: Vec<Run>,
     pub(crate) faults: Faults,
+    /// Stalls of the whole host: spans longer than a lease in which no worker and no
+    /// producer wrote a line (each live worker writes its counters every second), so every
+    /// process, the store's included, was stopped at once. See [`host_stalls`].
+    pub(crate) host_stalls: Vec<Span>,
+    /// When the workers and the producer wrote each line, for [`host_stalls`].
+    line_times: Vec<u64>,
     /// Counters lines by process, in time order.
     pub(crate) counters: BTreeMap<String, Vec<Counters>>,
     /// SQLite: what each process's connections run with.
@@ -415,6 +440,8 @@ impl Evidence {
             evidence.read_worker(&path)?;
         }
         evidence.runs.sort_by_key(|run| (run.start, run.job));
+        let line_times = std::mem::take(&mut evidence.line_times);
+        evidence.host_stalls = host_stalls(line_times, settings::LEASE);
         evidence.read_rows(&dir.join("jobs.tsv"))?;
         evidence.read_stderr(dir)?;
         Ok(evidence)
@@ -441,6 +468,7 @@ impl Evidence {
             }
         };
         for line in self.lines(path)? {
+            self.line_times.push(line.t);
             let n = line.number("n");
             match line.kind.as_str() {
                 "hello" => {
@@ -613,6 +641,7 @@ impl Evidence {
     fn read_worker(&mut self, path: &Path) -> Result<(), String> {
         let mut open: BTreeMap<(i64, u32, String), usize> = BTreeMap::new();
         for line in self.lines(path)? {
+            self.line_times.push(line.t);
             let process = line.text("worker").unwrap_or_default().to_owned();
             if line.kind == "counters" {
                 let count = |key: &str| line.number(key).unwrap_or(0);
@@ -748,5 +777,27 @@ fn pragmas_of(line: &Line) -> Pragmas {
         synchronous: line.text("synchronous").unwrap_or_default().to_owned(),
         journal_mode: line.text("journal_mode").unwrap_or_default().to_owned(),
         error: line.text("error").map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000;
+
+    #[test]
+    fn only_a_silence_of_every_ledger_past_a_lease_is_a_host_stall() {
+        // Two workers' counters a second apart each, interleaved: no stall.
+        let steady: Vec<u64> = (0..10).flat_map(|k| [k * S, k * S + S / 2]).collect();
+        assert!(host_stalls(steady.clone(), settings::LEASE).is_empty());
+        // Every line stops from 9.5 s to 14.5 s: one stall, from the last line to the next.
+        let mut stalled = steady;
+        stalled.extend([14 * S + S / 2, 15 * S]);
+        let spans: Vec<(u64, u64)> = host_stalls(stalled, settings::LEASE)
+            .iter()
+            .map(|span| (span.from, span.to))
+            .collect();
+        assert_eq!(spans, vec![(9 * S + S / 2, 14 * S + S / 2)]);
     }
 }
