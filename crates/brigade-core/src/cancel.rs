@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
+use crate::job_cell::CellRef;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::thread_waker::current_thread_waker;
 
@@ -36,13 +37,20 @@ use crate::thread_waker::current_thread_waker;
 /// ```
 #[derive(Clone)]
 pub struct CancellationToken {
-    node: Arc<dyn TokenNode>,
+    node: Node,
 }
 
-/// Something that carries a token's state and its list of waiters; lets a job's handle
-/// cell be its token without a second allocation, and keep the list under the lock it
-/// already has.
-pub(crate) trait TokenNode: Send + Sync {
+/// What a token stands on: a node of its own, or a job's handle cell, which is its job's
+/// token without a second allocation.
+#[derive(Clone)]
+enum Node {
+    Plain(Arc<dyn TokenNode>),
+    Job(CellRef),
+}
+
+/// A plain token's node: its state and its list of waiters (a pool's token on a line of
+/// its own is one too).
+trait TokenNode: Send + Sync {
     fn token_state(&self) -> &TokenState;
 
     /// Runs `f` on the node's waiters, locked.
@@ -50,12 +58,8 @@ pub(crate) trait TokenNode: Send + Sync {
 }
 
 /// The flags and the parent behind a [`CancellationToken`]: what the hot path reads.
-pub(crate) struct TokenState {
+struct TokenState {
     cancelled: AtomicBool,
-    /// A flag the value that embeds this state may keep for itself (a job's handle cell
-    /// marks its result delivered there): it sits in the padding after `cancelled`, where
-    /// a flag of the cell's own would cost the cell another word.
-    marked: AtomicBool,
     parent: Option<CancellationToken>,
 }
 
@@ -108,24 +112,34 @@ impl TokenNode for CachePadded<PlainToken> {
     }
 }
 
-/// Cancels `node`'s token and wakes whoever waits on it. Cancelling twice does nothing.
-fn cancel(node: &dyn TokenNode) {
-    node.token_state().cancel(|| {
-        let mut waiters = None;
-        node.with_waiters(&mut |list| waiters = list.take());
-        waiters
-    });
+/// Cancels the token of the job whose cell `cell` is, and wakes whoever waits on it.
+/// Cancelling twice does nothing.
+pub(crate) fn cancel_job(cell: &CellRef) {
+    if let Some(waiters) = cell.cancel() {
+        wake_all(waiters);
+    }
+}
+
+/// Wakes the waiters a cancel took.
+fn wake_all(waiters: Option<Box<Waiters>>) {
+    for (_, waker) in waiters.into_iter().flat_map(|waiters| *waiters) {
+        // A waker is its executor's code. One that panics must neither leave the waiters
+        // after it asleep nor unwind through the canceller: a shutdown cancels the pool's
+        // token with unstarted jobs still to hand back.
+        if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+            tracing::error!("a waker panicked as a cancellation token woke it");
+        }
+    }
 }
 
 /// Registers `waker` on `node` under `key`, replacing an earlier registration with the
 /// same key.
 ///
-/// The waker is cloned before the node's lock and the one it replaces dropped after it: a
-/// waker's clone and drop are its executor's code, kept out of a lock that a job's result
-/// also takes (a job's cell keeps its token's waiters under its slot's lock).
-fn register(node: &dyn TokenNode, key: u64, waker: &Waker) {
+/// The waker is cloned before the token's lock and the one it replaces dropped after it: a
+/// waker's clone and drop are its executor's code, which may touch the same token again.
+fn register(token: &CancellationToken, key: u64, waker: &Waker) {
     let mut carried = Some(waker.clone());
-    node.with_waiters(&mut |waiters| {
+    token.with_waiters(&mut |waiters| {
         let Some(new) = carried.take() else { return };
         let waiters = waiters.get_or_insert_with(Box::default);
         match waiters.iter_mut().find(|(k, _)| *k == key) {
@@ -136,11 +150,11 @@ fn register(node: &dyn TokenNode, key: u64, waker: &Waker) {
     drop(carried);
 }
 
-/// Removes the registration under `key`, dropping its waker after the node's lock (see
+/// Removes the registration under `key`, dropping its waker after the token's lock (see
 /// [`register`]).
-fn deregister(node: &dyn TokenNode, key: u64) {
+fn deregister(token: &CancellationToken, key: u64) {
     let mut removed = None;
-    node.with_waiters(&mut |waiters| {
+    token.with_waiters(&mut |waiters| {
         let Some(list) = waiters.as_mut() else { return };
         if let Some(at) = list.iter().position(|(k, _)| *k == key) {
             removed = Some(list.swap_remove(at));
@@ -153,47 +167,20 @@ fn deregister(node: &dyn TokenNode, key: u64) {
 }
 
 impl TokenState {
-    pub(crate) fn new(parent: Option<CancellationToken>) -> Self {
+    fn new(parent: Option<CancellationToken>) -> Self {
         TokenState {
             cancelled: AtomicBool::new(false),
-            marked: AtomicBool::new(false),
             parent,
         }
     }
 
-    /// Cancels the token, then wakes the waiters `take_waiters` takes from where the node
-    /// keeps them. Cancelling twice does nothing.
-    pub(crate) fn cancel(&self, take_waiters: impl FnOnce() -> Option<Box<Waiters>>) {
-        if self.cancelled.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        for (_, waker) in take_waiters().into_iter().flat_map(|waiters| *waiters) {
-            // A waker is its executor's code. One that panics must neither leave the
-            // waiters after it asleep nor unwind through the canceller: a shutdown cancels
-            // the pool's token with unstarted jobs still to hand back.
-            if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
-                tracing::error!("a waker panicked as a cancellation token woke it");
-            }
-        }
-    }
-
     #[inline]
-    pub(crate) fn is_cancelled_state(&self) -> bool {
+    fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
             || self
                 .parent
                 .as_ref()
                 .is_some_and(CancellationToken::is_cancelled)
-    }
-
-    /// Sets the embedding value's flag (see `marked`), with release ordering.
-    pub(crate) fn mark(&self) {
-        self.marked.store(true, Ordering::Release);
-    }
-
-    /// Whether [`mark`](Self::mark) was called, with acquire ordering.
-    pub(crate) fn is_marked(&self) -> bool {
-        self.marked.load(Ordering::Acquire)
     }
 }
 
@@ -208,13 +195,20 @@ impl CancellationToken {
     /// ```
     #[must_use]
     pub fn new() -> Self {
+        Self::plain(Arc::new(PlainToken::new(None)))
+    }
+
+    fn plain(node: Arc<dyn TokenNode>) -> Self {
         CancellationToken {
-            node: Arc::new(PlainToken::new(None)),
+            node: Node::Plain(node),
         }
     }
 
-    pub(crate) fn from_node(node: Arc<dyn TokenNode>) -> Self {
-        CancellationToken { node }
+    /// The token of the job whose handle cell `cell` is.
+    pub(crate) fn of_job(cell: CellRef) -> Self {
+        CancellationToken {
+            node: Node::Job(cell),
+        }
     }
 
     /// Returns a token that is cancelled when this one is, and can also be cancelled alone.
@@ -230,9 +224,7 @@ impl CancellationToken {
     /// ```
     #[must_use]
     pub fn child_token(&self) -> Self {
-        CancellationToken {
-            node: Arc::new(PlainToken::new(Some(self.clone()))),
-        }
+        Self::plain(Arc::new(PlainToken::new(Some(self.clone()))))
     }
 
     /// Cancels this token and, through them, all its children. Cancelling twice does nothing.
@@ -246,7 +238,17 @@ impl CancellationToken {
     /// assert!(token.is_cancelled());
     /// ```
     pub fn cancel(&self) {
-        cancel(&*self.node);
+        match &self.node {
+            Node::Plain(node) => {
+                let state = node.token_state();
+                if !state.cancelled.swap(true, Ordering::AcqRel) {
+                    let mut waiters = None;
+                    node.with_waiters(&mut |list| waiters = list.take());
+                    wake_all(waiters);
+                }
+            }
+            Node::Job(cell) => cancel_job(cell),
+        }
     }
 
     /// Reports whether this token or one of its ancestors was cancelled.
@@ -259,7 +261,10 @@ impl CancellationToken {
     /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        self.state().is_cancelled_state()
+        match &self.node {
+            Node::Plain(node) => node.token_state().is_cancelled(),
+            Node::Job(cell) => cell.is_cancelled_alone() || cell.parent().is_cancelled(),
+        }
     }
 
     /// Blocks the current thread until the token is cancelled or `timeout` passes, and reports
@@ -324,8 +329,19 @@ impl CancellationToken {
         }
     }
 
-    fn state(&self) -> &TokenState {
-        self.node.token_state()
+    fn parent(&self) -> Option<&CancellationToken> {
+        match &self.node {
+            Node::Plain(node) => node.token_state().parent.as_ref(),
+            Node::Job(cell) => Some(cell.parent()),
+        }
+    }
+
+    /// Runs `f` on the token's waiters, locked.
+    fn with_waiters(&self, f: &mut dyn FnMut(&mut Option<Box<Waiters>>)) {
+        match &self.node {
+            Node::Plain(node) => node.with_waiters(f),
+            Node::Job(cell) => cell.with_waiters(f),
+        }
     }
 
     /// Registers `waker` under `key` on this token alone, replacing an earlier
@@ -334,12 +350,12 @@ impl CancellationToken {
     /// [`is_cancelled`](Self::is_cancelled) after registering: a cancel before it woke
     /// nobody.
     pub(crate) fn register_alone(&self, key: u64, waker: &Waker) {
-        register(&*self.node, key, waker);
+        register(self, key, waker);
     }
 
     /// Removes the registration under `key` from this token, if there is one.
     pub(crate) fn deregister_alone(&self, key: u64) {
-        deregister(&*self.node, key);
+        deregister(self, key);
     }
 }
 
@@ -378,7 +394,7 @@ impl KnownToken {
 
     fn on(parent: Option<CancellationToken>) -> Self {
         let node = Arc::new(CachePadded::new(PlainToken::new(parent)));
-        let token = CancellationToken::from_node(node.clone());
+        let token = CancellationToken::plain(node.clone());
         KnownToken { node, token }
     }
 
@@ -390,7 +406,7 @@ impl KnownToken {
     /// Whether the token is cancelled, alone or through an ancestor.
     #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.node.state.is_cancelled_state()
+        self.node.state.is_cancelled()
     }
 
     /// Whether the token was cancelled alone, its ancestors aside.
@@ -429,8 +445,8 @@ impl<'a> Registration<'a> {
         let key = *self.key.get_or_insert_with(waiter_key);
         let mut token = Some(self.token);
         while let Some(current) = token {
-            register(&*current.node, key, waker);
-            token = current.state().parent.as_ref();
+            register(current, key, waker);
+            token = current.parent();
         }
     }
 }
@@ -440,8 +456,8 @@ impl Drop for Registration<'_> {
         let Some(key) = self.key else { return };
         let mut token = Some(self.token);
         while let Some(current) = token {
-            deregister(&*current.node, key);
-            token = current.state().parent.as_ref();
+            deregister(current, key);
+            token = current.parent();
         }
     }
 }
@@ -571,9 +587,7 @@ pub(crate) mod tests {
             assert!(!child.wait_timeout(Duration::from_millis(1)));
         }
         for token in [&parent, &child] {
-            token
-                .node
-                .with_waiters(&mut |waiters| assert!(waiters.is_none()));
+            token.with_waiters(&mut |waiters| assert!(waiters.is_none()));
         }
     }
 }

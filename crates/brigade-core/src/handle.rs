@@ -1,16 +1,17 @@
-use crate::backend::job_errors;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
 
-use crate::cancel::{TokenNode, TokenState, Waiters};
+use crate::backend::job_errors;
+use crate::cancel::cancel_job;
 use crate::completions::Inbox;
-use crate::sync::{Mutex, MutexGuard, lock, park};
+use crate::job_cell::{CellFactory, Listener, TypedCell};
+use crate::sync::park;
 use crate::thread_waker::current_thread_waker;
 use crate::{CancellationToken, JobError, JobId};
 
@@ -37,7 +38,7 @@ pub type JobResult<T, E> = Result<T, JobError<E>>;
 /// ```
 #[must_use = "dropping a handle discards the job's result (the job still runs)"]
 pub struct JobHandle<T, E> {
-    cell: Arc<JobCell<T, E>>,
+    cell: TypedCell<T, E>,
 }
 
 /// The pool's side of one submitted job: where its result goes. A backend keeps it with the
@@ -59,122 +60,92 @@ pub struct JobHandle<T, E> {
 /// assert!(handle.join().unwrap_err().is_returned());
 /// ```
 pub struct Completer<T, E> {
-    cell: Option<Arc<JobCell<T, E>>>,
+    cell: Option<TypedCell<T, E>>,
 }
 
-pub(crate) struct JobCell<T, E> {
-    id: JobId,
-    /// The job's token. Its mark is the cell's "done": set once the slot holds the result,
-    /// and what `join` spins on briefly before it blocks.
-    token: TokenState,
-    /// The result's slot, and the token's waiters under the same lock: one lock word less
-    /// than a token of its own, which keeps the cell in a 96-byte allocation.
-    inner: Mutex<Inner<T, E>>,
+/// Makes the handles of one pool's jobs, whose tokens are children of the pool's token: a
+/// backend makes one when it builds the pool, and each handle from it costs one allocation
+/// of four words (for a result of up to two words).
+///
+/// # Examples
+///
+/// ```
+/// use brigade_core::{CancellationToken, JobId};
+/// use brigade_core::backend::JobHandles;
+///
+/// let pool = CancellationToken::new();
+/// let handles = JobHandles::<u8, ()>::new(&pool);
+/// let (handle, completer) = handles.make(JobId::new(1));
+/// pool.cancel();
+/// assert!(completer.is_cancelled());
+/// completer.complete(Ok(3));
+/// assert_eq!(handle.join().unwrap(), 3);
+/// ```
+pub struct JobHandles<T, E> {
+    cells: CellFactory<T, E>,
 }
 
-struct Inner<T, E> {
-    slot: Slot<T, E>,
-    token_waiters: Option<Box<Waiters>>,
-}
-
-/// Where the result is. One flat enum, so that its tag fits in a niche of the result and
-/// the slot is no larger than a waker plus one word.
-enum Slot<T, E> {
-    /// Nobody waits yet.
-    Pending,
-    /// The task awaiting the handle, or the thread blocked in `join` (a waker that unparks
-    /// it), is woken on delivery. One at a time: either takes the handle.
-    Waiting(Waker),
-    /// A [`Completions`](crate::Completions) holding the handle hears of the delivery.
-    Notify(Arc<Inbox>),
-    Done(JobResult<T, E>),
-    Taken,
-}
-
-impl<T: Send + 'static, E: Send + 'static> TokenNode for JobCell<T, E> {
-    fn token_state(&self) -> &TokenState {
-        &self.token
-    }
-
-    fn with_waiters(&self, f: &mut dyn FnMut(&mut Option<Box<Waiters>>)) {
-        f(&mut self.lock().token_waiters);
-    }
-}
-
-impl<T, E> JobCell<T, E> {
-    fn lock(&self) -> MutexGuard<'_, Inner<T, E>> {
-        // Only a waker's clone (its executor's code, in `wake_on_delivery`) may panic while
-        // the slot is locked, and it leaves the slot valid: a poisoned lock still holds one.
-        lock(&self.inner)
-    }
-
-    /// The result in a cell nobody else holds, so its completer has delivered.
+impl<T: Send + 'static, E: Send + 'static> JobHandles<T, E> {
+    /// Handles whose jobs' tokens are children of `pool_token`.
     ///
-    /// # Panics
+    /// # Examples
     ///
-    /// As [`Slot::take_done`].
-    fn into_result(self) -> JobResult<T, E> {
-        let mut inner = self
-            .inner
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner
-            .slot
-            .take_done()
-            .expect("a completer delivers before it lets go of its cell")
-    }
-}
-
-impl<T, E> Slot<T, E> {
-    fn is_pending(&self) -> bool {
-        matches!(self, Slot::Pending | Slot::Waiting(_) | Slot::Notify(_))
-    }
-
-    /// Has `waker` woken when the result comes, replacing whoever was to be woken before.
-    /// Returns what it replaced, for the caller to drop once the cell is unlocked: a
-    /// waker's drop is its executor's code, which may touch this job (cancel it, drop its
-    /// handle) and so take this lock.
+    /// ```
+    /// let handles = brigade_core::backend::JobHandles::<(), ()>::new(
+    ///     &brigade_core::CancellationToken::new(),
+    /// );
+    /// # drop(handles);
+    /// ```
     #[must_use]
-    fn wake_on_delivery(&mut self, with: &Waker) -> Option<Self> {
-        match self {
-            Slot::Waiting(existing) if existing.will_wake(with) => None,
-            Slot::Pending | Slot::Waiting(_) | Slot::Notify(_) => {
-                Some(std::mem::replace(self, Slot::Waiting(with.clone())))
-            }
-            Slot::Done(_) | Slot::Taken => None,
+    pub fn new(pool_token: &CancellationToken) -> Self {
+        JobHandles {
+            cells: CellFactory::new(pool_token),
         }
     }
 
-    /// Forgets the waker of a wait that gave up; returns it, to drop as above.
-    #[must_use]
-    fn forget_waker(&mut self) -> Option<Self> {
-        match self {
-            Slot::Waiting(_) => Some(std::mem::replace(self, Slot::Pending)),
-            _ => None,
+    /// The two ends of job `id`'s result: the [`JobHandle`] the submitter gets and the
+    /// [`Completer`] the backend keeps with the job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::{CancellationToken, JobId};
+    /// use brigade_core::backend::JobHandles;
+    ///
+    /// let handles = JobHandles::<u8, ()>::new(&CancellationToken::new());
+    /// let (handle, completer) = handles.make(JobId::new(7));
+    /// assert_eq!((handle.id(), completer.id()), (JobId::new(7), JobId::new(7)));
+    /// ```
+    pub fn make(&self, id: JobId) -> (JobHandle<T, E>, Completer<T, E>) {
+        let (handle, completer) = self.cells.make(id);
+        (
+            JobHandle { cell: handle },
+            Completer {
+                cell: Some(completer),
+            },
+        )
+    }
+}
+
+impl<T, E> Clone for JobHandles<T, E> {
+    fn clone(&self) -> Self {
+        JobHandles {
+            cells: self.cells.clone(),
         }
     }
+}
 
-    /// The result if it is there, `None` while the job runs.
-    ///
-    /// # Panics
-    ///
-    /// If it was taken already: the handle was awaited to its result, then joined.
-    fn take_done(&mut self) -> Option<JobResult<T, E>> {
-        match std::mem::replace(self, Slot::Taken) {
-            Slot::Done(result) => Some(result),
-            Slot::Taken => panic!("JobHandle used after it returned its result"),
-            other => {
-                *self = other;
-                None
-            }
-        }
+impl<T, E> fmt::Debug for JobHandles<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobHandles").finish_non_exhaustive()
     }
 }
 
 /// Makes the two ends of job `id`'s result, whose token is a child of `pool_token`: the
 /// [`JobHandle`] the submitter gets and the [`Completer`] the backend keeps with the job.
 ///
-/// Backends call this once per submitted job: it is the only allocation a handle costs.
+/// For one job on its own: a pool makes its handles with [`JobHandles`], which shares
+/// what a pool's handles have in common.
 ///
 /// # Examples
 ///
@@ -192,20 +163,7 @@ pub fn job_handle<T: Send + 'static, E: Send + 'static>(
     id: JobId,
     pool_token: &CancellationToken,
 ) -> (JobHandle<T, E>, Completer<T, E>) {
-    let cell = Arc::new(JobCell {
-        id,
-        token: TokenState::new(Some(pool_token.clone())),
-        inner: Mutex::new(Inner {
-            slot: Slot::Pending,
-            token_waiters: None,
-        }),
-    });
-    (
-        JobHandle {
-            cell: Arc::clone(&cell),
-        },
-        Completer { cell: Some(cell) },
-    )
+    JobHandles::new(pool_token).make(id)
 }
 
 impl<T: Send + 'static, E: Send + 'static> JobHandle<T, E> {
@@ -221,7 +179,7 @@ impl<T: Send + 'static, E: Send + 'static> JobHandle<T, E> {
     /// ```
     #[must_use]
     pub fn token(&self) -> CancellationToken {
-        CancellationToken::from_node(self.cell.clone())
+        CancellationToken::of_job(self.cell.erased().clone())
     }
 }
 
@@ -238,7 +196,7 @@ impl<T, E> JobHandle<T, E> {
     /// ```
     #[must_use]
     pub fn id(&self) -> JobId {
-        self.cell.id
+        self.cell.id()
     }
 
     /// Asks the job to stop: if it has not started it never will (it ends
@@ -255,8 +213,7 @@ impl<T, E> JobHandle<T, E> {
     /// assert!(completer.is_cancelled());
     /// ```
     pub fn cancel(&self) {
-        let cell = &self.cell;
-        cell.token.cancel(|| cell.lock().token_waiters.take());
+        cancel_job(self.cell.erased());
     }
 
     /// Whether the job has reached its terminal state.
@@ -273,7 +230,7 @@ impl<T, E> JobHandle<T, E> {
     /// ```
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        !self.cell.lock().slot.is_pending()
+        self.cell.erased().is_finished()
     }
 
     /// Blocks until the job ends and returns its result.
@@ -300,26 +257,25 @@ impl<T, E> JobHandle<T, E> {
     pub fn join(self) -> JobResult<T, E> {
         // A brief, bounded spin first: a short job ends before a futex round trip would.
         let backoff = Backoff::new();
-        while !cfg!(brigade_loom) && !self.cell.token.is_marked() && !backoff.is_completed() {
+        while !cfg!(brigade_loom) && !self.is_finished() && !backoff.is_completed() {
             backoff.snooze();
         }
         // A completer always delivers before it lets go of the cell: once it has, this
         // handle holds the cell alone and takes the result without the lock (a join that
         // comes after its job, as most do, spares the lock's two atomic writes).
-        let cell = match Arc::try_unwrap(self.cell) {
-            Ok(alone) => return alone.into_result(),
+        let cell = match self.cell.try_take_alone() {
+            Ok(result) => return result,
             Err(shared) => shared,
         };
         // Made only when the result is not there: most joins after the spin need none.
         let mut waker = None;
         loop {
-            let mut inner = cell.lock();
-            let slot = &mut inner.slot;
+            let mut slot = cell.lock();
             if let Some(result) = slot.take_done() {
                 return result;
             }
             let replaced = slot.wake_on_delivery(waker.get_or_insert_with(current_thread_waker));
-            drop(inner);
+            drop(slot);
             drop(replaced);
             // Delivery unparks after it stored the result: an unpark before this park
             // makes it return at once, and an early return only loops.
@@ -352,8 +308,7 @@ impl<T, E> JobHandle<T, E> {
         let deadline = Instant::now().checked_add(timeout);
         let mut waker = None;
         loop {
-            let mut inner = self.cell.lock();
-            let slot = &mut inner.slot;
+            let mut slot = self.cell.lock();
             if let Some(result) = slot.take_done() {
                 return Ok(result);
             }
@@ -361,12 +316,12 @@ impl<T, E> JobHandle<T, E> {
             if remaining.is_some_and(|left| left.is_zero()) {
                 // Nobody is to be unparked for this wait any more.
                 let forgotten = slot.forget_waker();
-                drop(inner);
+                drop(slot);
                 drop(forgotten);
                 return Err(self);
             }
             let replaced = slot.wake_on_delivery(waker.get_or_insert_with(current_thread_waker));
-            drop(inner);
+            drop(slot);
             drop(replaced);
             match remaining {
                 Some(left) => std::thread::park_timeout(left),
@@ -396,21 +351,18 @@ impl<T, E> JobHandle<T, E> {
     /// assert_eq!(handle.try_join().ok().unwrap().unwrap(), 5);
     /// ```
     pub fn try_join(self) -> Result<JobResult<T, E>, Self> {
-        let result = self.cell.lock().slot.take_done();
+        let result = self.cell.lock().take_done();
         result.ok_or(self)
     }
 
     /// Sends this handle's [`key`](Self::key) to `inbox` when the job ends (at once if it
     /// already has).
     pub(crate) fn notify(&self, inbox: &Arc<Inbox>) {
-        let mut inner = self.cell.lock();
-        if inner.slot.is_pending() {
-            // A waker an earlier poll left is dropped after the lock, like every waker.
-            let replaced = std::mem::replace(&mut inner.slot, Slot::Notify(Arc::clone(inbox)));
-            drop(inner);
-            drop(replaced);
-        } else {
-            drop(inner);
+        let mut slot = self.cell.lock();
+        let replaced = slot.notify(Arc::clone(inbox));
+        drop(slot);
+        // A waker an earlier poll left is dropped after the lock, like every waker.
+        if replaced.is_err() {
             inbox.push(self.key());
         }
     }
@@ -418,7 +370,7 @@ impl<T, E> JobHandle<T, E> {
     /// What tells this handle apart from every other live one, whatever pool it came
     /// from (ids are per pool): its cell's address.
     pub(crate) fn key(&self) -> usize {
-        cell_key(&self.cell)
+        self.cell.erased().address()
     }
 }
 
@@ -435,25 +387,24 @@ impl<T, E> Future for JobHandle<T, E> {
     type Output = JobResult<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut inner = self.cell.lock();
-        let slot = &mut inner.slot;
-        match slot {
-            Slot::Done(_) => Poll::Ready(slot.take_done().expect("slot holds a result")),
-            Slot::Taken => panic!("JobHandle polled after it returned its result"),
-            Slot::Pending | Slot::Waiting(_) | Slot::Notify(_) => {
-                let replaced = slot.wake_on_delivery(cx.waker());
-                drop(inner);
-                drop(replaced);
-                Poll::Pending
-            }
+        let mut slot = self.cell.lock();
+        if !slot.is_pending() {
+            return Poll::Ready(
+                slot.take_done()
+                    .expect("JobHandle polled after it returned its result"),
+            );
         }
+        let replaced = slot.wake_on_delivery(cx.waker());
+        drop(slot);
+        drop(replaced);
+        Poll::Pending
     }
 }
 
 impl<T, E> fmt::Debug for JobHandle<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobHandle")
-            .field("id", &self.cell.id)
+            .field("id", &self.cell.id())
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -473,12 +424,12 @@ impl<T: Send + 'static, E: Send + 'static> Completer<T, E> {
     /// ```
     #[must_use]
     pub fn token(&self) -> CancellationToken {
-        CancellationToken::from_node(self.cell().clone())
+        CancellationToken::of_job(self.cell().erased().clone())
     }
 }
 
 impl<T, E> Completer<T, E> {
-    fn cell(&self) -> &Arc<JobCell<T, E>> {
+    fn cell(&self) -> &TypedCell<T, E> {
         self.cell
             .as_ref()
             .expect("a completer holds its cell until it completes")
@@ -496,7 +447,7 @@ impl<T, E> Completer<T, E> {
     /// ```
     #[must_use]
     pub fn id(&self) -> JobId {
-        self.cell().id
+        self.cell().id()
     }
 
     /// Whether the job's token (or the pool's) was cancelled.
@@ -511,7 +462,8 @@ impl<T, E> Completer<T, E> {
     /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        self.cell().token.is_cancelled_state()
+        let cell = self.cell().erased();
+        cell.is_cancelled_alone() || cell.parent().is_cancelled()
     }
 
     /// Delivers the job's result to its handle and wakes whoever waits on it.
@@ -532,23 +484,13 @@ impl<T, E> Completer<T, E> {
     }
 }
 
-fn deliver<T, E>(cell: &JobCell<T, E>, result: JobResult<T, E>) {
-    let mut inner = cell.lock();
-    if !inner.slot.is_pending() {
-        return;
+fn deliver<T, E>(cell: &TypedCell<T, E>, result: JobResult<T, E>) {
+    let listener = cell.lock().deliver(result);
+    match listener {
+        Some(Listener::Waker(waker)) => waker.wake(),
+        Some(Listener::Inbox(inbox)) => inbox.push(cell.erased().address()),
+        None => {}
     }
-    let waiting = std::mem::replace(&mut inner.slot, Slot::Done(result));
-    cell.token.mark();
-    drop(inner);
-    match waiting {
-        Slot::Waiting(waker) => waker.wake(),
-        Slot::Notify(inbox) => inbox.push(cell_key(cell)),
-        Slot::Pending | Slot::Done(_) | Slot::Taken => {}
-    }
-}
-
-fn cell_key<T, E>(cell: &JobCell<T, E>) -> usize {
-    std::ptr::from_ref(cell).addr()
 }
 
 impl<T, E> Drop for Completer<T, E> {
@@ -562,13 +504,14 @@ impl<T, E> Drop for Completer<T, E> {
 impl<T, E> fmt::Debug for Completer<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Completer")
-            .field("id", &self.cell.as_ref().map(|cell| cell.id))
+            .field("id", &self.cell.as_ref().map(TypedCell::id))
             .finish()
     }
 }
 
 #[cfg(all(test, not(brigade_loom)))]
 mod tests {
+    use std::task::Waker;
     use std::thread;
 
     use super::*;
@@ -631,16 +574,8 @@ mod tests {
         finisher.join().unwrap();
     }
 
-    /// A queued job with its handle kept costs its cell's allocation: with the `Arc`'s two
-    /// counts and malloc's header, 72 bytes are a 96-byte chunk, 80 a 112-byte one.
-    #[test]
-    fn a_cell_for_a_word_sized_result_takes_72_bytes() {
-        assert_eq!(std::mem::size_of::<JobCell<u64, std::io::Error>>(), 72);
-        assert_eq!(std::mem::size_of::<JobCell<(), String>>(), 72);
-    }
-
-    /// The job's token keeps its waiters under the cell's lock: a replaced waker whose drop
-    /// cancels the job must be dropped after the handle's poll let go of that lock.
+    /// A replaced waker whose drop cancels the job must be dropped after the handle's poll
+    /// let go of the slot's lock.
     #[test]
     fn a_replaced_waker_is_dropped_outside_the_cell_lock() {
         let (finished_tx, finished_rx) = std::sync::mpsc::channel();

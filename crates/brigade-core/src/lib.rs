@@ -31,7 +31,7 @@
 //!   (`backend::PoolMetrics`), which the pools' own `metrics` features turn on; the names
 //!   are listed in `docs/metrics.md`.
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod async_job;
@@ -47,6 +47,9 @@ pub mod hooks;
 mod in_async_context;
 mod instant_after;
 mod job;
+// The handle cell's layout and protocol: the crate's only `unsafe` code.
+#[allow(unsafe_code)]
+mod job_cell;
 mod job_error;
 mod map_error;
 mod pool_settings;

@@ -121,5 +121,5 @@ fn refuse<J: Job>(shared: &Shared<J>, refused: PushError<J>, wait: Wait) -> Refu
 
 /// Counts the job as submitted and gives it an id (and a handle when wanted).
 fn accept<J: Job>(shared: &Shared<J>, reply: JobReply<J>) -> (Option<Handle<J>>, JobDone<J>) {
-    reply.accept(shared.intake.next_id(), shared.driver.token())
+    reply.accept(shared.intake.next_id(), shared.driver.handles())
 }

@@ -310,7 +310,7 @@ impl<J: AsyncJob> Shared<J> {
     /// (`execute` needs neither, and allocates nothing for its result).
     fn accept(&self, reply: JobReply<J>) -> (Option<Handle_<J>>, JobDone<J>) {
         let id = JobId::new(self.next_id.fetch_add(1, Ordering::Relaxed));
-        reply.accept(id, self.driver.token())
+        reply.accept(id, self.driver.handles())
     }
 
     /// Puts a job in the ready queue; returns the worker to start if none is free to take

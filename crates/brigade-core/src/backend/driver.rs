@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use super::{CancelWatch, CapacityWaits, RunTicket, Task, WorkerSeat};
+use super::{CancelWatch, CapacityWaits, JobHandles, RunTicket, Task, WorkerSeat};
 use crate::backend::{RunEnd, StatsCounters};
 use crate::cancel::KnownToken;
 use crate::hooks::{Admission, DropReason, Layers, QueueState, Start};
@@ -82,6 +82,8 @@ pub struct JobDriver<J, T, E> {
     name: Arc<str>,
     /// Cancelled only when a shutdown gives up waiting; every job's token is its child.
     token: KnownToken,
+    /// Makes the jobs' handles, children of `token`.
+    handles: JobHandles<T, E>,
     counters: StatsCounters,
     layers: Layers<J, E>,
     parked: CapacityWaits<Task<J, T, E>>,
@@ -144,11 +146,13 @@ where
     /// ```
     #[must_use]
     pub fn new(name: Arc<str>, layers: Layers<J, E>) -> Self {
+        let token = KnownToken::root();
         JobDriver {
             #[cfg(feature = "metrics")]
             metrics: super::PoolMetrics::new(&name),
             name,
-            token: KnownToken::root(),
+            handles: JobHandles::new(token.token()),
+            token,
             counters: StatsCounters::new(),
             layers,
             parked: CapacityWaits::new(),
@@ -179,6 +183,25 @@ where
     #[must_use]
     pub fn token(&self) -> &CancellationToken {
         self.token.token()
+    }
+
+    /// What the pool's jobs' handles are made with: their tokens are children of
+    /// [`token`](Self::token).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::JobId;
+    ///
+    /// let driver = brigade_core::backend::JobDriver::<(), u8, String>::new("p".into(), Default::default());
+    /// let (handle, completer) = driver.handles().make(JobId::new(1));
+    /// driver.token().cancel();
+    /// assert!(completer.is_cancelled());
+    /// # drop(handle);
+    /// ```
+    #[must_use]
+    pub fn handles(&self) -> &JobHandles<T, E> {
+        &self.handles
     }
 
     /// A seat for one worker: call once per worker and pass it to every

@@ -47,7 +47,7 @@ pub use worker_seat::WorkerSeat;
 // behind `Stats`, the settings and worker range both builders check, what `ErrGroup`s share, and what a
 // run returned.
 pub use crate::errgroup_state::ErrGroupState;
-pub use crate::handle::{Completer, job_handle};
+pub use crate::handle::{Completer, JobHandles, job_handle};
 pub use crate::job_error::panic_message;
 pub use crate::pool_settings::{
     DEFAULT_KEEP_ALIVE, DEFAULT_POOL_NAME, DEFAULT_QUEUE_SLOTS_PER_WORKER, PoolSettings,

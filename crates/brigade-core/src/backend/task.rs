@@ -1,4 +1,4 @@
-use crate::backend::{Completer, ResultSlot, job_errors, job_handle};
+use crate::backend::{Completer, JobHandles, ResultSlot, job_errors};
 use crate::{Attempts, CancellationToken, JobHandle, JobId, JobResult};
 
 /// Where a job's result goes: its handle, its turn in a bulk run's ordered results
@@ -125,9 +125,10 @@ impl<T: Send + 'static, E: Send + 'static> Done<T, E> {
 ///
 /// ```
 /// use brigade_core::{CancellationToken, JobId};
-/// use brigade_core::backend::Reply;
+/// use brigade_core::backend::{JobHandles, Reply};
 ///
-/// let (handle, done) = Reply::<u8, ()>::Handle.accept(JobId::new(4), &CancellationToken::new());
+/// let handles = JobHandles::new(&CancellationToken::new());
+/// let (handle, done) = Reply::<u8, ()>::Handle.accept(JobId::new(4), &handles);
 /// assert_eq!(done.id(), JobId::new(4));
 /// done.deliver(Ok(2));
 /// assert_eq!(handle.unwrap().join().unwrap(), 2);
@@ -143,16 +144,17 @@ pub enum Reply<T, E> {
 
 impl<T: Send + 'static, E: Send + 'static> Reply<T, E> {
     /// Where the result of the job accepted as `id` goes, and its handle when one was asked
-    /// for: the only allocation a submit makes for its result. A handle's token is a child
-    /// of `pool_token`.
+    /// for: the only allocation a submit makes for its result, a handle's cell, made with
+    /// the pool's `handles`.
     ///
     /// # Examples
     ///
     /// ```
     /// use brigade_core::{CancellationToken, JobId};
-    /// use brigade_core::backend::Reply;
+    /// use brigade_core::backend::{JobHandles, Reply};
     ///
-    /// let (handle, done) = Reply::<(), ()>::Detached.accept(JobId::new(1), &CancellationToken::new());
+    /// let handles = JobHandles::new(&CancellationToken::new());
+    /// let (handle, done) = Reply::<(), ()>::Detached.accept(JobId::new(1), &handles);
     /// assert!(handle.is_none());
     /// assert_eq!(done.id(), JobId::new(1));
     /// ```
@@ -160,11 +162,11 @@ impl<T: Send + 'static, E: Send + 'static> Reply<T, E> {
     pub fn accept(
         self,
         id: JobId,
-        pool_token: &CancellationToken,
+        handles: &JobHandles<T, E>,
     ) -> (Option<JobHandle<T, E>>, Done<T, E>) {
         match self {
             Reply::Handle => {
-                let (handle, completer) = job_handle(id, pool_token);
+                let (handle, completer) = handles.make(id);
                 (Some(handle), Done::Handle(completer))
             }
             Reply::Slot(slot) => {
