@@ -597,6 +597,39 @@ mod tests {
         assert!(cancelled);
     }
 
+    /// A job's token keeps its waiters in its pool's table, by cell: a cancel wakes the
+    /// job's own waiters, and a cancel of another job of the pool wakes none of them.
+    #[test]
+    fn a_cancel_wakes_the_waiters_of_its_job_alone() {
+        let handles = JobHandles::<u32, ()>::new(&CancellationToken::new());
+        let (first, _first_completer) = handles.make(JobId::new(1));
+        let (second, second_completer) = handles.make(JobId::new(2));
+        let waiting = second_completer.token();
+        let waiter = thread::spawn(move || waiting.wait_timeout(Duration::from_secs(60)));
+        thread::sleep(Duration::from_millis(20));
+        first.cancel();
+        assert!(!second.token().is_cancelled());
+        second.cancel();
+        assert!(waiter.join().unwrap(), "the waiter heard its job's cancel");
+        // A token that outlives its job still hears a cancel of the pool.
+        let kept = second.token();
+        drop((second, second_completer));
+        assert!(kept.is_cancelled());
+    }
+
+    #[test]
+    fn a_job_token_hears_its_pools_cancel_after_the_job_ended() {
+        let pool = CancellationToken::new();
+        let (handle, completer) = job_handle::<u32, ()>(JobId::new(1), &pool);
+        let token = handle.token();
+        completer.complete(Ok(1));
+        assert_eq!(handle.join(), Ok(1));
+        let waiter = thread::spawn(move || token.wait_timeout(Duration::from_secs(60)));
+        thread::sleep(Duration::from_millis(20));
+        pool.cancel();
+        assert!(waiter.join().unwrap());
+    }
+
     #[test]
     fn a_timed_out_join_leaves_the_handle_usable() {
         let (handle, completer) = job_handle::<u32, ()>(JobId::new(1), &CancellationToken::new());
@@ -622,7 +655,7 @@ mod tests {
 #[cfg(all(test, brigade_loom))]
 mod loom_models {
     use std::pin::pin;
-    use std::task::Wake;
+    use std::task::{Wake, Waker};
 
     use crate::sync::atomic::{AtomicBool, Ordering};
 

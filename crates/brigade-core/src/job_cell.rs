@@ -610,3 +610,96 @@ mod tests {
         assert_eq!(result, Ok(vec![1, 2, 3]));
     }
 }
+
+/// Models: a result is dropped once, by whichever reference goes last; a delivery racing a
+/// `Completions`' notice sends the cell's key exactly once; a cancel racing a registration
+/// on the job's token either hands the registration to the canceller or is seen by the
+/// registration's caller.
+#[cfg(all(test, brigade_loom))]
+mod loom_models {
+    use std::sync::Arc;
+
+    use crate::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A result that counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn loom_a_result_is_dropped_once_by_the_last_reference() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let factory = CellFactory::<Counted, ()>::new(&CancellationToken::new());
+            let (handle, completer) = factory.make(JobId::new(1));
+            let token = handle.erased().clone();
+            let result = Counted(Arc::clone(&drops));
+            let worker = loom::thread::spawn(move || {
+                let listener = completer.lock().deliver(Ok(result));
+                assert!(listener.is_none());
+                drop(completer);
+            });
+            let other = loom::thread::spawn(move || drop(token));
+            drop(handle);
+            worker.join().unwrap();
+            other.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            assert_eq!(Arc::strong_count(&factory.class), 1);
+        });
+    }
+
+    #[test]
+    fn loom_a_join_alone_or_locked_takes_the_result_once() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let factory = CellFactory::<Counted, ()>::new(&CancellationToken::new());
+            let (handle, completer) = factory.make(JobId::new(1));
+            let result = Counted(Arc::clone(&drops));
+            let worker = loom::thread::spawn(move || {
+                let _ = completer.lock().deliver(Ok(result));
+                drop(completer);
+            });
+            let mut handle = handle;
+            let taken = loop {
+                match handle.try_take_alone() {
+                    Ok(result) => break result,
+                    Err(shared) => handle = shared,
+                }
+                if let Some(result) = handle.lock().take_done() {
+                    break result;
+                }
+                loom::thread::yield_now();
+            };
+            worker.join().unwrap();
+            drop(taken);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn loom_a_cancel_racing_a_registration_is_heard() {
+        loom::model(|| {
+            let factory = CellFactory::<(), ()>::new(&CancellationToken::new());
+            let (handle, completer) = factory.make(JobId::new(1));
+            let canceller = loom::thread::spawn(move || handle.erased().cancel());
+            completer.erased().with_waiters(&mut |waiters| {
+                waiters
+                    .get_or_insert_with(Box::default)
+                    .push((1, std::task::Waker::noop().clone()));
+            });
+            let seen_by_registrant = completer.erased().is_cancelled_alone();
+            let handed_over = canceller
+                .join()
+                .unwrap()
+                .expect("the only cancel")
+                .is_some();
+            assert!(seen_by_registrant || handed_over);
+        });
+    }
+}
