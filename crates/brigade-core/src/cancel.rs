@@ -371,9 +371,9 @@ impl Default for CancellationToken {
 /// job.
 ///
 /// The line of its own serves a pool's token, which every worker reads on each job while
-/// the submitter clones it into each job's handle: its state sits away from the reference
-/// count those clones write, so the readers and the writer do not steal one line from each
-/// other.
+/// its reference count is written by whoever clones it (a worker's seat, a run's context):
+/// its state sits away from that count, so the readers and the writers do not steal one
+/// line from each other.
 #[derive(Clone)]
 pub(crate) struct KnownToken {
     node: Arc<CachePadded<PlainToken>>,
