@@ -204,6 +204,14 @@ impl<T: Send + 'static, E: Send + 'static> CellFactory<T, E> {
     }
 }
 
+#[cfg(test)]
+impl<T, E> CellFactory<T, E> {
+    /// How many cells of this factory are not freed yet.
+    pub(crate) fn cells_alive(&self) -> usize {
+        Arc::strong_count(&self.class) - 1
+    }
+}
+
 impl<T, E> Clone for CellFactory<T, E> {
     fn clone(&self) -> Self {
         CellFactory {
