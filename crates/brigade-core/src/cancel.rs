@@ -112,6 +112,15 @@ impl TokenNode for CachePadded<PlainToken> {
     }
 }
 
+/// Cancels a plain token and wakes whoever waits on it. Cancelling twice does nothing.
+fn cancel_plain(node: &dyn TokenNode) {
+    if !node.token_state().cancelled.swap(true, Ordering::AcqRel) {
+        let mut waiters = None;
+        node.with_waiters(&mut |list| waiters = list.take());
+        wake_all(waiters);
+    }
+}
+
 /// Cancels the token of the job whose cell `cell` is, and wakes whoever waits on it.
 /// Cancelling twice does nothing.
 pub(crate) fn cancel_job(cell: &CellRef) {
@@ -132,7 +141,7 @@ fn wake_all(waiters: Option<Box<Waiters>>) {
     }
 }
 
-/// Registers `waker` on `node` under `key`, replacing an earlier registration with the
+/// Registers `waker` on `token` alone under `key`, replacing an earlier registration with the
 /// same key.
 ///
 /// The waker is cloned before the token's lock and the one it replaces dropped after it: a
@@ -239,14 +248,7 @@ impl CancellationToken {
     /// ```
     pub fn cancel(&self) {
         match &self.node {
-            Node::Plain(node) => {
-                let state = node.token_state();
-                if !state.cancelled.swap(true, Ordering::AcqRel) {
-                    let mut waiters = None;
-                    node.with_waiters(&mut |list| waiters = list.take());
-                    wake_all(waiters);
-                }
-            }
+            Node::Plain(node) => cancel_plain(&**node),
             Node::Job(cell) => cancel_job(cell),
         }
     }
@@ -263,7 +265,7 @@ impl CancellationToken {
     pub fn is_cancelled(&self) -> bool {
         match &self.node {
             Node::Plain(node) => node.token_state().is_cancelled(),
-            Node::Job(cell) => cell.is_cancelled_alone() || cell.parent().is_cancelled(),
+            Node::Job(cell) => cell.is_cancelled(),
         }
     }
 

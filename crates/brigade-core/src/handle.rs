@@ -462,8 +462,7 @@ impl<T, E> Completer<T, E> {
     /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        let cell = self.cell().erased();
-        cell.is_cancelled_alone() || cell.parent().is_cancelled()
+        self.cell().erased().is_cancelled()
     }
 
     /// Delivers the job's result to its handle and wakes whoever waits on it.

@@ -279,6 +279,12 @@ impl CellRef {
         self.header().state.load(Ordering::Acquire) & CANCELLED != 0
     }
 
+    /// Whether the job's token was cancelled, alone or with the pool's.
+    #[inline]
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.is_cancelled_alone() || self.parent().is_cancelled()
+    }
+
     /// The pool's token, the parent of the job's.
     pub(crate) fn parent(&self) -> &CancellationToken {
         &self.class().parent
