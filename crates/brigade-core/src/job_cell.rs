@@ -104,6 +104,7 @@ struct Header {
     class: NonNull<CachePadded<CellClass>>,
 }
 
+/// One job's cell: see the module docs.
 #[repr(C)]
 struct Cell<T, E> {
     header: Header,
