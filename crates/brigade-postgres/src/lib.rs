@@ -35,6 +35,7 @@
 //!   PostgreSQL binaries, and [`fresh_database`], for tests and examples.
 //! - `testkit`: `local-cluster` plus the store conformance kit of `brigade-queue`.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod enqueue;

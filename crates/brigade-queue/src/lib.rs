@@ -44,6 +44,7 @@
 //! - `testkit`: the store conformance kit ([`testkit`]), the contracts every store keeps,
 //!   written once as checks.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod claim;

@@ -138,6 +138,7 @@
 //!   binary, and [`fresh_store`], for tests and examples.
 //! - `testkit`: `local-server` plus the store conformance kit of `brigade-queue`.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connection;

@@ -73,6 +73,7 @@
 //!
 //! - `testkit`: the store conformance kit of `brigade-queue`.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;

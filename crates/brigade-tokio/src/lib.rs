@@ -37,6 +37,7 @@
 //!   pool's name, to whatever recorder is installed when the pool is built
 //!   (`docs/metrics.md` lists every series). Off, nothing of it is compiled in.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod blocking;

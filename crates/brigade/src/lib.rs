@@ -55,6 +55,7 @@
 //! | `brigade-redis` | the durable store on Redis |
 //! | `brigade-sqlite` | the durable store in a SQLite file |
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc(inline)]
