@@ -130,7 +130,7 @@ pub(crate) enum Listener {
 /// What the cells of one pool share: the pool's token, the waiters of their tokens, and how
 /// to free one. Padded, so that the reference count each new cell takes sits on a line of
 /// its own, away from the parent token the workers read on every job.
-pub(crate) struct CellClass {
+struct CellClass {
     parent: CancellationToken,
     /// The waiters of the cells' tokens, by cell address: most jobs' tokens are never
     /// waited on, so a cell keeps no word for them.
@@ -427,15 +427,6 @@ impl<T, E> TypedCell<T, E> {
             .slot
             .with_mut(|slot| unsafe { ManuallyDrop::take(&mut (*slot).result) });
         Ok(result)
-    }
-}
-
-impl<T, E> Clone for TypedCell<T, E> {
-    fn clone(&self) -> Self {
-        TypedCell {
-            raw: self.raw.clone(),
-            _result: PhantomData,
-        }
     }
 }
 
