@@ -108,7 +108,9 @@ pub struct JobDriver<J, T, E> {
 pub struct Run<J, T, E> {
     task: Task<J, T, E>,
     cx: JobContext,
-    /// When the run started; `None` without layers, where nothing reads a clock.
+    /// Whether the layers were asked for its start: they are told of its end.
+    layered: bool,
+    /// When the run started, if the layers need it ([`Layers::needs_start_time`]).
     started: Option<Instant>,
     /// With a deadline the run's token is a child of the job's, kept here.
     job_token: Option<CancellationToken>,
@@ -596,6 +598,7 @@ where
                 sampled_at: self.run_starts(&task, attempt),
                 task,
                 cx,
+                layered: false,
                 started: None,
                 job_token: None,
                 ticket: None,
@@ -603,8 +606,11 @@ where
         }
         // Back from a wait off the workers: its cancel is read here from now on.
         self.cancels.unwatch(&mut task);
-        let now = backend.now();
-        if !task.attempts.take_granted_start() {
+        // Without it no layer is asked before the start, nor sets a deadline.
+        let now = self.layers.needs_start_time().then(|| backend.now());
+        if let Some(now) = now
+            && !task.attempts.take_granted_start()
+        {
             // First in, first out: while jobs wait for capacity, this one waits behind them.
             let start = if self.parked.has_waiters() {
                 Ok(Start::WhenCapacityFrees)
@@ -632,10 +638,11 @@ where
                 }
             }
         }
-        let deadline = if self.layers.sets_deadlines() {
-            catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)))
-        } else {
-            Ok(None)
+        let deadline = match now {
+            Some(now) if self.layers.sets_deadlines() => {
+                catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)))
+            }
+            _ => Ok(None),
         };
         let Ok(deadline) = deadline else {
             // Give back what the granted start took (a weighted limit's units).
@@ -660,7 +667,8 @@ where
             sampled_at: self.run_starts(&task, attempt),
             task,
             cx,
-            started: Some(now),
+            layered: true,
+            started: now,
             job_token,
             ticket: Some(ticket),
         })
@@ -731,6 +739,7 @@ where
                     ..
                 },
             cx,
+            layered,
             started,
             job_token,
             ..
@@ -747,7 +756,7 @@ where
         // These may hold the last reference to the handle's cell (when the handle is gone):
         // dropped here, the result is dropped inside `finish`, which contains its `Drop`.
         drop((cx, job_token));
-        if started.is_some()
+        if layered
             && self.layers.holds_until_release()
             && catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err()
         {
@@ -756,7 +765,7 @@ where
         // Without layers, or when no layer wants a successful run's end and no deadline is
         // to be compared with the clock, the run ends as it returned, reading no clock.
         let hooks_wanted = !end.is_success() || deadline.is_some() || self.layers.sees_successes();
-        let Some(started) = started.filter(|_| hooks_wanted) else {
+        if !(layered && hooks_wanted) {
             drop_quietly(job);
             *settled = true;
             self.finish(
@@ -765,14 +774,15 @@ where
                 end.into_result(attempts.next(), cancelled, false),
             );
             return;
-        };
+        }
         let now = backend.now();
         let attempt = attempts.next();
         let run = FinishedRun {
             id,
             end,
             attempts,
-            started,
+            // Read at the start only when a layer times runs (`Middleware::times_runs`).
+            started: started.unwrap_or(now),
             cancelled,
             past_deadline: deadline.is_some_and(|at| now >= at),
         };
@@ -850,14 +860,14 @@ where
                     ..
                 },
             cx,
-            started,
+            layered,
             job_token,
             ..
         } = run;
         let id = done.id();
         // They may hold the last reference to the handle's cell: see `end_contained`.
         drop((cx, job_token));
-        if started.is_some()
+        if layered
             && self.layers.holds_until_release()
             && catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err()
         {
@@ -1289,5 +1299,106 @@ mod tests {
         assert!(handle.try_join().ok().unwrap().unwrap_err().is_returned());
         let stats = driver.counters().snapshot(Default::default());
         assert_eq!(stats.returned, 1);
+    }
+}
+
+/// When a run's start reads the clock: only for layers that need the time
+/// ([`Layers::needs_start_time`]), and then the report's `started` is that reading.
+#[cfg(all(test, not(brigade_loom)))]
+mod clock_reads {
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::hooks::{AfterRun, Middleware, RunReport};
+    use crate::{JobId, job_fn};
+
+    /// A clock that counts its readings, each a millisecond after the one before.
+    struct CountingClock {
+        base: Instant,
+        reads: AtomicU32,
+    }
+
+    impl<J, T, E> Backend<J, T, E> for CountingClock {
+        fn now(&self) -> Instant {
+            let read = self.reads.fetch_add(1, Ordering::Relaxed);
+            self.base + Duration::from_millis(u64::from(read))
+        }
+        fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+        fn requeue(&self, _: Task<J, T, E>) {}
+        fn offer_parked_later(&self) {}
+        fn job_ended(&self) {}
+    }
+
+    /// Sees failed runs' reports (start, end); no starts, no deadlines, no successes.
+    struct SeesFailures {
+        times_runs: bool,
+        seen: Arc<Mutex<Vec<(Instant, Instant)>>>,
+    }
+
+    impl<J, E> Middleware<J, E> for SeesFailures {
+        fn after_run(&self, _: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
+            self.seen.lock().unwrap().push((run.started, now));
+            AfterRun::Done
+        }
+        fn sees_successes(&self) -> bool {
+            false
+        }
+        fn sees_starts(&self) -> bool {
+            false
+        }
+        fn sets_deadlines(&self) -> bool {
+            false
+        }
+        fn times_runs(&self) -> bool {
+            self.times_runs
+        }
+    }
+
+    /// Runs one job that returns `result` through a pool with a `SeesFailures` layer:
+    /// the clock's readings and what the layer saw.
+    fn run_once(
+        times_runs: bool,
+        result: Result<u8, String>,
+    ) -> (u32, Vec<(Instant, Instant)>, Instant) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let layer = SeesFailures {
+            times_runs,
+            seen: Arc::clone(&seen),
+        };
+        let driver = JobDriver::new("p".into(), Layers::new().with(layer));
+        let clock = CountingClock {
+            base: Instant::now(),
+            reads: AtomicU32::new(0),
+        };
+        let job = job_fn(move |_| result.clone());
+        let task = Task::new(job, crate::backend::Done::Detached(JobId::new(1)));
+        let mut run = driver
+            .begin(&clock, &driver.seat(), task)
+            .expect("it starts");
+        let end = run.run_blocking();
+        driver.end(&clock, run, end);
+        let seen = seen.lock().unwrap().clone();
+        (clock.reads.into_inner(), seen, clock.base)
+    }
+
+    #[test]
+    fn layers_that_need_no_time_leave_a_successful_run_without_a_clock_read() {
+        let (reads, seen, _) = run_once(false, Ok(1));
+        assert_eq!((reads, seen.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_run_reports_its_end_as_its_start_when_no_layer_times_runs() {
+        let (reads, seen, base) = run_once(false, Err("no".into()));
+        assert_eq!(reads, 1, "only the end reads the clock");
+        assert_eq!(seen, [(base, base)]);
+    }
+
+    #[test]
+    fn a_layer_that_times_runs_sees_when_the_run_started() {
+        let (reads, seen, base) = run_once(true, Err("no".into()));
+        assert_eq!(reads, 2, "the start and the end read the clock");
+        assert_eq!(seen, [(base, base + Duration::from_millis(1))]);
     }
 }

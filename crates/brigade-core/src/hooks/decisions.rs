@@ -150,7 +150,8 @@ pub struct RunReport<'a, E> {
     pub outcome: RunOutcome<'a, E>,
     /// Which run this was (1 for the first).
     pub attempt: u32,
-    /// When the run started.
+    /// When the run started; when it ended instead, in a pool none of whose layers
+    /// [times runs](super::Middleware::times_runs) (none reads this).
     pub started: Instant,
     /// When the job first failed, if an earlier run failed.
     pub first_failure: Option<Instant>,

@@ -63,6 +63,8 @@ pub struct Layers<J, E> {
     sees_successes: bool,
     /// Whether any layer's `admit` wants submitted jobs (asked once, when added).
     sees_submits: bool,
+    /// Whether any layer's `after_run` reads when the run started (asked once, when added).
+    times_runs: bool,
 }
 
 impl<J: 'static, E: 'static> Layers<J, E> {
@@ -82,6 +84,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
             deadline_setters: Arc::from(Vec::new()),
             sees_successes: false,
             sees_submits: false,
+            times_runs: false,
         }
     }
 
@@ -118,6 +121,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     pub fn with_shared(self, layer: Arc<dyn Middleware<J, E>>) -> Self {
         let sees_successes = self.sees_successes || layer.sees_successes();
         let sees_submits = self.sees_submits || layer.sees_submits();
+        let times_runs = self.times_runs || layer.times_runs();
         let with_layer = |layers: &[Arc<dyn Middleware<J, E>>], wanted: bool| {
             let mut layers = layers.to_vec();
             if wanted {
@@ -133,6 +137,7 @@ impl<J: 'static, E: 'static> Layers<J, E> {
             layers: with_layer(&self.layers, true),
             sees_successes,
             sees_submits,
+            times_runs,
         }
     }
 
@@ -170,6 +175,31 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     #[must_use]
     pub fn sees_submits(&self) -> bool {
         self.sees_submits
+    }
+
+    /// Whether a run's start needs the clock: some layer [sees starts](Middleware::sees_starts)
+    /// (they are asked with the time), [sets deadlines](Middleware::sets_deadlines) (from
+    /// the start) or [times runs](Middleware::times_runs). When none does, backends start
+    /// runs without reading it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use brigade_core::hooks::{Layers, Middleware};
+    /// struct Tally;
+    /// impl<J, E> Middleware<J, E> for Tally {
+    ///     fn sees_starts(&self) -> bool { false }
+    ///     fn sets_deadlines(&self) -> bool { false }
+    ///     fn times_runs(&self) -> bool { false }
+    /// }
+    /// assert!(!Layers::<(), ()>::new().with(Tally).needs_start_time());
+    /// struct Stopwatch;
+    /// impl<J, E> Middleware<J, E> for Stopwatch {}
+    /// assert!(Layers::<(), ()>::new().with(Tally).with(Stopwatch).needs_start_time());
+    /// ```
+    #[must_use]
+    pub fn needs_start_time(&self) -> bool {
+        self.times_runs || !self.starters.is_empty() || !self.deadline_setters.is_empty()
     }
 
     /// Whether there are no layers (backends skip every hook then).
@@ -455,6 +485,7 @@ impl<J: 'static, E: 'static> Clone for Layers<J, E> {
             deadline_setters: Arc::clone(&self.deadline_setters),
             sees_successes: self.sees_successes,
             sees_submits: self.sees_submits,
+            times_runs: self.times_runs,
         }
     }
 }

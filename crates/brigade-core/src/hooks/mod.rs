@@ -239,6 +239,39 @@ pub trait Middleware<J, E>: Send + Sync + 'static {
         true
     }
 
+    /// Whether [`after_run`](Self::after_run) reads [`RunReport::started`], the time the run
+    /// started. A layer that never does (a retry, a dead-letter queue: they act on how a
+    /// run ended and when) says `false`, and a pool whose layers all say so, none of which
+    /// [sees starts](Self::sees_starts) or [sets deadlines](Self::sets_deadlines), starts
+    /// its runs without reading the clock (a clock read is a tenth of a trivial job's cost
+    /// on a thread pool). `started` then holds the time the run ended. `true` by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use brigade_core::hooks::{AfterRun, Middleware, RunOutcome, RunReport};
+    ///
+    /// /// Logs failures with the time they happened; how long the run took is not asked.
+    /// struct LogFailures;
+    /// impl<J, E: std::fmt::Display> Middleware<J, E> for LogFailures {
+    ///     fn after_run(&self, _: &J, run: &RunReport<'_, E>, now: Instant) -> AfterRun {
+    ///         if let RunOutcome::Failed(error) = &run.outcome {
+    ///             eprintln!("job {} failed at {now:?}: {error}", run.id.get());
+    ///         }
+    ///         AfterRun::Done
+    ///     }
+    ///
+    ///     fn times_runs(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Middleware::<(), String>::times_runs(&LogFailures));
+    /// ```
+    fn times_runs(&self) -> bool {
+        true
+    }
+
     /// Takes a job this layer chose to dead-letter. A sink that cannot take it (its file
     /// cannot be written) gives it back, and the job ends as failed instead.
     ///

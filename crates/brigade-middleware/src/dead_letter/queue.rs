@@ -298,6 +298,11 @@ where
         }
     }
 
+    /// A dead letter records when the job failed, never when its run started.
+    fn times_runs(&self) -> bool {
+        false
+    }
+
     fn sees_successes(&self) -> bool {
         false
     }

@@ -172,6 +172,11 @@ impl<J: Send + 'static, E> Middleware<J, E> for Backpressure<J> {
         "backpressure"
     }
 
+    /// No `after_run`: it never reads when a run started.
+    fn times_runs(&self) -> bool {
+        false
+    }
+
     /// No `after_run`: successful runs need not come here.
     fn sees_successes(&self) -> bool {
         false

@@ -56,9 +56,13 @@ impl GcraParams {
 }
 
 /// Nanoseconds since `epoch`, saturating (a caller whose `now` lags the first one seen
-/// counts as at the epoch).
+/// counts as at the epoch). In 64-bit arithmetic: every job's start pays for it.
 pub(crate) fn nanos_since(epoch: Instant, now: Instant) -> u64 {
-    u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+    let since = now.saturating_duration_since(epoch);
+    since
+        .as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(since.subsec_nanos()))
 }
 
 /// A GCRA rate limit on job starts, with bursts: a cheap cloneable handle shared by all
@@ -292,6 +296,11 @@ impl RateLimitBuilder {
 impl<J, E> Middleware<J, E> for RateLimit {
     fn name(&self) -> &'static str {
         "rate-limit"
+    }
+
+    /// No `after_run`: it never reads when a run started.
+    fn times_runs(&self) -> bool {
+        false
     }
 
     /// No `after_run`: successful runs need not come here.

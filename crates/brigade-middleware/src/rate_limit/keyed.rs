@@ -384,6 +384,11 @@ where
         "keyed-rate-limit"
     }
 
+    /// No `after_run`: it never reads when a run started.
+    fn times_runs(&self) -> bool {
+        false
+    }
+
     /// No `after_run`: successful runs need not come here.
     fn sees_successes(&self) -> bool {
         false

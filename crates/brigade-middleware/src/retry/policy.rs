@@ -338,6 +338,11 @@ impl<J, E: 'static> Middleware<J, E> for Retry<E> {
         self.decide(run.id, &run.outcome, run.attempt, now)
     }
 
+    /// Its decisions read how a run ended and when, never when it started.
+    fn times_runs(&self) -> bool {
+        false
+    }
+
     /// Only a retry budget, which every first run pays into, needs the successes.
     fn sees_successes(&self) -> bool {
         self.budget.is_some()

@@ -111,6 +111,11 @@ impl<J: 'static, E> Middleware<J, E> for Timeout<J> {
         "timeout"
     }
 
+    /// No `after_run`: it never reads when a run started.
+    fn times_runs(&self) -> bool {
+        false
+    }
+
     /// No `after_run`: successful runs need not come here.
     fn sees_successes(&self) -> bool {
         false

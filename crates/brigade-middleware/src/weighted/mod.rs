@@ -234,6 +234,11 @@ impl<J: Send + Sync + 'static, E> Middleware<J, E> for WeightedLimit<J> {
         "weighted"
     }
 
+    /// No `after_run`: it never reads when a run started.
+    fn times_runs(&self) -> bool {
+        false
+    }
+
     /// No `after_run`: successful runs need not come here.
     fn sees_successes(&self) -> bool {
         false
