@@ -1,6 +1,8 @@
 //! The cost of one hook pass (admit → before start → after run → release) through core's
 //! `Layers`, empty and with three layers: what the middleware adds per job, before any
-//! queueing.
+//! queueing. Beside them, the one clock read a start costs when a layer needs the time
+//! (`Layers::needs_start_time`): on a thread pool it is the floor under a stack with a
+//! rate limit.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -42,6 +44,7 @@ fn hook_pass(layers: &Layers<BenchJob, Infallible>, job: &BenchJob) {
 fn hooks(c: &mut Criterion) {
     let job = BenchJob::new(Work::Noop, 1);
     let mut group = c.benchmark_group("hook_pass");
+    group.bench_function("clock_read", |b| b.iter(|| black_box(Instant::now())));
     let empty = Layers::<BenchJob, Infallible>::new();
     group.bench_function("no_layers", |b| {
         b.iter(|| hook_pass(&empty, black_box(&job)))
