@@ -606,7 +606,8 @@ where
         }
         // Back from a wait off the workers: its cancel is read here from now on.
         self.cancels.unwatch(&mut task);
-        // Without it no layer is asked before the start, nor sets a deadline.
+        // The time, read only if a layer needs it: one that sees starts, sets deadlines
+        // or times runs. Without it there are no starters to ask and no deadline to set.
         let now = self.layers.needs_start_time().then(|| backend.now());
         if let Some(now) = now
             && !task.attempts.take_granted_start()
