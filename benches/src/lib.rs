@@ -38,8 +38,8 @@ pub use subject::{Held, Run, Subject};
 pub use subjects::BrigadeThreadMetrics;
 pub use subjects::{
     BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeTokio, BrigadeTokioExecute,
-    BrigadeTokioMap, CrossbeamPool, FuturesBuffered, RayonSpawn, ThreadpoolCrate, TokioJoinSet,
-    TokioMpscPool, middleware_stack,
+    BrigadeTokioMap, CrossbeamPool, FuturesBuffered, RayonSpawn, Stack, ThreadpoolCrate,
+    TokioJoinSet, TokioMpscPool, middleware_stack,
 };
 pub use work::{BenchJob, Gate, Work, calibrate_spin, clock_ns, spin};
 pub use workload::{Scale, Workload};
@@ -55,14 +55,20 @@ pub use workload::{Scale, Workload};
 #[must_use]
 pub fn all_subjects() -> Vec<Box<dyn Subject>> {
     vec![
-        Box::new(BrigadeThread { layered: false }),
-        Box::new(BrigadeThread { layered: true }),
+        Box::new(BrigadeThread::default()),
+        Box::new(BrigadeThread { stack: Stack::Full }),
+        Box::new(BrigadeThread {
+            stack: Stack::WithoutRateLimit,
+        }),
         Box::new(BrigadeThreadMap),
         Box::new(BrigadeThreadExecute),
         #[cfg(feature = "metrics")]
         Box::new(BrigadeThreadMetrics::new()),
-        Box::new(BrigadeTokio { layered: false }),
-        Box::new(BrigadeTokio { layered: true }),
+        Box::new(BrigadeTokio::default()),
+        Box::new(BrigadeTokio { stack: Stack::Full }),
+        Box::new(BrigadeTokio {
+            stack: Stack::WithoutRateLimit,
+        }),
         Box::new(BrigadeTokioMap),
         Box::new(BrigadeTokioExecute),
         Box::new(CrossbeamPool),

@@ -27,7 +27,8 @@ pub enum Workload {
     Latency,
     /// 1,000,000 jobs queued behind blocked workers: peak RSS and bytes per queued job.
     Memory,
-    /// The noop workload through retry + unlimited rate limit + drop layers, against bare.
+    /// The noop workload through retry + unlimited rate limit + drop layers, and without the
+    /// rate limit, against bare.
     Middleware,
     /// CPU time an idle pool burns per second.
     Idle,

@@ -146,7 +146,7 @@ fn describe(workload: &str) -> &'static str {
             "Submit → start delay of ~100 µs jobs, submissions paced at half of the subject's own measured capacity"
         }
         "middleware" => {
-            "The noop workload through retry + an unlimited rate limit + a backpressure layer, against the bare pools"
+            "The noop workload through retry + an unlimited rate limit + a backpressure layer (`+mw`), and through retry + backpressure alone (`+mw-no-rate`, no clock read at a start), against the bare pools"
         }
         "memory" => {
             "Jobs queued behind workers blocked on a gate, in a fresh process per measurement: RSS growth per queued job from before the pool existed"

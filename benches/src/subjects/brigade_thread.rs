@@ -4,15 +4,15 @@ use brigade_thread::ThreadPool;
 
 use crate::stopwatch;
 use crate::subject::fill;
-use crate::subjects::middleware_stack::middleware_stack;
+use crate::subjects::middleware_stack::Stack;
 use crate::{Batch, BenchJob, Held, Run, Subject, Work, Workload};
 
 /// brigade's OS-thread pool, typed on [`BenchJob`] (no box per job), results through the
-/// handles `submit` returns; with `layered`, through the middleware stack.
+/// handles `submit` returns; with a [`Stack`], through its layers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BrigadeThread {
-    /// Run through retry + rate limit + backpressure layers.
-    pub layered: bool,
+    /// The layers its jobs run through.
+    pub stack: Stack,
 }
 
 impl BrigadeThread {
@@ -20,10 +20,8 @@ impl BrigadeThread {
         let mut builder = ThreadPool::<BenchJob>::builder()
             .workers(workers)
             .queue_capacity(capacity);
-        if self.layered {
-            for layer in middleware_stack() {
-                builder = builder.layer_shared(layer);
-            }
+        for layer in self.stack.layers() {
+            builder = builder.layer_shared(layer);
         }
         builder.build().expect("valid pool configuration")
     }
@@ -31,10 +29,10 @@ impl BrigadeThread {
 
 impl Subject for BrigadeThread {
     fn name(&self) -> &'static str {
-        if self.layered {
-            "brigade-thread+mw"
-        } else {
-            "brigade-thread"
+        match self.stack {
+            Stack::Bare => "brigade-thread",
+            Stack::Full => "brigade-thread+mw",
+            Stack::WithoutRateLimit => "brigade-thread+mw-no-rate",
         }
     }
 
@@ -81,7 +79,7 @@ impl Subject for BrigadeThread {
     }
 
     fn supports(&self, workload: Workload) -> bool {
-        !self.layered || workload == Workload::Middleware
+        self.stack == Stack::Bare || workload == Workload::Middleware
     }
 }
 
@@ -97,7 +95,7 @@ impl Subject for BrigadeThreadMap {
     }
 
     fn run(&self, batch: &Batch) -> Run {
-        let pool = BrigadeThread { layered: false }.pool(batch.workers, batch.queue_capacity);
+        let pool = BrigadeThread::default().pool(batch.workers, batch.queue_capacity);
         let mut outputs = Vec::with_capacity(batch.jobs);
         let work = batch.work;
         let (elapsed, ()) = stopwatch(|| {
@@ -113,7 +111,7 @@ impl Subject for BrigadeThreadMap {
     }
 
     fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
-        BrigadeThread { layered: false }.idle(workers, during)
+        BrigadeThread::default().idle(workers, during)
     }
 
     fn job_size(&self) -> usize {

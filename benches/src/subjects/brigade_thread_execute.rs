@@ -81,7 +81,7 @@ impl Subject for BrigadeThreadExecute {
     }
 
     fn hold(&self, batch: &Batch, probe: &mut dyn FnMut(Held)) -> Option<usize> {
-        let pool = BrigadeThread { layered: false }.pool(batch.workers, batch.jobs + batch.workers);
+        let pool = BrigadeThread::default().pool(batch.workers, batch.jobs + batch.workers);
         fill(batch, probe, |work, input| {
             pool.execute(BenchJob::new(work, input))
                 .expect("pool accepts");
@@ -93,7 +93,7 @@ impl Subject for BrigadeThreadExecute {
     }
 
     fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
-        BrigadeThread { layered: false }.idle(workers, during)
+        BrigadeThread::default().idle(workers, during)
     }
 
     fn job_size(&self) -> usize {

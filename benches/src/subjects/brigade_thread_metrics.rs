@@ -26,7 +26,7 @@ impl BrigadeThreadMetrics {
 
     fn pool(&self, workers: usize, capacity: usize) -> ThreadPool<BenchJob> {
         metrics::with_local_recorder(&self.recorder, || {
-            BrigadeThread { layered: false }.pool(workers, capacity)
+            BrigadeThread::default().pool(workers, capacity)
         })
     }
 }

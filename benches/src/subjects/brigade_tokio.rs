@@ -5,17 +5,17 @@ use brigade_tokio::TokioPool;
 use futures::{StreamExt, stream};
 
 use crate::subject::fill;
-use crate::subjects::middleware_stack::middleware_stack;
+use crate::subjects::middleware_stack::Stack;
 use crate::subjects::tokio_joinset::runtime;
 use crate::{Batch, BenchJob, Held, Run, Subject, Work, Workload};
 
 /// brigade's async pool on a multi-thread tokio runtime (one thread per core), typed on
-/// [`BenchJob`], results by awaiting the handles `submit` returns; with `layered`, through
-/// the middleware stack.
+/// [`BenchJob`], results by awaiting the handles `submit` returns; with a [`Stack`], through
+/// its layers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BrigadeTokio {
-    /// Run through retry + rate limit + backpressure layers.
-    pub layered: bool,
+    /// The layers its jobs run through.
+    pub stack: Stack,
 }
 
 impl BrigadeTokio {
@@ -29,10 +29,8 @@ impl BrigadeTokio {
             .runtime_handle(runtime.handle().clone())
             .workers(workers)
             .queue_capacity(capacity);
-        if self.layered {
-            for layer in middleware_stack() {
-                builder = builder.layer_shared(layer);
-            }
+        for layer in self.stack.layers() {
+            builder = builder.layer_shared(layer);
         }
         builder.build().expect("valid pool configuration")
     }
@@ -40,10 +38,10 @@ impl BrigadeTokio {
 
 impl Subject for BrigadeTokio {
     fn name(&self) -> &'static str {
-        if self.layered {
-            "brigade-tokio+mw"
-        } else {
-            "brigade-tokio"
+        match self.stack {
+            Stack::Bare => "brigade-tokio",
+            Stack::Full => "brigade-tokio+mw",
+            Stack::WithoutRateLimit => "brigade-tokio+mw-no-rate",
         }
     }
 
@@ -117,7 +115,7 @@ impl Subject for BrigadeTokio {
     }
 
     fn supports(&self, workload: Workload) -> bool {
-        !self.layered || workload == Workload::Middleware
+        self.stack == Stack::Bare || workload == Workload::Middleware
     }
 }
 
@@ -133,8 +131,7 @@ impl Subject for BrigadeTokioMap {
 
     fn run(&self, batch: &Batch) -> Run {
         let runtime = runtime(batch.threads);
-        let pool =
-            BrigadeTokio { layered: false }.pool(&runtime, batch.workers, batch.queue_capacity);
+        let pool = BrigadeTokio::default().pool(&runtime, batch.workers, batch.queue_capacity);
         let work = batch.work;
         let run = runtime.block_on(async {
             let started = Instant::now();
@@ -153,7 +150,7 @@ impl Subject for BrigadeTokioMap {
     }
 
     fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
-        BrigadeTokio { layered: false }.idle(workers, during)
+        BrigadeTokio::default().idle(workers, during)
     }
 
     fn job_size(&self) -> usize {

@@ -114,11 +114,8 @@ impl Subject for BrigadeTokioExecute {
         // As for brigade-tokio: gate jobs block their runtime threads, so the runtime gets
         // one thread per worker and submissions come from this (non-runtime) thread.
         let runtime = runtime(batch.workers);
-        let pool = BrigadeTokio { layered: false }.pool(
-            &runtime,
-            batch.workers,
-            batch.jobs + batch.workers,
-        );
+        let pool =
+            BrigadeTokio::default().pool(&runtime, batch.workers, batch.jobs + batch.workers);
         fill(batch, probe, |work, input| {
             runtime
                 .block_on(pool.execute(BenchJob::new(work, input)))
@@ -135,7 +132,7 @@ impl Subject for BrigadeTokioExecute {
     }
 
     fn idle(&self, workers: usize, during: &mut dyn FnMut()) -> bool {
-        BrigadeTokio { layered: false }.idle(workers, during)
+        BrigadeTokio::default().idle(workers, during)
     }
 
     fn job_size(&self) -> usize {
