@@ -586,32 +586,17 @@ where
         }
         let attempt = task.attempts.next();
         if self.layers.is_empty() {
-            // Nothing has a deadline, and nothing reads a clock.
-            let cx = JobContext::new(
-                task.id(),
-                Arc::clone(seat.name()),
-                task.done.token(seat.token()),
-            )
-            .with_attempt(attempt);
-            return Some(Run {
-                #[cfg(feature = "metrics")]
-                sampled_at: self.run_starts(&task, attempt),
-                task,
-                cx,
-                layered: false,
-                started: None,
-                job_token: None,
-                ticket: None,
-            });
+            return Some(self.run_unasked(seat, task, attempt, false));
         }
         // Back from a wait off the workers: its cancel is read here from now on.
         self.cancels.unwatch(&mut task);
-        // The time, read only if a layer needs it: one that sees starts, sets deadlines
-        // or times runs. Without it there are no starters to ask and no deadline to set.
-        let now = self.layers.needs_start_time().then(|| backend.now());
-        if let Some(now) = now
-            && !task.attempts.take_granted_start()
-        {
+        if !self.layers.needs_start_time() {
+            // No layer sees starts (so none parks a job for capacity), sets a deadline or
+            // times runs: the run starts as in a pool without layers, reading no clock.
+            return Some(self.run_unasked(seat, task, attempt, true));
+        }
+        let now = backend.now();
+        if !task.attempts.take_granted_start() {
             // First in, first out: while jobs wait for capacity, this one waits behind them.
             let start = if self.parked.has_waiters() {
                 Ok(Start::WhenCapacityFrees)
@@ -639,11 +624,10 @@ where
                 }
             }
         }
-        let deadline = match now {
-            Some(now) if self.layers.sets_deadlines() => {
-                catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)))
-            }
-            _ => Ok(None),
+        let deadline = if self.layers.sets_deadlines() {
+            catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)))
+        } else {
+            Ok(None)
         };
         let Ok(deadline) = deadline else {
             // Give back what the granted start took (a weighted limit's units).
@@ -669,10 +653,40 @@ where
             task,
             cx,
             layered: true,
-            started: now,
+            started: Some(now),
             job_token,
             ticket: Some(ticket),
         })
+    }
+
+    /// A run that starts without asking the layers: none is to be asked ([`Layers::is_empty`]),
+    /// or none needs the time ([`Layers::needs_start_time`]). No deadline, no clock read, no
+    /// count of runs in progress (only a starter parks jobs, and their offers need it);
+    /// `layered` says whether its end goes to the layers.
+    #[inline]
+    fn run_unasked(
+        &self,
+        seat: &WorkerSeat,
+        task: Task<J, T, E>,
+        attempt: u32,
+        layered: bool,
+    ) -> Run<J, T, E> {
+        let cx = JobContext::new(
+            task.id(),
+            Arc::clone(seat.name()),
+            task.done.token(seat.token()),
+        )
+        .with_attempt(attempt);
+        Run {
+            #[cfg(feature = "metrics")]
+            sampled_at: self.run_starts(&task, attempt),
+            task,
+            cx,
+            layered,
+            started: None,
+            job_token: None,
+            ticket: None,
+        }
     }
 
     /// A run starts now: the books change (the trailing publish hears of it), and if the
