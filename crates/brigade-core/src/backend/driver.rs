@@ -108,9 +108,6 @@ pub struct JobDriver<J, T, E> {
 pub struct Run<J, T, E> {
     task: Task<J, T, E>,
     cx: JobContext,
-    /// Whether the pool has layers: they are told of the run's end (and give back what its
-    /// start took), whether or not they were asked at its start.
-    layered: bool,
     /// When the run started, if the layers need it ([`Layers::needs_start_time`]).
     started: Option<Instant>,
     /// With a deadline the run's token is a child of the job's, kept here.
@@ -587,14 +584,14 @@ where
         }
         let attempt = task.attempts.next();
         if self.layers.is_empty() {
-            return Some(self.run_without_deadline(seat, task, attempt, false, None));
+            return Some(self.run_without_deadline(seat, task, attempt, None));
         }
         // Back from a wait off the workers: its cancel is read here from now on.
         self.cancels.unwatch(&mut task);
         if !self.layers.needs_start_time() {
             // No layer sees starts (so none parks a job for capacity), sets a deadline or
             // times runs: the run starts as in a pool without layers, reading no clock.
-            return Some(self.run_without_deadline(seat, task, attempt, true, None));
+            return Some(self.run_without_deadline(seat, task, attempt, None));
         }
         let now = backend.now();
         if !task.attempts.take_granted_start() {
@@ -630,7 +627,7 @@ where
             // two cost a noop job on threads a tenth of its time more (alternated runs).
             let ticket = self.parked.run_started();
             let asked = Some((now, ticket));
-            return Some(self.run_without_deadline(seat, task, attempt, true, asked));
+            return Some(self.run_without_deadline(seat, task, attempt, asked));
         }
         let deadline = catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)));
         let Ok(deadline) = deadline else {
@@ -642,7 +639,7 @@ where
         };
         let Some(deadline) = deadline else {
             let asked = Some((now, self.parked.run_started()));
-            return Some(self.run_without_deadline(seat, task, attempt, true, asked));
+            return Some(self.run_without_deadline(seat, task, attempt, asked));
         };
         let ticket = self.parked.run_started();
         // A deadline cancels a child of the job's token, so it ends this run only: a retry
@@ -656,15 +653,13 @@ where
             sampled_at: self.run_starts(&task, attempt),
             task,
             cx,
-            layered: true,
             started: Some(now),
             job_token: Some(job_token),
             ticket: Some(ticket),
         })
     }
 
-    /// A run without a deadline: its token is the job's own. `layered` says whether its end
-    /// goes to the layers; `asked`, when the layers were asked for its start, is when it
+    /// A run without a deadline: its token is the job's own. `asked`, when the layers were asked for its start, is when it
     /// started and its place in the count of runs in progress. A run they were not asked
     /// about (none sees starts, sets deadlines or times runs: [`Layers::needs_start_time`])
     /// reads no clock and is not counted: only a starter parks jobs, and only their offers
@@ -675,7 +670,6 @@ where
         seat: &WorkerSeat,
         task: Task<J, T, E>,
         attempt: u32,
-        layered: bool,
         asked: Option<(Instant, RunTicket)>,
     ) -> Run<J, T, E> {
         let (started, ticket) = asked.unzip();
@@ -690,7 +684,6 @@ where
             sampled_at: self.run_starts(&task, attempt),
             task,
             cx,
-            layered,
             started,
             job_token: None,
             ticket,
@@ -762,7 +755,6 @@ where
                     ..
                 },
             cx,
-            layered,
             started,
             job_token,
             ..
@@ -779,8 +771,9 @@ where
         // These may hold the last reference to the handle's cell (when the handle is gone):
         // dropped here, the result is dropped inside `finish`, which contains its `Drop`.
         drop((cx, job_token));
-        if layered
-            && self.layers.holds_until_release()
+        // Only a layer that sees starts holds a grant, so a run it was not asked about
+        // releases nothing.
+        if self.layers.holds_until_release()
             && catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err()
         {
             tracing::error!(pool = %self.name, id = id.get(), "a middleware hook panicked in release");
@@ -788,7 +781,7 @@ where
         // Without layers, or when no layer wants a successful run's end and no deadline is
         // to be compared with the clock, the run ends as it returned, reading no clock.
         let hooks_wanted = !end.is_success() || deadline.is_some() || self.layers.sees_successes();
-        if !(layered && hooks_wanted) {
+        if self.layers.is_empty() || !hooks_wanted {
             drop_quietly(job);
             *settled = true;
             self.finish(
@@ -884,15 +877,13 @@ where
                     ..
                 },
             cx,
-            layered,
             job_token,
             ..
         } = run;
         let id = done.id();
         // They may hold the last reference to the handle's cell: see `end_contained`.
         drop((cx, job_token));
-        if layered
-            && self.layers.holds_until_release()
+        if self.layers.holds_until_release()
             && catch_unwind(AssertUnwindSafe(|| self.layers.release(&job))).is_err()
         {
             tracing::error!(pool = %self.name, id = id.get(), "a middleware hook panicked in release");
