@@ -97,6 +97,9 @@ pub(crate) struct Delivery {
     pub(crate) zombie_acks: usize,
     /// Zombie acks their process counted refused (`stale`): the cases that prove the check.
     pub(crate) zombie_acks_refused: usize,
+    /// Zombie runs that failed after their worker knew the lease lost: such a run sends no
+    /// retry at all (its process counted a lost lease), so there is no ack to refuse.
+    pub(crate) zombie_acks_withheld: usize,
     /// Zombie acks the store took: more than the paused process counted as refused
     /// (`stale`) or unanswered (`unrecorded`), or one whose job only it could have completed.
     pub(crate) zombie_acks_taken: Vec<String>,
@@ -529,6 +532,7 @@ fn pauses(evidence: &Evidence, runs_of: &BTreeMap<i64, Vec<&Run>>, found: &mut D
         // excuse failed zombies only.
         let withheld = since(|line| line.troubled - line.stale - line.unrecorded);
         let failed = runs.iter().filter(|zombie| zombie.failed).count();
+        found.zombie_acks_withheld += failed.min(withheld);
         let needing = runs.len() - failed.min(withheld);
         found.zombie_acks_refused += refused.min(needing);
         let not_refused = needing.saturating_sub(refused);
@@ -1025,6 +1029,7 @@ mod tests {
             found.zombie_acks_taken
         );
         assert_eq!(found.zombie_acks_refused, 2);
+        assert_eq!(found.zombie_acks_withheld, 1, "the report counts it apart");
         // A lost lease does not excuse a done run: it always sends its ack.
         evidence.runs[4].end = Some(End::Done(WOKEN + 100));
         assert_eq!(paused(&evidence).zombie_acks_taken.len(), 3);

@@ -652,10 +652,14 @@ fn judge(evidence: &Evidence) -> Report {
         Row::must(
             "late acks of paused workers refused",
             format!(
-                "{} of {} held runs finished after SIGCONT on a job run elsewhere, {} of those acks counted refused; {} stopped by their fence{}{}",
+                "{} of {} held runs finished after SIGCONT on a job run elsewhere, {} of those acks counted refused{}; {} stopped by their fence{}{}",
                 delivery.zombie_acks,
                 delivery.paused_runs,
                 delivery.zombie_acks_refused,
+                match delivery.zombie_acks_withheld {
+                    0 => String::new(),
+                    withheld => format!(", {withheld} failed run(s) sent none (their lease known lost)"),
+                },
                 delivery.fenced_on_wake,
                 match delivery.zombie_acks_unverified {
                     0 => String::new(),
