@@ -98,13 +98,30 @@ impl<J: Job> ReadyQueue<J> {
         pushed
     }
 
+    #[inline]
     fn send(&self, task: Task<J>, wait: Wait) -> Result<(), PushError<J>> {
-        // Tried first, with the brief spin a plain send makes before it blocks: a producer
-        // that keeps a queue full hands most jobs over here. Only then does it wait, for
-        // room or the close, whichever comes first.
+        // Room at once is the common case, and this is all it costs: the waiting below
+        // stays out of line, with its stack frame.
+        match self.tx.try_send(task) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(task)) => self.send_when_full(task, wait),
+            Err(TrySendError::Disconnected(task)) => Err(PushError::Disconnected(task)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_when_full(&self, task: Task<J>, wait: Wait) -> Result<(), PushError<J>> {
+        // Tried again first, with the brief spin a plain send makes before it blocks: a
+        // producer that keeps a queue full hands most jobs over here. Only then does it
+        // wait, for room or the close, whichever comes first.
         let backoff = Backoff::new();
         let mut task = task;
         loop {
+            if matches!(wait, Wait::Never) || backoff.is_completed() {
+                break;
+            }
+            backoff.snooze();
             match self.tx.try_send(task) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(back)) => task = back,
@@ -112,10 +129,6 @@ impl<J: Job> ReadyQueue<J> {
                     return Err(PushError::Disconnected(task));
                 }
             }
-            if matches!(wait, Wait::Never) || backoff.is_completed() {
-                break;
-            }
-            backoff.snooze();
         }
         let (tx, closed) = (&self.tx, &self.closed);
         // `select!` hands the task to the send only if the send is the operation chosen.
