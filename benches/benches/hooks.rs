@@ -2,15 +2,20 @@
 //! `Layers`, empty and with three layers: what the middleware adds per job, before any
 //! queueing. Beside them, the one clock read a start costs when a layer needs the time
 //! (`Layers::needs_start_time`): on a thread pool it is the floor under a stack with a
-//! rate limit.
+//! rate limit. And the rate limit's own start, alone and while a second thread starts
+//! through the same limit, as two workers do: the compare-and-swap on the line both write
+//! is the rest of what that stack costs over one without the limit.
 
 use std::convert::Infallible;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::Instant;
 
 use brigade_benches::{BenchJob, Work};
 use brigade_core::JobId;
 use brigade_core::hooks::{Layers, Middleware, QueueState, RunOutcome, RunReport};
+use brigade_middleware::{Rate, RateLimit};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// A layer that keeps every default: the price of the call itself.
@@ -65,5 +70,42 @@ fn hooks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hooks);
+/// The bench stack's limit: a billion starts a second, so it never defers one.
+fn unbiting_limit() -> RateLimit {
+    RateLimit::builder(Rate::per_second(1e9))
+        .burst(1_000)
+        .build()
+        .expect("a billion per second is a valid rate")
+}
+
+fn rate_limit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rate_limit");
+    let limit = unbiting_limit();
+    group.bench_function("start_alone", |b| {
+        b.iter(|| black_box(limit.try_acquire(Instant::now())))
+    });
+    let limit = unbiting_limit();
+    group.bench_function("start_beside_a_second_thread", |b| {
+        b.iter_custom(|iters| {
+            let stop = AtomicBool::new(false);
+            thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = black_box(limit.try_acquire(Instant::now()));
+                    }
+                });
+                let started = Instant::now();
+                for _ in 0..iters {
+                    let _ = black_box(limit.try_acquire(Instant::now()));
+                }
+                let elapsed = started.elapsed();
+                stop.store(true, Ordering::Relaxed);
+                elapsed
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hooks, rate_limit);
 criterion_main!(benches);
