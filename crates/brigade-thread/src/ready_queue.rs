@@ -100,8 +100,10 @@ impl<J: Job> ReadyQueue<J> {
 
     #[inline]
     fn send(&self, task: Task<J>, wait: Wait) -> Result<(), PushError<J>> {
-        // Room at once is the common case, and this is all it costs: the waiting below
-        // stays out of line, with its stack frame.
+        // Room at once is the common case of a pool that keeps up, and this is all it
+        // costs: the spin and the waits stay out of line, with their stack frame. A
+        // producer that finds the queue full waits anyway; one call more is nothing beside
+        // its wait.
         match self.tx.try_send(task) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(task)) => self.send_when_full(task, wait),
