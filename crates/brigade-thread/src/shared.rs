@@ -182,12 +182,20 @@ impl<J: Job> Shared<J> {
     }
 
     /// Called after queueing: spawns a worker when the queue outruns the idle workers.
+    /// The check is every submit's; the spawn, out of line, is a rare one's.
+    #[inline]
     pub(crate) fn after_enqueue(self: &Arc<Self>) {
         if self.roster.should_grow(|| self.queued()) {
-            if let Err(error) = crate::worker::spawn(self) {
-                self.roster.unreserve();
-                tracing::error!(pool = %self.driver.name(), %error, "could not spawn a worker");
-            }
+            self.grow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(self: &Arc<Self>) {
+        if let Err(error) = crate::worker::spawn(self) {
+            self.roster.unreserve();
+            tracing::error!(pool = %self.driver.name(), %error, "could not spawn a worker");
         }
     }
 }
