@@ -13,8 +13,16 @@ use tracing::Span;
 /// lines anyway, the run gets [`Span::none`], which does nothing. Whenever something
 /// listens, a subscriber or a logger at `INFO`, the span is the real one.
 pub(crate) fn job_span(pool: &str, id: u64, attempt: u32) -> Span {
-    if !tracing::dispatcher::has_been_set() && log::max_level() < log::LevelFilter::Info {
+    if nobody_listens() {
         return Span::none();
     }
     tracing::info_span!("job", pool, id, attempt)
+}
+
+/// Whether no `tracing` subscriber has ever been set and `log` would drop a run's span
+/// lines: then a run needs no span at all, not even [`Span::none`], whose drop still asks
+/// the `log` facade.
+#[inline]
+pub(crate) fn nobody_listens() -> bool {
+    !tracing::dispatcher::has_been_set() && log::max_level() < log::LevelFilter::Info
 }
