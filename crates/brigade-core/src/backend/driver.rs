@@ -625,8 +625,7 @@ where
         if !self.layers.sets_deadlines() {
             // The common way through layers, kept apart from the deadline's: merged, the
             // two cost a noop job on threads a tenth of its time more (alternated runs).
-            let ticket = self.parked.run_started();
-            let asked = Some((now, ticket));
+            let asked = Some((now, self.parked.run_started()));
             return Some(self.run_without_deadline(seat, task, attempt, asked));
         }
         let deadline = catch_unwind(AssertUnwindSafe(|| self.layers.deadline(&task.job, now)));
@@ -659,11 +658,11 @@ where
         })
     }
 
-    /// A run without a deadline: its token is the job's own. `asked`, when the layers were asked for its start, is when it
-    /// started and its place in the count of runs in progress. A run they were not asked
-    /// about (none sees starts, sets deadlines or times runs: [`Layers::needs_start_time`])
-    /// reads no clock and is not counted: only a starter parks jobs, and only their offers
-    /// need the count.
+    /// A run without a deadline: its token is the job's own. `asked`, when the layers were
+    /// asked for its start, is when it started and its place in the count of runs in
+    /// progress. A run they were not asked about (none sees starts, sets deadlines or times
+    /// runs: [`Layers::needs_start_time`]) reads no clock and is not counted: only a starter
+    /// parks jobs, and only their offers need the count.
     #[inline]
     fn run_without_deadline(
         &self,
@@ -1140,6 +1139,11 @@ impl<J, T: Send + 'static, E: Send + 'static> Run<J, T, E> {
     /// See [`Backend`].
     #[must_use]
     pub fn span(&self) -> tracing::Span {
+        self.listened_span().unwrap_or_else(tracing::Span::none)
+    }
+
+    /// The run's span, or none while nobody listens (see [`Run::span`]).
+    fn listened_span(&self) -> Option<tracing::Span> {
         super::job_span::job_span(self.cx.pool_name(), self.cx.id().get(), self.cx.attempt())
     }
 }
@@ -1161,7 +1165,7 @@ where
         // With nobody listening this is two atomic loads and no span: making, entering
         // and dropping even one that does nothing is ~40 instructions a run, a sixteenth
         // of what a noop job costs a worker.
-        let span = (!super::job_span::nobody_listens()).then(|| self.span());
+        let span = self.listened_span();
         let _entered = span.as_ref().map(tracing::Span::enter);
         let (job, cx) = self.job_and_context();
         match catch_unwind(AssertUnwindSafe(|| job.run(cx))) {
