@@ -1139,11 +1139,6 @@ impl<J, T: Send + 'static, E: Send + 'static> Run<J, T, E> {
     /// See [`Backend`].
     #[must_use]
     pub fn span(&self) -> tracing::Span {
-        self.listened_span().unwrap_or_else(tracing::Span::none)
-    }
-
-    /// The run's span, or none while nobody listens (see [`Run::span`]).
-    fn listened_span(&self) -> Option<tracing::Span> {
         super::job_span::job_span(self.cx.pool_name(), self.cx.id().get(), self.cx.attempt())
     }
 }
@@ -1165,7 +1160,13 @@ where
         // With nobody listening this is two atomic loads and no span: making, entering
         // and dropping even one that does nothing is ~40 instructions a run, a sixteenth
         // of what a noop job costs a worker.
-        let span = self.listened_span();
+        let span = (!super::job_span::nobody_listens()).then(|| {
+            super::job_span::listened_job_span(
+                self.cx.pool_name(),
+                self.cx.id().get(),
+                self.cx.attempt(),
+            )
+        });
         let _entered = span.as_ref().map(tracing::Span::enter);
         let (job, cx) = self.job_and_context();
         match catch_unwind(AssertUnwindSafe(|| job.run(cx))) {
