@@ -15,7 +15,6 @@ use std::time::Instant;
 use brigade_benches::{BenchJob, Work};
 use brigade_core::JobId;
 use brigade_core::hooks::{Layers, Middleware, QueueState, RunOutcome, RunReport};
-use brigade_middleware::{Rate, RateLimit};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// A layer that keeps every default: the price of the call itself.
@@ -70,21 +69,13 @@ fn hooks(c: &mut Criterion) {
     group.finish();
 }
 
-/// The bench stack's limit: a billion starts a second, so it never defers one.
-fn unbiting_limit() -> RateLimit {
-    RateLimit::builder(Rate::per_second(1e9))
-        .burst(1_000)
-        .build()
-        .expect("a billion per second is a valid rate")
-}
-
 fn rate_limit(c: &mut Criterion) {
     let mut group = c.benchmark_group("rate_limit");
-    let limit = unbiting_limit();
+    let limit = brigade_benches::unbiting_rate_limit();
     group.bench_function("start_alone", |b| {
         b.iter(|| black_box(limit.try_acquire(Instant::now())))
     });
-    let limit = unbiting_limit();
+    let limit = brigade_benches::unbiting_rate_limit();
     group.bench_function("start_beside_a_second_thread", |b| {
         b.iter_custom(|iters| {
             let stop = AtomicBool::new(false);

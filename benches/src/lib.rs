@@ -39,7 +39,7 @@ pub use subjects::BrigadeThreadMetrics;
 pub use subjects::{
     BrigadeThread, BrigadeThreadExecute, BrigadeThreadMap, BrigadeTokio, BrigadeTokioExecute,
     BrigadeTokioMap, CrossbeamPool, FuturesBuffered, RayonSpawn, Stack, ThreadpoolCrate,
-    TokioJoinSet, TokioMpscPool, middleware_stack,
+    TokioJoinSet, TokioMpscPool, middleware_stack, unbiting_rate_limit,
 };
 pub use work::{BenchJob, Gate, Work, calibrate_spin, clock_ns, spin};
 pub use workload::{Scale, Workload};

@@ -22,7 +22,7 @@ pub use brigade_tokio::{BrigadeTokio, BrigadeTokioMap};
 pub use brigade_tokio_execute::BrigadeTokioExecute;
 pub use crossbeam_pool::CrossbeamPool;
 pub use futures_buffered::FuturesBuffered;
-pub use middleware_stack::{Stack, middleware_stack};
+pub use middleware_stack::{Stack, middleware_stack, unbiting_rate_limit};
 pub use rayon_spawn::RayonSpawn;
 pub use threadpool_crate::ThreadpoolCrate;
 pub use tokio_joinset::TokioJoinSet;
