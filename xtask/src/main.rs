@@ -8,11 +8,15 @@
 //!   binary of `chaos/`, in release mode): PostgreSQL, a producer and worker processes in
 //!   network namespaces, faults injected, the ledgers checked. Exits non-zero when a MUST
 //!   fails.
+//! - `instructions [FILTER…]`: instructions per job of the noop and middleware measurements,
+//!   counted by callgrind (`valgrind`), with the ratios the time targets compare; writes
+//!   `target/brigade-bench/instructions.md` and keeps each profile.
 
 mod bench;
 mod chaos;
 mod chart;
 mod criterion;
+mod instructions;
 mod machine;
 mod report;
 mod summary;
@@ -24,6 +28,7 @@ use std::process::{Command, ExitCode};
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--rounds N] [FILTER...]
        cargo xtask chaos [--quick] [--cycles N] [--seed S] [--workers 3|4]
+       cargo xtask instructions [FILTER...]
 
 bench:
   --quick      smoke-test sizes (the whole run takes well under a minute)
@@ -42,6 +47,11 @@ chaos (as root, for network namespaces; PostgreSQL and Redis refuse to run witho
   --seed S     replay an earlier run's fault schedule and workload
   --workers N  worker processes, 3 or 4 (default 4)
 
+instructions (needs valgrind; a few minutes):
+  FILTER       as for bench (default: `noop/` and `middleware/`); each measurement
+               runs at quick scale for 1 and for 3 rounds, and the difference over
+               the extra jobs is its count per job, which the host's load does not move
+
 BRIGADE_RUNNERS=DIR  run the runner binaries already built in DIR (CI: target/debug, its
                      test build's) instead of `cargo run --release` of each";
 
@@ -50,6 +60,7 @@ fn main() -> ExitCode {
     let result = match args.next().as_deref() {
         Some("bench") => bench::run(args.collect()),
         Some("chaos") => chaos::run(args.collect()),
+        Some("instructions") => instructions::run(args.collect()),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
