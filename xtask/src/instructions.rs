@@ -166,6 +166,10 @@ fn bench_binary() -> Result<PathBuf, String> {
     Ok(crate::target_dir().join("release").join("brigade-bench"))
 }
 
+/// Workloads with nothing to count per job: `memory` measures in child processes (which
+/// callgrind does not follow), `idle` runs no jobs.
+const UNCOUNTED: [&str; 2] = ["memory", "idle"];
+
 /// Every `workload/subject` key the filters pick, in the runner's order, read off its plan.
 fn planned_keys(bench: &Path, filters: &[String]) -> Result<Vec<String>, String> {
     let plan = plan(bench, filters)?;
@@ -174,6 +178,7 @@ fn planned_keys(bench: &Path, filters: &[String]) -> Result<Vec<String>, String>
         .ok_or("the runner's plan names no workloads")?;
     Ok(workloads
         .iter()
+        .filter(|(workload, _)| !UNCOUNTED.contains(&workload.as_str()))
         .flat_map(|(workload, subjects)| {
             subjects
                 .as_array()
@@ -185,8 +190,8 @@ fn planned_keys(bench: &Path, filters: &[String]) -> Result<Vec<String>, String>
         .collect())
 }
 
-/// The runner's first line, its plan, for `filters` at quick scale; the runner is stopped
-/// there (its pipe closes, and it exits at its next line).
+/// The runner's first line, its plan, for `filters` at quick scale; the runner is then
+/// stopped.
 fn plan(bench: &Path, filters: &[String]) -> Result<Value, String> {
     use std::io::BufRead as _;
     let mut child = Command::new(bench)
