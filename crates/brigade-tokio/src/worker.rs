@@ -143,9 +143,11 @@ async fn run_one<J: AsyncJob>(
     };
     let run = slot.insert(run);
     let span = run.span();
-    let end = run_guarded(run, Arc::as_ptr(shared).addr())
-        .instrument(span)
-        .await;
+    let guarded = run_guarded(run, Arc::as_ptr(shared).addr());
+    let end = match span {
+        Some(span) => guarded.instrument(span).await,
+        None => guarded.await,
+    };
     let run = slot
         .take()
         .expect("the run waits in its slot until it ends");

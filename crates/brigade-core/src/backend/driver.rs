@@ -1131,15 +1131,44 @@ impl<J, T: Send + 'static, E: Send + 'static> Run<J, T, E> {
     }
 
     /// The span every run happens in, on every backend: `job` with the fields `pool`, `id`
-    /// and `attempt`; a span that does nothing while no `tracing` subscriber has been set
-    /// and the `log` facade would drop the span's lines.
+    /// and `attempt`. `None` while nobody could see it (no `tracing` subscriber has been
+    /// set and the `log` facade would drop its lines): the run then needs no span at all,
+    /// not even one that does nothing, which still costs its making, entering and drop.
     ///
     /// # Examples
     ///
-    /// See [`Backend`].
+    /// ```
+    /// # use std::time::Instant;
+    /// # use brigade_core::backend::{Backend, Done, JobDriver, Task};
+    /// # struct Inline;
+    /// # impl<J, T, E> Backend<J, T, E> for Inline {
+    /// #     fn now(&self) -> Instant { Instant::now() }
+    /// #     fn delay(&self, _: Task<J, T, E>, _: Instant) {}
+    /// #     fn requeue(&self, _: Task<J, T, E>) {}
+    /// #     fn offer_parked_later(&self) {}
+    /// #     fn job_ended(&self) {}
+    /// # }
+    /// use brigade_core::{JobId, job_fn};
+    ///
+    /// let driver = JobDriver::new("p".into(), Default::default());
+    /// let job = job_fn(|_| Ok::<_, String>(()));
+    /// let done = Done::<(), String>::Detached(JobId::new(1));
+    /// let run = driver.begin(&Inline, &driver.seat(), Task::new(job, done)).unwrap();
+    /// assert!(run.span().is_none(), "no subscriber, no logger");
+    /// tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::new(), || {
+    ///     // Once a subscriber has been set anywhere, every run gets its span.
+    ///     assert!(run.span().is_some());
+    /// });
+    /// ```
     #[must_use]
-    pub fn span(&self) -> tracing::Span {
-        super::job_span::job_span(self.cx.pool_name(), self.cx.id().get(), self.cx.attempt())
+    pub fn span(&self) -> Option<tracing::Span> {
+        (!super::job_span::nobody_listens()).then(|| {
+            super::job_span::listened_job_span(
+                self.cx.pool_name(),
+                self.cx.id().get(),
+                self.cx.attempt(),
+            )
+        })
     }
 }
 
@@ -1159,15 +1188,27 @@ where
     pub fn run_blocking(&mut self) -> RunEnd<T, E> {
         // With nobody listening this is two atomic loads and no span: making, entering
         // and dropping even one that does nothing is ~40 instructions a run, a sixteenth
-        // of what a noop job costs a worker.
-        let span = (!super::job_span::nobody_listens()).then(|| {
-            super::job_span::listened_job_span(
-                self.cx.pool_name(),
-                self.cx.id().get(),
-                self.cx.attempt(),
-            )
-        });
-        let _entered = span.as_ref().map(tracing::Span::enter);
+        // of what a noop job costs a worker. The span's way is out of line, so the way
+        // without one holds no span to drop either.
+        if super::job_span::nobody_listens() {
+            return self.run_caught();
+        }
+        self.run_caught_in_span()
+    }
+
+    #[inline(never)]
+    fn run_caught_in_span(&mut self) -> RunEnd<T, E> {
+        let span = super::job_span::listened_job_span(
+            self.cx.pool_name(),
+            self.cx.id().get(),
+            self.cx.attempt(),
+        );
+        let _entered = span.enter();
+        self.run_caught()
+    }
+
+    #[inline]
+    fn run_caught(&mut self) -> RunEnd<T, E> {
         let (job, cx) = self.job_and_context();
         match catch_unwind(AssertUnwindSafe(|| job.run(cx))) {
             Ok(result) => RunEnd::Returned(result),

@@ -3,15 +3,6 @@
 
 use tracing::Span;
 
-/// The `job` span with the fields `pool`, `id` and `attempt`, or [`Span::none`] when
-/// nobody could see it ([`nobody_listens`]).
-pub(crate) fn job_span(pool: &str, id: u64, attempt: u32) -> Span {
-    if nobody_listens() {
-        return Span::none();
-    }
-    listened_job_span(pool, id, attempt)
-}
-
 /// Whether no `tracing` subscriber has ever been set and `log` would drop a run's span
 /// lines: then a run needs no span.
 ///
@@ -19,13 +10,14 @@ pub(crate) fn job_span(pool: &str, id: u64, attempt: u32) -> Span {
 /// feature is on (any crate in the build may turn it on; sqlx does), a disabled span still
 /// offers its creation, entry and exit to the `log` facade, three calls and a walk over its
 /// fields per job, and even [`Span::none`]'s drop asks it once. Whenever something
-/// listens, a subscriber or a logger at `INFO`, a run gets the real span.
+/// listens, a subscriber or a logger at `INFO`, a run gets its span.
 #[inline]
 pub(crate) fn nobody_listens() -> bool {
     !tracing::dispatcher::has_been_set() && log::max_level() < log::LevelFilter::Info
 }
 
-/// The `job` span, for a run someone may see: ask [`nobody_listens`] first.
+/// The `job` span with the fields `pool`, `id` and `attempt`, for a run someone may see:
+/// ask [`nobody_listens`] first.
 pub(crate) fn listened_job_span(pool: &str, id: u64, attempt: u32) -> Span {
     tracing::info_span!("job", pool, id, attempt)
 }
