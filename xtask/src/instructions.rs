@@ -6,7 +6,9 @@
 //! with one round and with three, and divides the difference by the two extra rounds'
 //! jobs: the process's fixed costs (start-up, the spin calibration) cancel out, a round's
 //! own (building and shutting down its pool) are spread over its jobs, as in the timed
-//! runs. callgrind runs one thread at a time, so the counts hold everything every thread
+//! runs. How long a thread spins before it parks depends on where callgrind switched
+//! threads, so a count now and then comes out a few percent high: each pair is run
+//! `--repeats` times (default 3) and the median kept, with the spread shown. callgrind runs one thread at a time, so the counts hold everything every thread
 //! executed, spinning included, but nothing of what threads cost each other (a cache line
 //! passed between cores, a wake-up's latency): they explain a time, they do not replace it.
 
@@ -81,7 +83,10 @@ const LONG: usize = 3;
 struct Counted {
     key: String,
     jobs: u64,
+    /// The median over the repeats.
     per_job: f64,
+    /// Highest less lowest of the repeats, over the median.
+    spread: f64,
     /// The longer run's callgrind profile, for `callgrind_annotate`.
     profile: PathBuf,
 }
@@ -91,16 +96,9 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
         println!("{}", crate::USAGE);
         return Ok(());
     }
-    if let Some(flag) = args.iter().find(|arg| arg.starts_with('-')) {
-        return Err(format!("unknown flag `{flag}`\n{}", crate::USAGE));
-    }
+    let (repeats, filters) = parse(args)?;
     require_valgrind()?;
     let bench = bench_binary()?;
-    let filters = if args.is_empty() {
-        WORKLOADS.iter().map(|&w| w.to_owned()).collect()
-    } else {
-        args
-    };
     let keys = planned_keys(&bench, &filters)?;
     if keys.is_empty() {
         return Err(format!("no measurement matches {filters:?}"));
@@ -110,7 +108,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     let mut counted = Vec::new();
     for (index, key) in keys.iter().enumerate() {
         eprintln!("[{}/{}] {key}", index + 1, keys.len());
-        counted.push(count(&bench, key, &dir)?);
+        counted.push(count(&bench, key, repeats, &dir)?);
     }
     let machine = crate::machine::Machine::describe();
     let counted_on = format!(
@@ -126,6 +124,34 @@ pub(crate) fn run(args: Vec<String>) -> Result<(), String> {
     std::fs::write(&report, table).map_err(|e| format!("{}: {e}", report.display()))?;
     println!("report: {}\nprofiles: {}", report.display(), dir.display());
     Ok(())
+}
+
+/// The repeats (`--repeats N`, at least 1) and the filters (the default workloads when
+/// none is given).
+fn parse(args: Vec<String>) -> Result<(usize, Vec<String>), String> {
+    let mut repeats = 3;
+    let mut filters = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--repeats" => {
+                let value = args.next().ok_or("--repeats needs a number")?;
+                repeats = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--repeats wants a whole number ≥ 1, not `{value}`"))?;
+            }
+            flag if flag.starts_with('-') => {
+                return Err(format!("unknown flag `{flag}`\n{}", crate::USAGE));
+            }
+            _ => filters.push(arg),
+        }
+    }
+    if filters.is_empty() {
+        filters = WORKLOADS.iter().map(|&w| w.to_owned()).collect();
+    }
+    Ok((repeats, filters))
 }
 
 fn require_valgrind() -> Result<(), String> {
@@ -211,22 +237,38 @@ fn plan(bench: &Path, filters: &[String]) -> Result<Value, String> {
     serde_json::from_str(&line).map_err(|error| format!("the runner's plan: {error}"))
 }
 
-fn count(bench: &Path, key: &str, dir: &Path) -> Result<Counted, String> {
+fn count(bench: &Path, key: &str, repeats: usize, dir: &Path) -> Result<Counted, String> {
     let profile = dir.join(format!("{}.out", key.replace('/', "_")));
-    let (short, _) = callgrind(bench, key, 1, Path::new("/dev/null"))?;
-    let (long, jobs) = callgrind(bench, key, LONG, &profile)?;
-    let extra_jobs = (LONG as u64 - 1) * jobs;
-    if long <= short || extra_jobs == 0 {
-        return Err(format!(
-            "{key}: {LONG} rounds counted {long} instructions, 1 round {short}: nothing to divide"
-        ));
+    let mut per_job = Vec::with_capacity(repeats);
+    let mut jobs = 0;
+    for _ in 0..repeats {
+        let (short, _) = callgrind(bench, key, 1, Path::new("/dev/null"))?;
+        let (long, round_jobs) = callgrind(bench, key, LONG, &profile)?;
+        let extra_jobs = (LONG as u64 - 1) * round_jobs;
+        if long <= short || extra_jobs == 0 {
+            return Err(format!(
+                "{key}: {LONG} rounds counted {long} instructions, 1 round {short}: nothing to divide"
+            ));
+        }
+        jobs = round_jobs;
+        per_job.push((long - short) as f64 / extra_jobs as f64);
     }
+    let (median, spread) = median_and_spread(per_job);
     Ok(Counted {
         key: key.to_owned(),
         jobs,
-        per_job: (long - short) as f64 / extra_jobs as f64,
+        per_job: median,
+        spread,
         profile,
     })
+}
+
+/// The median of `counts` (not empty) and their spread: highest less lowest, over it.
+fn median_and_spread(mut counts: Vec<f64>) -> (f64, f64) {
+    counts.sort_by(f64::total_cmp);
+    let median = counts[counts.len() / 2];
+    let spread = (counts[counts.len() - 1] - counts[0]) / median;
+    (median, spread)
 }
 
 /// Runs `key` alone for `rounds` rounds under callgrind: the instructions it counted and the
@@ -277,20 +319,25 @@ fn markdown(counted_on: &str, counted: &[Counted]) -> String {
         out,
         "# Instructions per job (callgrind)\n\n{counted_on} \
          `brigade-bench --quick` under `valgrind --tool=callgrind`, {LONG} rounds less 1 round, \
-         over the extra rounds' jobs: every thread's instructions (submitter, workers, \
-         spinning included), none of the time threads cost each other. Repeatable for \
-         the same build; compare builds with it, and the ratios with the timed report's.\n"
+         over the extra rounds' jobs, the median of the repeats: every thread's \
+         instructions (submitter, workers, spinning included), none of the time threads \
+         cost each other. Compare builds with it, and the ratios with the timed report's; \
+         a spread past a few percent is spinning that callgrind's thread switches drew \
+         out, and wants more repeats.\n"
     );
     let _ = writeln!(
         out,
-        "| measurement | jobs per round | instructions per job |"
+        "| measurement | jobs per round | instructions per job | spread |"
     );
-    let _ = writeln!(out, "| --- | ---: | ---: |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
     for entry in counted {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} |",
-            entry.key, entry.jobs, entry.per_job
+            "| {} | {} | {:.0} | {:.1}% |",
+            entry.key,
+            entry.jobs,
+            entry.per_job,
+            entry.spread * 100.0
         );
     }
     let per_job = |key: &str| {
@@ -335,11 +382,32 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_median_of_the_repeats() {
+        let (median, spread) = median_and_spread(vec![1_545.0, 1_436.0, 1_428.0]);
+        assert_eq!(median, 1_436.0);
+        assert!((spread - 117.0 / 1_436.0).abs() < 1e-12);
+        assert_eq!(median_and_spread(vec![960.0]), (960.0, 0.0));
+    }
+
+    #[test]
+    fn takes_repeats_and_filters() {
+        let args = |list: &[&str]| list.iter().map(|&a| a.to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            parse(args(&["--repeats", "5", "=noop/crossbeam-pool"])),
+            Ok((5, args(&["=noop/crossbeam-pool"])))
+        );
+        assert_eq!(parse(args(&[])), Ok((3, args(&["noop/", "middleware/"]))));
+        assert!(parse(args(&["--repeats", "0"])).is_err());
+        assert!(parse(args(&["--repeat"])).is_err());
+    }
+
+    #[test]
     fn shows_the_ratios_whose_both_sides_were_counted() {
         let entry = |key: &str, per_job| Counted {
             key: key.to_owned(),
             jobs: 20_000,
             per_job,
+            spread: 0.01,
             profile: PathBuf::from("p.out"),
         };
         let table = markdown(

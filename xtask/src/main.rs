@@ -8,9 +8,9 @@
 //!   binary of `chaos/`, in release mode): PostgreSQL, a producer and worker processes in
 //!   network namespaces, faults injected, the ledgers checked. Exits non-zero when a MUST
 //!   fails.
-//! - `instructions [FILTER…]`: instructions per job of the noop and middleware measurements,
-//!   counted by callgrind (`valgrind`), with the ratios the time targets compare; writes
-//!   `target/brigade-bench/instructions.md` and keeps each profile.
+//! - `instructions [--repeats N] [FILTER…]`: instructions per job of the noop and
+//!   middleware measurements, counted by callgrind (`valgrind`), with the ratios the time
+//!   targets compare; writes `target/brigade-bench/instructions.md` and keeps each profile.
 
 mod bench;
 mod chaos;
@@ -28,7 +28,7 @@ use std::process::{Command, ExitCode};
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--rounds N] [FILTER...]
        cargo xtask chaos [--quick] [--cycles N] [--seed S] [--workers 3|4]
-       cargo xtask instructions [FILTER...]
+       cargo xtask instructions [--repeats N] [FILTER...]
 
 bench:
   --quick      smoke-test sizes (the whole run takes well under a minute)
@@ -47,10 +47,11 @@ chaos (as root, for network namespaces; PostgreSQL and Redis refuse to run witho
   --seed S     replay an earlier run's fault schedule and workload
   --workers N  worker processes, 3 or 4 (default 4)
 
-instructions (needs valgrind; a few minutes):
+instructions (needs valgrind; about 8 minutes for the default set):
   FILTER       as for bench (default: `noop/` and `middleware/`); each measurement
                runs at quick scale for 1 and for 3 rounds, and the difference over
                the extra jobs is its count per job, which the host's load does not move
+  --repeats N  pairs of runs per measurement, the median kept (default 3)
 
 BRIGADE_RUNNERS=DIR  run the runner binaries already built in DIR (CI: target/debug, its
                      test build's) instead of `cargo run --release` of each";
