@@ -47,7 +47,7 @@ chaos (as root, for network namespaces; PostgreSQL and Redis refuse to run witho
   --seed S     replay an earlier run's fault schedule and workload
   --workers N  worker processes, 3 or 4 (default 4)
 
-instructions (needs valgrind; about 8 minutes for the default set):
+instructions (needs valgrind; about 6 minutes for the default set):
   FILTER       as for bench (default: `noop/` and `middleware/`); each measurement
                runs at quick scale for 1 and for 3 rounds, and the difference over
                the extra jobs is its count per job, which the host's load does not move
