@@ -1196,6 +1196,7 @@ where
         self.run_caught_in_span()
     }
 
+    /// The run inside its `job` span, for when something listens.
     #[inline(never)]
     fn run_caught_in_span(&mut self) -> RunEnd<T, E> {
         let span = super::job_span::listened_job_span(
@@ -1207,6 +1208,7 @@ where
         self.run_caught()
     }
 
+    /// The run itself: the job's return, or its panic caught.
     #[inline]
     fn run_caught(&mut self) -> RunEnd<T, E> {
         let (job, cx) = self.job_and_context();
