@@ -199,7 +199,9 @@ impl Summary {
         format!(
             "Noisy: {} of the timed rows spread by more than {:.0}% between rounds ({}): the \
              machine was busy with something else, or the batch too short to time steadily \
-             (`--quick`). A ratio or verdict drawn from those rows wants another run.",
+             (`--quick`). A ratio or verdict drawn from those rows wants another run; \
+             `cargo xtask instructions` compares the noop and middleware subjects by what \
+             the host's load does not move.",
             noisy.len(),
             NOISY_SPREAD * 100.0,
             rows.join(", ")
