@@ -283,29 +283,15 @@ impl<J: 'static, E: 'static> Layers<J, E> {
     /// use brigade_core::hooks::{Layers, Start};
     /// assert_eq!(Layers::<(), ()>::new().before_start(&(), Instant::now()), Start::Now);
     /// ```
-    // Inline up to the first starter's answer: a pool with one layer that sees starts (a
-    // rate limit, say) then asks it without a call of its own in between.
-    #[inline]
     pub fn before_start(&self, job: &J, now: Instant) -> Start {
         let Some((first, rest)) = self.starters.split_first() else {
             return Start::Now;
         };
         // Nothing is taken before the first layer: its panic goes on as it is.
         match first.before_start(job, now) {
-            Start::Now if rest.is_empty() => Start::Now,
-            Start::Now => self.rest_before_start(rest, job, now),
-            deferred => deferred,
+            Start::Now => {}
+            deferred => return deferred,
         }
-    }
-
-    /// The starters after the first, which granted its start: each in turn, releasing what
-    /// those before it took if one defers the start or panics.
-    fn rest_before_start(
-        &self,
-        rest: &[Arc<dyn Middleware<J, E>>],
-        job: &J,
-        now: Instant,
-    ) -> Start {
         for (index, layer) in rest.iter().enumerate().map(|(i, layer)| (i + 1, layer)) {
             let decided = catch_unwind(AssertUnwindSafe(|| layer.before_start(job, now)));
             match decided {
