@@ -1162,13 +1162,16 @@ impl<J, T: Send + 'static, E: Send + 'static> Run<J, T, E> {
     /// ```
     #[must_use]
     pub fn span(&self) -> Option<tracing::Span> {
-        (!super::job_span::nobody_listens()).then(|| {
-            super::job_span::listened_job_span(
-                self.cx.pool_name(),
-                self.cx.id().get(),
-                self.cx.attempt(),
-            )
-        })
+        (!super::job_span::nobody_listens()).then(|| self.listened_span())
+    }
+
+    /// The run's `job` span, made without asking whether anyone listens.
+    fn listened_span(&self) -> tracing::Span {
+        super::job_span::listened_job_span(
+            self.cx.pool_name(),
+            self.cx.id().get(),
+            self.cx.attempt(),
+        )
     }
 }
 
@@ -1199,11 +1202,7 @@ where
     /// The run inside its `job` span, for when something listens.
     #[inline(never)]
     fn run_caught_in_span(&mut self) -> RunEnd<T, E> {
-        let span = super::job_span::listened_job_span(
-            self.cx.pool_name(),
-            self.cx.id().get(),
-            self.cx.attempt(),
-        );
+        let span = self.listened_span();
         let _entered = span.enter();
         self.run_caught()
     }
